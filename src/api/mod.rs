@@ -1,0 +1,66 @@
+//! The HTTP surface: one axum router over every dialect, plus the operational endpoints and the per-request
+//! middleware (request id, one log line, metrics, body limit, timeout).
+
+pub mod openapi;
+pub mod rc;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::state::AppState;
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .merge(rc::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(limits.request_timeout_secs)))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({"success": false, "error": "Not found"}))).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    metrics::gauge!("latchkey_store_size_bytes").set(s.store.size_on_disk() as f64);
+    let body = crate::telemetry::render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// One structured line per request (method, route, status, latency, request id) and the request metrics. Only
+/// the matched route template is logged, never the raw path or query, which can carry codes and tokens.
+async fn observe(State(_s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let request_id = crate::crypto::uuid_v4();
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        target: "latchkey::request",
+        %method, route, status, latency_ms = elapsed.as_secs_f64() * 1e3, request_id,
+    );
+    crate::telemetry::record_request(method.as_str(), &route, status, elapsed);
+    resp
+}

@@ -1,0 +1,139 @@
+//! `/api/v1/oauth-apps.*`: RC's OAuth-app admin API, plus Latchkey's client fields.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::error::{invalid_params, plain_failure};
+use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
+use super::{success, Caller, InMethod, RcBody, RcError};
+use crate::clock::rfc3339;
+use crate::core::app;
+use crate::model::app::AppInput;
+use crate::model::{App, Permission};
+use crate::state::AppState;
+
+const LATCHKEY_FIELDS: &[(&str, Ty)] = &[
+    ("clientType", Ty::Str),
+    ("grantTypes", Ty::StrArray),
+    ("scopes", Ty::Str),
+    ("skipConsent", Ty::Bool),
+];
+
+const CREATE: Shape = Shape {
+    required: &[("name", Ty::Str), ("active", Ty::Bool), ("redirectUri", Ty::Str)],
+    optional: LATCHKEY_FIELDS,
+};
+
+const UPDATE: Shape = Shape {
+    required: &[("appId", Ty::Str), ("name", Ty::Str), ("active", Ty::Bool), ("redirectUri", Ty::Str)],
+    optional: LATCHKEY_FIELDS,
+};
+
+const BY_ID: Shape = Shape {
+    required: &[("appId", Ty::Str)],
+    optional: &[],
+};
+
+/// The RC app document (`clientSecret` only where it is shown once).
+pub fn app_json(a: &App, secret: Option<&str>) -> Value {
+    let mut v = json!({
+        "_id": a.id,
+        "name": a.name,
+        "active": a.active,
+        "clientId": a.client_id,
+        "redirectUri": a.redirect_uri_joined(),
+        "_createdAt": rfc3339(a.created_at),
+        "_createdBy": {"_id": a.created_by.id, "username": a.created_by.username},
+        "_updatedAt": rfc3339(a.updated_at),
+        "clientType": a.client_type,
+        "grantTypes": a.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": a.scopes.join(" "),
+        "skipConsent": a.skip_consent,
+    });
+    if let Some(s) = secret {
+        v["clientSecret"] = json!(s);
+    }
+    v
+}
+
+fn input(o: &serde_json::Map<String, Value>) -> AppInput {
+    AppInput {
+        name: str_of(o, "name").unwrap_or_default().to_owned(),
+        active: bool_of(o, "active").unwrap_or(false),
+        redirect_uri: str_of(o, "redirectUri").unwrap_or_default().to_owned(),
+        client_type: str_of(o, "clientType").map(str::to_owned),
+        grant_types: strs_of(o, "grantTypes"),
+        scopes: str_of(o, "scopes").map(str::to_owned),
+        skip_consent: bool_of(o, "skipConsent"),
+    }
+}
+
+pub async fn create(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+    caller.require(Permission::ManageOauthApps).map_err(rc)?;
+    let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
+    let created = app::create(&s, input(o), &caller.user).await.in_method("addOAuthApp").map_err(rc)?;
+    Ok(success(json!({"application": app_json(&created.app, created.secret.as_deref())})))
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
+    caller.require(Permission::ManageOauthApps).map_err(rc)?;
+    let apps = s.store.list_apps().map_err(|e| rc(e.into()))?;
+    Ok(success(json!({"oauthApps": apps.iter().map(|a| app_json(a, None)).collect::<Vec<_>>()})))
+}
+
+/// Any signed-in user may read one app (RC hides the secret from non-managers; Latchkey never stores it).
+pub async fn get(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
+    let id = q.get("_id").or(q.get("appId"));
+    let client_id = q.get("clientId");
+    let given = usize::from(q.contains_key("_id")) + usize::from(q.contains_key("appId")) + usize::from(client_id.is_some());
+    if given != 1 {
+        return Err(invalid_params("must match exactly one schema in oneOf"));
+    }
+    match app::find(&s, id.map(String::as_str), client_id.map(String::as_str)) {
+        Ok(a) => Ok(success(json!({"oauthApp": app_json(&a, None)}))),
+        Err(crate::error::Error::NotFound(_)) => Err(plain_failure("OAuth app not found.")),
+        Err(e) => Err(rc(e.into())),
+    }
+}
+
+pub async fn update(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+    caller.require(Permission::ManageOauthApps).map_err(rc)?;
+    let o = UPDATE.check(&body).map_err(|r| invalid_params(&r))?;
+    let id = str_of(o, "appId").unwrap_or_default();
+    let a = app::update(&s, id, input(o)).await.in_method("updateOAuthApp").map_err(rc)?;
+    Ok(success(app_json(&a, None)))
+}
+
+/// Answers the bare JSON `true`, as RC does.
+pub async fn delete(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+    caller.require(Permission::ManageOauthApps).map_err(rc)?;
+    let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
+    app::delete(&s, str_of(o, "appId").unwrap_or_default()).await.in_method("deleteOAuthApp").map_err(rc)?;
+    Ok(success(Value::Bool(true)))
+}
+
+/// Latchkey extension: a new secret, shown once; the old one stops working at once.
+pub async fn regenerate_secret(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
+    caller.require(Permission::ManageOauthApps).map_err(rc)?;
+    let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
+    let r = app::regenerate_secret(&s, str_of(o, "appId").unwrap_or_default())
+        .await
+        .in_method("regenerateOAuthAppSecret")
+        .map_err(rc)?;
+    Ok(success(json!({"application": app_json(&r.app, r.secret.as_deref())})))
+}
+
+fn rc(e: RcError) -> Response {
+    axum::response::IntoResponse::into_response(e)
+}

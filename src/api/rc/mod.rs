@@ -1,0 +1,111 @@
+//! Rocket.Chat's REST dialect: `/api/v1/*` with `X-User-Id` + `X-Auth-Token` (or a Latchkey bearer token), RC's
+//! success envelope and its error bodies.
+
+pub mod apps;
+pub mod error;
+pub mod schema;
+pub mod users;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::core::session;
+use crate::error::Error;
+use crate::model::{Permission, User};
+use crate::state::AppState;
+pub use error::{InMethod, RcError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/login", post(users::login))
+        .route("/api/v1/logout", post(users::logout))
+        .route("/api/v1/me", get(users::me))
+        .route("/api/v1/users.create", post(users::create))
+        .route("/api/v1/users.info", get(users::info))
+        .route("/api/v1/users.delete", post(users::delete))
+        .route("/api/v1/oauth-apps.create", post(apps::create))
+        .route("/api/v1/oauth-apps.list", get(apps::list))
+        .route("/api/v1/oauth-apps.get", get(apps::get))
+        .route("/api/v1/oauth-apps.update", post(apps::update))
+        .route("/api/v1/oauth-apps.delete", post(apps::delete))
+        .route("/api/v1/oauth-apps.regenerateSecret", post(apps::regenerate_secret))
+}
+
+/// RC's `API.v1.success`: merges `"success": true` into an object body.
+pub fn success(mut body: Value) -> Response {
+    if let Value::Object(o) = &mut body {
+        o.insert("success".into(), Value::Bool(true));
+    }
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// The authenticated caller of an RC route.
+pub struct Caller {
+    pub user: User,
+    /// The login token used, when the caller used `X-Auth-Token` (needed by `logout`).
+    pub login_token: Option<String>,
+}
+
+impl Caller {
+    pub fn require(&self, p: Permission) -> Result<(), RcError> {
+        if self.user.can(p) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden.into())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let h = &parts.headers;
+        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty());
+        if let (Some(uid), Some(tok)) = (header("x-user-id"), header("x-auth-token")) {
+            return match session::authenticate(state, uid, tok) {
+                Ok(user) => Ok(Caller { user, login_token: Some(tok.to_owned()) }),
+                Err(Error::Unauthorized) => Err(error::unauthorized()),
+                Err(e) => Err(RcError::from(e).into_response()),
+            };
+        }
+        if let Some(tok) = header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
+            return match session::authenticate_bearer(state, tok.trim()) {
+                Ok(user) => Ok(Caller { user, login_token: None }),
+                Err(Error::Unauthorized) => Err(error::unauthorized()),
+                Err(e) => Err(RcError::from(e).into_response()),
+            };
+        }
+        Err(error::unauthorized())
+    }
+}
+
+/// A JSON request body, parsed leniently as RC's express body parser does (empty → `{}`), with RC's errors for
+/// oversized and malformed bodies.
+pub struct RcBody(pub Value);
+
+impl FromRequest<AppState> for RcBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                error::payload_too_large()
+            } else {
+                error::invalid_params("could not read the request body")
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(RcBody(json!({})));
+        }
+        serde_json::from_slice(&bytes)
+            .map(RcBody)
+            .map_err(|e| error::invalid_params(&format!("body must be valid JSON ({e})")))
+    }
+}

@@ -1,0 +1,93 @@
+//! A tiny ajv look-alike for RC's `validateParams`: same keyword order (type, required, additionalProperties,
+//! property types) and the same messages, so clients that match on RC's `invalid-params` reasons keep working.
+
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Bool,
+    StrArray,
+}
+
+/// One object schema: required and optional properties; anything else is rejected.
+pub struct Shape {
+    pub required: &'static [(&'static str, Ty)],
+    pub optional: &'static [(&'static str, Ty)],
+}
+
+impl Shape {
+    /// `Ok(object)` or the ajv reason (`must have required property 'name'`).
+    pub fn check<'a>(&self, v: &'a Value) -> Result<&'a Map<String, Value>, String> {
+        let Value::Object(obj) = v else {
+            return Err("must be object".into());
+        };
+        for (k, _) in self.required {
+            if !obj.contains_key(*k) {
+                return Err(format!("must have required property '{k}'"));
+            }
+        }
+        for k in obj.keys() {
+            if !self.required.iter().chain(self.optional).any(|(n, _)| n == k) {
+                return Err("must NOT have additional properties".into());
+            }
+        }
+        for (k, ty) in self.required.iter().chain(self.optional) {
+            if let Some(val) = obj.get(*k) {
+                let ok = match ty {
+                    Ty::Str => val.is_string(),
+                    Ty::Bool => val.is_boolean(),
+                    Ty::StrArray => val.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                };
+                if !ok {
+                    let want = match ty {
+                        Ty::Str => "must be string",
+                        Ty::Bool => "must be boolean",
+                        Ty::StrArray => "must be array of strings",
+                    };
+                    return Err(format!("/{k} {want}"));
+                }
+            }
+        }
+        Ok(obj)
+    }
+}
+
+pub fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    o.get(k).and_then(Value::as_str)
+}
+
+pub fn bool_of(o: &Map<String, Value>, k: &str) -> Option<bool> {
+    o.get(k).and_then(Value::as_bool)
+}
+
+pub fn strs_of(o: &Map<String, Value>, k: &str) -> Option<Vec<String>> {
+    o.get(k)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const S: Shape = Shape {
+        required: &[("name", Ty::Str), ("active", Ty::Bool)],
+        optional: &[("tags", Ty::StrArray)],
+    };
+
+    #[test]
+    fn ajv_order_and_messages() {
+        assert_eq!(S.check(&json!([])).unwrap_err(), "must be object");
+        assert_eq!(S.check(&json!({"active": 1})).unwrap_err(), "must have required property 'name'");
+        assert_eq!(
+            S.check(&json!({"name": "a", "active": true, "x": 1})).unwrap_err(),
+            "must NOT have additional properties"
+        );
+        assert_eq!(S.check(&json!({"name": 1, "active": true})).unwrap_err(), "/name must be string");
+        assert_eq!(S.check(&json!({"name": "a", "active": "yes"})).unwrap_err(), "/active must be boolean");
+        assert!(S.check(&json!({"name": "a", "active": true, "tags": ["x"]})).is_ok());
+        assert!(S.check(&json!({"name": "a", "active": true, "tags": [1]})).is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! `/api/v1/login`, `logout`, `me` and `users.*`: RC's session and user administration.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{invalid_params, plain_failure};
+use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
+use super::{success, Caller, InMethod, RcBody, RcError};
+use crate::clock::rfc3339;
+use crate::core::{session, user};
+use crate::error::Error;
+use crate::model::{Permission, User};
+use crate::state::AppState;
+
+const LOGIN: Shape = Shape {
+    required: &[("password", Ty::Str)],
+    optional: &[("user", Ty::Str), ("username", Ty::Str)],
+};
+
+const CREATE: Shape = Shape {
+    required: &[("username", Ty::Str), ("email", Ty::Str), ("password", Ty::Str)],
+    optional: &[("name", Ty::Str), ("roles", Ty::StrArray), ("active", Ty::Bool), ("verified", Ty::Bool)],
+};
+
+const DELETE: Shape = Shape {
+    required: &[("userId", Ty::Str)],
+    optional: &[("confirmRelinquish", Ty::Bool)],
+};
+
+/// The RC user document (never the password hash).
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "_id": u.id,
+        "username": u.username,
+        "name": u.name,
+        "emails": u.emails.iter().map(|e| json!({"address": e.address, "verified": e.verified})).collect::<Vec<_>>(),
+        "roles": u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "active": u.active,
+        "type": "user",
+        "status": "offline",
+        "createdAt": rfc3339(u.created_at),
+        "_updatedAt": rfc3339(u.updated_at),
+    })
+}
+
+fn login_unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"})),
+    )
+        .into_response()
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
+    let o = LOGIN.check(&body).map_err(|r| invalid_params(&r))?;
+    let Some(ident) = str_of(o, "user").or(str_of(o, "username")).filter(|s| !s.is_empty()) else {
+        return Err(invalid_params("must have required property 'user'"));
+    };
+    let password = str_of(o, "password").unwrap_or_default();
+    let user = match session::check_password(&s, ident, password, peer.ip()).await {
+        Ok(u) => u,
+        Err(Error::Unauthorized) => return Err(login_unauthorized()),
+        Err(e) => return Err(RcError::from(e).into_response()),
+    };
+    let token = session::issue_login_token(&s, &user).await.map_err(|e| RcError::from(e).into_response())?;
+    let me = json!({
+        "_id": user.id, "username": user.username, "name": user.name,
+        "emails": user_json(&user)["emails"], "roles": user_json(&user)["roles"],
+    });
+    Ok(Json(json!({"status": "success", "data": {"userId": user.id, "authToken": token, "me": me}})).into_response())
+}
+
+pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
+    if let Some(t) = &caller.login_token {
+        session::logout(&s, t).await.map_err(|e| RcError::from(e).into_response())?;
+    }
+    Ok(Json(json!({"status": "success", "data": {"message": "You've been logged out!"}})).into_response())
+}
+
+pub async fn me(caller: Caller) -> Response {
+    success(user_json(&caller.user))
+}
+
+pub async fn create(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+    caller.require(Permission::CreateUser).map_err(rc)?;
+    let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
+    let input = user::NewUser {
+        username: str_of(o, "username").unwrap_or_default().to_owned(),
+        email: str_of(o, "email").unwrap_or_default().to_owned(),
+        password: str_of(o, "password").unwrap_or_default().to_owned(),
+        name: str_of(o, "name").map(str::to_owned),
+        roles: strs_of(o, "roles"),
+        active: bool_of(o, "active"),
+        verified: bool_of(o, "verified"),
+    };
+    let u = user::create(&s, input).await.in_method("insertOrUpdateUser").map_err(rc)?;
+    Ok(success(json!({"user": user_json(&u)})))
+}
+
+pub async fn info(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
+    let (id, name) = (q.get("userId"), q.get("username"));
+    if id.is_none() && name.is_none() {
+        return Err(invalid_params("must have required property 'userId'"));
+    }
+    match user::find(&s, id.map(String::as_str), name.map(String::as_str)) {
+        Ok(u) => Ok(success(json!({"user": user_json(&u)}))),
+        Err(Error::NotFound(_)) => Err(plain_failure("User not found.")),
+        Err(e) => Err(rc(e.into())),
+    }
+}
+
+/// Removes the user with its sessions and tokens (and, once they exist, its provider links).
+pub async fn delete(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+    caller.require(Permission::DeleteUser).map_err(rc)?;
+    let o = DELETE.check(&body).map_err(|r| invalid_params(&r))?;
+    user::delete(&s, str_of(o, "userId").unwrap_or_default()).await.in_method("deleteUser").map_err(rc)?;
+    Ok(success(json!({})))
+}
+
+fn rc(e: RcError) -> Response {
+    e.into_response()
+}

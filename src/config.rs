@@ -1,0 +1,377 @@
+//! Configuration: built-in defaults < config file < environment < flags, into one validated [`Config`].
+//! Every key is documented, with its default and env name, in `config/latchkey.toml`. Unknown keys are an error.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Argon2Params;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    /// Public base URL; empty means `http://<bound address>`.
+    pub issuer: String,
+    pub data_dir: PathBuf,
+    pub log: String,
+    /// sled page cache in MiB.
+    pub cache_mb: u64,
+    /// Seeds a demo user and client and skips consent for it.
+    pub dev: bool,
+    /// base64url of 32 bytes; empty: `master.key` in the data dir.
+    pub master_key: String,
+    pub admin: AdminConfig,
+    pub argon2: Argon2Params,
+    pub limits: Limits,
+    pub login: LoginConfig,
+    pub tokens: TokenConfig,
+    pub stack: StackConfig,
+    pub two_factor: TwoFactorConfig,
+    pub clients: Vec<DeclaredClient>,
+    pub users: Vec<DeclaredUser>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub username: String,
+    /// Empty: a random password is generated and printed once at first start.
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub header_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Argon2 worker threads; 0 = one per core.
+    pub argon2_threads: usize,
+    /// Jobs that may wait for an argon2 worker before callers get "busy".
+    pub argon2_queue: usize,
+    /// Seconds a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub token_ttl_days: u64,
+    pub max_failures_per_user: u32,
+    pub max_failures_per_ip: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    pub code_ttl_secs: u64,
+    pub client_failures_per_minute: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StackConfig {
+    pub project_id: String,
+    pub server_key: String,
+    pub admin_key: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoFactorConfig {
+    pub enforce_password_fallback: bool,
+}
+
+/// An app declared in the config file, upserted at start (its `client_id` is kept).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeclaredClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub name: String,
+    pub redirect_uri: String,
+    pub client_type: String,
+    pub grant_types: Vec<String>,
+    pub scopes: String,
+    pub skip_consent: bool,
+}
+
+/// A user declared in the config file, upserted at start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeclaredUser {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: String::new(),
+            data_dir: "./data".into(),
+            log: "info".into(),
+            cache_mb: 64,
+            dev: false,
+            master_key: String::new(),
+            admin: AdminConfig::default(),
+            argon2: Argon2Params::default(),
+            limits: Limits::default(),
+            login: LoginConfig::default(),
+            tokens: TokenConfig::default(),
+            stack: StackConfig::default(),
+            two_factor: TwoFactorConfig::default(),
+            clients: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            username: "admin".into(),
+            password: String::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            header_bytes: 16 * 1024,
+            request_timeout_secs: 10,
+            argon2_threads: 0,
+            argon2_queue: 256,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl_days: 90,
+            max_failures_per_user: 10,
+            max_failures_per_ip: 50,
+            window_secs: 300,
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 3600,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            code_ttl_secs: 600,
+            client_failures_per_minute: 20,
+        }
+    }
+}
+
+impl Default for TwoFactorConfig {
+    fn default() -> Self {
+        Self {
+            enforce_password_fallback: true,
+        }
+    }
+}
+
+/// Command-line values that override everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub dev: bool,
+}
+
+/// The config file used when none is named: present in a checkout, optional elsewhere.
+pub const DEFAULT_CONFIG_PATH: &str = "config/latchkey.toml";
+
+/// Environment variables and the keys they set.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("LATCHKEY_LISTEN", "listen"),
+    ("LATCHKEY_ISSUER", "issuer"),
+    ("LATCHKEY_DATA_DIR", "data_dir"),
+    ("LATCHKEY_LOG", "log"),
+    ("LATCHKEY_MASTER_KEY", "master_key"),
+    ("LATCHKEY_ADMIN_USERNAME", "admin__username"),
+    ("LATCHKEY_ADMIN_PASSWORD", "admin__password"),
+    ("LATCHKEY_STACK_PROJECT_ID", "stack__project_id"),
+    ("LATCHKEY_STACK_SERVER_KEY", "stack__server_key"),
+    ("LATCHKEY_STACK_ADMIN_KEY", "stack__admin_key"),
+];
+
+impl Config {
+    /// Layers defaults, the config file (`--config`, else `LATCHKEY_CONFIG`, else `config/latchkey.toml` if it
+    /// exists), the environment and the flags, then validates.
+    pub fn load(o: &Overrides) -> Result<Self, String> {
+        let named = o
+            .config
+            .clone()
+            .or_else(|| std::env::var_os("LATCHKEY_CONFIG").map(PathBuf::from));
+        let file = match named {
+            Some(p) if !p.exists() => return Err(format!("config file {} does not exist", p.display())),
+            Some(p) => Some(p),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        };
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = &file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        let env = Env::raw()
+            .filter_map(|k| {
+                ENV_KEYS
+                    .iter()
+                    .find(|(e, _)| k.as_str().eq_ignore_ascii_case(e))
+                    .map(|(_, key)| (*key).into())
+            })
+            .split("__");
+        fig = fig.merge(env);
+        if let Some(v) = &o.listen {
+            fig = fig.merge(("listen", v));
+        }
+        if let Some(v) = &o.issuer {
+            fig = fig.merge(("issuer", v));
+        }
+        if let Some(v) = &o.data_dir {
+            fig = fig.merge(("data_dir", v));
+        }
+        if o.dev {
+            fig = fig.merge(("dev", true));
+        }
+        let mut cfg: Config = fig.extract().map_err(|e| {
+            let src = file.as_deref().map(Path::display);
+            match src {
+                Some(f) => format!("invalid configuration (file {f}): {e}"),
+                None => format!("invalid configuration: {e}"),
+            }
+        })?;
+        if cfg.dev && !cfg_explicit_two_factor(&file) {
+            cfg.two_factor.enforce_password_fallback = false;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| format!("listen = {:?}: {e}", self.listen))?;
+        if !self.issuer.is_empty() {
+            let u = url::Url::parse(&self.issuer).map_err(|e| format!("issuer = {:?}: {e}", self.issuer))?;
+            if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+                return Err(format!("issuer = {:?}: must be an http(s) URL without query or fragment", self.issuer));
+            }
+        }
+        let a = &self.argon2;
+        if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
+            return Err("argon2: memory_kib >= 8 * parallelism, iterations >= 1, parallelism >= 1".into());
+        }
+        if self.limits.body_bytes == 0 || self.limits.header_bytes < 1024 {
+            return Err("limits: body_bytes > 0 and header_bytes >= 1024".into());
+        }
+        if self.admin.username.is_empty() {
+            return Err("admin.username must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// Defaults for tests: a temp data dir, an ephemeral port, cheap argon2 so suites run fast.
+    pub fn for_test(dir: &Path) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.to_owned(),
+            cache_mb: 16,
+            argon2: Argon2Params {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+            admin: AdminConfig {
+                username: "admin".into(),
+                password: "admin-password".into(),
+            },
+            ..Self::default()
+        }
+    }
+
+    pub fn argon2_threads(&self) -> usize {
+        match self.limits.argon2_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// `--dev` relaxes the 2FA password fallback unless the file sets it explicitly.
+fn cfg_explicit_two_factor(file: &Option<PathBuf>) -> bool {
+    file.as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .is_some_and(|s| s.contains("enforce_password_fallback"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_file_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(&path))
+            .extract()
+            .unwrap();
+        let d = Config::default();
+        assert_eq!(cfg.listen, d.listen);
+        assert_eq!(cfg.argon2, d.argon2);
+        assert_eq!(cfg.limits.body_bytes, d.limits.body_bytes);
+        assert_eq!(cfg.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
+    }
+
+    #[test]
+    fn unknown_keys_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:1\"\nlisten_typo = 1\n").unwrap();
+        let e = Config::load(&Overrides { config: Some(f.clone()), ..Default::default() }).unwrap_err();
+        assert!(e.contains("listen_typo"), "{e}");
+        std::fs::write(&f, "[limits]\nbody = 1\n").unwrap();
+        assert!(Config::load(&Overrides { config: Some(f), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:1\"\ndata_dir = \"/x\"\n").unwrap();
+        let cfg = Config::load(&Overrides {
+            config: Some(f),
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.listen, "127.0.0.1:2");
+        assert_eq!(cfg.data_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn a_missing_named_file_is_an_error() {
+        let e = Config::load(&Overrides { config: Some("/nonexistent/x.toml".into()), ..Default::default() });
+        assert!(e.unwrap_err().contains("does not exist"));
+    }
+}

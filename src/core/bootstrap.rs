@@ -1,0 +1,142 @@
+//! First-start setup: the admin user, declared `[[users]]` and `[[clients]]`, and the `--dev` demo.
+
+use crate::core::{app, user};
+use crate::error::{Error, Result};
+use crate::model::app::AppInput;
+use crate::model::User;
+use crate::state::AppState;
+
+/// What start-up created and must tell the operator once (on stdout).
+#[derive(Default, Debug)]
+pub struct Announcements {
+    pub lines: Vec<String>,
+}
+
+/// Creates the admin on an empty store. Returns the generated password when none was configured.
+pub async fn ensure_admin(state: &AppState, out: &mut Announcements) -> Result<()> {
+    if state.store.has_users()? {
+        return Ok(());
+    }
+    let cfg = &state.config.admin;
+    let (password, generated) = if cfg.password.is_empty() {
+        (crate::crypto::random_token(), true)
+    } else {
+        (cfg.password.clone(), false)
+    };
+    let admin = user::create(
+        state,
+        user::NewUser {
+            username: cfg.username.clone(),
+            email: format!("{}@localhost.localdomain", cfg.username.to_lowercase()),
+            password: password.clone(),
+            name: Some("Administrator".into()),
+            roles: Some(vec!["admin".into()]),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if generated {
+        out.lines.push(format!(
+            "created admin user {:?} with password {password} (shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)",
+            admin.username
+        ));
+    } else {
+        out.lines.push(format!("created admin user {:?}", admin.username));
+    }
+    Ok(())
+}
+
+/// Upserts `[[users]]` from the config: created when missing, password and roles refreshed when present.
+pub async fn declared_users(state: &AppState) -> Result<()> {
+    for d in &state.config.users {
+        match state.store.user_by_username(&d.username)? {
+            None => {
+                user::create(
+                    state,
+                    user::NewUser {
+                        username: d.username.clone(),
+                        email: d.email.clone(),
+                        password: d.password.clone(),
+                        name: Some(d.name.clone()),
+                        roles: Some(d.roles.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            Some(u) => {
+                let hash = state.hasher().hash(d.password.clone()).await?;
+                let roles = if d.roles.is_empty() {
+                    u.roles.clone()
+                } else {
+                    d.roles
+                        .iter()
+                        .map(|r| crate::model::Role::parse(r))
+                        .collect::<Result<Vec<_>>>()?
+                };
+                state
+                    .store
+                    .update_user(&u.id, |u| {
+                        u.password_hash = Some(hash.clone());
+                        u.roles = roles.clone();
+                        Ok(())
+                    })
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Upserts `[[clients]]`: they keep their `client_id`; a given secret is hashed on load.
+pub async fn declared_clients(state: &AppState, owner: &User) -> Result<()> {
+    for c in &state.config.clients {
+        if c.client_id.is_empty() {
+            return Err(Error::invalid("clients.client_id", "is required"));
+        }
+        let input = AppInput {
+            name: if c.name.is_empty() { c.client_id.clone() } else { c.name.clone() },
+            active: true,
+            redirect_uri: c.redirect_uri.clone(),
+            client_type: Some(c.client_type.clone()).filter(|s| !s.is_empty()),
+            grant_types: Some(c.grant_types.clone()).filter(|g| !g.is_empty()),
+            scopes: Some(c.scopes.clone()).filter(|s| !s.is_empty()),
+            skip_consent: Some(c.skip_consent),
+        };
+        let secret = Some(c.client_secret.clone()).filter(|s| !s.is_empty());
+        match state.store.app_by_client_id(&c.client_id)? {
+            None => {
+                app::create_with_id(state, input, owner, c.client_id.clone(), secret).await?;
+            }
+            Some(existing) => {
+                app::update(state, &existing.id, input).await?;
+                if let Some(s) = secret {
+                    let hash = state.hasher().hash(s).await?;
+                    state
+                        .store
+                        .update_app(&existing.id, |a| {
+                            a.secret_hash = Some(hash.clone());
+                            Ok(())
+                        })
+                        .await?;
+                    state.verifier.forget(&c.client_id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs every start-up step in order.
+pub async fn run(state: &AppState) -> Result<Announcements> {
+    let mut out = Announcements::default();
+    ensure_admin(state, &mut out).await?;
+    declared_users(state).await?;
+    let owner = state
+        .store
+        .user_by_username(&state.config.admin.username)?
+        .or(state.store.list_users()?.into_iter().find(User::is_admin))
+        .ok_or(Error::NotFound("admin user"))?;
+    declared_clients(state, &owner).await?;
+    Ok(out)
+}

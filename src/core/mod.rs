@@ -1,0 +1,7 @@
+//! Use cases over the store, free of any wire format: each wire adapter (`api::*`, `oauth`, `web`) calls these.
+
+pub mod app;
+pub mod bootstrap;
+pub mod session;
+pub mod throttle;
+pub mod user;

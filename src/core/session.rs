@@ -1,0 +1,87 @@
+//! Password sign-in and Rocket.Chat login tokens (`X-User-Id` + `X-Auth-Token`).
+
+use std::net::IpAddr;
+
+use crate::crypto::{self, ct_eq};
+use crate::error::{Error, Result};
+use crate::model::User;
+use crate::state::AppState;
+use crate::store::LoginToken;
+
+/// Checks a password with the argon2 pool, under the per-username and per-IP failure limits.
+/// Unknown users cost the same argon2 work as known ones.
+pub async fn check_password(state: &AppState, ident: &str, password: &str, ip: IpAddr) -> Result<User> {
+    let now = state.clock.now_ms();
+    let user_key = ident.to_lowercase();
+    let ip_key = ip.to_string();
+    state.login_ip_throttle.check(&ip_key, now)?;
+    state.login_user_throttle.check(&user_key, now)?;
+
+    let user = if ident.contains('@') {
+        state.store.user_by_email(ident)?
+    } else {
+        state.store.user_by_username(ident)?
+    };
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.to_string());
+    let ok = state.hasher().verify(password.to_owned(), phc).await?;
+    match user {
+        Some(u) if ok && u.password_hash.is_some() && u.active => {
+            state.login_user_throttle.reset(&user_key);
+            Ok(u)
+        }
+        _ => {
+            state.login_user_throttle.fail(&user_key, now);
+            state.login_ip_throttle.fail(&ip_key, now);
+            Err(Error::Unauthorized)
+        }
+    }
+}
+
+/// Issues a login token for `user`; only its SHA-256 digest is stored.
+pub async fn issue_login_token(state: &AppState, user: &User) -> Result<String> {
+    let token = crypto::random_token();
+    let now = state.clock.now_ms();
+    let ttl = state.config.login.token_ttl_days as i64 * 86_400_000;
+    let record = LoginToken { user_id: user.id.clone(), created_at: now, expires_at: now + ttl };
+    state.store.create_login_token(crypto::sha256(token.as_bytes()), &record).await?;
+    Ok(token)
+}
+
+/// Resolves `X-User-Id` + `X-Auth-Token` to an active user.
+pub fn authenticate(state: &AppState, user_id: &str, token: &str) -> Result<User> {
+    let digest = crypto::sha256(token.as_bytes());
+    let record = state.store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes()) || record.expires_at <= state.clock.now_ms() {
+        return Err(Error::Unauthorized);
+    }
+    match state.store.get_user(user_id)? {
+        Some(u) if u.active => Ok(u),
+        _ => Err(Error::Unauthorized),
+    }
+}
+
+/// Resolves a login token alone (the `Authorization: Bearer` form used by the Locoia API).
+pub fn authenticate_token(state: &AppState, token: &str) -> Result<User> {
+    let digest = crypto::sha256(token.as_bytes());
+    let record = state.store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    if record.expires_at <= state.clock.now_ms() {
+        return Err(Error::Unauthorized);
+    }
+    match state.store.get_user(&record.user_id)? {
+        Some(u) if u.active => Ok(u),
+        _ => Err(Error::Unauthorized),
+    }
+}
+
+pub async fn logout(state: &AppState, token: &str) -> Result<()> {
+    state.store.delete_login_token(&crypto::sha256(token.as_bytes())).await
+}
+
+/// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server. Until the
+/// token store exists no bearer token is valid, so every bearer caller is unauthorized.
+pub fn authenticate_bearer(_state: &AppState, _token: &str) -> Result<User> {
+    Err(Error::Unauthorized)
+}

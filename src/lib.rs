@@ -1,0 +1,95 @@
+//! # Latchkey
+//!
+//! A self-hosted OAuth 2.0 authorization server in one binary with its storage embedded.
+//!
+//! # Layout
+//!
+//! - [`config`]: defaults < file < env < flags → one validated `Config`.
+//! - [`server`]: the hyper accept loop, graceful drain, and `start` (store → state → router).
+//! - [`api`]: the router and the wire dialects (`api::rc` for Rocket.Chat), each with its own error table.
+//! - [`core`]: use cases (users, sessions, apps, bootstrap) over the store, free of wire formats.
+//! - [`model`]: domain types and validation, no IO.
+//! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`.
+//! - [`crypto`]: ids, secrets, digests, the argon2 pool and the client-secret verification cache.
+//! - [`clock`]: the only reader of wall-clock time.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod core;
+pub mod crypto;
+pub mod error;
+pub mod model;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Runs the command line; returns the process exit code.
+pub fn run_cli(cli: Cli) -> ExitCode {
+    let serve = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let config = match config::Config::load(&serve.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config.log);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(serve_until_signal(config))
+}
+
+async fn serve_until_signal(config: config::Config) -> ExitCode {
+    let running = match server::start(config, clock::Clock::system()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        for line in &running.announcements.lines {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out, "listening on {}", running.url());
+        let _ = out.flush();
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    match running.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: shutdown: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

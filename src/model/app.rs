@@ -1,0 +1,265 @@
+//! OAuth apps: the clients of Latchkey's own authorization server (Rocket.Chat's `oauth-apps`, plus Latchkey's
+//! client type, grant types, scopes and consent fields).
+
+use serde::{Deserialize, Serialize};
+
+use super::{redirect, UserRef};
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Holds a secret; authenticates at the token endpoint.
+    #[default]
+    Confidential,
+    /// A browser or native app: no secret, PKCE S256 required.
+    Public,
+}
+
+impl ClientType {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "confidential" => Ok(Self::Confidential),
+            "public" => Ok(Self::Public),
+            _ => Err(Error::invalid(
+                "clientType",
+                "must be \"confidential\" or \"public\"",
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            "refresh_token" => Ok(Self::RefreshToken),
+            "client_credentials" => Ok(Self::ClientCredentials),
+            other => Err(Error::invalid(
+                "grantTypes",
+                format!("unsupported grant type {other:?}"),
+            )),
+        }
+    }
+}
+
+pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    pub client_id: String,
+    /// Validated and in registration order; rendered comma-joined as RC does.
+    pub redirect_uris: Vec<String>,
+    pub client_type: ClientType,
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes, each a valid RFC 6749 scope token.
+    pub scopes: Vec<String>,
+    pub skip_consent: bool,
+    /// argon2id PHC string; `None` for public clients. The plaintext is shown once and never stored.
+    pub secret_hash: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub created_by: UserRef,
+}
+
+/// The caller-settable fields, validated; what `create` and `update` agree on.
+#[derive(Clone, Debug, Default)]
+pub struct AppInput {
+    pub name: String,
+    pub active: bool,
+    pub redirect_uri: String,
+    pub client_type: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<String>,
+    pub skip_consent: Option<bool>,
+}
+
+/// The validated form of [`AppInput`]; `None` keeps the current (or default) value.
+#[derive(Clone, Debug)]
+pub struct AppFields {
+    pub name: String,
+    pub active: bool,
+    pub redirect_uris: Vec<String>,
+    pub client_type: Option<ClientType>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub scopes: Option<Vec<String>>,
+    pub skip_consent: Option<bool>,
+}
+
+impl AppInput {
+    /// Checks in Rocket.Chat's order: name, then redirect URIs, then Latchkey's own fields.
+    pub fn validate(self) -> Result<AppFields> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::invalid("name", "must be 1 to 200 characters"));
+        }
+        let redirect_uris = redirect::parse_list(&self.redirect_uri)?;
+        let client_type = self
+            .client_type
+            .as_deref()
+            .map(ClientType::parse)
+            .transpose()?;
+        let grant_types = match self.grant_types {
+            None => None,
+            Some(list) => {
+                let mut g = list
+                    .iter()
+                    .map(|s| GrantType::parse(s))
+                    .collect::<Result<Vec<_>>>()?;
+                g.sort();
+                g.dedup();
+                if g.is_empty() {
+                    return Err(Error::invalid("grantTypes", "must not be empty"));
+                }
+                Some(g)
+            }
+        };
+        let scopes = self.scopes.as_deref().map(parse_scopes).transpose()?;
+        Ok(AppFields {
+            name,
+            active: self.active,
+            redirect_uris,
+            client_type,
+            grant_types,
+            scopes,
+            skip_consent: self.skip_consent,
+        })
+    }
+}
+
+impl AppFields {
+    /// Rules that involve more than one field.
+    pub fn check_combination(client_type: ClientType, grants: &[GrantType]) -> Result<()> {
+        if client_type == ClientType::Public && grants.contains(&GrantType::ClientCredentials) {
+            return Err(Error::invalid(
+                "grantTypes",
+                "public clients cannot use client_credentials",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Space-separated RFC 6749 §3.3 scope tokens (`%x21 / %x23-5B / %x5D-7E`), deduplicated, order kept.
+pub fn parse_scopes(raw: &str) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for s in raw.split(' ').filter(|s| !s.is_empty()) {
+        let ok = s
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !ok || s.len() > 128 {
+            return Err(Error::invalid("scopes", format!("invalid scope token {s:?}")));
+        }
+        if !out.iter().any(|x| x == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+impl App {
+    pub fn default_grants() -> Vec<GrantType> {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    }
+
+    pub fn default_scopes() -> Vec<String> {
+        DEFAULT_SCOPES.split(' ').map(str::to_owned).collect()
+    }
+
+    pub fn redirect_uri_joined(&self) -> String {
+        self.redirect_uris.join(",")
+    }
+
+    /// Applies validated fields, keeping current values where a field was not given.
+    pub fn apply(&mut self, f: AppFields, now: Millis) -> Result<()> {
+        let client_type = f.client_type.unwrap_or(self.client_type);
+        let grants = f.grant_types.unwrap_or_else(|| self.grant_types.clone());
+        AppFields::check_combination(client_type, &grants)?;
+        self.name = f.name;
+        self.active = f.active;
+        self.redirect_uris = f.redirect_uris;
+        self.client_type = client_type;
+        self.grant_types = grants;
+        if let Some(s) = f.scopes {
+            self.scopes = s;
+        }
+        if let Some(s) = f.skip_consent {
+            self.skip_consent = s;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn input() -> AppInput {
+        AppInput {
+            name: "  My App ".into(),
+            active: true,
+            redirect_uri: "https://a.example/cb".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn validation_trims_name_and_checks_in_rc_order() {
+        let f = input().validate().unwrap();
+        assert_eq!(f.name, "My App");
+        let e = AppInput { name: " ".into(), redirect_uri: "bad".into(), ..input() }
+            .validate()
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid { field: "name", .. }));
+        let e = AppInput { redirect_uri: "bad".into(), ..input() }.validate().unwrap_err();
+        assert!(matches!(e, Error::Invalid { field: "redirectUri", .. }));
+    }
+
+    #[test]
+    fn unknown_grant_and_client_type_are_rejected() {
+        let e = AppInput { grant_types: Some(vec!["password".into()]), ..input() }
+            .validate()
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid { field: "grantTypes", .. }));
+        let e = AppInput { client_type: Some("secret".into()), ..input() }.validate().unwrap_err();
+        assert!(matches!(e, Error::Invalid { field: "clientType", .. }));
+    }
+
+    #[test]
+    fn public_clients_cannot_use_client_credentials() {
+        assert!(AppFields::check_combination(ClientType::Public, &[GrantType::ClientCredentials]).is_err());
+        assert!(AppFields::check_combination(ClientType::Confidential, &[GrantType::ClientCredentials]).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn scope_parsing_is_idempotent(raw in "[ -~]{0,60}") {
+            if let Ok(s) = parse_scopes(&raw) {
+                let again = parse_scopes(&s.join(" ")).unwrap();
+                prop_assert_eq!(again, s);
+            }
+        }
+    }
+}

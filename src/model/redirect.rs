@@ -1,0 +1,167 @@
+//! Redirect-URI rules (SPEC §4, RFC 8252): what an app may register and how a requested URI matches.
+
+use crate::error::{Error, Result};
+
+/// Splits a Rocket.Chat-style list (commas or newlines), trims, drops empties, and validates each URI.
+pub fn parse_list(raw: &str) -> Result<Vec<String>> {
+    let uris: Vec<String> = raw
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if uris.is_empty() {
+        return Err(Error::invalid("redirectUri", "no redirect URI given"));
+    }
+    for u in &uris {
+        validate(u)?;
+    }
+    Ok(uris)
+}
+
+/// One URI: absolute, no fragment; `https`, or `http` on a loopback host, or a private-use scheme in reverse-domain
+/// form (`com.example.app:/cb`). Never `javascript:`, `data:`, `file:`.
+pub fn validate(uri: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid("redirectUri", format!("{why}: {uri}")));
+    if uri.len() > 2048 {
+        return bad("too long");
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("contains whitespace");
+    }
+    let Ok(url) = url::Url::parse(uri) else {
+        return bad("not an absolute URI");
+    };
+    if url.fragment().is_some() {
+        return bad("has a fragment");
+    }
+    match url.scheme() {
+        "https" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return bad("has no host");
+            }
+        }
+        "http" => {
+            if !is_loopback(&url) {
+                return bad("http is only allowed on a loopback host");
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+            return bad("forbidden scheme");
+        }
+        s if s.contains('.') && s.split('.').all(|p| !p.is_empty()) => {}
+        _ => return bad("custom schemes must be in reverse-domain form (com.example.app:/cb)"),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("must not carry credentials");
+    }
+    Ok(())
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    }
+}
+
+/// Whether `requested` matches one `registered` URI: exact string comparison, except that a loopback `http` URI may
+/// use any port (RFC 8252 §7.3).
+pub fn matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    a.scheme() == "http"
+        && b.scheme() == "http"
+        && is_loopback(&a)
+        && a.host() == b.host()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && b.fragment().is_none()
+        && b.username().is_empty()
+        && b.password().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_the_allowed_forms() {
+        for ok in [
+            "https://app.example.com/cb",
+            "https://app.example.com:8443/cb?x=1",
+            "http://127.0.0.1:3000/callback",
+            "http://localhost/cb",
+            "http://[::1]:9/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(validate(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_the_dangerous_forms() {
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "file:///etc/passwd",
+            "http://example.com/cb",
+            "https://app.example.com/cb#frag",
+            "/relative/path",
+            "myapp:/cb",
+            "https://user:pw@example.com/cb",
+            "",
+        ] {
+            assert!(validate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_splits_on_commas_and_newlines() {
+        let l = parse_list(" https://a.example/cb ,\nhttp://127.0.0.1/cb\n\n").unwrap();
+        assert_eq!(l, vec!["https://a.example/cb", "http://127.0.0.1/cb"]);
+        assert!(parse_list(" , \n").is_err());
+        assert!(parse_list("https://a.example/cb, http://evil.example/cb").is_err());
+    }
+
+    #[test]
+    fn loopback_port_may_vary_but_nothing_else() {
+        assert!(matches("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"));
+        assert!(matches("http://localhost:1/cb", "http://localhost:2/cb"));
+        assert!(!matches("http://127.0.0.1/cb", "http://127.0.0.1:1/other"));
+        assert!(!matches("https://a.example/cb", "https://a.example:444/cb"));
+        assert!(!matches("https://a.example/cb", "https://a.example/cb/"));
+        assert!(!matches("http://127.0.0.1/cb", "http://localhost/cb"));
+    }
+
+    proptest! {
+        #[test]
+        fn validation_never_panics(s in "\\PC{0,80}") {
+            let _ = validate(&s);
+            let _ = parse_list(&s);
+        }
+
+        #[test]
+        fn https_uris_with_plain_paths_are_valid(host in "[a-z]{1,12}\\.[a-z]{2,6}", path in "(/[a-zA-Z0-9_-]{0,10}){0,4}") {
+            let uri = format!("https://{host}{path}");
+            prop_assert!(validate(&uri).is_ok());
+            prop_assert!(matches(&uri, &uri));
+        }
+
+        #[test]
+        fn accepted_uris_never_use_a_forbidden_scheme(s in "[a-zA-Z.+-]{1,12}:[ -~]{0,30}") {
+            if validate(&s).is_ok() {
+                let lower = s.to_ascii_lowercase();
+                prop_assert!(!lower.starts_with("javascript:") && !lower.starts_with("data:") && !lower.starts_with("file:"));
+                prop_assert!(!s.contains('#'));
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The state every handler shares. Cloning is a handful of `Arc` bumps.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::core::throttle::Throttle;
+use crate::crypto::{Hasher, Verifier};
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    /// argon2 pool + the client-secret verification cache (DESIGN "Hot paths").
+    pub verifier: Arc<Verifier>,
+    /// Failed logins per username and per IP.
+    pub login_user_throttle: Arc<Throttle>,
+    pub login_ip_throttle: Arc<Throttle>,
+    /// The issuer URL without a trailing slash.
+    pub issuer: Arc<str>,
+    /// A real argon2 hash of a random secret, verified against when a username is unknown so that the answer
+    /// takes as long as for a known user (no user enumeration by timing).
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(store: Store, config: Config, clock: Clock, issuer: String) -> Self {
+        let hasher = Arc::new(Hasher::new(
+            config.argon2,
+            config.argon2_threads(),
+            config.limits.argon2_queue,
+        ));
+        let dummy_hash = hasher
+            .hash(crate::crypto::random_token())
+            .await
+            .expect("argon2 pool is running");
+        let window_ms = config.login.window_secs as i64 * 1000;
+        Self {
+            store,
+            login_user_throttle: Arc::new(Throttle::new(config.login.max_failures_per_user, window_ms)),
+            login_ip_throttle: Arc::new(Throttle::new(config.login.max_failures_per_ip, window_ms)),
+            verifier: Arc::new(Verifier::new(hasher)),
+            config: Arc::new(config),
+            clock,
+            issuer: issuer.trim_end_matches('/').into(),
+            dummy_hash: dummy_hash.into(),
+        }
+    }
+
+    pub fn hasher(&self) -> &Arc<Hasher> {
+        self.verifier.hasher()
+    }
+}

@@ -1,0 +1,154 @@
+//! OAuth apps: `apps` (id → App) and `apps_by_client` (client_id → id).
+
+use sled::Transactional;
+
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use crate::error::{Error, Result};
+use crate::model::App;
+
+impl Store {
+    /// Inserts a new app; its `client_id` must be free.
+    pub async fn create_app(&self, app: &App) -> Result<()> {
+        let bytes = codec::encode(app);
+        let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
+            if by_client.get(app.client_id.as_bytes())?.is_some() {
+                return abort(Error::Conflict {
+                    field: "clientId",
+                    value: app.client_id.clone(),
+                });
+            }
+            if apps.get(app.id.as_bytes())?.is_some() {
+                return abort(Error::Conflict {
+                    field: "_id",
+                    value: app.id.clone(),
+                });
+            }
+            apps.insert(app.id.as_bytes(), bytes.as_slice())?;
+            by_client.insert(app.client_id.as_bytes(), app.id.as_bytes())?;
+            Ok(())
+        });
+        txn_result(r)?;
+        self.durable().await
+    }
+
+    pub fn get_app(&self, id: &str) -> Result<Option<App>> {
+        match self.t.apps.get(id.as_bytes()).map_err(db_err)? {
+            Some(b) => codec::decode(&b).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The hot lookup of the token endpoint: two point reads, no scan, no lock.
+    pub fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        match self
+            .t
+            .apps_by_client
+            .get(client_id.as_bytes())
+            .map_err(db_err)?
+        {
+            Some(id) => match self.t.apps.get(&id).map_err(db_err)? {
+                Some(b) => codec::decode(&b).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Every app, oldest first (the order Rocket.Chat lists them in).
+    pub fn list_apps(&self) -> Result<Vec<App>> {
+        let mut apps = self
+            .t
+            .apps
+            .iter()
+            .values()
+            .map(|v| codec::decode::<App>(&v.map_err(db_err)?))
+            .collect::<Result<Vec<_>>>()?;
+        apps.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(apps)
+    }
+
+    /// Reads, changes and writes one app atomically. `change` may run more than once (transaction retry): keep it pure.
+    pub async fn update_app(
+        &self,
+        id: &str,
+        change: impl Fn(&mut App) -> Result<()>,
+    ) -> Result<App> {
+        let r = self.t.apps.transaction(|apps| {
+            let Some(bytes) = apps.get(id.as_bytes())? else {
+                return abort(Error::NotFound("app"));
+            };
+            let mut app: App = decode_or_abort(&bytes)?;
+            let client_id = app.client_id.clone();
+            change(&mut app).map_err(sled::transaction::ConflictableTransactionError::Abort)?;
+            if app.client_id != client_id || app.id != id {
+                return abort(Error::internal("an update may not change ids"));
+            }
+            apps.insert(id.as_bytes(), codec::encode(&app))?;
+            Ok(app)
+        });
+        let app = txn_result(r)?;
+        self.durable().await?;
+        Ok(app)
+    }
+
+    /// Removes the app and its index entry; returns what was removed.
+    pub async fn delete_app(&self, id: &str) -> Result<App> {
+        let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
+            let Some(bytes) = apps.remove(id.as_bytes())? else {
+                return abort(Error::NotFound("app"));
+            };
+            let app: App = decode_or_abort(&bytes)?;
+            by_client.remove(app.client_id.as_bytes())?;
+            Ok(app)
+        });
+        let app = txn_result(r)?;
+        self.durable().await?;
+        Ok(app)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{App, ClientType, UserRef};
+    use crate::store::testing::temp_store;
+
+    pub(crate) fn app(id: &str, client: &str) -> App {
+        App {
+            id: id.into(),
+            name: format!("app {id}"),
+            active: true,
+            client_id: client.into(),
+            redirect_uris: vec!["https://a.example/cb".into()],
+            client_type: ClientType::Confidential,
+            grant_types: App::default_grants(),
+            scopes: App::default_scopes(),
+            skip_consent: false,
+            secret_hash: Some("$argon2id$fake".into()),
+            created_at: 1,
+            updated_at: 1,
+            created_by: UserRef::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_get_update_delete() {
+        let (_d, s) = temp_store();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        assert_eq!(s.app_by_client_id("c1").unwrap().unwrap().id, "a1");
+        assert!(s.create_app(&app("a2", "c1")).await.is_err(), "client id is unique");
+        let updated = s
+            .update_app("a1", |a| {
+                a.name = "renamed".into();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(updated.name, "renamed");
+        assert_eq!(s.get_app("a1").unwrap().unwrap().name, "renamed");
+        s.delete_app("a1").await.unwrap();
+        assert!(s.get_app("a1").unwrap().is_none());
+        assert!(s.app_by_client_id("c1").unwrap().is_none());
+        assert!(s.delete_app("a1").await.is_err());
+        s.verify().unwrap();
+    }
+}

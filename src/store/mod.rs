@@ -1,0 +1,210 @@
+//! The embedded store: sled trees of versioned records plus their point-lookup indexes.
+//!
+//! Every use case is one function here (in the file named for its record). A write that touches a record and its
+//! indexes is one multi-tree transaction whose closure is pure, and every acknowledged write is flushed before the
+//! caller answers: [`Store::durable`] waits for the group-commit flusher (see `flush.rs`).
+
+mod app;
+pub mod codec;
+mod flush;
+mod session;
+mod sweep;
+mod user;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::error::Error;
+pub use session::LoginToken;
+pub use sweep::spawn_sweeper;
+
+/// Why the store could not be opened; each variant names the data dir so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("data dir {0} is in use by another latchkey process (only one process may open it)")]
+    Locked(PathBuf),
+    #[error("the store in {dir} cannot be opened ({cause}); restore a backup with `latchkey restore FILE --data-dir {dir}` into an empty dir")]
+    Corrupt { dir: PathBuf, cause: String },
+    #[error("cannot open data dir {dir}: {cause}")]
+    Io { dir: PathBuf, cause: String },
+}
+
+/// Handles to every tree; cloning a sled `Tree` is an `Arc` bump, so request handlers hold their own.
+#[derive(Clone)]
+pub(crate) struct Trees {
+    pub apps: sled::Tree,
+    pub apps_by_client: sled::Tree,
+    pub users: sled::Tree,
+    pub users_by_name: sled::Tree,
+    pub users_by_email: sled::Tree,
+    pub login_tokens: sled::Tree,
+    pub login_tokens_by_user: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+/// The store. Cheap to clone; every clone shares the database and its flusher.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    pub(crate) t: Trees,
+    flusher: Arc<flush::Flusher>,
+    dir: Arc<PathBuf>,
+}
+
+/// The current layout of trees and keys; bumped when a migration is needed.
+const SCHEMA_VERSION: u8 = 1;
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. `cache_bytes` bounds sled's page cache.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::Io {
+            dir: dir.to_owned(),
+            cause: e.to_string(),
+        })?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| classify_open_error(dir, e))?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|e| OpenError::Corrupt {
+                dir: dir.to_owned(),
+                cause: e.to_string(),
+            })
+        };
+        let t = Trees {
+            apps: tree("apps")?,
+            apps_by_client: tree("apps_by_client")?,
+            users: tree("users")?,
+            users_by_name: tree("users_by_name")?,
+            users_by_email: tree("users_by_email")?,
+            login_tokens: tree("login_tokens")?,
+            login_tokens_by_user: tree("login_tokens_by_user")?,
+            meta: tree("meta")?,
+        };
+        match t.meta.get("schema") {
+            Ok(None) => {
+                let _ = t.meta.insert("schema", &[SCHEMA_VERSION]);
+            }
+            Ok(Some(v)) if v.as_ref() == [SCHEMA_VERSION] => {}
+            Ok(Some(v)) => {
+                return Err(OpenError::Corrupt {
+                    dir: dir.to_owned(),
+                    cause: format!("unknown schema version {:?}", v.as_ref()),
+                })
+            }
+            Err(e) => {
+                return Err(OpenError::Corrupt {
+                    dir: dir.to_owned(),
+                    cause: e.to_string(),
+                })
+            }
+        }
+        let flusher = Arc::new(flush::Flusher::start(db.clone()));
+        Ok(Self {
+            db,
+            t,
+            flusher,
+            dir: Arc::new(dir.to_owned()),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Resolves once every write made before this call is on disk. Concurrent callers share one flush.
+    pub async fn durable(&self) -> crate::error::Result<()> {
+        self.flusher.durable().await
+    }
+
+    /// Synchronous flush for startup, shutdown and the CLI.
+    pub fn flush_blocking(&self) -> crate::error::Result<()> {
+        self.db.flush().map(drop).map_err(Error::internal)
+    }
+
+    /// Bytes used on disk, for `/metrics`.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// A small persistent value in the `meta` tree (e.g. a generated key).
+    pub fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
+        Ok(self
+            .t
+            .meta
+            .get(key)
+            .map_err(Error::internal)?
+            .map(|v| v.to_vec()))
+    }
+
+    pub async fn meta_put(&self, key: &str, value: &[u8]) -> crate::error::Result<()> {
+        self.t.meta.insert(key, value).map_err(Error::internal)?;
+        self.durable().await
+    }
+
+    /// Stops the flusher after a final flush. Further writes are not durable.
+    pub fn close(&self) -> crate::error::Result<()> {
+        self.flusher.stop();
+        self.flush_blocking()
+    }
+}
+
+fn classify_open_error(dir: &Path, e: sled::Error) -> OpenError {
+    match e {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            OpenError::Locked(dir.to_owned())
+        }
+        sled::Error::Io(io) => OpenError::Io {
+            dir: dir.to_owned(),
+            cause: io.to_string(),
+        },
+        other => OpenError::Corrupt {
+            dir: dir.to_owned(),
+            cause: other.to_string(),
+        },
+    }
+}
+
+/// Runs a sled transaction whose closure aborts with a domain [`Error`].
+pub(crate) fn txn_result<T>(r: Result<T, TransactionError<Error>>) -> crate::error::Result<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(TransactionError::Abort(e)) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(Error::internal(e)),
+    }
+}
+
+/// Aborts a transaction with a domain error.
+pub(crate) fn abort<T>(e: Error) -> Result<T, ConflictableTransactionError<Error>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+pub(crate) fn decode_or_abort<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, ConflictableTransactionError<Error>> {
+    codec::decode(bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+pub(crate) fn db_err(e: sled::Error) -> Error {
+    Error::internal(e)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A store in a fresh temp dir; keep the `TempDir` alive as long as the store.
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        (dir, store)
+    }
+}

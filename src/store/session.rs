@@ -1,0 +1,128 @@
+//! Login tokens (Rocket.Chat's `authToken`): `login_tokens` (sha256(token) → LoginToken) and
+//! `login_tokens_by_user` (user id ‖ sha256 → ∅) so deleting a user finds its tokens by prefix.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+
+use super::{abort, codec, db_err, txn_result, Store};
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginToken {
+    pub user_id: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+fn by_user_key(user_id: &str, digest: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(user_id.len() + 1 + 32);
+    k.extend_from_slice(user_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(digest);
+    k
+}
+
+fn user_prefix(user_id: &str) -> Vec<u8> {
+    let mut k = user_id.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+impl Store {
+    /// Stores a login token by digest; fails if the user no longer exists.
+    pub async fn create_login_token(&self, digest: [u8; 32], token: &LoginToken) -> Result<()> {
+        let bytes = codec::encode(token);
+        let t = &self.t;
+        let r = (&t.users, &t.login_tokens, &t.login_tokens_by_user).transaction(
+            |(users, tokens, by_user)| {
+                if users.get(token.user_id.as_bytes())?.is_none() {
+                    return abort(Error::NotFound("user"));
+                }
+                tokens.insert(&digest[..], bytes.as_slice())?;
+                by_user.insert(by_user_key(&token.user_id, &digest), &[][..])?;
+                Ok(())
+            },
+        );
+        txn_result(r)?;
+        self.durable().await
+    }
+
+    pub fn login_token(&self, digest: &[u8; 32]) -> Result<Option<LoginToken>> {
+        match self.t.login_tokens.get(digest).map_err(db_err)? {
+            Some(b) => codec::decode(&b).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn delete_login_token(&self, digest: &[u8; 32]) -> Result<()> {
+        self.remove_login_token(digest)?;
+        self.durable().await
+    }
+
+    fn remove_login_token(&self, digest: &[u8; 32]) -> Result<()> {
+        let t = &self.t;
+        let r = (&t.login_tokens, &t.login_tokens_by_user).transaction(|(tokens, by_user)| {
+            if let Some(b) = tokens.remove(&digest[..])? {
+                let tok: LoginToken = super::decode_or_abort(&b)?;
+                by_user.remove(by_user_key(&tok.user_id, digest))?;
+            }
+            Ok(())
+        });
+        txn_result(r)
+    }
+
+    /// Removes every login token of a user (not flushed: the caller flushes).
+    pub(crate) fn delete_login_tokens_of(&self, user_id: &str) -> Result<()> {
+        let prefix = user_prefix(user_id);
+        for key in self.t.login_tokens_by_user.scan_prefix(&prefix).keys() {
+            let key = key.map_err(db_err)?;
+            let digest: [u8; 32] = key[prefix.len()..]
+                .try_into()
+                .map_err(|_| Error::internal("bad login token index key"))?;
+            self.t.login_tokens.remove(digest).map_err(db_err)?;
+            self.t.login_tokens_by_user.remove(&key).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes expired login tokens; returns how many.
+    pub(crate) fn sweep_login_tokens(&self, now: Millis) -> Result<usize> {
+        let mut n = 0;
+        for kv in self.t.login_tokens.iter() {
+            let (k, v) = kv.map_err(db_err)?;
+            let tok: LoginToken = codec::decode(&v)?;
+            if tok.expires_at <= now {
+                if let Ok(d) = <[u8; 32]>::try_from(k.as_ref()) {
+                    self.remove_login_token(&d)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+
+    #[tokio::test]
+    async fn tokens_die_with_their_user_and_when_expired() {
+        let (_d, s) = temp_store();
+        s.create_user(&crate::store::user::tests::user("u1", "a", false)).await.unwrap();
+        s.create_user(&crate::store::user::tests::user("u2", "b", false)).await.unwrap();
+        let tok = |u: &str, exp| LoginToken { user_id: u.into(), created_at: 0, expires_at: exp };
+        s.create_login_token([1; 32], &tok("u1", 100)).await.unwrap();
+        s.create_login_token([2; 32], &tok("u1", 10)).await.unwrap();
+        s.create_login_token([3; 32], &tok("u2", 100)).await.unwrap();
+        assert!(s.create_login_token([4; 32], &tok("ghost", 100)).await.is_err());
+        assert_eq!(s.sweep_login_tokens(50).unwrap(), 1);
+        assert!(s.login_token(&[2; 32]).unwrap().is_none());
+        s.delete_user("u1").await.unwrap();
+        assert!(s.login_token(&[1; 32]).unwrap().is_none());
+        assert!(s.login_token(&[3; 32]).unwrap().is_some());
+        s.verify().unwrap();
+    }
+}

@@ -1,0 +1,250 @@
+//! Users: `users` (id → User), `users_by_name` (lowercase username → id), `users_by_email` (email → id), and the
+//! `meta/admins` counter that keeps at least one admin without a scan.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use crate::error::{Error, Result};
+use crate::model::User;
+
+const ADMINS: &[u8] = b"admins";
+
+fn admins(meta: &TransactionalTree) -> Result<u64, ConflictableTransactionError<Error>> {
+    Ok(meta
+        .get(ADMINS)?
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+        .unwrap_or(0))
+}
+
+impl Store {
+    /// Inserts a new user; username (case-insensitively) and every email must be free.
+    pub async fn create_user(&self, user: &User) -> Result<()> {
+        let bytes = codec::encode(user);
+        let name_key = user.username.to_lowercase();
+        let t = &self.t;
+        let r = (&t.users, &t.users_by_name, &t.users_by_email, &t.meta).transaction(
+            |(users, by_name, by_email, meta)| {
+                if by_name.get(name_key.as_bytes())?.is_some() {
+                    return abort(Error::Conflict {
+                        field: "username",
+                        value: user.username.clone(),
+                    });
+                }
+                for e in &user.emails {
+                    if by_email.get(e.address.as_bytes())?.is_some() {
+                        return abort(Error::Conflict {
+                            field: "email",
+                            value: e.address.clone(),
+                        });
+                    }
+                }
+                if users.get(user.id.as_bytes())?.is_some() {
+                    return abort(Error::Conflict {
+                        field: "_id",
+                        value: user.id.clone(),
+                    });
+                }
+                users.insert(user.id.as_bytes(), bytes.as_slice())?;
+                by_name.insert(name_key.as_bytes(), user.id.as_bytes())?;
+                for e in &user.emails {
+                    by_email.insert(e.address.as_bytes(), user.id.as_bytes())?;
+                }
+                if user.is_admin() {
+                    meta.insert(ADMINS, &(admins(meta)? + 1).to_be_bytes())?;
+                }
+                Ok(())
+            },
+        );
+        txn_result(r)?;
+        self.durable().await
+    }
+
+    pub fn get_user(&self, id: &str) -> Result<Option<User>> {
+        match self.t.users.get(id.as_bytes()).map_err(db_err)? {
+            Some(b) => codec::decode(&b).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn user_by_index(&self, index: &sled::Tree, key: &str) -> Result<Option<User>> {
+        match index.get(key.as_bytes()).map_err(db_err)? {
+            Some(id) => match self.t.users.get(&id).map_err(db_err)? {
+                Some(b) => codec::decode(&b).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Case-insensitive, as Rocket.Chat's login is.
+    pub fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.user_by_index(&self.t.users_by_name, &username.to_lowercase())
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.user_by_index(&self.t.users_by_email, &email.to_lowercase())
+    }
+
+    pub fn has_users(&self) -> Result<bool> {
+        Ok(!self.t.users.is_empty())
+    }
+
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        self.t
+            .users
+            .iter()
+            .values()
+            .map(|v| codec::decode::<User>(&v.map_err(db_err)?))
+            .collect()
+    }
+
+    /// Replaces the stored user (same id) keeping indexes and the admin count right. `change` must be pure.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        change: impl Fn(&mut User) -> Result<()>,
+    ) -> Result<User> {
+        let t = &self.t;
+        let r = (&t.users, &t.users_by_name, &t.users_by_email, &t.meta).transaction(
+            |(users, by_name, by_email, meta)| {
+                let Some(bytes) = users.get(id.as_bytes())? else {
+                    return abort(Error::NotFound("user"));
+                };
+                let old: User = decode_or_abort(&bytes)?;
+                let mut new = old.clone();
+                change(&mut new).map_err(ConflictableTransactionError::Abort)?;
+                let (old_name, new_name) = (old.username.to_lowercase(), new.username.to_lowercase());
+                if old_name != new_name {
+                    if by_name.get(new_name.as_bytes())?.is_some() {
+                        return abort(Error::Conflict {
+                            field: "username",
+                            value: new.username.clone(),
+                        });
+                    }
+                    by_name.remove(old_name.as_bytes())?;
+                    by_name.insert(new_name.as_bytes(), id.as_bytes())?;
+                }
+                for e in &old.emails {
+                    by_email.remove(e.address.as_bytes())?;
+                }
+                for e in &new.emails {
+                    if let Some(owner) = by_email.get(e.address.as_bytes())? {
+                        if owner.as_ref() != id.as_bytes() {
+                            return abort(Error::Conflict {
+                                field: "email",
+                                value: e.address.clone(),
+                            });
+                        }
+                    }
+                    by_email.insert(e.address.as_bytes(), id.as_bytes())?;
+                }
+                match (old.is_admin(), new.is_admin()) {
+                    (true, false) => {
+                        let n = admins(meta)?;
+                        if n <= 1 {
+                            return abort(Error::NotAllowed("the last admin cannot lose the admin role"));
+                        }
+                        meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
+                    }
+                    (false, true) => {
+                        meta.insert(ADMINS, &(admins(meta)? + 1).to_be_bytes())?;
+                    }
+                    _ => {}
+                }
+                users.insert(id.as_bytes(), codec::encode(&new))?;
+                Ok(new)
+            },
+        );
+        let user = txn_result(r)?;
+        self.durable().await?;
+        Ok(user)
+    }
+
+    /// Removes the user, its indexes and its login tokens. The last admin cannot be removed.
+    pub async fn delete_user(&self, id: &str) -> Result<User> {
+        let t = &self.t;
+        let r = (&t.users, &t.users_by_name, &t.users_by_email, &t.meta).transaction(
+            |(users, by_name, by_email, meta)| {
+                let Some(bytes) = users.remove(id.as_bytes())? else {
+                    return abort(Error::NotFound("user"));
+                };
+                let user: User = decode_or_abort(&bytes)?;
+                by_name.remove(user.username.to_lowercase().as_bytes())?;
+                for e in &user.emails {
+                    by_email.remove(e.address.as_bytes())?;
+                }
+                if user.is_admin() {
+                    let n = admins(meta)?;
+                    if n <= 1 {
+                        return abort(Error::NotAllowed("the last admin cannot be deleted"));
+                    }
+                    meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
+                }
+                Ok(user)
+            },
+        );
+        let user = txn_result(r)?;
+        // After the user is gone no new login token can be created for it (that transaction reads the user),
+        // so one pass over its index catches every token, including one created while we were deleting.
+        self.delete_login_tokens_of(id)?;
+        self.durable().await?;
+        Ok(user)
+    }
+
+    pub(crate) fn admin_count(&self) -> Result<u64> {
+        Ok(self
+            .t
+            .meta
+            .get(ADMINS)
+            .map_err(db_err)?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::error::Error;
+    use crate::model::{user::Email, Role, User};
+    use crate::store::testing::temp_store;
+
+    pub(crate) fn user(id: &str, name: &str, admin: bool) -> User {
+        User {
+            id: id.into(),
+            username: name.into(),
+            name: name.into(),
+            emails: vec![Email {
+                address: format!("{name}@example.com").to_lowercase(),
+                verified: false,
+            }],
+            roles: vec![if admin { Role::Admin } else { Role::User }],
+            active: true,
+            password_hash: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn usernames_and_emails_are_unique_case_insensitively() {
+        let (_d, s) = temp_store();
+        s.create_user(&user("u1", "Jane", false)).await.unwrap();
+        let e = s.create_user(&user("u2", "jane", false)).await.unwrap_err();
+        assert!(matches!(e, Error::Conflict { field: "username", .. }));
+        assert_eq!(s.user_by_username("JANE").unwrap().unwrap().id, "u1");
+        assert_eq!(s.user_by_email("jane@example.com").unwrap().unwrap().id, "u1");
+        s.verify().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_last_admin_stays() {
+        let (_d, s) = temp_store();
+        s.create_user(&user("a1", "root", true)).await.unwrap();
+        assert!(matches!(s.delete_user("a1").await, Err(Error::NotAllowed(_))));
+        s.create_user(&user("a2", "root2", true)).await.unwrap();
+        s.delete_user("a1").await.unwrap();
+        assert_eq!(s.admin_count().unwrap(), 1);
+        s.verify().unwrap();
+    }
+}
