@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Overrides;
 
 #[derive(Parser, Debug)]
-#[command(name = "latchkey", version, about = "A self-hosted OAuth 2.0 authorization server in one binary")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "A self-hosted OAuth 2.0 authorization server in one binary"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -225,7 +225,9 @@ impl Config {
             .clone()
             .or_else(|| std::env::var_os("LATCHKEY_CONFIG").map(PathBuf::from));
         let file = match named {
-            Some(p) if !p.exists() => return Err(format!("config file {} does not exist", p.display())),
+            Some(p) if !p.exists() => {
+                return Err(format!("config file {} does not exist", p.display()))
+            }
             Some(p) => Some(p),
             None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
         };
@@ -273,14 +275,23 @@ impl Config {
             .parse::<SocketAddr>()
             .map_err(|e| format!("listen = {:?}: {e}", self.listen))?;
         if !self.issuer.is_empty() {
-            let u = url::Url::parse(&self.issuer).map_err(|e| format!("issuer = {:?}: {e}", self.issuer))?;
-            if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
-                return Err(format!("issuer = {:?}: must be an http(s) URL without query or fragment", self.issuer));
+            let u = url::Url::parse(&self.issuer)
+                .map_err(|e| format!("issuer = {:?}: {e}", self.issuer))?;
+            if !matches!(u.scheme(), "http" | "https")
+                || u.query().is_some()
+                || u.fragment().is_some()
+            {
+                return Err(format!(
+                    "issuer = {:?}: must be an http(s) URL without query or fragment",
+                    self.issuer
+                ));
             }
         }
         let a = &self.argon2;
         if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
-            return Err("argon2: memory_kib >= 8 * parallelism, iterations >= 1, parallelism >= 1".into());
+            return Err(
+                "argon2: memory_kib >= 8 * parallelism, iterations >= 1, parallelism >= 1".into(),
+            );
         }
         if self.limits.body_bytes == 0 || self.limits.header_bytes < 1024 {
             return Err("limits: body_bytes > 0 and header_bytes >= 1024".into());
@@ -348,10 +359,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "listen = \"127.0.0.1:1\"\nlisten_typo = 1\n").unwrap();
-        let e = Config::load(&Overrides { config: Some(f.clone()), ..Default::default() }).unwrap_err();
+        let e = Config::load(&Overrides {
+            config: Some(f.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.contains("listen_typo"), "{e}");
         std::fs::write(&f, "[limits]\nbody = 1\n").unwrap();
-        assert!(Config::load(&Overrides { config: Some(f), ..Default::default() }).is_err());
+        assert!(Config::load(&Overrides {
+            config: Some(f),
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]
@@ -371,7 +390,10 @@ mod tests {
 
     #[test]
     fn a_missing_named_file_is_an_error() {
-        let e = Config::load(&Overrides { config: Some("/nonexistent/x.toml".into()), ..Default::default() });
+        let e = Config::load(&Overrides {
+            config: Some("/nonexistent/x.toml".into()),
+            ..Default::default()
+        });
         assert!(e.unwrap_err().contains("does not exist"));
     }
 }

@@ -69,7 +69,10 @@ pub async fn run(
         }
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("graceful shutdown timed out; closing remaining connections");
     }
 }
@@ -96,6 +99,7 @@ impl Running {
         }
         let _ = (&mut self.task).await;
         self.sweeper.abort();
+        let _ = (&mut self.sweeper).await;
         self.state.store.close()
     }
 }
@@ -121,21 +125,38 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
             cause: e.to_string(),
         }));
     }
-    let listener = TcpListener::bind(&config.listen).await.map_err(|e| StartError::Bind {
-        addr: config.listen.clone(),
-        cause: e.to_string(),
-    })?;
-    let addr = listener.local_addr().map_err(|e| StartError::Setup(e.to_string()))?;
-    let issuer = if config.issuer.is_empty() { format!("http://{addr}") } else { config.issuer.clone() };
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| StartError::Bind {
+            addr: config.listen.clone(),
+            cause: e.to_string(),
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Setup(e.to_string()))?;
+    let issuer = if config.issuer.is_empty() {
+        format!("http://{addr}")
+    } else {
+        config.issuer.clone()
+    };
     let header_bytes = config.limits.header_bytes;
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let state = AppState::new(store.clone(), config, clock.clone(), issuer).await;
-    let announcements = bootstrap::run(&state).await.map_err(|e| StartError::Setup(e.to_string()))?;
+    let announcements = bootstrap::run(&state)
+        .await
+        .map_err(|e| StartError::Setup(e.to_string()))?;
     let sweeper = crate::store::spawn_sweeper(store, clock, Duration::from_secs(60));
     let router = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(run(listener, router, header_bytes, grace, async {
         let _ = rx.await;
     }));
-    Ok(Running { addr, state, announcements, stop: Some(tx), task, sweeper })
+    Ok(Running {
+        addr,
+        state,
+        announcements,
+        stop: Some(tx),
+        task,
+        sweeper,
+    })
 }

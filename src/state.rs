@@ -39,7 +39,10 @@ impl AppState {
         let window_ms = config.login.window_secs as i64 * 1000;
         Self {
             store,
-            login_user_throttle: Arc::new(Throttle::new(config.login.max_failures_per_user, window_ms)),
+            login_user_throttle: Arc::new(Throttle::new(
+                config.login.max_failures_per_user,
+                window_ms,
+            )),
             login_ip_throttle: Arc::new(Throttle::new(config.login.max_failures_per_ip, window_ms)),
             verifier: Arc::new(Verifier::new(hasher)),
             config: Arc::new(config),

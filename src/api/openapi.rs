@@ -272,7 +272,12 @@ mod tests {
     fn is_openapi_3_1_and_lists_the_rc_routes() {
         let doc = serde_json::to_value(super::document()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-        for p in ["/api/v1/login", "/api/v1/oauth-apps.create", "/api/v1/oauth-apps.get", "/api/v1/users.delete"] {
+        for p in [
+            "/api/v1/login",
+            "/api/v1/oauth-apps.create",
+            "/api/v1/oauth-apps.get",
+            "/api/v1/users.delete",
+        ] {
             assert!(doc["paths"].get(p).is_some(), "{p} undocumented");
         }
     }

@@ -61,7 +61,12 @@ pub fn find(state: &AppState, id: Option<&str>, client_id: Option<&str>) -> Resu
     let found = match (id, client_id) {
         (Some(id), None) => state.store.get_app(id)?,
         (None, Some(c)) => state.store.app_by_client_id(c)?,
-        _ => return Err(Error::invalid("appId", "exactly one of _id and clientId is required")),
+        _ => {
+            return Err(Error::invalid(
+                "appId",
+                "exactly one of _id and clientId is required",
+            ))
+        }
     };
     found.ok_or(Error::NotFound("app"))
 }
@@ -71,7 +76,8 @@ pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> 
     let now = state.clock.now_ms();
     let before = state.store.get_app(id)?.ok_or(Error::NotFound("app"))?;
     // Switching to confidential needs a secret: one is generated and must be fetched with regenerateSecret.
-    let needs_secret = f.client_type == Some(ClientType::Confidential) && before.secret_hash.is_none();
+    let needs_secret =
+        f.client_type == Some(ClientType::Confidential) && before.secret_hash.is_none();
     let new_hash = if needs_secret {
         Some(state.hasher().hash(crypto::random_token()).await?)
     } else {
@@ -83,7 +89,9 @@ pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> 
             app.apply(f.clone(), now)?;
             match app.client_type {
                 ClientType::Public => app.secret_hash = None,
-                ClientType::Confidential if app.secret_hash.is_none() => app.secret_hash = new_hash.clone(),
+                ClientType::Confidential if app.secret_hash.is_none() => {
+                    app.secret_hash = new_hash.clone()
+                }
                 ClientType::Confidential => {}
             }
             Ok(())
@@ -98,7 +106,10 @@ pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> 
 pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret> {
     let app = state.store.get_app(id)?.ok_or(Error::NotFound("app"))?;
     if app.client_type == ClientType::Public {
-        return Err(Error::invalid("clientType", "public clients have no secret"));
+        return Err(Error::invalid(
+            "clientType",
+            "public clients have no secret",
+        ));
     }
     let secret = crypto::random_token();
     let hash = state.hasher().hash(secret.clone()).await?;
@@ -112,7 +123,10 @@ pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret>
         })
         .await?;
     state.verifier.forget(&app.client_id);
-    Ok(WithSecret { app, secret: Some(secret) })
+    Ok(WithSecret {
+        app,
+        secret: Some(secret),
+    })
 }
 
 pub async fn delete(state: &AppState, id: &str) -> Result<App> {

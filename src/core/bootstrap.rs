@@ -41,7 +41,8 @@ pub async fn ensure_admin(state: &AppState, out: &mut Announcements) -> Result<(
             admin.username
         ));
     } else {
-        out.lines.push(format!("created admin user {:?}", admin.username));
+        out.lines
+            .push(format!("created admin user {:?}", admin.username));
     }
     Ok(())
 }
@@ -95,7 +96,11 @@ pub async fn declared_clients(state: &AppState, owner: &User) -> Result<()> {
             return Err(Error::invalid("clients.client_id", "is required"));
         }
         let input = AppInput {
-            name: if c.name.is_empty() { c.client_id.clone() } else { c.name.clone() },
+            name: if c.name.is_empty() {
+                c.client_id.clone()
+            } else {
+                c.name.clone()
+            },
             active: true,
             redirect_uri: c.redirect_uri.clone(),
             client_type: Some(c.client_type.clone()).filter(|s| !s.is_empty()),

@@ -10,7 +10,12 @@ use crate::store::LoginToken;
 
 /// Checks a password with the argon2 pool, under the per-username and per-IP failure limits.
 /// Unknown users cost the same argon2 work as known ones.
-pub async fn check_password(state: &AppState, ident: &str, password: &str, ip: IpAddr) -> Result<User> {
+pub async fn check_password(
+    state: &AppState,
+    ident: &str,
+    password: &str,
+    ip: IpAddr,
+) -> Result<User> {
     let now = state.clock.now_ms();
     let user_key = ident.to_lowercase();
     let ip_key = ip.to_string();
@@ -45,16 +50,28 @@ pub async fn issue_login_token(state: &AppState, user: &User) -> Result<String> 
     let token = crypto::random_token();
     let now = state.clock.now_ms();
     let ttl = state.config.login.token_ttl_days as i64 * 86_400_000;
-    let record = LoginToken { user_id: user.id.clone(), created_at: now, expires_at: now + ttl };
-    state.store.create_login_token(crypto::sha256(token.as_bytes()), &record).await?;
+    let record = LoginToken {
+        user_id: user.id.clone(),
+        created_at: now,
+        expires_at: now + ttl,
+    };
+    state
+        .store
+        .create_login_token(crypto::sha256(token.as_bytes()), &record)
+        .await?;
     Ok(token)
 }
 
 /// Resolves `X-User-Id` + `X-Auth-Token` to an active user.
 pub fn authenticate(state: &AppState, user_id: &str, token: &str) -> Result<User> {
     let digest = crypto::sha256(token.as_bytes());
-    let record = state.store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
-    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes()) || record.expires_at <= state.clock.now_ms() {
+    let record = state
+        .store
+        .login_token(&digest)?
+        .ok_or(Error::Unauthorized)?;
+    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes())
+        || record.expires_at <= state.clock.now_ms()
+    {
         return Err(Error::Unauthorized);
     }
     match state.store.get_user(user_id)? {
@@ -66,7 +83,10 @@ pub fn authenticate(state: &AppState, user_id: &str, token: &str) -> Result<User
 /// Resolves a login token alone (the `Authorization: Bearer` form used by the Locoia API).
 pub fn authenticate_token(state: &AppState, token: &str) -> Result<User> {
     let digest = crypto::sha256(token.as_bytes());
-    let record = state.store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    let record = state
+        .store
+        .login_token(&digest)?
+        .ok_or(Error::Unauthorized)?;
     if record.expires_at <= state.clock.now_ms() {
         return Err(Error::Unauthorized);
     }
@@ -77,7 +97,10 @@ pub fn authenticate_token(state: &AppState, token: &str) -> Result<User> {
 }
 
 pub async fn logout(state: &AppState, token: &str) -> Result<()> {
-    state.store.delete_login_token(&crypto::sha256(token.as_bytes())).await
+    state
+        .store
+        .delete_login_token(&crypto::sha256(token.as_bytes()))
+        .await
 }
 
 /// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server. Until the

@@ -87,7 +87,13 @@ mod tests {
             t.fail("k", 0);
         }
         let e = t.check("k", 10).unwrap_err();
-        assert!(matches!(e, Error::RateLimited { retry_after_ms: 990, .. }));
+        assert!(matches!(
+            e,
+            Error::RateLimited {
+                retry_after_ms: 990,
+                ..
+            }
+        ));
         assert!(t.check("other", 10).is_ok());
         assert!(t.check("k", 1_000).is_ok());
         t.fail("k", 1_000);

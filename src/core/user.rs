@@ -24,7 +24,10 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
     validate_password(&input.password)?;
     let roles = match input.roles {
         Some(r) if !r.is_empty() => {
-            let mut roles = r.iter().map(|s| Role::parse(s)).collect::<Result<Vec<_>>>()?;
+            let mut roles = r
+                .iter()
+                .map(|s| Role::parse(s))
+                .collect::<Result<Vec<_>>>()?;
             roles.sort();
             roles.dedup();
             roles
@@ -41,10 +44,16 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
     }
     // Cheap uniqueness pre-checks so a taken name does not cost an argon2 hash; the transaction re-checks.
     if state.store.user_by_username(&input.username)?.is_some() {
-        return Err(Error::Conflict { field: "username", value: input.username });
+        return Err(Error::Conflict {
+            field: "username",
+            value: input.username,
+        });
     }
     if state.store.user_by_email(&email)?.is_some() {
-        return Err(Error::Conflict { field: "email", value: email });
+        return Err(Error::Conflict {
+            field: "email",
+            value: email,
+        });
     }
     let hash = state.hasher().hash(input.password).await?;
     let now = state.clock.now_ms();
@@ -52,7 +61,10 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         id: crypto::random_id(),
         username: input.username,
         name,
-        emails: vec![Email { address: email, verified: input.verified.unwrap_or(false) }],
+        emails: vec![Email {
+            address: email,
+            verified: input.verified.unwrap_or(false),
+        }],
         roles,
         active: input.active.unwrap_or(true),
         password_hash: Some(hash),

@@ -168,7 +168,10 @@ pub fn parse_scopes(raw: &str) -> Result<Vec<String>> {
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !ok || s.len() > 128 {
-            return Err(Error::invalid("scopes", format!("invalid scope token {s:?}")));
+            return Err(Error::invalid(
+                "scopes",
+                format!("invalid scope token {s:?}"),
+            ));
         }
         if !out.iter().any(|x| x == s) {
             out.push(s.to_owned());
@@ -229,28 +232,70 @@ mod tests {
     fn validation_trims_name_and_checks_in_rc_order() {
         let f = input().validate().unwrap();
         assert_eq!(f.name, "My App");
-        let e = AppInput { name: " ".into(), redirect_uri: "bad".into(), ..input() }
-            .validate()
-            .unwrap_err();
+        let e = AppInput {
+            name: " ".into(),
+            redirect_uri: "bad".into(),
+            ..input()
+        }
+        .validate()
+        .unwrap_err();
         assert!(matches!(e, Error::Invalid { field: "name", .. }));
-        let e = AppInput { redirect_uri: "bad".into(), ..input() }.validate().unwrap_err();
-        assert!(matches!(e, Error::Invalid { field: "redirectUri", .. }));
+        let e = AppInput {
+            redirect_uri: "bad".into(),
+            ..input()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Invalid {
+                field: "redirectUri",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn unknown_grant_and_client_type_are_rejected() {
-        let e = AppInput { grant_types: Some(vec!["password".into()]), ..input() }
-            .validate()
-            .unwrap_err();
-        assert!(matches!(e, Error::Invalid { field: "grantTypes", .. }));
-        let e = AppInput { client_type: Some("secret".into()), ..input() }.validate().unwrap_err();
-        assert!(matches!(e, Error::Invalid { field: "clientType", .. }));
+        let e = AppInput {
+            grant_types: Some(vec!["password".into()]),
+            ..input()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Invalid {
+                field: "grantTypes",
+                ..
+            }
+        ));
+        let e = AppInput {
+            client_type: Some("secret".into()),
+            ..input()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Invalid {
+                field: "clientType",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn public_clients_cannot_use_client_credentials() {
-        assert!(AppFields::check_combination(ClientType::Public, &[GrantType::ClientCredentials]).is_err());
-        assert!(AppFields::check_combination(ClientType::Confidential, &[GrantType::ClientCredentials]).is_ok());
+        assert!(
+            AppFields::check_combination(ClientType::Public, &[GrantType::ClientCredentials])
+                .is_err()
+        );
+        assert!(AppFields::check_combination(
+            ClientType::Confidential,
+            &[GrantType::ClientCredentials]
+        )
+        .is_ok());
     }
 
     proptest! {

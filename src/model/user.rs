@@ -106,7 +106,10 @@ pub fn validate_username(u: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid("username", format!("{u} is not a valid username")))
+        Err(Error::invalid(
+            "username",
+            format!("{u} is not a valid username"),
+        ))
     }
 }
 
@@ -150,8 +153,17 @@ mod tests {
 
     #[test]
     fn emails_are_normalized() {
-        assert_eq!(normalize_email(" Jane@Example.COM ").unwrap(), "jane@example.com");
-        for bad in ["jane", "@example.com", "jane@example", "a@b@c.d", "jane@.com"] {
+        assert_eq!(
+            normalize_email(" Jane@Example.COM ").unwrap(),
+            "jane@example.com"
+        );
+        for bad in [
+            "jane",
+            "@example.com",
+            "jane@example",
+            "a@b@c.d",
+            "jane@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

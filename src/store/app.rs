@@ -135,7 +135,10 @@ mod tests {
         let (_d, s) = temp_store();
         s.create_app(&app("a1", "c1")).await.unwrap();
         assert_eq!(s.app_by_client_id("c1").unwrap().unwrap().id, "a1");
-        assert!(s.create_app(&app("a2", "c1")).await.is_err(), "client id is unique");
+        assert!(
+            s.create_app(&app("a2", "c1")).await.is_err(),
+            "client id is unique"
+        );
         let updated = s
             .update_app("a1", |a| {
                 a.name = "renamed".into();

@@ -57,14 +57,21 @@ mod tests {
                 active,
                 client_id: id,
                 redirect_uris: uris.clone(),
-                client_type: if public { ClientType::Public } else { ClientType::Confidential },
+                client_type: if public {
+                    ClientType::Public
+                } else {
+                    ClientType::Confidential
+                },
                 grant_types: vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
                 scopes: uris,
                 skip_consent: !active,
                 secret_hash: hash,
                 created_at: t,
                 updated_at: t.wrapping_add(1),
-                created_by: UserRef { id: "u".into(), username: "admin".into() },
+                created_by: UserRef {
+                    id: "u".into(),
+                    username: "admin".into(),
+                },
             })
     }
 

@@ -111,13 +111,28 @@ mod tests {
     #[tokio::test]
     async fn tokens_die_with_their_user_and_when_expired() {
         let (_d, s) = temp_store();
-        s.create_user(&crate::store::user::tests::user("u1", "a", false)).await.unwrap();
-        s.create_user(&crate::store::user::tests::user("u2", "b", false)).await.unwrap();
-        let tok = |u: &str, exp| LoginToken { user_id: u.into(), created_at: 0, expires_at: exp };
-        s.create_login_token([1; 32], &tok("u1", 100)).await.unwrap();
+        s.create_user(&crate::store::user::tests::user("u1", "a", false))
+            .await
+            .unwrap();
+        s.create_user(&crate::store::user::tests::user("u2", "b", false))
+            .await
+            .unwrap();
+        let tok = |u: &str, exp| LoginToken {
+            user_id: u.into(),
+            created_at: 0,
+            expires_at: exp,
+        };
+        s.create_login_token([1; 32], &tok("u1", 100))
+            .await
+            .unwrap();
         s.create_login_token([2; 32], &tok("u1", 10)).await.unwrap();
-        s.create_login_token([3; 32], &tok("u2", 100)).await.unwrap();
-        assert!(s.create_login_token([4; 32], &tok("ghost", 100)).await.is_err());
+        s.create_login_token([3; 32], &tok("u2", 100))
+            .await
+            .unwrap();
+        assert!(s
+            .create_login_token([4; 32], &tok("ghost", 100))
+            .await
+            .is_err());
         assert_eq!(s.sweep_login_tokens(50).unwrap(), 1);
         assert!(s.login_token(&[2; 32]).unwrap().is_none());
         s.delete_user("u1").await.unwrap();

@@ -114,7 +114,8 @@ impl Store {
                 let old: User = decode_or_abort(&bytes)?;
                 let mut new = old.clone();
                 change(&mut new).map_err(ConflictableTransactionError::Abort)?;
-                let (old_name, new_name) = (old.username.to_lowercase(), new.username.to_lowercase());
+                let (old_name, new_name) =
+                    (old.username.to_lowercase(), new.username.to_lowercase());
                 if old_name != new_name {
                     if by_name.get(new_name.as_bytes())?.is_some() {
                         return abort(Error::Conflict {
@@ -143,7 +144,9 @@ impl Store {
                     (true, false) => {
                         let n = admins(meta)?;
                         if n <= 1 {
-                            return abort(Error::NotAllowed("the last admin cannot lose the admin role"));
+                            return abort(Error::NotAllowed(
+                                "the last admin cannot lose the admin role",
+                            ));
                         }
                         meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
                     }
@@ -231,9 +234,18 @@ pub(crate) mod tests {
         let (_d, s) = temp_store();
         s.create_user(&user("u1", "Jane", false)).await.unwrap();
         let e = s.create_user(&user("u2", "jane", false)).await.unwrap_err();
-        assert!(matches!(e, Error::Conflict { field: "username", .. }));
+        assert!(matches!(
+            e,
+            Error::Conflict {
+                field: "username",
+                ..
+            }
+        ));
         assert_eq!(s.user_by_username("JANE").unwrap().unwrap().id, "u1");
-        assert_eq!(s.user_by_email("jane@example.com").unwrap().unwrap().id, "u1");
+        assert_eq!(
+            s.user_by_email("jane@example.com").unwrap().unwrap().id,
+            "u1"
+        );
         s.verify().unwrap();
     }
 
@@ -241,7 +253,10 @@ pub(crate) mod tests {
     async fn the_last_admin_stays() {
         let (_d, s) = temp_store();
         s.create_user(&user("a1", "root", true)).await.unwrap();
-        assert!(matches!(s.delete_user("a1").await, Err(Error::NotAllowed(_))));
+        assert!(matches!(
+            s.delete_user("a1").await,
+            Err(Error::NotAllowed(_))
+        ));
         s.create_user(&user("a2", "root2", true)).await.unwrap();
         s.delete_user("a1").await.unwrap();
         assert_eq!(s.admin_count().unwrap(), 1);

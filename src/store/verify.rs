@@ -22,7 +22,12 @@ impl Store {
             if app.id.as_bytes() != k.as_ref() {
                 bad(format!("app {} stored under another key", app.id));
             }
-            if t.apps_by_client.get(app.client_id.as_bytes()).map_err(db_err)?.as_deref() != Some(k.as_ref()) {
+            if t.apps_by_client
+                .get(app.client_id.as_bytes())
+                .map_err(db_err)?
+                .as_deref()
+                != Some(k.as_ref())
+            {
                 bad(format!("app {} missing from apps_by_client", app.id));
             }
         }
@@ -30,7 +35,10 @@ impl Store {
             let (client, id) = kv.map_err(db_err)?;
             match t.apps.get(&id).map_err(db_err)? {
                 Some(v) if codec::decode::<App>(&v)?.client_id.as_bytes() == client.as_ref() => {}
-                _ => bad(format!("apps_by_client entry {} is dangling", String::from_utf8_lossy(&client))),
+                _ => bad(format!(
+                    "apps_by_client entry {} is dangling",
+                    String::from_utf8_lossy(&client)
+                )),
             }
         }
 
@@ -42,31 +50,62 @@ impl Store {
                 bad(format!("user {} stored under another key", user.id));
             }
             admins += u64::from(user.is_admin());
-            if t.users_by_name.get(user.username.to_lowercase().as_bytes()).map_err(db_err)?.as_deref() != Some(k.as_ref()) {
+            if t.users_by_name
+                .get(user.username.to_lowercase().as_bytes())
+                .map_err(db_err)?
+                .as_deref()
+                != Some(k.as_ref())
+            {
                 bad(format!("user {} missing from users_by_name", user.id));
             }
             for e in &user.emails {
-                if t.users_by_email.get(e.address.as_bytes()).map_err(db_err)?.as_deref() != Some(k.as_ref()) {
-                    bad(format!("user {} email missing from users_by_email", user.id));
+                if t.users_by_email
+                    .get(e.address.as_bytes())
+                    .map_err(db_err)?
+                    .as_deref()
+                    != Some(k.as_ref())
+                {
+                    bad(format!(
+                        "user {} email missing from users_by_email",
+                        user.id
+                    ));
                 }
             }
         }
         for kv in t.users_by_name.iter() {
             let (name, id) = kv.map_err(db_err)?;
             match t.users.get(&id).map_err(db_err)? {
-                Some(v) if codec::decode::<User>(&v)?.username.to_lowercase().as_bytes() == name.as_ref() => {}
-                _ => bad(format!("users_by_name entry {} is dangling", String::from_utf8_lossy(&name))),
+                Some(v)
+                    if codec::decode::<User>(&v)?
+                        .username
+                        .to_lowercase()
+                        .as_bytes()
+                        == name.as_ref() => {}
+                _ => bad(format!(
+                    "users_by_name entry {} is dangling",
+                    String::from_utf8_lossy(&name)
+                )),
             }
         }
         for kv in t.users_by_email.iter() {
             let (email, id) = kv.map_err(db_err)?;
             match t.users.get(&id).map_err(db_err)? {
-                Some(v) if codec::decode::<User>(&v)?.emails.iter().any(|e| e.address.as_bytes() == email.as_ref()) => {}
-                _ => bad(format!("users_by_email entry {} is dangling", String::from_utf8_lossy(&email))),
+                Some(v)
+                    if codec::decode::<User>(&v)?
+                        .emails
+                        .iter()
+                        .any(|e| e.address.as_bytes() == email.as_ref()) => {}
+                _ => bad(format!(
+                    "users_by_email entry {} is dangling",
+                    String::from_utf8_lossy(&email)
+                )),
             }
         }
         if admins != self.admin_count()? {
-            bad(format!("admin counter {} but {admins} admins", self.admin_count()?));
+            bad(format!(
+                "admin counter {} but {admins} admins",
+                self.admin_count()?
+            ));
         }
 
         let mut indexed = 0usize;
@@ -81,11 +120,18 @@ impl Store {
             }
         }
         if indexed != t.login_tokens.len() {
-            bad(format!("{} login tokens but {indexed} index entries", t.login_tokens.len()));
+            bad(format!(
+                "{} login tokens but {indexed} index entries",
+                t.login_tokens.len()
+            ));
         }
         for v in t.login_tokens.iter().values() {
             let tok: LoginToken = codec::decode(&v.map_err(db_err)?)?;
-            if t.users.get(tok.user_id.as_bytes()).map_err(db_err)?.is_none() {
+            if t.users
+                .get(tok.user_id.as_bytes())
+                .map_err(db_err)?
+                .is_none()
+            {
                 bad(format!("login token of missing user {}", tok.user_id));
             }
         }
@@ -93,7 +139,10 @@ impl Store {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::Internal(format!("store verification failed: {}", problems.join("; "))))
+            Err(Error::Internal(format!(
+                "store verification failed: {}",
+                problems.join("; ")
+            )))
         }
     }
 }

@@ -23,12 +23,21 @@ const LATCHKEY_FIELDS: &[(&str, Ty)] = &[
 ];
 
 const CREATE: Shape = Shape {
-    required: &[("name", Ty::Str), ("active", Ty::Bool), ("redirectUri", Ty::Str)],
+    required: &[
+        ("name", Ty::Str),
+        ("active", Ty::Bool),
+        ("redirectUri", Ty::Str),
+    ],
     optional: LATCHKEY_FIELDS,
 };
 
 const UPDATE: Shape = Shape {
-    required: &[("appId", Ty::Str), ("name", Ty::Str), ("active", Ty::Bool), ("redirectUri", Ty::Str)],
+    required: &[
+        ("appId", Ty::Str),
+        ("name", Ty::Str),
+        ("active", Ty::Bool),
+        ("redirectUri", Ty::Str),
+    ],
     optional: LATCHKEY_FIELDS,
 };
 
@@ -71,17 +80,28 @@ fn input(o: &serde_json::Map<String, Value>) -> AppInput {
     }
 }
 
-pub async fn create(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
-    let created = app::create(&s, input(o), &caller.user).await.in_method("addOAuthApp").map_err(rc)?;
-    Ok(success(json!({"application": app_json(&created.app, created.secret.as_deref())})))
+    let created = app::create(&s, input(o), &caller.user)
+        .await
+        .in_method("addOAuthApp")
+        .map_err(rc)?;
+    Ok(success(
+        json!({"application": app_json(&created.app, created.secret.as_deref())}),
+    ))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let apps = s.store.list_apps().map_err(|e| rc(e.into()))?;
-    Ok(success(json!({"oauthApps": apps.iter().map(|a| app_json(a, None)).collect::<Vec<_>>()})))
+    Ok(success(
+        json!({"oauthApps": apps.iter().map(|a| app_json(a, None)).collect::<Vec<_>>()}),
+    ))
 }
 
 /// Any signed-in user may read one app (RC hides the secret from non-managers; Latchkey never stores it).
@@ -92,7 +112,9 @@ pub async fn get(
 ) -> Result<Response, Response> {
     let id = q.get("_id").or(q.get("appId"));
     let client_id = q.get("clientId");
-    let given = usize::from(q.contains_key("_id")) + usize::from(q.contains_key("appId")) + usize::from(client_id.is_some());
+    let given = usize::from(q.contains_key("_id"))
+        + usize::from(q.contains_key("appId"))
+        + usize::from(client_id.is_some());
     if given != 1 {
         return Err(invalid_params("must match exactly one schema in oneOf"));
     }
@@ -103,19 +125,33 @@ pub async fn get(
     }
 }
 
-pub async fn update(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = UPDATE.check(&body).map_err(|r| invalid_params(&r))?;
     let id = str_of(o, "appId").unwrap_or_default();
-    let a = app::update(&s, id, input(o)).await.in_method("updateOAuthApp").map_err(rc)?;
+    let a = app::update(&s, id, input(o))
+        .await
+        .in_method("updateOAuthApp")
+        .map_err(rc)?;
     Ok(success(app_json(&a, None)))
 }
 
 /// Answers the bare JSON `true`, as RC does.
-pub async fn delete(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
-    app::delete(&s, str_of(o, "appId").unwrap_or_default()).await.in_method("deleteOAuthApp").map_err(rc)?;
+    app::delete(&s, str_of(o, "appId").unwrap_or_default())
+        .await
+        .in_method("deleteOAuthApp")
+        .map_err(rc)?;
     Ok(success(Value::Bool(true)))
 }
 
@@ -131,7 +167,9 @@ pub async fn regenerate_secret(
         .await
         .in_method("regenerateOAuthAppSecret")
         .map_err(rc)?;
-    Ok(success(json!({"application": app_json(&r.app, r.secret.as_deref())})))
+    Ok(success(
+        json!({"application": app_json(&r.app, r.secret.as_deref())}),
+    ))
 }
 
 fn rc(e: RcError) -> Response {

@@ -26,7 +26,10 @@ pub trait InMethod<T> {
 
 impl<T> InMethod<T> for Result<T, Error> {
     fn in_method(self, method: &'static str) -> Result<T, RcError> {
-        self.map_err(|err| RcError { err, method: Some(method) })
+        self.map_err(|err| RcError {
+            err,
+            method: Some(method),
+        })
     }
 }
 
@@ -50,7 +53,11 @@ pub fn invalid_params(reason: &str) -> Response {
 
 /// RC's plain failure without an errorType, e.g. `{"success":false,"error":"OAuth app not found."}`.
 pub fn plain_failure(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"success": false, "error": message}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"success": false, "error": message})),
+    )
+        .into_response()
 }
 
 pub fn unauthorized() -> Response {
@@ -74,7 +81,12 @@ pub fn forbidden() -> Response {
         .into_response()
 }
 
-pub fn too_many_requests(limit: u32, remaining: u32, reset_at_ms: i64, retry_after_ms: i64) -> Response {
+pub fn too_many_requests(
+    limit: u32,
+    remaining: u32,
+    reset_at_ms: i64,
+    retry_after_ms: i64,
+) -> Response {
     let secs = (retry_after_ms + 999) / 1000;
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,
@@ -124,22 +136,40 @@ impl IntoResponse for RcError {
             Error::Invalid { field, reason } => {
                 let (text, kind) = match *field {
                     "name" => ("Invalid name".to_owned(), "error-invalid-name"),
-                    "redirectUri" => ("Invalid redirectUri".to_owned(), "error-invalid-redirectUri"),
+                    "redirectUri" => (
+                        "Invalid redirectUri".to_owned(),
+                        "error-invalid-redirectUri",
+                    ),
                     "username" => (reason.clone(), "error-input-is-not-a-valid-field"),
                     "email" => (reason.clone(), "error-invalid-email"),
-                    "password" => (format!("Invalid password: {reason}"), "error-invalid-password"),
+                    "password" => (
+                        format!("Invalid password: {reason}"),
+                        "error-invalid-password",
+                    ),
                     "userId" | "appId" => (reason.clone(), "error-invalid-params"),
                     _ => ("Invalid arguments".to_owned(), "error-invalid-arguments"),
                 };
-                failure(&text, kind, details(json!({"field": field, "reason": reason})))
+                failure(
+                    &text,
+                    kind,
+                    details(json!({"field": field, "reason": reason})),
+                )
             }
-            Error::NotFound("app") => failure("Application not found", "error-application-not-found", details(json!({}))),
+            Error::NotFound("app") => failure(
+                "Application not found",
+                "error-application-not-found",
+                details(json!({})),
+            ),
             Error::NotFound("user") => failure(
                 "The required \"userId\" or \"username\" param provided does not match any users",
                 "error-invalid-user",
                 details(json!({})),
             ),
-            Error::NotFound(what) => failure(&format!("{what} not found"), "error-not-found", details(json!({}))),
+            Error::NotFound(what) => failure(
+                &format!("{what} not found"),
+                "error-not-found",
+                details(json!({})),
+            ),
             Error::Conflict { field, value } => failure(
                 &format!("{value} is already in use :("),
                 "error-field-unavailable",
@@ -148,9 +178,12 @@ impl IntoResponse for RcError {
             Error::NotAllowed(why) => failure(why, "error-action-not-allowed", details(json!({}))),
             Error::Unauthorized => unauthorized(),
             Error::Forbidden => forbidden(),
-            Error::RateLimited { limit, remaining, reset_at_ms, retry_after_ms } => {
-                too_many_requests(*limit, *remaining, *reset_at_ms, *retry_after_ms)
-            }
+            Error::RateLimited {
+                limit,
+                remaining,
+                reset_at_ms,
+                retry_after_ms,
+            } => too_many_requests(*limit, *remaining, *reset_at_ms, *retry_after_ms),
             Error::Busy => {
                 let mut r = failure("Server busy, retry shortly", "error-server-busy", None);
                 *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;

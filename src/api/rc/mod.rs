@@ -34,7 +34,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/oauth-apps.get", get(apps::get))
         .route("/api/v1/oauth-apps.update", post(apps::update))
         .route("/api/v1/oauth-apps.delete", post(apps::delete))
-        .route("/api/v1/oauth-apps.regenerateSecret", post(apps::regenerate_secret))
+        .route(
+            "/api/v1/oauth-apps.regenerateSecret",
+            post(apps::regenerate_secret),
+        )
 }
 
 /// RC's `API.v1.success`: merges `"success": true` into an object body.
@@ -65,19 +68,32 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let h = &parts.headers;
-        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty());
+        let header = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .filter(|s| !s.is_empty())
+        };
         if let (Some(uid), Some(tok)) = (header("x-user-id"), header("x-auth-token")) {
             return match session::authenticate(state, uid, tok) {
-                Ok(user) => Ok(Caller { user, login_token: Some(tok.to_owned()) }),
+                Ok(user) => Ok(Caller {
+                    user,
+                    login_token: Some(tok.to_owned()),
+                }),
                 Err(Error::Unauthorized) => Err(error::unauthorized()),
                 Err(e) => Err(RcError::from(e).into_response()),
             };
         }
         if let Some(tok) = header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
             return match session::authenticate_bearer(state, tok.trim()) {
-                Ok(user) => Ok(Caller { user, login_token: None }),
+                Ok(user) => Ok(Caller {
+                    user,
+                    login_token: None,
+                }),
                 Err(Error::Unauthorized) => Err(error::unauthorized()),
                 Err(e) => Err(RcError::from(e).into_response()),
             };

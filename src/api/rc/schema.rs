@@ -28,7 +28,12 @@ impl Shape {
             }
         }
         for k in obj.keys() {
-            if !self.required.iter().chain(self.optional).any(|(n, _)| n == k) {
+            if !self
+                .required
+                .iter()
+                .chain(self.optional)
+                .any(|(n, _)| n == k)
+            {
                 return Err("must NOT have additional properties".into());
             }
         }
@@ -37,7 +42,9 @@ impl Shape {
                 let ok = match ty {
                     Ty::Str => val.is_string(),
                     Ty::Bool => val.is_boolean(),
-                    Ty::StrArray => val.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                    Ty::StrArray => val
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(Value::is_string)),
                 };
                 if !ok {
                     let want = match ty {
@@ -62,9 +69,11 @@ pub fn bool_of(o: &Map<String, Value>, k: &str) -> Option<bool> {
 }
 
 pub fn strs_of(o: &Map<String, Value>, k: &str) -> Option<Vec<String>> {
-    o.get(k)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+    o.get(k).and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -80,14 +89,28 @@ mod tests {
     #[test]
     fn ajv_order_and_messages() {
         assert_eq!(S.check(&json!([])).unwrap_err(), "must be object");
-        assert_eq!(S.check(&json!({"active": 1})).unwrap_err(), "must have required property 'name'");
         assert_eq!(
-            S.check(&json!({"name": "a", "active": true, "x": 1})).unwrap_err(),
+            S.check(&json!({"active": 1})).unwrap_err(),
+            "must have required property 'name'"
+        );
+        assert_eq!(
+            S.check(&json!({"name": "a", "active": true, "x": 1}))
+                .unwrap_err(),
             "must NOT have additional properties"
         );
-        assert_eq!(S.check(&json!({"name": 1, "active": true})).unwrap_err(), "/name must be string");
-        assert_eq!(S.check(&json!({"name": "a", "active": "yes"})).unwrap_err(), "/active must be boolean");
-        assert!(S.check(&json!({"name": "a", "active": true, "tags": ["x"]})).is_ok());
-        assert!(S.check(&json!({"name": "a", "active": true, "tags": [1]})).is_err());
+        assert_eq!(
+            S.check(&json!({"name": 1, "active": true})).unwrap_err(),
+            "/name must be string"
+        );
+        assert_eq!(
+            S.check(&json!({"name": "a", "active": "yes"})).unwrap_err(),
+            "/active must be boolean"
+        );
+        assert!(S
+            .check(&json!({"name": "a", "active": true, "tags": ["x"]}))
+            .is_ok());
+        assert!(S
+            .check(&json!({"name": "a", "active": true, "tags": [1]}))
+            .is_err());
     }
 }

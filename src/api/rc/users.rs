@@ -24,8 +24,17 @@ const LOGIN: Shape = Shape {
 };
 
 const CREATE: Shape = Shape {
-    required: &[("username", Ty::Str), ("email", Ty::Str), ("password", Ty::Str)],
-    optional: &[("name", Ty::Str), ("roles", Ty::StrArray), ("active", Ty::Bool), ("verified", Ty::Bool)],
+    required: &[
+        ("username", Ty::Str),
+        ("email", Ty::Str),
+        ("password", Ty::Str),
+    ],
+    optional: &[
+        ("name", Ty::Str),
+        ("roles", Ty::StrArray),
+        ("active", Ty::Bool),
+        ("verified", Ty::Bool),
+    ],
 };
 
 const DELETE: Shape = Shape {
@@ -63,7 +72,10 @@ pub async fn login(
     RcBody(body): RcBody,
 ) -> Result<Response, Response> {
     let o = LOGIN.check(&body).map_err(|r| invalid_params(&r))?;
-    let Some(ident) = str_of(o, "user").or(str_of(o, "username")).filter(|s| !s.is_empty()) else {
+    let Some(ident) = str_of(o, "user")
+        .or(str_of(o, "username"))
+        .filter(|s| !s.is_empty())
+    else {
         return Err(invalid_params("must have required property 'user'"));
     };
     let password = str_of(o, "password").unwrap_or_default();
@@ -72,26 +84,40 @@ pub async fn login(
         Err(Error::Unauthorized) => return Err(login_unauthorized()),
         Err(e) => return Err(RcError::from(e).into_response()),
     };
-    let token = session::issue_login_token(&s, &user).await.map_err(|e| RcError::from(e).into_response())?;
+    let token = session::issue_login_token(&s, &user)
+        .await
+        .map_err(|e| RcError::from(e).into_response())?;
     let me = json!({
         "_id": user.id, "username": user.username, "name": user.name,
         "emails": user_json(&user)["emails"], "roles": user_json(&user)["roles"],
     });
-    Ok(Json(json!({"status": "success", "data": {"userId": user.id, "authToken": token, "me": me}})).into_response())
+    Ok(Json(
+        json!({"status": "success", "data": {"userId": user.id, "authToken": token, "me": me}}),
+    )
+    .into_response())
 }
 
 pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
     if let Some(t) = &caller.login_token {
-        session::logout(&s, t).await.map_err(|e| RcError::from(e).into_response())?;
+        session::logout(&s, t)
+            .await
+            .map_err(|e| RcError::from(e).into_response())?;
     }
-    Ok(Json(json!({"status": "success", "data": {"message": "You've been logged out!"}})).into_response())
+    Ok(
+        Json(json!({"status": "success", "data": {"message": "You've been logged out!"}}))
+            .into_response(),
+    )
 }
 
 pub async fn me(caller: Caller) -> Response {
     success(user_json(&caller.user))
 }
 
-pub async fn create(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
     caller.require(Permission::CreateUser).map_err(rc)?;
     let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
     let input = user::NewUser {
@@ -103,7 +129,10 @@ pub async fn create(State(s): State<AppState>, caller: Caller, RcBody(body): RcB
         active: bool_of(o, "active"),
         verified: bool_of(o, "verified"),
     };
-    let u = user::create(&s, input).await.in_method("insertOrUpdateUser").map_err(rc)?;
+    let u = user::create(&s, input)
+        .await
+        .in_method("insertOrUpdateUser")
+        .map_err(rc)?;
     Ok(success(json!({"user": user_json(&u)})))
 }
 
@@ -124,10 +153,17 @@ pub async fn info(
 }
 
 /// Removes the user with its sessions and tokens (and, once they exist, its provider links).
-pub async fn delete(State(s): State<AppState>, caller: Caller, RcBody(body): RcBody) -> Result<Response, Response> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
     caller.require(Permission::DeleteUser).map_err(rc)?;
     let o = DELETE.check(&body).map_err(|r| invalid_params(&r))?;
-    user::delete(&s, str_of(o, "userId").unwrap_or_default()).await.in_method("deleteUser").map_err(rc)?;
+    user::delete(&s, str_of(o, "userId").unwrap_or_default())
+        .await
+        .in_method("deleteUser")
+        .map_err(rc)?;
     Ok(success(json!({})))
 }
 

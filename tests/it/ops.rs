@@ -1,0 +1,98 @@
+//! Operational endpoints and persistence across restarts.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::spawn;
+
+#[tokio::test]
+async fn healthz_metrics_openapi() {
+    let s = spawn().await;
+    let r = s.req(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let r = s.req(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("latchkey_http_requests_total"), "{text}");
+    assert!(text.contains("latchkey_store_size_bytes"));
+    let r = s.req(Method::GET, "/openapi.json").send().await.unwrap();
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/api/v1/oauth-apps.create"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let s = spawn().await;
+    let r = s.req(Method::GET, "/api/v1/nope").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_and_secrets_are_not_stored_in_plaintext() {
+    let s = spawn().await;
+    let a = s.admin().await;
+    let (_, v) = s
+        .post(
+            "/api/v1/oauth-apps.create",
+            &a,
+            json!({"name": "Keep", "redirectUri": "https://k.example/cb", "active": true}),
+        )
+        .await;
+    let id = v["application"]["_id"].as_str().unwrap().to_owned();
+    let secret = v["application"]["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = s.stop().await;
+
+    // Neither the client secret, the admin password nor the login token is anywhere under the data dir.
+    for needle in [
+        secret.as_str(),
+        crate::common::ADMIN_PASSWORD,
+        a.token.as_str(),
+    ] {
+        for entry in walk(dir.path()) {
+            let bytes = std::fs::read(&entry).unwrap();
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle:?} found in {}",
+                entry.display()
+            );
+        }
+    }
+
+    let mut cfg = latchkey::config::Config::for_test(dir.path());
+    cfg.admin.password = "ignored-after-first-start".into();
+    let running = latchkey::server::start(cfg, latchkey::clock::Clock::system())
+        .await
+        .unwrap();
+    let s2 = crate::common::Server {
+        url: running.url(),
+        http: reqwest::Client::new(),
+        running: Some(running),
+        dir,
+    };
+    let a2 = s2.admin().await; // the original password still works: no second bootstrap
+    let (st, v) = s2
+        .get(&format!("/api/v1/oauth-apps.get?_id={id}"), &a2)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["oauthApp"]["name"], "Keep");
+    s2.running.as_ref().unwrap().state.store.verify().unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
