@@ -41,6 +41,21 @@ impl Clock {
     }
 }
 
+/// oxide-auth compares grant lifetimes with the real wall clock internally. Latchkey checks every expiry itself
+/// with its [`Clock`] before it hands a grant over, and gives oxide-auth an instant it will not reject.
+pub fn oxide_unexpired() -> chrono::DateTime<chrono::Utc> {
+    #[allow(clippy::disallowed_methods)]
+    let now = chrono::Utc::now();
+    now + chrono::Duration::days(365)
+}
+
+/// The instant oxide-auth derives `expires_in` from (it subtracts the real wall clock).
+pub fn oxide_expiry(ttl_secs: u64) -> chrono::DateTime<chrono::Utc> {
+    #[allow(clippy::disallowed_methods)]
+    let now = chrono::Utc::now();
+    now + chrono::Duration::seconds(ttl_secs as i64) + chrono::Duration::milliseconds(500)
+}
+
 /// RFC 3339 UTC with milliseconds, as Rocket.Chat renders dates: `2024-01-17T13:30:41.521Z`.
 pub fn rfc3339(ms: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

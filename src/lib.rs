@@ -8,6 +8,8 @@
 //! - [`server`]: the hyper accept loop, graceful drain, and `start` (store → state → router).
 //! - [`api`]: the router and the wire dialects (`api::rc` for Rocket.Chat), each with its own error table.
 //! - [`core`]: use cases (users, sessions, apps, bootstrap) over the store, free of wire formats.
+//! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth.
+//! - [`web`]: sign-in, consent and error pages, the session cookie and CSRF.
 //! - [`model`]: domain types and validation, no IO.
 //! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`.
 //! - [`crypto`]: ids, secrets, digests, the argon2 pool and the client-secret verification cache.
@@ -21,10 +23,12 @@ pub mod core;
 pub mod crypto;
 pub mod error;
 pub mod model;
+pub mod oauth;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 use std::io::Write;
 use std::process::ExitCode;

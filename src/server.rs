@@ -100,7 +100,13 @@ impl Running {
         let _ = (&mut self.task).await;
         self.sweeper.abort();
         let _ = (&mut self.sweeper).await;
-        self.state.store.close()
+        let store = self.state.store.clone();
+        drop(self);
+        store.close()?;
+        if !store.wait_last_handle(Duration::from_secs(5)).await {
+            tracing::warn!("store handles still alive after shutdown");
+        }
+        Ok(())
     }
 }
 
@@ -141,7 +147,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     };
     let header_bytes = config.limits.header_bytes;
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-    let state = AppState::new(store.clone(), config, clock.clone(), issuer).await;
+    let key = crate::crypto::seal::load_master_key(&config.master_key, &config.data_dir)
+        .map_err(StartError::Setup)?;
+    let sealer = crate::crypto::Sealer::new(key);
+    crate::core::provider::check_master_key(&store, &sealer)
+        .await
+        .map_err(StartError::Setup)?;
+    let state = AppState::new(store.clone(), config, clock.clone(), issuer, sealer).await;
     let announcements = bootstrap::run(&state)
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::throttle::Throttle;
-use crate::crypto::{Hasher, Verifier};
+use crate::crypto::{Hasher, Sealer, Verifier};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -18,15 +18,27 @@ pub struct AppState {
     /// Failed logins per username and per IP.
     pub login_user_throttle: Arc<Throttle>,
     pub login_ip_throttle: Arc<Throttle>,
+    /// Failed client authentications per client id at the OAuth endpoints.
+    pub client_throttle: Arc<Throttle>,
     /// The issuer URL without a trailing slash.
     pub issuer: Arc<str>,
     /// A real argon2 hash of a random secret, verified against when a username is unknown so that the answer
     /// takes as long as for a known user (no user enumeration by timing).
     pub dummy_hash: Arc<str>,
+    /// Seals upstream secrets and TOTP seeds under the master key (SPEC §1, §5).
+    pub sealer: Arc<Sealer>,
+    /// Wrong second-factor codes per user, so a stolen session cannot brute-force TOTP or the password.
+    pub two_factor_throttle: Arc<Throttle>,
 }
 
 impl AppState {
-    pub async fn new(store: Store, config: Config, clock: Clock, issuer: String) -> Self {
+    pub async fn new(
+        store: Store,
+        config: Config,
+        clock: Clock,
+        issuer: String,
+        sealer: Sealer,
+    ) -> Self {
         let hasher = Arc::new(Hasher::new(
             config.argon2,
             config.argon2_threads(),
@@ -44,11 +56,20 @@ impl AppState {
                 window_ms,
             )),
             login_ip_throttle: Arc::new(Throttle::new(config.login.max_failures_per_ip, window_ms)),
+            client_throttle: Arc::new(Throttle::new(
+                config.tokens.client_failures_per_minute,
+                60_000,
+            )),
             verifier: Arc::new(Verifier::new(hasher)),
             config: Arc::new(config),
             clock,
             issuer: issuer.trim_end_matches('/').into(),
             dummy_hash: dummy_hash.into(),
+            sealer: Arc::new(sealer),
+            two_factor_throttle: Arc::new(Throttle::new(
+                crate::core::two_factor::MAX_FAILURES,
+                crate::core::two_factor::FAILURE_WINDOW_MS,
+            )),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP surface: one axum router over every dialect, plus the operational endpoints and the per-request
 //! middleware (request id, one log line, metrics, body limit, timeout).
 
+pub mod locoia;
 pub mod openapi;
 pub mod rc;
 
@@ -24,6 +25,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .merge(rc::routes())
+        .merge(locoia::routes())
+        .merge(crate::oauth::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

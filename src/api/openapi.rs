@@ -263,7 +263,11 @@ impl utoipa::Modify for RcAuth {
 struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::api::rc::settings::SettingsDoc::openapi());
+    doc.merge(crate::api::rc::two_factor::TwoFactorDoc::openapi());
+    doc.merge(crate::api::locoia::custom_auth::LocoiaDoc::openapi());
+    doc
 }
 
 #[cfg(test)]

@@ -6,6 +6,16 @@ use crate::model::app::AppInput;
 use crate::model::User;
 use crate::state::AppState;
 
+/// The `--dev` demo client's id (stable, so its authorize URL can be bookmarked).
+pub const DEV_CLIENT_ID: &str = "latchkey-demo";
+
+/// The `--dev` demo credentials: fixed, so a developer's scripts keep working across restarts.
+pub const DEV_USER: &str = "demo";
+pub const DEV_PASSWORD: &str = "demo";
+pub const DEV_SECRET: &str = "demo-secret";
+/// A fixed PKCE verifier so the printed authorize URL and token curl fit together.
+pub const DEV_VERIFIER: &str = "latchkey-dev-verifier-0123456789-abcdefghijklmnop";
+
 /// What start-up created and must tell the operator once (on stdout).
 #[derive(Default, Debug)]
 pub struct Announcements {
@@ -143,5 +153,84 @@ pub async fn run(state: &AppState) -> Result<Announcements> {
         .or(state.store.list_users()?.into_iter().find(User::is_admin))
         .ok_or(Error::NotFound("admin user"))?;
     declared_clients(state, &owner).await?;
+    if state.config.dev {
+        dev_demo(state, &owner, &mut out).await?;
+    }
     Ok(out)
+}
+
+/// `--dev`: a demo user and a demo client (consent skipped), upserted at every start, and the lines that let a
+/// developer run the whole code flow by pasting.
+async fn dev_demo(state: &AppState, owner: &User, out: &mut Announcements) -> Result<()> {
+    if state.store.user_by_username(DEV_USER)?.is_none() {
+        user::create(
+            state,
+            user::NewUser {
+                username: DEV_USER.into(),
+                email: "demo@example.com".into(),
+                password: DEV_PASSWORD.into(),
+                name: Some("Demo User".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    let iss = &state.issuer;
+    let redirect = format!("{iss}/dev/callback");
+    let input = AppInput {
+        name: "Latchkey demo client".into(),
+        active: true,
+        redirect_uri: redirect.clone(),
+        client_type: Some("confidential".into()),
+        grant_types: Some(vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            "client_credentials".into(),
+        ]),
+        scopes: None,
+        skip_consent: Some(true),
+    };
+    match state.store.app_by_client_id(DEV_CLIENT_ID)? {
+        None => {
+            app::create_with_id(
+                state,
+                input,
+                owner,
+                DEV_CLIENT_ID.into(),
+                Some(DEV_SECRET.into()),
+            )
+            .await?;
+        }
+        Some(existing) => {
+            app::update(state, &existing.id, input).await?;
+        }
+    }
+    let challenge = crate::crypto::secret::b64url(&crate::crypto::sha256(DEV_VERIFIER.as_bytes()));
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", DEV_CLIENT_ID)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("scope", "openid profile email offline_access")
+        .append_pair("state", "dev")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    out.lines.push(format!(
+        "dev: demo user {DEV_USER:?} password {DEV_PASSWORD:?}"
+    ));
+    out.lines.push(format!(
+        "dev: demo client {DEV_CLIENT_ID:?} secret {DEV_SECRET:?} (consent skipped)"
+    ));
+    out.lines
+        .push(format!("dev: open {iss}/oauth/authorize?{q}"));
+    out.lines
+        .push(format!("dev: then {}", dev_token_curl(iss, "CODE")));
+    Ok(())
+}
+
+/// The token request that finishes the `--dev` flow.
+pub fn dev_token_curl(issuer: &str, code: &str) -> String {
+    format!(
+        "curl -s -u {DEV_CLIENT_ID}:{DEV_SECRET} -d grant_type=authorization_code -d code={code} -d redirect_uri={issuer}/dev/callback -d code_verifier={DEV_VERIFIER} {issuer}/oauth/token"
+    )
 }

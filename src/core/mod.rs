@@ -2,6 +2,8 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod provider;
 pub mod session;
 pub mod throttle;
+pub mod two_factor;
 pub mod user;

@@ -103,8 +103,8 @@ pub async fn logout(state: &AppState, token: &str) -> Result<()> {
         .await
 }
 
-/// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server. Until the
-/// token store exists no bearer token is valid, so every bearer caller is unauthorized.
-pub fn authenticate_bearer(_state: &AppState, _token: &str) -> Result<User> {
-    Err(Error::Unauthorized)
+/// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server to its user
+/// (client_credentials tokens have no user and do not authenticate here).
+pub fn authenticate_bearer(state: &AppState, token: &str) -> Result<User> {
+    crate::oauth::userinfo::bearer_user(state, token).ok_or(Error::Unauthorized)
 }

@@ -55,7 +55,8 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
             value: email,
         });
     }
-    let hash = state.hasher().hash(input.password).await?;
+    let hash = state.hasher().hash(input.password.clone()).await?;
+    let two_factor = super::two_factor::for_new_password(state, &input.password, &hash).await?;
     let now = state.clock.now_ms();
     let user = User {
         id: crypto::random_id(),
@@ -70,6 +71,7 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         password_hash: Some(hash),
         created_at: now,
         updated_at: now,
+        two_factor: Some(two_factor),
     };
     state.store.create_user(&user).await?;
     Ok(user)
@@ -85,6 +87,10 @@ pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Resul
     found.ok_or(Error::NotFound("user"))
 }
 
+/// Deletes the user with its sessions, and revokes every token issued to it at once.
 pub async fn delete(state: &AppState, id: &str) -> Result<User> {
-    state.store.delete_user(id).await
+    let user = state.store.delete_user(id).await?;
+    state.store.revoke_user_tokens(id)?;
+    state.store.durable().await?;
+    Ok(user)
 }

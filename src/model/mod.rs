@@ -1,8 +1,10 @@
 //! Domain types and their validation. No IO: the store persists these, the wire adapters translate them.
 
 pub mod app;
+pub mod provider;
 pub mod redirect;
 pub mod user;
 
 pub use app::{App, ClientType, GrantType};
+pub use provider::Provider;
 pub use user::{Permission, Role, User, UserRef};

@@ -74,6 +74,37 @@ pub struct User {
     pub password_hash: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Second-factor state; `None` until the user (or a password check on a *2FA* route) first touches it.
+    pub two_factor: Option<TwoFactor>,
+}
+
+/// Rocket.Chat's `services.totp`, plus the verifier that lets the `password` 2FA method accept the SHA-256
+/// digest of the password that RC clients send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TwoFactor {
+    /// The TOTP seed, sealed under the master key (associated data `totp:` ‖ user id), never stored in clear.
+    pub totp_secret: Option<Vec<u8>>,
+    /// False while the seed awaits confirmation (`users.2fa.validateTempToken`); true: *2FA* routes need TOTP.
+    pub totp_enabled: bool,
+    /// SHA-256 of each unused backup code (random, so a fast digest suffices); each works once.
+    pub backup_codes: Vec<[u8; 32]>,
+    pub password_digest: Option<PasswordDigest>,
+}
+
+/// argon2id of the lowercase SHA-256 hex of the password. Only the plaintext password can make it, so it is
+/// made when the password is set or first presented in clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordDigest {
+    pub phc: String,
+    /// SHA-256 of the `password_hash` it was made with: a changed password voids it without anyone having to
+    /// remember to clear it.
+    pub for_password: [u8; 32],
+}
+
+impl TwoFactor {
+    pub fn totp_active(&self) -> bool {
+        self.totp_enabled && self.totp_secret.is_some()
+    }
 }
 
 impl User {
@@ -83,6 +114,11 @@ impl User {
 
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&Role::Admin)
+    }
+
+    /// Whether *2FA* routes ask this user for a TOTP code (rather than the password fallback).
+    pub fn totp_active(&self) -> bool {
+        self.two_factor.as_ref().is_some_and(TwoFactor::totp_active)
     }
 
     pub fn primary_email(&self) -> Option<&str> {

@@ -5,10 +5,15 @@
 //! caller answers: [`Store::durable`] waits for the group-commit flusher (see `flush.rs`).
 
 mod app;
+mod bench_support;
 pub mod codec;
 mod flush;
+#[cfg(test)]
+mod model_test;
+mod provider;
 mod session;
 mod sweep;
+pub mod token;
 mod user;
 mod verify;
 
@@ -20,6 +25,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::error::Error;
 pub use session::LoginToken;
 pub use sweep::spawn_sweeper;
+pub use token::{CodeRecord, FamilyId, GrantRecord, Redeemed, Rotated, TokenKind, TokenRecord};
 
 /// Why the store could not be opened; each variant names the data dir so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,13 @@ pub(crate) struct Trees {
     pub users_by_email: sled::Tree,
     pub login_tokens: sled::Tree,
     pub login_tokens_by_user: sled::Tree,
+    pub providers: sled::Tree,
+    pub codes: sled::Tree,
+    pub tokens: sled::Tree,
+    pub tokens_by_family: sled::Tree,
+    pub families: sled::Tree,
+    pub families_by_client: sled::Tree,
+    pub families_by_user: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -52,6 +65,8 @@ pub struct Store {
     pub(crate) t: Trees,
     flusher: Arc<flush::Flusher>,
     dir: Arc<PathBuf>,
+    /// One count per live handle: the data-dir lock is released only when the last handle is dropped.
+    handles: Arc<()>,
 }
 
 /// The current layout of trees and keys; bumped when a migration is needed.
@@ -84,6 +99,13 @@ impl Store {
             users_by_email: tree("users_by_email")?,
             login_tokens: tree("login_tokens")?,
             login_tokens_by_user: tree("login_tokens_by_user")?,
+            providers: tree("providers")?,
+            codes: tree("codes")?,
+            tokens: tree("tokens")?,
+            tokens_by_family: tree("tokens_by_family")?,
+            families: tree("families")?,
+            families_by_client: tree("families_by_client")?,
+            families_by_user: tree("families_by_user")?,
             meta: tree("meta")?,
         };
         match t.meta.get("schema") {
@@ -110,6 +132,7 @@ impl Store {
             t,
             flusher,
             dir: Arc::new(dir.to_owned()),
+            handles: Arc::new(()),
         })
     }
 
@@ -145,6 +168,19 @@ impl Store {
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> crate::error::Result<()> {
         self.t.meta.insert(key, value).map_err(Error::internal)?;
         self.durable().await
+    }
+
+    /// Waits (up to `timeout`) until this is the last handle to the store, so dropping it releases the data-dir
+    /// lock; connection tasks finishing a graceful shutdown may still hold clones for a moment.
+    pub async fn wait_last_handle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while Arc::strong_count(&self.handles) > 1 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// Stops the flusher after a final flush. Further writes are not durable.

@@ -30,7 +30,7 @@ fn user_prefix(user_id: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Stores a login token by digest; fails if the user no longer exists.
+    /// Stores a login token by digest; fails if the user no longer exists or the digest is already stored.
     pub async fn create_login_token(&self, digest: [u8; 32], token: &LoginToken) -> Result<()> {
         let bytes = codec::encode(token);
         let t = &self.t;
@@ -38,6 +38,13 @@ impl Store {
             |(users, tokens, by_user)| {
                 if users.get(token.user_id.as_bytes())?.is_none() {
                     return abort(Error::NotFound("user"));
+                }
+                // Postmortem: re-creating a stored digest for another user orphaned the first owner's index entry.
+                if tokens.get(&digest[..])?.is_some() {
+                    return abort(Error::Conflict {
+                        field: "loginToken",
+                        value: "(digest)".into(),
+                    });
                 }
                 tokens.insert(&digest[..], bytes.as_slice())?;
                 by_user.insert(by_user_key(&token.user_id, &digest), &[][..])?;
@@ -138,6 +145,30 @@ mod tests {
         s.delete_user("u1").await.unwrap();
         assert!(s.login_token(&[1; 32]).unwrap().is_none());
         assert!(s.login_token(&[3; 32]).unwrap().is_some());
+        s.verify().unwrap();
+    }
+
+    /// Regression (model test): a digest already stored for one user was re-created for another, leaving the
+    /// first user's index entry dangling (and `verify` failing at the next start).
+    #[tokio::test]
+    async fn a_login_token_digest_is_created_once() {
+        let (_d, s) = temp_store();
+        for (id, name) in [("u1", "a"), ("u2", "b")] {
+            s.create_user(&crate::store::user::tests::user(id, name, false))
+                .await
+                .unwrap();
+        }
+        let tok = |u: &str| LoginToken {
+            user_id: u.into(),
+            created_at: 0,
+            expires_at: 100,
+        };
+        s.create_login_token([7; 32], &tok("u1")).await.unwrap();
+        for owner in ["u1", "u2"] {
+            let r = s.create_login_token([7; 32], &tok(owner)).await;
+            assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
+        }
+        assert_eq!(s.login_token(&[7; 32]).unwrap().unwrap().user_id, "u1");
         s.verify().unwrap();
     }
 }

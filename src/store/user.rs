@@ -114,6 +114,10 @@ impl Store {
                 let old: User = decode_or_abort(&bytes)?;
                 let mut new = old.clone();
                 change(&mut new).map_err(ConflictableTransactionError::Abort)?;
+                // Postmortem: a `change` that rewrote `id` stored a mislabeled record, so `verify` failed and start-up refused.
+                if new.id != id {
+                    return abort(Error::internal("an update may not change ids"));
+                }
                 let (old_name, new_name) =
                     (old.username.to_lowercase(), new.username.to_lowercase());
                 if old_name != new_name {
@@ -226,6 +230,7 @@ pub(crate) mod tests {
             password_hash: None,
             created_at: 0,
             updated_at: 0,
+            two_factor: None,
         }
     }
 
@@ -260,6 +265,23 @@ pub(crate) mod tests {
         s.create_user(&user("a2", "root2", true)).await.unwrap();
         s.delete_user("a1").await.unwrap();
         assert_eq!(s.admin_count().unwrap(), 1);
+        s.verify().unwrap();
+    }
+
+    /// Regression (model test): `update_user` used to store a user whose `id` the closure had changed.
+    #[tokio::test]
+    async fn an_update_cannot_change_the_user_id() {
+        let (_d, s) = temp_store();
+        s.create_user(&user("u1", "jane", false)).await.unwrap();
+        let r = s
+            .update_user("u1", |u| {
+                u.id = "u2".into();
+                Ok(())
+            })
+            .await;
+        assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+        assert_eq!(s.get_user("u1").unwrap().unwrap().id, "u1");
+        assert!(s.get_user("u2").unwrap().is_none());
         s.verify().unwrap();
     }
 }

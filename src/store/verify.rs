@@ -3,7 +3,8 @@
 
 use super::{codec, db_err, session::LoginToken, Store};
 use crate::error::{Error, Result};
-use crate::model::{App, User};
+use crate::model::provider::normalize_name;
+use crate::model::{App, Provider, User};
 
 impl Store {
     /// Returns `Err(Internal)` listing the first problems found; `Ok` when every index agrees with the records.
@@ -135,6 +136,24 @@ impl Store {
                 bad(format!("login token of missing user {}", tok.user_id));
             }
         }
+
+        let mut provider_ids = std::collections::HashSet::new();
+        for kv in t.providers.iter() {
+            let (k, v) = kv.map_err(db_err)?;
+            let p: Provider = codec::decode(&v)?;
+            if p.name.is_empty() || normalize_name(&p.name) != p.name {
+                bad(format!("provider name {:?} is not normalized", p.name));
+            }
+            if p.service_key().as_bytes() != k.as_ref() {
+                bad(format!("provider {} stored under another key", p.name));
+            }
+            // The id is the associated data of the provider's sealed secrets: two providers must not share one.
+            if p.id.is_empty() || !provider_ids.insert(p.id.clone()) {
+                bad(format!("provider {} has an empty or duplicate id", p.name));
+            }
+        }
+
+        self.verify_tokens(&mut bad)?;
 
         if problems.is_empty() {
             Ok(())

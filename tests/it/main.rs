@@ -1,7 +1,13 @@
 //! The one integration-test binary: every module starts real servers on 127.0.0.1:0 and speaks HTTP.
 
 mod apps;
+mod browser;
 mod common;
+mod dev;
+mod locoia;
+mod oauth_flow;
 mod ops;
 mod process;
+mod providers;
+mod two_factor;
 mod users;

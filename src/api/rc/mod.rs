@@ -4,6 +4,8 @@
 pub mod apps;
 pub mod error;
 pub mod schema;
+pub mod settings;
+pub mod two_factor;
 pub mod users;
 
 use axum::body::Bytes;
@@ -37,6 +39,39 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/oauth-apps.regenerateSecret",
             post(apps::regenerate_secret),
+        )
+        .route(
+            "/api/v1/settings.addCustomOAuth",
+            post(settings::add_custom_oauth),
+        )
+        .route(
+            "/api/v1/settings.removeCustomOAuth",
+            post(settings::remove_custom_oauth),
+        )
+        .route(
+            "/api/v1/settings.refreshOAuthServices",
+            post(settings::refresh_oauth_services),
+        )
+        .route(
+            "/api/v1/settings/{_id}",
+            get(settings::get_setting).post(settings::set_setting),
+        )
+        .route("/api/v1/settings.oauth", get(settings::settings_oauth))
+        .route(
+            "/api/v1/service.configurations",
+            get(settings::service_configurations),
+        )
+        .route(
+            "/api/v1/users.2fa.enableTOTP",
+            post(two_factor::enable_totp),
+        )
+        .route(
+            "/api/v1/users.2fa.validateTempToken",
+            post(two_factor::validate_temp_token),
+        )
+        .route(
+            "/api/v1/users.2fa.disableTOTP",
+            post(two_factor::disable_totp),
         )
 }
 

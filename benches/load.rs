@@ -1,0 +1,646 @@
+//! Load benchmark of the real release server (SPEC §11): `cargo bench --bench load`.
+//!
+//! Starts `target/release/latchkey` on an ephemeral 127.0.0.1 port with a fresh data dir, sets up an admin session,
+//! a confidential `client_credentials` app and one access token over HTTP, then drives four endpoints in turn, each
+//! for a fixed time at a fixed number of keep-alive HTTP/1.1 connections (one request in flight per connection):
+//!
+//! - `GET /healthz`: the trivial ceiling of this server on this machine;
+//! - `POST /oauth/token` (`client_credentials`, Basic auth): a store write that is flushed before the answer;
+//! - `POST /oauth/introspect` (Basic auth): two point lookups and the cached client-secret check;
+//! - `GET /api/v1/oauth-apps.get?_id=…` (RC headers): session-token lookup and app lookup.
+//!
+//! It prints one markdown table (req/s, p50/p99 latency, errors, ratio to `/healthz`) and exits non-zero when any
+//! endpoint answered a non-2xx status or failed at the transport level. `LOAD_SECS` (default 10) and `LOAD_CONNS`
+//! (default 64) change the measured time per endpoint and the connection count; `LOAD_ONLY=token,introspect`
+//! restricts the run to some endpoints (`/healthz` always runs, it is the reference).
+//!
+//! The load generator is deliberately thin (raw `hyper::client::conn::http1` per connection, no pool, one
+//! histogram per connection merged at the end) because it shares the machine's cores with the server.
+//!
+//! Run without `--bench` (e.g. `cargo test --all-targets`), it does nothing and exits 0, so test runs never start
+//! a multi-second load run or a release build.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+
+const ADMIN_PASSWORD: &str = "bench-admin";
+const DEFAULT_SECS: u64 = 10;
+const DEFAULT_CONNS: usize = 64;
+const WARMUP: Duration = Duration::from_secs(2);
+/// A request slower than this counts as an error and its connection is replaced.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Latencies are recorded in microseconds, up to this bound (requests time out well before it).
+const HIST_MAX_US: u64 = 60_000_000;
+
+fn main() -> ExitCode {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load: skipped (run it with `cargo bench --bench load`)");
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = Server::start(&binary());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.cores)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let results = rt.block_on(run(&cfg, &server));
+    // Stop the server before printing so its exit is part of the run, and the table is the last thing printed.
+    drop(server);
+    let failed = report(&cfg, &results);
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+struct Config {
+    secs: u64,
+    conns: usize,
+    cores: usize,
+    only: Option<Vec<String>>,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, String> {
+        let secs = env_num("LOAD_SECS", DEFAULT_SECS)?;
+        let conns = env_num("LOAD_CONNS", DEFAULT_CONNS as u64)? as usize;
+        if !(1..=600).contains(&secs) {
+            return Err(format!("LOAD_SECS must be 1..=600, got {secs}"));
+        }
+        if !(1..=1024).contains(&conns) {
+            return Err(format!("LOAD_CONNS must be 1..=1024, got {conns}"));
+        }
+        let only = std::env::var("LOAD_ONLY")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.split(',').map(|p| p.trim().to_owned()).collect());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self {
+            secs,
+            conns,
+            cores,
+            only,
+        })
+    }
+
+    fn wants(&self, key: &str) -> bool {
+        key == "healthz"
+            || self
+                .only
+                .as_ref()
+                .is_none_or(|o| o.iter().any(|k| k == key))
+    }
+}
+
+fn env_num(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a whole number, got {v:?}")),
+    }
+}
+
+/// `target/release/latchkey` (honouring `CARGO_TARGET_DIR`); built first only when it is missing. `cargo bench`
+/// itself already builds the package's binaries with the bench (= release) profile, so it is normally fresh.
+fn binary() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { manifest.join(t) })
+        .unwrap_or_else(|| manifest.join("target"));
+    let bin = target.join("release").join("latchkey");
+    if !bin.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!("load: {} is missing; building it", bin.display());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--bin", "latchkey"])
+            .current_dir(manifest)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release failed: {status}");
+    }
+    bin
+}
+
+/// The server process; killed when dropped (also on panic), with its data dir removed after it.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(bin: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("LATCHKEY_CONFIG")
+            .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("LATCHKEY_LOG", "warn")
+            // Run from the data dir so the checkout's config file is not picked up.
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Reads stdout up to the `listening on` line, then keeps draining it so the server never blocks on a pipe.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(url) = line.strip_prefix("listening on http://") {
+                        sent = tx.send(url.trim().to_owned()).is_ok();
+                    }
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _dir: dir,
+        };
+        let hostport = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(h) => h,
+            Err(_) => {
+                let status = server.child.try_wait().ok().flatten();
+                panic!("server printed no `listening on` line (exit status: {status:?})");
+            }
+        };
+        server.addr = hostport
+            .parse()
+            .unwrap_or_else(|e| panic!("bad listening address {hostport:?}: {e}"));
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One endpoint under load: a request template cloned for every request.
+struct Scenario {
+    key: &'static str,
+    label: &'static str,
+    method: Method,
+    path: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
+impl Scenario {
+    fn request(&self, host: &HeaderValue) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.path.parse().expect("request path");
+        let h = req.headers_mut();
+        h.insert(HOST, host.clone());
+        for (k, v) in &self.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        req
+    }
+}
+
+/// What one endpoint did during its measured window (errors count the warm-up too).
+struct Outcome {
+    label: &'static str,
+    key: &'static str,
+    ok: u64,
+    hist: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+    window: Duration,
+}
+
+impl Outcome {
+    fn rps(&self) -> f64 {
+        self.ok as f64 / self.window.as_secs_f64()
+    }
+
+    fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    fn ms(&self, q: f64) -> f64 {
+        self.hist.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+async fn run(cfg: &Config, server: &Server) -> Vec<Outcome> {
+    let addr = server.addr;
+    let host = HeaderValue::from_str(&addr.to_string()).expect("host header");
+    let scenarios = setup(addr, &host).await;
+    let mut out = Vec::new();
+    for s in scenarios.into_iter().filter(|s| cfg.wants(s.key)) {
+        eprintln!(
+            "load: {} for {} s (+{} s warm-up) at {} connections",
+            s.label,
+            cfg.secs,
+            WARMUP.as_secs(),
+            cfg.conns
+        );
+        out.push(drive(addr, &host, Arc::new(s), cfg).await);
+    }
+    out
+}
+
+/// Logs in, creates the benchmark app and gets one access token; returns the four scenarios.
+async fn setup(addr: SocketAddr, host: &HeaderValue) -> Vec<Scenario> {
+    let json_ct = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let form_ct = (
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+
+    let login = one_shot(
+        addr,
+        host,
+        Method::POST,
+        "/api/v1/login",
+        vec![json_ct.clone()],
+        json!({"user": "admin", "password": ADMIN_PASSWORD}).to_string(),
+    )
+    .await;
+    let user_id = str_at(&login, "/data/userId");
+    let auth_token = str_at(&login, "/data/authToken");
+    let rc_headers = vec![
+        (
+            HeaderName::from_static("x-user-id"),
+            HeaderValue::from_str(&user_id).expect("user id header"),
+        ),
+        (
+            HeaderName::from_static("x-auth-token"),
+            HeaderValue::from_str(&auth_token).expect("auth token header"),
+        ),
+    ];
+
+    let mut create_headers = rc_headers.clone();
+    create_headers.push(json_ct);
+    let created = one_shot(
+        addr,
+        host,
+        Method::POST,
+        "/api/v1/oauth-apps.create",
+        create_headers,
+        json!({
+            "name": "load-bench",
+            "redirectUri": "https://bench.example/cb",
+            "active": true,
+            "grantTypes": ["client_credentials"],
+        })
+        .to_string(),
+    )
+    .await;
+    let app_id = str_at(&created, "/application/_id");
+    let client_id = str_at(&created, "/application/clientId");
+    let secret = str_at(&created, "/application/clientSecret");
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(&client_id), enc(&secret)))
+    );
+    let basic = (
+        AUTHORIZATION,
+        HeaderValue::from_str(&basic).expect("basic header"),
+    );
+
+    let token_body = "grant_type=client_credentials";
+    let issued = one_shot(
+        addr,
+        host,
+        Method::POST,
+        "/oauth/token",
+        vec![basic.clone(), form_ct.clone()],
+        token_body.to_owned(),
+    )
+    .await;
+    let access_token = str_at(&issued, "/access_token");
+    let introspect_body = format!(
+        "token={}",
+        form_urlencoded::byte_serialize(access_token.as_bytes()).collect::<String>()
+    );
+    // The token must introspect as active, or the introspection figures would measure the `active:false` path.
+    let check = one_shot(
+        addr,
+        host,
+        Method::POST,
+        "/oauth/introspect",
+        vec![basic.clone(), form_ct.clone()],
+        introspect_body.clone(),
+    )
+    .await;
+    assert_eq!(check["active"], true, "fresh token not active: {check}");
+
+    vec![
+        Scenario {
+            key: "healthz",
+            label: "GET /healthz",
+            method: Method::GET,
+            path: "/healthz".into(),
+            headers: vec![],
+            body: Bytes::new(),
+        },
+        Scenario {
+            key: "token",
+            label: "POST /oauth/token (client_credentials)",
+            method: Method::POST,
+            path: "/oauth/token".into(),
+            headers: vec![basic.clone(), form_ct.clone()],
+            body: Bytes::from_static(token_body.as_bytes()),
+        },
+        Scenario {
+            key: "introspect",
+            label: "POST /oauth/introspect",
+            method: Method::POST,
+            path: "/oauth/introspect".into(),
+            headers: vec![basic, form_ct],
+            body: Bytes::from(introspect_body),
+        },
+        Scenario {
+            key: "apps-get",
+            label: "GET /api/v1/oauth-apps.get",
+            method: Method::GET,
+            path: format!("/api/v1/oauth-apps.get?_id={app_id}"),
+            headers: rc_headers,
+            body: Bytes::new(),
+        },
+    ]
+}
+
+fn str_at(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
+        .to_owned()
+}
+
+/// One request on a fresh connection during setup; panics unless the answer is 2xx JSON.
+async fn one_shot(
+    addr: SocketAddr,
+    host: &HeaderValue,
+    method: Method,
+    path: &str,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: String,
+) -> Value {
+    let s = Scenario {
+        key: "setup",
+        label: "setup",
+        method,
+        path: path.to_owned(),
+        headers,
+        body: Bytes::from(body),
+    };
+    let mut sender = tokio::time::timeout(REQUEST_TIMEOUT, connect(addr))
+        .await
+        .expect("connect timed out")
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    let res = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let r = sender.send_request(s.request(host)).await?;
+        let status = r.status();
+        let body = r.into_body().collect().await?.to_bytes();
+        Ok::<_, hyper::Error>((status, body))
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{path} timed out"))
+    .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (status, body) = res;
+    let text = String::from_utf8_lossy(&body);
+    assert!(status.is_success(), "{path} → {status}: {text}");
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    // Ends by itself once the sender is dropped or the server closes the connection.
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Runs `conns` connection tasks for warm-up + `secs`, then merges their results.
+async fn drive(addr: SocketAddr, host: &HeaderValue, s: Arc<Scenario>, cfg: &Config) -> Outcome {
+    let start = Instant::now();
+    let measure_from = start + WARMUP;
+    let end = measure_from + Duration::from_secs(cfg.secs);
+    let tasks: Vec<_> = (0..cfg.conns)
+        .map(|_| {
+            let s = s.clone();
+            let host = host.clone();
+            tokio::spawn(connection(addr, host, s, measure_from, end))
+        })
+        .collect();
+    let mut hist = new_hist();
+    let mut ok = 0;
+    let mut errors = BTreeMap::new();
+    for t in tasks {
+        let r = t.await.expect("load task panicked");
+        hist.add(&r.hist).expect("merge histograms");
+        ok += r.ok;
+        for (k, n) in r.errors {
+            *errors.entry(k).or_insert(0) += n;
+        }
+    }
+    Outcome {
+        label: s.label,
+        key: s.key,
+        ok,
+        hist,
+        errors,
+        window: end - measure_from,
+    }
+}
+
+struct ConnResult {
+    ok: u64,
+    hist: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("histogram bounds")
+}
+
+/// One keep-alive connection issuing requests back to back until `end`. Only requests that start after the
+/// warm-up and finish before `end` are measured; every failure (warm-up included) is counted.
+async fn connection(
+    addr: SocketAddr,
+    host: HeaderValue,
+    s: Arc<Scenario>,
+    measure_from: Instant,
+    end: Instant,
+) -> ConnResult {
+    let mut r = ConnResult {
+        ok: 0,
+        hist: new_hist(),
+        errors: BTreeMap::new(),
+    };
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    let fail = |r: &mut ConnResult, what: String| *r.errors.entry(what).or_insert(0) += 1;
+    while Instant::now() < end {
+        let conn = match sender.as_mut() {
+            Some(c) => c,
+            None => match tokio::time::timeout(REQUEST_TIMEOUT, connect(addr)).await {
+                Ok(Ok(c)) => sender.insert(c),
+                Ok(Err(e)) => {
+                    fail(&mut r, e);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                Err(_) => {
+                    fail(&mut r, "connect timeout".into());
+                    continue;
+                }
+            },
+        };
+        let req = s.request(&host);
+        let t0 = Instant::now();
+        let res = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            conn.ready().await?;
+            let resp = conn.send_request(req).await?;
+            let status = resp.status();
+            // Read the whole body: that is when the client has the answer.
+            resp.into_body().collect().await?;
+            Ok::<StatusCode, hyper::Error>(status)
+        })
+        .await;
+        let t1 = Instant::now();
+        match res {
+            Ok(Ok(status)) if status.is_success() => {
+                if t0 >= measure_from && t1 <= end {
+                    r.ok += 1;
+                    let us = (t1 - t0).as_micros().clamp(1, HIST_MAX_US as u128) as u64;
+                    r.hist.record(us).expect("in histogram bounds");
+                }
+            }
+            Ok(Ok(status)) => fail(&mut r, format!("HTTP {}", status.as_u16())),
+            Ok(Err(e)) => {
+                fail(&mut r, format!("transport: {e}"));
+                sender = None;
+            }
+            Err(_) => {
+                fail(&mut r, "timeout".into());
+                sender = None;
+            }
+        }
+    }
+    r
+}
+
+/// Prints the table; true when any endpoint had errors.
+fn report(cfg: &Config, results: &[Outcome]) -> bool {
+    let ceiling = results
+        .iter()
+        .find(|o| o.key == "healthz")
+        .map(Outcome::rps)
+        .unwrap_or(0.0);
+    println!();
+    println!(
+        "Latchkey load benchmark: {} connections (HTTP/1.1 keep-alive, 1 request in flight each), {} s measured \
+         per endpoint after {} s warm-up, {} cores shared by server and load generator, 127.0.0.1",
+        cfg.conns,
+        cfg.secs,
+        WARMUP.as_secs(),
+        cfg.cores
+    );
+    println!();
+    println!("| endpoint | req/s | p50 ms | p99 ms | errors | ratio to /healthz |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for o in results {
+        let ratio = if ceiling > 0.0 {
+            format!("{:.2}", o.rps() / ceiling)
+        } else {
+            "–".into()
+        };
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            o.label,
+            o.rps(),
+            o.ms(0.50),
+            o.ms(0.99),
+            o.error_count(),
+            ratio
+        );
+    }
+    println!();
+    let mut failed = false;
+    for o in results {
+        if o.error_count() > 0 {
+            failed = true;
+            let detail: Vec<String> = o.errors.iter().map(|(k, n)| format!("{n}× {k}")).collect();
+            println!("ERRORS on {}: {}", o.label, detail.join(", "));
+        }
+    }
+    // The goals of the load-benchmark issue, reported (not enforced: they depend on the machine).
+    let goal = |key: &str, min_ratio: f64| {
+        if let Some(o) = results.iter().find(|o| o.key == key) {
+            let ratio = if ceiling > 0.0 {
+                o.rps() / ceiling
+            } else {
+                0.0
+            };
+            let met = ratio >= min_ratio && o.ms(0.99) < 20.0;
+            println!(
+                "goal {}: ≥ {:.0}% of /healthz and p99 < 20 ms: {} ({:.0}%, p99 {:.2} ms)",
+                o.label,
+                min_ratio * 100.0,
+                if met { "met" } else { "MISSED" },
+                ratio * 100.0,
+                o.ms(0.99)
+            );
+        }
+    };
+    goal("token", 0.25);
+    goal("introspect", 0.50);
+    if failed {
+        println!(
+            "RESULT: FAILED, requests failed (see ERRORS above); the figures are not trustworthy"
+        );
+    } else {
+        println!("RESULT: ok, no errors");
+    }
+    failed
+}

@@ -1,0 +1,181 @@
+//! `PUT`/`GET /v1/connectors/{connector_id}/custom_auth`: a provider's named client credentials. The first entry
+//! is the one sign-in uses (RC's `-id`/`-secret`); secrets are sealed on the way in and never come back out.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::{OpenApi, ToSchema};
+
+use super::{Admin, LocoiaError, LocoiaJson};
+use crate::core::provider;
+use crate::error::Error;
+use crate::model::provider::CredentialInput;
+use crate::model::Provider;
+use crate::state::AppState;
+
+fn bad(path: String, why: &str) -> Error {
+    Error::Invalid {
+        field: "body",
+        reason: format!("{path} {why}"),
+    }
+}
+
+fn string_field(o: &Map<String, Value>, i: usize, k: &str) -> Result<String, Error> {
+    match o.get(k) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None | Some(Value::Null) => Err(bad(format!("oauth2[{i}].{k}"), "is required")),
+        Some(_) => Err(bad(format!("oauth2[{i}].{k}"), "must be a string")),
+    }
+}
+
+/// Parses `{"oauth2":[{"client_id","client_secret","name","scopes"?}]}`; other keys are ignored.
+fn parse(body: &Value) -> Result<Vec<CredentialInput>, Error> {
+    let list = match body.get("oauth2") {
+        Some(Value::Array(a)) => a,
+        None | Some(Value::Null) => return Err(bad("oauth2".into(), "is required")),
+        Some(_) => return Err(bad("oauth2".into(), "must be an array")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let Value::Object(o) = entry else {
+                return Err(bad(format!("oauth2[{i}]"), "must be an object"));
+            };
+            let scopes = match o.get("scopes") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(a)) => Some(
+                    a.iter()
+                        .map(|s| s.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            bad(format!("oauth2[{i}].scopes"), "must be an array of strings")
+                        })?,
+                ),
+                Some(_) => {
+                    return Err(bad(
+                        format!("oauth2[{i}].scopes"),
+                        "must be an array of strings",
+                    ))
+                }
+            };
+            Ok(CredentialInput {
+                client_id: string_field(o, i, "client_id")?,
+                client_secret: string_field(o, i, "client_secret")?,
+                name: string_field(o, i, "name")?,
+                scopes,
+            })
+        })
+        .collect()
+}
+
+/// The list as Locoia shows it: never a secret.
+fn render(p: &Provider) -> Value {
+    let list: Vec<Value> = p
+        .credentials
+        .iter()
+        .map(|c| {
+            let mut v = json!({"client_id": c.client_id, "name": c.name});
+            if let Some(s) = &c.scopes {
+                v["scopes"] = json!(s);
+            }
+            v
+        })
+        .collect();
+    json!({ "oauth2": list })
+}
+
+fn locoia(e: Error) -> Response {
+    LocoiaError(e).into_response()
+}
+
+/// Replaces the connector's credentials. `scopes` omitted → the provider's `-scope` applies.
+#[utoipa::path(put, path = "/v1/connectors/{connector_id}/custom_auth", tag = "locoia", security(("bearer" = [])),
+    params(("connector_id" = String, Path, description = "the provider's service key, e.g. `myidp`")),
+    request_body = CustomAuthRequest,
+    responses((status = 200, body = CustomAuthResponse), (status = 400, body = LocoiaErrorBody),
+              (status = 401, body = LocoiaErrorBody), (status = 403, body = LocoiaErrorBody),
+              (status = 404, body = LocoiaErrorBody), (status = 413, body = LocoiaErrorBody)))]
+pub async fn put(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Path(connector_id): Path<String>,
+    LocoiaJson(body): LocoiaJson,
+) -> Result<Response, Response> {
+    provider::get(&s, &connector_id).map_err(locoia)?;
+    let list = parse(&body).map_err(locoia)?;
+    let p = provider::put_custom_auth(&s, &connector_id, list)
+        .await
+        .map_err(locoia)?;
+    Ok(Json(render(&p)).into_response())
+}
+
+/// The connector's credentials, without secrets.
+#[utoipa::path(get, path = "/v1/connectors/{connector_id}/custom_auth", tag = "locoia", security(("bearer" = [])),
+    params(("connector_id" = String, Path)),
+    responses((status = 200, body = CustomAuthResponse), (status = 401, body = LocoiaErrorBody),
+              (status = 403, body = LocoiaErrorBody), (status = 404, body = LocoiaErrorBody)))]
+pub async fn get(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Path(connector_id): Path<String>,
+) -> Result<Response, Response> {
+    let p = provider::get(&s, &connector_id).map_err(locoia)?;
+    Ok(Json(render(&p)).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CredentialIn {
+    client_id: String,
+    client_secret: String,
+    name: String,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomAuthRequest {
+    oauth2: Vec<CredentialIn>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CredentialOut {
+    client_id: String,
+    name: String,
+    /// Present when set on this credential.
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomAuthResponse {
+    oauth2: Vec<CredentialOut>,
+}
+
+/// Locoia's error body.
+#[derive(Serialize, ToSchema)]
+pub struct LocoiaErrorBody {
+    error: String,
+    message: String,
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a login authToken or a Latchkey access token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(put, get), modifiers(&BearerAuth))]
+pub struct LocoiaDoc;

@@ -1,0 +1,176 @@
+//! Locoia's connector API: `Authorization: Bearer` (a login `authToken` or a Latchkey access token), JSON bodies,
+//! and Locoia's error body `{"error","message"}` rendered from the domain [`Error`] by the one table below.
+
+pub mod custom_auth;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::core::session;
+use crate::error::Error;
+use crate::model::{Permission, User};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/connectors/{connector_id}/custom_auth",
+        put(custom_auth::put).get(custom_auth::get),
+    )
+}
+
+/// A domain error on a Locoia route.
+pub struct LocoiaError(pub Error);
+
+impl From<Error> for LocoiaError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+/// `{"error": code, "message": text}` with `status`.
+pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": code, "message": message}))).into_response()
+}
+
+impl IntoResponse for LocoiaError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Error::Invalid { field, reason } => {
+                let message = match field {
+                    "body" => reason,
+                    _ => format!("{field}: {reason}"),
+                };
+                error_body(StatusCode::BAD_REQUEST, "invalid_request", &message)
+            }
+            Error::Conflict { field, value } => error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("{field} {value} is already in use"),
+            ),
+            Error::NotAllowed(why) => error_body(StatusCode::BAD_REQUEST, "invalid_request", why),
+            Error::NotFound(what) => {
+                let what = if what == "provider" {
+                    "connector"
+                } else {
+                    what
+                };
+                error_body(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("{what} not found"),
+                )
+            }
+            Error::Unauthorized => {
+                let mut r = error_body(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid bearer token is required",
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            Error::Forbidden => error_body(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the add-oauth-service permission is required",
+            ),
+            Error::RateLimited { retry_after_ms, .. } => {
+                let mut r = error_body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "too many requests, slow down",
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from((retry_after_ms + 999) / 1000),
+                );
+                r
+            }
+            Error::Busy => {
+                let mut r = error_body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_busy",
+                    "server busy, retry shortly",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                r
+            }
+            Error::Internal(_) => error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            ),
+        }
+    }
+}
+
+/// The caller of a Locoia route: a bearer token that resolves to an active user holding `add-oauth-service`.
+pub struct Admin(pub User);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| LocoiaError(Error::Unauthorized).into_response())?;
+        // A login authToken first (a cheap digest lookup), then a Latchkey access token.
+        let user = match session::authenticate_token(state, token) {
+            Ok(u) => u,
+            Err(Error::Unauthorized) => session::authenticate_bearer(state, token)
+                .map_err(|e| LocoiaError(e).into_response())?,
+            Err(e) => return Err(LocoiaError(e).into_response()),
+        };
+        if !user.can(Permission::AddOauthService) {
+            return Err(LocoiaError(Error::Forbidden).into_response());
+        }
+        Ok(Admin(user))
+    }
+}
+
+/// A JSON body with Locoia's errors for oversized (413) and malformed (400) input.
+pub struct LocoiaJson(pub Value);
+
+impl FromRequest<AppState> for LocoiaJson {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                error_body(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )
+            } else {
+                error_body(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "could not read the request body",
+                )
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(LocoiaJson).map_err(|e| {
+            error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body must be valid JSON ({e})"),
+            )
+        })
+    }
+}

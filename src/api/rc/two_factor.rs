@@ -1,0 +1,141 @@
+//! `users.2fa.*` (TOTP enrolment) and the check RC runs on routes marked *2FA*: headers `x-2fa-code` +
+//! `x-2fa-method`, answered with RC's `totp-required` / `totp-invalid` / `totp-max-attempts`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
+
+use super::error::{failure, invalid_params};
+use super::schema::{str_of, Shape, Ty};
+use super::{success, Caller, RcBody, RcError};
+use crate::core::two_factor::{self, Failure, Method};
+use crate::state::AppState;
+
+const CODE: Shape = Shape {
+    required: &[("code", Ty::Str)],
+    optional: &[],
+};
+
+/// Guards a *2FA* route: `Ok` when the caller passed (or needs no) second factor, else RC's error response.
+/// RC reads the headers only when both are present, and picks the method itself (TOTP when the user has it).
+pub async fn require(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let code = match (header("x-2fa-code"), header("x-2fa-method")) {
+        (Some(code), Some(_method)) => Some(code),
+        _ => None,
+    };
+    two_factor::check(state, &caller.user, code)
+        .await
+        .map_err(failure_response)
+}
+
+/// RC's table for second-factor failures (`details {"method","availableMethods"}`).
+pub fn failure_response(f: Failure) -> Response {
+    let details =
+        |m: Method| Some(json!({"method": m.as_str(), "availableMethods": m.available()}));
+    match f {
+        Failure::Required(m) => failure("TOTP Required", "totp-required", details(m)),
+        Failure::Invalid(m) => failure("TOTP Invalid", "totp-invalid", details(m)),
+        // RC's wording, typo included, so clients matching on it keep working.
+        Failure::MaxAttempts(m) => failure(
+            "TOTP Maximun Failed Attempts Reached",
+            "totp-max-attempts",
+            details(m),
+        ),
+        Failure::AlreadyEnabled => {
+            failure("TOTP already enabled", "error-2fa-already-enabled", None)
+        }
+        Failure::NotEnabled => failure("TOTP is not enabled", "error-2fa-not-enabled", None),
+        Failure::NothingPending => failure(
+            "No TOTP enrolment is pending; call users.2fa.enableTOTP first",
+            "invalid-totp",
+            None,
+        ),
+        Failure::Other(e) => RcError::from(e).into_response(),
+    }
+}
+
+/// The `code` of the body, or the ajv reason it lacks one.
+fn code_of(body: &serde_json::Value) -> Result<String, String> {
+    let o = CODE.check(body)?;
+    Ok(str_of(o, "code").unwrap_or_default().to_owned())
+}
+
+/// Starts enrolment: a fresh seed (base32) and its `otpauth://` URL, shown once. TOTP is on only after
+/// `validateTempToken`.
+#[utoipa::path(post, path = "/api/v1/users.2fa.enableTOTP", tag = "rc", security(("rc" = [])),
+    responses((status = 200, body = EnableTotpResponse), (status = 400, body = crate::api::openapi::RcErrorBody),
+              (status = 401, body = crate::api::openapi::RcErrorBody)))]
+pub async fn enable_totp(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
+    let e = two_factor::enable(&s, &caller.user)
+        .await
+        .map_err(failure_response)?;
+    Ok(success(json!({"secret": e.secret, "url": e.url})))
+}
+
+/// Confirms enrolment with a code from the new seed; answers the backup codes (each works once), shown once.
+#[utoipa::path(post, path = "/api/v1/users.2fa.validateTempToken", tag = "rc", security(("rc" = [])),
+    request_body = CodeRequest,
+    responses((status = 200, body = BackupCodesResponse), (status = 400, body = crate::api::openapi::RcErrorBody),
+              (status = 401, body = crate::api::openapi::RcErrorBody)))]
+pub async fn validate_temp_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
+    let code = code_of(&body).map_err(|r| invalid_params(&r))?;
+    let codes = two_factor::confirm(&s, &caller.user, &code)
+        .await
+        .map_err(failure_response)?;
+    Ok(success(json!({"codes": codes})))
+}
+
+/// Turns TOTP off; needs a current TOTP code or an unused backup code.
+#[utoipa::path(post, path = "/api/v1/users.2fa.disableTOTP", tag = "rc", security(("rc" = [])),
+    request_body = CodeRequest,
+    responses((status = 200, body = crate::api::openapi::Success), (status = 400, body = crate::api::openapi::RcErrorBody),
+              (status = 401, body = crate::api::openapi::RcErrorBody)))]
+pub async fn disable_totp(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, Response> {
+    let code = code_of(&body).map_err(|r| invalid_params(&r))?;
+    two_factor::disable(&s, &caller.user, &code)
+        .await
+        .map_err(failure_response)?;
+    Ok(success(json!({})))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnableTotpResponse {
+    /// The seed in base32, for typing into an authenticator app.
+    secret: String,
+    /// `otpauth://totp/Latchkey:<username>?secret=…&issuer=Latchkey`
+    url: String,
+    success: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeRequest {
+    /// A 6-digit TOTP code (or, for disableTOTP, an unused backup code).
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupCodesResponse {
+    /// 12 single-use backup codes, shown once.
+    codes: Vec<String>,
+    success: bool,
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(enable_totp, validate_temp_token, disable_totp))]
+pub struct TwoFactorDoc;

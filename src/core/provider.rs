@@ -1,0 +1,175 @@
+//! Custom OAuth provider use cases: add/remove by RC name, read and write RC settings by key, replace Locoia's
+//! `custom_auth`, and open the sealed sign-in secret for the upstream client. Secrets are sealed here, before the
+//! store sees them, with the provider id as associated data.
+
+use crate::crypto::Sealer;
+use crate::error::{Error, Result};
+use crate::model::provider::{
+    self, service_key, validate_credentials, Credential, CredentialInput, Setting, SettingValue,
+    MASK,
+};
+use crate::model::Provider;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// Adds a provider with RC's defaults; adding an existing name changes nothing (RC's `settingsRegistry.add`
+/// keeps stored values). Returns the stored provider.
+pub async fn add(state: &AppState, raw_name: &str) -> Result<Provider> {
+    let name = provider::validate_name(raw_name)?;
+    let fresh = Provider::new(crate::crypto::random_id(), name, state.clock.now_ms());
+    state.store.add_provider(&fresh).await
+}
+
+/// Removes the provider named `raw_name` (RC-normalized) and its links. Removing an unknown name succeeds, as
+/// in RC.
+pub async fn remove(state: &AppState, raw_name: &str) -> Result<Option<Provider>> {
+    let name = provider::validate_name(raw_name)?;
+    state.store.remove_provider(&service_key(&name)).await
+}
+
+/// The provider with this service key (Locoia's connector id).
+pub fn get(state: &AppState, key: &str) -> Result<Provider> {
+    state
+        .store
+        .get_provider(key)?
+        .ok_or(Error::NotFound("provider"))
+}
+
+/// Every provider, oldest first.
+pub fn list(state: &AppState) -> Result<Vec<Provider>> {
+    state.store.list_providers()
+}
+
+/// The providers users can sign in with (RC's service configurations).
+pub fn enabled(state: &AppState) -> Result<Vec<Provider>> {
+    Ok(list(state)?.into_iter().filter(|p| p.enabled).collect())
+}
+
+/// Resolves an RC setting key to its provider; `NotFound("setting")` for anything that is not one.
+fn by_key(state: &AppState, key: &str) -> Result<(Provider, Setting)> {
+    let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound("setting"))?;
+    match state.store.get_provider(&service_key(name))? {
+        // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`.
+        Some(p) if p.name == name => Ok((p, setting)),
+        _ => Err(Error::NotFound("setting")),
+    }
+}
+
+/// The value of an RC setting, secrets masked.
+pub fn setting(state: &AppState, key: &str) -> Result<SettingValue> {
+    let (p, s) = by_key(state, key)?;
+    Ok(p.get(s))
+}
+
+/// Writes an RC setting after checking its type and enum. Writing the mask back to `-secret` keeps the secret,
+/// so a read-modify-write client cannot wipe it by accident.
+pub async fn set_setting(state: &AppState, key: &str, value: SettingValue) -> Result<Provider> {
+    let (p, s) = by_key(state, key)?;
+    Provider::check(s, &value)?;
+    let now = state.clock.now_ms();
+    let id = p.id.clone();
+    let sealed = match (&value, s) {
+        (SettingValue::Str(v), Setting::Secret) if v == MASK => return Ok(p),
+        (SettingValue::Str(v), Setting::Secret) if v.is_empty() => Some(None),
+        (SettingValue::Str(v), Setting::Secret) => {
+            Some(Some(state.sealer.seal(v.as_bytes(), id.as_bytes())))
+        }
+        _ => None,
+    };
+    state
+        .store
+        .update_provider(&p.service_key(), |p| {
+            // Removed and re-added meanwhile: the old id sealed the secret, and the caller addressed the old one.
+            if p.id != id {
+                return Err(Error::NotFound("setting"));
+            }
+            match &sealed {
+                Some(secret) => p.set_sealed_secret(secret.clone()),
+                None => p.set(s, value.clone())?,
+            }
+            p.updated_at = now;
+            Ok(())
+        })
+        .await
+}
+
+/// Replaces Locoia's `custom_auth` list; its first entry becomes RC's `-id`/`-secret`.
+pub async fn put_custom_auth(
+    state: &AppState,
+    key: &str,
+    list: Vec<CredentialInput>,
+) -> Result<Provider> {
+    validate_credentials(&list)?;
+    let p = get(state, key)?;
+    let credentials: Vec<Credential> = list
+        .into_iter()
+        .map(|c| Credential {
+            sealed_secret: (!c.client_secret.is_empty()).then(|| {
+                state
+                    .sealer
+                    .seal(c.client_secret.as_bytes(), p.id.as_bytes())
+            }),
+            name: c.name,
+            client_id: c.client_id,
+            scopes: c.scopes,
+        })
+        .collect();
+    let now = state.clock.now_ms();
+    state
+        .store
+        .update_provider(key, |q| {
+            if q.id != p.id {
+                return Err(Error::NotFound("provider"));
+            }
+            q.credentials = credentials.clone();
+            q.updated_at = now;
+            Ok(())
+        })
+        .await
+}
+
+/// The plaintext sign-in secret for the upstream token request (`None` when none is set). Never log it.
+pub fn client_secret(state: &AppState, p: &Provider) -> Result<Option<String>> {
+    open_secret(&state.sealer, p, p.sealed_secret())
+}
+
+/// The plaintext secret of the `custom_auth` entry named `name`.
+pub fn credential_secret(state: &AppState, p: &Provider, name: &str) -> Result<Option<String>> {
+    let c = p
+        .credentials
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or(Error::NotFound("credential"))?;
+    open_secret(&state.sealer, p, c.sealed_secret.as_deref())
+}
+
+fn open_secret(sealer: &Sealer, p: &Provider, sealed: Option<&[u8]>) -> Result<Option<String>> {
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let plain = sealer.open(sealed, p.id.as_bytes()).ok_or_else(|| {
+        Error::internal(format!("the secret of provider {} does not open", p.name))
+    })?;
+    String::from_utf8(plain)
+        .map(Some)
+        .map_err(|_| Error::internal("a sealed secret is not UTF-8"))
+}
+
+const KEY_CHECK: &str = "master_key_check";
+
+/// Refuses to start with a master key other than the one the data dir's secrets were sealed with (they would all
+/// fail to open later, one request at a time); records a check value on first start.
+pub async fn check_master_key(store: &Store, sealer: &Sealer) -> Result<(), String> {
+    match store.meta_get(KEY_CHECK).map_err(|e| e.to_string())? {
+        Some(sealed) if sealer.open(&sealed, KEY_CHECK.as_bytes()).is_some() => Ok(()),
+        Some(_) => Err(format!(
+            "the master key does not match the one the secrets in {} were sealed with: set LATCHKEY_MASTER_KEY \
+             (or master_key) to that key, or put its master.key file back",
+            store.dir().display()
+        )),
+        None => store
+            .meta_put(KEY_CHECK, &sealer.seal(b"latchkey", KEY_CHECK.as_bytes()))
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}

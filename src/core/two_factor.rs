@@ -1,0 +1,412 @@
+//! The second factor: TOTP enrolment (`enable` → `confirm` → `disable`) and the check that guards *2FA* routes,
+//! with Rocket.Chat's method selection (`checkCodeForUser`): a user with TOTP must give a TOTP (or backup) code;
+//! a user without it gives their password (plain or its SHA-256 hex) unless the password fallback is off.
+
+use totp_rs::{Algorithm, TOTP};
+
+use crate::crypto::{self, ct_eq, sha256, sha256_hex};
+use crate::error::{Error, Result};
+use crate::model::user::{PasswordDigest, TwoFactor};
+use crate::model::User;
+use crate::state::AppState;
+
+/// The issuer shown by authenticator apps.
+pub const ISSUER: &str = "Latchkey";
+/// Wrong codes per user per window before `totp-max-attempts`.
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// RC hands out 12 backup codes when TOTP is confirmed.
+const BACKUP_CODES: usize = 12;
+const SEED_BYTES: usize = 20;
+/// Transaction aborts that become [`Failure`] variants.
+const ALREADY_ENABLED: &str = "two-factor authentication is already enabled";
+const PENDING: &str = "pending totp";
+
+/// The 2FA method a check used, named as RC names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Totp,
+    Password,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::Password => "password",
+        }
+    }
+
+    /// RC's `availableMethods`: the second factors the user has enabled (the password fallback is not one).
+    pub fn available(self) -> &'static [&'static str] {
+        match self {
+            Method::Totp => &["totp"],
+            Method::Password => &[],
+        }
+    }
+}
+
+/// Why a second-factor step failed; each maps to one RC errorType.
+#[derive(Debug)]
+pub enum Failure {
+    /// No code given (`totp-required`).
+    Required(Method),
+    /// Wrong code (`totp-invalid`).
+    Invalid(Method),
+    /// Too many wrong codes in the window (`totp-max-attempts`).
+    MaxAttempts(Method),
+    /// `enable` while TOTP is on.
+    AlreadyEnabled,
+    /// `disable` while TOTP is off.
+    NotEnabled,
+    /// `confirm` without a pending seed (or the seed changed meanwhile).
+    NothingPending,
+    /// Anything else (store errors, a busy argon2 pool, enrolment in the wrong state).
+    Other(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+/// A fresh TOTP seed to show once.
+pub struct Enrolment {
+    /// base32 (RFC 4648, unpadded), for typing into an authenticator.
+    pub secret: String,
+    /// `otpauth://totp/Latchkey:<username>?secret=…&issuer=Latchkey`, for a QR code.
+    pub url: String,
+}
+
+fn totp(seed: Vec<u8>, username: &str) -> TOTP {
+    // RFC 6238 defaults, as every authenticator app and RC use; skew 1 accepts the neighbouring 30 s steps.
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        seed,
+        Some(ISSUER.into()),
+        username.into(),
+    )
+}
+
+fn seed_aad(user_id: &str) -> Vec<u8> {
+    [b"totp:".as_slice(), user_id.as_bytes()].concat()
+}
+
+fn now_secs(state: &AppState) -> u64 {
+    // `TOTP::check` subtracts the skew from the step number: keep it off zero even on an odd test clock.
+    u64::try_from(state.clock.now_ms() / 1000)
+        .unwrap_or(0)
+        .max(60)
+}
+
+/// Checks the second factor of `user` for a *2FA* route. `code` is `x-2fa-code` when both 2FA headers were sent.
+pub async fn check(state: &AppState, user: &User, code: Option<&str>) -> Result<(), Failure> {
+    let method = if user.totp_active() {
+        Method::Totp
+    } else if state.config.two_factor.enforce_password_fallback && user.password_hash.is_some() {
+        Method::Password
+    } else {
+        // RC: no second factor available and no fallback → the route is open to the session alone.
+        return Ok(());
+    };
+    let Some(code) = code.filter(|c| !c.is_empty()) else {
+        return Err(Failure::Required(method));
+    };
+    throttled(state, user, method, async {
+        match method {
+            Method::Totp => verify_totp_or_backup(state, user, code).await,
+            Method::Password => verify_password(state, user, code).await,
+        }
+    })
+    .await
+}
+
+/// Runs `verify` under the per-user failure window; a full window refuses even a right code.
+async fn throttled(
+    state: &AppState,
+    user: &User,
+    method: Method,
+    verify: impl std::future::Future<Output = Result<bool>>,
+) -> Result<(), Failure> {
+    let now = state.clock.now_ms();
+    let throttle = &state.two_factor_throttle;
+    if throttle.check(&user.id, now).is_err() {
+        return Err(Failure::MaxAttempts(method));
+    }
+    if verify.await? {
+        throttle.reset(&user.id);
+        return Ok(());
+    }
+    throttle.fail(&user.id, now);
+    if throttle.check(&user.id, now).is_err() {
+        Err(Failure::MaxAttempts(method))
+    } else {
+        Err(Failure::Invalid(method))
+    }
+}
+
+fn open_seed(state: &AppState, user: &User) -> Result<Option<Vec<u8>>> {
+    let Some(sealed) = user
+        .two_factor
+        .as_ref()
+        .and_then(|t| t.totp_secret.as_ref())
+    else {
+        return Ok(None);
+    };
+    state
+        .sealer
+        .open(sealed, &seed_aad(&user.id))
+        .map(Some)
+        .ok_or_else(|| Error::internal("a TOTP seed does not open under the master key"))
+}
+
+fn totp_ok(state: &AppState, user: &User, seed: Vec<u8>, code: &str) -> bool {
+    let code = code.trim();
+    code.len() == 6 && totp(seed, &user.username).check(code, now_secs(state))
+}
+
+async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Result<bool> {
+    let seed = open_seed(state, user)?.ok_or(Error::internal("TOTP is on without a seed"))?;
+    if totp_ok(state, user, seed, code) {
+        return Ok(true);
+    }
+    let digest = sha256(code.trim().as_bytes());
+    let known = user
+        .two_factor
+        .as_ref()
+        .is_some_and(|t| t.backup_codes.iter().any(|c| ct_eq(c, &digest)));
+    if !known {
+        return Ok(false);
+    }
+    // Consume it; of two concurrent uses only the transaction that still finds it wins.
+    let consumed = state
+        .store
+        .update_user(&user.id, |u| {
+            let t = u.two_factor.get_or_insert_with(TwoFactor::default);
+            let before = t.backup_codes.len();
+            t.backup_codes.retain(|c| !ct_eq(c, &digest));
+            if t.backup_codes.len() == before {
+                return Err(Error::NotFound("backup code"));
+            }
+            Ok(())
+        })
+        .await;
+    match consumed {
+        Ok(_) => Ok(true),
+        Err(Error::NotFound("backup code")) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The password method: the plain password, or its SHA-256 hex (what RC clients send). Both checks are argon2
+/// on the bounded pool, never on a runtime worker.
+async fn verify_password(state: &AppState, user: &User, code: &str) -> Result<bool> {
+    let Some(phc) = user.password_hash.clone() else {
+        return Ok(false);
+    };
+    let bound = sha256(phc.as_bytes());
+    let digest = user
+        .two_factor
+        .as_ref()
+        .and_then(|t| t.password_digest.as_ref())
+        .filter(|d| d.for_password == bound);
+    if is_sha256_hex(code) {
+        if let Some(d) = digest {
+            if state
+                .hasher()
+                .verify(code.to_ascii_lowercase(), d.phc.clone())
+                .await?
+            {
+                return Ok(true);
+            }
+        }
+    }
+    if !state.hasher().verify(code.to_owned(), phc.clone()).await? {
+        return Ok(false);
+    }
+    if digest.is_none() {
+        // The password was given in clear: the one moment the digest verifier can be made.
+        let d = password_digest(state, code, &phc).await?;
+        state
+            .store
+            .update_user(&user.id, |u| {
+                if u.password_hash.as_deref() == Some(phc.as_str()) {
+                    u.two_factor
+                        .get_or_insert_with(TwoFactor::default)
+                        .password_digest = Some(d.clone());
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(true)
+}
+
+/// The digest verifier for `password`, bound to its hash `phc`.
+pub async fn password_digest(
+    state: &AppState,
+    password: &str,
+    phc: &str,
+) -> Result<PasswordDigest> {
+    let hex = sha256_hex(password.as_bytes());
+    Ok(PasswordDigest {
+        phc: state.hasher().hash(hex).await?,
+        for_password: sha256(phc.as_bytes()),
+    })
+}
+
+/// 2FA state for a user whose password was just hashed to `phc`, so the digest form works from the start.
+pub async fn for_new_password(state: &AppState, password: &str, phc: &str) -> Result<TwoFactor> {
+    Ok(TwoFactor {
+        password_digest: Some(password_digest(state, password, phc).await?),
+        ..TwoFactor::default()
+    })
+}
+
+/// Starts TOTP enrolment with a fresh seed (replacing an unconfirmed one). Refused while TOTP is on, so a stolen
+/// session cannot silently swap the seed.
+pub async fn enable(state: &AppState, user: &User) -> Result<Enrolment, Failure> {
+    if user.totp_active() {
+        return Err(Failure::AlreadyEnabled);
+    }
+    let seed = crypto::random_bytes::<SEED_BYTES>().to_vec();
+    let sealed = state.sealer.seal(&seed, &seed_aad(&user.id));
+    state
+        .store
+        .update_user(&user.id, |u| {
+            let t = u.two_factor.get_or_insert_with(TwoFactor::default);
+            if t.totp_active() {
+                return Err(Error::NotAllowed(ALREADY_ENABLED));
+            }
+            t.totp_secret = Some(sealed.clone());
+            t.totp_enabled = false;
+            t.backup_codes.clear();
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            Error::NotAllowed(ALREADY_ENABLED) => Failure::AlreadyEnabled,
+            e => Failure::Other(e),
+        })?;
+    let t = totp(seed, &user.username);
+    Ok(Enrolment {
+        secret: t.get_secret_base32(),
+        url: t.get_url(),
+    })
+}
+
+/// Confirms the pending seed with a code from it; returns the backup codes, shown once.
+pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<String>, Failure> {
+    let pending = user
+        .two_factor
+        .as_ref()
+        .filter(|t| !t.totp_enabled)
+        .and_then(|t| t.totp_secret.clone());
+    let Some(sealed) = pending else {
+        return Err(Failure::NothingPending);
+    };
+    let seed = open_seed(state, user)?.unwrap_or_default();
+    throttled(state, user, Method::Totp, async {
+        Ok(totp_ok(state, user, seed, code))
+    })
+    .await?;
+    let codes: Vec<String> = (0..BACKUP_CODES)
+        .map(|_| crypto::random_id()[..8].to_owned())
+        .collect();
+    let hashed: Vec<[u8; 32]> = codes.iter().map(|c| sha256(c.as_bytes())).collect();
+    state
+        .store
+        .update_user(&user.id, |u| {
+            let t = u.two_factor.get_or_insert_with(TwoFactor::default);
+            // A concurrent `enable` may have replaced the seed this code was checked against.
+            if t.totp_secret.as_ref() != Some(&sealed) || t.totp_enabled {
+                return Err(Error::NotFound(PENDING));
+            }
+            t.totp_enabled = true;
+            t.backup_codes = hashed.clone();
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(PENDING) => Failure::NothingPending,
+            e => Failure::Other(e),
+        })?;
+    Ok(codes)
+}
+
+/// Turns TOTP off after a valid TOTP or backup code.
+pub async fn disable(state: &AppState, user: &User, code: &str) -> Result<(), Failure> {
+    if !user.totp_active() {
+        return Err(Failure::NotEnabled);
+    }
+    throttled(
+        state,
+        user,
+        Method::Totp,
+        verify_totp_or_backup(state, user, code),
+    )
+    .await?;
+    state
+        .store
+        .update_user(&user.id, |u| {
+            if let Some(t) = u.two_factor.as_mut() {
+                t.totp_secret = None;
+                t.totp_enabled = false;
+                t.backup_codes.clear();
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// The code of a base32 seed at `unix_secs`, as an authenticator app shows it (for tests and tools).
+pub fn code_at(secret_base32: &str, unix_secs: u64) -> Option<String> {
+    let seed = totp_rs::Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .ok()?;
+    Some(totp(seed, "x").generate(unix_secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6238_sha1_vector() {
+        // RFC 6238 appendix B, SHA-1 seed "12345678901234567890", T = 59 → 94287082 (8 digits); 6 digits: 287082.
+        let seed = b"12345678901234567890".to_vec();
+        assert_eq!(totp(seed.clone(), "a").generate(59), "287082");
+        assert!(totp(seed.clone(), "a").check("287082", 59 + 30), "skew 1");
+        assert!(!totp(seed, "a").check("287082", 59 + 90));
+    }
+
+    #[test]
+    fn url_and_base32() {
+        let t = totp(vec![0u8; 20], "jane");
+        assert_eq!(t.get_secret_base32(), "A".repeat(32));
+        assert_eq!(
+            t.get_url(),
+            format!(
+                "otpauth://totp/Latchkey:jane?secret={}&issuer=Latchkey",
+                "A".repeat(32)
+            )
+        );
+        assert_eq!(code_at(&"A".repeat(32), 59).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn digest_shape() {
+        assert!(is_sha256_hex(&sha256_hex(b"pw")));
+        assert!(is_sha256_hex(&sha256_hex(b"pw").to_uppercase()));
+        assert!(!is_sha256_hex("abc"));
+    }
+}

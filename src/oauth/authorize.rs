@@ -1,0 +1,226 @@
+//! `GET/POST /oauth/authorize`: the authorization code flow through the sign-in and consent pages.
+//!
+//! Every request re-runs oxide-auth's authorization flow over the parameters (they travel in the URL and the
+//! consent form's hidden inputs), so no server-side state is kept between the pages. Errors before the client and
+//! redirect URI are known end on an error page; after, they redirect with `error`, `state` and `iss`.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use oxide_auth::code_grant::authorization::{self, Pending};
+use url::Url;
+
+use super::flow::FlowRequest;
+use super::params::Params;
+use super::primitives::Backend;
+use crate::model::{redirect, App};
+use crate::state::AppState;
+use crate::web::pages::{error_page, html, login_form, see_other, ConsentPage};
+use crate::web::{csrf, session};
+
+/// Form fields of the consent page that are not OAuth parameters.
+const PAGE_FIELDS: [&str; 2] = ["csrf", "decision"];
+
+pub async fn authorize_get(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Ok(params) = Params::parse(q.as_deref().unwrap_or("").as_bytes()) else {
+        return bad_request("The authorization request repeats a parameter.");
+    };
+    run(&s, &headers, params, None).await
+}
+
+pub async fn authorize_post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    if q.is_some_and(|q| !q.is_empty()) {
+        return bad_request("Send the authorization form in the request body only.");
+    }
+    let Ok(mut params) = Params::parse(&body) else {
+        return bad_request("The authorization request repeats a parameter.");
+    };
+    let csrf_token = params.remove("csrf");
+    let decision = params.remove("decision");
+    if decision.is_some() && !csrf::verify(&s, &headers, csrf_token.as_deref()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request expired",
+            "This form has expired. Go back to the application and start again.",
+        );
+    }
+    run(&s, &headers, params, decision.as_deref()).await
+}
+
+fn bad_request(msg: &str) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid authorization request",
+        msg,
+    )
+}
+
+/// Adds RFC 9207's `iss` to an authorization response.
+fn with_iss(mut url: Url, issuer: &str) -> String {
+    url.query_pairs_mut().append_pair("iss", issuer);
+    url.to_string()
+}
+
+async fn run(
+    s: &AppState,
+    headers: &HeaderMap,
+    params: Params,
+    decision: Option<&str>,
+) -> Response {
+    // 1. Client and redirect URI: until both are known good, errors must not redirect anywhere.
+    let Some(client_id) = params.get("client_id") else {
+        return bad_request("The request has no client_id.");
+    };
+    let app = match s.store.app_by_client_id(client_id) {
+        Ok(Some(app)) if app.active => app,
+        Ok(_) => return bad_request("The application is unknown or disabled."),
+        Err(_) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
+    };
+    match params.get("redirect_uri") {
+        Some(r)
+            if !app
+                .redirect_uris
+                .iter()
+                .any(|reg| redirect::matches(reg, r)) =>
+        {
+            return bad_request("The redirect_uri is not registered for this application.")
+        }
+        None if app.redirect_uris.len() != 1 => {
+            return bad_request(
+                "This application registers several redirect URIs; the request must name one.",
+            )
+        }
+        _ => {}
+    }
+
+    // 2. oxide-auth validates the rest (response_type, scope, PKCE) and binds the pre-grant.
+    let mut backend = Backend::new(s, &app);
+    backend.redirect_uri_sent = params.contains("redirect_uri");
+    let req = FlowRequest {
+        params: &params,
+        client_id: &app.client_id,
+        secret: None,
+        redirect_fallback: None,
+    };
+    let pending = match authorization::authorization_code(&mut backend, &req) {
+        Ok(p) => p,
+        Err(e) => return flow_error(s, e),
+    };
+
+    // 3. The resource owner: signed in?
+    let Some((user, _)) = session::current_user(s, headers) else {
+        let return_to = format!("/oauth/authorize?{}", params.to_query());
+        return login_form(s, headers, &return_to, Some(&app.name), None);
+    };
+
+    // 4. Consent: skipped for trusted apps, else asked once per request.
+    let approved = match decision {
+        Some("allow") => true,
+        Some("deny") => return flow_error(s, pending.deny().unwrap_err()),
+        Some(_) => return bad_request("Unknown decision."),
+        None if app.skip_consent || dev_trusted(s, &app) => true,
+        None => false,
+    };
+    if !approved {
+        return consent(s, headers, &app, &user.username, &params, &pending);
+    }
+    match pending.authorize(&mut backend, user.id.as_str().into()) {
+        Ok(url) => match s.store.durable().await {
+            Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),
+            Err(_) => error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            ),
+        },
+        Err(e) => flow_error(s, e),
+    }
+}
+
+/// `--dev` skips consent for its demo client.
+fn dev_trusted(s: &AppState, app: &App) -> bool {
+    s.config.dev && app.client_id == crate::core::bootstrap::DEV_CLIENT_ID
+}
+
+fn consent(
+    s: &AppState,
+    headers: &HeaderMap,
+    app: &App,
+    username: &str,
+    params: &Params,
+    pending: &Pending,
+) -> Response {
+    let (token, cookie) = csrf::token(s, headers);
+    let pre = pending.pre_grant();
+    let redirect_host = Url::parse(&pre.redirect_uri.to_string())
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_owned)
+                .or_else(|| Some(u.scheme().to_owned()))
+        })
+        .unwrap_or_default();
+    let hidden = params
+        .iter()
+        .filter(|(k, _)| !PAGE_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let page = ConsentPage {
+        csrf: &token,
+        app_name: &app.name,
+        username,
+        scopes: {
+            let mut v: Vec<(String, &'static str)> = pre
+                .scope
+                .iter()
+                .map(|t| (t.to_owned(), scope_meaning(t)))
+                .collect();
+            v.sort();
+            v
+        },
+        hidden,
+        redirect_host,
+    };
+    html(StatusCode::OK, askama::Template::render(&page), cookie)
+}
+
+/// What a well-known scope lets the app do, in words for the consent page.
+fn scope_meaning(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Confirm who you are",
+        "profile" => "See your name and username",
+        "email" => "See your email address",
+        "offline_access" => "Stay connected when you are away (refresh tokens)",
+        _ => "",
+    }
+}
+
+fn flow_error(s: &AppState, e: authorization::Error) -> Response {
+    match e {
+        authorization::Error::Redirect(err) => see_other(&with_iss(err.into(), &s.issuer), vec![]),
+        authorization::Error::Ignore => {
+            bad_request("The application or its redirect URI is not valid.")
+        }
+        authorization::Error::PrimitiveError => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again later.",
+        ),
+    }
+}

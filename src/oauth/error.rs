@@ -1,0 +1,105 @@
+//! RFC 6749 §5.2 error responses for the token, introspection and revocation endpoints: the oauth dialect's one
+//! error table. Every response of those endpoints carries `Cache-Control: no-store` and `Pragma: no-cache`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::Error;
+
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: Option<String>,
+    /// `WWW-Authenticate` challenge (401 answers).
+    pub challenge: Option<&'static str>,
+    pub retry_after_secs: Option<i64>,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: Some(description.into()),
+            challenge: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", d)
+    }
+
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", d)
+    }
+
+    /// 401 `invalid_client`; a `Basic` challenge only when the client tried Basic (RFC 6749 §5.2).
+    pub fn invalid_client(used_basic: bool) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: Some("client authentication failed".into()),
+            challenge: used_basic.then_some("Basic realm=\"latchkey\""),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn server_error() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            ..Self::new("server_error", "internal error")
+        }
+    }
+}
+
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::RateLimited { retry_after_ms, .. } => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after_secs: Some((retry_after_ms + 999) / 1000),
+                ..Self::new("slow_down", "too many failed attempts; retry later")
+            },
+            Error::Busy => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                retry_after_secs: Some(1),
+                ..Self::new("temporarily_unavailable", "server busy; retry shortly")
+            },
+            Error::Unauthorized => Self::invalid_client(false),
+            Error::Invalid { reason, .. } => Self::invalid_request(reason),
+            Error::NotFound(what) => Self::invalid_grant(format!("{what} not found")),
+            _ => Self::server_error(),
+        }
+    }
+}
+
+/// Adds the no-store headers RFC 6749 §5.1 requires on token responses.
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.error});
+        if let Some(d) = &self.description {
+            body["error_description"] = json!(d);
+        }
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(c) = self.challenge {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        if let Some(s) = self.retry_after_secs {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
+        }
+        no_store(r)
+    }
+}

@@ -1,0 +1,83 @@
+//! RFC 7662 introspection and RFC 7009 revocation, both client-authenticated. A client learns only about its own
+//! tokens: anything else (expired, revoked, unknown, another client's) is exactly `{"active":false}`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::client_auth;
+use super::error::{no_store, OAuthError};
+use super::read_form;
+use crate::crypto;
+use crate::state::AppState;
+use crate::store::TokenKind;
+
+pub async fn introspect(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match run_introspect(&s, &headers, &body).await {
+        Ok(v) => no_store(Json(v).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_introspect(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, OAuthError> {
+    let mut params = read_form(headers, body)?;
+    let client = client_auth::authenticate(s, headers, &mut params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let now = s.clock.now_ms();
+    let rec = s
+        .store
+        .active_token(&crypto::sha256(token.as_bytes()), now)?;
+    let Some(rec) = rec.filter(|r| r.client_id == client.app.client_id) else {
+        return Ok(json!({"active": false}));
+    };
+    let mut v = json!({
+        "active": true,
+        "scope": rec.scope,
+        "client_id": rec.client_id,
+        "token_type": match rec.kind { TokenKind::Access => "Bearer", TokenKind::Refresh => "refresh_token" },
+        "exp": rec.expires_at / 1000,
+        "iat": rec.issued_at / 1000,
+        "iss": &*s.issuer,
+        "aud": rec.client_id,
+    });
+    if rec.owner_id.is_empty() {
+        v["sub"] = json!(rec.client_id);
+    } else {
+        v["sub"] = json!(rec.owner_id);
+        if let Some(u) = s.store.get_user(&rec.owner_id)? {
+            v["username"] = json!(u.username);
+        }
+    }
+    Ok(v)
+}
+
+pub async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let r = async {
+        let mut params = read_form(&headers, &body)?;
+        let client = client_auth::authenticate(&s, &headers, &mut params).await?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        if s.store
+            .revoke_token(&crypto::sha256(token.as_bytes()), &client.app.client_id)?
+        {
+            s.store.durable().await?;
+        }
+        Ok::<_, OAuthError>(())
+    }
+    .await;
+    match r {
+        // RFC 7009 §2.2: 200 whether or not the token was known.
+        Ok(()) => no_store((axum::http::StatusCode::OK, "").into_response()),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,56 @@
+//! Latchkey's own authorization server (RFC 6749 + PKCE, RFC 7662, RFC 7009, RFC 8414), built on oxide-auth's
+//! flows over the store. The only module that imports `oxide_auth`.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod error;
+pub mod flow;
+pub mod introspect;
+pub mod metadata;
+pub mod params;
+pub mod primitives;
+pub mod token;
+pub mod userinfo;
+
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+use error::OAuthError;
+use params::Params;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        )
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/oauth/token", post(token::token).get(token::token_get))
+        .route("/oauth/introspect", post(introspect::introspect))
+        .route("/oauth/revoke", post(introspect::revoke))
+        .route(
+            "/oauth/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+}
+
+/// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §4.1.3), refusing other content types and
+/// repeated parameters.
+pub fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(body).map_err(|e| OAuthError::invalid_request(e.0))
+}

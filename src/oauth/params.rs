@@ -1,0 +1,172 @@
+//! Parsing of untrusted OAuth input: form bodies and query strings (duplicates rejected, RFC 6749 §3.1/§3.2) and
+//! HTTP Basic client credentials (RFC 6749 §2.3.1: id and secret are form-urlencoded before base64).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+
+/// Parameters with unique names. Empty values count as absent (RFC 6749 §3.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params(BTreeMap<String, String>);
+
+/// Why the input was refused; rendered as `invalid_request`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ParamError(pub String);
+
+/// Most parameters any OAuth request legitimately carries; a flood beyond this is refused before more work.
+const MAX_PARAMS: usize = 64;
+
+impl Params {
+    pub fn parse(input: &[u8]) -> Result<Self, ParamError> {
+        let mut map = BTreeMap::new();
+        for (n, (k, v)) in form_urlencoded::parse(input).enumerate() {
+            if n >= MAX_PARAMS {
+                return Err(ParamError("too many parameters".into()));
+            }
+            if map.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(ParamError(format!("parameter {k} was sent more than once")));
+            }
+        }
+        map.retain(|_, v: &mut String| !v.is_empty());
+        Ok(Params(map))
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    pub fn contains(&self, k: &str) -> bool {
+        self.0.contains_key(k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    pub fn remove(&mut self, k: &str) -> Option<String> {
+        self.0.remove(k)
+    }
+
+    pub fn insert(&mut self, k: &str, v: String) {
+        self.0.insert(k.to_owned(), v);
+    }
+
+    /// Re-encodes as a query string (stable order), e.g. to carry a pending request through the login page.
+    pub fn to_query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.0.iter())
+            .finish()
+    }
+}
+
+/// Client credentials from an `Authorization: Basic` header.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BasicCredentials {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// Parses `Basic base64(urlencode(id):urlencode(secret))`. `None` when the header is not Basic at all;
+/// `Err` when it is Basic but malformed.
+pub fn parse_basic(header: &str) -> Option<Result<BasicCredentials, ParamError>> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let bad = || Err(ParamError("malformed Basic credentials".into()));
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(rest.trim()) else {
+        return Some(bad());
+    };
+    let Ok(raw) = String::from_utf8(raw) else {
+        return Some(bad());
+    };
+    let Some((id, secret)) = raw.split_once(':') else {
+        return Some(bad());
+    };
+    let decode = |s: &str| -> Option<String> {
+        // application/x-www-form-urlencoded: '+' is a space.
+        let s = s.replace('+', " ");
+        percent_decode(&s)
+    };
+    match (decode(id), decode(secret)) {
+        (Some(client_id), Some(secret)) if !client_id.is_empty() => {
+            Some(Ok(BasicCredentials { client_id, secret }))
+        }
+        _ => Some(bad()),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn duplicates_are_rejected_and_empty_values_dropped() {
+        assert!(Params::parse(b"a=1&a=2").is_err());
+        let p = Params::parse(b"a=1&b=&c=x%20y").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("Basic {}", b64("my%20client:s%3Acret+x"));
+        let c = parse_basic(&h).unwrap().unwrap();
+        assert_eq!(c.client_id, "my client");
+        assert_eq!(c.secret, "s:cret x");
+        assert!(parse_basic("Bearer abc").is_none());
+        assert!(parse_basic("Basic !!!").unwrap().is_err());
+        assert!(parse_basic(&format!("Basic {}", b64("nocolon")))
+            .unwrap()
+            .is_err());
+        assert!(parse_basic(&format!("Basic {}", b64("a:%zz")))
+            .unwrap()
+            .is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn params_round_trip(map in proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{1,12}", 0..8)) {
+            let p = Params(map.clone());
+            prop_assert_eq!(Params::parse(p.to_query().as_bytes()).unwrap(), p);
+        }
+
+        #[test]
+        fn basic_round_trips(id in "\\PC{1,20}", secret in "\\PC{0,40}") {
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let h = format!("Basic {}", b64(&format!("{}:{}", enc(&id), enc(&secret))));
+            let c = parse_basic(&h).unwrap().unwrap();
+            prop_assert_eq!(c.client_id, id);
+            prop_assert_eq!(c.secret, secret);
+        }
+
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), h in "\\PC{0,80}") {
+            let _ = Params::parse(&bytes);
+            let _ = parse_basic(&h);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Bulk population for the lookup benches. The real create functions run one transaction and one flush per record,
+//! which would make a 10^6-record store take far too long to build; benches cannot reach the trees themselves.
+
+use super::{codec, db_err, session::LoginToken, Store};
+use crate::error::Result;
+use crate::model::{App, User};
+
+/// Entries per `sled::Batch`: one batch is applied under one lock and logged as one unit, so keep it bounded.
+const CHUNK: usize = 50_000;
+
+/// Must match the admin counter key in `user.rs` (the test below runs `verify`, which checks the counter).
+const ADMINS: &[u8] = b"admins";
+
+/// Applies `(key, value)` pairs to `tree` in bounded batches.
+fn load(tree: &sled::Tree, entries: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
+    let mut batch = sled::Batch::default();
+    let mut n = 0;
+    for (k, v) in entries {
+        batch.insert(k, v);
+        n += 1;
+        if n == CHUNK {
+            tree.apply_batch(std::mem::take(&mut batch))
+                .map_err(db_err)?;
+            n = 0;
+        }
+    }
+    tree.apply_batch(batch).map_err(db_err)
+}
+
+impl Store {
+    /// Writes records and their index entries exactly as the create functions would, with no uniqueness checks
+    /// (the caller supplies distinct ids, client ids, usernames, emails and digests, and token owners that exist),
+    /// then flushes once. For benches only.
+    #[doc(hidden)]
+    pub fn bulk_load_for_bench(
+        &self,
+        apps: &[App],
+        users: &[User],
+        tokens: &[([u8; 32], LoginToken)],
+    ) -> Result<()> {
+        let t = &self.t;
+        load(
+            &t.apps,
+            apps.iter().map(|a| (a.id.clone().into(), codec::encode(a))),
+        )?;
+        load(
+            &t.apps_by_client,
+            apps.iter()
+                .map(|a| (a.client_id.clone().into(), a.id.clone().into())),
+        )?;
+        load(
+            &t.users,
+            users
+                .iter()
+                .map(|u| (u.id.clone().into(), codec::encode(u))),
+        )?;
+        load(
+            &t.users_by_name,
+            users
+                .iter()
+                .map(|u| (u.username.to_lowercase().into(), u.id.clone().into())),
+        )?;
+        load(
+            &t.users_by_email,
+            users.iter().flat_map(|u| {
+                u.emails
+                    .iter()
+                    .map(|e| (e.address.clone().into(), u.id.clone().into()))
+            }),
+        )?;
+        load(
+            &t.login_tokens,
+            tokens
+                .iter()
+                .map(|(d, tok)| (d.to_vec(), codec::encode(tok))),
+        )?;
+        load(
+            &t.login_tokens_by_user,
+            tokens.iter().map(|(d, tok)| {
+                // `session.rs`'s index key: user id ‖ 0 ‖ digest.
+                let mut k = Vec::with_capacity(tok.user_id.len() + 33);
+                k.extend_from_slice(tok.user_id.as_bytes());
+                k.push(0);
+                k.extend_from_slice(d);
+                (k, Vec::new())
+            }),
+        )?;
+        let admins = users.iter().filter(|u| u.is_admin()).count() as u64;
+        if admins > 0 {
+            let total = self.admin_count()? + admins;
+            t.meta
+                .insert(ADMINS, &total.to_be_bytes())
+                .map_err(db_err)?;
+        }
+        self.flush_blocking()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientType, UserRef};
+    use crate::store::testing::temp_store;
+
+    #[test]
+    fn bulk_loaded_store_verifies_and_answers_lookups() {
+        let (_d, s) = temp_store();
+        let apps: Vec<App> = (0..300)
+            .map(|i| App {
+                id: format!("app{i}"),
+                name: format!("app {i}"),
+                active: true,
+                client_id: format!("client{i}"),
+                redirect_uris: vec!["https://a.example/cb".into()],
+                client_type: ClientType::Confidential,
+                grant_types: App::default_grants(),
+                scopes: App::default_scopes(),
+                skip_consent: false,
+                secret_hash: None,
+                created_at: i,
+                updated_at: i,
+                created_by: UserRef::default(),
+            })
+            .collect();
+        let users: Vec<User> = (0..300)
+            .map(|i| {
+                crate::store::user::tests::user(&format!("u{i}"), &format!("Name{i}"), i % 7 == 0)
+            })
+            .collect();
+        let tokens: Vec<([u8; 32], LoginToken)> = (0..300u32)
+            .map(|i| {
+                let tok = LoginToken {
+                    user_id: format!("u{}", i % 300),
+                    created_at: 0,
+                    expires_at: 1,
+                };
+                (crate::crypto::sha256(&i.to_be_bytes()), tok)
+            })
+            .collect();
+        s.bulk_load_for_bench(&apps, &users, &tokens).unwrap();
+        s.verify().unwrap();
+        assert_eq!(s.admin_count().unwrap(), 43);
+        assert_eq!(s.app_by_client_id("client42").unwrap().unwrap().id, "app42");
+        assert_eq!(s.user_by_username("NAME42").unwrap().unwrap().id, "u42");
+        assert_eq!(
+            s.user_by_email("name42@example.com").unwrap().unwrap().id,
+            "u42"
+        );
+        let d = crate::crypto::sha256(&42u32.to_be_bytes());
+        assert_eq!(s.login_token(&d).unwrap().unwrap().user_id, "u42");
+        // Population works like the create functions: the real delete path removes what was loaded.
+        assert_eq!(s.sweep_login_tokens(1).unwrap(), 300);
+        s.verify().unwrap();
+    }
+}

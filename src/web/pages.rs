@@ -1,0 +1,266 @@
+//! The page handlers and the one place pages get their security headers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{csrf, session};
+use crate::core::session as login;
+use crate::error::Error;
+use crate::oauth::params::Params;
+use crate::state::AppState;
+
+/// A sign-in button for an upstream provider.
+pub struct ProviderButton {
+    pub href: String,
+    pub label: String,
+    pub color: String,
+    pub text_color: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    app_name: Option<&'a str>,
+    error: Option<&'a str>,
+    signed_in: Option<&'a str>,
+    providers: Vec<ProviderButton>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub csrf: &'a str,
+    pub app_name: &'a str,
+    pub username: &'a str,
+    /// Scope tokens with what they mean (empty when unknown).
+    pub scopes: Vec<(String, &'static str)>,
+    pub hidden: Vec<(String, String)>,
+    pub redirect_host: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Renders a page with the headers every page carries: no framing, no referrer, no caching.
+pub fn html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    let Ok(body) = body else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response();
+    };
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(c) = set_cookie {
+        h.append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    html(status, ErrorPage { title, message }.render(), None)
+}
+
+/// A 303 to `location`, the answer to every credential POST.
+pub fn see_other(location: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    for c in cookies {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Only same-origin paths may be returned to (no open redirect).
+pub fn safe_return_to(raw: Option<&str>) -> String {
+    match raw {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
+        _ => "/login".to_owned(),
+    }
+}
+
+/// Buttons for every enabled upstream provider that shows one (federated sign-in adds them).
+pub fn provider_buttons(_state: &AppState, _return_to: &str) -> Vec<ProviderButton> {
+    Vec::new()
+}
+
+/// The sign-in form; `app_name` when it continues an authorization request.
+pub fn login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    return_to: &str,
+    app_name: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let (token, cookie) = csrf::token(state, headers);
+    let signed_in = if app_name.is_none() {
+        session::current_user(state, headers).map(|(u, _)| u.username)
+    } else {
+        None
+    };
+    let page = LoginPage {
+        csrf: &token,
+        return_to,
+        app_name,
+        error,
+        signed_in: signed_in.as_deref(),
+        providers: provider_buttons(state, return_to),
+    };
+    html(StatusCode::OK, page.render(), cookie)
+}
+
+pub async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let return_to = safe_return_to(q.get("return_to").map(String::as_str));
+    login_form(
+        &s,
+        &headers,
+        &return_to,
+        None,
+        q.get("error").map(String::as_str),
+    )
+}
+
+pub async fn login_submit(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = Params::parse(&body) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form could not be read.",
+        );
+    };
+    let return_to = safe_return_to(form.get("return_to"));
+    let back = |msg: &str| {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("error", msg)
+            .append_pair("return_to", &return_to)
+            .finish();
+        see_other(&format!("/login?{q}"), vec![])
+    };
+    if !csrf::verify(&s, &headers, form.get("csrf")) {
+        return back("Your session expired. Please try again.");
+    }
+    let (Some(user), Some(password)) = (form.get("username"), form.get("password")) else {
+        return back("Enter your username and password.");
+    };
+    let user = match login::check_password(&s, user, password, peer.ip()).await {
+        Ok(u) => u,
+        Err(Error::Unauthorized) => return back("Wrong username or password."),
+        Err(Error::RateLimited { retry_after_ms, .. }) => {
+            return back(&format!(
+                "Too many failed attempts. Try again in {} seconds.",
+                (retry_after_ms + 999) / 1000
+            ))
+        }
+        Err(Error::Busy) => return back("The server is busy. Please try again."),
+        Err(_) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
+    };
+    match login::issue_login_token(&s, &user).await {
+        Ok(token) => {
+            let max_age = s.config.login.token_ttl_days as i64 * 86_400;
+            let cookie = session::set_cookie(&s, &session::cookie_name(&s.issuer), &token, max_age);
+            see_other(&return_to, vec![cookie])
+        }
+        Err(_) => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again later.",
+        ),
+    }
+}
+
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Params::parse(&body).unwrap_or_default();
+    if csrf::verify(&s, &headers, form.get("csrf")) {
+        if let Some((_, token)) = session::current_user(&s, &headers) {
+            let _ = login::logout(&s, &token).await;
+        }
+    }
+    let clear = session::set_cookie(&s, &session::cookie_name(&s.issuer), "", 0);
+    see_other("/login", vec![clear])
+}
+
+#[derive(Template)]
+#[template(path = "dev_callback.html")]
+struct DevCallbackPage<'a> {
+    code: Option<&'a str>,
+    state: &'a str,
+    error: &'a str,
+    curl: String,
+}
+
+/// `--dev` only: the demo client's redirect target, showing the code and the curl that redeems it.
+pub async fn dev_callback(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !s.config.dev {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "This page exists only under --dev.",
+        );
+    }
+    let code = q.get("code").map(String::as_str);
+    let page = DevCallbackPage {
+        code,
+        state: q.get("state").map_or("", String::as_str),
+        error: q
+            .get("error")
+            .map_or("no code in the response", String::as_str),
+        curl: crate::core::bootstrap::dev_token_curl(&s.issuer, code.unwrap_or("CODE")),
+    };
+    html(StatusCode::OK, page.render(), None)
+}

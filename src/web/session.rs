@@ -1,0 +1,46 @@
+//! The browser session: an RC login token in an `HttpOnly`, `SameSite=Lax` cookie named per issuer, so two
+//! instances on one host (same cookie jar, different ports) never overwrite each other's sessions.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+
+use crate::core::session;
+use crate::crypto;
+use crate::model::User;
+use crate::state::AppState;
+
+/// `latchkey_<first 8 hex of SHA-256(issuer)>`.
+pub fn cookie_name(issuer: &str) -> String {
+    format!("latchkey_{}", &crypto::sha256_hex(issuer.as_bytes())[..8])
+}
+
+/// The value of cookie `name` in the request.
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value; `Secure` when the issuer is https.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("cookie values are base64url")
+}
+
+/// The signed-in user of this browser, if any.
+pub fn current_user(state: &AppState, headers: &HeaderMap) -> Option<(User, String)> {
+    let token = read_cookie(headers, &cookie_name(&state.issuer))?;
+    let user = session::authenticate_token(state, &token).ok()?;
+    Some((user, token))
+}

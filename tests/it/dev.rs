@@ -1,0 +1,130 @@
+//! For developers testing flows locally: `--dev` and declared `[[clients]]` / `[[users]]`.
+
+use latchkey::config::{DeclaredClient, DeclaredUser};
+use serde_json::json;
+
+use crate::common::{browser, hidden_inputs, json_of, query_of, spawn_with};
+
+#[tokio::test]
+async fn dev_mode_prints_a_flow_that_works_by_pasting() {
+    let s = spawn_with(|c| c.dev = true).await;
+    let lines = &s.running.as_ref().unwrap().announcements.lines;
+    let url = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("dev: open "))
+        .expect("authorize URL printed")
+        .to_owned();
+    assert!(lines.iter().any(|l| l.starts_with("dev: then curl")));
+
+    let b = browser();
+    let page = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "demo".into()));
+    form.push(("password".into(), "demo".into()));
+    let r = b
+        .post(format!("{}/login", s.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let next = r.headers()["location"].to_str().unwrap().to_owned();
+    // Consent is skipped for the demo client: straight to its redirect URI.
+    let r = b.get(format!("{}{next}", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let landed = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        landed.starts_with(&format!("{}/dev/callback?", s.url)),
+        "{landed}"
+    );
+    let code = query_of(&landed)["code"].clone();
+    let page = b.get(&landed).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains(&code) && page.contains("curl"),
+        "the callback page shows the code and the curl"
+    );
+
+    let r = s
+        .http
+        .post(format!("{}/oauth/token", s.url))
+        .basic_auth("latchkey-demo", Some("demo-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &format!("{}/dev/callback", s.url)),
+            ("code_verifier", latchkey::core::bootstrap::DEV_VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = json_of(r).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
+    let declared = |secret: &str| DeclaredClient {
+        client_id: "my-service".into(),
+        client_secret: secret.into(),
+        name: "My service".into(),
+        redirect_uri: "http://127.0.0.1:3000/cb".into(),
+        grant_types: vec!["client_credentials".into()],
+        ..Default::default()
+    };
+    let user = DeclaredUser {
+        username: "jane".into(),
+        password: "jane-pw".into(),
+        email: "jane@example.com".into(),
+        ..Default::default()
+    };
+    let (c1, u1) = (declared("first-secret"), user.clone());
+    let s = spawn_with(move |c| {
+        c.clients = vec![c1];
+        c.users = vec![u1];
+    })
+    .await;
+    let token = |secret: &'static str, url: String, http: reqwest::Client| async move {
+        http.post(format!("{url}/oauth/token"))
+            .basic_auth("my-service", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        token("first-secret", s.url.clone(), s.http.clone()).await,
+        200
+    );
+    s.login("jane", "jane-pw").await;
+    let dir = s.stop().await;
+
+    // Restart with a new secret: the client keeps its id, the old secret stops working.
+    let mut cfg = latchkey::config::Config::for_test(dir.path());
+    cfg.clients = vec![declared("second-secret")];
+    cfg.users = vec![DeclaredUser {
+        password: "jane-pw-2".into(),
+        ..user
+    }];
+    let running = latchkey::server::start(cfg, latchkey::clock::Clock::system())
+        .await
+        .unwrap();
+    let url = running.url();
+    let http = reqwest::Client::new();
+    assert_eq!(token("second-secret", url.clone(), http.clone()).await, 200);
+    assert_eq!(token("first-secret", url.clone(), http.clone()).await, 401);
+    let r = http
+        .post(format!("{url}/api/v1/login"))
+        .json(&json!({"user": "jane", "password": "jane-pw-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let apps = running.state.store.list_apps().unwrap();
+    assert_eq!(
+        apps.iter().filter(|a| a.client_id == "my-service").count(),
+        1
+    );
+    running.shutdown().await.unwrap();
+    drop(dir);
+}
