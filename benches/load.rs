@@ -247,6 +247,7 @@ struct Outcome {
     hist: Histogram<u64>,
     errors: BTreeMap<String, u64>,
     window: Duration,
+    cpu: Option<CpuUse>,
 }
 
 impl Outcome {
@@ -266,6 +267,7 @@ impl Outcome {
 async fn run(cfg: &Config, server: &Server) -> Vec<Outcome> {
     let addr = server.addr;
     let host = HeaderValue::from_str(&addr.to_string()).expect("host header");
+    eprintln!("load: server pid {} on {addr}", server.child.id());
     let scenarios = setup(addr, &host).await;
     let mut out = Vec::new();
     for s in scenarios.into_iter().filter(|s| cfg.wants(s.key)) {
@@ -276,7 +278,7 @@ async fn run(cfg: &Config, server: &Server) -> Vec<Outcome> {
             WARMUP.as_secs(),
             cfg.conns
         );
-        out.push(drive(addr, &host, Arc::new(s), cfg).await);
+        out.push(drive(addr, &host, Arc::new(s), cfg, server.child.id()).await);
     }
     out
 }
@@ -462,7 +464,13 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
 }
 
 /// Runs `conns` connection tasks for warm-up + `secs`, then merges their results.
-async fn drive(addr: SocketAddr, host: &HeaderValue, s: Arc<Scenario>, cfg: &Config) -> Outcome {
+async fn drive(
+    addr: SocketAddr,
+    host: &HeaderValue,
+    s: Arc<Scenario>,
+    cfg: &Config,
+    server_pid: u32,
+) -> Outcome {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let end = measure_from + Duration::from_secs(cfg.secs);
@@ -473,6 +481,10 @@ async fn drive(addr: SocketAddr, host: &HeaderValue, s: Arc<Scenario>, cfg: &Con
             tokio::spawn(connection(addr, host, s, measure_from, end))
         })
         .collect();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let before = CpuSample::take(server_pid);
+    tokio::time::sleep_until(end.into()).await;
+    let after = CpuSample::take(server_pid);
     let mut hist = new_hist();
     let mut ok = 0;
     let mut errors = BTreeMap::new();
@@ -491,7 +503,79 @@ async fn drive(addr: SocketAddr, host: &HeaderValue, s: Arc<Scenario>, cfg: &Con
         hist,
         errors,
         window: end - measure_from,
+        cpu: before.zip(after).map(|(b, a)| a.since(&b)),
     }
+}
+
+/// Clock ticks per second in `/proc` (`USER_HZ`, 100 on every mainstream Linux build).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// CPU counters from `/proc`, in clock ticks; `None` where there is no `/proc` (the figures are then omitted).
+struct CpuSample {
+    server: u64,
+    generator: u64,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+/// CPU used during one measurement window, in cores (1.0 = one core busy for the whole window).
+struct CpuUse {
+    server: f64,
+    generator: f64,
+    others: f64,
+    idle: f64,
+}
+
+impl CpuSample {
+    fn take(server_pid: u32) -> Option<Self> {
+        let (machine_busy, machine_total) = machine_ticks()?;
+        Some(Self {
+            server: process_ticks(&server_pid.to_string())?,
+            generator: process_ticks("self")?,
+            machine_busy,
+            machine_total,
+        })
+    }
+
+    fn since(&self, before: &Self) -> CpuUse {
+        let total = self.machine_total.saturating_sub(before.machine_total) as f64;
+        let busy = self.machine_busy.saturating_sub(before.machine_busy) as f64;
+        let server = self.server.saturating_sub(before.server) as f64;
+        let generator = self.generator.saturating_sub(before.generator) as f64;
+        // Machine ticks count every core, so `total` ticks is `total / TICKS_PER_SEC / cores` seconds.
+        let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+        let secs = (total / TICKS_PER_SEC / cores).max(1e-9);
+        let in_cores = |ticks: f64| ticks / TICKS_PER_SEC / secs;
+        CpuUse {
+            server: in_cores(server),
+            generator: in_cores(generator),
+            others: in_cores((busy - server - generator).max(0.0)),
+            idle: in_cores(total - busy),
+        }
+    }
+}
+
+/// utime + stime of a process (`self` or a pid).
+fn process_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// (busy, busy + idle) ticks of all cores from the first line of `/proc/stat`.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already inside user).
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    Some((busy, busy + at(3) + at(4)))
 }
 
 struct ConnResult {
@@ -604,6 +688,37 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
             o.error_count(),
             ratio
         );
+    }
+    println!();
+    println!(
+        "CPU during each measured window, in cores (of {}):",
+        cfg.cores
+    );
+    println!();
+    for o in results {
+        match &o.cpu {
+            Some(c) => {
+                let per_req = |cores: f64| cores * 1e6 / o.rps().max(1e-9);
+                println!(
+                    "- {}: server {:.2} ({:.0} µs/req), load generator {:.2} ({:.0} µs/req), other processes {:.2}, \
+                     idle {:.2}",
+                    o.label,
+                    c.server,
+                    per_req(c.server),
+                    c.generator,
+                    per_req(c.generator),
+                    c.others,
+                    c.idle
+                );
+                if c.others > 0.2 {
+                    println!(
+                        "  WARNING: other processes used {:.2} cores during this window; its figures are depressed",
+                        c.others
+                    );
+                }
+            }
+            None => println!("- {}: (no /proc; CPU not measured)", o.label),
+        }
     }
     println!();
     let mut failed = false;

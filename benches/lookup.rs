@@ -4,7 +4,7 @@
 //! stored, which is what a probing attacker costs us.
 //!
 //! Each size is populated once (bulk, see `Store::bulk_load_for_bench`) and shared by all its benches. Keys are pure
-//! functions of `(kind, index)`, so the key pools are rebuilt without keeping a million records in memory.
+//! functions of `(kind, index)`, so hit and miss pools are derived without keeping the records.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -18,11 +18,9 @@ use latchkey::model::user::Email;
 use latchkey::model::{App, ClientType, Role, User, UserRef};
 use latchkey::store::{LoginToken, Store};
 
-const SIZES: [u64; 2] = [1_000, 100_000];
+const SIZES: [u64; 3] = [1_000, 100_000, 1_000_000];
 /// Keys per hit or miss pool: large enough that a 10^6 store's working set does not fit the cache.
 const POOL: u64 = 1 << 16;
-/// Records built and loaded per `bulk_load_for_bench` call, bounding the bench's own memory.
-const LOAD_CHUNK: u64 = 100_000;
 const CACHE_BYTES: u64 = 64 << 20;
 
 /// Key domains, so different kinds of key never coincide.
@@ -110,18 +108,16 @@ fn login_token(i: u64, n: u64) -> ([u8; 32], LoginToken) {
     (crypto::sha256(token(i).as_bytes()), record)
 }
 
-/// A store with `n` apps, `n` users and `n` login tokens (owned by random users).
+/// A store with `n` apps, `n` users and `n` login tokens (owned by random users), loaded in one call so that
+/// each tree is written in key order.
 fn populate(dir: &Path, n: u64) -> Store {
     let store = Store::open(dir, CACHE_BYTES).expect("open bench store");
-    for start in (0..n).step_by(LOAD_CHUNK as usize) {
-        let range = start..(start + LOAD_CHUNK).min(n);
-        let apps: Vec<App> = range.clone().map(app).collect();
-        let users: Vec<User> = range.clone().map(user).collect();
-        let tokens: Vec<_> = range.map(|i| login_token(i, n)).collect();
-        store
-            .bulk_load_for_bench(&apps, &users, &tokens)
-            .expect("bulk load");
-    }
+    let apps: Vec<App> = (0..n).map(app).collect();
+    let users: Vec<User> = (0..n).map(user).collect();
+    let tokens: Vec<_> = (0..n).map(|i| login_token(i, n)).collect();
+    store
+        .bulk_load_for_bench(&apps, &users, &tokens)
+        .expect("bulk load");
     store
 }
 
@@ -164,22 +160,7 @@ fn bench_lookup<K>(
 fn lookups(c: &mut Criterion) {
     for n in SIZES {
         let dir = tempfile::tempdir().expect("temp dir");
-        let t0 = std::time::Instant::now();
         let store = populate(dir.path(), n);
-        eprintln!(
-            "RSS {}",
-            std::fs::read_to_string("/proc/self/status")
-                .unwrap()
-                .lines()
-                .find(|l| l.starts_with("VmRSS"))
-                .unwrap()
-        );
-        eprintln!(
-            "TIMING populate {n}: {:?}, disk {} MB",
-            t0.elapsed(),
-            store.size_on_disk() >> 20
-        );
-        let t0 = std::time::Instant::now();
         let (hits, misses) = indexes(n);
         let keys = |f: fn(u64) -> String| {
             let k = |v: &[u64]| v.iter().map(|&i| f(i)).collect::<Vec<_>>();
@@ -197,7 +178,6 @@ fn lookups(c: &mut Criterion) {
         bench_lookup(c, "user_by_username", n, keys(|i| id(USERNAME, i)), |k| {
             store.user_by_username(k).unwrap().is_some()
         });
-        eprintln!("TIMING keys+checks {n}: {:?}", t0.elapsed());
         drop(store);
         drop(dir);
     }

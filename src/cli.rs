@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::clock::Clock;
+use crate::config::{Config, Overrides};
+use crate::crypto::seal;
+use crate::store::backup::{self, BackupInfo};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,6 +26,24 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Export every record of a stopped server's data dir to FILE (versioned JSON lines).
+    Backup(BackupArgs),
+    /// Import a backup FILE into an empty (or new) data dir, then verify it.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// Where to write the backup; written beside it first, then renamed, with mode 0600.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RestoreArgs {
+    /// A file written by `latchkey backup`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -54,4 +75,109 @@ impl ServeArgs {
             dev: self.dev,
         }
     }
+}
+
+impl ServeArgs {
+    /// Only what the offline commands read: the config file and the data dir.
+    pub fn offline_overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+fn trees_summary(info: &BackupInfo) -> String {
+    info.trees
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `latchkey backup --out FILE`: the lines to print, or why it failed. The master key travels in the backup when
+/// it is the data dir's `master.key`; a configured key (`LATCHKEY_MASTER_KEY`) never does.
+pub fn backup(config: &Config, out: &std::path::Path, clock: &Clock) -> Result<Vec<String>, String> {
+    let configured_key = !config.master_key.trim().is_empty();
+    let key_file = if configured_key {
+        None
+    } else {
+        seal::read_key_file(&config.data_dir)?
+    };
+    let info = backup::backup(
+        &config.data_dir,
+        config.cache_mb << 20,
+        out,
+        clock.now_ms(),
+        key_file.as_deref(),
+    )?;
+    let mut lines = vec![format!(
+        "backed up {} records from data dir {} to {} ({})",
+        info.records,
+        config.data_dir.display(),
+        out.display(),
+        trees_summary(&info)
+    )];
+    lines.push(if key_file.is_some() {
+        format!(
+            "the backup includes the master key ({}): keep it as secret as the key itself",
+            seal::KEY_FILE
+        )
+    } else if configured_key {
+        "the master key is configured (LATCHKEY_MASTER_KEY / master_key) and is NOT in the backup: \
+         restore and serve with the same key"
+            .to_owned()
+    } else {
+        "the data dir has no master key yet (no sealed secrets): none is in the backup".to_owned()
+    });
+    Ok(lines)
+}
+
+/// `latchkey restore FILE`: checks the file and that the master key the restored server will use opens its sealed
+/// secrets, then imports into the empty data dir.
+pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, String> {
+    let cache = config.cache_mb << 20;
+    backup::check_target(&config.data_dir, cache)?;
+    let info = backup::inspect(file)?;
+    let configured = config.master_key.trim();
+    let (key_text, source) = if !configured.is_empty() {
+        (Some(configured), "the configured master key (LATCHKEY_MASTER_KEY / master_key)")
+    } else {
+        (info.master_key_file.as_deref(), "the master key in the backup")
+    };
+    if let Some(check) = info.meta.get(crate::core::provider::KEY_CHECK) {
+        let opens = key_text
+            .and_then(|t| seal::parse_key(t).ok())
+            .is_some_and(|k| crate::core::provider::key_check_opens(check, &seal::Sealer::new(k)));
+        if !opens {
+            return Err(match key_text {
+                None => format!(
+                    "{} does not include the master key its secrets are sealed with: set LATCHKEY_MASTER_KEY \
+                     to the backed-up server's key and run restore again",
+                    file.display()
+                ),
+                Some(_) => format!(
+                    "{source} is not the key the secrets in {} are sealed with: set LATCHKEY_MASTER_KEY to the \
+                     backed-up server's key (or unset it to use the key in the backup)",
+                    file.display()
+                ),
+            });
+        }
+    }
+    let write_key = if configured.is_empty() {
+        info.master_key_file.as_deref()
+    } else {
+        None
+    };
+    let info = backup::restore(file, &config.data_dir, cache, write_key)?;
+    Ok(vec![format!(
+        "restored {} records from {} (made {}) into data dir {} and verified every index ({})",
+        info.records,
+        file.display(),
+        info.created_at,
+        config.data_dir.display(),
+        trees_summary(&info)
+    )])
 }

@@ -48,6 +48,8 @@ pub struct AdminConfig {
 pub struct Limits {
     pub body_bytes: usize,
     pub header_bytes: usize,
+    /// Seconds a client may take to send a request's header block; then the connection is closed (slowloris).
+    pub header_read_timeout_secs: u64,
     pub request_timeout_secs: u64,
     /// Argon2 worker threads; 0 = one per core.
     pub argon2_threads: usize,
@@ -151,6 +153,7 @@ impl Default for Limits {
         Self {
             body_bytes: 64 * 1024,
             header_bytes: 16 * 1024,
+            header_read_timeout_secs: 10,
             request_timeout_secs: 10,
             argon2_threads: 0,
             argon2_queue: 256,
@@ -296,6 +299,9 @@ impl Config {
         if self.limits.body_bytes == 0 || self.limits.header_bytes < 1024 {
             return Err("limits: body_bytes > 0 and header_bytes >= 1024".into());
         }
+        if self.limits.header_read_timeout_secs == 0 || self.limits.request_timeout_secs == 0 {
+            return Err("limits: header_read_timeout_secs and request_timeout_secs must be >= 1".into());
+        }
         if self.admin.username.is_empty() {
             return Err("admin.username must not be empty".into());
         }
@@ -351,6 +357,10 @@ mod tests {
         assert_eq!(cfg.listen, d.listen);
         assert_eq!(cfg.argon2, d.argon2);
         assert_eq!(cfg.limits.body_bytes, d.limits.body_bytes);
+        assert_eq!(
+            cfg.limits.header_read_timeout_secs,
+            d.limits.header_read_timeout_secs
+        );
         assert_eq!(cfg.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
     }
 

@@ -9,6 +9,7 @@
 //! - [`api`]: the router and the wire dialects (`api::rc` for Rocket.Chat), each with its own error table.
 //! - [`core`]: use cases (users, sessions, apps, bootstrap) over the store, free of wire formats.
 //! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth.
+//! - [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping).
 //! - [`web`]: sign-in, consent and error pages, the session cookie and CSRF.
 //! - [`model`]: domain types and validation, no IO.
 //! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`.
@@ -28,6 +29,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;
 pub mod web;
 
 use std::io::Write;
@@ -40,6 +42,12 @@ pub fn run_cli(cli: Cli) -> ExitCode {
     let serve = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
+        Some(Command::Backup(args)) => {
+            return offline(&cli.serve, |c| {
+                cli::backup(c, &args.out, &clock::Clock::system())
+            })
+        }
+        Some(Command::Restore(args)) => return offline(&cli.serve, |c| cli::restore(c, &args.file)),
     };
     let config = match config::Config::load(&serve.overrides()) {
         Ok(c) => c,
@@ -54,6 +62,33 @@ pub fn run_cli(cli: Cli) -> ExitCode {
         .build()
         .expect("tokio runtime");
     rt.block_on(serve_until_signal(config))
+}
+
+/// Runs an offline command (backup, restore) on the configured data dir: prints its lines, or the error on stderr.
+fn offline(
+    args: &cli::ServeArgs,
+    command: impl FnOnce(&config::Config) -> Result<Vec<String>, String>,
+) -> ExitCode {
+    let config = match config::Config::load(&args.offline_overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config.log);
+    match command(&config) {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve_until_signal(config: config::Config) -> ExitCode {

@@ -22,11 +22,13 @@ use crate::state::AppState;
 use crate::store::Store;
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits up to `grace` for
-/// in-flight requests.
+/// in-flight requests. A client that has not sent a whole header block within `header_read_timeout` is
+/// disconnected; one whose header block exceeds `header_bytes` gets 431.
 pub async fn run(
     listener: TcpListener,
     router: Router,
     header_bytes: usize,
+    header_read_timeout: Duration,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -34,7 +36,7 @@ pub async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
+        .header_read_timeout(header_read_timeout)
         .max_buf_size(header_bytes.max(8192));
     builder.http2().max_header_list_size(header_bytes as u32);
     let graceful = GracefulShutdown::new();
@@ -126,9 +128,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     crate::telemetry::init_metrics();
     let store = Store::open(&config.data_dir, config.cache_mb << 20)?;
     if let Err(e) = store.verify() {
+        let cause = match e {
+            crate::error::Error::Internal(c) => c,
+            other => other.to_string(),
+        };
         return Err(StartError::Store(crate::store::OpenError::Corrupt {
             dir: config.data_dir.clone(),
-            cause: e.to_string(),
+            cause,
         }));
     }
     let listener = TcpListener::bind(&config.listen)
@@ -146,6 +152,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         config.issuer.clone()
     };
     let header_bytes = config.limits.header_bytes;
+    let header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_secs);
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let key = crate::crypto::seal::load_master_key(&config.master_key, &config.data_dir)
         .map_err(StartError::Setup)?;
@@ -160,9 +167,16 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let sweeper = crate::store::spawn_sweeper(store, clock, Duration::from_secs(60));
     let router = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, router, header_bytes, grace, async {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(run(
+        listener,
+        router,
+        header_bytes,
+        header_read_timeout,
+        grace,
+        async {
+            let _ = rx.await;
+        },
+    ));
     Ok(Running {
         addr,
         state,

@@ -29,6 +29,8 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Wrong second-factor codes per user, so a stolen session cannot brute-force TOTP or the password.
     pub two_factor_throttle: Arc<Throttle>,
+    /// The client for upstream providers (federated sign-in): pooled, with connect and request timeouts.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
                 crate::core::two_factor::MAX_FAILURES,
                 crate::core::two_factor::FAILURE_WINDOW_MS,
             )),
+            http: crate::upstream::http_client(),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod locoia;
 pub mod openapi;
 pub mod rc;
+pub mod stack;
 
 use std::time::{Duration, Instant};
 
@@ -26,8 +27,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .merge(rc::routes())
         .merge(locoia::routes())
+        .merge(stack::routes())
         .merge(crate::oauth::routes())
         .merge(crate::web::routes())
+        .merge(crate::upstream::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -267,6 +267,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::api::rc::settings::SettingsDoc::openapi());
     doc.merge(crate::api::rc::two_factor::TwoFactorDoc::openapi());
     doc.merge(crate::api::locoia::custom_auth::LocoiaDoc::openapi());
+    doc.merge(crate::api::stack::links::StackDoc::openapi());
     doc
 }
 

@@ -1,4 +1,5 @@
-//! First-start setup: the admin user, declared `[[users]]` and `[[clients]]`, and the `--dev` demo.
+//! First-start setup: the admin user, declared `[[users]]` and `[[clients]]`, the Stack project keys, and the
+//! `--dev` demo.
 
 use crate::core::{app, user};
 use crate::error::{Error, Result};
@@ -153,10 +154,19 @@ pub async fn run(state: &AppState) -> Result<Announcements> {
         .or(state.store.list_users()?.into_iter().find(User::is_admin))
         .ok_or(Error::NotFound("admin user"))?;
     declared_clients(state, &owner).await?;
+    stack_keys(state, &mut out).await?;
     if state.config.dev {
         dev_demo(state, &owner, &mut out).await?;
     }
     Ok(out)
+}
+
+/// The Stack project id and keys (SPEC §7) that the config leaves unset: generated once, stored (keys as digests)
+/// and announced once; later starts find them stored and print nothing.
+pub async fn stack_keys(state: &AppState, out: &mut Announcements) -> Result<()> {
+    out.lines
+        .extend(crate::core::stack_keys::ensure(state).await?);
+    Ok(())
 }
 
 /// `--dev`: a demo user and a demo client (consent skipped), upserted at every start, and the lines that let a

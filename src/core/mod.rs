@@ -2,8 +2,10 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod link;
 pub mod provider;
 pub mod session;
+pub mod stack_keys;
 pub mod throttle;
 pub mod two_factor;
 pub mod user;

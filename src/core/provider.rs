@@ -155,13 +155,19 @@ fn open_secret(sealer: &Sealer, p: &Provider, sealed: Option<&[u8]>) -> Result<O
         .map_err(|_| Error::internal("a sealed secret is not UTF-8"))
 }
 
-const KEY_CHECK: &str = "master_key_check";
+/// The `meta` key of a value sealed under the master key at first start; opening it proves the key is the right one.
+pub const KEY_CHECK: &str = "master_key_check";
+
+/// Whether `sealer` opens the master-key check value `sealed` (read from `meta`, or from a backup).
+pub fn key_check_opens(sealed: &[u8], sealer: &Sealer) -> bool {
+    sealer.open(sealed, KEY_CHECK.as_bytes()).is_some()
+}
 
 /// Refuses to start with a master key other than the one the data dir's secrets were sealed with (they would all
 /// fail to open later, one request at a time); records a check value on first start.
 pub async fn check_master_key(store: &Store, sealer: &Sealer) -> Result<(), String> {
     match store.meta_get(KEY_CHECK).map_err(|e| e.to_string())? {
-        Some(sealed) if sealer.open(&sealed, KEY_CHECK.as_bytes()).is_some() => Ok(()),
+        Some(sealed) if key_check_opens(&sealed, sealer) => Ok(()),
         Some(_) => Err(format!(
             "the master key does not match the one the secrets in {} were sealed with: set LATCHKEY_MASTER_KEY \
              (or master_key) to that key, or put its master.key file back",

@@ -7,9 +7,15 @@ use crate::clock::Millis;
 use crate::error::Error;
 
 pub struct Throttle {
-    windows: DashMap<String, (Millis, u32)>,
+    /// Keyed by the SHA-256 of the caller's key: keys are caller-chosen (a username or `client_id` can be as long
+    /// as a request body allows), so each window costs 32 bytes whatever the key's length.
+    windows: DashMap<[u8; 32], (Millis, u32)>,
     limit: u32,
     window_ms: Millis,
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    crate::crypto::sha256(key.as_bytes())
 }
 
 impl Throttle {
@@ -23,14 +29,15 @@ impl Throttle {
 
     /// `Err(RateLimited)` when `key` has used up its failures in the current window.
     pub fn check(&self, key: &str, now: Millis) -> Result<(), Error> {
-        let Some(w) = self.windows.get(key) else {
+        let key = digest(key);
+        let Some(w) = self.windows.get(&key) else {
             return Ok(());
         };
         let (start, count) = *w;
         drop(w);
         let reset = start + self.window_ms;
         if now >= reset {
-            self.windows.remove_if(key, |_, (s, _)| *s == start);
+            self.windows.remove_if(&key, |_, (s, _)| *s == start);
             return Ok(());
         }
         if count >= self.limit {
@@ -50,7 +57,7 @@ impl Throttle {
             // Bound memory under a flood of distinct keys: forget windows that have ended.
             self.windows.retain(|_, (s, _)| now < *s + self.window_ms);
         }
-        let mut e = self.windows.entry(key.to_owned()).or_insert((now, 0));
+        let mut e = self.windows.entry(digest(key)).or_insert((now, 0));
         if now >= e.0 + self.window_ms {
             *e = (now, 0);
         }
@@ -59,7 +66,7 @@ impl Throttle {
 
     /// Forgets `key` (e.g. after a successful sign-in).
     pub fn reset(&self, key: &str) {
-        self.windows.remove(key);
+        self.windows.remove(&digest(key));
     }
 
     pub fn limit(&self) -> u32 {
@@ -68,7 +75,7 @@ impl Throttle {
 
     /// Failures left for `key` in its window.
     pub fn remaining(&self, key: &str, now: Millis) -> u32 {
-        match self.windows.get(key) {
+        match self.windows.get(&digest(key)) {
             Some(w) if now < w.0 + self.window_ms => self.limit.saturating_sub(w.1),
             _ => self.limit,
         }

@@ -87,7 +87,8 @@ pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Resul
     found.ok_or(Error::NotFound("user"))
 }
 
-/// Deletes the user with its sessions, and revokes every token issued to it at once.
+/// Deletes the user with its sessions and its provider links (the store removes those with the user), and
+/// revokes every token issued to it at once.
 pub async fn delete(state: &AppState, id: &str) -> Result<User> {
     let user = state.store.delete_user(id).await?;
     state.store.revoke_user_tokens(id)?;

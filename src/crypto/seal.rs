@@ -97,8 +97,33 @@ pub fn load_master_key(configured: &str, data_dir: &Path) -> Result<[u8; 32], St
 }
 
 fn create_key_file(path: &Path) -> Result<[u8; 32], String> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let key = random_bytes::<32>();
+    write_new_key_file(path, &key)?;
+    Ok(key)
+}
+
+/// The text of `master.key` in `data_dir` (checked to hold a valid key), or `None` when there is no such file.
+/// For backups: a data dir's sealed secrets are useless without the key they were sealed with.
+pub fn read_key_file(data_dir: &Path) -> Result<Option<String>, String> {
+    let path = data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            parse_key(&text).map_err(|e| format!("key file {} {e}", path.display()))?;
+            Ok(Some(text.trim().to_owned()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read key file {}: {e}", path.display())),
+    }
+}
+
+/// Writes `master.key` (mode 0600, never over an existing file) into `data_dir` from its text, e.g. on restore.
+pub fn install_key_file(data_dir: &Path, text: &str) -> Result<(), String> {
+    let key = parse_key(text).map_err(|e| format!("master key in the backup {e}"))?;
+    write_new_key_file(&data_dir.join(KEY_FILE), &key)
+}
+
+fn write_new_key_file(path: &Path, key: &[u8; 32]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let fail = |e: std::io::Error| format!("cannot create key file {}: {e}", path.display());
     // `create_new`: never overwrite a key that appeared meanwhile; mode 0600 from the first byte on disk.
     let mut f = std::fs::OpenOptions::new()
@@ -107,10 +132,9 @@ fn create_key_file(path: &Path) -> Result<[u8; 32], String> {
         .mode(0o600)
         .open(path)
         .map_err(fail)?;
-    f.write_all(format!("{}\n", b64url(&key)).as_bytes())
+    f.write_all(format!("{}\n", b64url(key)).as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(fail)?;
-    Ok(key)
+        .map_err(fail)
 }
 
 fn warn_if_readable_by_others(path: &Path) {

@@ -27,8 +27,9 @@ pub async fn authorize_get(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let Ok(params) = Params::parse(q.as_deref().unwrap_or("").as_bytes()) else {
-        return bad_request("The authorization request repeats a parameter.");
+    let params = match Params::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return malformed(e),
     };
     run(&s, &headers, params, None).await
 }
@@ -42,8 +43,9 @@ pub async fn authorize_post(
     if q.is_some_and(|q| !q.is_empty()) {
         return bad_request("Send the authorization form in the request body only.");
     }
-    let Ok(mut params) = Params::parse(&body) else {
-        return bad_request("The authorization request repeats a parameter.");
+    let mut params = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(e) => return malformed(e),
     };
     let csrf_token = params.remove("csrf");
     let decision = params.remove("decision");
@@ -55,6 +57,11 @@ pub async fn authorize_post(
         );
     }
     run(&s, &headers, params, decision.as_deref()).await
+}
+
+/// A query or form that does not parse (repeated, too many, or badly encoded parameters).
+fn malformed(e: super::params::ParamError) -> Response {
+    bad_request(&format!("The authorization request is malformed: {}.", e.0))
 }
 
 fn bad_request(msg: &str) -> Response {

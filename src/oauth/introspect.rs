@@ -1,7 +1,6 @@
 //! RFC 7662 introspection and RFC 7009 revocation, both client-authenticated. A client learns only about its own
 //! tokens: anything else (expired, revoked, unknown, another client's) is exactly `{"active":false}`.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -10,12 +9,16 @@ use serde_json::{json, Value};
 
 use super::client_auth;
 use super::error::{no_store, OAuthError};
-use super::read_form;
+use super::{read_form, FormBody};
 use crate::crypto;
 use crate::state::AppState;
 use crate::store::TokenKind;
 
-pub async fn introspect(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
     match run_introspect(&s, &headers, &body).await {
         Ok(v) => no_store(Json(v).into_response()),
         Err(e) => e.into_response(),
@@ -60,7 +63,11 @@ async fn run_introspect(
     Ok(v)
 }
 
-pub async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
     let r = async {
         let mut params = read_form(&headers, &body)?;
         let client = client_auth::authenticate(&s, &headers, &mut params).await?;

@@ -12,7 +12,10 @@ pub mod primitives;
 pub mod token;
 pub mod userinfo;
 
-use axum::http::{header, HeaderMap};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -53,4 +56,26 @@ pub fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError>
         ));
     }
     Params::parse(body).map_err(|e| OAuthError::invalid_request(e.0))
+}
+
+/// The raw body of a token, introspection or revocation request. An oversized (413) or unreadable (400) body is
+/// answered as an RFC 6749 §5.2 error (`invalid_request`, JSON, no-store), not as axum's plain-text rejection.
+pub struct FormBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Bytes::from_request(req, state).await.map(FormBody).map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                OAuthError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    ..OAuthError::invalid_request("the request body is too large")
+                }
+                .into_response()
+            } else {
+                OAuthError::invalid_request("could not read the request body").into_response()
+            }
+        })
+    }
 }

@@ -17,15 +17,27 @@ pub struct ParamError(pub String);
 const MAX_PARAMS: usize = 64;
 
 impl Params {
+    /// Strict `application/x-www-form-urlencoded`: a malformed `%` escape or a name or value that is not UTF-8
+    /// is refused (not replaced, as a lenient form parser would), so what the client meant is never guessed.
     pub fn parse(input: &[u8]) -> Result<Self, ParamError> {
         let mut map = BTreeMap::new();
-        for (n, (k, v)) in form_urlencoded::parse(input).enumerate() {
+        let pairs = input.split(|&b| b == b'&').filter(|p| !p.is_empty());
+        for (n, pair) in pairs.enumerate() {
             if n >= MAX_PARAMS {
                 return Err(ParamError("too many parameters".into()));
             }
-            if map.insert(k.to_string(), v.to_string()).is_some() {
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            let malformed =
+                || ParamError("a parameter is not valid percent-encoded UTF-8".to_owned());
+            let k = form_decode(k).ok_or_else(malformed)?;
+            let v = form_decode(v).ok_or_else(malformed)?;
+            if map.contains_key(&k) {
                 return Err(ParamError(format!("parameter {k} was sent more than once")));
             }
+            map.insert(k, v);
         }
         map.retain(|_, v: &mut String| !v.is_empty());
         Ok(Params(map))
@@ -83,12 +95,7 @@ pub fn parse_basic(header: &str) -> Option<Result<BasicCredentials, ParamError>>
     let Some((id, secret)) = raw.split_once(':') else {
         return Some(bad());
     };
-    let decode = |s: &str| -> Option<String> {
-        // application/x-www-form-urlencoded: '+' is a space.
-        let s = s.replace('+', " ");
-        percent_decode(&s)
-    };
-    match (decode(id), decode(secret)) {
+    match (form_decode(id.as_bytes()), form_decode(secret.as_bytes())) {
         (Some(client_id), Some(secret)) if !client_id.is_empty() => {
             Some(Ok(BasicCredentials { client_id, secret }))
         }
@@ -96,19 +103,24 @@ pub fn parse_basic(header: &str) -> Option<Result<BasicCredentials, ParamError>>
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+/// Decodes one form-urlencoded name or value: `+` is a space, `%` must be followed by two hex digits, and the
+/// result must be UTF-8; `None` otherwise.
+fn form_decode(raw: &[u8]) -> Option<String> {
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex(*raw.get(i + 1)?)?;
+                let lo = hex(*raw.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            b => out.push(b),
         }
+        i += 1;
     }
     String::from_utf8(out).ok()
 }
@@ -129,6 +141,24 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
+    }
+
+    #[test]
+    fn malformed_escapes_and_invalid_utf8_are_refused() {
+        for bad in [
+            &b"a=%zz"[..],
+            b"a=%4",
+            b"a=%",
+            b"a=%+1",
+            b"a=%FF%FE",
+            b"a=\xff",
+            b"%C3=1",
+        ] {
+            assert!(Params::parse(bad).is_err(), "{bad:?}");
+        }
+        let p = Params::parse(b"a=%C3%A9+x&&b%20c=%2B").unwrap();
+        assert_eq!(p.get("a"), Some("\u{e9} x"));
+        assert_eq!(p.get("b c"), Some("+"));
     }
 
     #[test]

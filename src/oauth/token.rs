@@ -1,7 +1,6 @@
 //! `POST /oauth/token`: authorization_code (+ PKCE), refresh_token and client_credentials, each run through
 //! oxide-auth's flow over the store, answered durably (flushed) with `Cache-Control: no-store`.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use super::error::{no_store, OAuthError};
 use super::flow::{CredentialsEndpoint, FlowRequest, NoExtension};
 use super::params::Params;
 use super::primitives::Backend;
-use super::read_form;
+use super::{read_form, FormBody};
 use crate::crypto;
 use crate::model::{ClientType, GrantType};
 use crate::state::AppState;
@@ -28,7 +27,7 @@ pub async fn token(
     State(s): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Response {
     match issue(&s, &headers, query.as_deref(), &body).await {
         Ok(v) => {

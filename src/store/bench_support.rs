@@ -5,26 +5,20 @@ use super::{codec, db_err, session::LoginToken, Store};
 use crate::error::Result;
 use crate::model::{App, User};
 
-/// Entries per `sled::Batch`: one batch is applied under one lock and logged as one unit, so keep it bounded.
-const CHUNK: usize = 50_000;
-
 /// Must match the admin counter key in `user.rs` (the test below runs `verify`, which checks the counter).
 const ADMINS: &[u8] = b"admins";
 
-/// Applies `(key, value)` pairs to `tree` in bounded batches.
+/// Inserts `(key, value)` pairs in key order. Plain inserts rather than `sled::Batch`: sled 0.34.7 holds a batch in
+/// memory and logs it as one unit, and measured here 50k-entry batches reached 1 GB RSS at 10^5 records per tree
+/// (2 GB at 10^6 even with 1k-entry batches, which were also the slowest); sorted plain inserts took 280 MB and
+/// were 2.6x faster than random-order ones at 10^6.
 fn load(tree: &sled::Tree, entries: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
-    let mut batch = sled::Batch::default();
-    let mut n = 0;
+    let mut entries: Vec<_> = entries.collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (k, v) in entries {
-        batch.insert(k, v);
-        n += 1;
-        if n == CHUNK {
-            tree.apply_batch(std::mem::take(&mut batch))
-                .map_err(db_err)?;
-            n = 0;
-        }
+        tree.insert(k, v).map_err(db_err)?;
     }
-    tree.apply_batch(batch).map_err(db_err)
+    Ok(())
 }
 
 impl Store {

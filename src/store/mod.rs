@@ -5,9 +5,13 @@
 //! caller answers: [`Store::durable`] waits for the group-commit flusher (see `flush.rs`).
 
 mod app;
+pub mod backup;
 mod bench_support;
 pub mod codec;
 mod flush;
+mod link;
+#[cfg(test)]
+mod link_model_test;
 #[cfg(test)]
 mod model_test;
 mod provider;
@@ -32,7 +36,7 @@ pub use token::{CodeRecord, FamilyId, GrantRecord, Redeemed, Rotated, TokenKind,
 pub enum OpenError {
     #[error("data dir {0} is in use by another latchkey process (only one process may open it)")]
     Locked(PathBuf),
-    #[error("the store in {dir} cannot be opened ({cause}); restore a backup with `latchkey restore FILE --data-dir {dir}` into an empty dir")]
+    #[error("the store in data dir {dir} cannot be opened or failed verification ({cause}); move the dir aside and restore a backup into an empty dir with `latchkey restore FILE --data-dir {dir}`")]
     Corrupt { dir: PathBuf, cause: String },
     #[error("cannot open data dir {dir}: {cause}")]
     Io { dir: PathBuf, cause: String },
@@ -49,6 +53,11 @@ pub(crate) struct Trees {
     pub login_tokens: sled::Tree,
     pub login_tokens_by_user: sled::Tree,
     pub providers: sled::Tree,
+    pub links: sled::Tree,
+    pub links_by_user: sled::Tree,
+    pub links_by_provider: sled::Tree,
+    pub links_by_account: sled::Tree,
+    pub signin_by_user_provider: sled::Tree,
     pub codes: sled::Tree,
     pub tokens: sled::Tree,
     pub tokens_by_family: sled::Tree,
@@ -100,6 +109,11 @@ impl Store {
             login_tokens: tree("login_tokens")?,
             login_tokens_by_user: tree("login_tokens_by_user")?,
             providers: tree("providers")?,
+            links: tree("links")?,
+            links_by_user: tree("links_by_user")?,
+            links_by_provider: tree("links_by_provider")?,
+            links_by_account: tree("links_by_account")?,
+            signin_by_user_provider: tree("signin_by_user_provider")?,
             codes: tree("codes")?,
             tokens: tree("tokens")?,
             tokens_by_family: tree("tokens_by_family")?,

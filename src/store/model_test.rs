@@ -567,12 +567,12 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(s.has_users().unwrap(), !m.users.is_empty());
     prop_assert_eq!(s.admin_count().unwrap(), m.admins(), "admin counter");
 
-    for token in 0..TOKENS.len() {
+    for (i, token) in TOKENS.iter().enumerate() {
         prop_assert_eq!(
-            s.login_token(&digest(token)).unwrap(),
-            m.tokens.get(&digest(token)).cloned(),
+            s.login_token(&digest(i)).unwrap(),
+            m.tokens.get(&digest(i)).cloned(),
             "login_token({})",
-            TOKENS[token]
+            token
         );
     }
     Ok(())

@@ -71,10 +71,12 @@ impl Store {
         Ok(p)
     }
 
-    /// Removes the provider and then its links; `None` when there was none. Once the record is gone no new link
-    /// to it can be made (link creation reads the provider in its transaction), so one pass over its links after
-    /// the removal catches them all.
+    /// Removes the provider and its links; `None` when there was none. Links go first, so a crash part-way
+    /// leaves a provider with fewer links rather than links of a missing provider. Once the record is gone no new
+    /// link to it can be made (link creation reads the provider in its transaction), so a second pass after the
+    /// removal catches the links created during the first.
     pub async fn remove_provider(&self, key: &str) -> Result<Option<Provider>> {
+        self.remove_links_of_provider(key)?;
         let removed = match self.t.providers.remove(key.as_bytes()).map_err(db_err)? {
             Some(b) => Some(codec::decode::<Provider>(&b)?),
             None => None,
@@ -84,12 +86,11 @@ impl Store {
         Ok(removed)
     }
 
-    /// Hook for the links store: removes every user ↔ provider link of the provider with service key `key` (and
-    /// their index entries). Not flushed: the caller flushes. Runs even when the provider record was already
-    /// gone, so a removal interrupted between the two steps is finished by the next one.
+    /// Removes every user ↔ provider link of the provider with service key `key` (and their index entries), one
+    /// transaction per link. Not flushed: the caller flushes. Runs even when the provider record is already gone,
+    /// so a removal interrupted part-way is finished by the next one.
     pub(crate) fn remove_links_of_provider(&self, key: &str) -> Result<()> {
-        let _ = key; // no links tree yet: filled in by the links work (SPEC §7)
-        Ok(())
+        self.remove_provider_links(key).map(drop)
     }
 }
 

@@ -4,6 +4,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
+use super::link::LinkTx;
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
 use crate::error::{Error, Result};
 use crate::model::User;
@@ -168,32 +169,66 @@ impl Store {
         Ok(user)
     }
 
-    /// Removes the user, its indexes and its login tokens. The last admin cannot be removed.
+    /// Removes the user, its indexes, its links and its login tokens. The last admin cannot be removed.
     pub async fn delete_user(&self, id: &str) -> Result<User> {
+        // The links seen now go in the user's own transaction, so the user and its links vanish together.
+        let link_ids = self.link_ids_of_user(id)?;
         let t = &self.t;
-        let r = (&t.users, &t.users_by_name, &t.users_by_email, &t.meta).transaction(
-            |(users, by_name, by_email, meta)| {
-                let Some(bytes) = users.remove(id.as_bytes())? else {
-                    return abort(Error::NotFound("user"));
-                };
-                let user: User = decode_or_abort(&bytes)?;
-                by_name.remove(user.username.to_lowercase().as_bytes())?;
-                for e in &user.emails {
-                    by_email.remove(e.address.as_bytes())?;
-                }
-                if user.is_admin() {
-                    let n = admins(meta)?;
-                    if n <= 1 {
-                        return abort(Error::NotAllowed("the last admin cannot be deleted"));
+        let r = (
+            &t.users,
+            &t.users_by_name,
+            &t.users_by_email,
+            &t.meta,
+            &t.links,
+            &t.links_by_user,
+            &t.links_by_provider,
+            &t.links_by_account,
+            &t.signin_by_user_provider,
+        )
+            .transaction(
+                |(
+                    users,
+                    by_name,
+                    by_email,
+                    meta,
+                    links,
+                    by_user,
+                    by_provider,
+                    by_account,
+                    signin,
+                )| {
+                    let Some(bytes) = users.remove(id.as_bytes())? else {
+                        return abort(Error::NotFound("user"));
+                    };
+                    let user: User = decode_or_abort(&bytes)?;
+                    by_name.remove(user.username.to_lowercase().as_bytes())?;
+                    for e in &user.emails {
+                        by_email.remove(e.address.as_bytes())?;
                     }
-                    meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
-                }
-                Ok(user)
-            },
-        );
+                    if user.is_admin() {
+                        let n = admins(meta)?;
+                        if n <= 1 {
+                            return abort(Error::NotAllowed("the last admin cannot be deleted"));
+                        }
+                        meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
+                    }
+                    let links = LinkTx {
+                        links,
+                        by_user,
+                        by_provider,
+                        by_account,
+                        signin,
+                    };
+                    for link_id in &link_ids {
+                        links.remove(link_id)?;
+                    }
+                    Ok(user)
+                },
+            );
         let user = txn_result(r)?;
-        // After the user is gone no new login token can be created for it (that transaction reads the user),
-        // so one pass over its index catches every token, including one created while we were deleting.
+        // After the user is gone no new login token or link can be created for it (those transactions read the
+        // user), so one pass over each index catches the rest, including any created while we were deleting.
+        self.remove_links_of_user(id)?;
         self.delete_login_tokens_of(id)?;
         self.durable().await?;
         Ok(user)

@@ -1,10 +1,13 @@
 //! `Store::verify`: every index against its records and every record against its indexes. Run at start, after
 //! restore, and by the model-based tests after every random run.
 
+use super::link::{
+    account_key, id_of_provider_key, id_of_user_key, provider_key, signin_key, user_key,
+};
 use super::{codec, db_err, session::LoginToken, Store};
 use crate::error::{Error, Result};
 use crate::model::provider::normalize_name;
-use crate::model::{App, Provider, User};
+use crate::model::{App, Link, Provider, User};
 
 impl Store {
     /// Returns `Err(Internal)` listing the first problems found; `Ok` when every index agrees with the records.
@@ -153,6 +156,7 @@ impl Store {
             }
         }
 
+        self.verify_links(&mut bad)?;
         self.verify_tokens(&mut bad)?;
 
         if problems.is_empty() {
@@ -163,5 +167,111 @@ impl Store {
                 problems.join("; ")
             )))
         }
+    }
+}
+
+impl Store {
+    /// Links: each record under its id, in `links_by_user` and `links_by_provider`, and (when it signs in) in
+    /// both sign-in indexes; its user and provider exist; and every index entry points back at a link that puts
+    /// it there, so no index holds extra entries. The sign-in indexes being keyed by the invariants, a link
+    /// missing from one (because another link holds its key) is how a broken invariant shows.
+    fn verify_links(&self, bad: &mut dyn FnMut(String)) -> Result<()> {
+        let t = &self.t;
+        let has = |tree: &sled::Tree, key: &[u8], want: Option<&[u8]>| -> Result<bool> {
+            Ok(match (tree.get(key).map_err(db_err)?, want) {
+                (Some(v), Some(w)) => v.as_ref() == w,
+                (found, None) => found.is_some(),
+                (None, Some(_)) => false,
+            })
+        };
+        let link_of = |id: &[u8]| -> Result<Option<Link>> {
+            match t.links.get(id).map_err(db_err)? {
+                Some(v) => codec::decode(&v).map(Some),
+                None => Ok(None),
+            }
+        };
+        for kv in t.links.iter() {
+            let (k, v) = kv.map_err(db_err)?;
+            let l: Link = codec::decode(&v)?;
+            let id = l.id.as_bytes();
+            if id != k.as_ref() {
+                bad(format!("link {} stored under another key", l.id));
+            }
+            if !has(&t.links_by_user, &user_key(&l), None)? {
+                bad(format!("link {} missing from links_by_user", l.id));
+            }
+            if !has(&t.links_by_provider, &provider_key(&l), None)? {
+                bad(format!("link {} missing from links_by_provider", l.id));
+            }
+            if l.allow_sign_in
+                && !(has(
+                    &t.links_by_account,
+                    &account_key(&l.provider, &l.account_id),
+                    Some(id),
+                )? && has(
+                    &t.signin_by_user_provider,
+                    &signin_key(&l.user_id, &l.provider),
+                    Some(id),
+                )?)
+            {
+                bad(format!(
+                    "sign-in link {} missing from a sign-in index",
+                    l.id
+                ));
+            }
+            if !t.users.contains_key(l.user_id.as_bytes()).map_err(db_err)? {
+                bad(format!("link {} of missing user {}", l.id, l.user_id));
+            }
+            if !t
+                .providers
+                .contains_key(l.provider.as_bytes())
+                .map_err(db_err)?
+            {
+                bad(format!("link {} of missing provider {}", l.id, l.provider));
+            }
+        }
+        for (index, by_user) in [(&t.links_by_user, true), (&t.links_by_provider, false)] {
+            for k in index.iter().keys() {
+                let k = k.map_err(db_err)?;
+                let id = if by_user {
+                    id_of_user_key(&k)
+                } else {
+                    id_of_provider_key(&k)
+                };
+                let back = match id.map(link_of).transpose()?.flatten() {
+                    Some(l) if by_user => user_key(&l) == k.as_ref(),
+                    Some(l) => provider_key(&l) == k.as_ref(),
+                    None => false,
+                };
+                if !back {
+                    bad(format!(
+                        "{} entry {} is dangling",
+                        String::from_utf8_lossy(&index.name()),
+                        String::from_utf8_lossy(&k)
+                    ));
+                }
+            }
+        }
+        for kv in t.links_by_account.iter() {
+            let (k, id) = kv.map_err(db_err)?;
+            match link_of(&id)? {
+                Some(l) if l.allow_sign_in && account_key(&l.provider, &l.account_id) == k.as_ref() => {}
+                _ => bad(format!(
+                    "links_by_account entry {} is dangling",
+                    String::from_utf8_lossy(&k)
+                )),
+            }
+        }
+        for kv in t.signin_by_user_provider.iter() {
+            let (k, id) = kv.map_err(db_err)?;
+            match link_of(&id)? {
+                Some(l) if l.allow_sign_in && signin_key(&l.user_id, &l.provider) == k.as_ref() => {}
+                _ => bad(format!(
+                    "signin_by_user_provider entry {} is dangling",
+                    String::from_utf8_lossy(&k)
+                )),
+            }
+        }
+        Ok(())
     }
 }

@@ -117,9 +117,9 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
-/// Buttons for every enabled upstream provider that shows one (federated sign-in adds them).
-pub fn provider_buttons(_state: &AppState, _return_to: &str) -> Vec<ProviderButton> {
-    Vec::new()
+/// Buttons for every enabled upstream provider that shows one.
+pub fn provider_buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
+    crate::upstream::buttons(state, return_to)
 }
 
 /// The sign-in form; `app_name` when it continues an authorization request.

@@ -1,9 +1,13 @@
 //! The one integration-test binary: every module starts real servers on 127.0.0.1:0 and speaks HTTP.
 
 mod apps;
+mod backup;
 mod browser;
 mod common;
+mod crash;
 mod dev;
+mod federation;
+mod hostile;
 mod locoia;
 mod oauth_flow;
 mod ops;

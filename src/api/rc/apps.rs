@@ -22,7 +22,8 @@ const LATCHKEY_FIELDS: &[(&str, Ty)] = &[
     ("skipConsent", Ty::Bool),
 ];
 
-const CREATE: Shape = Shape {
+/// `oauth-apps.create`'s body schema.
+pub const CREATE: Shape = Shape {
     required: &[
         ("name", Ty::Str),
         ("active", Ty::Bool),
@@ -31,7 +32,8 @@ const CREATE: Shape = Shape {
     optional: LATCHKEY_FIELDS,
 };
 
-const UPDATE: Shape = Shape {
+/// `oauth-apps.update`'s body schema.
+pub const UPDATE: Shape = Shape {
     required: &[
         ("appId", Ty::Str),
         ("name", Ty::Str),
@@ -41,7 +43,8 @@ const UPDATE: Shape = Shape {
     optional: LATCHKEY_FIELDS,
 };
 
-const BY_ID: Shape = Shape {
+/// `oauth-apps.delete` / `.regenerateSecret`: just the app id.
+pub const BY_ID: Shape = Shape {
     required: &[("appId", Ty::Str)],
     optional: &[],
 };
@@ -68,7 +71,8 @@ pub fn app_json(a: &App, secret: Option<&str>) -> Value {
     v
 }
 
-fn input(o: &serde_json::Map<String, Value>) -> AppInput {
+/// The app fields of a body that passed [`CREATE`] or [`UPDATE`].
+pub fn input(o: &serde_json::Map<String, Value>) -> AppInput {
     AppInput {
         name: str_of(o, "name").unwrap_or_default().to_owned(),
         active: bool_of(o, "active").unwrap_or(false),

@@ -1,0 +1,371 @@
+//! Stack Auth's `oauth-providers` API over Latchkey's user ↔ provider links (SPEC §7):
+//!
+//! - `POST /api/v1/oauth-providers` (server, admin) → 201 and the link;
+//! - `GET /api/v1/oauth-providers?user_id=` → `{"items":[…],"is_paginated":false}` in creation order;
+//! - `GET`, `PATCH`, `DELETE /api/v1/oauth-providers/{user_id}/{provider_id}` where `{provider_id}` is the link id.
+//!
+//! Bodies are checked like Stack's yup schemas (unknown keys are errors, so a client sending `account_id` gets a
+//! `SCHEMA_ERROR`); a client sees its own links only, and without `account_id` (Stack's client read schema).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::{OpenApi, ToSchema};
+
+use super::{check_body, AccessType, Field, StackAuth, StackBody, StackError, Ty};
+use crate::core::link::{self as core_link, LinkChange, NewLink};
+use crate::error::Error;
+use crate::model::link::{validate_account_id, validate_email};
+use crate::model::Link;
+use crate::state::AppState;
+
+const SERVER_OR_ADMIN: &[AccessType] = &[AccessType::Server, AccessType::Admin];
+
+/// Stack's `oauthProviderCrudServerCreateSchema`.
+const CREATE: &[Field] = &[
+    ("user_id", Ty::Str, true),
+    ("provider_config_id", Ty::Str, true),
+    ("email", Ty::Str, false),
+    ("allow_sign_in", Ty::Bool, true),
+    ("allow_connected_accounts", Ty::Bool, true),
+    ("account_id", Ty::Str, true),
+];
+/// Stack's `oauthProviderCrudClientUpdateSchema`.
+const CLIENT_UPDATE: &[Field] = &[
+    ("allow_sign_in", Ty::Bool, false),
+    ("allow_connected_accounts", Ty::Bool, false),
+];
+/// Stack's `oauthProviderCrudServerUpdateSchema`.
+const SERVER_UPDATE: &[Field] = &[
+    ("allow_sign_in", Ty::Bool, false),
+    ("allow_connected_accounts", Ty::Bool, false),
+    ("email", Ty::Str, false),
+    ("account_id", Ty::Str, false),
+];
+
+/// A link as Stack renders it. `email` is omitted when unknown (Stack sends `undefined`), `account_id` for clients.
+#[derive(Serialize, ToSchema)]
+pub struct LinkView {
+    /// The link id (UUID): the `{provider_id}` of the paths.
+    id: String,
+    user_id: String,
+    /// The provider's service key.
+    provider_config_id: String,
+    /// `custom` for RC custom providers.
+    #[serde(rename = "type")]
+    provider_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    allow_sign_in: bool,
+    allow_connected_accounts: bool,
+    /// Omitted in the client view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+}
+
+fn view(l: &Link, access: AccessType) -> LinkView {
+    LinkView {
+        id: l.id.clone(),
+        user_id: l.user_id.clone(),
+        provider_config_id: l.provider.clone(),
+        provider_type: l.provider_type.clone(),
+        email: l.email.clone(),
+        allow_sign_in: l.allow_sign_in,
+        allow_connected_accounts: l.allow_connected_accounts,
+        account_id: (access != AccessType::Client).then(|| l.account_id.clone()),
+    }
+}
+
+fn str_of(o: &Map<String, Value>, k: &str) -> Option<String> {
+    o.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn bool_of(o: &Map<String, Value>, k: &str) -> Option<bool> {
+    o.get(k).and_then(Value::as_bool)
+}
+
+/// The field-level rules of Stack's schema that are Latchkey's model rules (email shape, non-empty account id).
+fn field_problems(email: Option<&str>, account_id: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut note = |r: crate::error::Result<()>| {
+        if let Err(Error::Invalid { field, reason }) = r {
+            out.push(format!("body.{field} {reason}"));
+        }
+    };
+    if let Some(e) = email {
+        note(validate_email(e));
+    }
+    if let Some(a) = account_id {
+        note(validate_account_id(a));
+    }
+    out
+}
+
+/// `params.provider_id` must be a hyphenated UUID (Stack's `yupString().uuid()`).
+fn param_problems(link_id: &str) -> Vec<String> {
+    if link_id.len() == 36 && uuid::Uuid::try_parse(link_id).is_ok() {
+        Vec::new()
+    } else {
+        vec!["params.provider_id must be a valid UUID".into()]
+    }
+}
+
+/// Names the link in `OAUTH_PROVIDER_NOT_FOUND`.
+fn link_error(user_id: &str, link_id: &str) -> impl Fn(Error) -> StackError {
+    let (user_id, link_id) = (user_id.to_owned(), link_id.to_owned());
+    move |e| match e {
+        Error::NotFound("link") => StackError::LinkNotFound {
+            user_id: user_id.clone(),
+            link_id: link_id.clone(),
+        },
+        other => other.into(),
+    }
+}
+
+/// Creates a link for a user (`user_id` may be `me` with a user session).
+#[utoipa::path(post, path = "/api/v1/oauth-providers", tag = "stack",
+    security(("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
+    request_body = CreateLinkRequest,
+    responses((status = 201, body = LinkView), (status = 400, body = StackKnownError),
+              (status = 401, body = StackKnownError), (status = 404, body = StackKnownError),
+              (status = 413, description = "body over the limit (text/plain)")))]
+pub async fn create(
+    State(s): State<AppState>,
+    auth: StackAuth,
+    StackBody(body): StackBody,
+) -> Result<Response, StackError> {
+    auth.require(SERVER_OR_ADMIN)?;
+    let o = check_body(body.as_ref(), CREATE).map_err(|p| auth.schema_error(&p))?;
+    let user_id = auth.resolve_user(&str_of(o, "user_id").unwrap_or_default())?;
+    let (email, account_id) = (str_of(o, "email"), str_of(o, "account_id").unwrap_or_default());
+    let problems = field_problems(email.as_deref(), Some(&account_id));
+    if !problems.is_empty() {
+        return Err(auth.schema_error(&problems));
+    }
+    let provider = str_of(o, "provider_config_id").unwrap_or_default();
+    let link = core_link::create(
+        &s,
+        NewLink {
+            user_id,
+            provider: provider.clone(),
+            email,
+            allow_sign_in: bool_of(o, "allow_sign_in").unwrap_or_default(),
+            allow_connected_accounts: bool_of(o, "allow_connected_accounts").unwrap_or_default(),
+            account_id,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        Error::NotFound("provider") => StackError::ProviderNotConfigured(Some(provider.clone())),
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, Json(view(&link, auth.access))).into_response())
+}
+
+/// The links of one user (a client: its own, `user_id` required), or of everyone (server/admin without
+/// `user_id`), in creation order.
+#[utoipa::path(get, path = "/api/v1/oauth-providers", tag = "stack",
+    security(("stack_project" = [], "stack_access_type" = [], "stack_access_token" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
+    params(("user_id" = Option<String>, Query, description = "a user id or `me`; required for clients")),
+    responses((status = 200, body = LinkList), (status = 400, body = StackKnownError),
+              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = StackKnownError)))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: StackAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Response, StackError> {
+    let named = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "user_id")
+        .map(|(_, v)| v.into_owned());
+    let user_id = named.map(|u| auth.resolve_user(&u)).transpose()?;
+    auth.own(user_id.as_deref(), "list")?;
+    let items: Vec<LinkView> = core_link::list(&s, user_id.as_deref())?
+        .iter()
+        .map(|l| view(l, auth.access))
+        .collect();
+    Ok(Json(json!({"items": items, "is_paginated": false})).into_response())
+}
+
+/// Resolves and checks the path of a one-link route; `extra` holds the body's schema problems.
+fn target(
+    auth: &StackAuth,
+    user_id: &str,
+    link_id: &str,
+    extra: Vec<String>,
+    verb: &str,
+) -> Result<String, StackError> {
+    let user_id = auth.resolve_user(user_id)?;
+    let mut problems = param_problems(link_id);
+    problems.extend(extra);
+    if !problems.is_empty() {
+        return Err(auth.schema_error(&problems));
+    }
+    auth.own(Some(&user_id), verb)?;
+    Ok(user_id)
+}
+
+/// One link of a user.
+#[utoipa::path(get, path = "/api/v1/oauth-providers/{user_id}/{provider_id}", tag = "stack",
+    security(("stack_project" = [], "stack_access_type" = [], "stack_access_token" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
+    params(("user_id" = String, Path, description = "a user id or `me`"),
+           ("provider_id" = String, Path, description = "the link id (UUID)")),
+    responses((status = 200, body = LinkView), (status = 400, body = StackKnownError),
+              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = StackKnownError)))]
+pub async fn read(
+    State(s): State<AppState>,
+    auth: StackAuth,
+    Path((user_id, link_id)): Path<(String, String)>,
+) -> Result<Response, StackError> {
+    let user_id = target(&auth, &user_id, &link_id, Vec::new(), "read")?;
+    let link = core_link::get(&s, &user_id, &link_id).map_err(link_error(&user_id, &link_id))?;
+    Ok(Json(view(&link, auth.access)).into_response())
+}
+
+/// Changes a link: clients may set `allow_sign_in` and `allow_connected_accounts`; server and admin also `email`
+/// and `account_id`. The sign-in rules are re-checked atomically.
+#[utoipa::path(patch, path = "/api/v1/oauth-providers/{user_id}/{provider_id}", tag = "stack",
+    security(("stack_project" = [], "stack_access_type" = [], "stack_access_token" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
+    params(("user_id" = String, Path, description = "a user id or `me`"),
+           ("provider_id" = String, Path, description = "the link id (UUID)")),
+    request_body = UpdateLinkRequest,
+    responses((status = 200, body = LinkView), (status = 400, body = StackKnownError),
+              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = StackKnownError)))]
+pub async fn update(
+    State(s): State<AppState>,
+    auth: StackAuth,
+    Path((user_id, link_id)): Path<(String, String)>,
+    StackBody(body): StackBody,
+) -> Result<Response, StackError> {
+    let fields = if auth.access == AccessType::Client {
+        CLIENT_UPDATE
+    } else {
+        SERVER_UPDATE
+    };
+    let checked = check_body(body.as_ref(), fields);
+    let extra = match &checked {
+        Ok(o) => field_problems(
+            o.get("email").and_then(Value::as_str),
+            o.get("account_id").and_then(Value::as_str),
+        ),
+        Err(p) => p.clone(),
+    };
+    let user_id = target(&auth, &user_id, &link_id, extra, "update")?;
+    let o = checked.map_err(|p| auth.schema_error(&p))?;
+    let change = LinkChange {
+        allow_sign_in: bool_of(o, "allow_sign_in"),
+        allow_connected_accounts: bool_of(o, "allow_connected_accounts"),
+        email: str_of(o, "email"),
+        account_id: str_of(o, "account_id"),
+    };
+    let link = core_link::update(&s, &user_id, &link_id, change)
+        .await
+        .map_err(link_error(&user_id, &link_id))?;
+    Ok(Json(view(&link, auth.access)).into_response())
+}
+
+/// Deletes a link.
+#[utoipa::path(delete, path = "/api/v1/oauth-providers/{user_id}/{provider_id}", tag = "stack",
+    security(("stack_project" = [], "stack_access_type" = [], "stack_access_token" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
+             ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
+    params(("user_id" = String, Path, description = "a user id or `me`"),
+           ("provider_id" = String, Path, description = "the link id (UUID)")),
+    responses((status = 200, body = StackSuccess), (status = 400, body = StackKnownError),
+              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = StackKnownError)))]
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: StackAuth,
+    Path((user_id, link_id)): Path<(String, String)>,
+) -> Result<Response, StackError> {
+    let user_id = target(&auth, &user_id, &link_id, Vec::new(), "delete")?;
+    core_link::delete(&s, &user_id, &link_id)
+        .await
+        .map_err(link_error(&user_id, &link_id))?;
+    Ok(Json(json!({"success": true})).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreateLinkRequest {
+    /// A user id, or `me` with a user session.
+    user_id: String,
+    /// The provider's service key (e.g. `myidp`); it must exist and be enabled.
+    provider_config_id: String,
+    email: Option<String>,
+    allow_sign_in: bool,
+    allow_connected_accounts: bool,
+    account_id: String,
+}
+
+/// Clients may send only the two flags.
+#[derive(Serialize, ToSchema)]
+pub struct UpdateLinkRequest {
+    allow_sign_in: Option<bool>,
+    allow_connected_accounts: Option<bool>,
+    /// Server and admin only.
+    email: Option<String>,
+    /// Server and admin only.
+    account_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkList {
+    items: Vec<LinkView>,
+    /// Always false: the whole list comes at once.
+    is_paginated: bool,
+}
+
+/// Stack's known error; the same code is in the `X-Stack-Known-Error` header.
+#[derive(Serialize, ToSchema)]
+pub struct StackKnownError {
+    code: String,
+    details: Option<Value>,
+    error: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StackSuccess {
+    success: bool,
+}
+
+struct StackHeaders;
+
+impl utoipa::Modify for StackHeaders {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let c = doc.components.get_or_insert_with(Default::default);
+        for (name, header, what) in [
+            ("stack_project", "X-Stack-Project-Id", "the configured Stack project id"),
+            ("stack_access_type", "X-Stack-Access-Type", "`client`, `server` or `admin`"),
+            ("stack_server_key", "X-Stack-Secret-Server-Key", "server access"),
+            ("stack_admin_key", "X-Stack-Super-Secret-Admin-Key", "admin access"),
+            (
+                "stack_access_token",
+                "X-Stack-Access-Token",
+                "a Latchkey access token (or `Authorization: Bearer`): the user session of `client` and of `me`",
+            ),
+        ] {
+            c.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(header, what))),
+            );
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(create, list, read, update, delete), modifiers(&StackHeaders))]
+pub struct StackDoc;

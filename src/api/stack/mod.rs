@@ -1,0 +1,590 @@
+//! Stack Auth's REST dialect (SPEC §7): the `X-Stack-*` access-type headers, Stack's known errors, and the one
+//! table that renders them.
+//!
+//! A known error is Stack's `KnownError`: status, body `{"code","details"?,"error"}` (pretty-printed, in that key
+//! order, as Stack's `JSON.stringify(…, undefined, 2)` writes it) and header `X-Stack-Known-Error: <CODE>`, so
+//! Stack's SDKs turn it back into the same typed error. Failures Stack has no code for (a client touching another
+//! user, a body over the limit, a busy or failing server) are Stack's plain `StatusError`: a `text/plain` body and
+//! no known-error header, which the SDKs surface as an HTTP error, as they would from Stack.
+
+pub mod links;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::core::stack_keys::{self, Key};
+use crate::core::session;
+use crate::error::Error;
+use crate::model::User;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/oauth-providers",
+            post(links::create).get(links::list),
+        )
+        .route(
+            "/api/v1/oauth-providers/{user_id}/{provider_id}",
+            get(links::read).patch(links::update).delete(links::delete),
+        )
+}
+
+/// `X-Stack-Access-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessType {
+    Client,
+    Server,
+    Admin,
+}
+
+impl AccessType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessType::Client => "client",
+            AccessType::Server => "server",
+            AccessType::Admin => "admin",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client" => Some(AccessType::Client),
+            "server" => Some(AccessType::Server),
+            "admin" => Some(AccessType::Admin),
+            _ => None,
+        }
+    }
+}
+
+const DOCS: &str = "For more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication";
+
+/// Every failure of a Stack route. The variants with a code are Stack's known errors (SPEC §7 lists their
+/// statuses); `Status` is a plain Stack `StatusError`; `Domain` is rendered by the table for what the core says.
+#[derive(Debug)]
+pub enum StackError {
+    AccessTypeRequired,
+    InvalidAccessType(String),
+    AccessTypeWithoutProjectId(AccessType),
+    ProjectNotFound(String),
+    ServerAuthenticationRequired,
+    InvalidSecretServerKey(String),
+    AdminAuthenticationRequired,
+    InvalidSuperSecretAdminKey(String),
+    InsufficientAccessType {
+        actual: AccessType,
+        allowed: &'static [AccessType],
+    },
+    CannotGetOwnUserWithoutUser,
+    /// The access token is unknown, expired or revoked (Stack's `INVALID_ACCESS_TOKEN` family).
+    InvalidAccessToken,
+    /// Request validation failed: `Request validation failed on METHOD PATH:` and one line per problem.
+    Schema(String),
+    BodyParsing(&'static str),
+    AccountIdAlreadyUsedForSignIn,
+    ProviderNotConfigured(Option<String>),
+    LinkNotFound {
+        user_id: String,
+        link_id: String,
+    },
+    UserNotFound,
+    /// A Stack `StatusError`: `text/plain` body, no known-error header.
+    Status(StatusCode, String),
+    Domain(Error),
+}
+
+impl From<Error> for StackError {
+    fn from(e: Error) -> Self {
+        StackError::Domain(e)
+    }
+}
+
+/// Stack's `KnownError.toDescriptiveJson()` key order.
+#[derive(Serialize)]
+struct KnownErrorBody<'a> {
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Value>,
+    error: &'a str,
+}
+
+/// A Stack known error: status, pretty JSON body, `X-Stack-Known-Error`.
+pub fn known(status: StatusCode, code: &str, message: &str, details: Option<Value>) -> Response {
+    let body = serde_json::to_string_pretty(&KnownErrorBody {
+        code,
+        details,
+        error: message,
+    })
+    .unwrap_or_default();
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(code) {
+        h.insert("x-stack-known-error", v);
+    }
+    r
+}
+
+/// A Stack `StatusError`: the message as a `text/plain` body.
+pub fn status_error(status: StatusCode, message: &str) -> Response {
+    let mut r = (status, message.to_owned()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn quoted(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+impl IntoResponse for StackError {
+    fn into_response(self) -> Response {
+        use StatusCode as S;
+        match self {
+            StackError::AccessTypeRequired => known(
+                S::BAD_REQUEST,
+                "ACCESS_TYPE_REQUIRED",
+                &format!("You must specify an access level for this Stack project. Make sure project API keys are provided (eg. x-stack-publishable-client-key) and you set the x-stack-access-type header to 'client', 'server', or 'admin'.\n\n{DOCS}"),
+                None,
+            ),
+            StackError::InvalidAccessType(t) => known(
+                S::BAD_REQUEST,
+                "INVALID_ACCESS_TYPE",
+                &format!("The x-stack-access-type header must be 'client', 'server', or 'admin', but was '{t}'."),
+                None,
+            ),
+            StackError::AccessTypeWithoutProjectId(t) => known(
+                S::BAD_REQUEST,
+                "ACCESS_TYPE_WITHOUT_PROJECT_ID",
+                &format!("The x-stack-access-type header was '{}', but the x-stack-project-id header was not provided.\n\n{DOCS}", t.as_str()),
+                Some(json!({"request_type": t.as_str()})),
+            ),
+            StackError::ProjectNotFound(id) => known(
+                S::NOT_FOUND,
+                "PROJECT_NOT_FOUND",
+                &format!("Project {id} not found or is not accessible with the current user."),
+                Some(json!({"project_id": id})),
+            ),
+            StackError::ServerAuthenticationRequired => known(
+                S::UNAUTHORIZED,
+                "SERVER_AUTHENTICATION_REQUIRED",
+                "The secret server key must be provided.",
+                None,
+            ),
+            StackError::InvalidSecretServerKey(project) => known(
+                S::UNAUTHORIZED,
+                "INVALID_SECRET_SERVER_KEY",
+                &format!("The secret server key is not valid for the project {}. Does the project and/or the key exist?", quoted(&project)),
+                Some(json!({"project_id": project})),
+            ),
+            StackError::AdminAuthenticationRequired => known(
+                S::UNAUTHORIZED,
+                "ADMIN_AUTHENTICATION_REQUIRED",
+                "The super secret admin key must be provided.",
+                None,
+            ),
+            StackError::InvalidSuperSecretAdminKey(project) => known(
+                S::UNAUTHORIZED,
+                "INVALID_SUPER_SECRET_ADMIN_KEY",
+                &format!("The super secret admin key is not valid for the project {}. Does the project and/or the key exist?", quoted(&project)),
+                Some(json!({"project_id": project})),
+            ),
+            StackError::InsufficientAccessType { actual, allowed } => {
+                let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+                let list = names
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                known(
+                    S::UNAUTHORIZED,
+                    "INSUFFICIENT_ACCESS_TYPE",
+                    &format!("The x-stack-access-type header must be {list}, but was '{}'.", actual.as_str()),
+                    Some(json!({"actual_access_type": actual.as_str(), "allowed_access_types": names})),
+                )
+            }
+            StackError::CannotGetOwnUserWithoutUser => known(
+                S::BAD_REQUEST,
+                "CANNOT_GET_OWN_USER_WITHOUT_USER",
+                "You have specified 'me' as a userId, but did not provide authentication for a user.",
+                None,
+            ),
+            StackError::InvalidAccessToken => known(
+                S::UNAUTHORIZED,
+                "INVALID_ACCESS_TOKEN",
+                "The access token is not valid: it is unknown, expired or revoked.",
+                None,
+            ),
+            StackError::Schema(message) => known(
+                S::BAD_REQUEST,
+                "SCHEMA_ERROR",
+                &message,
+                Some(json!({"message": message})),
+            ),
+            StackError::BodyParsing(message) => {
+                known(S::BAD_REQUEST, "BODY_PARSING_ERROR", message, None)
+            }
+            StackError::AccountIdAlreadyUsedForSignIn => known(
+                S::BAD_REQUEST,
+                "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN",
+                "A provider with the same account ID is already used for signing in.",
+                None,
+            ),
+            StackError::ProviderNotConfigured(id) => match id {
+                Some(id) => known(
+                    S::BAD_REQUEST,
+                    "OAUTH_PROVIDER_NOT_CONFIGURED",
+                    &format!("OAuth provider {id} is not configured or not enabled."),
+                    Some(json!({"provider_config_id": id})),
+                ),
+                None => known(
+                    S::BAD_REQUEST,
+                    "OAUTH_PROVIDER_NOT_CONFIGURED",
+                    "The OAuth provider is not configured or not enabled.",
+                    None,
+                ),
+            },
+            StackError::LinkNotFound { user_id, link_id } => known(
+                S::NOT_FOUND,
+                "OAUTH_PROVIDER_NOT_FOUND",
+                &format!("OAuth provider {link_id} for user {user_id} not found"),
+                None,
+            ),
+            StackError::UserNotFound => known(S::NOT_FOUND, "USER_NOT_FOUND", "User not found.", None),
+            StackError::Status(status, message) => status_error(status, &message),
+            StackError::Domain(e) => domain(e),
+        }
+    }
+}
+
+/// The domain errors the link core can return, as Stack answers them.
+fn domain(e: Error) -> Response {
+    use StatusCode as S;
+    match e {
+        Error::NotFound("user") => StackError::UserNotFound.into_response(),
+        Error::NotFound("provider") => StackError::ProviderNotConfigured(None).into_response(),
+        Error::NotFound("link") => known(
+            S::NOT_FOUND,
+            "OAUTH_PROVIDER_NOT_FOUND",
+            "OAuth provider not found",
+            None,
+        ),
+        Error::NotFound(what) => status_error(S::NOT_FOUND, &format!("{what} not found")),
+        Error::Conflict {
+            field: "account_id" | "provider_config_id",
+            ..
+        } => StackError::AccountIdAlreadyUsedForSignIn.into_response(),
+        Error::Conflict { .. } => status_error(S::CONFLICT, "Conflict"),
+        Error::Invalid { field, reason } => StackError::Schema(format!(
+            "Request validation failed:\n  - body.{field} {reason}"
+        ))
+        .into_response(),
+        Error::NotAllowed(why) => status_error(S::BAD_REQUEST, why),
+        Error::Unauthorized => StackError::InvalidAccessToken.into_response(),
+        Error::Forbidden => status_error(S::FORBIDDEN, "Forbidden"),
+        Error::RateLimited { retry_after_ms, .. } => {
+            let mut r = status_error(S::TOO_MANY_REQUESTS, "Too Many Requests");
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from((retry_after_ms + 999) / 1000),
+            );
+            r
+        }
+        Error::Busy => {
+            let mut r = status_error(S::SERVICE_UNAVAILABLE, "Service Unavailable");
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            r
+        }
+        Error::Internal(_) => status_error(S::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    }
+}
+
+/// The caller of a Stack route: its access type, its user session if it sent one, and the request line for
+/// schema messages.
+pub struct StackAuth {
+    pub access: AccessType,
+    pub user: Option<User>,
+    method: Method,
+    path: String,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl FromRequestParts<AppState> for StackAuth {
+    type Rejection = StackError;
+
+    /// Stack's order: access type, project id, the key its type needs, then the user session. A publishable
+    /// client key is ignored: client access is a user session (there is no client key in a single-project server).
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, StackError> {
+        let h = &parts.headers;
+        let raw = header_str(h, "x-stack-access-type").ok_or(StackError::AccessTypeRequired)?;
+        let access =
+            AccessType::parse(raw).ok_or_else(|| StackError::InvalidAccessType(raw.to_owned()))?;
+        let project = header_str(h, "x-stack-project-id")
+            .ok_or(StackError::AccessTypeWithoutProjectId(access))?;
+        match stack_keys::project_id(state)? {
+            Some(id) if crate::crypto::ct_eq(id.as_bytes(), project.as_bytes()) => {}
+            _ => return Err(StackError::ProjectNotFound(project.to_owned())),
+        }
+        let key_check = |name: &str, key: Key, missing: StackError, wrong: StackError| {
+            let presented = header_str(h, name).ok_or(missing)?;
+            if stack_keys::key_matches(state, key, presented)? {
+                Ok(())
+            } else {
+                Err(wrong)
+            }
+        };
+        match access {
+            AccessType::Client => {}
+            AccessType::Server => key_check(
+                "x-stack-secret-server-key",
+                Key::Server,
+                StackError::ServerAuthenticationRequired,
+                StackError::InvalidSecretServerKey(project.to_owned()),
+            )?,
+            AccessType::Admin => key_check(
+                "x-stack-super-secret-admin-key",
+                Key::Admin,
+                StackError::AdminAuthenticationRequired,
+                StackError::InvalidSuperSecretAdminKey(project.to_owned()),
+            )?,
+        }
+        let token = header_str(h, "x-stack-access-token").or_else(|| {
+            let (scheme, rest) = header_str(h, "authorization")?.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim())
+                .filter(|t| !t.is_empty())
+        });
+        let user = match token {
+            Some(t) => Some(session::authenticate_bearer(state, t).map_err(|e| match e {
+                Error::Unauthorized => StackError::InvalidAccessToken,
+                other => StackError::Domain(other),
+            })?),
+            None => None,
+        };
+        Ok(StackAuth {
+            access,
+            user,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+impl StackAuth {
+    /// `INSUFFICIENT_ACCESS_TYPE` unless this access type is one of `allowed`.
+    pub fn require(&self, allowed: &'static [AccessType]) -> Result<(), StackError> {
+        if allowed.contains(&self.access) {
+            Ok(())
+        } else {
+            Err(StackError::InsufficientAccessType {
+                actual: self.access,
+                allowed,
+            })
+        }
+    }
+
+    /// Resolves Stack's `me` to the session's user.
+    pub fn resolve_user(&self, user_id: &str) -> Result<String, StackError> {
+        if user_id == "me" {
+            match &self.user {
+                Some(u) => Ok(u.id.clone()),
+                None => Err(StackError::CannotGetOwnUserWithoutUser),
+            }
+        } else {
+            Ok(user_id.to_owned())
+        }
+    }
+
+    /// A client acts only on its own user: no session → `CANNOT_GET_OWN_USER_WITHOUT_USER`; another user (or
+    /// none named) → 403, as Stack's `StatusError` ("Client can only {verb} OAuth providers for their own user.").
+    pub fn own(&self, user_id: Option<&str>, verb: &str) -> Result<(), StackError> {
+        if self.access != AccessType::Client {
+            return Ok(());
+        }
+        let me = self
+            .user
+            .as_ref()
+            .ok_or(StackError::CannotGetOwnUserWithoutUser)?;
+        if user_id == Some(me.id.as_str()) {
+            Ok(())
+        } else {
+            Err(StackError::Status(
+                StatusCode::FORBIDDEN,
+                format!("Client can only {verb} OAuth providers for their own user."),
+            ))
+        }
+    }
+
+    /// `SCHEMA_ERROR` listing `problems` under this request's line, as Stack words it.
+    pub fn schema_error(&self, problems: &[String]) -> StackError {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        StackError::Schema(format!(
+            "Request validation failed on {} {}:\n{}",
+            self.method,
+            self.path,
+            lines.join("\n")
+        ))
+    }
+}
+
+/// The JSON type of a body field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Bool,
+}
+
+/// One body field: name, type, required.
+pub type Field = (&'static str, Ty, bool);
+
+/// yup's `printValue`, close enough for messages.
+fn print_value(v: &Value) -> String {
+    v.to_string()
+}
+
+/// Checks `body` (absent: `None`) against `fields` the way Stack's yup schemas do, collecting every problem:
+/// `body must be defined`, `body.x must be defined`, `body.x cannot be null`, wrong types, and unknown keys.
+pub fn check_body<'a>(
+    body: Option<&'a Value>,
+    fields: &[Field],
+) -> Result<&'a Map<String, Value>, Vec<String>> {
+    let body = match body {
+        None => return Err(vec!["body must be defined".into()]),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            return Err(vec![format!(
+                "body must be a `object` type, but the final value was: `{}`.",
+                print_value(other)
+            )])
+        }
+    };
+    let mut problems = Vec::new();
+    for &(name, ty, required) in fields {
+        match body.get(name) {
+            None if required => problems.push(format!("body.{name} must be defined")),
+            None => {}
+            Some(Value::Null) => problems.push(format!("body.{name} cannot be null")),
+            Some(v) => {
+                let (ok, ty_name) = match ty {
+                    Ty::Str => (v.is_string(), "string"),
+                    Ty::Bool => (v.is_boolean(), "boolean"),
+                };
+                if !ok {
+                    problems.push(format!(
+                        "body.{name} must be a `{ty_name}` type, but the final value was: `{}`.",
+                        print_value(v)
+                    ));
+                }
+            }
+        }
+    }
+    let mut unknown: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !fields.iter().any(|(n, _, _)| n == k))
+        .collect();
+    unknown.sort_unstable();
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "body contains unknown properties: {}",
+            unknown.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(body)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A JSON body, or `None` when the request has none. Over the limit: 413 (a plain `StatusError`); not JSON:
+/// `BODY_PARSING_ERROR`, as Stack answers both.
+pub struct StackBody(pub Option<Value>);
+
+impl FromRequest<AppState> for StackBody {
+    type Rejection = StackError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, StackError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                StackError::Status(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large".into())
+            } else {
+                StackError::BodyParsing("Request body could not be read")
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(StackBody(None));
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| StackError::BodyParsing("Request body cannot be parsed as UTF-8"))?;
+        serde_json::from_str(text)
+            .map(|v| StackBody(Some(v)))
+            .map_err(|_| StackError::BodyParsing("Invalid JSON in request body"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_errors_have_stacks_body_order_and_header() {
+        let r = StackError::InsufficientAccessType {
+            actual: AccessType::Client,
+            allowed: &[AccessType::Server, AccessType::Admin],
+        }
+        .into_response();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["x-stack-known-error"], "INSUFFICIENT_ACCESS_TYPE");
+        let body = serde_json::to_string_pretty(&KnownErrorBody {
+            code: "X",
+            details: Some(json!({"a": 1})),
+            error: "e",
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            "{\n  \"code\": \"X\",\n  \"details\": {\n    \"a\": 1\n  },\n  \"error\": \"e\"\n}"
+        );
+    }
+
+    #[test]
+    fn body_checks_collect_every_problem() {
+        const F: &[Field] = &[("a", Ty::Str, true), ("b", Ty::Bool, false)];
+        assert_eq!(check_body(None, F).unwrap_err(), ["body must be defined"]);
+        assert_eq!(
+            check_body(Some(&json!({"b": "yes", "z": 1, "y": 2})), F).unwrap_err(),
+            [
+                "body.a must be defined",
+                "body.b must be a `boolean` type, but the final value was: `\"yes\"`.",
+                "body contains unknown properties: y, z",
+            ]
+        );
+        assert_eq!(
+            check_body(Some(&json!({"a": null})), F).unwrap_err(),
+            ["body.a cannot be null"]
+        );
+        assert!(check_body(Some(&json!({"a": "x"})), F).is_ok());
+        assert!(check_body(Some(&json!([])), F).is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! The Stack Auth project of this instance (SPEC §7): one project id and two keys, the secret server key and the
+//! super secret admin key.
+//!
+//! Each comes from the config/env (`[stack]`, `LATCHKEY_STACK_*`) or, when unset there, is generated at first start
+//! and kept in the `meta` tree. Keys are kept only as SHA-256 digests: a generated key is 256 random bits, so a
+//! fast digest is as strong as a slow hash and keeps the per-request check at microseconds (an operator who sets
+//! a key in the config should likewise choose a long random one). The plaintext of a generated key is printed
+//! once, at generation, and never again.
+
+use crate::crypto::{ct_eq, random_token, sha256, uuid_v4};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+const PROJECT_ID: &str = "stack_project_id";
+const SERVER_KEY: &str = "stack_server_key_sha256";
+const ADMIN_KEY: &str = "stack_admin_key_sha256";
+
+/// Which key a request presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// `X-Stack-Secret-Server-Key`.
+    Server,
+    /// `X-Stack-Super-Secret-Admin-Key`.
+    Admin,
+}
+
+impl Key {
+    fn meta_key(self) -> &'static str {
+        match self {
+            Key::Server => SERVER_KEY,
+            Key::Admin => ADMIN_KEY,
+        }
+    }
+
+    fn configured(self, state: &AppState) -> &str {
+        match self {
+            Key::Server => &state.config.stack.server_key,
+            Key::Admin => &state.config.stack.admin_key,
+        }
+    }
+}
+
+/// The project id requests must name: the configured one, else the generated one.
+pub fn project_id(state: &AppState) -> Result<Option<String>> {
+    let configured = &state.config.stack.project_id;
+    if !configured.is_empty() {
+        return Ok(Some(configured.clone()));
+    }
+    state
+        .store
+        .meta_get(PROJECT_ID)?
+        .map(|v| String::from_utf8(v).map_err(|_| Error::internal("stack project id is not UTF-8")))
+        .transpose()
+}
+
+/// Whether `presented` is the key of this kind, compared in constant time on digests.
+pub fn key_matches(state: &AppState, key: Key, presented: &str) -> Result<bool> {
+    let configured = key.configured(state);
+    let want = if configured.is_empty() {
+        match state.store.meta_get(key.meta_key())? {
+            Some(digest) => digest,
+            None => return Ok(false),
+        }
+    } else {
+        sha256(configured.as_bytes()).to_vec()
+    };
+    Ok(ct_eq(&sha256(presented.as_bytes()), &want))
+}
+
+/// Generates what the config leaves unset and is not stored yet; returns the lines to print once.
+pub async fn ensure(state: &AppState) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let cfg = &state.config.stack;
+    if cfg.project_id.is_empty() && state.store.meta_get(PROJECT_ID)?.is_none() {
+        let id = uuid_v4();
+        state.store.meta_put(PROJECT_ID, id.as_bytes()).await?;
+        lines.push(format!(
+            "stack: project id {id} (set LATCHKEY_STACK_PROJECT_ID to choose it)"
+        ));
+    }
+    for (key, label, env) in [
+        (Key::Server, "secret server key", "LATCHKEY_STACK_SERVER_KEY"),
+        (Key::Admin, "super secret admin key", "LATCHKEY_STACK_ADMIN_KEY"),
+    ] {
+        if key.configured(state).is_empty() && state.store.meta_get(key.meta_key())?.is_none() {
+            let secret = random_token();
+            state
+                .store
+                .meta_put(key.meta_key(), &sha256(secret.as_bytes()))
+                .await?;
+            lines.push(format!(
+                "stack: {label} {secret} (shown once; set {env} to choose it)"
+            ));
+        }
+    }
+    Ok(lines)
+}

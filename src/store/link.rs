@@ -1,0 +1,643 @@
+//! User ↔ provider links (SPEC §7) and their point-lookup indexes:
+//!
+//! - `links`: link id → [`Link`].
+//! - `links_by_user`: user id ‖ 0 ‖ created_at (big-endian, sign bit flipped) ‖ link id → ∅. A prefix scan yields a
+//!   user's links in creation order, and deleting a user finds its links without a full scan.
+//! - `links_by_provider`: service key ‖ 0 ‖ link id → ∅, so removing a provider finds its links without a full
+//!   scan (connected-only links are in no other per-provider index).
+//! - `links_by_account`: service key ‖ 0 ‖ account id → id of the ONE `allow_sign_in` link of that upstream
+//!   account. Federated sign-in resolves an upstream identity with one point lookup here.
+//! - `signin_by_user_provider`: user id ‖ 0 ‖ service key → id of the user's ONE `allow_sign_in` link to that
+//!   provider.
+//!
+//! The two sign-in indexes are the invariants themselves: a transaction that would insert a second entry under
+//! one key aborts with a `Conflict`, and sled transactions serialize, so of concurrent claims exactly one wins.
+//! User ids and service keys never contain a 0 byte, so the first 0 of a key ends its first component.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::model::{Link, Provider};
+
+type Tx<T> = Result<T, ConflictableTransactionError<Error>>;
+
+/// `created_at` as bytes that sort like the number (negative before positive).
+fn order_bytes(t: Millis) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn join(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i == 1 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+pub(super) fn user_prefix(user_id: &str) -> Vec<u8> {
+    join(&[user_id.as_bytes(), b""])
+}
+
+pub(super) fn user_key(link: &Link) -> Vec<u8> {
+    join(&[
+        link.user_id.as_bytes(),
+        &order_bytes(link.created_at),
+        link.id.as_bytes(),
+    ])
+}
+
+pub(super) fn provider_prefix(provider: &str) -> Vec<u8> {
+    join(&[provider.as_bytes(), b""])
+}
+
+pub(super) fn provider_key(link: &Link) -> Vec<u8> {
+    join(&[link.provider.as_bytes(), link.id.as_bytes()])
+}
+
+pub(super) fn account_key(provider: &str, account_id: &str) -> Vec<u8> {
+    join(&[provider.as_bytes(), account_id.as_bytes()])
+}
+
+pub(super) fn signin_key(user_id: &str, provider: &str) -> Vec<u8> {
+    join(&[user_id.as_bytes(), provider.as_bytes()])
+}
+
+/// The link id at the end of a `links_by_user` key (after the user's prefix and 8 order bytes).
+pub(super) fn id_of_user_key(key: &[u8]) -> Option<&[u8]> {
+    let start = key.iter().position(|&b| b == 0)? + 1 + 8;
+    key.get(start..)
+}
+
+/// The link id at the end of a `links_by_provider` key.
+pub(super) fn id_of_provider_key(key: &[u8]) -> Option<&[u8]> {
+    let start = key.iter().position(|&b| b == 0)? + 1;
+    key.get(start..)
+}
+
+/// The link trees as one transaction sees them; every write of a link and its index entries goes through here.
+pub(super) struct LinkTx<'a> {
+    pub links: &'a TransactionalTree,
+    pub by_user: &'a TransactionalTree,
+    pub by_provider: &'a TransactionalTree,
+    pub by_account: &'a TransactionalTree,
+    pub signin: &'a TransactionalTree,
+}
+
+impl LinkTx<'_> {
+    fn get(&self, id: &str) -> Tx<Option<Link>> {
+        match self.links.get(id.as_bytes())? {
+            Some(b) => decode_or_abort(&b).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Claims the sign-in keys of `link` (when it signs in), failing on a key held by another link.
+    fn claim_sign_in(&self, link: &Link) -> Tx<()> {
+        if !link.allow_sign_in {
+            return Ok(());
+        }
+        let id = link.id.as_bytes();
+        let account = account_key(&link.provider, &link.account_id);
+        if self.by_account.get(&account)?.is_some_and(|v| v != id) {
+            return abort(Error::Conflict {
+                field: "account_id",
+                value: link.account_id.clone(),
+            });
+        }
+        let signin = signin_key(&link.user_id, &link.provider);
+        if self.signin.get(&signin)?.is_some_and(|v| v != id) {
+            return abort(Error::Conflict {
+                field: "provider_config_id",
+                value: link.provider.clone(),
+            });
+        }
+        self.by_account.insert(account, id)?;
+        self.signin.insert(signin, id)?;
+        Ok(())
+    }
+
+    /// Gives up the sign-in keys of `link`, leaving alone any that another link holds.
+    fn release_sign_in(&self, link: &Link) -> Tx<()> {
+        if !link.allow_sign_in {
+            return Ok(());
+        }
+        let id = link.id.as_bytes();
+        let account = account_key(&link.provider, &link.account_id);
+        if self.by_account.get(&account)?.is_some_and(|v| v == id) {
+            self.by_account.remove(account)?;
+        }
+        let signin = signin_key(&link.user_id, &link.provider);
+        if self.signin.get(&signin)?.is_some_and(|v| v == id) {
+            self.signin.remove(signin)?;
+        }
+        Ok(())
+    }
+
+    fn insert(&self, link: &Link) -> Tx<()> {
+        if self.links.get(link.id.as_bytes())?.is_some() {
+            return abort(Error::Conflict {
+                field: "id",
+                value: link.id.clone(),
+            });
+        }
+        self.claim_sign_in(link)?;
+        self.links.insert(link.id.as_bytes(), codec::encode(link))?;
+        self.by_user.insert(user_key(link), &[][..])?;
+        self.by_provider.insert(provider_key(link), &[][..])?;
+        Ok(())
+    }
+
+    /// Removes the link and its index entries; `None` when there is no such link.
+    pub(super) fn remove(&self, id: &str) -> Tx<Option<Link>> {
+        let Some(link) = self.get(id)? else {
+            return Ok(None);
+        };
+        self.release_sign_in(&link)?;
+        self.links.remove(id.as_bytes())?;
+        self.by_user.remove(user_key(&link))?;
+        self.by_provider.remove(provider_key(&link))?;
+        Ok(Some(link))
+    }
+}
+
+impl Store {
+    /// Inserts a new link in one transaction that checks: the provider exists and is enabled (else
+    /// `NotFound("provider")`, read inside the transaction so a concurrent removal serializes against it), the
+    /// user exists (else `NotFound("user")`), the id is free, and, for a sign-in link, that neither the upstream
+    /// account (`Conflict { field: "account_id" }`) nor the user's sign-in slot for the provider
+    /// (`Conflict { field: "provider_config_id" }`) is taken.
+    pub async fn create_link(&self, link: &Link) -> Result<()> {
+        let t = &self.t;
+        let r = (
+            &t.providers,
+            &t.users,
+            &t.links,
+            &t.links_by_user,
+            &t.links_by_provider,
+            &t.links_by_account,
+            &t.signin_by_user_provider,
+        )
+            .transaction(
+                |(providers, users, links, by_user, by_provider, by_account, signin)| {
+                    let enabled = match providers.get(link.provider.as_bytes())? {
+                        Some(b) => decode_or_abort::<Provider>(&b)?.enabled,
+                        None => false,
+                    };
+                    if !enabled {
+                        return abort(Error::NotFound("provider"));
+                    }
+                    if users.get(link.user_id.as_bytes())?.is_none() {
+                        return abort(Error::NotFound("user"));
+                    }
+                    LinkTx {
+                        links,
+                        by_user,
+                        by_provider,
+                        by_account,
+                        signin,
+                    }
+                    .insert(link)
+                },
+            );
+        txn_result(r)?;
+        self.durable().await
+    }
+
+    pub fn get_link(&self, id: &str) -> Result<Option<Link>> {
+        match self.t.links.get(id.as_bytes()).map_err(db_err)? {
+            Some(b) => codec::decode(&b).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn link_by_index(&self, index: &sled::Tree, key: &[u8]) -> Result<Option<Link>> {
+        match index.get(key).map_err(db_err)? {
+            Some(id) => match self.t.links.get(&id).map_err(db_err)? {
+                Some(b) => codec::decode(&b).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// The `allow_sign_in` link of an upstream account: who it signs in as. Two point reads.
+    pub fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
+        self.link_by_index(&self.t.links_by_account, &account_key(provider, account_id))
+    }
+
+    /// The user's `allow_sign_in` link to `provider`, if any. Two point reads.
+    pub fn sign_in_link_of_user(&self, user_id: &str, provider: &str) -> Result<Option<Link>> {
+        self.link_by_index(
+            &self.t.signin_by_user_provider,
+            &signin_key(user_id, provider),
+        )
+    }
+
+    /// Ids of the user's links, in creation order.
+    fn link_ids_by_prefix(
+        &self,
+        index: &sled::Tree,
+        prefix: &[u8],
+        id_of: fn(&[u8]) -> Option<&[u8]>,
+    ) -> Result<Vec<String>> {
+        index
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(db_err)?;
+                id_of(&k)
+                    .and_then(|id| std::str::from_utf8(id).ok())
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::internal("bad link index key"))
+            })
+            .collect()
+    }
+
+    /// The user's links in creation order (ties in the same millisecond: by id).
+    pub fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
+        let ids =
+            self.link_ids_by_prefix(&self.t.links_by_user, &user_prefix(user_id), id_of_user_key)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Gone between the index read and this one: deleted meanwhile, so not listed.
+            if let Some(l) = self.get_link(&id)? {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest `created_at` among the user's links (the last key of its prefix), so callers can keep creation
+    /// order strict within one millisecond.
+    pub fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
+        let prefix = user_prefix(user_id);
+        match self.t.links_by_user.scan_prefix(&prefix).keys().next_back() {
+            Some(k) => {
+                let k = k.map_err(db_err)?;
+                let bytes: [u8; 8] = k
+                    .get(prefix.len()..prefix.len() + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| Error::internal("bad link index key"))?;
+                Ok(Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as Millis))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every link, oldest first (ties by id).
+    pub fn list_links(&self) -> Result<Vec<Link>> {
+        let mut all = self
+            .t
+            .links
+            .iter()
+            .values()
+            .map(|v| codec::decode::<Link>(&v.map_err(db_err)?))
+            .collect::<Result<Vec<_>>>()?;
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(all)
+    }
+
+    /// Reads, changes and writes one link atomically, re-checking the sign-in invariants when `allow_sign_in` or
+    /// `account_id` change. `change` may run more than once: keep it pure. The id, user, provider and creation
+    /// time cannot change (`Internal`).
+    pub async fn update_link(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Link) -> Result<()>,
+    ) -> Result<Link> {
+        let t = &self.t;
+        let r = (
+            &t.links,
+            &t.links_by_user,
+            &t.links_by_provider,
+            &t.links_by_account,
+            &t.signin_by_user_provider,
+        )
+            .transaction(|(links, by_user, by_provider, by_account, signin)| {
+                let tx = LinkTx {
+                    links,
+                    by_user,
+                    by_provider,
+                    by_account,
+                    signin,
+                };
+                let Some(old) = tx.get(id)? else {
+                    return abort(Error::NotFound("link"));
+                };
+                let mut new = old.clone();
+                change(&mut new).map_err(ConflictableTransactionError::Abort)?;
+                if (&new.id, &new.user_id, &new.provider, new.created_at)
+                    != (&old.id, &old.user_id, &old.provider, old.created_at)
+                {
+                    return abort(Error::internal(
+                        "an update may not change a link's id, user, provider or creation time",
+                    ));
+                }
+                if (new.allow_sign_in, &new.account_id) != (old.allow_sign_in, &old.account_id) {
+                    tx.release_sign_in(&old)?;
+                    tx.claim_sign_in(&new)?;
+                }
+                links.insert(id.as_bytes(), codec::encode(&new))?;
+                Ok(new)
+            });
+        let link = txn_result(r)?;
+        self.durable().await?;
+        Ok(link)
+    }
+
+    /// Removes one link and its index entries; `NotFound("link")` when there is none.
+    pub async fn delete_link(&self, id: &str) -> Result<Link> {
+        let link = self
+            .remove_links(std::iter::once(id.to_owned()))?
+            .pop()
+            .ok_or(Error::NotFound("link"))?;
+        self.durable().await?;
+        Ok(link)
+    }
+
+    /// Removes the given links, one transaction each; returns those that existed. Not flushed.
+    fn remove_links(&self, ids: impl IntoIterator<Item = String>) -> Result<Vec<Link>> {
+        let t = &self.t;
+        let mut removed = Vec::new();
+        for id in ids {
+            let r = (
+                &t.links,
+                &t.links_by_user,
+                &t.links_by_provider,
+                &t.links_by_account,
+                &t.signin_by_user_provider,
+            )
+                .transaction(|(links, by_user, by_provider, by_account, signin)| {
+                    LinkTx {
+                        links,
+                        by_user,
+                        by_provider,
+                        by_account,
+                        signin,
+                    }
+                    .remove(&id)
+                });
+            removed.extend(txn_result(r)?);
+        }
+        Ok(removed)
+    }
+
+    /// Ids of the user's links, for `delete_user` to remove in its own transaction.
+    pub(super) fn link_ids_of_user(&self, user_id: &str) -> Result<Vec<String>> {
+        self.link_ids_by_prefix(&self.t.links_by_user, &user_prefix(user_id), id_of_user_key)
+    }
+
+    /// Removes every link of a user (not flushed: the caller flushes). `delete_user` removes the links it saw
+    /// in its own transaction; this pass catches any created between that scan and the commit (after the
+    /// commit none can be created: `create_link` reads the user).
+    pub(crate) fn remove_links_of_user(&self, user_id: &str) -> Result<usize> {
+        let ids = self.link_ids_of_user(user_id)?;
+        Ok(self.remove_links(ids)?.len())
+    }
+
+    /// Removes every link of the provider with service key `key` (not flushed: the caller flushes).
+    pub(crate) fn remove_provider_links(&self, key: &str) -> Result<usize> {
+        let ids = self.link_ids_by_prefix(
+            &self.t.links_by_provider,
+            &provider_prefix(key),
+            id_of_provider_key,
+        )?;
+        Ok(self.remove_links(ids)?.len())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::link::CUSTOM_TYPE;
+    use crate::model::provider::{Setting, SettingValue};
+    use crate::store::testing::temp_store;
+    use crate::store::user::tests::user;
+
+    pub(crate) fn link(id: &str, user: &str, provider: &str, account: &str, sign_in: bool) -> Link {
+        Link {
+            id: id.into(),
+            user_id: user.into(),
+            provider: provider.into(),
+            provider_type: CUSTOM_TYPE.into(),
+            email: None,
+            allow_sign_in: sign_in,
+            allow_connected_accounts: !sign_in,
+            account_id: account.into(),
+            created_at: 10,
+            upstream: None,
+        }
+    }
+
+    /// A store with users u1, u2 and the enabled provider `myidp` (plus the disabled `off`).
+    pub(crate) async fn seeded() -> (tempfile::TempDir, Store) {
+        let (d, s) = temp_store();
+        s.create_user(&user("u1", "jane", true)).await.unwrap();
+        s.create_user(&user("u2", "bob", false)).await.unwrap();
+        for (name, on) in [("Myidp", true), ("Off", false)] {
+            let key = name.to_lowercase();
+            s.add_provider(&Provider::new(format!("p-{key}"), name.into(), 1))
+                .await
+                .unwrap();
+            s.update_provider(&key, |p| p.set(Setting::Enabled, SettingValue::Bool(on)))
+                .await
+                .unwrap();
+        }
+        (d, s)
+    }
+
+    fn conflict_field(e: Error) -> &'static str {
+        match e {
+            Error::Conflict { field, .. } => field,
+            other => panic!("not a conflict: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_checks_user_provider_and_both_sign_in_rules() {
+        let (_d, s) = seeded().await;
+        s.create_link(&link("l1", "u1", "myidp", "acc", true))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.sign_in_link("myidp", "acc").unwrap().unwrap().id,
+            "l1",
+            "one point lookup finds the sign-in user"
+        );
+        assert_eq!(
+            s.sign_in_link_of_user("u1", "myidp").unwrap().unwrap().id,
+            "l1"
+        );
+        // The same upstream account cannot sign in to another user...
+        let e = s.create_link(&link("l2", "u2", "myidp", "acc", true)).await;
+        assert_eq!(conflict_field(e.unwrap_err()), "account_id");
+        // ...but may be a connected-only link of anyone.
+        s.create_link(&link("l2", "u2", "myidp", "acc", false))
+            .await
+            .unwrap();
+        // One sign-in link per (user, provider).
+        let e = s
+            .create_link(&link("l3", "u1", "myidp", "other", true))
+            .await;
+        assert_eq!(conflict_field(e.unwrap_err()), "provider_config_id");
+        let e = s.create_link(&link("l1", "u2", "myidp", "x", false)).await;
+        assert_eq!(conflict_field(e.unwrap_err()), "id");
+        for (l, want) in [
+            (link("l4", "nobody", "myidp", "a", false), "user"),
+            (link("l4", "u1", "nope", "a", false), "provider"),
+            (link("l4", "u1", "off", "a", false), "provider"),
+        ] {
+            match s.create_link(&l).await {
+                Err(Error::NotFound(what)) => assert_eq!(what, want),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(s.list_links().unwrap().len(), 2);
+        s.verify().unwrap();
+    }
+
+    #[tokio::test]
+    async fn links_of_a_user_come_in_creation_order() {
+        let (_d, s) = seeded().await;
+        for (i, t) in [(0, 30), (1, -5), (2, 7), (3, 7)] {
+            let mut l = link(&format!("l{i}"), "u1", "myidp", &format!("a{i}"), false);
+            l.created_at = t;
+            s.create_link(&l).await.unwrap();
+        }
+        let ids = |v: Vec<Link>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.links_of_user("u1").unwrap()),
+            ["l1", "l2", "l3", "l0"]
+        );
+        assert_eq!(ids(s.list_links().unwrap()), ["l1", "l2", "l3", "l0"]);
+        assert_eq!(s.newest_link_time("u1").unwrap(), Some(30));
+        assert_eq!(s.newest_link_time("u2").unwrap(), None);
+        assert!(s.links_of_user("u2").unwrap().is_empty());
+        assert!(s.links_of_user("u").unwrap().is_empty(), "no prefix bleed");
+    }
+
+    #[tokio::test]
+    async fn update_rechecks_the_invariants_and_keeps_identity() {
+        let (_d, s) = seeded().await;
+        s.create_link(&link("l1", "u1", "myidp", "acc", true))
+            .await
+            .unwrap();
+        s.create_link(&link("l2", "u2", "myidp", "acc", false))
+            .await
+            .unwrap();
+        let e = s
+            .update_link("l2", |l| {
+                l.allow_sign_in = true;
+                Ok(())
+            })
+            .await;
+        assert_eq!(conflict_field(e.unwrap_err()), "account_id");
+        // Moving l1 to another account frees "acc" for u2.
+        let l1 = s
+            .update_link("l1", |l| {
+                l.account_id = "acc2".into();
+                l.email = Some("j@example.com".into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(l1.account_id, "acc2");
+        assert!(s.sign_in_link("myidp", "acc").unwrap().is_none());
+        assert_eq!(s.sign_in_link("myidp", "acc2").unwrap().unwrap().id, "l1");
+        s.update_link("l2", |l| {
+            l.allow_sign_in = true;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.sign_in_link("myidp", "acc").unwrap().unwrap().user_id,
+            "u2"
+        );
+        // Turning sign-in off releases both keys.
+        s.update_link("l1", |l| {
+            l.allow_sign_in = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(s.sign_in_link_of_user("u1", "myidp").unwrap().is_none());
+        for change in [
+            (|l: &mut Link| l.user_id = "u2".into()) as fn(&mut Link),
+            |l| l.provider = "off".into(),
+            |l| l.id = "zz".into(),
+            |l| l.created_at += 1,
+        ] {
+            let r = s
+                .update_link("l1", |l| {
+                    change(l);
+                    Ok(())
+                })
+                .await;
+            assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+        }
+        let r = s
+            .update_link("l1", |l| {
+                l.allow_sign_in = true;
+                Err(Error::invalid("x", "rejected"))
+            })
+            .await;
+        assert!(matches!(r, Err(Error::Invalid { .. })));
+        assert!(!s.get_link("l1").unwrap().unwrap().allow_sign_in);
+        assert!(matches!(
+            s.update_link("nope", |_| Ok(())).await,
+            Err(Error::NotFound("link"))
+        ));
+        s.verify().unwrap();
+    }
+
+    #[tokio::test]
+    async fn deleting_links_users_and_providers_leaves_no_index_behind() {
+        let (_d, s) = seeded().await;
+        s.create_link(&link("l1", "u1", "myidp", "a1", true))
+            .await
+            .unwrap();
+        s.create_link(&link("l2", "u2", "myidp", "a2", true))
+            .await
+            .unwrap();
+        s.create_link(&link("l3", "u2", "myidp", "a1", false))
+            .await
+            .unwrap();
+        assert_eq!(s.delete_link("l1").await.unwrap().id, "l1");
+        assert!(matches!(
+            s.delete_link("l1").await,
+            Err(Error::NotFound("link"))
+        ));
+        assert!(s.sign_in_link("myidp", "a1").unwrap().is_none());
+        s.verify().unwrap();
+
+        s.delete_user("u2").await.unwrap();
+        assert!(s.list_links().unwrap().is_empty());
+        s.verify().unwrap();
+
+        s.create_link(&link("l4", "u1", "myidp", "a1", true))
+            .await
+            .unwrap();
+        s.remove_provider("myidp").await.unwrap();
+        assert!(s.list_links().unwrap().is_empty());
+        assert!(s.sign_in_link("myidp", "a1").unwrap().is_none());
+        s.verify().unwrap();
+    }
+
+    #[tokio::test]
+    async fn upstream_tokens_round_trip_opaquely() {
+        let (_d, s) = seeded().await;
+        let mut l = link("l1", "u1", "myidp", "a1", true);
+        l.upstream = Some(vec![0, 1, 2, 255]);
+        l.email = Some("Jane@Example.com".into());
+        s.create_link(&l).await.unwrap();
+        assert_eq!(s.get_link("l1").unwrap().unwrap(), l);
+        assert_eq!(codec::decode::<Link>(&codec::encode(&l)).unwrap(), l);
+    }
+}

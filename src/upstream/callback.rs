@@ -1,0 +1,294 @@
+//! `GET /_oauth/<service>?code&state`: finishes a federated sign-in. Every failure ends on an error page that
+//! says what failed, and leaves the store as it was.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::identity::{self, Identity};
+use super::{callback_url, cookie_name, open_pending};
+use crate::core::session;
+use crate::crypto;
+use crate::error::Error;
+use crate::model::link::Link;
+use crate::model::provider::{IdentityTokenSentVia, KeyField, Provider, TokenSentVia};
+use crate::model::user::{normalize_email, Email};
+use crate::model::{Role, User};
+use crate::state::AppState;
+use crate::web::pages::{error_page, see_other};
+use crate::web::session::{cookie_name as session_cookie, read_cookie, set_cookie};
+
+/// Why a sign-in failed, worded for the person in front of the browser.
+struct Failure(StatusCode, String);
+
+impl Failure {
+    fn upstream(what: impl Into<String>) -> Self {
+        Failure(StatusCode::BAD_GATEWAY, what.into())
+    }
+    fn request(what: impl Into<String>) -> Self {
+        Failure(StatusCode::BAD_REQUEST, what.into())
+    }
+}
+
+pub async fn callback(
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let clear = set_cookie(&s, &cookie_name(&s), "", 0);
+    match finish(&s, &service, &headers, &q).await {
+        Ok((token, return_to)) => {
+            let max_age = s.config.login.token_ttl_days as i64 * 86_400;
+            let session = set_cookie(&s, &session_cookie(&s.issuer), &token, max_age);
+            see_other(&return_to, vec![clear, session])
+        }
+        Err(Failure(status, why)) => {
+            tracing::warn!(service, reason = %why, "federated sign-in failed");
+            let mut r = error_page(status, "Sign-in failed", &why);
+            r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
+            r
+        }
+    }
+}
+
+async fn finish(
+    s: &AppState,
+    service: &str,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<(String, String), Failure> {
+    let provider = match s.store.get_provider(service) {
+        Ok(Some(p)) if p.enabled => p,
+        Ok(_) => return Err(Failure::request(format!("no enabled sign-in provider is called {service:?}"))),
+        Err(_) => return Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())),
+    };
+    let name = provider.name.clone();
+    let pending = read_cookie(headers, &cookie_name(s))
+        .and_then(|c| open_pending(s, &c))
+        .ok_or_else(|| Failure::request("this sign-in was not started in this browser, or it expired; start again"))?;
+    let state_ok = q.get("state").is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));
+    if !state_ok || pending.service != service {
+        return Err(Failure::request("the state parameter does not match this sign-in; start again"));
+    }
+    if pending.expires_at <= s.clock.now_ms() {
+        return Err(Failure::request("this sign-in took too long; start again"));
+    }
+    if let Some(err) = q.get("error") {
+        let desc = q.get("error_description").map(|d| format!(" ({d})")).unwrap_or_default();
+        return Err(Failure::upstream(format!("{name} answered {err}{desc}")));
+    }
+    let code = q.get("code").ok_or_else(|| Failure::upstream(format!("{name} sent no authorization code")))?;
+
+    let tokens = exchange(s, &provider, code, &pending.verifier).await?;
+    let access = tokens
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure::upstream(format!("{name}'s token response has no access_token")))?
+        .to_owned();
+    let doc = fetch_identity(s, &provider, &access).await?;
+    let ident = identity::map(&doc, &provider).map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+    let sealed = seal_tokens(s, &tokens);
+    let user = resolve(s, &provider, &ident, sealed).await.map_err(|e| match e {
+        Error::Conflict { field, value } => Failure::request(format!("cannot create a local account: {field} {value} is taken")),
+        Error::Invalid { reason, .. } => Failure::upstream(format!("{name}'s identity is not usable: {reason}")),
+        _ => Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
+    })?;
+    let token = session::issue_login_token(s, &user)
+        .await
+        .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
+    Ok((token, pending.return_to))
+}
+
+/// The code exchange; client credentials per `-token_sent_via` (Basic header, or `client_id`/`client_secret` in
+/// the body as RC's default `payload` does).
+async fn exchange(s: &AppState, p: &Provider, code: &str, verifier: &str) -> Result<Value, Failure> {
+    let name = &p.name;
+    let secret = crate::core::provider::client_secret(s, p)
+        .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "the provider secret cannot be read".into()))?
+        .unwrap_or_default();
+    let redirect = callback_url(s, &p.service_key());
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect.as_str()),
+        ("code_verifier", verifier),
+    ];
+    let mut req = s.http.post(p.endpoint(&p.token_path)).header("accept", "application/json");
+    match p.token_sent_via {
+        TokenSentVia::Header => req = req.basic_auth(enc(p.client_id()), Some(enc(&secret))),
+        TokenSentVia::Payload => {
+            form.push(("client_id", p.client_id()));
+            form.push(("client_secret", secret.as_str()));
+        }
+    }
+    let resp = req
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| Failure::upstream(format!("{name}'s token endpoint is unreachable ({})", short(&e))))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|_| Failure::upstream(format!("{name}'s token response could not be read")))?;
+    let v = parse_json_or_form(&body);
+    if !status.is_success() || v.get("error").is_some() {
+        let err = v.get("error").and_then(Value::as_str).unwrap_or("an error");
+        return Err(Failure::upstream(format!("{name}'s token endpoint answered {status}: {err}")));
+    }
+    Ok(v)
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Some upstreams (GitHub's classic endpoint) answer form-encoded unless asked otherwise.
+fn parse_json_or_form(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| {
+        let m: serde_json::Map<String, Value> =
+            form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+        Value::Object(m)
+    })
+}
+
+/// The identity; the token per `-identity_token_sent_via` (`header`: Bearer; else the `-access_token_param` query
+/// parameter, as RC does for `default` and `payload`).
+async fn fetch_identity(s: &AppState, p: &Provider, access: &str) -> Result<Value, Failure> {
+    let name = &p.name;
+    let mut req = s.http.get(p.endpoint(&p.identity_path)).header("accept", "application/json");
+    req = match p.identity_token_sent_via {
+        IdentityTokenSentVia::Header => req.bearer_auth(access),
+        _ => req.query(&[(p.access_token_param.as_str(), access)]),
+    };
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Failure::upstream(format!("{name}'s identity endpoint is unreachable ({})", short(&e))))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(Failure::upstream(format!("{name}'s identity endpoint answered {status}")));
+    }
+    resp.json::<Value>().await.map_err(|_| Failure::upstream(format!("{name}'s identity response is not JSON")))
+}
+
+/// A reqwest error without the URL (which could carry a token in its query).
+fn short(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
+}
+
+/// The upstream tokens, sealed for storage on the link.
+fn seal_tokens(s: &AppState, tokens: &Value) -> Vec<u8> {
+    let keep = serde_json::json!({
+        "access_token": tokens.get("access_token"),
+        "refresh_token": tokens.get("refresh_token"),
+        "expires_in": tokens.get("expires_in"),
+        "scope": tokens.get("scope"),
+    });
+    s.sealer.seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
+}
+
+/// Link lookup, then `-merge_users` by `-key_field`, then a new user; the upstream tokens go on the link.
+async fn resolve(s: &AppState, p: &Provider, ident: &Identity, sealed: Vec<u8>) -> crate::error::Result<User> {
+    let service = p.service_key();
+    if let Some(link) = s.store.sign_in_link(&service, &ident.account_id)? {
+        let user = s.store.get_user(&link.user_id)?.filter(|u| u.active).ok_or(Error::Unauthorized)?;
+        s.store
+            .update_link(&link.id, |l| {
+                l.upstream = Some(sealed.clone());
+                Ok(())
+            })
+            .await?;
+        return Ok(user);
+    }
+    let merge_target = if p.merge_users {
+        match p.key_field {
+            KeyField::Username => match &ident.username {
+                Some(u) => s.store.user_by_username(u)?,
+                None => None,
+            },
+            KeyField::Email => match ident.email.as_deref().map(normalize_email) {
+                Some(Ok(e)) => s.store.user_by_email(&e)?,
+                _ => None,
+            },
+        }
+    } else {
+        None
+    };
+    let (user, created) = match merge_target {
+        Some(u) => (u, false),
+        None => (create_user(s, &service, ident).await?, true),
+    };
+    let link = Link {
+        id: crypto::uuid_v4(),
+        user_id: user.id.clone(),
+        provider: service.clone(),
+        provider_type: "custom".into(),
+        email: ident.email.clone(),
+        allow_sign_in: true,
+        allow_connected_accounts: true,
+        account_id: ident.account_id.clone(),
+        created_at: s.clock.now_ms(),
+        upstream: Some(sealed),
+    };
+    if let Err(e) = s.store.create_link(&link).await {
+        if created {
+            // Nothing may be left behind by a failed sign-in.
+            let _ = s.store.delete_user(&user.id).await;
+        }
+        return Err(e);
+    }
+    Ok(user)
+}
+
+/// A local user for a first-time upstream account: its username (made unique with a numeric suffix), email and
+/// name; no password (it signs in through the provider).
+async fn create_user(s: &AppState, service: &str, ident: &Identity) -> crate::error::Result<User> {
+    let base: String = ident
+        .username
+        .clone()
+        .or_else(|| ident.email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned))
+        .unwrap_or_else(|| format!("{service}-{}", ident.account_id))
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(48)
+        .collect();
+    let base = if base.is_empty() { format!("{service}-user") } else { base };
+    let email = match ident.email.as_deref().map(normalize_email) {
+        Some(Ok(e)) if s.store.user_by_email(&e)?.is_none() => Some(e),
+        _ => None,
+    };
+    let now = s.clock.now_ms();
+    for n in 0..50 {
+        let username = if n == 0 { base.clone() } else { format!("{base}-{}", n + 1) };
+        if s.store.user_by_username(&username)?.is_some() {
+            continue;
+        }
+        let user = User {
+            id: crypto::random_id(),
+            username: username.clone(),
+            name: ident.name.clone().unwrap_or_else(|| username.clone()),
+            emails: email.iter().map(|e| Email { address: e.clone(), verified: false }).collect(),
+            roles: vec![Role::User],
+            active: true,
+            password_hash: None,
+            created_at: now,
+            updated_at: now,
+            two_factor: None,
+        };
+        match s.store.create_user(&user).await {
+            Ok(()) => return Ok(user),
+            Err(Error::Conflict { field: "username", .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict { field: "username", value: base })
+}

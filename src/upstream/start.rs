@@ -1,0 +1,48 @@
+//! `GET /login/<service>?return_to=…`: redirect to the upstream's authorization endpoint with state and PKCE.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{callback_url, cookie_name, seal_pending, Pending};
+use crate::crypto;
+use crate::state::AppState;
+use crate::web::pages::{error_page, safe_return_to, see_other};
+use crate::web::session::set_cookie;
+
+/// How long a started sign-in may take at the upstream.
+const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
+
+pub async fn start(State(s): State<AppState>, Path(service): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let provider = match s.store.get_provider(&service) {
+        Ok(Some(p)) if p.enabled => p,
+        Ok(_) => return error_page(StatusCode::NOT_FOUND, "Unknown sign-in provider", &format!("No enabled provider is called {service:?}.")),
+        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later."),
+    };
+    if provider.url.is_empty() && !provider.authorize_path.starts_with("http") {
+        return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &format!("{} has no server URL configured.", provider.name));
+    }
+    let Ok(mut url) = url::Url::parse(&provider.endpoint(&provider.authorize_path)) else {
+        return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &format!("{} has an invalid authorize URL.", provider.name));
+    };
+    let pending = Pending {
+        service: service.clone(),
+        state: crypto::random_token(),
+        verifier: crypto::random_token(),
+        return_to: safe_return_to(q.get("return_to").map(String::as_str)),
+        expires_at: s.clock.now_ms() + PENDING_TTL_MS,
+    };
+    let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", provider.client_id())
+        .append_pair("redirect_uri", &callback_url(&s, &service))
+        .append_pair("scope", &provider.sign_in_scope())
+        .append_pair("state", &pending.state)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let cookie = set_cookie(&s, &cookie_name(&s), &seal_pending(&s, &pending), PENDING_TTL_MS / 1000);
+    see_other(url.as_str(), vec![cookie])
+}

@@ -1,0 +1,421 @@
+//! SPEC §9 end to end with two real servers: U is the upstream identity provider (an OAuth app on U whose
+//! redirect URI is D's `/_oauth/<service>`), D has a custom provider pointing at U. A client of D completes the
+//! code flow by signing in at U; D creates the user and the link; a second sign-in reuses the link.
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::{browser, hidden_inputs, query_of, spawn, Auth, Server};
+use crate::oauth_flow::{make_app, redeem, REDIRECT};
+use crate::providers::{add, set, PREFIX};
+
+const SERVICE: &str = "upstreamidp";
+
+/// Creates user `ulla` on U and an app whose redirect URI is D's callback; returns (client_id, secret).
+async fn upstream_app(u: &Server, d_url: &str) -> (String, String) {
+    let a = u.admin().await;
+    let (st, _) = u.post("/api/v1/users.create", &a, json!({"username": "ulla", "email": "ulla@upstream.example", "password": "ulla-pw", "name": "Ulla Upstream"})).await;
+    assert_eq!(st, 200);
+    let (st, v) = u
+        .post("/api/v1/oauth-apps.create", &a, json!({"name": "Downstream", "active": true, "redirectUri": format!("{d_url}/_oauth/{SERVICE}"), "skipConsent": true}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let app = &v["application"];
+    (
+        app["clientId"].as_str().unwrap().into(),
+        app["clientSecret"].as_str().unwrap().into(),
+    )
+}
+
+/// Configures the custom provider "Upstream IdP" on D, pointing at `upstream_url`.
+async fn provider_on_d(
+    d: &Server,
+    a: &Auth,
+    upstream_url: &str,
+    client_id: &str,
+    secret: &str,
+    extra: &[(&str, Value)],
+) {
+    add(d, a, "Upstream IdP").await;
+    let name = format!("{PREFIX}Upstreamidp");
+    let mut settings: Vec<(String, Value)> = vec![
+        ("-url".into(), json!(upstream_url)),
+        ("-token_path".into(), json!("/oauth/token")),
+        ("-identity_path".into(), json!("/oauth/userinfo")),
+        ("-authorize_path".into(), json!("/oauth/authorize")),
+        ("-scope".into(), json!("openid profile email")),
+        ("-token_sent_via".into(), json!("header")),
+        ("-identity_token_sent_via".into(), json!("header")),
+        ("-id".into(), json!(client_id)),
+        ("-secret".into(), json!(secret)),
+    ];
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    settings.push(("".into(), json!(true)));
+    for (suffix, value) in settings {
+        let (st, v) = set(d, a, &format!("{name}{suffix}"), value).await;
+        assert_eq!(st, 200, "{suffix}: {v}");
+    }
+}
+
+struct Pair {
+    u: Server,
+    d: Server,
+    d_admin: Auth,
+    /// U's client secret, which D holds (sealed) as the provider's `-secret`.
+    secret: String,
+}
+
+async fn pair(extra: &[(&str, Value)]) -> Pair {
+    let u = spawn().await;
+    let d = spawn().await;
+    let (cid, secret) = upstream_app(&u, &d.url).await;
+    let d_admin = d.admin().await;
+    provider_on_d(&d, &d_admin, &u.url, &cid, &secret, extra).await;
+    Pair {
+        u,
+        d,
+        d_admin,
+        secret,
+    }
+}
+
+/// From D's authorize URL through U's sign-in back to D; returns the final response at D's return_to.
+async fn federated_sign_in(p: &Pair, b: &Client, authorize: &str) -> reqwest::Response {
+    let page = b.get(authorize).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Sign in with Upstreamidp"),
+        "the login page shows the provider button"
+    );
+    let start = page
+        .split(&format!("href=\"/login/{SERVICE}"))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("button href");
+    let start = format!(
+        "{}/login/{SERVICE}{}",
+        p.d.url,
+        crate::common::unescape(start)
+    );
+    let r = b.get(&start).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let at_u = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        at_u.starts_with(&format!("{}/oauth/authorize?", p.u.url)),
+        "{at_u}"
+    );
+    let q = query_of(&at_u);
+    assert_eq!(q["redirect_uri"], format!("{}/_oauth/{SERVICE}", p.d.url));
+    assert_eq!(q["code_challenge_method"], "S256");
+    // U's sign-in page, then U redirects back to D's callback.
+    let html = b.get(&at_u).send().await.unwrap().text().await.unwrap();
+    let mut form = hidden_inputs(&html);
+    form.push(("username".into(), "ulla".into()));
+    form.push(("password".into(), "ulla-pw".into()));
+    let r = b
+        .post(format!("{}/login", p.u.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let next = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = b.get(format!("{}{next}", p.u.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&format!("{}/_oauth/{SERVICE}?", p.d.url)),
+        "{callback}"
+    );
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    b.get(format!("{}{back}", p.d.url)).send().await.unwrap()
+}
+
+fn d_authorize(p: &Pair, client_id: &str) -> String {
+    format!(
+        "{}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&state=fed&code_challenge={}&code_challenge_method=S256",
+        p.d.url,
+        crate::common::s256(crate::oauth_flow::VERIFIER)
+    )
+}
+
+async fn users_named(s: &Server, a: &Auth, name: &str) -> u16 {
+    s.get(&format!("/api/v1/users.info?username={name}"), a)
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn sign_in_through_another_latchkey_creates_then_reuses_the_link() {
+    let p = pair(&[]).await;
+    let client = make_app(&p.d, json!({"skipConsent": true})).await;
+    let b = browser();
+    let r = federated_sign_in(&p, &b, &d_authorize(&p, &client.client_id)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let landed = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(landed.starts_with(REDIRECT), "{landed}");
+    let code = query_of(&landed)["code"].clone();
+    let (st, tokens) = redeem(&p.d, &client, &code).await;
+    assert_eq!(st, 200, "{tokens}");
+
+    // D created the local user from U's identity.
+    let (st, info) =
+        p.d.get("/api/v1/users.info?username=ulla", &p.d_admin)
+            .await;
+    assert_eq!(st, 200, "{info}");
+    assert_eq!(info["user"]["name"], "Ulla Upstream");
+    assert_eq!(
+        info["user"]["emails"][0]["address"],
+        "ulla@upstream.example"
+    );
+    let links =
+        p.d.running
+            .as_ref()
+            .unwrap()
+            .state
+            .store
+            .links_of_user(info["user"]["_id"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].provider, SERVICE);
+    assert!(links[0].allow_sign_in);
+
+    // A second sign-in in a fresh browser reuses the link: no second user.
+    let b2 = browser();
+    let r = federated_sign_in(&p, &b2, &d_authorize(&p, &client.client_id)).await;
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(REDIRECT));
+    assert_eq!(
+        users_named(&p.d, &p.d_admin, "ulla-2").await,
+        400,
+        "no duplicate user"
+    );
+    let links =
+        p.d.running
+            .as_ref()
+            .unwrap()
+            .state
+            .store
+            .list_links()
+            .unwrap();
+    assert_eq!(links.len(), 1);
+    p.d.running.as_ref().unwrap().state.store.verify().unwrap();
+}
+
+#[tokio::test]
+async fn merge_users_links_an_existing_user_by_email() {
+    let p = pair(&[
+        ("-merge_users", json!(true)),
+        ("-key_field", json!("email")),
+    ])
+    .await;
+    let (st, v) =
+        p.d.post(
+            "/api/v1/users.create",
+            &p.d_admin,
+            json!({"username": "ulla.local", "email": "ulla@upstream.example", "password": "x"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let client = make_app(&p.d, json!({"skipConsent": true})).await;
+    let r = federated_sign_in(&p, &browser(), &d_authorize(&p, &client.client_id)).await;
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(REDIRECT));
+    let links =
+        p.d.running
+            .as_ref()
+            .unwrap()
+            .state
+            .store
+            .links_of_user(v["user"]["_id"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(links.len(), 1, "the existing user was linked");
+    assert_eq!(
+        users_named(&p.d, &p.d_admin, "ulla").await,
+        400,
+        "no new user"
+    );
+}
+
+/// Starts a sign-in at D and returns (browser, the URL of U's authorize page, D's state cookie set).
+async fn start_at_d(p: &Pair) -> (Client, String) {
+    let b = browser();
+    let r = b
+        .get(format!("{}/login/{SERVICE}?return_to=/login", p.d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    (b, r.headers()["location"].to_str().unwrap().to_owned())
+}
+
+async fn assert_nothing_changed(p: &Pair) {
+    let store = &p.d.running.as_ref().unwrap().state.store;
+    assert!(store.list_links().unwrap().is_empty());
+    assert_eq!(store.list_users().unwrap().len(), 1, "only D's admin");
+}
+
+#[tokio::test]
+async fn a_bad_state_ends_on_an_error_page() {
+    let p = pair(&[]).await;
+    let (b, _) = start_at_d(&p).await;
+    let r = b
+        .get(format!("{}/_oauth/{SERVICE}?code=x&state=forged", p.d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("state"));
+    // No cookie at all: also refused.
+    let r = browser()
+        .get(format!("{}/_oauth/{SERVICE}?code=x&state=y", p.d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_nothing_changed(&p).await;
+}
+
+#[tokio::test]
+async fn an_upstream_error_response_ends_on_an_error_page() {
+    let p = pair(&[]).await;
+    let (b, at_u) = start_at_d(&p).await;
+    let state = query_of(&at_u)["state"].clone();
+    let r = b
+        .get(format!(
+            "{}/_oauth/{SERVICE}?error=access_denied&state={state}",
+            p.d.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("access_denied"));
+    // A code U never issued: U's token endpoint refuses it.
+    let (b, at_u) = start_at_d(&p).await;
+    let state = query_of(&at_u)["state"].clone();
+    let r = b
+        .get(format!(
+            "{}/_oauth/{SERVICE}?code=not-a-code&state={state}",
+            p.d.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("invalid_grant"));
+    assert_nothing_changed(&p).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_ends_on_an_error_page() {
+    let p = pair(&[]).await;
+    let (b, at_u) = start_at_d(&p).await;
+    let state = query_of(&at_u)["state"].clone();
+    // Point the provider at a port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (st, _) = set(
+        &p.d,
+        &p.d_admin,
+        &format!("{PREFIX}Upstreamidp-url"),
+        json!(format!("http://{closed}")),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let r = b
+        .get(format!("{}/_oauth/{SERVICE}?code=x&state={state}", p.d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("unreachable"));
+    assert_nothing_changed(&p).await;
+}
+
+#[tokio::test]
+async fn an_identity_without_an_id_ends_on_an_error_page() {
+    // U's metadata document is JSON without any id claim.
+    let p = pair(&[(
+        "-identity_path",
+        json!("/.well-known/oauth-authorization-server"),
+    )])
+    .await;
+    let client = make_app(&p.d, json!({"skipConsent": true})).await;
+    let b = browser();
+    let page = b
+        .get(d_authorize(&p, &client.client_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let r = b
+        .get(format!("{}/login/{SERVICE}?return_to=/login", p.d.url))
+        .send()
+        .await
+        .unwrap();
+    let at_u = r.headers()["location"].to_str().unwrap().to_owned();
+    let html = b.get(&at_u).send().await.unwrap().text().await.unwrap();
+    let mut form = hidden_inputs(&html);
+    form.push(("username".into(), "ulla".into()));
+    form.push(("password".into(), "ulla-pw".into()));
+    let r = b
+        .post(format!("{}/login", p.u.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let next = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = b.get(format!("{}{next}", p.u.url)).send().await.unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("no account id"));
+    assert_nothing_changed(&p).await;
+}
+
+#[tokio::test]
+async fn no_upstream_secret_is_stored_in_plaintext() {
+    let p = pair(&[]).await;
+    let client = make_app(&p.d, json!({"skipConsent": true})).await;
+    let r = federated_sign_in(&p, &browser(), &d_authorize(&p, &client.client_id)).await;
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(REDIRECT));
+    let secret = &p.secret;
+    p.d.running
+        .as_ref()
+        .unwrap()
+        .state
+        .store
+        .flush_blocking()
+        .unwrap();
+    for f in walk(p.d.dir.path()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret in {}",
+            f.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
