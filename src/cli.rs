@@ -99,7 +99,11 @@ fn trees_summary(info: &BackupInfo) -> String {
 
 /// `latchkey backup --out FILE`: the lines to print, or why it failed. The master key travels in the backup when
 /// it is the data dir's `master.key`; a configured key (`LATCHKEY_MASTER_KEY`) never does.
-pub fn backup(config: &Config, out: &std::path::Path, clock: &Clock) -> Result<Vec<String>, String> {
+pub fn backup(
+    config: &Config,
+    out: &std::path::Path,
+    clock: &Clock,
+) -> Result<Vec<String>, String> {
     let configured_key = !config.master_key.trim().is_empty();
     let key_file = if configured_key {
         None
@@ -143,9 +147,15 @@ pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, S
     let info = backup::inspect(file)?;
     let configured = config.master_key.trim();
     let (key_text, source) = if !configured.is_empty() {
-        (Some(configured), "the configured master key (LATCHKEY_MASTER_KEY / master_key)")
+        (
+            Some(configured),
+            "the configured master key (LATCHKEY_MASTER_KEY / master_key)",
+        )
     } else {
-        (info.master_key_file.as_deref(), "the master key in the backup")
+        (
+            info.master_key_file.as_deref(),
+            "the master key in the backup",
+        )
     };
     if let Some(check) = info.meta.get(crate::core::provider::KEY_CHECK) {
         let opens = key_text

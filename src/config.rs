@@ -300,7 +300,9 @@ impl Config {
             return Err("limits: body_bytes > 0 and header_bytes >= 1024".into());
         }
         if self.limits.header_read_timeout_secs == 0 || self.limits.request_timeout_secs == 0 {
-            return Err("limits: header_read_timeout_secs and request_timeout_secs must be >= 1".into());
+            return Err(
+                "limits: header_read_timeout_secs and request_timeout_secs must be >= 1".into(),
+            );
         }
         if self.admin.username.is_empty() {
             return Err("admin.username must not be empty".into());

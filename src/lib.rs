@@ -6,7 +6,8 @@
 //!
 //! - [`config`]: defaults < file < env < flags → one validated `Config`.
 //! - [`server`]: the hyper accept loop, graceful drain, and `start` (store → state → router).
-//! - [`api`]: the router and the wire dialects (`api::rc` for Rocket.Chat), each with its own error table.
+//! - [`api`]: the router and the wire dialects (`api::rc` Rocket.Chat, `api::stack` Stack Auth, `api::locoia`),
+//!   each with its own error table.
 //! - [`core`]: use cases (users, sessions, apps, bootstrap) over the store, free of wire formats.
 //! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth.
 //! - [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping).
@@ -47,7 +48,9 @@ pub fn run_cli(cli: Cli) -> ExitCode {
                 cli::backup(c, &args.out, &clock::Clock::system())
             })
         }
-        Some(Command::Restore(args)) => return offline(&cli.serve, |c| cli::restore(c, &args.file)),
+        Some(Command::Restore(args)) => {
+            return offline(&cli.serve, |c| cli::restore(c, &args.file))
+        }
     };
     let config = match config::Config::load(&serve.overrides()) {
         Ok(c) => c,

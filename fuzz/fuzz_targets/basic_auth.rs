@@ -15,8 +15,11 @@ fuzz_target!(|data: &[u8]| {
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let again = format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", enc(&c.client_id), enc(&c.secret)))
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(&c.client_id),
+                enc(&c.secret)
+            ))
         );
         assert_eq!(parse_basic(&again), Some(Ok(c)), "round trip");
     }

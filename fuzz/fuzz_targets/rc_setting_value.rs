@@ -32,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(checked, "set accepted what check refused");
             assert_eq!(p.get(setting), value, "read after write");
         }
-        Err(_) => assert!(!checked || setting.is_secret(), "check passed but set failed"),
+        Err(_) => assert!(
+            !checked || setting.is_secret(),
+            "check passed but set failed"
+        ),
     }
 });

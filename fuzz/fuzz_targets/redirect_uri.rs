@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if validate(registered).is_ok() {
-        assert!(matches(registered, registered), "{registered:?} matches itself");
+        assert!(
+            matches(registered, registered),
+            "{registered:?} matches itself"
+        );
         if matches(registered, requested) {
             assert!(
                 validate(requested).is_ok(),

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::upstream::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), header_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -53,6 +54,28 @@ async fn metrics(State(s): State<AppState>) -> Response {
     metrics::gauge!("latchkey_store_size_bytes").set(s.store.size_on_disk() as f64);
     let body = crate::telemetry::render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// 431 when the request line and headers exceed `limits.header_bytes`. hyper's read buffer (sized from the same
+/// limit) only bounds memory: a header block that arrives in one large read can pass it, so the limit itself is
+/// enforced here, on the parsed request.
+async fn header_limit(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let size = req.method().as_str().len()
+        + req.uri().to_string().len()
+        + 12
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if size > s.config.limits.header_bytes {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header block too large",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// One structured line per request (method, route, status, latency, request id) and the request metrics. Only

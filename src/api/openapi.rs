@@ -182,7 +182,7 @@ pub struct OauthAppsResponse {
 }
 
 #[utoipa::path(post, path = "/api/v1/login", tag = "rc", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "bad credentials"), (status = 429, body = RcErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 400, body = RcErrorBody), (status = 401, description = "bad credentials"), (status = 429, body = RcErrorBody)))]
 fn login() {}
 
 #[utoipa::path(post, path = "/api/v1/logout", tag = "rc", security(("rc" = [])),
@@ -268,6 +268,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::api::rc::two_factor::TwoFactorDoc::openapi());
     doc.merge(crate::api::locoia::custom_auth::LocoiaDoc::openapi());
     doc.merge(crate::api::stack::links::StackDoc::openapi());
+    doc.merge(crate::oauth::openapi::OAuthDoc::openapi());
     doc
 }
 

@@ -31,13 +31,9 @@ pub struct LinkChange {
 /// Creates a link of type `custom`. The store checks, atomically, that the provider exists and is enabled, that
 /// the user exists, and the two sign-in rules.
 pub async fn create(state: &AppState, input: NewLink) -> Result<Link> {
-    let now = state.clock.now_ms();
-    // Strictly after the user's newest link, so "creation order" holds for creates within one millisecond (and
-    // under a clock that stands still); concurrent creates for one user have no order to keep.
-    let created_at = match state.store.newest_link_time(&input.user_id)? {
-        Some(t) if t >= now => t.saturating_add(1),
-        _ => now,
-    };
+    let created_at = state
+        .store
+        .next_link_time(&input.user_id, state.clock.now_ms())?;
     let link = Link {
         id: uuid_v4(),
         user_id: input.user_id,

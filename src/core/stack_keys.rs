@@ -79,8 +79,16 @@ pub async fn ensure(state: &AppState) -> Result<Vec<String>> {
         ));
     }
     for (key, label, env) in [
-        (Key::Server, "secret server key", "LATCHKEY_STACK_SERVER_KEY"),
-        (Key::Admin, "super secret admin key", "LATCHKEY_STACK_ADMIN_KEY"),
+        (
+            Key::Server,
+            "secret server key",
+            "LATCHKEY_STACK_SERVER_KEY",
+        ),
+        (
+            Key::Admin,
+            "super secret admin key",
+            "LATCHKEY_STACK_ADMIN_KEY",
+        ),
     ] {
         if key.configured(state).is_empty() && state.store.meta_get(key.meta_key())?.is_none() {
             let secret = random_token();

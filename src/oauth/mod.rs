@@ -7,6 +7,7 @@ pub mod error;
 pub mod flow;
 pub mod introspect;
 pub mod metadata;
+pub mod openapi;
 pub mod params;
 pub mod primitives;
 pub mod token;
@@ -66,16 +67,19 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        Bytes::from_request(req, state).await.map(FormBody).map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                OAuthError {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    ..OAuthError::invalid_request("the request body is too large")
+        Bytes::from_request(req, state)
+            .await
+            .map(FormBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    OAuthError {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        ..OAuthError::invalid_request("the request body is too large")
+                    }
+                    .into_response()
+                } else {
+                    OAuthError::invalid_request("could not read the request body").into_response()
                 }
-                .into_response()
-            } else {
-                OAuthError::invalid_request("could not read the request body").into_response()
-            }
-        })
+            })
     }
 }

@@ -256,7 +256,10 @@ fn scan(
     let bad = |n: usize, why: &str| format!("{} line {n}: {why}", file.display());
 
     if read_line(&mut line)? == 0 {
-        return Err(format!("{} is empty, not a latchkey backup", file.display()));
+        return Err(format!(
+            "{} is empty, not a latchkey backup",
+            file.display()
+        ));
     }
     let header: Header = serde_json::from_slice(&line)
         .ok()
@@ -487,7 +490,9 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let path = out.path().join("b.jsonl");
         let f = fs::File::create(&path).unwrap();
-        store.export(f, 1_705_498_241_521, Some("key-text")).unwrap();
+        store
+            .export(f, 1_705_498_241_521, Some("key-text"))
+            .unwrap();
         (out, path)
     }
 
@@ -498,7 +503,10 @@ mod tests {
         assert_eq!(info.trees["apps"], 2);
         assert_eq!(info.trees["added_by_someone_else"], 1);
         assert_eq!(info.master_key_file.as_deref(), Some("key-text"));
-        assert!(!info.trees.contains_key("__sled__default"), "empty default tree skipped");
+        assert!(
+            !info.trees.contains_key("__sled__default"),
+            "empty default tree skipped"
+        );
         assert_eq!(info.created_at, "2024-01-17T13:30:41.521Z");
 
         let target = tempfile::tempdir().unwrap();
@@ -507,9 +515,15 @@ mod tests {
         let store = Store::open(&dir, 8 << 20).unwrap();
         store.verify().unwrap();
         assert_eq!(store.list_apps().unwrap().len(), 2);
-        assert_eq!(store.app_by_client_id("client-B").unwrap().unwrap(), app("B"));
+        assert_eq!(
+            store.app_by_client_id("client-B").unwrap().unwrap(),
+            app("B")
+        );
         let extra = store.db.open_tree("added_by_someone_else").unwrap();
-        assert_eq!(extra.get(b"\x00\xffbinary").unwrap().unwrap().as_ref(), b"v");
+        assert_eq!(
+            extra.get(b"\x00\xffbinary").unwrap().unwrap().as_ref(),
+            b"v"
+        );
     }
 
     #[test]
@@ -532,10 +546,7 @@ mod tests {
         let rec = rec.to_string();
         changed[1] = &rec;
         let edited = write("e", changed.join("\n") + "\n");
-        let dropped = write(
-            "d",
-            [&lines[..1], &lines[2..]].concat().join("\n") + "\n",
-        );
+        let dropped = write("d", [&lines[..1], &lines[2..]].concat().join("\n") + "\n");
         let cases = [
             (truncated, "truncated"),
             (reordered, "SHA-256"),
@@ -553,7 +564,11 @@ mod tests {
             assert!(e.contains(why), "{why}: {e}");
             let target = tempfile::tempdir().unwrap();
             assert!(restore(&path, target.path(), 8 << 20, None).is_err());
-            assert_eq!(fs::read_dir(target.path()).unwrap().count(), 0, "left empty");
+            assert_eq!(
+                fs::read_dir(target.path()).unwrap().count(),
+                0,
+                "left empty"
+            );
         }
     }
 

@@ -1,0 +1,433 @@
+//! Model-based test of the link store. Random sequences of link operations, interleaved with the user and provider
+//! operations that cascade into links, run over a tiny key space (so sign-in claims collide often) against a real
+//! store and a `BTreeMap` model. After every operation the outcome and every lookup must agree; after the run
+//! `Store::verify` must pass. Plus a race that only a multi-threaded runtime can produce.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::model::provider::{Setting, SettingValue};
+use crate::model::{Link, Provider};
+use crate::store::link::tests::link as make_link;
+use crate::store::testing::temp_store;
+use crate::store::user::tests::user as make_user;
+use crate::store::Store;
+
+const USERS: [&str; 3] = ["u0", "u1", "u2"];
+/// Normalized provider names; the service keys are their lowercase forms.
+const PROVIDERS: [&str; 2] = ["Pa", "Pb"];
+const ACCOUNTS: [&str; 3] = ["a0", "a1", "a2"];
+const LINKS: [&str; 6] = ["l0", "l1", "l2", "l3", "l4", "l5"];
+
+fn key(p: usize) -> String {
+    PROVIDERS[p].to_lowercase()
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    CreateUser {
+        u: usize,
+    },
+    DeleteUser {
+        u: usize,
+    },
+    AddProvider {
+        p: usize,
+    },
+    SetEnabled {
+        p: usize,
+        on: bool,
+    },
+    RemoveProvider {
+        p: usize,
+    },
+    CreateLink {
+        id: usize,
+        u: usize,
+        p: usize,
+        a: usize,
+        sign_in: bool,
+        at: Millis,
+    },
+    UpdateLink {
+        id: usize,
+        sign_in: Option<bool>,
+        a: Option<usize>,
+    },
+    /// The closure edits the link, then fails: nothing may change.
+    FailedUpdate {
+        id: usize,
+    },
+    DeleteLink {
+        id: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let u = || 0..USERS.len();
+    let p = || 0..PROVIDERS.len();
+    let a = || 0..ACCOUNTS.len();
+    let id = || 0..LINKS.len();
+    prop_oneof![
+        3 => u().prop_map(|u| Op::CreateUser { u }),
+        1 => u().prop_map(|u| Op::DeleteUser { u }),
+        2 => p().prop_map(|p| Op::AddProvider { p }),
+        3 => (p(), prop::bool::weighted(0.8)).prop_map(|(p, on)| Op::SetEnabled { p, on }),
+        1 => p().prop_map(|p| Op::RemoveProvider { p }),
+        8 => (id(), u(), p(), a(), any::<bool>(), 0..3i64)
+            .prop_map(|(id, u, p, a, sign_in, at)| Op::CreateLink { id, u, p, a, sign_in, at }),
+        4 => (id(), proptest::option::of(any::<bool>()), proptest::option::of(a()))
+            .prop_map(|(id, sign_in, a)| Op::UpdateLink { id, sign_in, a }),
+        1 => id().prop_map(|id| Op::FailedUpdate { id }),
+        2 => id().prop_map(|id| Op::DeleteLink { id }),
+    ]
+}
+
+/// What an operation answered: success with a link, success, or the error (conflicts with their field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Link(Link),
+    NotFound(&'static str),
+    Conflict(&'static str),
+    Invalid,
+    Other(String),
+}
+
+fn outcome<T>(r: Result<T>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
+    match r {
+        Ok(v) => ok(v),
+        Err(Error::NotFound(w)) => Outcome::NotFound(w),
+        Err(Error::Conflict { field, .. }) => Outcome::Conflict(field),
+        Err(Error::Invalid { .. }) => Outcome::Invalid,
+        Err(e) => Outcome::Other(format!("{e:?}")),
+    }
+}
+
+#[derive(Default, Debug)]
+struct Model {
+    users: BTreeSet<usize>,
+    /// Provider → enabled.
+    providers: BTreeMap<usize, bool>,
+    links: BTreeMap<String, Link>,
+}
+
+impl Model {
+    /// The field of the sign-in rule `l` would break, ignoring the link with `l`'s own id.
+    fn sign_in_conflict(&self, l: &Link) -> Option<&'static str> {
+        if !l.allow_sign_in {
+            return None;
+        }
+        let others = || {
+            self.links
+                .values()
+                .filter(|o| o.id != l.id && o.allow_sign_in)
+        };
+        if others().any(|o| o.provider == l.provider && o.account_id == l.account_id) {
+            return Some("account_id");
+        }
+        if others().any(|o| o.provider == l.provider && o.user_id == l.user_id) {
+            return Some("provider_config_id");
+        }
+        None
+    }
+
+    fn apply(&mut self, op: &Op) -> Outcome {
+        match *op {
+            Op::CreateUser { u } => {
+                if !self.users.insert(u) {
+                    return Outcome::Conflict("username");
+                }
+                Outcome::Ok
+            }
+            Op::DeleteUser { u } => {
+                if !self.users.remove(&u) {
+                    return Outcome::NotFound("user");
+                }
+                self.links.retain(|_, l| l.user_id != USERS[u]);
+                Outcome::Ok
+            }
+            Op::AddProvider { p } => {
+                self.providers.entry(p).or_insert(false);
+                Outcome::Ok
+            }
+            Op::SetEnabled { p, on } => match self.providers.get_mut(&p) {
+                Some(e) => {
+                    *e = on;
+                    Outcome::Ok
+                }
+                None => Outcome::NotFound("provider"),
+            },
+            Op::RemoveProvider { p } => {
+                self.providers.remove(&p);
+                self.links.retain(|_, l| l.provider != key(p));
+                Outcome::Ok
+            }
+            Op::CreateLink {
+                id,
+                u,
+                p,
+                a,
+                sign_in,
+                at,
+            } => {
+                let l = new_link(id, u, p, a, sign_in, at);
+                if self.providers.get(&p) != Some(&true) {
+                    return Outcome::NotFound("provider");
+                }
+                if !self.users.contains(&u) {
+                    return Outcome::NotFound("user");
+                }
+                if self.links.contains_key(LINKS[id]) {
+                    return Outcome::Conflict("id");
+                }
+                if let Some(field) = self.sign_in_conflict(&l) {
+                    return Outcome::Conflict(field);
+                }
+                self.links.insert(l.id.clone(), l);
+                Outcome::Ok
+            }
+            Op::UpdateLink { id, sign_in, a } => {
+                let Some(old) = self.links.get(LINKS[id]) else {
+                    return Outcome::NotFound("link");
+                };
+                let mut new = old.clone();
+                change(&mut new, sign_in, a);
+                if (new.allow_sign_in, &new.account_id) != (old.allow_sign_in, &old.account_id) {
+                    if let Some(field) = self.sign_in_conflict(&new) {
+                        return Outcome::Conflict(field);
+                    }
+                }
+                self.links.insert(new.id.clone(), new.clone());
+                Outcome::Link(new)
+            }
+            Op::FailedUpdate { id } => match self.links.contains_key(LINKS[id]) {
+                true => Outcome::Invalid,
+                false => Outcome::NotFound("link"),
+            },
+            Op::DeleteLink { id } => match self.links.remove(LINKS[id]) {
+                Some(l) => Outcome::Link(l),
+                None => Outcome::NotFound("link"),
+            },
+        }
+    }
+}
+
+fn new_link(id: usize, u: usize, p: usize, a: usize, sign_in: bool, at: Millis) -> Link {
+    let mut l = make_link(LINKS[id], USERS[u], &key(p), ACCOUNTS[a], sign_in);
+    l.created_at = at;
+    l.email = Some(format!("{}@x.io", USERS[u]));
+    l
+}
+
+fn change(l: &mut Link, sign_in: Option<bool>, a: Option<usize>) {
+    if let Some(s) = sign_in {
+        l.allow_sign_in = s;
+    }
+    if let Some(a) = a {
+        l.account_id = ACCOUNTS[a].into();
+    }
+    l.allow_connected_accounts = !l.allow_connected_accounts;
+}
+
+async fn run(s: &Store, op: &Op) -> Outcome {
+    match *op {
+        Op::CreateUser { u } => outcome(
+            s.create_user(&make_user(USERS[u], USERS[u], false)).await,
+            |()| Outcome::Ok,
+        ),
+        Op::DeleteUser { u } => outcome(s.delete_user(USERS[u]).await, |_| Outcome::Ok),
+        Op::AddProvider { p } => {
+            let fresh = Provider::new(format!("id-{}", key(p)), PROVIDERS[p].into(), 0);
+            outcome(s.add_provider(&fresh).await, |_| Outcome::Ok)
+        }
+        Op::SetEnabled { p, on } => outcome(
+            s.update_provider(&key(p), |pr| {
+                pr.set(Setting::Enabled, SettingValue::Bool(on))
+            })
+            .await,
+            |_| Outcome::Ok,
+        ),
+        Op::RemoveProvider { p } => outcome(s.remove_provider(&key(p)).await, |_| Outcome::Ok),
+        Op::CreateLink {
+            id,
+            u,
+            p,
+            a,
+            sign_in,
+            at,
+        } => outcome(
+            s.create_link(&new_link(id, u, p, a, sign_in, at)).await,
+            |()| Outcome::Ok,
+        ),
+        Op::UpdateLink { id, sign_in, a } => outcome(
+            s.update_link(LINKS[id], |l| {
+                change(l, sign_in, a);
+                Ok(())
+            })
+            .await,
+            Outcome::Link,
+        ),
+        Op::FailedUpdate { id } => outcome(
+            s.update_link(LINKS[id], |l| {
+                l.allow_sign_in = !l.allow_sign_in;
+                l.account_id = "half-done".into();
+                Err(Error::invalid("account_id", "rejected by the test"))
+            })
+            .await,
+            Outcome::Link,
+        ),
+        Op::DeleteLink { id } => outcome(s.delete_link(LINKS[id]).await, Outcome::Link),
+    }
+}
+
+/// Every link lookup over the whole key space, against the model.
+fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
+    for id in LINKS {
+        prop_assert_eq!(
+            s.get_link(id).unwrap(),
+            m.links.get(id).cloned(),
+            "get_link({})",
+            id
+        );
+    }
+    let ordered = |mut v: Vec<&Link>| {
+        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        v.into_iter().cloned().collect::<Vec<_>>()
+    };
+    prop_assert_eq!(s.list_links().unwrap(), ordered(m.links.values().collect()));
+    for p in 0..PROVIDERS.len() {
+        for a in ACCOUNTS {
+            let want = m
+                .links
+                .values()
+                .find(|l| l.allow_sign_in && l.provider == key(p) && l.account_id == a)
+                .cloned();
+            prop_assert_eq!(
+                s.sign_in_link(&key(p), a).unwrap(),
+                want,
+                "sign_in_link({}, {})",
+                key(p),
+                a
+            );
+        }
+        for u in USERS {
+            let want = m
+                .links
+                .values()
+                .find(|l| l.allow_sign_in && l.provider == key(p) && l.user_id == u)
+                .cloned();
+            prop_assert_eq!(s.sign_in_link_of_user(u, &key(p)).unwrap(), want);
+        }
+    }
+    for u in USERS {
+        let want = ordered(m.links.values().filter(|l| l.user_id == u).collect());
+        prop_assert_eq!(
+            s.newest_link_time(u).unwrap(),
+            want.last().map(|l| l.created_at)
+        );
+        prop_assert_eq!(s.links_of_user(u).unwrap(), want, "links_of_user({})", u);
+    }
+    Ok(())
+}
+
+async fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
+    let (_dir, s) = temp_store();
+    // An admin outside the key space, so deleting any of the model's users is never "the last admin".
+    s.create_user(&make_user("root", "root", true))
+        .await
+        .unwrap();
+    let mut m = Model::default();
+    for (i, op) in ops.iter().enumerate() {
+        let expected = m.apply(op);
+        let got = run(&s, op).await;
+        prop_assert_eq!(got, expected, "op #{}: {:?}", i, op);
+        check(&s, &m).map_err(|e| TestCaseError::fail(format!("after op #{i} {op:?}: {e}")))?;
+    }
+    if let Err(e) = s.verify() {
+        return Err(TestCaseError::fail(format!("verify after {ops:?}: {e}")));
+    }
+    Ok(())
+}
+
+proptest! {
+    // No regression file: failures found here become named regression tests next to their fix.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn link_store_agrees_with_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_model(&ops))?;
+    }
+}
+
+/// 16 users race to claim one upstream account for sign-in: exactly one wins, the rest get the account conflict,
+/// and the losers may still link it connected-only.
+#[test]
+fn racing_sign_in_claims_admit_exactly_one() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (_dir, s) = crate::store::link::tests::seeded().await;
+        for i in 0..16 {
+            s.create_user(&make_user(&format!("r{i:02}"), &format!("racer{i}"), false))
+                .await
+                .unwrap();
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let l = make_link(
+                        &format!("race{i:02}"),
+                        &format!("r{i:02}"),
+                        "myidp",
+                        "shared",
+                        true,
+                    );
+                    barrier.wait().await;
+                    s.create_link(&l).await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(()) => winners.push(i),
+                Err(Error::Conflict {
+                    field: "account_id",
+                    ..
+                }) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let owner = s.sign_in_link("myidp", "shared").unwrap().unwrap();
+        assert_eq!(owner.user_id, format!("r{:02}", winners[0]));
+        let loser = (winners[0] + 1) % 16;
+        s.create_link(&make_link(
+            "conn",
+            &format!("r{loser:02}"),
+            "myidp",
+            "shared",
+            false,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(s.list_links().unwrap().len(), 2);
+        s.verify().unwrap();
+    });
+}

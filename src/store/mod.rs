@@ -76,6 +76,8 @@ pub struct Store {
     dir: Arc<PathBuf>,
     /// One count per live handle: the data-dir lock is released only when the last handle is dropped.
     handles: Arc<()>,
+    /// The newest link creation time this handle family has handed out (see `Store::next_link_time`).
+    link_clock: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The current layout of trees and keys; bumped when a migration is needed.
@@ -147,6 +149,7 @@ impl Store {
             flusher,
             dir: Arc::new(dir.to_owned()),
             handles: Arc::new(()),
+            link_clock: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         })
     }
 

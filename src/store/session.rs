@@ -93,13 +93,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes expired login tokens; returns how many.
+    /// Removes expired login tokens and those of deleted users; returns how many.
     pub(crate) fn sweep_login_tokens(&self, now: Millis) -> Result<usize> {
         let mut n = 0;
         for kv in self.t.login_tokens.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let tok: LoginToken = codec::decode(&v)?;
-            if tok.expires_at <= now {
+            let orphan = self
+                .t
+                .users
+                .get(tok.user_id.as_bytes())
+                .map_err(db_err)?
+                .is_none();
+            if tok.expires_at <= now || orphan {
                 if let Ok(d) = <[u8; 32]>::try_from(k.as_ref()) {
                     self.remove_login_token(&d)?;
                     n += 1;

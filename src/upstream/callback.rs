@@ -49,7 +49,8 @@ pub async fn callback(
         Err(Failure(status, why)) => {
             tracing::warn!(service, reason = %why, "federated sign-in failed");
             let mut r = error_page(status, "Sign-in failed", &why);
-            r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
+            r.headers_mut()
+                .append(axum::http::header::SET_COOKIE, clear);
             r
         }
     }
@@ -63,25 +64,47 @@ async fn finish(
 ) -> Result<(String, String), Failure> {
     let provider = match s.store.get_provider(service) {
         Ok(Some(p)) if p.enabled => p,
-        Ok(_) => return Err(Failure::request(format!("no enabled sign-in provider is called {service:?}"))),
-        Err(_) => return Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())),
+        Ok(_) => {
+            return Err(Failure::request(format!(
+                "no enabled sign-in provider is called {service:?}"
+            )))
+        }
+        Err(_) => {
+            return Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error".into(),
+            ))
+        }
     };
     let name = provider.name.clone();
     let pending = read_cookie(headers, &cookie_name(s))
         .and_then(|c| open_pending(s, &c))
-        .ok_or_else(|| Failure::request("this sign-in was not started in this browser, or it expired; start again"))?;
-    let state_ok = q.get("state").is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));
+        .ok_or_else(|| {
+            Failure::request(
+                "this sign-in was not started in this browser, or it expired; start again",
+            )
+        })?;
+    let state_ok = q
+        .get("state")
+        .is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));
     if !state_ok || pending.service != service {
-        return Err(Failure::request("the state parameter does not match this sign-in; start again"));
+        return Err(Failure::request(
+            "the state parameter does not match this sign-in; start again",
+        ));
     }
     if pending.expires_at <= s.clock.now_ms() {
         return Err(Failure::request("this sign-in took too long; start again"));
     }
     if let Some(err) = q.get("error") {
-        let desc = q.get("error_description").map(|d| format!(" ({d})")).unwrap_or_default();
+        let desc = q
+            .get("error_description")
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
         return Err(Failure::upstream(format!("{name} answered {err}{desc}")));
     }
-    let code = q.get("code").ok_or_else(|| Failure::upstream(format!("{name} sent no authorization code")))?;
+    let code = q
+        .get("code")
+        .ok_or_else(|| Failure::upstream(format!("{name} sent no authorization code")))?;
 
     let tokens = exchange(s, &provider, code, &pending.verifier).await?;
     let access = tokens
@@ -90,13 +113,20 @@ async fn finish(
         .ok_or_else(|| Failure::upstream(format!("{name}'s token response has no access_token")))?
         .to_owned();
     let doc = fetch_identity(s, &provider, &access).await?;
-    let ident = identity::map(&doc, &provider).map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+    let ident =
+        identity::map(&doc, &provider).map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
     let sealed = seal_tokens(s, &tokens);
-    let user = resolve(s, &provider, &ident, sealed).await.map_err(|e| match e {
-        Error::Conflict { field, value } => Failure::request(format!("cannot create a local account: {field} {value} is taken")),
-        Error::Invalid { reason, .. } => Failure::upstream(format!("{name}'s identity is not usable: {reason}")),
-        _ => Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
-    })?;
+    let user = resolve(s, &provider, &ident, sealed)
+        .await
+        .map_err(|e| match e {
+            Error::Conflict { field, value } => Failure::request(format!(
+                "cannot create a local account: {field} {value} is taken"
+            )),
+            Error::Invalid { reason, .. } => {
+                Failure::upstream(format!("{name}'s identity is not usable: {reason}"))
+            }
+            _ => Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
+        })?;
     let token = session::issue_login_token(s, &user)
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
@@ -105,10 +135,20 @@ async fn finish(
 
 /// The code exchange; client credentials per `-token_sent_via` (Basic header, or `client_id`/`client_secret` in
 /// the body as RC's default `payload` does).
-async fn exchange(s: &AppState, p: &Provider, code: &str, verifier: &str) -> Result<Value, Failure> {
+async fn exchange(
+    s: &AppState,
+    p: &Provider,
+    code: &str,
+    verifier: &str,
+) -> Result<Value, Failure> {
     let name = &p.name;
     let secret = crate::core::provider::client_secret(s, p)
-        .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "the provider secret cannot be read".into()))?
+        .map_err(|_| {
+            Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the provider secret cannot be read".into(),
+            )
+        })?
         .unwrap_or_default();
     let redirect = callback_url(s, &p.service_key());
     let mut form = vec![
@@ -117,7 +157,10 @@ async fn exchange(s: &AppState, p: &Provider, code: &str, verifier: &str) -> Res
         ("redirect_uri", redirect.as_str()),
         ("code_verifier", verifier),
     ];
-    let mut req = s.http.post(p.endpoint(&p.token_path)).header("accept", "application/json");
+    let mut req = s
+        .http
+        .post(p.endpoint(&p.token_path))
+        .header("accept", "application/json");
     match p.token_sent_via {
         TokenSentVia::Header => req = req.basic_auth(enc(p.client_id()), Some(enc(&secret))),
         TokenSentVia::Payload => {
@@ -125,17 +168,23 @@ async fn exchange(s: &AppState, p: &Provider, code: &str, verifier: &str) -> Res
             form.push(("client_secret", secret.as_str()));
         }
     }
-    let resp = req
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| Failure::upstream(format!("{name}'s token endpoint is unreachable ({})", short(&e))))?;
+    let resp = req.form(&form).send().await.map_err(|e| {
+        Failure::upstream(format!(
+            "{name}'s token endpoint is unreachable ({})",
+            short(&e)
+        ))
+    })?;
     let status = resp.status();
-    let body = resp.text().await.map_err(|_| Failure::upstream(format!("{name}'s token response could not be read")))?;
+    let body = resp
+        .text()
+        .await
+        .map_err(|_| Failure::upstream(format!("{name}'s token response could not be read")))?;
     let v = parse_json_or_form(&body);
     if !status.is_success() || v.get("error").is_some() {
         let err = v.get("error").and_then(Value::as_str).unwrap_or("an error");
-        return Err(Failure::upstream(format!("{name}'s token endpoint answered {status}: {err}")));
+        return Err(Failure::upstream(format!(
+            "{name}'s token endpoint answered {status}: {err}"
+        )));
     }
     Ok(v)
 }
@@ -148,8 +197,9 @@ fn enc(s: &str) -> String {
 /// Some upstreams (GitHub's classic endpoint) answer form-encoded unless asked otherwise.
 fn parse_json_or_form(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| {
-        let m: serde_json::Map<String, Value> =
-            form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+        let m: serde_json::Map<String, Value> = form_urlencoded::parse(body.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
         Value::Object(m)
     })
 }
@@ -158,20 +208,29 @@ fn parse_json_or_form(body: &str) -> Value {
 /// parameter, as RC does for `default` and `payload`).
 async fn fetch_identity(s: &AppState, p: &Provider, access: &str) -> Result<Value, Failure> {
     let name = &p.name;
-    let mut req = s.http.get(p.endpoint(&p.identity_path)).header("accept", "application/json");
+    let mut req = s
+        .http
+        .get(p.endpoint(&p.identity_path))
+        .header("accept", "application/json");
     req = match p.identity_token_sent_via {
         IdentityTokenSentVia::Header => req.bearer_auth(access),
         _ => req.query(&[(p.access_token_param.as_str(), access)]),
     };
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| Failure::upstream(format!("{name}'s identity endpoint is unreachable ({})", short(&e))))?;
+    let resp = req.send().await.map_err(|e| {
+        Failure::upstream(format!(
+            "{name}'s identity endpoint is unreachable ({})",
+            short(&e)
+        ))
+    })?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(Failure::upstream(format!("{name}'s identity endpoint answered {status}")));
+        return Err(Failure::upstream(format!(
+            "{name}'s identity endpoint answered {status}"
+        )));
     }
-    resp.json::<Value>().await.map_err(|_| Failure::upstream(format!("{name}'s identity response is not JSON")))
+    resp.json::<Value>()
+        .await
+        .map_err(|_| Failure::upstream(format!("{name}'s identity response is not JSON")))
 }
 
 /// A reqwest error without the URL (which could carry a token in its query).
@@ -193,14 +252,24 @@ fn seal_tokens(s: &AppState, tokens: &Value) -> Vec<u8> {
         "expires_in": tokens.get("expires_in"),
         "scope": tokens.get("scope"),
     });
-    s.sealer.seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
+    s.sealer
+        .seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
 }
 
 /// Link lookup, then `-merge_users` by `-key_field`, then a new user; the upstream tokens go on the link.
-async fn resolve(s: &AppState, p: &Provider, ident: &Identity, sealed: Vec<u8>) -> crate::error::Result<User> {
+async fn resolve(
+    s: &AppState,
+    p: &Provider,
+    ident: &Identity,
+    sealed: Vec<u8>,
+) -> crate::error::Result<User> {
     let service = p.service_key();
     if let Some(link) = s.store.sign_in_link(&service, &ident.account_id)? {
-        let user = s.store.get_user(&link.user_id)?.filter(|u| u.active).ok_or(Error::Unauthorized)?;
+        let user = s
+            .store
+            .get_user(&link.user_id)?
+            .filter(|u| u.active)
+            .ok_or(Error::Unauthorized)?;
         s.store
             .update_link(&link.id, |l| {
                 l.upstream = Some(sealed.clone());
@@ -255,20 +324,34 @@ async fn create_user(s: &AppState, service: &str, ident: &Identity) -> crate::er
     let base: String = ident
         .username
         .clone()
-        .or_else(|| ident.email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned))
+        .or_else(|| {
+            ident
+                .email
+                .as_deref()
+                .and_then(|e| e.split('@').next())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| format!("{service}-{}", ident.account_id))
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
         .take(48)
         .collect();
-    let base = if base.is_empty() { format!("{service}-user") } else { base };
+    let base = if base.is_empty() {
+        format!("{service}-user")
+    } else {
+        base
+    };
     let email = match ident.email.as_deref().map(normalize_email) {
         Some(Ok(e)) if s.store.user_by_email(&e)?.is_none() => Some(e),
         _ => None,
     };
     let now = s.clock.now_ms();
     for n in 0..50 {
-        let username = if n == 0 { base.clone() } else { format!("{base}-{}", n + 1) };
+        let username = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{}", n + 1)
+        };
         if s.store.user_by_username(&username)?.is_some() {
             continue;
         }
@@ -276,7 +359,13 @@ async fn create_user(s: &AppState, service: &str, ident: &Identity) -> crate::er
             id: crypto::random_id(),
             username: username.clone(),
             name: ident.name.clone().unwrap_or_else(|| username.clone()),
-            emails: email.iter().map(|e| Email { address: e.clone(), verified: false }).collect(),
+            emails: email
+                .iter()
+                .map(|e| Email {
+                    address: e.clone(),
+                    verified: false,
+                })
+                .collect(),
             roles: vec![Role::User],
             active: true,
             password_hash: None,
@@ -286,9 +375,14 @@ async fn create_user(s: &AppState, service: &str, ident: &Identity) -> crate::er
         };
         match s.store.create_user(&user).await {
             Ok(()) => return Ok(user),
-            Err(Error::Conflict { field: "username", .. }) => continue,
+            Err(Error::Conflict {
+                field: "username", ..
+            }) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Conflict { field: "username", value: base })
+    Err(Error::Conflict {
+        field: "username",
+        value: base,
+    })
 }

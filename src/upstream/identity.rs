@@ -50,7 +50,12 @@ pub fn map(v: &Value, p: &Provider) -> Result<Identity, String> {
     let account_id = ID_CLAIMS
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
-        .ok_or_else(|| format!("the identity has no account id (none of {})", ID_CLAIMS.join(", ")))?;
+        .ok_or_else(|| {
+            format!(
+                "the identity has no account id (none of {})",
+                ID_CLAIMS.join(", ")
+            )
+        })?;
     Ok(Identity {
         account_id,
         username: field(v, &p.username_field, &["preferred_username", "username"]),
@@ -73,10 +78,18 @@ mod tests {
     #[test]
     fn id_claims_in_order_and_numbers_as_text() {
         let p = provider();
-        assert_eq!(map(&json!({"id": 42, "sub": "s"}), &p).unwrap().account_id, "s");
+        assert_eq!(
+            map(&json!({"id": 42, "sub": "s"}), &p).unwrap().account_id,
+            "s"
+        );
         assert_eq!(map(&json!({"ID": 42}), &p).unwrap().account_id, "42");
-        assert_eq!(map(&json!({"user_id": "auth0|1"}), &p).unwrap().account_id, "auth0|1");
-        assert!(map(&json!({"name": "x"}), &p).unwrap_err().contains("no account id"));
+        assert_eq!(
+            map(&json!({"user_id": "auth0|1"}), &p).unwrap().account_id,
+            "auth0|1"
+        );
+        assert!(map(&json!({"name": "x"}), &p)
+            .unwrap_err()
+            .contains("no account id"));
         assert!(map(&json!("text"), &p).is_err());
     }
 

@@ -80,8 +80,14 @@ pub fn buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
 }
 
 fn button(p: &Provider, return_to: &str) -> ProviderButton {
-    let q = form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish();
-    let label = if p.button_label_text.trim().is_empty() { format!("Sign in with {}", p.name) } else { p.button_label_text.clone() };
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", return_to)
+        .finish();
+    let label = if p.button_label_text.trim().is_empty() {
+        format!("Sign in with {}", p.name)
+    } else {
+        p.button_label_text.clone()
+    };
     ProviderButton {
         href: format!("/login/{}?{q}", p.service_key()),
         label,
@@ -92,8 +98,14 @@ fn button(p: &Provider, return_to: &str) -> ProviderButton {
 
 /// Only `#rgb`/`#rrggbb` colors reach the page's style attribute.
 fn css_color(c: &str, fallback: &str) -> String {
-    let ok = c.starts_with('#') && matches!(c.len(), 4 | 7) && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if ok { c.to_owned() } else { fallback.to_owned() }
+    let ok = c.starts_with('#')
+        && matches!(c.len(), 4 | 7)
+        && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        c.to_owned()
+    } else {
+        fallback.to_owned()
+    }
 }
 
 #[cfg(test)]

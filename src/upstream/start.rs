@@ -15,17 +15,41 @@ use crate::web::session::set_cookie;
 /// How long a started sign-in may take at the upstream.
 const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
 
-pub async fn start(State(s): State<AppState>, Path(service): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn start(
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let provider = match s.store.get_provider(&service) {
         Ok(Some(p)) if p.enabled => p,
-        Ok(_) => return error_page(StatusCode::NOT_FOUND, "Unknown sign-in provider", &format!("No enabled provider is called {service:?}.")),
-        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later."),
+        Ok(_) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "Unknown sign-in provider",
+                &format!("No enabled provider is called {service:?}."),
+            )
+        }
+        Err(_) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
     };
     if provider.url.is_empty() && !provider.authorize_path.starts_with("http") {
-        return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &format!("{} has no server URL configured.", provider.name));
+        return error_page(
+            StatusCode::BAD_GATEWAY,
+            "Provider not configured",
+            &format!("{} has no server URL configured.", provider.name),
+        );
     }
     let Ok(mut url) = url::Url::parse(&provider.endpoint(&provider.authorize_path)) else {
-        return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &format!("{} has an invalid authorize URL.", provider.name));
+        return error_page(
+            StatusCode::BAD_GATEWAY,
+            "Provider not configured",
+            &format!("{} has an invalid authorize URL.", provider.name),
+        );
     };
     let pending = Pending {
         service: service.clone(),
@@ -43,6 +67,11 @@ pub async fn start(State(s): State<AppState>, Path(service): Path<String>, Query
         .append_pair("state", &pending.state)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let cookie = set_cookie(&s, &cookie_name(&s), &seal_pending(&s, &pending), PENDING_TTL_MS / 1000);
+    let cookie = set_cookie(
+        &s,
+        &cookie_name(&s),
+        &seal_pending(&s, &pending),
+        PENDING_TTL_MS / 1000,
+    );
     see_other(url.as_str(), vec![cookie])
 }

@@ -174,7 +174,13 @@ async fn a_restored_backup_answers_every_api_call_the_same() {
     let original = s.stop().await;
     let out = latchkey(
         work.path(),
-        &["backup", "--data-dir", p(original.path()), "--out", p(&file)],
+        &[
+            "backup",
+            "--data-dir",
+            p(original.path()),
+            "--out",
+            p(&file),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -214,7 +220,11 @@ async fn a_restored_backup_answers_every_api_call_the_same() {
         &["restore", p(&file), "--data-dir", p(target.path())],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("restored"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("restored"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let s2 = serve(target).await;
     // The old login token was restored with everything else.
@@ -247,7 +257,13 @@ async fn a_backup_without_the_master_key_needs_the_configured_one() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("b.jsonl");
     let out = Command::new(BIN)
-        .args(["backup", "--data-dir", p(original.path()), "--out", p(&file)])
+        .args([
+            "backup",
+            "--data-dir",
+            p(original.path()),
+            "--out",
+            p(&file),
+        ])
         .env("LATCHKEY_MASTER_KEY", &key)
         .env_remove("LATCHKEY_CONFIG")
         .current_dir(work.path())
@@ -257,7 +273,10 @@ async fn a_backup_without_the_master_key_needs_the_configured_one() {
     assert!(text(&out.stdout).contains("NOT in the backup"));
 
     let target = work.path().join("new");
-    let out = latchkey(work.path(), &["restore", p(&file), "--data-dir", p(&target)]);
+    let out = latchkey(
+        work.path(),
+        &["restore", p(&file), "--data-dir", p(&target)],
+    );
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("LATCHKEY_MASTER_KEY"),
@@ -334,7 +353,11 @@ async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
 async fn an_unopenable_store_stops_serve_naming_the_dir_and_restore() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("db")).unwrap();
-    std::fs::write(dir.path().join("db").join("conf"), b"\xff\xfe not a sled config").unwrap();
+    std::fs::write(
+        dir.path().join("db").join("conf"),
+        b"\xff\xfe not a sled config",
+    )
+    .unwrap();
     let (code, err) = serve_must_fail(dir.path());
     assert_ne!(code, 0, "{err}");
     assert!(err.contains(p(dir.path())), "{err}");

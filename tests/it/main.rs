@@ -8,6 +8,7 @@ mod crash;
 mod dev;
 mod federation;
 mod hostile;
+mod links;
 mod locoia;
 mod oauth_flow;
 mod ops;

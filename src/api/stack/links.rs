@@ -141,7 +141,10 @@ pub async fn create(
     auth.require(SERVER_OR_ADMIN)?;
     let o = check_body(body.as_ref(), CREATE).map_err(|p| auth.schema_error(&p))?;
     let user_id = auth.resolve_user(&str_of(o, "user_id").unwrap_or_default())?;
-    let (email, account_id) = (str_of(o, "email"), str_of(o, "account_id").unwrap_or_default());
+    let (email, account_id) = (
+        str_of(o, "email"),
+        str_of(o, "account_id").unwrap_or_default(),
+    );
     let problems = field_problems(email.as_deref(), Some(&account_id));
     if !problems.is_empty() {
         return Err(auth.schema_error(&problems));

@@ -8,22 +8,23 @@
 //! no known-error header, which the SDKs surface as an HTTP error, as they would from Stack.
 
 pub mod links;
+pub mod schema;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::core::stack_keys::{self, Key};
 use crate::core::session;
+use crate::core::stack_keys::{self, Key};
 use crate::error::Error;
 use crate::model::User;
 use crate::state::AppState;
+pub use schema::{check_body, Field, StackBody, Ty};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -331,8 +332,9 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 impl FromRequestParts<AppState> for StackAuth {
     type Rejection = StackError;
 
-    /// Stack's order: access type, project id, the key its type needs, then the user session. A publishable
-    /// client key is ignored: client access is a user session (there is no client key in a single-project server).
+    /// In order: the access type, the project id (this server has exactly one, so it is checked before the keys),
+    /// the key the access type needs, then the user session. A publishable client key is ignored: client access is
+    /// a user session (a single-project server has no client key).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, StackError> {
         let h = &parts.headers;
         let raw = header_str(h, "x-stack-access-type").ok_or(StackError::AccessTypeRequired)?;
@@ -447,102 +449,6 @@ impl StackAuth {
     }
 }
 
-/// The JSON type of a body field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ty {
-    Str,
-    Bool,
-}
-
-/// One body field: name, type, required.
-pub type Field = (&'static str, Ty, bool);
-
-/// yup's `printValue`, close enough for messages.
-fn print_value(v: &Value) -> String {
-    v.to_string()
-}
-
-/// Checks `body` (absent: `None`) against `fields` the way Stack's yup schemas do, collecting every problem:
-/// `body must be defined`, `body.x must be defined`, `body.x cannot be null`, wrong types, and unknown keys.
-pub fn check_body<'a>(
-    body: Option<&'a Value>,
-    fields: &[Field],
-) -> Result<&'a Map<String, Value>, Vec<String>> {
-    let body = match body {
-        None => return Err(vec!["body must be defined".into()]),
-        Some(Value::Object(o)) => o,
-        Some(other) => {
-            return Err(vec![format!(
-                "body must be a `object` type, but the final value was: `{}`.",
-                print_value(other)
-            )])
-        }
-    };
-    let mut problems = Vec::new();
-    for &(name, ty, required) in fields {
-        match body.get(name) {
-            None if required => problems.push(format!("body.{name} must be defined")),
-            None => {}
-            Some(Value::Null) => problems.push(format!("body.{name} cannot be null")),
-            Some(v) => {
-                let (ok, ty_name) = match ty {
-                    Ty::Str => (v.is_string(), "string"),
-                    Ty::Bool => (v.is_boolean(), "boolean"),
-                };
-                if !ok {
-                    problems.push(format!(
-                        "body.{name} must be a `{ty_name}` type, but the final value was: `{}`.",
-                        print_value(v)
-                    ));
-                }
-            }
-        }
-    }
-    let mut unknown: Vec<&str> = body
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !fields.iter().any(|(n, _, _)| n == k))
-        .collect();
-    unknown.sort_unstable();
-    if !unknown.is_empty() {
-        problems.push(format!(
-            "body contains unknown properties: {}",
-            unknown.join(", ")
-        ));
-    }
-    if problems.is_empty() {
-        Ok(body)
-    } else {
-        Err(problems)
-    }
-}
-
-/// A JSON body, or `None` when the request has none. Over the limit: 413 (a plain `StatusError`); not JSON:
-/// `BODY_PARSING_ERROR`, as Stack answers both.
-pub struct StackBody(pub Option<Value>);
-
-impl FromRequest<AppState> for StackBody {
-    type Rejection = StackError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, StackError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                StackError::Status(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large".into())
-            } else {
-                StackError::BodyParsing("Request body could not be read")
-            }
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(StackBody(None));
-        }
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| StackError::BodyParsing("Request body cannot be parsed as UTF-8"))?;
-        serde_json::from_str(text)
-            .map(|v| StackBody(Some(v)))
-            .map_err(|_| StackError::BodyParsing("Invalid JSON in request body"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,7 +461,10 @@ mod tests {
         }
         .into_response();
         assert_eq!(r.status(), 401);
-        assert_eq!(r.headers()["x-stack-known-error"], "INSUFFICIENT_ACCESS_TYPE");
+        assert_eq!(
+            r.headers()["x-stack-known-error"],
+            "INSUFFICIENT_ACCESS_TYPE"
+        );
         let body = serde_json::to_string_pretty(&KnownErrorBody {
             code: "X",
             details: Some(json!({"a": 1})),
@@ -566,25 +475,5 @@ mod tests {
             body,
             "{\n  \"code\": \"X\",\n  \"details\": {\n    \"a\": 1\n  },\n  \"error\": \"e\"\n}"
         );
-    }
-
-    #[test]
-    fn body_checks_collect_every_problem() {
-        const F: &[Field] = &[("a", Ty::Str, true), ("b", Ty::Bool, false)];
-        assert_eq!(check_body(None, F).unwrap_err(), ["body must be defined"]);
-        assert_eq!(
-            check_body(Some(&json!({"b": "yes", "z": 1, "y": 2})), F).unwrap_err(),
-            [
-                "body.a must be defined",
-                "body.b must be a `boolean` type, but the final value was: `\"yes\"`.",
-                "body contains unknown properties: y, z",
-            ]
-        );
-        assert_eq!(
-            check_body(Some(&json!({"a": null})), F).unwrap_err(),
-            ["body.a cannot be null"]
-        );
-        assert!(check_body(Some(&json!({"a": "x"})), F).is_ok());
-        assert!(check_body(Some(&json!([])), F).is_err());
     }
 }
