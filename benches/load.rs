@@ -34,6 +34,7 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+// hyper's `client` feature comes from the dev-dependencies (hyper-util `client-legacy`, reqwest).
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
@@ -44,6 +45,8 @@ use tokio::net::TcpStream;
 const ADMIN_PASSWORD: &str = "bench-admin";
 const DEFAULT_SECS: u64 = 10;
 const DEFAULT_CONNS: usize = 64;
+/// The endpoint keys `LOAD_ONLY` accepts, in run order.
+const KEYS: [&str; 4] = ["healthz", "token", "introspect", "apps-get"];
 const WARMUP: Duration = Duration::from_secs(2);
 /// A request slower than this counts as an error and its connection is replaced.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +104,17 @@ impl Config {
         let only = std::env::var("LOAD_ONLY")
             .ok()
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.split(',').map(|p| p.trim().to_owned()).collect());
+            .map(|s| {
+                s.split(',')
+                    .map(|p| p.trim().to_owned())
+                    .collect::<Vec<_>>()
+            });
+        if let Some(bad) = only.iter().flatten().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "LOAD_ONLY: unknown endpoint {bad:?}; known: {}",
+                KEYS.join(",")
+            ));
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             secs,

@@ -69,6 +69,7 @@ fn app(i: u64) -> App {
         grant_types: App::default_grants(),
         scopes: App::default_scopes(),
         skip_consent: false,
+        token_epoch: 0,
         // The length of a real argon2id PHC string with the default parameters.
         secret_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1${}", "x".repeat(66))),
         created_at: i as i64,

@@ -23,9 +23,10 @@ for t in $(cargo fuzz list); do
   dirs=("corpus/$t")
   # Hand-written seeds are read, never written: new finds go to corpus/<target>.
   [ -d "seeds/$t" ] && dirs+=("seeds/$t")
+  opts=(-max_total_time="$secs" -timeout=10 -print_final_stats=1)
+  [ -f "dicts/$t.dict" ] && opts+=(-dict="dicts/$t.dict")
   echo "== fuzz $t (${secs} s)"
-  if cargo fuzz run "$@" "$t" "${dirs[@]}" -- \
-      -max_total_time="$secs" -timeout=10 -print_final_stats=1 >"logs/$t.log" 2>&1; then
+  if cargo fuzz run "$@" "$t" "${dirs[@]}" -- "${opts[@]}" >"logs/$t.log" 2>&1; then
     status=ok
   else
     status=FAILED

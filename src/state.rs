@@ -1,4 +1,5 @@
-//! The state every handler shares. Cloning is a handful of `Arc` bumps.
+//! The state every handler shares. Cloning is one atomic increment: axum clones the state several times per
+//! request (middleware, handler service, extractors), so it must be cheap on a hot path.
 
 use std::sync::Arc;
 
@@ -9,7 +10,17 @@ use crate::crypto::{Hasher, Sealer, Verifier};
 use crate::store::Store;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Clock,
@@ -51,7 +62,7 @@ impl AppState {
             .await
             .expect("argon2 pool is running");
         let window_ms = config.login.window_secs as i64 * 1000;
-        Self {
+        Self(Arc::new(AppStateInner {
             store,
             login_user_throttle: Arc::new(Throttle::new(
                 config.login.max_failures_per_user,
@@ -73,7 +84,7 @@ impl AppState {
                 crate::core::two_factor::FAILURE_WINDOW_MS,
             )),
             http: crate::upstream::http_client(),
-        }
+        }))
     }
 
     pub fn hasher(&self) -> &Arc<Hasher> {

@@ -60,8 +60,10 @@ async fn metrics(State(s): State<AppState>) -> Response {
 /// limit) only bounds memory: a header block that arrives in one large read can pass it, so the limit itself is
 /// enforced here, on the parsed request.
 async fn header_limit(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let uri = req.uri();
     let size = req.method().as_str().len()
-        + req.uri().to_string().len()
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len())
         + 12
         + req
             .headers()

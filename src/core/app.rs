@@ -47,6 +47,7 @@ pub async fn create_with_id(
         grant_types,
         scopes: f.scopes.unwrap_or_else(App::default_scopes),
         skip_consent: f.skip_consent.unwrap_or(false),
+        token_epoch: 0,
         secret_hash,
         created_at: now,
         updated_at: now,

@@ -75,6 +75,9 @@ pub struct App {
     /// Allowed scopes, each a valid RFC 6749 scope token.
     pub scopes: Vec<String>,
     pub skip_consent: bool,
+    /// Bumped whenever the app is deactivated, reactivated or re-keyed into a new life: client_credentials tokens
+    /// carry the epoch they were issued in and die when it moves (revocation without a scan or a transaction).
+    pub token_epoch: u64,
     /// argon2id PHC string; `None` for public clients. The plaintext is shown once and never stored.
     pub secret_hash: Option<String>,
     pub created_at: Millis,
@@ -199,6 +202,9 @@ impl App {
         let grants = f.grant_types.unwrap_or_else(|| self.grant_types.clone());
         AppFields::check_combination(client_type, &grants)?;
         self.name = f.name;
+        if self.active != f.active {
+            self.token_epoch += 1;
+        }
         self.active = f.active;
         self.redirect_uris = f.redirect_uris;
         self.client_type = client_type;

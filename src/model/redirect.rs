@@ -73,6 +73,14 @@ pub fn matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
     }
+    // The URL parser drops tabs and newlines and trims spaces, so check the raw text as `validate` does.
+    if requested.len() > 2048
+        || requested
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
     let (Ok(a), Ok(b)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
         return false;
     };
@@ -139,6 +147,24 @@ mod tests {
         assert!(!matches("https://a.example/cb", "https://a.example:444/cb"));
         assert!(!matches("https://a.example/cb", "https://a.example/cb/"));
         assert!(!matches("http://127.0.0.1/cb", "http://localhost/cb"));
+    }
+
+    // Fuzz find (redirect_uri, 83k runs): `http://127.0.0\t1:51234/cb` matched `http://127.0.0.1/cb` because the URL
+    // parser strips the tab, though `validate` refuses whitespace; `matches` now checks the raw text too.
+    #[test]
+    fn a_request_with_whitespace_or_controls_never_matches() {
+        let reg = "http://127.0.0.1/cb";
+        for req in [
+            "http://127.0.0\t1:51234/cb",
+            "http://127.0.0.1:5/c\tb",
+            "http://127.0.0.1:5/cb\n",
+            " http://127.0.0.1:5/cb",
+            "http://127.0.0.1:5/cb\r",
+        ] {
+            assert!(validate(req).is_err(), "{req:?}");
+            assert!(!matches(reg, req), "{req:?}");
+        }
+        assert!(matches(reg, "http://127.0.0.1:5/cb"));
     }
 
     proptest! {

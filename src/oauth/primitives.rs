@@ -236,23 +236,46 @@ impl Authorizer for Backend<'_> {
 impl Issuer for Backend<'_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let cfg = &self.state.config.tokens;
-        // A redeemed code starts the family chosen at redemption; client_credentials starts a fresh one.
-        let family = self.family.take().unwrap_or_else(crypto::random_bytes);
         let client_grant = grant.owner_id.is_empty() || grant.owner_id == grant.client_id;
-        let owner = if client_grant {
-            ""
-        } else {
-            grant.owner_id.as_str()
-        };
-        let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
-        let refresh =
-            (self.allow_refresh && !client_grant).then(|| self.new_token(cfg.refresh_ttl_secs));
-        let now = self.state.clock.now_ms();
         let scope = scope_str(&grant.scope);
+        let now = self.state.clock.now_ms();
+        if client_grant {
+            // client_credentials: one plain insert carrying the app's token epoch (the hot path; no family).
+            let (access, rec) = self.new_token(cfg.access_ttl_secs);
+            let record = crate::store::TokenRecord {
+                kind: crate::store::TokenKind::Access,
+                family: [0; 16],
+                client_id: grant.client_id.clone(),
+                owner_id: String::new(),
+                scope,
+                issued_at: now,
+                expires_at: rec.expires_at,
+                rotated: false,
+                epoch: Some(self.app.token_epoch),
+            };
+            return match self.state.store.put_client_token(&rec.digest, &record) {
+                Ok(()) => Ok(IssuedToken {
+                    token: access,
+                    refresh: None,
+                    until: clock::oxide_expiry(cfg.access_ttl_secs),
+                    token_type: TokenType::Bearer,
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "issuing a client token failed");
+                    Err(())
+                }
+            };
+        }
+        // A redeemed code starts the family chosen at redemption.
+        let family = self.family.take().unwrap_or_else(crypto::random_bytes);
+        let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
+        let refresh = self
+            .allow_refresh
+            .then(|| self.new_token(cfg.refresh_ttl_secs));
         let r = self.state.store.issue_family(
             family,
             &grant.client_id,
-            owner,
+            &grant.owner_id,
             &scope,
             now,
             access_rec,

@@ -123,6 +123,7 @@ mod tests {
             grant_types: App::default_grants(),
             scopes: App::default_scopes(),
             skip_consent: false,
+            token_epoch: 0,
             secret_hash: Some("$argon2id$fake".into()),
             created_at: 1,
             updated_at: 1,

@@ -209,6 +209,8 @@ pub fn backup(
     }
     let store = Store::open(dir, cache_bytes).map_err(|e| e.to_string())?;
     let tmp = partial_path(out);
+    // A stale `.partial` may have other permissions; the mode below applies only to a new file.
+    let _ = fs::remove_file(&tmp);
     let written = (|| {
         use std::os::unix::fs::OpenOptionsExt as _;
         let file = fs::OpenOptions::new()
@@ -224,6 +226,10 @@ pub fn backup(
         file.sync_all().map_err(|e| e.to_string())?;
         fs::rename(&tmp, out)
             .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), out.display()))?;
+        // Best effort: make the rename itself durable.
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = fs::File::open(parent).and_then(|d| d.sync_all());
+        }
         Ok(info)
     })();
     if written.is_err() {
@@ -460,6 +466,7 @@ mod tests {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["read".into()],
             skip_consent: false,
+            token_epoch: 0,
             secret_hash: Some("$argon2id$x".into()),
             created_at: 1,
             updated_at: 2,
@@ -472,7 +479,7 @@ mod tests {
 
     /// A backup of a store with two apps (and a tree nobody in `Trees` knows), written to a temp file.
     fn backed_up() -> (tempfile::TempDir, PathBuf) {
-        let (_d, store) = crate::store::testing::temp_store();
+        let (d, store) = crate::store::testing::temp_store();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -487,6 +494,10 @@ mod tests {
             .unwrap()
             .insert(b"\x00\xffbinary", b"v".as_slice())
             .unwrap();
+        // Reopened: the unknown tree is found on disk (`tree_names`), not only because it was opened here.
+        store.close().unwrap();
+        drop(store);
+        let store = Store::open(d.path(), 8 << 20).unwrap();
         let out = tempfile::tempdir().unwrap();
         let path = out.path().join("b.jsonl");
         let f = fs::File::create(&path).unwrap();

@@ -110,6 +110,7 @@ mod tests {
                 grant_types: App::default_grants(),
                 scopes: App::default_scopes(),
                 skip_consent: false,
+                token_epoch: 0,
                 secret_hash: None,
                 created_at: i,
                 updated_at: i,

@@ -9,8 +9,21 @@ use crate::error::{Error, Result};
 /// Version of every record layout written today.
 pub const VERSION: u8 = 1;
 
+/// The most bytes one record may claim while it is decoded. bincode allocates a string or byte buffer by its length
+/// prefix before reading it; with this budget a damaged prefix is an error, not a terabyte allocation (an abort).
+/// Records are far smaller: every one comes from a request body of at most a few hundred KiB.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
+}
+
+fn decode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_RECORD_BYTES>,
+> {
+    config().with_limit::<MAX_RECORD_BYTES>()
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -23,7 +36,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.split_first() {
         Some((&VERSION, body)) => {
-            let (value, used) = bincode::serde::decode_from_slice(body, config())
+            let (value, used) = bincode::serde::decode_from_slice(body, decode_config())
                 .map_err(|e| Error::internal(format!("corrupt record: {e}")))?;
             if used != body.len() {
                 return Err(Error::internal("corrupt record: trailing bytes"));
@@ -65,6 +78,7 @@ mod tests {
                 grant_types: vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
                 scopes: uris,
                 skip_consent: !active,
+                token_epoch: 0,
                 secret_hash: hash,
                 created_at: t,
                 updated_at: t.wrapping_add(1),
@@ -88,6 +102,25 @@ mod tests {
             let _ = decode::<App>(&bytes);
             let _ = decode::<User>(&bytes);
         }
+    }
+
+    // Fuzz find (record_codec, 2nd run): a 30-byte damaged App whose string length prefix said 3.5 TB made bincode
+    // allocate that before reading, aborting the process (at start-up verify or restore); decode now has a budget.
+    #[test]
+    fn a_huge_length_prefix_is_an_error_not_an_allocation() {
+        let crash = [
+            0x01, 0x11, 0x4b, 0x77, 0x42, 0x38, 0x79, 0x65, 0x54, 0x4a, 0x6a, 0x74, 0x61, 0x69,
+            0x6e, 0x48, 0x4d, 0x4c, 0x69, 0x00, 0x00, 0xfd, 0xf2, 0x84, 0x7b, 0x0a, 0x44, 0x03,
+            0x00, 0x00,
+        ];
+        assert!(decode::<App>(&crash).is_err());
+        // The same shape for every owned buffer: a u64 length prefix far beyond the record.
+        let mut huge = vec![VERSION, 0xfd];
+        huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(decode::<String>(&huge).is_err());
+        assert!(decode::<Vec<u8>>(&huge).is_err());
+        assert!(decode::<Vec<String>>(&huge).is_err());
+        assert!(decode::<User>(&huge).is_err());
     }
 
     #[test]

@@ -67,17 +67,26 @@ pub(crate) struct Trees {
     pub meta: sled::Tree,
 }
 
-/// The store. Cheap to clone; every clone shares the database and its flusher.
+/// The store. Cloning is one atomic increment (request handlers clone it freely); every clone shares the
+/// database and its flusher.
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(Arc<StoreInner>);
+
+pub struct StoreInner {
     db: sled::Db,
     pub(crate) t: Trees,
-    flusher: Arc<flush::Flusher>,
-    dir: Arc<PathBuf>,
-    /// One count per live handle: the data-dir lock is released only when the last handle is dropped.
-    handles: Arc<()>,
-    /// The newest link creation time this handle family has handed out (see `Store::next_link_time`).
-    link_clock: Arc<std::sync::atomic::AtomicI64>,
+    flusher: flush::Flusher,
+    dir: PathBuf,
+    /// The newest link creation time this store has handed out (see `Store::next_link_time`).
+    link_clock: std::sync::atomic::AtomicI64,
+}
+
+impl std::ops::Deref for Store {
+    type Target = StoreInner;
+
+    fn deref(&self) -> &StoreInner {
+        &self.0
+    }
 }
 
 /// The current layout of trees and keys; bumped when a migration is needed.
@@ -142,15 +151,14 @@ impl Store {
                 })
             }
         }
-        let flusher = Arc::new(flush::Flusher::start(db.clone()));
-        Ok(Self {
+        let flusher = flush::Flusher::start(db.clone());
+        Ok(Self(Arc::new(StoreInner {
             db,
             t,
             flusher,
-            dir: Arc::new(dir.to_owned()),
-            handles: Arc::new(()),
-            link_clock: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
-        })
+            dir: dir.to_owned(),
+            link_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
+        })))
     }
 
     pub fn dir(&self) -> &Path {
@@ -191,7 +199,7 @@ impl Store {
     /// lock; connection tasks finishing a graceful shutdown may still hold clones for a moment.
     pub async fn wait_last_handle(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        while Arc::strong_count(&self.handles) > 1 {
+        while Arc::strong_count(&self.0) > 1 {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }

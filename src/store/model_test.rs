@@ -178,6 +178,7 @@ fn make_app(id: usize, client: usize, created_at: Millis) -> App {
         grant_types: App::default_grants(),
         scopes: App::default_scopes(),
         skip_consent: false,
+        token_epoch: 0,
         secret_hash: None,
         created_at,
         updated_at: created_at,

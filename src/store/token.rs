@@ -61,6 +61,9 @@ pub struct TokenRecord {
     pub expires_at: Millis,
     /// Refresh tokens: already exchanged; presenting it again is reuse and revokes the family.
     pub rotated: bool,
+    /// client_credentials tokens: the app's `token_epoch` at issue. Such a token has no family (its `family` is
+    /// all zeros): it is one plain insert, live while the app exists, is active and is still in that epoch.
+    pub epoch: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +221,7 @@ impl Store {
             issued_at: now,
             expires_at: tok.expires_at,
             rotated: false,
+            epoch: None,
         };
         let access_bytes = codec::encode(&rec(TokenKind::Access, access));
         let refresh_bytes = refresh.map(|r| (r.digest, codec::encode(&rec(TokenKind::Refresh, r))));
@@ -254,6 +258,37 @@ impl Store {
                 },
             );
         txn_result(r)
+    }
+
+    /// Stores a client_credentials token: one plain insert, no transaction, so the group commit batches them
+    /// (sled transactions serialize on a process-wide lock and seal the log buffer each). Not flushed: the token
+    /// endpoint awaits `durable` before answering.
+    pub fn put_client_token(&self, digest: &Digest, rec: &TokenRecord) -> Result<()> {
+        debug_assert!(rec.epoch.is_some() && rec.family == [0; 16]);
+        self.t
+            .tokens
+            .insert(digest, codec::encode(rec))
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Whether a family-less (client_credentials) token's app still honours it.
+    fn client_token_alive(&self, rec: &TokenRecord, epoch: u64) -> Result<bool> {
+        let Some(id) = self
+            .t
+            .apps_by_client
+            .get(rec.client_id.as_bytes())
+            .map_err(db_err)?
+        else {
+            return Ok(false);
+        };
+        match self.t.apps.get(id).map_err(db_err)? {
+            Some(b) => {
+                let app: crate::model::App = codec::decode(&b)?;
+                Ok(app.active && app.token_epoch == epoch)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Exchanges a refresh token of `client_id` for new tokens in the same family. Presenting an already rotated
@@ -305,6 +340,7 @@ impl Store {
                     issued_at: now,
                     expires_at: access.expires_at,
                     rotated: false,
+                    epoch: None,
                     ..rec.clone()
                 };
                 tokens.insert(&access.digest[..], codec::encode(&next))?;
@@ -329,6 +365,9 @@ impl Store {
         let rec: TokenRecord = codec::decode(&b)?;
         if rec.expires_at <= now || rec.rotated {
             return Ok(None);
+        }
+        if let Some(epoch) = rec.epoch {
+            return Ok(self.client_token_alive(&rec, epoch)?.then_some(rec));
         }
         match self.t.families.get(rec.family).map_err(db_err)? {
             Some(f) if !codec::decode::<FamilyRecord>(&f)?.revoked => Ok(Some(rec)),
@@ -402,6 +441,16 @@ impl Store {
                 n += 1;
             }
         }
+        for kv in self.t.tokens.iter() {
+            let (k, v) = kv.map_err(db_err)?;
+            let rec: TokenRecord = codec::decode(&v)?;
+            if let Some(epoch) = rec.epoch {
+                if rec.expires_at <= now || !self.client_token_alive(&rec, epoch)? {
+                    self.t.tokens.remove(k).map_err(db_err)?;
+                    n += 1;
+                }
+            }
+        }
         for kv in self.t.families.iter() {
             let (fam, v) = kv.map_err(db_err)?;
             let f: FamilyRecord = codec::decode(&v)?;
@@ -448,6 +497,9 @@ impl Store {
         for kv in t.tokens.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let rec: TokenRecord = codec::decode(&v)?;
+            if rec.epoch.is_some() {
+                continue; // a family-less client_credentials token has no index entries
+            }
             let digest: Digest = k
                 .as_ref()
                 .try_into()

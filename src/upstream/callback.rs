@@ -305,7 +305,7 @@ async fn resolve(
         allow_sign_in: true,
         allow_connected_accounts: true,
         account_id: ident.account_id.clone(),
-        created_at: s.clock.now_ms(),
+        created_at: s.store.next_link_time(&user.id, s.clock.now_ms())?,
         upstream: Some(sealed),
     };
     if let Err(e) = s.store.create_link(&link).await {
