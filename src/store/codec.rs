@@ -104,8 +104,7 @@ mod tests {
         }
     }
 
-    // Fuzz find (record_codec, 2nd run): a 30-byte damaged App whose string length prefix said 3.5 TB made bincode
-    // allocate that before reading, aborting the process (at start-up verify or restore); decode now has a budget.
+    // Fuzz find (record_codec): a 30-byte record's 3.5 TB length prefix was allocated and aborted; decode has a budget.
     #[test]
     fn a_huge_length_prefix_is_an_error_not_an_allocation() {
         let crash = [
