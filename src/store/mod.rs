@@ -99,12 +99,25 @@ impl Store {
             dir: dir.to_owned(),
             cause: e.to_string(),
         })?;
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| classify_open_error(dir, e))?;
+        // sled releases its file lock from its own threads shortly after the last handle of a previous owner is
+        // dropped (an in-process restart, or a process that is just exiting): wait briefly before calling the dir
+        // busy.
+        let mut attempts = 0;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(dir.join("db"))
+                .cache_capacity(cache_bytes)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+                .map_err(|e| classify_open_error(dir, e));
+            match opened {
+                Err(OpenError::Locked(_)) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => break other?,
+            }
+        };
         let tree = |name: &str| {
             db.open_tree(name).map_err(|e| OpenError::Corrupt {
                 dir: dir.to_owned(),
