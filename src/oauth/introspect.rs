@@ -38,8 +38,8 @@ async fn run_introspect(
     let now = s.clock.now_ms();
     let rec = s
         .store
-        .active_token(&crypto::sha256(token.as_bytes()), now)?;
-    let Some(rec) = rec.filter(|r| r.client_id == client.app.client_id) else {
+        .active_token_of(&crypto::sha256(token.as_bytes()), now, &client.app)?;
+    let Some(rec) = rec else {
         return Ok(json!({"active": false}));
     };
     let mut v = json!({

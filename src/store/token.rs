@@ -359,15 +359,41 @@ impl Store {
     /// A token that is live now: known, unexpired, not rotated away (refresh), and its family not revoked.
     /// Two point reads; this is the introspection and bearer-auth hot path.
     pub fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
+        self.live_token(digest, now, None)
+    }
+
+    /// [`Store::active_token`] for a caller that already holds the token's client (introspection authenticated
+    /// it): a token of another client is not live for it, and a client_credentials token is checked against
+    /// `app` without reading the app again.
+    pub fn active_token_of(
+        &self,
+        digest: &Digest,
+        now: Millis,
+        app: &crate::model::App,
+    ) -> Result<Option<TokenRecord>> {
+        self.live_token(digest, now, Some(app))
+    }
+
+    fn live_token(
+        &self,
+        digest: &Digest,
+        now: Millis,
+        app: Option<&crate::model::App>,
+    ) -> Result<Option<TokenRecord>> {
         let Some(b) = self.t.tokens.get(digest).map_err(db_err)? else {
             return Ok(None);
         };
         let rec: TokenRecord = codec::decode(&b)?;
-        if rec.expires_at <= now || rec.rotated {
+        if rec.expires_at <= now || rec.rotated || app.is_some_and(|a| a.client_id != rec.client_id)
+        {
             return Ok(None);
         }
         if let Some(epoch) = rec.epoch {
-            return Ok(self.client_token_alive(&rec, epoch)?.then_some(rec));
+            let alive = match app {
+                Some(a) => a.active && a.token_epoch == epoch,
+                None => self.client_token_alive(&rec, epoch)?,
+            };
+            return Ok(alive.then_some(rec));
         }
         match self.t.families.get(rec.family).map_err(db_err)? {
             Some(f) if !codec::decode::<FamilyRecord>(&f)?.revoked => Ok(Some(rec)),

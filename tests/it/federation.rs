@@ -79,6 +79,24 @@ async fn pair(extra: &[(&str, Value)]) -> Pair {
     }
 }
 
+/// Signs in as `ulla` on U's sign-in page at `at_u`; returns where U sends the browser back (D's callback).
+async fn sign_in_at_u(p: &Pair, b: &Client, at_u: &str) -> String {
+    let html = b.get(at_u).send().await.unwrap().text().await.unwrap();
+    let mut form = hidden_inputs(&html);
+    form.push(("username".into(), "ulla".into()));
+    form.push(("password".into(), "ulla-pw".into()));
+    let r = b
+        .post(format!("{}/login", p.u.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let next = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = b.get(format!("{}{next}", p.u.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
 /// From D's authorize URL through U's sign-in back to D; returns the final response at D's return_to.
 async fn federated_sign_in(p: &Pair, b: &Client, authorize: &str) -> reqwest::Response {
     let page = b.get(authorize).send().await.unwrap().text().await.unwrap();
@@ -107,20 +125,7 @@ async fn federated_sign_in(p: &Pair, b: &Client, authorize: &str) -> reqwest::Re
     assert_eq!(q["redirect_uri"], format!("{}/_oauth/{SERVICE}", p.d.url));
     assert_eq!(q["code_challenge_method"], "S256");
     // U's sign-in page, then U redirects back to D's callback.
-    let html = b.get(&at_u).send().await.unwrap().text().await.unwrap();
-    let mut form = hidden_inputs(&html);
-    form.push(("username".into(), "ulla".into()));
-    form.push(("password".into(), "ulla-pw".into()));
-    let r = b
-        .post(format!("{}/login", p.u.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let next = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = b.get(format!("{}{next}", p.u.url)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let callback = sign_in_at_u(p, b, &at_u).await;
     assert!(
         callback.starts_with(&format!("{}/_oauth/{SERVICE}?", p.d.url)),
         "{callback}"
@@ -361,19 +366,7 @@ async fn an_identity_without_an_id_ends_on_an_error_page() {
         .await
         .unwrap();
     let at_u = r.headers()["location"].to_str().unwrap().to_owned();
-    let html = b.get(&at_u).send().await.unwrap().text().await.unwrap();
-    let mut form = hidden_inputs(&html);
-    form.push(("username".into(), "ulla".into()));
-    form.push(("password".into(), "ulla-pw".into()));
-    let r = b
-        .post(format!("{}/login", p.u.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let next = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = b.get(format!("{}{next}", p.u.url)).send().await.unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let callback = sign_in_at_u(&p, &b, &at_u).await;
     let r = b.get(&callback).send().await.unwrap();
     assert_eq!(r.status(), 502);
     assert!(r.text().await.unwrap().contains("no account id"));
@@ -397,7 +390,7 @@ async fn no_upstream_secret_is_stored_in_plaintext() {
         .store
         .flush_blocking()
         .unwrap();
-    for f in walk(p.d.dir.path()) {
+    for f in crate::common::files_under(p.d.dir.path()) {
         let bytes = std::fs::read(&f).unwrap();
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -405,17 +398,4 @@ async fn no_upstream_secret_is_stored_in_plaintext() {
             f.display()
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -54,7 +54,7 @@ async fn data_survives_a_restart_and_secrets_are_not_stored_in_plaintext() {
         crate::common::ADMIN_PASSWORD,
         a.token.as_str(),
     ] {
-        for entry in walk(dir.path()) {
+        for entry in crate::common::files_under(dir.path()) {
             let bytes = std::fs::read(&entry).unwrap();
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
@@ -82,19 +82,6 @@ async fn data_survives_a_restart_and_secrets_are_not_stored_in_plaintext() {
     assert_eq!(st, 200);
     assert_eq!(v["oauthApp"]["name"], "Keep");
     s2.running.as_ref().unwrap().state.store.verify().unwrap();
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -524,17 +524,6 @@ async fn remove_deletes_every_setting_and_unknown_names_succeed() {
     assert_eq!(get_value(&s, &a, &format!("{PREFIX}Myidp")).await, false);
 }
 
-fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[tokio::test]
 async fn no_upstream_secret_or_totp_seed_is_stored_in_plaintext() {
     let s = spawn().await;
@@ -564,8 +553,7 @@ async fn no_upstream_secret_or_totp_seed_is_stored_in_plaintext() {
     let seed_b32 = v["secret"].as_str().unwrap().to_owned();
     let seed = base32_decode(&seed_b32);
     let dir = s.stop().await;
-    let mut files = Vec::new();
-    files_under(dir.path(), &mut files);
+    let files = crate::common::files_under(dir.path());
     assert!(files.iter().any(|f| f.ends_with("master.key")));
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
