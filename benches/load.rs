@@ -261,6 +261,8 @@ struct Outcome {
     errors: BTreeMap<String, u64>,
     window: Duration,
     cpu: Option<CpuUse>,
+    /// Group-commit flushes the server ran during the window (from its `/metrics`).
+    flushes: Option<f64>,
 }
 
 impl Outcome {
@@ -496,8 +498,10 @@ async fn drive(
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
     let before = CpuSample::take(server_pid);
+    let flushes_before = flush_count(addr, host).await;
     tokio::time::sleep_until(end.into()).await;
     let after = CpuSample::take(server_pid);
+    let flushes_after = flush_count(addr, host).await;
     let mut hist = new_hist();
     let mut ok = 0;
     let mut errors = BTreeMap::new();
@@ -517,7 +521,37 @@ async fn drive(
         errors,
         window: end - measure_from,
         cpu: before.zip(after).map(|(b, a)| a.since(&b)),
+        flushes: flushes_before
+            .zip(flushes_after)
+            .map(|(b, a)| a - b)
+            .filter(|n| *n > 0.0),
     }
+}
+
+/// `latchkey_store_flushes_total` from the server's `/metrics`, or `None` when it cannot be read.
+async fn flush_count(addr: SocketAddr, host: &HeaderValue) -> Option<f64> {
+    let text = get_text(addr, host, "/metrics").await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("latchkey_store_flushes_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn get_text(addr: SocketAddr, host: &HeaderValue, path: &str) -> Result<String, String> {
+    let mut sender = connect(addr).await?;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(HOST, host)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let fetch = async {
+        let r = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let body = r.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, fetch)
+        .await
+        .map_err(|_| format!("{path} timed out"))?
 }
 
 /// Clock ticks per second in `/proc` (`USER_HZ`, 100 on every mainstream Linux build).
@@ -723,6 +757,14 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
                     c.others,
                     c.idle
                 );
+                if let Some(n) = o.flushes {
+                    let secs = o.window.as_secs_f64();
+                    println!(
+                        "  store: {:.0} group-commit flushes/s, {:.1} requests per flush",
+                        n / secs,
+                        o.ok as f64 / n
+                    );
+                }
                 if c.others > 0.2 {
                     println!(
                         "  WARNING: other processes used {:.2} cores during this window; its figures are depressed",

@@ -88,7 +88,7 @@ async fn run(
     let Some(client_id) = params.get("client_id") else {
         return bad_request("The request has no client_id.");
     };
-    let app = match s.store.app_by_client_id(client_id) {
+    let app = match s.store.client_app(client_id) {
         Ok(Some(app)) if app.active => app,
         Ok(_) => return bad_request("The application is unknown or disabled."),
         Err(_) => {

@@ -2,6 +2,8 @@
 //! `client_secret_post`, or `none` for public clients. Runs before any oxide-auth flow, asynchronously, so the
 //! argon2 check happens on the hashing pool (and almost always hits the verification cache).
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 
 use super::error::OAuthError;
@@ -11,7 +13,7 @@ use crate::state::AppState;
 
 /// An authenticated (or, for public clients, identified) client.
 pub struct ClientAuth {
-    pub app: App,
+    pub app: Arc<App>,
     /// The secret that authenticated it; handed to oxide-auth's flows as the client's passphrase.
     pub secret: Option<String>,
     pub used_basic: bool,
@@ -68,7 +70,7 @@ pub async fn authenticate(
         state.client_throttle.fail(&client_id, now);
         OAuthError::invalid_client(used_basic)
     };
-    let app = match state.store.app_by_client_id(&client_id) {
+    let app = match state.store.client_app(&client_id) {
         Ok(Some(app)) if app.active => app,
         Ok(_) => return Err(fail()),
         Err(e) => return Err(e.into()),

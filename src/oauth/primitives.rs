@@ -39,6 +39,16 @@ pub struct Backend<'a> {
     /// Whether the issued token may come with a refresh token.
     pub allow_refresh: bool,
     pub pkce: PkceExtension,
+    /// What `Issuer::issue`/`refresh` handed out: the token endpoint answers from this (oxide-auth's own JSON
+    /// would need re-parsing to fix `token_type`, `expires_in` and the scope order).
+    pub issued: Option<Issued>,
+}
+
+/// Tokens just issued and their (sorted) scope.
+pub struct Issued {
+    pub access: String,
+    pub refresh: Option<String>,
+    pub scope: String,
 }
 
 impl<'a> Backend<'a> {
@@ -54,6 +64,7 @@ impl<'a> Backend<'a> {
                 public: app.client_type == ClientType::Public,
                 failed: None,
             },
+            issued: None,
         }
     }
 
@@ -68,6 +79,17 @@ impl<'a> Backend<'a> {
         let digest = crypto::sha256(token.as_bytes());
         let expires_at = self.state.clock.now_ms() + ttl_secs as i64 * 1000;
         (token, NewToken { digest, expires_at })
+    }
+
+    /// Remembers what was issued for the response and hands the access token back to oxide-auth.
+    fn record_issued(&mut self, access: String, refresh: Option<String>, scope: String) -> String {
+        let token = access.clone();
+        self.issued = Some(Issued {
+            access,
+            refresh,
+            scope,
+        });
+        token
     }
 
     fn issuer_url(&self) -> url::Url {
@@ -245,7 +267,7 @@ impl Issuer for Backend<'_> {
             let record = crate::store::TokenRecord {
                 kind: crate::store::TokenKind::Access,
                 family: [0; 16],
-                client_id: grant.client_id.clone(),
+                client_id: grant.client_id,
                 owner_id: String::new(),
                 scope,
                 issued_at: now,
@@ -255,7 +277,7 @@ impl Issuer for Backend<'_> {
             };
             return match self.state.store.put_client_token(&rec.digest, &record) {
                 Ok(()) => Ok(IssuedToken {
-                    token: access,
+                    token: self.record_issued(access, None, record.scope),
                     refresh: None,
                     until: clock::oxide_expiry(cfg.access_ttl_secs),
                     token_type: TokenType::Bearer,
@@ -283,7 +305,7 @@ impl Issuer for Backend<'_> {
         );
         match r {
             Ok(()) => Ok(IssuedToken {
-                token: access,
+                token: self.record_issued(access, refresh.as_ref().map(|r| r.0.clone()), scope),
                 refresh: refresh.map(|r| r.0),
                 until: clock::oxide_expiry(cfg.access_ttl_secs),
                 token_type: TokenType::Bearer,
@@ -308,17 +330,18 @@ impl Issuer for Backend<'_> {
             .allow_refresh
             .then(|| self.new_token(cfg.refresh_ttl_secs));
         let now = self.state.clock.now_ms();
+        let scope = scope_str(&grant.scope);
         let r = self.state.store.rotate_refresh(
             &crypto::sha256(refresh.as_bytes()),
             &self.app.client_id,
-            &scope_str(&grant.scope),
+            &scope,
             now,
             access_rec,
             next.as_ref().map(|n| n.1),
         );
         match r {
             Ok(Rotated::Ok(_)) => Ok(RefreshedToken {
-                token: access,
+                token: self.record_issued(access, next.as_ref().map(|n| n.0.clone()), scope),
                 refresh: next.map(|n| n.0),
                 until: clock::oxide_expiry(cfg.access_ttl_secs),
                 token_type: TokenType::Bearer,

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use oxide_auth::code_grant::{accesstoken, client_credentials, refresh};
-use serde_json::Value;
+use serde::Serialize;
 
 use super::client_auth::{self, ClientAuth};
 use super::error::{no_store, OAuthError};
@@ -43,7 +43,7 @@ async fn issue(
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
-) -> Result<Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     if query.is_some_and(|q| !q.is_empty()) {
         return Err(OAuthError::invalid_request(
             "parameters must be sent in the request body, not the query string",
@@ -95,17 +95,27 @@ fn request<'a>(client: &'a ClientAuth, params: &'a Params) -> FlowRequest<'a> {
     }
 }
 
-/// Turns oxide-auth's token JSON into Latchkey's: `token_type` as RFC 6750 spells it, `expires_in` exact.
-fn token_json(json: &str, ttl: u64) -> Result<Value, OAuthError> {
-    let mut v: Value = serde_json::from_str(json).map_err(|_| OAuthError::server_error())?;
-    v["token_type"] = Value::from("Bearer");
-    v["expires_in"] = Value::from(ttl);
-    if let Some(scope) = v["scope"].as_str() {
-        let mut parts: Vec<&str> = scope.split(' ').filter(|p| !p.is_empty()).collect();
-        parts.sort_unstable();
-        v["scope"] = Value::from(parts.join(" "));
-    }
-    Ok(v)
+/// The RFC 6749 §5.1 answer, built from what the backend issued: `token_type` as RFC 6750 spells it and
+/// `expires_in` exactly as configured.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+}
+
+fn respond(backend: &mut Backend<'_>, ttl: u64) -> Result<TokenResponse, OAuthError> {
+    let issued = backend.issued.take().ok_or_else(OAuthError::server_error)?;
+    Ok(TokenResponse {
+        access_token: issued.access,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: issued.refresh,
+        scope: issued.scope,
+    })
 }
 
 /// Chooses the most precise error: what a primitive recorded, then PKCE, then oxide-auth's own.
@@ -145,7 +155,7 @@ fn authorization_code(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
-) -> Result<Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -163,7 +173,7 @@ fn authorization_code(
     }
     let mut backend = Backend::new(s, &client.app);
     match accesstoken::access_token(&mut backend, &req) {
-        Ok(token) => token_json(&token.to_json(), s.config.tokens.access_ttl_secs),
+        Ok(_) => respond(&mut backend, s.config.tokens.access_ttl_secs),
         Err(mut e) => {
             let kind = kind_of(e.description());
             Err(flow_error(
@@ -174,14 +184,18 @@ fn authorization_code(
     }
 }
 
-fn refresh_token(s: &AppState, client: &ClientAuth, params: &Params) -> Result<Value, OAuthError> {
+fn refresh_token(
+    s: &AppState,
+    client: &ClientAuth,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
     if !params.contains("refresh_token") {
         return Err(OAuthError::invalid_request("refresh_token is required"));
     }
     let req = request(client, params);
     let mut backend = Backend::new(s, &client.app);
     match refresh::refresh(&mut backend, &req) {
-        Ok(token) => token_json(&token.to_json(), s.config.tokens.access_ttl_secs),
+        Ok(_) => respond(&mut backend, s.config.tokens.access_ttl_secs),
         Err(refresh::Error::Invalid(mut d)) => {
             let k = kind_of(Some(d.description()));
             Err(flow_error(&mut backend, k.map(|k| (k, client.used_basic))))
@@ -194,7 +208,11 @@ fn refresh_token(s: &AppState, client: &ClientAuth, params: &Params) -> Result<V
     }
 }
 
-fn credentials(s: &AppState, client: &ClientAuth, params: &Params) -> Result<Value, OAuthError> {
+fn credentials(
+    s: &AppState,
+    client: &ClientAuth,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
     if client.app.client_type == ClientType::Public {
         return Err(OAuthError::new(
             "unauthorized_client",
@@ -219,7 +237,7 @@ fn credentials(s: &AppState, client: &ClientAuth, params: &Params) -> Result<Val
         p.issue(&mut ep, client.app.client_id.clone(), false)
     });
     match result {
-        Ok(token) => token_json(&token.to_json(), s.config.tokens.access_ttl_secs),
+        Ok(_) => respond(&mut backend, s.config.tokens.access_ttl_secs),
         Err(mut e) => {
             let k = match &mut e {
                 client_credentials::Error::Ignore => Some("invalid_scope"),

@@ -1,10 +1,32 @@
-//! OAuth apps: `apps` (id → App) and `apps_by_client` (client_id → id).
+//! OAuth apps: `apps` (id → App) and `apps_by_client` (client_id → id), plus the decoded-app cache of the hot
+//! paths.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
 use sled::Transactional;
 
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
 use crate::error::{Error, Result};
 use crate::model::App;
+
+/// Decoded apps by client id for client authentication and client-token checks: one sharded map read instead of
+/// two sled reads and a decode per request. Every app write bumps `generation` and drops the entry *after* writing
+/// sled; a reader caches what it read only if no app write happened since it started reading, checked under the
+/// entry's shard lock, so a stale app can never be cached.
+#[derive(Default)]
+pub(super) struct AppCache {
+    apps: DashMap<String, Arc<App>>,
+    generation: AtomicU64,
+}
+
+impl AppCache {
+    fn invalidate(&self, client_id: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.apps.remove(client_id);
+    }
+}
 
 impl Store {
     /// Inserts a new app; its `client_id` must be free.
@@ -28,6 +50,7 @@ impl Store {
             Ok(())
         });
         txn_result(r)?;
+        self.app_cache.invalidate(&app.client_id);
         self.durable().await
     }
 
@@ -52,6 +75,25 @@ impl Store {
             },
             None => Ok(None),
         }
+    }
+
+    /// The app of `client_id`, shared and cached (see [`AppCache`]): the lookup of every token, introspection and
+    /// revocation request.
+    pub fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
+        let cache = &self.app_cache;
+        if let Some(app) = cache.apps.get(client_id) {
+            return Ok(Some(app.clone()));
+        }
+        let seen = cache.generation.load(Ordering::Acquire);
+        let Some(app) = self.app_by_client_id(client_id)?.map(Arc::new) else {
+            return Ok(None);
+        };
+        if let dashmap::Entry::Vacant(slot) = cache.apps.entry(client_id.to_owned()) {
+            if cache.generation.load(Ordering::Acquire) == seen {
+                slot.insert(app.clone());
+            }
+        }
+        Ok(Some(app))
     }
 
     /// Every app, oldest first (the order Rocket.Chat lists them in).
@@ -87,6 +129,7 @@ impl Store {
             Ok(app)
         });
         let app = txn_result(r)?;
+        self.app_cache.invalidate(&app.client_id);
         self.durable().await?;
         Ok(app)
     }
@@ -102,6 +145,7 @@ impl Store {
             Ok(app)
         });
         let app = txn_result(r)?;
+        self.app_cache.invalidate(&app.client_id);
         self.durable().await?;
         Ok(app)
     }
@@ -154,5 +198,63 @@ mod tests {
         assert!(s.app_by_client_id("c1").unwrap().is_none());
         assert!(s.delete_app("a1").await.is_err());
         s.verify().unwrap();
+    }
+
+    #[tokio::test]
+    async fn cached_client_app_follows_every_write() {
+        let (_d, s) = temp_store();
+        assert!(s.client_app("c1").unwrap().is_none());
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        assert!(s.client_app("c1").unwrap().unwrap().active);
+        s.update_app("a1", |a| {
+            a.active = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(
+            !s.client_app("c1").unwrap().unwrap().active,
+            "deactivation is seen at once"
+        );
+        s.delete_app("a1").await.unwrap();
+        assert!(
+            s.client_app("c1").unwrap().is_none(),
+            "deletion is seen at once"
+        );
+        s.create_app(&app("a2", "c1")).await.unwrap();
+        assert_eq!(s.client_app("c1").unwrap().unwrap().id, "a2");
+    }
+
+    /// Readers racing writers must never leave a stale app in the cache: after the last write, the cached lookup
+    /// answers what sled holds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cache_is_never_stale_after_racing_reads() {
+        let (_d, s) = temp_store();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (s, stop) = (s.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        s.client_app("c1").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for i in 0..300 {
+            s.update_app("a1", |a| {
+                a.name = format!("n{i}");
+                Ok(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(s.client_app("c1").unwrap().unwrap().name, format!("n{i}"));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(s.client_app("c1").unwrap().unwrap().name, "n299");
     }
 }

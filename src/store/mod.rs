@@ -76,6 +76,7 @@ pub struct StoreInner {
     db: sled::Db,
     pub(crate) t: Trees,
     flusher: flush::Flusher,
+    app_cache: app::AppCache,
     dir: PathBuf,
     /// The newest link creation time this store has handed out (see `Store::next_link_time`).
     link_clock: std::sync::atomic::AtomicI64,
@@ -169,6 +170,7 @@ impl Store {
             db,
             t,
             flusher,
+            app_cache: app::AppCache::default(),
             dir: dir.to_owned(),
             link_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
         })))

@@ -530,6 +530,13 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
             "app_by_client_id({})",
             client
         );
+        let cached = s.client_app(client).unwrap();
+        prop_assert_eq!(
+            cached.as_deref(),
+            m.app_by_client(client),
+            "client_app({}), the cached lookup",
+            client
+        );
     }
     let listed: Vec<String> = s.list_apps().unwrap().into_iter().map(|a| a.id).collect();
     let mut expected: Vec<&App> = m.apps.values().collect();

@@ -274,21 +274,9 @@ impl Store {
 
     /// Whether a family-less (client_credentials) token's app still honours it.
     fn client_token_alive(&self, rec: &TokenRecord, epoch: u64) -> Result<bool> {
-        let Some(id) = self
-            .t
-            .apps_by_client
-            .get(rec.client_id.as_bytes())
-            .map_err(db_err)?
-        else {
-            return Ok(false);
-        };
-        match self.t.apps.get(id).map_err(db_err)? {
-            Some(b) => {
-                let app: crate::model::App = codec::decode(&b)?;
-                Ok(app.active && app.token_epoch == epoch)
-            }
-            None => Ok(false),
-        }
+        Ok(self
+            .client_app(&rec.client_id)?
+            .is_some_and(|app| app.active && app.token_epoch == epoch))
     }
 
     /// Exchanges a refresh token of `client_id` for new tokens in the same family. Presenting an already rotated
