@@ -86,14 +86,6 @@ fn run(db: sled::Db, written: Arc<AtomicU64>, done: watch::Sender<u64>, stop: Ar
             std::thread::park_timeout(Duration::from_millis(100));
             continue;
         }
-        let delay: u64 = std::env::var("COMMIT_DELAY_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        if delay > 0 && target - flushed > 1 {
-            std::thread::sleep(Duration::from_micros(delay));
-        }
-        let target = written.load(Ordering::Acquire);
         match db.flush() {
             Ok(_) => {
                 metrics::counter!("latchkey_store_flushes_total").increment(1);
