@@ -4,7 +4,6 @@
 //! consent form's hidden inputs), so no server-side state is kept between the pages. Errors before the client and
 //! redirect URI are known end on an error page; after, they redirect with `error`, `state` and `iss`.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -16,7 +15,7 @@ use super::params::Params;
 use super::primitives::Backend;
 use crate::model::{redirect, App};
 use crate::state::AppState;
-use crate::web::pages::{error_page, html, login_form, see_other, ConsentPage};
+use crate::web::pages::{error_page, html, login_form, see_other, ConsentPage, PageBody};
 use crate::web::{csrf, session};
 
 /// Form fields of the consent page that are not OAuth parameters.
@@ -38,7 +37,7 @@ pub async fn authorize_post(
     State(s): State<AppState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    PageBody(body): PageBody,
 ) -> Response {
     if q.is_some_and(|q| !q.is_empty()) {
         return bad_request("Send the authorization form in the request body only.");

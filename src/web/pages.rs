@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -88,6 +88,35 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, ErrorPage { title, message }.render(), None)
 }
 
+/// The body of a form a page posts (sign-in, sign-out, consent). Over the body limit or unreadable, the browser gets
+/// an error page (413/400, HTML with the page headers), not axum's plain-text rejection.
+pub struct PageBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for PageBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Bytes::from_request(req, state)
+            .await
+            .map(PageBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    error_page(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Too much data",
+                        "The form sent more data than this server accepts. Go back and try again.",
+                    )
+                } else {
+                    error_page(
+                        StatusCode::BAD_REQUEST,
+                        "Bad request",
+                        "The form could not be read.",
+                    )
+                }
+            })
+    }
+}
+
 /// A 303 to `location`, the answer to every credential POST.
 pub fn see_other(location: &str, cookies: Vec<HeaderValue>) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
@@ -166,7 +195,7 @@ pub async fn login_submit(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    PageBody(body): PageBody,
 ) -> Response {
     let Ok(form) = Params::parse(&body) else {
         return error_page(
@@ -221,7 +250,11 @@ pub async fn login_submit(
     }
 }
 
-pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    PageBody(body): PageBody,
+) -> Response {
     let form = Params::parse(&body).unwrap_or_default();
     if csrf::verify(&s, &headers, form.get("csrf")) {
         if let Some((_, token)) = session::current_user(&s, &headers) {

@@ -204,6 +204,18 @@ async fn oversized_bodies_get_413_in_each_dialects_format() {
         assert_oauth_invalid_request(r, 413).await;
     }
 
+    // The pages' forms: an error page a browser can show, with the pages' security headers.
+    for path in ["/login", "/logout", "/oauth/authorize"] {
+        let r = t.form(path, format!("csrf=x&pad={big}")).await;
+        assert_eq!(r.status().as_u16(), 413, "{path}");
+        let ct = r.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("Too much data"), "{path}: {page}");
+    }
+
     // Chunked, without a Content-Length: cut off at the limit just the same.
     let mut req = format!(
         "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\
