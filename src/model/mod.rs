@@ -3,6 +3,7 @@
 pub mod app;
 pub mod link;
 pub mod provider;
+mod provider_setting;
 pub mod redirect;
 pub mod user;
 
