@@ -4,6 +4,8 @@
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::token::TokenResponse;
+
 /// RFC 6749 §5.2 error.
 #[derive(Serialize, ToSchema)]
 pub struct OAuthErrorBody {
@@ -23,15 +25,6 @@ pub struct TokenRequest {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-    scope: String,
-    refresh_token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -95,11 +95,13 @@ fn request<'a>(client: &'a ClientAuth, params: &'a Params) -> FlowRequest<'a> {
     }
 }
 
-/// The RFC 6749 §5.1 answer, built from what the backend issued: `token_type` as RFC 6750 spells it and
-/// `expires_in` exactly as configured.
-#[derive(Serialize)]
+// Built from what the backend issued (not from oxide-auth's JSON); `/openapi.json` documents this very type.
+/// Successful token response (RFC 6749 §5.1): `expires_in` is the configured access-token lifetime; scopes are
+/// space-separated in sorted order.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
     expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
