@@ -263,6 +263,10 @@ struct Outcome {
     cpu: Option<CpuUse>,
     /// Group-commit flushes the server ran during the window (from its `/metrics`).
     flushes: Option<f64>,
+    /// The server's resident memory at the end of the window, in MiB.
+    rss_mib: Option<f64>,
+    /// Tokens the server has issued so far (all live: the benchmark never revokes and they outlive the run).
+    tokens_issued: Option<f64>,
 }
 
 impl Outcome {
@@ -525,14 +529,35 @@ async fn drive(
             .zip(flushes_after)
             .map(|(b, a)| a - b)
             .filter(|n| *n > 0.0),
+        rss_mib: rss_mib(server_pid),
+        tokens_issued: metric(addr, host, "latchkey_tokens_issued_total").await,
     }
+}
+
+/// VmRSS of a process from `/proc`, in MiB.
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// `latchkey_store_flushes_total` from the server's `/metrics`, or `None` when it cannot be read.
 async fn flush_count(addr: SocketAddr, host: &HeaderValue) -> Option<f64> {
+    metric(addr, host, "latchkey_store_flushes_total").await
+}
+
+/// An unlabelled metric from the server's `/metrics`.
+async fn metric(addr: SocketAddr, host: &HeaderValue, name: &str) -> Option<f64> {
     let text = get_text(addr, host, "/metrics").await.ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("latchkey_store_flushes_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
 }
 
@@ -757,6 +782,12 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
                     c.others,
                     c.idle
                 );
+                if let Some(mib) = o.rss_mib {
+                    let tokens = o.tokens_issued.unwrap_or(0.0);
+                    println!(
+                        "  server RSS at the end of the window: {mib:.0} MiB, {tokens:.0} live tokens in the store"
+                    );
+                }
                 if let Some(n) = o.flushes {
                     let secs = o.window.as_secs_f64();
                     println!(
