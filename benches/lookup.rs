@@ -1,6 +1,8 @@
 //! Point lookups on the hot paths, in stores of 10^3, 10^5 and 10^6 records of each kind with the default 64 MiB
 //! cache: `app_by_client_id` and `client_app` (the same behind the decoded-app cache the token endpoint uses),
-//! `login_token` (every authenticated API call, hashing included) and `user_by_username` (login). Hits are random existing keys; misses are keys of the same shape that were never
+//! `access_token` (introspection and userinfo: SHA-256 of the value, the record, its app's revocation epoch),
+//! `login_token` (every authenticated API call, hashing included), `user_by_username` (login), `link_by_account`
+//! (federated sign-in: the link of an upstream account) and `links_of_user` (Stack's list, a prefix scan). Hits are random existing keys; misses are keys of the same shape that were never
 //! stored, which is what a probing attacker costs us.
 //!
 //! Each size is populated once (bulk, see `Store::bulk_load_for_bench`) and shared by all its benches. Keys are pure
@@ -15,8 +17,8 @@ use base64::Engine;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use latchkey::crypto::{self, ids::ID_ALPHABET};
 use latchkey::model::user::Email;
-use latchkey::model::{App, ClientType, Role, User, UserRef};
-use latchkey::store::{LoginToken, Store};
+use latchkey::model::{App, ClientType, Link, Provider, Role, User, UserRef};
+use latchkey::store::{BenchRecords, LoginToken, Store, TokenKind, TokenRecord};
 
 const SIZES: [u64; 3] = [1_000, 100_000, 1_000_000];
 /// Keys per hit or miss pool: large enough that a 10^6 store's working set does not fit the cache.
@@ -30,6 +32,11 @@ const USER_ID: u64 = 3;
 const USERNAME: u64 = 4;
 const TOKEN: u64 = 5;
 const SAMPLE: u64 = 6;
+const ACCESS: u64 = 7;
+const LINK_ID: u64 = 8;
+const ACCOUNT: u64 = 9;
+/// The provider every bench link belongs to.
+const PROVIDER: &str = "benchidp";
 
 /// splitmix64: a cheap, well-mixed, deterministic hash.
 fn mix(mut z: u64) -> u64 {
@@ -100,6 +107,44 @@ fn user(i: u64) -> User {
     }
 }
 
+/// The value of the `i`th client_credentials access token.
+fn access(i: u64) -> String {
+    URL_SAFE_NO_PAD.encode(crypto::sha256(
+        &[ACCESS.to_be_bytes(), i.to_be_bytes()].concat(),
+    ))
+}
+
+fn access_token(i: u64, n: u64) -> ([u8; 32], TokenRecord) {
+    let record = TokenRecord {
+        kind: TokenKind::Access,
+        family: [0; 16],
+        client_id: id(CLIENT_ID, mix(i) % n),
+        owner_id: String::new(),
+        scope: "email openid profile".into(),
+        issued_at: i as i64,
+        expires_at: i64::MAX,
+        rotated: false,
+        epoch: Some(0),
+    };
+    (crypto::sha256(access(i).as_bytes()), record)
+}
+
+/// User `i`'s sign-in link to the bench provider.
+fn link(i: u64) -> Link {
+    Link {
+        id: id(LINK_ID, i),
+        user_id: id(USER_ID, i),
+        provider: PROVIDER.into(),
+        provider_type: "custom".into(),
+        email: None,
+        allow_sign_in: true,
+        allow_connected_accounts: true,
+        account_id: id(ACCOUNT, i),
+        created_at: i as i64,
+        upstream: None,
+    }
+}
+
 fn login_token(i: u64, n: u64) -> ([u8; 32], LoginToken) {
     let record = LoginToken {
         user_id: id(USER_ID, mix(i) % n),
@@ -109,15 +154,28 @@ fn login_token(i: u64, n: u64) -> ([u8; 32], LoginToken) {
     (crypto::sha256(token(i).as_bytes()), record)
 }
 
-/// A store with `n` apps, `n` users and `n` login tokens (owned by random users), loaded in one call so that
-/// each tree is written in key order.
+/// A store with `n` apps, `n` users, `n` login tokens (owned by random users), `n` access tokens (of random apps)
+/// and one sign-in link per user, loaded in one call so that each tree is written in key order.
 fn populate(dir: &Path, n: u64) -> Store {
     let store = Store::open(dir, CACHE_BYTES).expect("open bench store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(store.add_provider(&Provider::new("p-bench".into(), "Benchidp".into(), 0)))
+        .expect("add the bench provider");
     let apps: Vec<App> = (0..n).map(app).collect();
     let users: Vec<User> = (0..n).map(user).collect();
-    let tokens: Vec<_> = (0..n).map(|i| login_token(i, n)).collect();
+    let login_tokens: Vec<_> = (0..n).map(|i| login_token(i, n)).collect();
+    let access_tokens: Vec<_> = (0..n).map(|i| access_token(i, n)).collect();
+    let links: Vec<Link> = (0..n).map(link).collect();
     store
-        .bulk_load_for_bench(&apps, &users, &tokens)
+        .bulk_load_for_bench(&BenchRecords {
+            apps: &apps,
+            users: &users,
+            login_tokens: &login_tokens,
+            access_tokens: &access_tokens,
+            links: &links,
+        })
         .expect("bulk load");
     store
 }
@@ -175,6 +233,12 @@ fn lookups(c: &mut Criterion) {
         bench_lookup(c, "client_app_cached", n, keys(|i| id(CLIENT_ID, i)), |k| {
             store.client_app(k).unwrap().is_some()
         });
+        bench_lookup(c, "access_token", n, keys(access), |k| {
+            store
+                .active_token(&crypto::sha256(k.as_bytes()), 0)
+                .unwrap()
+                .is_some()
+        });
         bench_lookup(c, "login_token", n, keys(token), |k| {
             store
                 .login_token(&crypto::sha256(k.as_bytes()))
@@ -183,6 +247,12 @@ fn lookups(c: &mut Criterion) {
         });
         bench_lookup(c, "user_by_username", n, keys(|i| id(USERNAME, i)), |k| {
             store.user_by_username(k).unwrap().is_some()
+        });
+        bench_lookup(c, "link_by_account", n, keys(|i| id(ACCOUNT, i)), |k| {
+            store.sign_in_link(PROVIDER, k).unwrap().is_some()
+        });
+        bench_lookup(c, "links_of_user", n, keys(|i| id(USER_ID, i)), |k| {
+            !store.links_of_user(k).unwrap().is_empty()
         });
         drop(store);
         drop(dir);

@@ -1,9 +1,10 @@
 //! Bulk population for the lookup benches. The real create functions run one transaction and one flush per record,
 //! which would make a 10^6-record store take far too long to build; benches cannot reach the trees themselves.
 
-use super::{codec, db_err, session::LoginToken, Store};
+use super::link::{account_key, provider_key, signin_key, user_key};
+use super::{codec, db_err, session::LoginToken, Store, TokenRecord};
 use crate::error::Result;
-use crate::model::{App, User};
+use crate::model::{App, Link, User};
 
 /// Must match the admin counter key in `user.rs` (the test below runs `verify`, which checks the counter).
 const ADMINS: &[u8] = b"admins";
@@ -21,18 +22,28 @@ fn load(tree: &sled::Tree, entries: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) ->
     Ok(())
 }
 
+/// What [`Store::bulk_load_for_bench`] writes. The caller supplies distinct ids, client ids, usernames, emails,
+/// digests and upstream accounts; token owners and clients that exist; and links to providers that exist (add
+/// those with [`Store::add_provider`] first).
+#[doc(hidden)]
+#[derive(Default)]
+pub struct BenchRecords<'a> {
+    pub apps: &'a [App],
+    pub users: &'a [User],
+    /// RC login tokens by SHA-256 digest.
+    pub login_tokens: &'a [([u8; 32], LoginToken)],
+    /// client_credentials access tokens by SHA-256 digest, as `put_client_token` stores them.
+    pub access_tokens: &'a [([u8; 32], TokenRecord)],
+    pub links: &'a [Link],
+}
+
 impl Store {
-    /// Writes records and their index entries exactly as the create functions would, with no uniqueness checks
-    /// (the caller supplies distinct ids, client ids, usernames, emails and digests, and token owners that exist),
+    /// Writes records and their index entries exactly as the create functions would, with no uniqueness checks,
     /// then flushes once. For benches only.
     #[doc(hidden)]
-    pub fn bulk_load_for_bench(
-        &self,
-        apps: &[App],
-        users: &[User],
-        tokens: &[([u8; 32], LoginToken)],
-    ) -> Result<()> {
+    pub fn bulk_load_for_bench(&self, r: &BenchRecords<'_>) -> Result<()> {
         let t = &self.t;
+        let (apps, users) = (r.apps, r.users);
         load(
             &t.apps,
             apps.iter().map(|a| (a.id.clone().into(), codec::encode(a))),
@@ -64,13 +75,13 @@ impl Store {
         )?;
         load(
             &t.login_tokens,
-            tokens
+            r.login_tokens
                 .iter()
                 .map(|(d, tok)| (d.to_vec(), codec::encode(tok))),
         )?;
         load(
             &t.login_tokens_by_user,
-            tokens.iter().map(|(d, tok)| {
+            r.login_tokens.iter().map(|(d, tok)| {
                 // `session.rs`'s index key: user id ‖ 0 ‖ digest.
                 let mut k = Vec::with_capacity(tok.user_id.len() + 33);
                 k.extend_from_slice(tok.user_id.as_bytes());
@@ -79,6 +90,13 @@ impl Store {
                 (k, Vec::new())
             }),
         )?;
+        load(
+            &t.tokens,
+            r.access_tokens
+                .iter()
+                .map(|(d, rec)| (d.to_vec(), codec::encode(rec))),
+        )?;
+        self.bulk_load_links(r.links)?;
         let admins = users.iter().filter(|u| u.is_admin()).count() as u64;
         if admins > 0 {
             let total = self.admin_count()? + admins;
@@ -88,16 +106,41 @@ impl Store {
         }
         self.flush_blocking()
     }
+
+    /// The link record and the index entries `create_link` writes (`link.rs` documents the keys).
+    fn bulk_load_links(&self, links: &[Link]) -> Result<()> {
+        let t = &self.t;
+        let id = |l: &Link| l.id.clone().into_bytes();
+        let signs_in = || links.iter().filter(|l| l.allow_sign_in);
+        load(&t.links, links.iter().map(|l| (id(l), codec::encode(l))))?;
+        load(
+            &t.links_by_user,
+            links.iter().map(|l| (user_key(l), Vec::new())),
+        )?;
+        load(
+            &t.links_by_provider,
+            links.iter().map(|l| (provider_key(l), Vec::new())),
+        )?;
+        load(
+            &t.links_by_account,
+            signs_in().map(|l| (account_key(&l.provider, &l.account_id), id(l))),
+        )?;
+        load(
+            &t.signin_by_user_provider,
+            signs_in().map(|l| (signin_key(&l.user_id, &l.provider), id(l))),
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ClientType, UserRef};
+    use crate::model::{ClientType, Provider, UserRef};
+    use crate::store::link::tests::link;
     use crate::store::testing::temp_store;
 
-    #[test]
-    fn bulk_loaded_store_verifies_and_answers_lookups() {
+    #[tokio::test]
+    async fn bulk_loaded_store_verifies_and_answers_lookups() {
         let (_d, s) = temp_store();
         let apps: Vec<App> = (0..300)
             .map(|i| App {
@@ -132,7 +175,56 @@ mod tests {
                 (crate::crypto::sha256(&i.to_be_bytes()), tok)
             })
             .collect();
-        s.bulk_load_for_bench(&apps, &users, &tokens).unwrap();
+        let access: Vec<([u8; 32], TokenRecord)> = (0..300u32)
+            .map(|i| {
+                let rec = TokenRecord {
+                    kind: crate::store::TokenKind::Access,
+                    family: [0; 16],
+                    client_id: format!("client{}", i % 300),
+                    owner_id: String::new(),
+                    scope: "openid".into(),
+                    issued_at: 0,
+                    expires_at: 100,
+                    rotated: false,
+                    epoch: Some(0),
+                };
+                (crate::crypto::sha256(format!("access{i}").as_bytes()), rec)
+            })
+            .collect();
+        // Each user has a sign-in link to `myidp`; every third one also a connected-accounts-only link.
+        let links: Vec<Link> = (0..300)
+            .flat_map(|i| {
+                let user = format!("u{i}");
+                let mut v = vec![link(
+                    &format!("l{i}"),
+                    &user,
+                    "myidp",
+                    &format!("acct{i}"),
+                    true,
+                )];
+                if i % 3 == 0 {
+                    v.push(link(
+                        &format!("c{i}"),
+                        &user,
+                        "myidp",
+                        &format!("c-acct{i}"),
+                        false,
+                    ));
+                }
+                v
+            })
+            .collect();
+        s.add_provider(&Provider::new("p-myidp".into(), "Myidp".into(), 1))
+            .await
+            .unwrap();
+        s.bulk_load_for_bench(&BenchRecords {
+            apps: &apps,
+            users: &users,
+            login_tokens: &tokens,
+            access_tokens: &access,
+            links: &links,
+        })
+        .unwrap();
         s.verify().unwrap();
         assert_eq!(s.admin_count().unwrap(), 43);
         assert_eq!(s.app_by_client_id("client42").unwrap().unwrap().id, "app42");
@@ -143,6 +235,26 @@ mod tests {
         );
         let d = crate::crypto::sha256(&42u32.to_be_bytes());
         assert_eq!(s.login_token(&d).unwrap().unwrap().user_id, "u42");
+        let d = crate::crypto::sha256(b"access42");
+        assert_eq!(
+            s.active_token(&d, 0).unwrap().unwrap().client_id,
+            "client42"
+        );
+        assert_eq!(
+            s.sign_in_link("myidp", "acct42").unwrap().unwrap().id,
+            "l42"
+        );
+        let ids: Vec<String> = s
+            .links_of_user("u42")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        assert_eq!(ids, ["c42", "l42"]);
+        assert_eq!(
+            s.sign_in_link_of_user("u42", "myidp").unwrap().unwrap().id,
+            "l42"
+        );
         // Population works like the create functions: the real delete path removes what was loaded.
         assert_eq!(s.sweep_login_tokens(1).unwrap(), 300);
         s.verify().unwrap();

@@ -27,6 +27,8 @@ use std::sync::Arc;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::Error;
+#[doc(hidden)]
+pub use bench_support::BenchRecords;
 pub use session::LoginToken;
 pub use sweep::spawn_sweeper;
 pub use token::{CodeRecord, FamilyId, GrantRecord, Redeemed, Rotated, TokenKind, TokenRecord};
