@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::provider::{Setting, SettingValue};
 use crate::model::{Link, Provider};
 use crate::store::link::tests::link as make_link;
-use crate::store::testing::temp_store;
+use crate::store::testing::{agrees_with_model, temp_store};
 use crate::store::user::tests::user as make_user;
 use crate::store::Store;
 
@@ -342,17 +342,7 @@ async fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
     s.create_user(&make_user("root", "root", true))
         .await
         .unwrap();
-    let mut m = Model::default();
-    for (i, op) in ops.iter().enumerate() {
-        let expected = m.apply(op);
-        let got = run(&s, op).await;
-        prop_assert_eq!(got, expected, "op #{}: {:?}", i, op);
-        check(&s, &m).map_err(|e| TestCaseError::fail(format!("after op #{i} {op:?}: {e}")))?;
-    }
-    if let Err(e) = s.verify() {
-        return Err(TestCaseError::fail(format!("verify after {ops:?}: {e}")));
-    }
-    Ok(())
+    agrees_with_model(&s, ops, Model::default(), Model::apply, run, check).await
 }
 
 proptest! {

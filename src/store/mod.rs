@@ -285,4 +285,28 @@ pub(crate) mod testing {
         let store = Store::open(dir.path(), 8 << 20).unwrap();
         (dir, store)
     }
+
+    /// The loop of the model-based store tests: applies each op to the model (`apply`: what the store should
+    /// answer) and to the store (`run`), compares the answers, compares every lookup (`check`) after each op, and
+    /// ends with `verify()`.
+    pub async fn agrees_with_model<M, Op: std::fmt::Debug, Out: PartialEq + std::fmt::Debug>(
+        s: &Store,
+        ops: &[Op],
+        mut m: M,
+        apply: impl Fn(&mut M, &Op) -> Out,
+        run: impl AsyncFn(&Store, &Op) -> Out,
+        check: impl Fn(&Store, &M) -> Result<(), proptest::test_runner::TestCaseError>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::test_runner::TestCaseError;
+        for (i, op) in ops.iter().enumerate() {
+            let expected = apply(&mut m, op);
+            let got = run(s, op).await;
+            proptest::prop_assert_eq!(got, expected, "op #{}: {:?}", i, op);
+            check(s, &m).map_err(|e| TestCaseError::fail(format!("after op #{i} {op:?}: {e}")))?;
+        }
+        if let Err(e) = s.verify() {
+            return Err(TestCaseError::fail(format!("verify after {ops:?}: {e}")));
+        }
+        Ok(())
+    }
 }

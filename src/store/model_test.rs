@@ -15,7 +15,7 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::user::Email;
 use crate::model::{App, ClientType, Role, User, UserRef};
-use crate::store::testing::temp_store;
+use crate::store::testing::{agrees_with_model, temp_store};
 use crate::store::{LoginToken, Store};
 
 const APP_IDS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
@@ -588,17 +588,7 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
 
 async fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
     let (_dir, s) = temp_store();
-    let mut m = Model::default();
-    for (i, op) in ops.iter().enumerate() {
-        let expected = m.apply(op);
-        let got = run(&s, op).await;
-        prop_assert_eq!(got, expected, "op #{}: {:?}", i, op);
-        check(&s, &m).map_err(|e| TestCaseError::fail(format!("after op #{i} {op:?}: {e}")))?;
-    }
-    if let Err(e) = s.verify() {
-        return Err(TestCaseError::fail(format!("verify after {ops:?}: {e}")));
-    }
-    Ok(())
+    agrees_with_model(&s, ops, Model::default(), Model::apply, run, check).await
 }
 
 proptest! {

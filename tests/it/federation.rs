@@ -258,6 +258,16 @@ async fn start_at_d(p: &Pair) -> (Client, String) {
     (b, r.headers()["location"].to_str().unwrap().to_owned())
 }
 
+/// D's provider callback, as browser `b` follows it back from U with `query`: the status and the page.
+async fn callback(p: &Pair, b: &Client, query: &str) -> (StatusCode, String) {
+    let r = b
+        .get(format!("{}/_oauth/{SERVICE}?{query}", p.d.url))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
 async fn assert_nothing_changed(p: &Pair) {
     let store = &p.d.running.as_ref().unwrap().state.store;
     assert!(store.list_links().unwrap().is_empty());
@@ -268,13 +278,9 @@ async fn assert_nothing_changed(p: &Pair) {
 async fn a_bad_state_ends_on_an_error_page() {
     let p = pair(&[]).await;
     let (b, _) = start_at_d(&p).await;
-    let r = b
-        .get(format!("{}/_oauth/{SERVICE}?code=x&state=forged", p.d.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("state"));
+    let (st, page) = callback(&p, &b, "code=x&state=forged").await;
+    assert_eq!(st, 400);
+    assert!(page.contains("state"), "{page}");
     // No cookie at all: also refused.
     let r = browser()
         .get(format!("{}/_oauth/{SERVICE}?code=x&state=y", p.d.url))
@@ -290,29 +296,15 @@ async fn an_upstream_error_response_ends_on_an_error_page() {
     let p = pair(&[]).await;
     let (b, at_u) = start_at_d(&p).await;
     let state = query_of(&at_u)["state"].clone();
-    let r = b
-        .get(format!(
-            "{}/_oauth/{SERVICE}?error=access_denied&state={state}",
-            p.d.url
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 502);
-    assert!(r.text().await.unwrap().contains("access_denied"));
+    let (st, page) = callback(&p, &b, &format!("error=access_denied&state={state}")).await;
+    assert_eq!(st, 502);
+    assert!(page.contains("access_denied"), "{page}");
     // A code U never issued: U's token endpoint refuses it.
     let (b, at_u) = start_at_d(&p).await;
     let state = query_of(&at_u)["state"].clone();
-    let r = b
-        .get(format!(
-            "{}/_oauth/{SERVICE}?code=not-a-code&state={state}",
-            p.d.url
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 502);
-    assert!(r.text().await.unwrap().contains("invalid_grant"));
+    let (st, page) = callback(&p, &b, &format!("code=not-a-code&state={state}")).await;
+    assert_eq!(st, 502);
+    assert!(page.contains("invalid_grant"), "{page}");
     assert_nothing_changed(&p).await;
 }
 
@@ -334,13 +326,9 @@ async fn an_unreachable_upstream_ends_on_an_error_page() {
     )
     .await;
     assert_eq!(st, 200);
-    let r = b
-        .get(format!("{}/_oauth/{SERVICE}?code=x&state={state}", p.d.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 502);
-    assert!(r.text().await.unwrap().contains("unreachable"));
+    let (st, page) = callback(&p, &b, &format!("code=x&state={state}")).await;
+    assert_eq!(st, 502);
+    assert!(page.contains("unreachable"), "{page}");
     assert_nothing_changed(&p).await;
 }
 
