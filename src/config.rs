@@ -31,6 +31,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub stack: StackConfig,
     pub two_factor: TwoFactorConfig,
+    pub apps: AppsConfig,
     pub clients: Vec<DeclaredClient>,
     pub users: Vec<DeclaredUser>,
 }
@@ -91,6 +92,14 @@ pub struct TwoFactorConfig {
     pub enforce_password_fallback: bool,
 }
 
+/// Rules for the OAuth apps that may be registered.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppsConfig {
+    /// `http` redirect URIs on any host (not only loopback). Unset: on under `--dev`, off otherwise.
+    pub allow_http_redirect_uris: Option<bool>,
+}
+
 /// An app declared in the config file, upserted at start (its `client_id` is kept).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,6 +142,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             stack: StackConfig::default(),
             two_factor: TwoFactorConfig::default(),
+            apps: AppsConfig::default(),
             clients: Vec::new(),
             users: Vec::new(),
         }
@@ -273,6 +283,16 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Which `http` redirect URIs apps may register (`[apps] allow_http_redirect_uris`, by default `dev`).
+    pub fn http_redirects(&self) -> crate::model::redirect::HttpRedirects {
+        use crate::model::redirect::HttpRedirects;
+        if self.apps.allow_http_redirect_uris.unwrap_or(self.dev) {
+            HttpRedirects::AnyHost
+        } else {
+            HttpRedirects::LoopbackOnly
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.listen
             .parse::<SocketAddr>()
@@ -364,6 +384,28 @@ mod tests {
             d.limits.header_read_timeout_secs
         );
         assert_eq!(cfg.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
+    }
+
+    #[test]
+    fn http_redirects_on_any_host_follow_dev_unless_set() {
+        use crate::model::redirect::HttpRedirects;
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[apps]\nallow_http_redirect_uris = false\n").unwrap();
+        for (file, dev, want) in [
+            (&shipped, false, HttpRedirects::LoopbackOnly),
+            (&shipped, true, HttpRedirects::AnyHost),
+            (&f, true, HttpRedirects::LoopbackOnly),
+        ] {
+            let cfg = Config::load(&Overrides {
+                config: Some(file.clone()),
+                dev,
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(cfg.http_redirects(), want, "{} dev={dev}", file.display());
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .merge(crate::upstream::routes())
         .fallback(not_found)
+        .layer(middleware::map_response(json_charset))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), header_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -54,6 +55,17 @@ async fn metrics(State(s): State<AppState>) -> Response {
     metrics::gauge!("latchkey_store_size_bytes").set(s.store.size_on_disk() as f64);
     let body = crate::telemetry::render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// JSON answers say `application/json; charset=utf-8`, as Rocket.Chat's (express) and Stack's do: clients and
+/// test suites written against those products compare the header as a whole.
+async fn json_charset(mut resp: Response) -> Response {
+    if let Some(ct) = resp.headers_mut().get_mut(header::CONTENT_TYPE) {
+        if ct.as_bytes() == b"application/json" {
+            *ct = HeaderValue::from_static("application/json; charset=utf-8");
+        }
+    }
+    resp
 }
 
 /// 431 when the request line and headers exceed `limits.header_bytes`. hyper's read buffer (sized from the same

@@ -24,7 +24,7 @@ pub async fn create_with_id(
     client_id: String,
     secret: Option<String>,
 ) -> Result<WithSecret> {
-    let f = input.validate()?;
+    let f = input.validate(state.config.http_redirects())?;
     let client_type = f.client_type.unwrap_or_default();
     let grant_types = f.grant_types.clone().unwrap_or_else(App::default_grants);
     crate::model::app::AppFields::check_combination(client_type, &grant_types)?;
@@ -73,7 +73,7 @@ pub fn find(state: &AppState, id: Option<&str>, client_id: Option<&str>) -> Resu
 }
 
 pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> {
-    let f = input.validate()?;
+    let f = input.validate(state.config.http_redirects())?;
     let now = state.clock.now_ms();
     let before = state.store.get_app(id)?.ok_or(Error::NotFound("app"))?;
     // Switching to confidential needs a secret: one is generated and must be fetched with regenerateSecret.

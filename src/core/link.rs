@@ -69,6 +69,27 @@ pub fn list(state: &AppState, user_id: Option<&str>) -> Result<Vec<Link>> {
     }
 }
 
+/// Whether links through provider `key` are live: the provider exists and is enabled. Stack answers a link whose
+/// provider is no longer configured as not found and leaves it out of lists; the link itself is kept, so
+/// re-enabling the provider brings it back.
+pub fn provider_enabled(state: &AppState, key: &str) -> Result<bool> {
+    Ok(state.store.get_provider(key)?.is_some_and(|p| p.enabled))
+}
+
+/// The link of user `user_id` through provider `key` (Stack's current API names a user's account by its provider
+/// config id): the sign-in link when there is one, else the oldest. `NotFound("user")`, else `NotFound("link")`.
+pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Link> {
+    ensure_user(state, user_id)?;
+    let links = state.store.links_of_user(user_id)?;
+    let mut through = links.into_iter().filter(|l| l.provider == key);
+    let first = through.next().ok_or(Error::NotFound("link"))?;
+    Ok(if first.allow_sign_in {
+        first
+    } else {
+        through.find(|l| l.allow_sign_in).unwrap_or(first)
+    })
+}
+
 /// The link `id` of user `user_id`: `NotFound("user")`, else `NotFound("link")`.
 pub fn get(state: &AppState, user_id: &str, id: &str) -> Result<Link> {
     ensure_user(state, user_id)?;

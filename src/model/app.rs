@@ -111,12 +111,12 @@ pub struct AppFields {
 
 impl AppInput {
     /// Checks in Rocket.Chat's order: name, then redirect URIs, then Latchkey's own fields.
-    pub fn validate(self) -> Result<AppFields> {
+    pub fn validate(self, http: redirect::HttpRedirects) -> Result<AppFields> {
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::invalid("name", "must be 1 to 200 characters"));
         }
-        let redirect_uris = redirect::parse_list(&self.redirect_uri)?;
+        let redirect_uris = redirect::parse_list(&self.redirect_uri, http)?;
         let client_type = self
             .client_type
             .as_deref()
@@ -236,21 +236,23 @@ mod tests {
 
     #[test]
     fn validation_trims_name_and_checks_in_rc_order() {
-        let f = input().validate().unwrap();
+        let f = input()
+            .validate(redirect::HttpRedirects::LoopbackOnly)
+            .unwrap();
         assert_eq!(f.name, "My App");
         let e = AppInput {
             name: " ".into(),
             redirect_uri: "bad".into(),
             ..input()
         }
-        .validate()
+        .validate(redirect::HttpRedirects::LoopbackOnly)
         .unwrap_err();
         assert!(matches!(e, Error::Invalid { field: "name", .. }));
         let e = AppInput {
             redirect_uri: "bad".into(),
             ..input()
         }
-        .validate()
+        .validate(redirect::HttpRedirects::LoopbackOnly)
         .unwrap_err();
         assert!(matches!(
             e,
@@ -267,7 +269,7 @@ mod tests {
             grant_types: Some(vec!["password".into()]),
             ..input()
         }
-        .validate()
+        .validate(redirect::HttpRedirects::LoopbackOnly)
         .unwrap_err();
         assert!(matches!(
             e,
@@ -280,7 +282,7 @@ mod tests {
             client_type: Some("secret".into()),
             ..input()
         }
-        .validate()
+        .validate(redirect::HttpRedirects::LoopbackOnly)
         .unwrap_err();
         assert!(matches!(
             e,

@@ -2,8 +2,18 @@
 
 use crate::error::{Error, Result};
 
+/// Which hosts an `http` (not `https`) redirect URI may name. Only loopback by default (RFC 8252 §8.3); a local
+/// test setup (docker-compose service names, `*.local` hosts) needs any host, which `[apps]
+/// allow_http_redirect_uris` (on under `--dev`) allows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpRedirects {
+    #[default]
+    LoopbackOnly,
+    AnyHost,
+}
+
 /// Splits a Rocket.Chat-style list (commas or newlines), trims, drops empties, and validates each URI.
-pub fn parse_list(raw: &str) -> Result<Vec<String>> {
+pub fn parse_list(raw: &str, http: HttpRedirects) -> Result<Vec<String>> {
     let uris: Vec<String> = raw
         .split([',', '\n'])
         .map(str::trim)
@@ -14,7 +24,7 @@ pub fn parse_list(raw: &str) -> Result<Vec<String>> {
         return Err(Error::invalid("redirectUri", "no redirect URI given"));
     }
     for u in &uris {
-        validate(u)?;
+        validate_with(u, http)?;
     }
     Ok(uris)
 }
@@ -22,6 +32,11 @@ pub fn parse_list(raw: &str) -> Result<Vec<String>> {
 /// One URI: absolute, no fragment; `https`, or `http` on a loopback host, or a private-use scheme in reverse-domain
 /// form (`com.example.app:/cb`). Never `javascript:`, `data:`, `file:`.
 pub fn validate(uri: &str) -> Result<()> {
+    validate_with(uri, HttpRedirects::LoopbackOnly)
+}
+
+/// [`validate`], with `http` on any host when `http` is [`HttpRedirects::AnyHost`].
+pub fn validate_with(uri: &str, http: HttpRedirects) -> Result<()> {
     let bad = |why: &str| Err(Error::invalid("redirectUri", format!("{why}: {uri}")));
     if uri.len() > 2048 {
         return bad("too long");
@@ -42,7 +57,10 @@ pub fn validate(uri: &str) -> Result<()> {
             }
         }
         "http" => {
-            if !is_loopback(&url) {
+            if url.host_str().is_none_or(str::is_empty) {
+                return bad("has no host");
+            }
+            if http == HttpRedirects::LoopbackOnly && !is_loopback(&url) {
                 return bad("http is only allowed on a loopback host");
             }
         }
@@ -133,10 +151,31 @@ mod tests {
 
     #[test]
     fn list_splits_on_commas_and_newlines() {
-        let l = parse_list(" https://a.example/cb ,\nhttp://127.0.0.1/cb\n\n").unwrap();
+        let l = parse_list(
+            " https://a.example/cb ,\nhttp://127.0.0.1/cb\n\n",
+            HttpRedirects::LoopbackOnly,
+        )
+        .unwrap();
         assert_eq!(l, vec!["https://a.example/cb", "http://127.0.0.1/cb"]);
-        assert!(parse_list(" , \n").is_err());
-        assert!(parse_list("https://a.example/cb, http://evil.example/cb").is_err());
+        assert!(parse_list(" , \n", HttpRedirects::AnyHost).is_err());
+        assert!(parse_list(
+            "https://a.example/cb, http://evil.example/cb",
+            HttpRedirects::LoopbackOnly
+        )
+        .is_err());
+        // A local test setup may allow http on any host, but never the other rules.
+        let any = HttpRedirects::AnyHost;
+        for ok in [
+            "http://app:3000/cb",
+            "http://myapp.local/cb",
+            "http://10.0.0.5/cb",
+        ] {
+            assert!(validate(ok).is_err(), "{ok}");
+            assert!(validate_with(ok, any).is_ok(), "{ok}");
+        }
+        for bad in ["http://app/cb#f", "http://u:p@app/cb", "javascript://app/x"] {
+            assert!(validate_with(bad, any).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -170,7 +209,7 @@ mod tests {
         #[test]
         fn validation_never_panics(s in "\\PC{0,80}") {
             let _ = validate(&s);
-            let _ = parse_list(&s);
+            let _ = parse_list(&s, HttpRedirects::AnyHost);
         }
 
         #[test]

@@ -4,6 +4,7 @@ mod apps;
 mod backup;
 mod browser;
 mod common;
+mod compat;
 mod crash;
 mod dev;
 mod federation;

@@ -145,6 +145,10 @@ impl FromRequest<AppState> for RcBody {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let json_or_absent = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none_or(|ct| is_json(ct.as_bytes()));
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 error::payload_too_large()
@@ -155,8 +159,49 @@ impl FromRequest<AppState> for RcBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(RcBody(json!({})));
         }
+        // RC's body parser reads only JSON: a JSON text sent as `text/plain` (or a form) is not a body it accepts.
+        if !json_or_absent {
+            return Err(error::invalid_params(
+                "the request body must be JSON (Content-Type: application/json)",
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(RcBody)
             .map_err(|e| error::invalid_params(&format!("body must be valid JSON ({e})")))
+    }
+}
+
+/// `application/json` or a `+json` type, any parameters (`; charset=utf-8`), case-insensitive.
+fn is_json(content_type: &[u8]) -> bool {
+    let essence = content_type
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
+        .to_ascii_lowercase();
+    essence == b"application/json"
+        || (essence.starts_with(b"application/") && essence.ends_with(b"+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_content_types() {
+        for ct in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(super::is_json(ct.as_bytes()), "{ct}");
+        }
+        for ct in [
+            "text/plain",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "",
+            "application/jsonx",
+        ] {
+            assert!(!super::is_json(ct.as_bytes()), "{ct}");
+        }
     }
 }

@@ -10,6 +10,24 @@ pub enum Ty {
     StrArray,
 }
 
+impl Ty {
+    /// ajv's message for a value of the wrong type. Rocket.Chat joins ajv's `error.message`s, which name the
+    /// expected type only (`must be string`), not the property: clients match on exactly that text.
+    pub fn check(self, v: &Value) -> Result<(), String> {
+        let reason = match self {
+            Ty::Str if !v.is_string() => "must be string",
+            Ty::Bool if !v.is_boolean() => "must be boolean",
+            Ty::StrArray => match v.as_array() {
+                None => "must be array",
+                Some(a) if !a.iter().all(Value::is_string) => "must be string",
+                Some(_) => return Ok(()),
+            },
+            _ => return Ok(()),
+        };
+        Err(reason.into())
+    }
+}
+
 /// One object schema: required and optional properties; anything else is rejected.
 pub struct Shape {
     pub required: &'static [(&'static str, Ty)],
@@ -39,21 +57,7 @@ impl Shape {
         }
         for (k, ty) in self.required.iter().chain(self.optional) {
             if let Some(val) = obj.get(*k) {
-                let ok = match ty {
-                    Ty::Str => val.is_string(),
-                    Ty::Bool => val.is_boolean(),
-                    Ty::StrArray => val
-                        .as_array()
-                        .is_some_and(|a| a.iter().all(Value::is_string)),
-                };
-                if !ok {
-                    let want = match ty {
-                        Ty::Str => "must be string",
-                        Ty::Bool => "must be boolean",
-                        Ty::StrArray => "must be array of strings",
-                    };
-                    return Err(format!("/{k} {want}"));
-                }
+                ty.check(val)?;
             }
         }
         Ok(obj)
@@ -100,17 +104,24 @@ mod tests {
         );
         assert_eq!(
             S.check(&json!({"name": 1, "active": true})).unwrap_err(),
-            "/name must be string"
+            "must be string"
         );
         assert_eq!(
             S.check(&json!({"name": "a", "active": "yes"})).unwrap_err(),
-            "/active must be boolean"
+            "must be boolean"
         );
         assert!(S
             .check(&json!({"name": "a", "active": true, "tags": ["x"]}))
             .is_ok());
-        assert!(S
-            .check(&json!({"name": "a", "active": true, "tags": [1]}))
-            .is_err());
+        assert_eq!(
+            S.check(&json!({"name": "a", "active": true, "tags": "x"}))
+                .unwrap_err(),
+            "must be array"
+        );
+        assert_eq!(
+            S.check(&json!({"name": "a", "active": true, "tags": [1]}))
+                .unwrap_err(),
+            "must be string"
+        );
     }
 }

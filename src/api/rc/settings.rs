@@ -91,7 +91,7 @@ fn name_of(body: &Value) -> Result<String, BadName> {
         None | Some(Value::Null) => Err(BadName::Missing),
         Some(Value::String(n)) if n.trim().is_empty() => Err(BadName::Missing),
         Some(Value::String(n)) => Ok(n.clone()),
-        Some(_) => Err(BadName::Invalid("/name must be string")),
+        Some(_) => Err(BadName::Invalid("must be string")),
     }
 }
 

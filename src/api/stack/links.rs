@@ -7,6 +7,8 @@
 //! Bodies are checked like Stack's yup schemas (unknown keys are errors, so a client sending `account_id` gets a
 //! `SCHEMA_ERROR`); a client sees its own links only, and without `account_id` (Stack's client read schema).
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -104,13 +106,39 @@ fn field_problems(email: Option<&str>, account_id: Option<&str>) -> Vec<String> 
     out
 }
 
-/// `params.provider_id` must be a hyphenated UUID (Stack's `yupString().uuid()`).
-fn param_problems(link_id: &str) -> Vec<String> {
-    if link_id.len() == 36 && uuid::Uuid::try_parse(link_id).is_ok() {
-        Vec::new()
-    } else {
-        vec!["params.provider_id must be a valid UUID".into()]
+/// The `{provider_id}` of a one-link path: a link id (a UUID, as Latchkey's links API names links), or a provider
+/// config id, as Stack's current API names a user's account through a provider (`/oauth-providers/me/github`).
+enum LinkRef<'a> {
+    Id(&'a str),
+    Provider(&'a str),
+}
+
+impl<'a> LinkRef<'a> {
+    fn parse(segment: &'a str) -> Self {
+        if segment.len() == 36 && uuid::Uuid::try_parse(segment).is_ok() {
+            LinkRef::Id(segment)
+        } else {
+            LinkRef::Provider(segment)
+        }
     }
+}
+
+/// The link a path names, for user `user_id`. With `live`, a link whose provider is no longer configured (removed
+/// or disabled) is not found, as Stack answers it; deleting it still works.
+fn find(s: &AppState, user_id: &str, r: &LinkRef, live: bool) -> Result<Link, StackError> {
+    let link = match *r {
+        LinkRef::Id(id) => core_link::get(s, user_id, id).map_err(link_error(user_id, id))?,
+        LinkRef::Provider(key) => {
+            core_link::get_by_provider(s, user_id, key).map_err(|e| match e {
+                Error::NotFound("link") => StackError::NoLinkForProvider,
+                other => other.into(),
+            })?
+        }
+    };
+    if live && !core_link::provider_enabled(s, &link.provider)? {
+        return Err(StackError::ProviderGone(link.provider));
+    }
+    Ok(link)
 }
 
 /// Names the link in `OAUTH_PROVIDER_NOT_FOUND`.
@@ -189,10 +217,22 @@ pub async fn list(
         .map(|(_, v)| v.into_owned());
     let user_id = named.map(|u| auth.resolve_user(&u)).transpose()?;
     auth.own(user_id.as_deref(), "list")?;
-    let items: Vec<LinkView> = core_link::list(&s, user_id.as_deref())?
-        .iter()
-        .map(|l| view(l, auth.access))
-        .collect();
+    // Links through a provider that is no longer configured are left out, as Stack does.
+    let mut enabled: HashMap<String, bool> = HashMap::new();
+    let mut items: Vec<LinkView> = Vec::new();
+    for l in core_link::list(&s, user_id.as_deref())? {
+        let live = match enabled.get(&l.provider) {
+            Some(v) => *v,
+            None => {
+                let v = core_link::provider_enabled(&s, &l.provider)?;
+                enabled.insert(l.provider.clone(), v);
+                v
+            }
+        };
+        if live {
+            items.push(view(&l, auth.access));
+        }
+    }
     Ok(Json(json!({"items": items, "is_paginated": false})).into_response())
 }
 
@@ -200,15 +240,12 @@ pub async fn list(
 fn target(
     auth: &StackAuth,
     user_id: &str,
-    link_id: &str,
     extra: Vec<String>,
     verb: &str,
 ) -> Result<String, StackError> {
     let user_id = auth.resolve_user(user_id)?;
-    let mut problems = param_problems(link_id);
-    problems.extend(extra);
-    if !problems.is_empty() {
-        return Err(auth.schema_error(&problems));
+    if !extra.is_empty() {
+        return Err(auth.schema_error(&extra));
     }
     auth.own(Some(&user_id), verb)?;
     Ok(user_id)
@@ -220,7 +257,7 @@ fn target(
              ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = String, Path, description = "a user id or `me`"),
-           ("provider_id" = String, Path, description = "the link id (UUID)")),
+           ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
     responses((status = 200, body = LinkView), (status = 400, body = StackKnownError),
               (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
               (status = 404, body = StackKnownError)))]
@@ -229,8 +266,8 @@ pub async fn read(
     auth: StackAuth,
     Path((user_id, link_id)): Path<(String, String)>,
 ) -> Result<Response, StackError> {
-    let user_id = target(&auth, &user_id, &link_id, Vec::new(), "read")?;
-    let link = core_link::get(&s, &user_id, &link_id).map_err(link_error(&user_id, &link_id))?;
+    let user_id = target(&auth, &user_id, Vec::new(), "read")?;
+    let link = find(&s, &user_id, &LinkRef::parse(&link_id), true)?;
     Ok(Json(view(&link, auth.access)).into_response())
 }
 
@@ -241,7 +278,7 @@ pub async fn read(
              ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = String, Path, description = "a user id or `me`"),
-           ("provider_id" = String, Path, description = "the link id (UUID)")),
+           ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
     request_body = UpdateLinkRequest,
     responses((status = 200, body = LinkView), (status = 400, body = StackKnownError),
               (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
@@ -265,17 +302,18 @@ pub async fn update(
         ),
         Err(p) => p.clone(),
     };
-    let user_id = target(&auth, &user_id, &link_id, extra, "update")?;
+    let user_id = target(&auth, &user_id, extra, "update")?;
     let o = checked.map_err(|p| auth.schema_error(&p))?;
+    let link = find(&s, &user_id, &LinkRef::parse(&link_id), true)?;
     let change = LinkChange {
         allow_sign_in: bool_of(o, "allow_sign_in"),
         allow_connected_accounts: bool_of(o, "allow_connected_accounts"),
         email: str_of(o, "email"),
         account_id: str_of(o, "account_id"),
     };
-    let link = core_link::update(&s, &user_id, &link_id, change)
+    let link = core_link::update(&s, &user_id, &link.id, change)
         .await
-        .map_err(link_error(&user_id, &link_id))?;
+        .map_err(link_error(&user_id, &link.id))?;
     Ok(Json(view(&link, auth.access)).into_response())
 }
 
@@ -285,7 +323,7 @@ pub async fn update(
              ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = String, Path, description = "a user id or `me`"),
-           ("provider_id" = String, Path, description = "the link id (UUID)")),
+           ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
     responses((status = 200, body = StackSuccess), (status = 400, body = StackKnownError),
               (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
               (status = 404, body = StackKnownError)))]
@@ -294,10 +332,11 @@ pub async fn delete(
     auth: StackAuth,
     Path((user_id, link_id)): Path<(String, String)>,
 ) -> Result<Response, StackError> {
-    let user_id = target(&auth, &user_id, &link_id, Vec::new(), "delete")?;
-    core_link::delete(&s, &user_id, &link_id)
+    let user_id = target(&auth, &user_id, Vec::new(), "delete")?;
+    let link = find(&s, &user_id, &LinkRef::parse(&link_id), false)?;
+    core_link::delete(&s, &user_id, &link.id)
         .await
-        .map_err(link_error(&user_id, &link_id))?;
+        .map_err(link_error(&user_id, &link.id))?;
     Ok(Json(json!({"success": true})).into_response())
 }
 

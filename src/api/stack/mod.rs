@@ -95,6 +95,10 @@ pub enum StackError {
         user_id: String,
         link_id: String,
     },
+    /// No link of the user through the provider a path names (Stack's text, a plain-text 404).
+    NoLinkForProvider,
+    /// The link's provider is removed or disabled (Stack's text, a plain-text 404).
+    ProviderGone(String),
     UserNotFound,
     /// A Stack `StatusError`: `text/plain` body, no known-error header.
     Status(StatusCode, String),
@@ -264,6 +268,13 @@ impl IntoResponse for StackError {
                 None,
             ),
             StackError::UserNotFound => known(S::NOT_FOUND, "USER_NOT_FOUND", "User not found.", None),
+            StackError::NoLinkForProvider => {
+                status_error(S::NOT_FOUND, "OAuth provider not found for this user")
+            }
+            StackError::ProviderGone(id) => status_error(
+                S::NOT_FOUND,
+                &format!("OAuth provider {id} not found or not configured"),
+            ),
             StackError::Status(status, message) => status_error(status, &message),
             StackError::Domain(e) => domain(e),
         }
