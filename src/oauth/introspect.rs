@@ -83,8 +83,10 @@ pub async fn revoke(
     }
     .await;
     match r {
-        // RFC 7009 §2.2: 200 whether or not the token was known.
-        Ok(()) => no_store((axum::http::StatusCode::OK, "").into_response()),
+        // RFC 7009 §2.2: 200 whether or not the token was known. The body is `{}` as JSON: RFC 7009 clients ignore
+        // it, and clients that parse every answer strictly (simple-oauth2 through wreck's `json: 'strict'`) refuse
+        // an empty text/plain one.
+        Ok(()) => no_store(Json(json!({})).into_response()),
         Err(e) => e.into_response(),
     }
 }

@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 use crate::model::app::DEFAULT_SCOPES;
 use crate::state::AppState;
 
+/// What `client_auth::authenticate` accepts, for every endpoint that calls it.
+const CLIENT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
 pub async fn metadata(State(s): State<AppState>) -> Json<Value> {
     let iss = &*s.issuer;
     Json(json!({
@@ -20,9 +23,10 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Value> {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // All three endpoints authenticate through `client_auth::authenticate`: `none` is a public client.
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": DEFAULT_SCOPES.split(' ').collect::<Vec<_>>(),
     }))

@@ -50,13 +50,16 @@ pub struct Introspection {
     iss: Option<String>,
 }
 
+/// OIDC Core §5.4: `sub` always; the rest only as the token's scope grants (`profile`: `preferred_username`,
+/// `name`, `updated_at`; `email`: `email`, `email_verified`) and only the claims the user has.
 #[derive(Serialize, ToSchema)]
 pub struct UserInfo {
     sub: String,
-    preferred_username: String,
-    name: String,
+    preferred_username: Option<String>,
+    name: Option<String>,
+    updated_at: Option<i64>,
     email: Option<String>,
-    email_verified: bool,
+    email_verified: Option<bool>,
 }
 
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
@@ -71,11 +74,11 @@ fn introspect() {}
 
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "revoked, or unknown (RFC 7009)"), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody)))]
+    responses((status = 200, description = "revoked, or unknown (RFC 7009): `{}`", body = Object), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody)))]
 fn revoke() {}
 
 #[utoipa::path(get, path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
-    responses((status = 200, body = UserInfo), (status = 401, body = OAuthErrorBody)))]
+    responses((status = 200, body = UserInfo), (status = 401, description = "`WWW-Authenticate: Bearer`, with `error=\"invalid_token\"` and an RFC 6750 JSON error when a token was sent (RFC 6750 §3.1)")))]
 fn userinfo() {}
 
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",

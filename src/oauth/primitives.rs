@@ -98,6 +98,13 @@ impl<'a> Backend<'a> {
     }
 }
 
+/// Whether a grant of `scope` may come with a refresh token: an OpenID request only with `offline_access`
+/// (OIDC Core §11, as the consent page says); a plain OAuth request always (the app's grant types decide).
+fn refresh_allowed(scope: &str) -> bool {
+    let has = |want: &str| scope.split(' ').any(|t| t == want);
+    !has("openid") || has("offline_access")
+}
+
 /// A scope as a stable, sorted, space-separated string (oxide-auth's `Scope` is an unordered set).
 pub fn scope_str(scope: &Scope) -> String {
     let mut v: Vec<&str> = scope.iter().collect();
@@ -217,12 +224,23 @@ impl Authorizer for Backend<'_> {
         let redeemed = self
             .state
             .store
-            .redeem_code(&crypto::sha256(code.as_bytes()), now, family)
+            .redeem_code(
+                &crypto::sha256(code.as_bytes()),
+                &self.app.client_id,
+                now,
+                family,
+            )
             .map_err(|e| tracing::error!(error = %e, "redeeming an authorization code failed"))?;
         let rec = match redeemed {
             Redeemed::Ok(rec) => rec,
             Redeemed::Unknown => {
                 self.fail(OAuthError::invalid_grant("unknown authorization code"));
+                return Ok(None);
+            }
+            Redeemed::OtherClient => {
+                self.fail(OAuthError::invalid_grant(
+                    "the authorization code was issued to another client",
+                ));
                 return Ok(None);
             }
             Redeemed::Expired => {
@@ -291,8 +309,7 @@ impl Issuer for Backend<'_> {
         // A redeemed code starts the family chosen at redemption.
         let family = self.family.take().unwrap_or_else(crypto::random_bytes);
         let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
-        let refresh = self
-            .allow_refresh
+        let refresh = (self.allow_refresh && refresh_allowed(&scope))
             .then(|| self.new_token(cfg.refresh_ttl_secs));
         let r = self.state.store.issue_family(
             family,
@@ -325,14 +342,17 @@ impl Issuer for Backend<'_> {
 
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
         let cfg = &self.state.config.tokens;
+        let old = crypto::sha256(refresh.as_bytes());
+        // The next refresh token carries the old one's scope, so the rule is checked on that, not on `grant`'s
+        // (possibly narrowed) scope: narrowing the access token does not end offline access.
+        let granted = self.state.store.token_record(&old).map_err(drop)?;
         let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
-        let next = self
-            .allow_refresh
+        let next = (self.allow_refresh && granted.is_some_and(|r| refresh_allowed(&r.scope)))
             .then(|| self.new_token(cfg.refresh_ttl_secs));
         let now = self.state.clock.now_ms();
         let scope = scope_str(&grant.scope);
         let r = self.state.store.rotate_refresh(
-            &crypto::sha256(refresh.as_bytes()),
+            &old,
             &self.app.client_id,
             &scope,
             now,

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::crypto;
 use crate::model::User;
@@ -47,9 +47,29 @@ fn invalid_token() -> Response {
     r
 }
 
+/// 401 for a request without any Bearer credentials: a bare challenge, no error code (RFC 6750 §3.1).
+fn no_credentials() -> Response {
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// Whether the request tries Bearer authentication at all (an `Authorization: Bearer …` header).
+fn presents_bearer(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.as_bytes().get(..7))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+}
+
 pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let Some(rec) = bearer_token(&s, &headers) else {
-        return invalid_token();
+        return if presents_bearer(&headers) {
+            invalid_token()
+        } else {
+            no_credentials()
+        };
     };
     let Some(user) = s
         .store
@@ -60,16 +80,55 @@ pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response
     else {
         return invalid_token();
     };
-    let email = user.emails.first();
-    let mut r = Json(json!({
-        "sub": user.id,
-        "preferred_username": user.username,
-        "name": user.name,
-        "email": email.map(|e| e.address.as_str()),
-        "email_verified": email.is_some_and(|e| e.verified),
-    }))
-    .into_response();
+    let mut r = Json(claims(&user, &rec.scope)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// The claims the token's scope grants (OIDC Core §5.4): `sub` always; `profile` adds the user's names and
+/// `updated_at`, `email` their address. A claim the user lacks is left out, never sent as null.
+fn claims(user: &User, scope: &str) -> Value {
+    let granted = |want: &str| scope.split(' ').any(|t| t == want);
+    let mut c = Map::new();
+    c.insert("sub".into(), json!(user.id));
+    if granted("profile") {
+        c.insert("preferred_username".into(), json!(user.username));
+        if !user.name.is_empty() {
+            c.insert("name".into(), json!(user.name));
+        }
+        c.insert("updated_at".into(), json!(user.updated_at / 1000));
+    }
+    if let (true, Some(e)) = (granted("email"), user.emails.first()) {
+        c.insert("email".into(), json!(e.address));
+        c.insert("email_verified".into(), json!(e.verified));
+    }
+    Value::Object(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A federated user can lack a name and an email: the claims are left out, not sent as null.
+    #[test]
+    fn claims_the_user_lacks_are_omitted() {
+        let user = User {
+            id: "u1".into(),
+            username: "jane".into(),
+            name: String::new(),
+            emails: vec![],
+            roles: vec![],
+            active: true,
+            password_hash: None,
+            created_at: 0,
+            updated_at: 1_700_000_000_000,
+            two_factor: None,
+        };
+        assert_eq!(
+            claims(&user, "email openid profile"),
+            json!({"sub": "u1", "preferred_username": "jane", "updated_at": 1_700_000_000})
+        );
+        assert_eq!(claims(&user, "openid"), json!({"sub": "u1"}));
+    }
 }

@@ -3,7 +3,8 @@
 //! - `codes`: sha256(code) → [`CodeRecord`]. Redemption flips `redeemed` in a transaction, so of two concurrent
 //!   redemptions exactly one wins; the record stays until it expires so a replay is recognised and revokes the
 //!   family it produced.
-//! - `tokens`: sha256(token) → [`TokenRecord`]; `tokens_by_family`: family ‖ sha256 → ∅.
+//! - `tokens`: sha256(token) → [`TokenRecord`]; `tokens_by_family`: family ‖ sha256 → ∅, except that a refresh
+//!   token's entry holds the sha256 of the access token issued with it, which its rotation revokes.
 //! - `families`: family id → [`FamilyRecord`]: one per grant (a code redemption or a client_credentials issue).
 //!   Revoking a family is one flag write, so it takes effect at once for every token in it; the sweeper removes
 //!   the dead tokens later.
@@ -86,6 +87,8 @@ pub struct NewToken {
 pub enum Redeemed {
     Ok(CodeRecord),
     Unknown,
+    /// Issued to another client: nothing was changed, so its own client can still redeem it.
+    OtherClient,
     Expired,
     /// Already redeemed: the family it produced has now been revoked.
     Replayed,
@@ -125,6 +128,24 @@ fn revoke_in(families: &TransactionalTree, family: &FamilyId) -> Tx<()> {
             f.revoked = true;
             families.insert(&family[..], codec::encode(&f))?;
         }
+    }
+    Ok(())
+}
+
+/// Removes the access token that was issued together with refresh token `refresh` (its `tokens_by_family` entry
+/// names it; entries written before that link existed name none).
+fn revoke_sibling_access(
+    tokens: &TransactionalTree,
+    by_family: &TransactionalTree,
+    family: &FamilyId,
+    refresh: &Digest,
+) -> Tx<()> {
+    let Some(link) = by_family.get(family_token_key(family, refresh))? else {
+        return Ok(());
+    };
+    if let Ok(access) = Digest::try_from(link.as_ref()) {
+        tokens.remove(&access[..])?;
+        by_family.remove(family_token_key(family, &access))?;
     }
     Ok(())
 }
@@ -171,13 +192,23 @@ impl Store {
         }
     }
 
-    /// Marks the code redeemed by `family`. A second redemption revokes that family.
-    pub fn redeem_code(&self, digest: &Digest, now: Millis, family: FamilyId) -> Result<Redeemed> {
+    /// Marks the code redeemed by `family` for `client_id`. A second redemption revokes that family; a code
+    /// presented by another client is left as it is (whoever stole it must not be able to burn it or its tokens).
+    pub fn redeem_code(
+        &self,
+        digest: &Digest,
+        client_id: &str,
+        now: Millis,
+        family: FamilyId,
+    ) -> Result<Redeemed> {
         let r = (&self.t.codes, &self.t.families).transaction(|(codes, families)| {
             let Some(b) = codes.get(digest)? else {
                 return Ok(Redeemed::Unknown);
             };
             let mut code: CodeRecord = decode_or_abort(&b)?;
+            if code.grant.client_id != client_id {
+                return Ok(Redeemed::OtherClient);
+            }
             if let Some(f) = code.redeemed {
                 revoke_in(families, &f)?;
                 return Ok(Redeemed::Replayed);
@@ -252,7 +283,7 @@ impl Store {
                     by_family.insert(family_token_key(&family, &access.digest), &[][..])?;
                     if let Some((d, b)) = &refresh_bytes {
                         tokens.insert(&d[..], b.as_slice())?;
-                        by_family.insert(family_token_key(&family, d), &[][..])?;
+                        by_family.insert(family_token_key(&family, d), &access.digest[..])?;
                     }
                     Ok(())
                 },
@@ -279,8 +310,10 @@ impl Store {
             .is_some_and(|app| app.active && app.token_epoch == epoch))
     }
 
-    /// Exchanges a refresh token of `client_id` for new tokens in the same family. Presenting an already rotated
-    /// refresh token revokes the family (RFC 9700 §4.14.2).
+    /// Exchanges a refresh token of `client_id` for new tokens in the same family and revokes the access token
+    /// issued with it (as Rocket.Chat and Hydra do). The new refresh token keeps the old one's scope (RFC 6749 §6);
+    /// `scope` is the new access token's. Presenting an already rotated refresh token revokes the family
+    /// (RFC 9700 §4.14.2).
     pub fn rotate_refresh(
         &self,
         old: &Digest,
@@ -322,6 +355,7 @@ impl Store {
                 }
                 rec.rotated = true;
                 tokens.insert(&old[..], codec::encode(&rec))?;
+                revoke_sibling_access(tokens, by_family, &rec.family, old)?;
                 let mut next = TokenRecord {
                     kind: TokenKind::Access,
                     scope: scope.to_owned(),
@@ -335,9 +369,11 @@ impl Store {
                 by_family.insert(family_token_key(&rec.family, &access.digest), &[][..])?;
                 if let Some(r) = refresh {
                     next.kind = TokenKind::Refresh;
+                    next.scope.clone_from(&rec.scope);
                     next.expires_at = r.expires_at;
                     tokens.insert(&r.digest[..], codec::encode(&next))?;
-                    by_family.insert(family_token_key(&rec.family, &r.digest), &[][..])?;
+                    by_family
+                        .insert(family_token_key(&rec.family, &r.digest), &access.digest[..])?;
                 }
                 Ok(Rotated::Ok(rec))
             });

@@ -151,6 +151,27 @@ pub fn provider_buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton
     crate::upstream::buttons(state, return_to)
 }
 
+/// What the sign-in page may say after a failed attempt, by the code `/login?error=` carries. The page shows only
+/// these texts, so a crafted link cannot make it display a message of the attacker's choosing.
+const LOGIN_ERRORS: &[(&str, &str)] = &[
+    ("expired", "Your session expired. Please try again."),
+    ("missing", "Enter your username and password."),
+    ("credentials", "Wrong username or password."),
+    (
+        "throttled",
+        "Too many failed attempts. Wait a few minutes and try again.",
+    ),
+    ("busy", "The server is busy. Please try again."),
+];
+
+/// The message for an `error` code; unknown codes show nothing.
+fn login_error(code: &str) -> Option<&'static str> {
+    LOGIN_ERRORS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, m)| *m)
+}
+
 /// The sign-in form; `app_name` when it continues an authorization request.
 pub fn login_form(
     state: &AppState,
@@ -187,7 +208,7 @@ pub async fn login_page(
         &headers,
         &return_to,
         None,
-        q.get("error").map(String::as_str),
+        q.get("error").and_then(|c| login_error(c)),
     )
 }
 
@@ -205,29 +226,25 @@ pub async fn login_submit(
         );
     };
     let return_to = safe_return_to(form.get("return_to"));
-    let back = |msg: &str| {
+    // Back to the form with a code of `LOGIN_ERRORS`.
+    let back = |code: &str| {
         let q = form_urlencoded::Serializer::new(String::new())
-            .append_pair("error", msg)
+            .append_pair("error", code)
             .append_pair("return_to", &return_to)
             .finish();
         see_other(&format!("/login?{q}"), vec![])
     };
     if !csrf::verify(&s, &headers, form.get("csrf")) {
-        return back("Your session expired. Please try again.");
+        return back("expired");
     }
     let (Some(user), Some(password)) = (form.get("username"), form.get("password")) else {
-        return back("Enter your username and password.");
+        return back("missing");
     };
     let user = match login::check_password(&s, user, password, peer.ip()).await {
         Ok(u) => u,
-        Err(Error::Unauthorized) => return back("Wrong username or password."),
-        Err(Error::RateLimited { retry_after_ms, .. }) => {
-            return back(&format!(
-                "Too many failed attempts. Try again in {} seconds.",
-                (retry_after_ms + 999) / 1000
-            ))
-        }
-        Err(Error::Busy) => return back("The server is busy. Please try again."),
+        Err(Error::Unauthorized) => return back("credentials"),
+        Err(Error::RateLimited { .. }) => return back("throttled"),
+        Err(Error::Busy) => return back("busy"),
         Err(_) => {
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -250,16 +267,23 @@ pub async fn login_submit(
     }
 }
 
+/// `POST /logout`: ends the browser's session. Only the sign-out form of this site may do it: without its CSRF
+/// token the answer is a 403 page and the session (server side and cookie) stays.
 pub async fn logout(
     State(s): State<AppState>,
     headers: HeaderMap,
     PageBody(body): PageBody,
 ) -> Response {
     let form = Params::parse(&body).unwrap_or_default();
-    if csrf::verify(&s, &headers, form.get("csrf")) {
-        if let Some((_, token)) = session::current_user(&s, &headers) {
-            let _ = login::logout(&s, &token).await;
-        }
+    if !csrf::verify(&s, &headers, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-out refused",
+            "This request did not come from Latchkey's sign-out button. Open the sign-in page and sign out there.",
+        );
+    }
+    if let Some((_, token)) = session::current_user(&s, &headers) {
+        let _ = login::logout(&s, &token).await;
     }
     let clear = session::set_cookie(&s, &session::cookie_name(&s.issuer), "", 0);
     see_other("/login", vec![clear])

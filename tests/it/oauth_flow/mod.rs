@@ -5,6 +5,8 @@
 mod code_flow;
 mod grants;
 mod lifecycle;
+mod node;
+mod trust;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
