@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use crate::crypto::{self, ct_eq};
 use crate::error::{Error, Result};
+use crate::model::app::grants_api;
 use crate::model::User;
 use crate::state::AppState;
 use crate::store::LoginToken;
@@ -103,8 +104,28 @@ pub async fn logout(state: &AppState, token: &str) -> Result<()> {
         .await
 }
 
-/// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server to its user
-/// (client_credentials tokens have no user and do not authenticate here).
-pub fn authenticate_bearer(state: &AppState, token: &str) -> Result<User> {
-    crate::oauth::userinfo::bearer_user(state, token).ok_or(Error::Unauthorized)
+/// How an API caller proved who it is, which decides what it may do there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An RC login token (`X-Auth-Token`, or a bearer `authToken` on Locoia): a full session of its user.
+    LoginToken,
+    /// An OAuth access token of this server; `api` when its scope includes [`crate::model::app::API_SCOPE`].
+    AccessToken { api: bool },
+}
+
+impl Credential {
+    /// Whether it may act as its user on the admin APIs: a login token may, an access token only when granted
+    /// `latchkey:api` (an app granted `openid`/`profile` may read its user, not administer the server with it).
+    pub fn admits_api(self) -> bool {
+        !matches!(self, Credential::AccessToken { api: false })
+    }
+}
+
+/// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server to its user and
+/// what the token may do (client_credentials tokens have no user and do not authenticate here).
+pub fn authenticate_bearer(state: &AppState, token: &str) -> Result<(User, Credential)> {
+    let (user, scope) =
+        crate::oauth::userinfo::bearer_user(state, token).ok_or(Error::Unauthorized)?;
+    let api = grants_api(&scope);
+    Ok((user, Credential::AccessToken { api }))
 }

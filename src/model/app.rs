@@ -62,6 +62,32 @@ impl GrantType {
 
 pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
 
+/// The scope that lets an OAuth access token act as its user on the admin APIs (RC's `/api/v1/*`, Locoia's, Stack's
+/// user sessions). Never a default: an app gets it only when its `scopes` list it and the user allows it on the
+/// consent page, so signing in to a third-party app never hands it the user's admin rights.
+pub const API_SCOPE: &str = "latchkey:api";
+
+/// Whether a granted scope string (space-separated) includes [`API_SCOPE`].
+pub fn grants_api(scope: &str) -> bool {
+    scope.split(' ').any(|s| s == API_SCOPE)
+}
+
+/// An app's own scopes: valid tokens, and in the `latchkey:` namespace only [`API_SCOPE`], so a misspelt
+/// `latchkey:admin` is an error rather than a scope that silently grants nothing.
+fn parse_app_scopes(raw: &str) -> Result<Vec<String>> {
+    let scopes = parse_scopes(raw)?;
+    match scopes
+        .iter()
+        .find(|s| s.starts_with("latchkey:") && *s != API_SCOPE)
+    {
+        Some(s) => Err(Error::invalid(
+            "scopes",
+            format!("unknown Latchkey scope {s:?} (the only one is {API_SCOPE:?})"),
+        )),
+        None => Ok(scopes),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     pub id: String,
@@ -137,7 +163,7 @@ impl AppInput {
                 Some(g)
             }
         };
-        let scopes = self.scopes.as_deref().map(parse_scopes).transpose()?;
+        let scopes = self.scopes.as_deref().map(parse_app_scopes).transpose()?;
         Ok(AppFields {
             name,
             active: self.active,
@@ -304,6 +330,32 @@ mod tests {
             &[GrantType::ClientCredentials]
         )
         .is_ok());
+    }
+
+    #[test]
+    fn the_api_scope_is_requestable_and_other_latchkey_scopes_are_not() {
+        let scopes = |s: &str| {
+            AppInput {
+                scopes: Some(s.into()),
+                ..input()
+            }
+            .validate(redirect::HttpRedirects::LoopbackOnly)
+            .map(|f| f.scopes.unwrap())
+        };
+        assert_eq!(
+            scopes("openid latchkey:api").unwrap(),
+            ["openid", "latchkey:api"]
+        );
+        assert!(matches!(
+            scopes("openid latchkey:admin").unwrap_err(),
+            Error::Invalid {
+                field: "scopes",
+                ..
+            }
+        ));
+        assert!(!App::default_scopes().iter().any(|s| s == API_SCOPE));
+        assert!(grants_api("openid latchkey:api profile"));
+        assert!(!grants_api("openid latchkey:apix profile"));
     }
 
     proptest! {

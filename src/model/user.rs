@@ -47,6 +47,8 @@ pub enum Permission {
     EditPrivilegedSetting,
     CreateUser,
     DeleteUser,
+    /// RC's `view-full-other-user-info`: another user's emails, roles and dates in `users.info`.
+    ViewFullOtherUserInfo,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use url::Url;
 use super::flow::FlowRequest;
 use super::params::Params;
 use super::primitives::Backend;
+use crate::model::app::API_SCOPE;
 use crate::model::{redirect, App};
 use crate::state::AppState;
 use crate::web::pages::{error_page, html, login_form, see_other, ConsentPage, PageBody};
@@ -213,6 +214,7 @@ fn scope_meaning(scope: &str) -> &'static str {
         "profile" => "See your name and username",
         "email" => "See your email address",
         "offline_access" => "Stay connected when you are away (refresh tokens)",
+        API_SCOPE => "Act as you on this server's admin APIs: everything your account may do there (for an admin: create users and admins, manage apps and sign-in providers)",
         _ => "",
     }
 }

@@ -28,6 +28,7 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Value> {
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "authorization_response_iss_parameter_supported": true,
-        "scopes_supported": DEFAULT_SCOPES.split(' ').collect::<Vec<_>>(),
+        // The default scopes, and the API scope an app may list (README "API access with OAuth tokens").
+        "scopes_supported": DEFAULT_SCOPES.split(' ').chain([crate::model::app::API_SCOPE]).collect::<Vec<_>>(),
     }))
 }

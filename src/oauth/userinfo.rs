@@ -25,8 +25,9 @@ pub fn bearer_token(s: &AppState, headers: &HeaderMap) -> Option<TokenRecord> {
     (rec.kind == TokenKind::Access).then_some(rec)
 }
 
-/// The user behind a live access token (client_credentials tokens have none).
-pub fn bearer_user(s: &AppState, token: &str) -> Option<User> {
+/// The user behind a live access token, with the scope the token was granted (client_credentials tokens have no
+/// user).
+pub fn bearer_user(s: &AppState, token: &str) -> Option<(User, String)> {
     let rec = s
         .store
         .active_token(&crypto::sha256(token.as_bytes()), s.clock.now_ms())
@@ -34,7 +35,8 @@ pub fn bearer_user(s: &AppState, token: &str) -> Option<User> {
     if rec.kind != TokenKind::Access || rec.owner_id.is_empty() {
         return None;
     }
-    s.store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)
+    let user = s.store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)?;
+    Some((user, rec.scope))
 }
 
 fn invalid_token() -> Response {

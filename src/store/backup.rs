@@ -393,7 +393,7 @@ pub fn restore(
     check_target(dir, cache_bytes)?;
     inspect(file)?;
     let created_dir = !dir.exists();
-    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    super::create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let result = import(file, dir, cache_bytes, master_key_file);
     if result.is_err() {
         // The dir was empty: everything in it now is ours.

@@ -44,6 +44,53 @@ pub enum OpenError {
     Io { dir: PathBuf, cause: String },
 }
 
+/// Makes `dir` private to the server's user: sets the process umask to 0o077, so everything created from then on
+/// (the dir and any parent it needs, sled's files and its lock, `master.key`, sled's later snapshots) is 0700/0600
+/// from its first byte, then creates `dir` and tightens what Latchkey keeps there (the dir, `db/`, `master.key`)
+/// where it already existed with a looser mode (logged): the store holds password hashes, token digests and
+/// sealed secrets. Other entries are left alone (the dir's own 0700 already hides them).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    // SAFETY: umask(2) only swaps the process's file mode mask; it cannot fail and touches no memory.
+    unsafe {
+        libc::umask(0o077);
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut tightened = tighten(dir, false)?;
+    for own in ["db", crate::crypto::seal::KEY_FILE] {
+        let path = dir.join(own);
+        if path.exists() {
+            tightened += tighten(&path, true)?;
+        }
+    }
+    if tightened > 0 {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            entries = tightened,
+            "data dir was open to group or others; made it 0700 and its files 0600"
+        );
+    }
+    Ok(())
+}
+
+/// Removes group and other access from `path` and, when `deep` and it is a directory, from everything under it
+/// (symlinks are left alone); returns how many entries it changed.
+fn tighten(path: &Path, deep: bool) -> std::io::Result<usize> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::symlink_metadata(path)?;
+    let mut changed = 0;
+    if meta.permissions().mode() & 0o077 != 0 && !meta.file_type().is_symlink() {
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        changed += 1;
+    }
+    if deep && meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            changed += tighten(&entry?.path(), true)?;
+        }
+    }
+    Ok(changed)
+}
+
 /// Handles to every tree; cloning a sled `Tree` is an `Arc` bump, so request handlers hold their own.
 #[derive(Clone)]
 pub(crate) struct Trees {
@@ -98,7 +145,7 @@ const SCHEMA_VERSION: u8 = 1;
 impl Store {
     /// Opens (or creates) the store in `dir`. `cache_bytes` bounds sled's page cache.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|e| OpenError::Io {
+        create_private_dir(dir).map_err(|e| OpenError::Io {
             dir: dir.to_owned(),
             cause: e.to_string(),
         })?;

@@ -193,9 +193,11 @@ async fn env() -> Env {
         200
     );
     add(&s, &admin, "Off").await;
+    // Stack user sessions are access tokens granted `latchkey:api`.
     let app = make_app(
         &s,
-        json!({"grantTypes": ["authorization_code"], "skipConsent": true}),
+        json!({"grantTypes": ["authorization_code"], "skipConsent": true,
+               "scopes": "openid profile latchkey:api"}),
     )
     .await;
     let jane = create_user(&s, &admin, "jane").await;

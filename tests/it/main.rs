@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module starts real servers on 127.0.0.1:0 and speaks HTTP.
 
 mod apps;
+mod authz;
 mod backup;
 mod browser;
 mod common;
@@ -13,6 +14,7 @@ mod links;
 mod locoia;
 mod oauth_flow;
 mod ops;
+mod private_dir;
 mod process;
 mod providers;
 mod two_factor;

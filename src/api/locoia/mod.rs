@@ -12,7 +12,7 @@ use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::core::session;
+use crate::core::session::{self, Credential};
 use crate::error::Error;
 use crate::model::{Permission, User};
 use crate::state::AppState;
@@ -112,7 +112,8 @@ impl IntoResponse for LocoiaError {
     }
 }
 
-/// The caller of a Locoia route: a bearer token that resolves to an active user holding `add-oauth-service`.
+/// The caller of a Locoia route: a bearer token (a login token, or an access token granted `latchkey:api`) that
+/// resolves to an active user holding `add-oauth-service`.
 pub struct Admin(pub User);
 
 impl FromRequestParts<AppState> for Admin {
@@ -130,17 +131,32 @@ impl FromRequestParts<AppState> for Admin {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| LocoiaError(Error::Unauthorized).into_response())?;
         // A login authToken first (a cheap digest lookup), then a Latchkey access token.
-        let user = match session::authenticate_token(state, token) {
-            Ok(u) => u,
+        let (user, credential) = match session::authenticate_token(state, token) {
+            Ok(u) => (u, Credential::LoginToken),
             Err(Error::Unauthorized) => session::authenticate_bearer(state, token)
                 .map_err(|e| LocoiaError(e).into_response())?,
             Err(e) => return Err(LocoiaError(e).into_response()),
         };
+        if !credential.admits_api() {
+            return Err(without_api_scope());
+        }
         if !user.can(Permission::AddOauthService) {
             return Err(LocoiaError(Error::Forbidden).into_response());
         }
         Ok(Admin(user))
     }
+}
+
+/// An access token not granted `latchkey:api`: Locoia's 401, as for no valid token, saying which scope is missing.
+fn without_api_scope() -> Response {
+    let mut r = error_body(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "this access token was not granted the latchkey:api scope",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
 }
 
 /// A JSON body with Locoia's errors for oversized (413) and malformed (400) input.

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::core::session;
+use crate::core::session::{self, Credential};
 use crate::error::Error;
 use crate::model::{Permission, User};
 use crate::state::AppState;
@@ -83,7 +83,8 @@ pub fn success(mut body: Value) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
-/// The authenticated caller of an RC route.
+/// The authenticated caller of an RC route: an RC login token, or an OAuth access token granted `latchkey:api`.
+/// This extractor is where that rule is enforced; only `/api/v1/me` takes the laxer [`SelfReader`].
 pub struct Caller {
     pub user: User,
     /// The login token used, when the caller used `X-Auth-Token` (needed by `logout`).
@@ -98,15 +99,10 @@ impl Caller {
             Err(Error::Forbidden.into())
         }
     }
-}
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    /// Resolves `X-User-Id` + `X-Auth-Token`, else `Authorization: Bearer <access token>`, to the caller and the
+    /// kind of credential it used.
+    fn authenticate(parts: &Parts, state: &AppState) -> crate::error::Result<(Self, Credential)> {
         let h = &parts.headers;
         let header = |n: &str| {
             h.get(n)
@@ -114,26 +110,57 @@ impl FromRequestParts<AppState> for Caller {
                 .filter(|s| !s.is_empty())
         };
         if let (Some(uid), Some(tok)) = (header("x-user-id"), header("x-auth-token")) {
-            return match session::authenticate(state, uid, tok) {
-                Ok(user) => Ok(Caller {
-                    user,
-                    login_token: Some(tok.to_owned()),
-                }),
-                Err(Error::Unauthorized) => Err(error::unauthorized()),
-                Err(e) => Err(RcError::from(e).into_response()),
-            };
+            let user = session::authenticate(state, uid, tok)?;
+            let login_token = Some(tok.to_owned());
+            return Ok((Caller { user, login_token }, Credential::LoginToken));
         }
         if let Some(tok) = header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
-            return match session::authenticate_bearer(state, tok.trim()) {
-                Ok(user) => Ok(Caller {
-                    user,
-                    login_token: None,
-                }),
-                Err(Error::Unauthorized) => Err(error::unauthorized()),
-                Err(e) => Err(RcError::from(e).into_response()),
-            };
+            let (user, credential) = session::authenticate_bearer(state, tok.trim())?;
+            let login_token = None;
+            return Ok((Caller { user, login_token }, credential));
         }
-        Err(error::unauthorized())
+        Err(Error::Unauthorized)
+    }
+}
+
+/// Why a request has no caller, in RC's words: 401 `You must be logged in to do this.` for missing or bad
+/// credentials.
+fn rejected(e: Error) -> Response {
+    match e {
+        Error::Unauthorized => error::unauthorized(),
+        e => RcError::from(e).into_response(),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    /// An access token without `latchkey:api` is no credential here: RC's 401, as if none had been sent.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Caller::authenticate(parts, state).map_err(rejected)? {
+            (caller, credential) if credential.admits_api() => Ok(caller),
+            _ => Err(error::unauthorized()),
+        }
+    }
+}
+
+/// The caller of `/api/v1/me`: any credential of a user, including an access token granted only
+/// `openid`/`profile`, since reading one's own user is what those scopes already allow through `/oauth/userinfo`.
+pub struct SelfReader(pub Caller);
+
+impl FromRequestParts<AppState> for SelfReader {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Caller::authenticate(parts, state)
+            .map(|(caller, _)| SelfReader(caller))
+            .map_err(rejected)
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::{invalid_params, plain_failure};
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
-use super::{success, Caller, InMethod, RcBody, RcError};
+use super::{success, Caller, InMethod, RcBody, RcError, SelfReader};
 use crate::clock::rfc3339;
 use crate::core::{session, user};
 use crate::error::Error;
@@ -109,7 +109,7 @@ pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Respons
     )
 }
 
-pub async fn me(caller: Caller) -> Response {
+pub async fn me(SelfReader(caller): SelfReader) -> Response {
     success(user_json(&caller.user))
 }
 
@@ -136,9 +136,23 @@ pub async fn create(
     Ok(success(json!({"user": user_json(&u)})))
 }
 
+/// Another user's public fields, what RC's `users.info` shows without `view-full-other-user-info`.
+fn public_user_json(u: &User) -> Value {
+    json!({
+        "_id": u.id,
+        "username": u.username,
+        "name": u.name,
+        "active": u.active,
+        "type": "user",
+        "status": "offline",
+    })
+}
+
+/// One's own record and, with `view-full-other-user-info`, anyone's in full; otherwise another user's public
+/// fields only, as Rocket.Chat does.
 pub async fn info(
     State(s): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let (id, name) = (q.get("userId"), q.get("username"));
@@ -146,7 +160,10 @@ pub async fn info(
         return Err(invalid_params("must have required property 'userId'"));
     }
     match user::find(&s, id.map(String::as_str), name.map(String::as_str)) {
-        Ok(u) => Ok(success(json!({"user": user_json(&u)}))),
+        Ok(u) if u.id == caller.user.id || caller.user.can(Permission::ViewFullOtherUserInfo) => {
+            Ok(success(json!({"user": user_json(&u)})))
+        }
+        Ok(u) => Ok(success(json!({"user": public_user_json(&u)}))),
         Err(Error::NotFound(_)) => Err(plain_failure("User not found.")),
         Err(e) => Err(rc(e.into())),
     }

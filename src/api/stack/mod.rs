@@ -86,6 +86,8 @@ pub enum StackError {
     CannotGetOwnUserWithoutUser,
     /// The access token is unknown, expired or revoked (Stack's `INVALID_ACCESS_TOKEN` family).
     InvalidAccessToken,
+    /// A live access token not granted `latchkey:api`: no user session here (`INVALID_ACCESS_TOKEN` too).
+    AccessTokenWithoutApiScope,
     /// Request validation failed: `Request validation failed on METHOD PATH:` and one line per problem.
     Schema(String),
     BodyParsing(&'static str),
@@ -230,6 +232,12 @@ impl IntoResponse for StackError {
                 S::UNAUTHORIZED,
                 "INVALID_ACCESS_TOKEN",
                 "The access token is not valid: it is unknown, expired or revoked.",
+                None,
+            ),
+            StackError::AccessTokenWithoutApiScope => known(
+                S::UNAUTHORIZED,
+                "INVALID_ACCESS_TOKEN",
+                "The access token is not valid here: it was not granted the latchkey:api scope.",
                 None,
             ),
             StackError::Schema(message) => known(
@@ -388,10 +396,7 @@ impl FromRequestParts<AppState> for StackAuth {
                 .filter(|t| !t.is_empty())
         });
         let user = match token {
-            Some(t) => Some(session::authenticate_bearer(state, t).map_err(|e| match e {
-                Error::Unauthorized => StackError::InvalidAccessToken,
-                other => StackError::Domain(other),
-            })?),
+            Some(t) => Some(user_session(state, t)?),
             None => None,
         };
         Ok(StackAuth {
@@ -400,6 +405,17 @@ impl FromRequestParts<AppState> for StackAuth {
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
         })
+    }
+}
+
+/// The user of a session token: a Latchkey access token granted `latchkey:api`, under any access type (with
+/// `openid`/`profile` alone an app may read its user through `/oauth/userinfo`, not manage its links).
+fn user_session(state: &AppState, token: &str) -> Result<User, StackError> {
+    match session::authenticate_bearer(state, token) {
+        Ok((user, credential)) if credential.admits_api() => Ok(user),
+        Ok(_) => Err(StackError::AccessTokenWithoutApiScope),
+        Err(Error::Unauthorized) => Err(StackError::InvalidAccessToken),
+        Err(other) => Err(StackError::Domain(other)),
     }
 }
 

@@ -434,7 +434,10 @@ async fn revocation_answers_an_empty_json_object() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
         assert_eq!(r.headers()["cache-control"], "no-store");
         assert_eq!(r.text().await.unwrap(), "{}");
     }
