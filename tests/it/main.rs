@@ -14,5 +14,6 @@ mod oauth_flow;
 mod ops;
 mod process;
 mod providers;
+mod throttles;
 mod two_factor;
 mod users;
