@@ -9,6 +9,9 @@ use crate::core::throttle::Throttle;
 use crate::crypto::{Hasher, Sealer, Verifier};
 use crate::store::Store;
 
+/// A client's failures over all sources may be this many times its per-source limit.
+const CLIENT_SOURCES: u32 = 10;
+
 #[derive(Clone)]
 pub struct AppState(Arc<AppStateInner>);
 
@@ -26,11 +29,13 @@ pub struct AppStateInner {
     pub clock: Clock,
     /// argon2 pool + the client-secret verification cache (DESIGN "Hot paths").
     pub verifier: Arc<Verifier>,
-    /// Failed logins per username and per IP.
+    /// Failed logins per user (id, or the lowercased name when unknown) and per IP.
     pub login_user_throttle: Arc<Throttle>,
     pub login_ip_throttle: Arc<Throttle>,
-    /// Failed client authentications per client id at the OAuth endpoints.
+    /// Failed client authentications at the OAuth endpoints per client id and source address, and per client id
+    /// over all sources (`oauth::client_auth` says how a full window still lets the right secret through).
     pub client_throttle: Arc<Throttle>,
+    pub client_global_throttle: Arc<Throttle>,
     /// The issuer URL without a trailing slash.
     pub issuer: Arc<str>,
     /// A real argon2 hash of a random secret, verified against when a username is unknown so that the answer
@@ -71,6 +76,13 @@ impl AppState {
             login_ip_throttle: Arc::new(Throttle::new(config.login.max_failures_per_ip, window_ms)),
             client_throttle: Arc::new(Throttle::new(
                 config.tokens.client_failures_per_minute,
+                60_000,
+            )),
+            client_global_throttle: Arc::new(Throttle::new(
+                config
+                    .tokens
+                    .client_failures_per_minute
+                    .saturating_mul(CLIENT_SOURCES),
                 60_000,
             )),
             verifier: Arc::new(Verifier::new(hasher)),

@@ -9,7 +9,9 @@ use crate::model::User;
 use crate::state::AppState;
 use crate::store::LoginToken;
 
-/// Checks a password with the argon2 pool, under the per-username and per-IP failure limits.
+/// Checks a password with the argon2 pool, under the per-user and per-IP limits. Each attempt is counted before the
+/// check and given back when it succeeds, so simultaneous guesses cannot outrun the limit. A user is counted once
+/// whether named by username or email (the key is their id); an unknown name is keyed by itself, lowercased.
 /// Unknown users cost the same argon2 work as known ones.
 pub async fn check_password(
     state: &AppState,
@@ -18,31 +20,38 @@ pub async fn check_password(
     ip: IpAddr,
 ) -> Result<User> {
     let now = state.clock.now_ms();
-    let user_key = ident.to_lowercase();
-    let ip_key = ip.to_string();
-    state.login_ip_throttle.check(&ip_key, now)?;
-    state.login_user_throttle.check(&user_key, now)?;
-
     let user = if ident.contains('@') {
         state.store.user_by_email(ident)?
     } else {
         state.store.user_by_username(ident)?
     };
+    let user_key = user
+        .as_ref()
+        .map_or_else(|| ident.to_lowercase(), |u| u.id.clone());
+    let ip_key = ip.to_string();
+    state.login_ip_throttle.reserve(&ip_key, now)?;
+    if let Err(e) = state.login_user_throttle.reserve(&user_key, now) {
+        state.login_ip_throttle.give_back(&ip_key);
+        return Err(e);
+    }
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.to_string());
-    let ok = state.hasher().verify(password.to_owned(), phc).await?;
-    match user {
-        Some(u) if ok && u.password_hash.is_some() && u.active => {
+    let ok = state.hasher().verify(password.to_owned(), phc).await;
+    match (user, ok) {
+        (Some(u), Ok(true)) if u.password_hash.is_some() && u.active => {
             state.login_user_throttle.reset(&user_key);
+            state.login_ip_throttle.give_back(&ip_key);
             Ok(u)
         }
-        _ => {
-            state.login_user_throttle.fail(&user_key, now);
-            state.login_ip_throttle.fail(&ip_key, now);
-            Err(Error::Unauthorized)
+        (_, Err(e)) => {
+            // Not checked (e.g. the argon2 queue is full): the attempt does not count.
+            state.login_user_throttle.give_back(&user_key);
+            state.login_ip_throttle.give_back(&ip_key);
+            Err(e.into())
         }
+        _ => Err(Error::Unauthorized),
     }
 }
 

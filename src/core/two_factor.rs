@@ -1,6 +1,8 @@
 //! The second factor: TOTP enrolment (`enable` → `confirm` → `disable`) and the check that guards *2FA* routes,
 //! with Rocket.Chat's method selection (`checkCodeForUser`): a user with TOTP must give a TOTP (or backup) code;
-//! a user without it gives their password (plain or its SHA-256 hex) unless the password fallback is off.
+//! a user without it gives their password (plain or its SHA-256 hex) unless the password fallback is off
+//! ([`Fallback`] says when it applies). A TOTP code is accepted once: the user's record remembers the last
+//! accepted time step, and a code of that step or an older one fails.
 
 use totp_rs::{Algorithm, TOTP};
 
@@ -21,6 +23,9 @@ const SEED_BYTES: usize = 20;
 /// Transaction aborts that become [`Failure`] variants.
 const ALREADY_ENABLED: &str = "two-factor authentication is already enabled";
 const PENDING: &str = "pending totp";
+const REPLAYED: &str = "an already used TOTP step";
+/// RFC 6238's time step, in seconds.
+const STEP_SECS: u64 = 30;
 
 /// The 2FA method a check used, named as RC names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +90,7 @@ fn totp(seed: Vec<u8>, username: &str) -> TOTP {
         Algorithm::SHA1,
         6,
         1,
-        30,
+        STEP_SECS,
         seed,
         Some(ISSUER.into()),
         username.into(),
@@ -103,14 +108,45 @@ fn now_secs(state: &AppState) -> u64 {
         .max(60)
 }
 
-/// Checks the second factor of `user` for a *2FA* route. `code` is `x-2fa-code` when both 2FA headers were sent.
-pub async fn check(state: &AppState, user: &User, code: Option<&str>) -> Result<(), Failure> {
-    let method = if user.totp_active() {
-        Method::Totp
-    } else if state.config.two_factor.enforce_password_fallback && user.password_hash.is_some() {
-        Method::Password
+/// When a user without TOTP must give their password as the second factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// RC's *2FA* routes: when `two_factor.enforce_password_fallback` is on.
+    Configured,
+    /// Enrolling a factor (RC's `requireSecondFactor`): always, whatever the setting, so a session
+    /// alone (without the password) can never enrol a TOTP of its own and lock the user out.
+    Always,
+    /// Sign-in (RC's `disablePasswordFallback`): never; the password was the first factor.
+    Never,
+}
+
+/// The method `user` must pass, or `None` when nothing is asked (no second factor and no fallback applies).
+fn method_for(state: &AppState, user: &User, fallback: Fallback) -> Option<Method> {
+    let password = user.password_hash.is_some()
+        && match fallback {
+            Fallback::Configured => state.config.two_factor.enforce_password_fallback,
+            Fallback::Always => true,
+            Fallback::Never => false,
+        };
+    if user.totp_active() {
+        Some(Method::Totp)
+    } else if password {
+        Some(Method::Password)
     } else {
-        // RC: no second factor available and no fallback → the route is open to the session alone.
+        None
+    }
+}
+
+/// Checks the second factor of `user`. `code` is `x-2fa-code` when both 2FA headers were sent (or the sign-in
+/// code).
+pub async fn check(
+    state: &AppState,
+    user: &User,
+    code: Option<&str>,
+    fallback: Fallback,
+) -> Result<(), Failure> {
+    // RC: no second factor available and no fallback → the route is open to the session alone.
+    let Some(method) = method_for(state, user, fallback) else {
         return Ok(());
     };
     let Some(code) = code.filter(|c| !c.is_empty()) else {
@@ -125,27 +161,30 @@ pub async fn check(state: &AppState, user: &User, code: Option<&str>) -> Result<
     .await
 }
 
-/// Runs `verify` under the per-user failure window; a full window refuses even a right code.
+/// Runs `verify` under the per-user window. The attempt is counted before `verify` runs (simultaneous codes
+/// cannot outrun the limit) and forgotten on success; a full window refuses even a right code.
 async fn throttled(
     state: &AppState,
     user: &User,
     method: Method,
     verify: impl std::future::Future<Output = Result<bool>>,
 ) -> Result<(), Failure> {
-    let now = state.clock.now_ms();
     let throttle = &state.two_factor_throttle;
-    if throttle.check(&user.id, now).is_err() {
+    let Ok(left) = throttle.reserve(&user.id, state.clock.now_ms()) else {
         return Err(Failure::MaxAttempts(method));
-    }
-    if verify.await? {
-        throttle.reset(&user.id);
-        return Ok(());
-    }
-    throttle.fail(&user.id, now);
-    if throttle.check(&user.id, now).is_err() {
-        Err(Failure::MaxAttempts(method))
-    } else {
-        Err(Failure::Invalid(method))
+    };
+    match verify.await {
+        Ok(true) => {
+            throttle.reset(&user.id);
+            Ok(())
+        }
+        // RC says `totp-max-attempts` on the wrong code that uses up the window.
+        Ok(false) if left == 0 => Err(Failure::MaxAttempts(method)),
+        Ok(false) => Err(Failure::Invalid(method)),
+        Err(e) => {
+            throttle.give_back(&user.id);
+            Err(e.into())
+        }
     }
 }
 
@@ -164,15 +203,30 @@ fn open_seed(state: &AppState, user: &User) -> Result<Option<Vec<u8>>> {
         .ok_or_else(|| Error::internal("a TOTP seed does not open under the master key"))
 }
 
-fn totp_ok(state: &AppState, user: &User, seed: Vec<u8>, code: &str) -> bool {
+/// The time step `code` belongs to, if it is the code of the current step or a neighbour (skew 1).
+fn totp_step(state: &AppState, user: &User, seed: Vec<u8>, code: &str) -> Option<u64> {
     let code = code.trim();
-    code.len() == 6 && totp(seed, &user.username).check(code, now_secs(state))
+    if code.len() != 6 {
+        return None;
+    }
+    let t = totp(seed, &user.username);
+    let now = now_secs(state) / STEP_SECS;
+    // Every candidate is compared, so the time taken does not tell which step matched.
+    (now - 1..=now + 1).fold(None, |found, step| {
+        let hit = ct_eq(t.generate(step * STEP_SECS).as_bytes(), code.as_bytes());
+        if hit {
+            Some(step)
+        } else {
+            found
+        }
+    })
 }
 
+/// A TOTP code of the enabled seed (each step once), else an unused backup code (consumed).
 async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Result<bool> {
     let seed = open_seed(state, user)?.ok_or(Error::internal("TOTP is on without a seed"))?;
-    if totp_ok(state, user, seed, code) {
-        return Ok(true);
+    if let Some(step) = totp_step(state, user, seed, code) {
+        return use_step(state, user, step).await;
     }
     let digest = sha256(code.trim().as_bytes());
     let known = user
@@ -198,6 +252,27 @@ async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Res
     match consumed {
         Ok(_) => Ok(true),
         Err(Error::NotFound("backup code")) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records `step` as the user's last accepted TOTP step, in the transaction that checks it is newer: of two
+/// uses of one code (or a code older than the last accepted one) only the first passes.
+async fn use_step(state: &AppState, user: &User, step: u64) -> Result<bool> {
+    let used = state
+        .store
+        .update_user(&user.id, |u| {
+            let t = u.two_factor.get_or_insert_with(TwoFactor::default);
+            if t.last_totp_step >= step {
+                return Err(Error::NotAllowed(REPLAYED));
+            }
+            t.last_totp_step = step;
+            Ok(())
+        })
+        .await;
+    match used {
+        Ok(_) => Ok(true),
+        Err(Error::NotAllowed(REPLAYED)) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -289,6 +364,8 @@ pub async fn enable(state: &AppState, user: &User) -> Result<Enrolment, Failure>
             t.totp_secret = Some(sealed.clone());
             t.totp_enabled = false;
             t.backup_codes.clear();
+            // Steps of an old seed say nothing about the new one.
+            t.last_totp_step = 0;
             Ok(())
         })
         .await
@@ -314,10 +391,9 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
         return Err(Failure::NothingPending);
     };
     let seed = open_seed(state, user)?.unwrap_or_default();
-    throttled(state, user, Method::Totp, async {
-        Ok(totp_ok(state, user, seed, code))
-    })
-    .await?;
+    let step = totp_step(state, user, seed, code);
+    throttled(state, user, Method::Totp, async { Ok(step.is_some()) }).await?;
+    let step = step.unwrap_or_default();
     let codes: Vec<String> = (0..BACKUP_CODES)
         .map(|_| crypto::random_id()[..8].to_owned())
         .collect();
@@ -332,6 +408,8 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
             }
             t.totp_enabled = true;
             t.backup_codes = hashed.clone();
+            // The confirming code is used: it does not pass a *2FA* route afterwards.
+            t.last_totp_step = step;
             Ok(())
         })
         .await

@@ -369,15 +369,7 @@ impl Verifier {
     /// Checks `secret` for `key` (a client id) against its stored `phc`, from the cache when
     /// possible. Errors are those of [`Hasher::verify`] on a miss.
     pub async fn verify(&self, key: &str, secret: &str, phc: &str) -> Result<bool, HashError> {
-        let tag = self.tag(secret.as_bytes());
-        let phc_digest = sha256(phc.as_bytes());
-        // The shard guard is released at the end of this statement, before any await.
-        let hit = self
-            .cache
-            .get(key)
-            .filter(|entry| entry.phc_digest == phc_digest)
-            .map(|entry| ct_eq(&entry.tag, &tag));
-        if let Some(matches) = hit {
+        if let Some(matches) = self.cached(key, secret, phc) {
             // Same stored hash as a past success: the tag decides, no argon2 needed.
             return Ok(matches);
         }
@@ -386,10 +378,30 @@ impl Verifier {
             .verify(secret.to_owned(), phc.to_owned())
             .await?;
         if ok {
-            self.cache
-                .insert(key.to_owned(), CacheEntry { phc_digest, tag });
+            let entry = CacheEntry {
+                phc_digest: sha256(phc.as_bytes()),
+                tag: self.tag(secret.as_bytes()),
+            };
+            self.cache.insert(key.to_owned(), entry);
         }
         Ok(ok)
+    }
+
+    /// Whether `secret` is the one argon2 last accepted for `key` against `phc`, from the cache alone: never
+    /// argon2, `false` when the cache does not know.
+    pub fn is_known(&self, key: &str, secret: &str, phc: &str) -> bool {
+        self.cached(key, secret, phc) == Some(true)
+    }
+
+    /// The cache's verdict when it holds a success against this `phc`; the shard guard is released before
+    /// returning, so never across an await.
+    fn cached(&self, key: &str, secret: &str, phc: &str) -> Option<bool> {
+        let tag = self.tag(secret.as_bytes());
+        let phc_digest = sha256(phc.as_bytes());
+        self.cache
+            .get(key)
+            .filter(|entry| entry.phc_digest == phc_digest)
+            .map(|entry| ct_eq(&entry.tag, &tag))
     }
 
     /// Drops the cached success for `key`, so the next call runs argon2 again.

@@ -1,7 +1,9 @@
 //! RFC 7662 introspection and RFC 7009 revocation, both client-authenticated. A client learns only about its own
 //! tokens: anything else (expired, revoked, unknown, another client's) is exactly `{"active":false}`.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,10 +18,11 @@ use crate::store::TokenKind;
 
 pub async fn introspect(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Response {
-    match run_introspect(&s, &headers, &body).await {
+    match run_introspect(&s, &headers, peer.ip(), &body).await {
         Ok(v) => no_store(Json(v).into_response()),
         Err(e) => e.into_response(),
     }
@@ -28,10 +31,11 @@ pub async fn introspect(
 async fn run_introspect(
     s: &AppState,
     headers: &HeaderMap,
+    peer: IpAddr,
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let mut params = read_form(headers, body)?;
-    let client = client_auth::authenticate(s, headers, &mut params).await?;
+    let client = client_auth::authenticate(s, headers, &mut params, peer).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -65,12 +69,13 @@ async fn run_introspect(
 
 pub async fn revoke(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Response {
     let r = async {
         let mut params = read_form(&headers, &body)?;
-        let client = client_auth::authenticate(&s, &headers, &mut params).await?;
+        let client = client_auth::authenticate(&s, &headers, &mut params, peer.ip()).await?;
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

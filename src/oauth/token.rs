@@ -1,7 +1,9 @@
 //! `POST /oauth/token`: authorization_code (+ PKCE), refresh_token and client_credentials, each run through
 //! oxide-auth's flow over the store, answered durably (flushed) with `Cache-Control: no-store`.
 
-use axum::extract::{RawQuery, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,11 +27,12 @@ pub async fn token_get() -> Response {
 
 pub async fn token(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     FormBody(body): FormBody,
 ) -> Response {
-    match issue(&s, &headers, query.as_deref(), &body).await {
+    match issue(&s, &headers, peer.ip(), query.as_deref(), &body).await {
         Ok(v) => {
             metrics::counter!("latchkey_tokens_issued_total").increment(1);
             no_store(Json(v).into_response())
@@ -41,6 +44,7 @@ pub async fn token(
 async fn issue(
     s: &AppState,
     headers: &HeaderMap,
+    peer: IpAddr,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
@@ -64,7 +68,7 @@ async fn issue(
             ));
         }
     };
-    let client = client_auth::authenticate(s, headers, &mut params).await?;
+    let client = client_auth::authenticate(s, headers, &mut params, peer).await?;
     if !client.app.grant_types.contains(&grant) {
         return Err(OAuthError::new(
             "unauthorized_client",

@@ -1,13 +1,47 @@
 //! The on-disk envelope: `[version byte][bincode 2 (serde) body]`. The only place that knows bincode, so a future
 //! record version is decoded (and migrated) here.
 
+use std::cell::Cell;
+
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Version of every record layout written today.
-pub const VERSION: u8 = 1;
+/// Version of every record layout written today. 2: `TwoFactor::last_totp_step` (see [`added_in_v2`]).
+pub const VERSION: u8 = 2;
+
+thread_local! {
+    /// The version of the record this thread is decoding (today's outside [`decode`]).
+    static DECODING: Cell<u8> = const { Cell::new(VERSION) };
+}
+
+/// Sets [`DECODING`] for the life of one [`decode`], unwinding included.
+struct Decoding(u8);
+
+impl Decoding {
+    fn enter(version: u8) -> Self {
+        Self(DECODING.replace(version))
+    }
+}
+
+impl Drop for Decoding {
+    fn drop(&mut self) {
+        DECODING.set(self.0);
+    }
+}
+
+/// `deserialize_with` for a field added in record version 2: a version-1 record has no bytes for it, so it is not
+/// read there and takes its default. bincode is not self-describing; this is how an old layout stays decodable.
+pub fn added_in_v2<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    if DECODING.get() < 2 {
+        Ok(T::default())
+    } else {
+        T::deserialize(d)
+    }
+}
 
 /// The most bytes one record may claim while it is decoded. bincode allocates a string or byte buffer by its length
 /// prefix before reading it; with this budget a damaged prefix is an error, not a terabyte allocation (an abort).
@@ -35,7 +69,8 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.split_first() {
-        Some((&VERSION, body)) => {
+        Some((&v, body)) if (1..=VERSION).contains(&v) => {
+            let _version = Decoding::enter(v);
             let (value, used) = bincode::serde::decode_from_slice(body, decode_config())
                 .map_err(|e| Error::internal(format!("corrupt record: {e}")))?;
             if used != body.len() {

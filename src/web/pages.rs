@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::{csrf, session};
 use crate::core::session as login;
+use crate::core::two_factor::{self, Failure, Fallback};
+use crate::crypto;
 use crate::error::Error;
+use crate::model::User;
 use crate::oauth::params::Params;
 use crate::state::AppState;
 
@@ -32,6 +35,16 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     signed_in: Option<&'a str>,
     providers: Vec<ProviderButton>,
+}
+
+/// The sign-in's second step, for a user with TOTP: `pending` is the sealed [`Pending`], never the password.
+#[derive(Template)]
+#[template(path = "login_totp.html")]
+struct TotpPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    pending: &'a str,
+    error: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -162,6 +175,10 @@ const LOGIN_ERRORS: &[(&str, &str)] = &[
         "Too many failed attempts. Wait a few minutes and try again.",
     ),
     ("busy", "The server is busy. Please try again."),
+    (
+        "sign_in_expired",
+        "Your sign-in expired. Please sign in again.",
+    ),
 ];
 
 /// The message for an `error` code; unknown codes show nothing.
@@ -234,8 +251,14 @@ pub async fn login_submit(
             .finish();
         see_other(&format!("/login?{q}"), vec![])
     };
-    if !csrf::verify(&s, &headers, form.get("csrf")) {
+    let Some(csrf) = form
+        .get("csrf")
+        .filter(|c| csrf::verify(&s, &headers, Some(c)))
+    else {
         return back("expired");
+    };
+    if let Some(pending) = form.get("pending") {
+        return totp_submit(&s, csrf, pending, form.get("code"), &return_to).await;
     }
     let (Some(user), Some(password)) = (form.get("username"), form.get("password")) else {
         return back("missing");
@@ -245,25 +268,100 @@ pub async fn login_submit(
         Err(Error::Unauthorized) => return back("credentials"),
         Err(Error::RateLimited { .. }) => return back("throttled"),
         Err(Error::Busy) => return back("busy"),
-        Err(_) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
-        }
+        Err(_) => return went_wrong(),
     };
-    match login::issue_login_token(&s, &user).await {
+    if user.totp_active() {
+        let pending = Pending::seal(&s, csrf, &user.id);
+        return totp_form(csrf, &pending, &return_to, None);
+    }
+    sign_in(&s, &user, &return_to).await
+}
+
+/// Starts the browser session of `user` and continues to `return_to`.
+async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
+    match login::issue_login_token(s, user).await {
         Ok(token) => {
             let max_age = s.config.login.token_ttl_days as i64 * 86_400;
-            let cookie = session::set_cookie(&s, &session::cookie_name(&s.issuer), &token, max_age);
-            see_other(&return_to, vec![cookie])
+            let cookie = session::set_cookie(s, &session::cookie_name(&s.issuer), &token, max_age);
+            see_other(return_to, vec![cookie])
         }
-        Err(_) => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again later.",
-        ),
+        Err(_) => went_wrong(),
+    }
+}
+
+fn went_wrong() -> Response {
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again later.",
+    )
+}
+
+/// A sign-in whose password was right, waiting for the user's TOTP code: the user id and a deadline, sealed under
+/// the master key and bound to the browser's CSRF token, so it opens only in the browser it was given to, only for
+/// [`Pending::TTL_MS`], and cannot be forged. It holds no password.
+struct Pending;
+
+impl Pending {
+    const TTL_MS: i64 = 5 * 60 * 1000;
+
+    fn aad(csrf: &str) -> Vec<u8> {
+        [b"login-totp:".as_slice(), csrf.as_bytes()].concat()
+    }
+
+    fn seal(s: &AppState, csrf: &str, user_id: &str) -> String {
+        let deadline = s.clock.now_ms() + Self::TTL_MS;
+        let sealed = s
+            .sealer
+            .seal(format!("{deadline}:{user_id}").as_bytes(), &Self::aad(csrf));
+        crypto::secret::b64url(&sealed)
+    }
+
+    /// The user id, while the pending sign-in is this browser's and unexpired.
+    fn open(s: &AppState, csrf: &str, pending: &str) -> Option<String> {
+        let sealed = crypto::secret::b64url_decode(pending)?;
+        let plain = String::from_utf8(s.sealer.open(&sealed, &Self::aad(csrf))?).ok()?;
+        let (deadline, user_id) = plain.split_once(':')?;
+        (s.clock.now_ms() < deadline.parse::<i64>().ok()?).then(|| user_id.to_owned())
+    }
+}
+
+fn totp_form(csrf: &str, pending: &str, return_to: &str, error: Option<&str>) -> Response {
+    let page = TotpPage {
+        csrf,
+        return_to,
+        pending,
+        error,
+    };
+    html(StatusCode::OK, page.render(), None)
+}
+
+/// The code step: the user's TOTP (or backup) code under the 2FA window, each TOTP step accepted once.
+async fn totp_submit(
+    s: &AppState,
+    csrf: &str,
+    pending: &str,
+    code: Option<&str>,
+    return_to: &str,
+) -> Response {
+    let user = Pending::open(s, csrf, pending).and_then(|id| s.store.get_user(&id).ok().flatten());
+    let Some(user) = user.filter(|u| u.active) else {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("error", "sign_in_expired")
+            .append_pair("return_to", return_to)
+            .finish();
+        return see_other(&format!("/login?{q}"), vec![]);
+    };
+    let retry = |msg: &str| totp_form(csrf, pending, return_to, Some(msg));
+    match two_factor::check(s, &user, code, Fallback::Never).await {
+        Ok(()) => sign_in(s, &user, return_to).await,
+        Err(Failure::Required(_)) => retry("Enter the code from your authenticator app."),
+        Err(Failure::Invalid(_)) => retry("Wrong code. Try again."),
+        Err(Failure::MaxAttempts(_)) => {
+            retry("Too many wrong codes. Wait a few minutes, then try again.")
+        }
+        Err(Failure::Other(Error::Busy)) => retry("The server is busy. Please try again."),
+        Err(_) => went_wrong(),
     }
 }
 

@@ -3,21 +3,35 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{json_of, spawn, spawn_with, Server};
+use crate::common::{json_of, spawn, spawn_with, Server, ADMIN_PASSWORD};
 use crate::providers::{add, get_value, set, PREFIX};
 
 const URL: &str = "/v1/connectors/myidp/custom_auth";
 
+/// A PUT with the admin's password as the second factor, as RC's settings writes send it.
 async fn put(s: &Server, token: &str, url: &str, body: Value) -> (u16, Value) {
-    json_of(
-        s.req(Method::PUT, url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
+    put_with(
+        s,
+        token,
+        url,
+        body,
+        &[("x-2fa-code", ADMIN_PASSWORD), ("x-2fa-method", "password")],
     )
     .await
+}
+
+async fn put_with(
+    s: &Server,
+    token: &str,
+    url: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut r = s.req(Method::PUT, url).bearer_auth(token).json(&body);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    json_of(r.send().await.unwrap()).await
 }
 
 async fn get(s: &Server, token: &str, url: &str) -> (u16, Value) {
@@ -257,4 +271,65 @@ async fn errors_use_locoias_body() {
         (200, json!({"oauth2": []})),
         "nothing changed"
     );
+}
+
+/// The same change through RC's settings API is a *2FA* route: Locoia's PUT asks for the same second factor,
+/// answered in Locoia's body, and changes nothing without it.
+#[tokio::test]
+async fn put_needs_the_second_factor_like_rc_settings() {
+    let s = spawn().await;
+    let a = s.admin().await;
+    add(&s, &a, "My IdP").await;
+    let body = json!({"oauth2": [{"client_id": "evil", "client_secret": "evil-secret", "name": "Production"}]});
+    let (st, v) = put_with(&s, &a.token, URL, body.clone(), &[]).await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["error"], "totp-required");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-2fa-method: password"),
+        "{v}"
+    );
+    let wrong = [
+        ("x-2fa-code", "not-the-password"),
+        ("x-2fa-method", "password"),
+    ];
+    let (st, v) = put_with(&s, &a.token, URL, body.clone(), &wrong).await;
+    assert_eq!((st, v["error"].as_str()), (403, Some("totp-invalid")));
+    assert_eq!(
+        get(&s, &a.token, URL).await,
+        (200, json!({"oauth2": []})),
+        "nothing changed"
+    );
+
+    // A bad body is refused before the second factor is asked for.
+    let (st, v) = put_with(&s, &a.token, URL, json!({"oauth2": 1}), &[]).await;
+    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_request")));
+
+    let (st, _) = put(&s, &a.token, URL, body).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        get_value(&s, &a, &format!("{PREFIX}Myidp-id")).await,
+        "evil"
+    );
+}
+
+/// With the password fallback off (as under `--dev`), a user without TOTP changes credentials with the session
+/// alone, exactly as through RC's settings API.
+#[tokio::test]
+async fn without_the_fallback_the_session_is_enough_as_in_rc() {
+    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = false).await;
+    let a = s.admin().await;
+    let (st, _) = s
+        .post(
+            "/api/v1/settings.addCustomOAuth",
+            &a,
+            json!({"name": "My IdP"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let body = json!({"oauth2": [{"client_id": "c", "client_secret": "s", "name": "P"}]});
+    let (st, _) = put_with(&s, &a.token, URL, body, &[]).await;
+    assert_eq!(st, 200);
 }

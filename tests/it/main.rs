@@ -17,5 +17,6 @@ mod ops;
 mod private_dir;
 mod process;
 mod providers;
+mod throttles;
 mod two_factor;
 mod users;

@@ -537,8 +537,7 @@ async fn no_upstream_secret_or_totp_seed_is_stored_in_plaintext() {
             .0,
         200
     );
-    let r = s
-        .req(Method::PUT, "/v1/connectors/myidp/custom_auth")
+    let r = with_2fa(s.req(Method::PUT, "/v1/connectors/myidp/custom_auth"))
         .bearer_auth(&a.token)
         .json(&json!({"oauth2": [
             {"client_id": "c1", "client_secret": rc_secret, "name": "main"},
@@ -548,7 +547,7 @@ async fn no_upstream_secret_or_totp_seed_is_stored_in_plaintext() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (st, v) = s.post("/api/v1/users.2fa.enableTOTP", &a, json!({})).await;
+    let (st, v) = post_2fa(&s, "/api/v1/users.2fa.enableTOTP", &a, json!({})).await;
     assert_eq!(st, 200, "{v}");
     let seed_b32 = v["secret"].as_str().unwrap().to_owned();
     let seed = base32_decode(&seed_b32);

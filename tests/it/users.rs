@@ -197,3 +197,52 @@ async fn the_last_admin_cannot_be_deleted() {
     let (st, _) = s.get("/api/v1/me", &a).await;
     assert_eq!(st, 200);
 }
+
+/// 60 simultaneous wrong passwords for one user, half by username and half by email: each is counted before
+/// argon2 runs, and both names count against the one user, so exactly the limit (10) are checked (401) and the
+/// rest are refused unchecked (429). Before: all 60 were checked.
+#[tokio::test]
+async fn simultaneous_guesses_stay_within_the_limit_whatever_the_name() {
+    // Real argon2 cost, so the guesses are all in flight together.
+    let s = spawn_with(|c| c.argon2 = latchkey::crypto::Argon2Params::default()).await;
+    let a = s.admin().await;
+    let (st, _) = s
+        .post(
+            "/api/v1/users.create",
+            &a,
+            json!({"username": "jane", "email": "jane@example.com", "password": "right"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let user = if i % 2 == 0 {
+                "jane"
+            } else {
+                "Jane@Example.com"
+            };
+            let rb = s
+                .req(Method::POST, "/api/v1/login")
+                .json(&json!({"user": user, "password": format!("guess-{i}")}));
+            tokio::spawn(async move { rb.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (10, 50), "{statuses:?}");
+    let r = s
+        .req(Method::POST, "/api/v1/login")
+        .json(&json!({"user": "jane@example.com", "password": "right"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        429,
+        "the window is full for every name of the user"
+    );
+}

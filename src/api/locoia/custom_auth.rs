@@ -2,17 +2,19 @@
 //! is the one sign-in uses (RC's `-id`/`-secret`); secrets are sealed on the way in and never come back out.
 
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{Admin, LocoiaError, LocoiaJson};
+use super::{error_body, Admin, LocoiaError, LocoiaJson};
 use crate::core::provider;
+use crate::core::two_factor::{self, Failure, Fallback};
 use crate::error::Error;
 use crate::model::provider::CredentialInput;
-use crate::model::Provider;
+use crate::model::{Provider, User};
 use crate::state::AppState;
 
 fn bad(path: String, why: &str) -> Error {
@@ -90,21 +92,45 @@ fn locoia(e: Error) -> Response {
     LocoiaError(e).into_response()
 }
 
-/// Replaces the connector's credentials. `scopes` omitted → the provider's `-scope` applies.
+/// The second factor the same change needs through RC's settings API (`x-2fa-code` + `x-2fa-method`), with
+/// Locoia's error body: 403 `totp-required` / `totp-invalid` / `totp-max-attempts`.
+async fn require_2fa(s: &AppState, user: &User, headers: &HeaderMap) -> Result<(), Response> {
+    let code = crate::api::rc::two_factor::header_code(headers);
+    two_factor::check(s, user, code, Fallback::Configured)
+        .await
+        .map_err(|f| {
+            let (error, message) = match f {
+                Failure::Required(m) => ("totp-required", format!("this change needs the second factor: send x-2fa-method: {m} and x-2fa-code", m = m.as_str())),
+                Failure::Invalid(m) => ("totp-invalid", format!("the x-2fa-code is not a valid {} code", m.as_str())),
+                Failure::MaxAttempts(_) => ("totp-max-attempts", "too many wrong second-factor codes; wait a few minutes".to_owned()),
+                Failure::Other(e) => return locoia(e),
+                _ => return locoia(Error::internal("unexpected second-factor failure")),
+            };
+            error_body(StatusCode::FORBIDDEN, error, &message)
+        })
+}
+
+/// Replaces the connector's credentials. `scopes` omitted → the provider's `-scope` applies. Needs the 2FA
+/// headers, as the same change through RC's settings API does; the body is checked first, so a bad body uses no
+/// code.
 #[utoipa::path(put, path = "/v1/connectors/{connector_id}/custom_auth", tag = "locoia", security(("bearer" = [])),
-    params(("connector_id" = String, Path, description = "the provider's service key, e.g. `myidp`")),
+    params(("connector_id" = String, Path, description = "the provider's service key, e.g. `myidp`"),
+           ("x-2fa-code" = Option<String>, Header, description = "the password, or a TOTP or backup code"),
+           ("x-2fa-method" = Option<String>, Header, description = "password | totp")),
     request_body = CustomAuthRequest,
     responses((status = 200, body = CustomAuthResponse), (status = 400, body = LocoiaErrorBody),
               (status = 401, body = LocoiaErrorBody), (status = 403, body = LocoiaErrorBody),
               (status = 404, body = LocoiaErrorBody), (status = 413, body = LocoiaErrorBody)))]
 pub async fn put(
     State(s): State<AppState>,
-    _admin: Admin,
+    Admin(user): Admin,
     Path(connector_id): Path<String>,
+    headers: HeaderMap,
     LocoiaJson(body): LocoiaJson,
 ) -> Result<Response, Response> {
     provider::get(&s, &connector_id).map_err(locoia)?;
     let list = parse(&body).map_err(locoia)?;
+    require_2fa(&s, &user, &headers).await?;
     let p = provider::put_custom_auth(&s, &connector_id, list)
         .await
         .map_err(locoia)?;

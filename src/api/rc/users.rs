@@ -4,15 +4,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{invalid_params, plain_failure};
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
-use super::{success, Caller, InMethod, RcBody, RcError, SelfReader};
+use super::{success, two_factor, Caller, InMethod, RcBody, RcError, SelfReader};
 use crate::clock::rfc3339;
+use crate::core::two_factor::{self as core_two_factor, Fallback};
 use crate::core::{session, user};
 use crate::error::Error;
 use crate::model::{Permission, User};
@@ -20,7 +21,7 @@ use crate::state::AppState;
 
 const LOGIN: Shape = Shape {
     required: &[("password", Ty::Str)],
-    optional: &[("user", Ty::Str), ("username", Ty::Str)],
+    optional: &[("user", Ty::Str), ("username", Ty::Str), ("code", Ty::Str)],
 };
 
 const CREATE: Shape = Shape {
@@ -66,24 +67,69 @@ fn login_unauthorized() -> Response {
         .into_response()
 }
 
+/// What a login body names: the user, the password and the TOTP code (if any).
+struct Credentials {
+    ident: String,
+    password: String,
+    code: Option<String>,
+}
+
+/// RC's login bodies: `{"user"|"username","password","code"?}`, or its 2FA form `{"totp":{"login":{…},"code"}}`
+/// whose `login` is the first form, with `user` also as RC's `{"username"}` / `{"email"}` object.
+fn credentials(body: &Value) -> Result<Credentials, String> {
+    let Some(totp) = body.get("totp") else {
+        return plain_credentials(body);
+    };
+    if body.as_object().is_some_and(|o| o.len() > 1) {
+        return Err("must NOT have additional properties".into());
+    }
+    let code = totp.get("code").and_then(Value::as_str);
+    let mut login = totp
+        .get("login")
+        .filter(|l| l.is_object())
+        .cloned()
+        .ok_or("/totp must have required property 'login'")?;
+    if let Some(Value::Object(user)) = login.get("user") {
+        let name = user.get("username").or(user.get("email")).cloned();
+        login["user"] = name.unwrap_or_default();
+    }
+    let mut c = plain_credentials(&login)?;
+    c.code = code.or(c.code.as_deref()).map(str::to_owned);
+    Ok(c)
+}
+
+/// The first form, `{"user"|"username","password","code"?}`.
+fn plain_credentials(body: &Value) -> Result<Credentials, String> {
+    let o = LOGIN.check(body)?;
+    let ident = str_of(o, "user")
+        .or(str_of(o, "username"))
+        .filter(|s| !s.is_empty())
+        .ok_or("must have required property 'user'")?;
+    Ok(Credentials {
+        ident: ident.to_owned(),
+        password: str_of(o, "password").unwrap_or_default().to_owned(),
+        code: str_of(o, "code").map(str::to_owned),
+    })
+}
+
+/// RC's login. A user with TOTP also gives a code (`code`, the `totp` form, or `x-2fa-code`), else 401
+/// `totp-required`; wrong codes count against the user's 2FA window.
 pub async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     RcBody(body): RcBody,
 ) -> Result<Response, Response> {
-    let o = LOGIN.check(&body).map_err(|r| invalid_params(&r))?;
-    let Some(ident) = str_of(o, "user")
-        .or(str_of(o, "username"))
-        .filter(|s| !s.is_empty())
-    else {
-        return Err(invalid_params("must have required property 'user'"));
-    };
-    let password = str_of(o, "password").unwrap_or_default();
-    let user = match session::check_password(&s, ident, password, peer.ip()).await {
+    let c = credentials(&body).map_err(|r| invalid_params(&r))?;
+    let user = match session::check_password(&s, &c.ident, &c.password, peer.ip()).await {
         Ok(u) => u,
         Err(Error::Unauthorized) => return Err(login_unauthorized()),
         Err(e) => return Err(RcError::from(e).into_response()),
     };
+    let code = c.code.as_deref().or(two_factor::header_code(&headers));
+    core_two_factor::check(&s, &user, code, Fallback::Never)
+        .await
+        .map_err(two_factor::sign_in_failure)?;
     let token = session::issue_login_token(&s, &user)
         .await
         .map_err(|e| RcError::from(e).into_response())?;
