@@ -19,4 +19,5 @@ mod process;
 mod providers;
 mod throttles;
 mod two_factor;
+mod upgrade;
 mod users;
