@@ -478,7 +478,7 @@ mod tests {
             ("cache_mb = 17592186044416\n", "cache_mb"),
             ("[limits]\nheader_bytes = 4294967296\n", "limits.header_bytes"),
             ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
-            ("[limits]\nrequest_timeout_secs = 18446744073709551615\n", "limits.request_timeout_secs"),
+            ("[limits]\nrequest_timeout_secs = 9223372036854775807\n", "limits.request_timeout_secs"),
             ("[limits]\nupstream_body_bytes = 0\n", "limits.upstream_body_bytes"),
             ("[argon2]\niterations = 4000000000\n", "argon2.iterations"),
         ] {
