@@ -755,9 +755,18 @@ async fn an_overflowing_config_value_stops_the_binary_naming_the_key() {
         .arg(dir.path())
         .env_remove("LATCHKEY_CONFIG")
         .current_dir(dir.path())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let mut child = out;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the server started");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tokens.access_ttl_secs"), "{err}");
 }
