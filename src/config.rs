@@ -342,23 +342,78 @@ impl Config {
             ("argon2.parallelism", a.parallelism.into(), 1, 64),
             ("limits.body_bytes", n(l.body_bytes), 1, 64 << 20),
             ("limits.header_bytes", n(l.header_bytes), 1024, 1 << 20),
-            ("limits.header_read_timeout_secs", l.header_read_timeout_secs, 1, MAX_TIMEOUT_SECS),
-            ("limits.request_timeout_secs", l.request_timeout_secs, 1, MAX_TIMEOUT_SECS),
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "limits.request_timeout_secs",
+                l.request_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
             ("limits.argon2_threads", n(l.argon2_threads), 0, 1024),
             ("limits.argon2_queue", n(l.argon2_queue), 1, 1 << 20),
-            ("limits.shutdown_grace_secs", l.shutdown_grace_secs, 0, MAX_TIMEOUT_SECS),
-            ("limits.first_byte_timeout_secs", l.first_byte_timeout_secs, 1, MAX_TIMEOUT_SECS),
-            ("limits.idle_timeout_secs", l.idle_timeout_secs, 1, MAX_TIMEOUT_SECS),
+            (
+                "limits.shutdown_grace_secs",
+                l.shutdown_grace_secs,
+                0,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "limits.first_byte_timeout_secs",
+                l.first_byte_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "limits.idle_timeout_secs",
+                l.idle_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
             ("limits.max_connections", n(l.max_connections), 1, 1 << 20),
-            ("limits.upstream_body_bytes", n(l.upstream_body_bytes), 1024, 64 << 20),
-            ("login.token_ttl_days", lg.token_ttl_days, 1, MAX_TTL_SECS / 86_400),
-            ("login.max_failures_per_user", lg.max_failures_per_user.into(), 1, 1 << 20),
-            ("login.max_failures_per_ip", lg.max_failures_per_ip.into(), 1, 1 << 20),
+            (
+                "limits.upstream_body_bytes",
+                n(l.upstream_body_bytes),
+                1024,
+                64 << 20,
+            ),
+            (
+                "login.token_ttl_days",
+                lg.token_ttl_days,
+                1,
+                MAX_TTL_SECS / 86_400,
+            ),
+            (
+                "login.max_failures_per_user",
+                lg.max_failures_per_user.into(),
+                1,
+                1 << 20,
+            ),
+            (
+                "login.max_failures_per_ip",
+                lg.max_failures_per_ip.into(),
+                1,
+                1 << 20,
+            ),
             ("login.window_secs", lg.window_secs, 1, MAX_TTL_SECS),
             ("tokens.access_ttl_secs", t.access_ttl_secs, 1, MAX_TTL_SECS),
-            ("tokens.refresh_ttl_secs", t.refresh_ttl_secs, 1, MAX_TTL_SECS),
+            (
+                "tokens.refresh_ttl_secs",
+                t.refresh_ttl_secs,
+                1,
+                MAX_TTL_SECS,
+            ),
             ("tokens.code_ttl_secs", t.code_ttl_secs, 1, 600),
-            ("tokens.client_failures_per_minute", t.client_failures_per_minute.into(), 1, 1 << 20),
+            (
+                "tokens.client_failures_per_minute",
+                t.client_failures_per_minute.into(),
+                1,
+                1 << 20,
+            ),
         ]
     }
 
@@ -417,7 +472,10 @@ mod tests {
         );
         assert_eq!(cfg.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
         assert_eq!(
-            (cfg.limits.first_byte_timeout_secs, cfg.limits.idle_timeout_secs),
+            (
+                cfg.limits.first_byte_timeout_secs,
+                cfg.limits.idle_timeout_secs
+            ),
             (d.limits.first_byte_timeout_secs, d.limits.idle_timeout_secs)
         );
         assert_eq!(cfg.limits.max_connections, d.limits.max_connections);
@@ -470,16 +528,34 @@ mod tests {
             })
         };
         for (toml, key) in [
-            ("[tokens]\naccess_ttl_secs = 10000000000000000\n", "tokens.access_ttl_secs"),
-            ("[tokens]\nrefresh_ttl_secs = 0\n", "tokens.refresh_ttl_secs"),
+            (
+                "[tokens]\naccess_ttl_secs = 10000000000000000\n",
+                "tokens.access_ttl_secs",
+            ),
+            (
+                "[tokens]\nrefresh_ttl_secs = 0\n",
+                "tokens.refresh_ttl_secs",
+            ),
             ("[tokens]\ncode_ttl_secs = 601\n", "tokens.code_ttl_secs"),
-            ("[login]\ntoken_ttl_days = 100000000000000000\n", "login.token_ttl_days"),
+            (
+                "[login]\ntoken_ttl_days = 100000000000000000\n",
+                "login.token_ttl_days",
+            ),
             ("[login]\nwindow_secs = 0\n", "login.window_secs"),
             ("cache_mb = 17592186044416\n", "cache_mb"),
-            ("[limits]\nheader_bytes = 4294967296\n", "limits.header_bytes"),
+            (
+                "[limits]\nheader_bytes = 4294967296\n",
+                "limits.header_bytes",
+            ),
             ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
-            ("[limits]\nrequest_timeout_secs = 9223372036854775807\n", "limits.request_timeout_secs"),
-            ("[limits]\nupstream_body_bytes = 0\n", "limits.upstream_body_bytes"),
+            (
+                "[limits]\nrequest_timeout_secs = 9223372036854775807\n",
+                "limits.request_timeout_secs",
+            ),
+            (
+                "[limits]\nupstream_body_bytes = 0\n",
+                "limits.upstream_body_bytes",
+            ),
             ("[argon2]\niterations = 4000000000\n", "argon2.iterations"),
         ] {
             let e = load(toml).unwrap_err();

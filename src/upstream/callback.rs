@@ -411,15 +411,19 @@ fn merge_allowed(p: &Provider, ident: &Identity, u: &User) -> Result<(), &'stati
                     local account with that address");
     }
     if u.is_admin() {
-        return Err("the matching local account is an administrator; administrators are never linked \
-                    automatically");
+        return Err(
+            "the matching local account is an administrator; administrators are never linked \
+                    automatically",
+        );
     }
     if !u.active {
         return Err("the matching local account is deactivated");
     }
     if u.password_hash.is_some() && !p.merge_users_with_password {
-        return Err("the matching local account has a password, and this provider may not link such \
-                    accounts (an administrator can allow it with -merge_users_with_password)");
+        return Err(
+            "the matching local account has a password, and this provider may not link such \
+                    accounts (an administrator can allow it with -merge_users_with_password)",
+        );
     }
     Ok(())
 }

@@ -60,9 +60,7 @@ const MAX_LOGGED: usize = 512;
 /// escapes), bidi overrides and backslashes are escaped, so it can neither forge log lines nor drive a terminal,
 /// and it is bounded.
 pub fn for_log(s: &str) -> String {
-    let bidi = |c: char| {
-        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
+    let bidi = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     let mut out = String::new();
     for c in s.chars().take(MAX_LOGGED) {
         if c.is_control() || bidi(c) || c == '\\' {

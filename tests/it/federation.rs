@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use serde_json::{json, Value};
 
 use crate::common::{browser, hidden_inputs, query_of, spawn, spawn_with, Auth, Server};
 use crate::oauth_flow::{make_app, redeem, REDIRECT};
@@ -240,7 +240,10 @@ async fn merge_refused(p: &Pair, because: &str, users: usize) {
     let r = b.get(&callback).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let page = r.text().await.unwrap();
-    assert!(page.contains("Sign-in failed") && page.contains(because), "{page}");
+    assert!(
+        page.contains("Sign-in failed") && page.contains(because),
+        "{page}"
+    );
     let store = &p.d.running.as_ref().unwrap().state.store;
     assert!(store.list_links().unwrap().is_empty());
     assert_eq!(store.list_users().unwrap().len(), users);
@@ -272,7 +275,11 @@ async fn merge_by_email_needs_an_email_the_upstream_verified() {
         .to_str()
         .unwrap()
         .starts_with(REDIRECT));
-    assert_eq!(links_of(&p, &local).await, 1, "the existing user was linked");
+    assert_eq!(
+        links_of(&p, &local).await,
+        1,
+        "the existing user was linked"
+    );
     assert_eq!(
         users_named(&p.d, &p.d_admin, "ulla").await,
         400,
@@ -310,7 +317,10 @@ async fn merge_never_takes_over_an_admin() {
 #[tokio::test]
 async fn merge_into_an_account_with_a_password_needs_merge_users_with_password() {
     let p = pair_verified(
-        &[("-merge_users", json!(true)), ("-key_field", json!("email"))],
+        &[
+            ("-merge_users", json!(true)),
+            ("-key_field", json!("email")),
+        ],
         true,
     )
     .await;
@@ -547,7 +557,10 @@ async fn a_slow_upstream_ends_on_the_sign_in_error_page_before_the_request_timeo
     let started = Instant::now();
     let (st, page) = sign_in_against(&d, &upstream).await;
     assert_eq!(st, StatusCode::GATEWAY_TIMEOUT, "{page}");
-    assert!(page.contains("Sign-in failed") && page.contains("did not answer within 1.6 s"), "{page}");
+    assert!(
+        page.contains("Sign-in failed") && page.contains("did not answer within 1.6 s"),
+        "{page}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     let store = &d.running.as_ref().unwrap().state.store;
     assert!(store.list_links().unwrap().is_empty());
@@ -560,8 +573,15 @@ async fn an_oversized_identity_document_is_refused_without_buffering_it() {
     let started = Instant::now();
     let (st, page) = sign_in_against(&d, &upstream).await;
     assert_eq!(st, StatusCode::BAD_GATEWAY, "{page}");
-    assert!(page.contains("identity response is larger than 1048576 bytes"), "{page}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        page.contains("identity response is larger than 1048576 bytes"),
+        "{page}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let store = &d.running.as_ref().unwrap().state.store;
     assert!(store.list_links().unwrap().is_empty());
     assert_eq!(store.list_users().unwrap().len(), 1, "only D's admin");

@@ -658,10 +658,16 @@ async fn silent_connections_are_closed_after_the_first_byte_timeout() {
         silent.push(TcpStream::connect(addr).await.unwrap());
     }
     for c in &mut silent {
-        assert!(closed_within(c, Duration::from_secs(5)).await, "a silent connection stayed open");
+        assert!(
+            closed_within(c, Duration::from_secs(5)).await,
+            "a silent connection stayed open"
+        );
     }
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(900), "closed too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed too early: {took:?}"
+    );
     assert!(took < Duration::from_secs(4), "closed late: {took:?}");
     let r = s.req(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -673,19 +679,37 @@ async fn an_h2c_preface_alone_and_an_idle_keep_alive_are_closed_after_the_idle_t
     let addr = s.running.as_ref().unwrap().addr;
     let started = Instant::now();
     let mut h2 = TcpStream::connect(addr).await.unwrap();
-    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
-    assert!(closed_within(&mut h2, Duration::from_secs(6)).await, "an h2c preface held the connection");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut h2, Duration::from_secs(6)).await,
+        "an h2c preface held the connection"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     // One request on a keep-alive connection, then silence.
     let mut h1 = TcpStream::connect(addr).await.unwrap();
-    h1.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    h1.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 12];
     h1.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"HTTP/1.1 200");
     let started = Instant::now();
-    assert!(closed_within(&mut h1, Duration::from_secs(6)).await, "an idle keep-alive stayed open");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        closed_within(&mut h1, Duration::from_secs(6)).await,
+        "an idle keep-alive stayed open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -704,14 +728,24 @@ async fn at_max_connections_the_oldest_idle_goes_and_healthz_still_answers() {
     }
     // The server made room by closing the oldest silent ones, not by stalling accept.
     let started = Instant::now();
-    let r = tokio::time::timeout(Duration::from_secs(2), s.req(Method::GET, "/healthz").send())
-        .await
-        .expect("/healthz answered at the cap")
-        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(2),
+        s.req(Method::GET, "/healthz").send(),
+    )
+    .await
+    .expect("/healthz answered at the cap")
+    .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     for c in &mut silent[..8] {
-        assert!(closed_within(c, Duration::from_secs(2)).await, "an old silent connection stayed open");
+        assert!(
+            closed_within(c, Duration::from_secs(2)).await,
+            "an old silent connection stayed open"
+        );
     }
 
     // Eight busy connections (a body that never completes is a request in flight): a new one is refused at
@@ -729,18 +763,28 @@ async fn at_max_connections_the_oldest_idle_goes_and_healthz_still_answers() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let mut refused = TcpStream::connect(addr).await.unwrap();
-    assert!(closed_within(&mut refused, Duration::from_secs(1)).await, "a connection over the cap was kept");
+    assert!(
+        closed_within(&mut refused, Duration::from_secs(1)).await,
+        "a connection over the cap was kept"
+    );
     assert!(started.elapsed() < Duration::from_millis(900));
     let mut answered = false;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let r = tokio::time::timeout(Duration::from_secs(1), s.req(Method::GET, "/healthz").send()).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(1),
+            s.req(Method::GET, "/healthz").send(),
+        )
+        .await;
         if matches!(r, Ok(Ok(ref r)) if r.status() == 200) {
             answered = true;
             break;
         }
     }
-    assert!(answered, "/healthz never answered after the busy connections timed out");
+    assert!(
+        answered,
+        "/healthz never answered after the busy connections timed out"
+    );
 }
 
 #[tokio::test]
@@ -776,8 +820,16 @@ async fn a_request_timeout_is_answered_in_the_endpoints_format() {
     let t = target().await;
     // A body that stalls halfway, per dialect: (path, content type, what the 408 body has).
     for (path, ct, has) in [
-        ("/oauth/token", FORM, "\"error\":\"temporarily_unavailable\""),
-        ("/api/v1/users.create", "application/json", "\"errorType\":\"error-request-timeout\""),
+        (
+            "/oauth/token",
+            FORM,
+            "\"error\":\"temporarily_unavailable\"",
+        ),
+        (
+            "/api/v1/users.create",
+            "application/json",
+            "\"errorType\":\"error-request-timeout\"",
+        ),
         ("/login", FORM, "Request timed out"),
     ] {
         let stall = format!(
