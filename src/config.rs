@@ -58,6 +58,15 @@ pub struct Limits {
     pub argon2_queue: usize,
     /// Seconds a graceful shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Seconds a new connection may stay silent before its first byte; then it is closed.
+    pub first_byte_timeout_secs: u64,
+    /// Seconds a connection may stay open without a request in flight (HTTP/1.1 keep-alive and HTTP/2 alike);
+    /// also the HTTP/2 keep-alive ping interval.
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; at the cap the oldest idle one is closed for a new one, or the new one is.
+    pub max_connections: usize,
+    /// Largest upstream answer (token, identity) federated sign-in reads, in bytes.
+    pub upstream_body_bytes: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -168,6 +177,10 @@ impl Default for Limits {
             argon2_threads: 0,
             argon2_queue: 256,
             shutdown_grace_secs: 10,
+            first_byte_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
+            upstream_body_bytes: 1 << 20,
         }
     }
 }
@@ -211,6 +224,12 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub dev: bool,
 }
+
+/// The longest lifetime (tokens, login tokens, throttle windows): ten years, in seconds. Its milliseconds added to
+/// any plausible now stay far inside i64.
+pub const MAX_TTL_SECS: u64 = 10 * 365 * 86_400;
+/// The longest timeout: one hour.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
 
 /// The config file used when none is named: present in a checkout, optional elsewhere.
 pub const DEFAULT_CONFIG_PATH: &str = "config/latchkey.toml";
@@ -310,24 +329,112 @@ impl Config {
                 ));
             }
         }
+        for (key, value, min, max) in self.numeric_keys() {
+            if !(min..=max).contains(&value) {
+                return Err(format!("{key} = {value}: must be between {min} and {max}"));
+            }
+        }
         let a = &self.argon2;
-        if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
-            return Err(
-                "argon2: memory_kib >= 8 * parallelism, iterations >= 1, parallelism >= 1".into(),
-            );
-        }
-        if self.limits.body_bytes == 0 || self.limits.header_bytes < 1024 {
-            return Err("limits: body_bytes > 0 and header_bytes >= 1024".into());
-        }
-        if self.limits.header_read_timeout_secs == 0 || self.limits.request_timeout_secs == 0 {
-            return Err(
-                "limits: header_read_timeout_secs and request_timeout_secs must be >= 1".into(),
-            );
+        if a.memory_kib < 8 * a.parallelism {
+            return Err(format!(
+                "argon2.memory_kib = {}: must be at least 8 * argon2.parallelism ({})",
+                a.memory_kib,
+                8 * a.parallelism
+            ));
         }
         if self.admin.username.is_empty() {
             return Err("admin.username must not be empty".into());
         }
         Ok(())
+    }
+
+    /// Every numeric key with the range it must lie in. The upper bounds keep derived values from overflowing
+    /// (a TTL becomes i64 milliseconds added to now; `cache_mb` is shifted into bytes; `header_bytes` becomes
+    /// HTTP/2's u32 limit; timeouts become deadlines) and are far beyond any sensible setting; a lower bound of 1
+    /// marks keys where zero is nonsense (it would refuse, or expire, everything).
+    fn numeric_keys(&self) -> [(&'static str, u64, u64, u64); 23] {
+        let (l, a, lg, t) = (&self.limits, &self.argon2, &self.login, &self.tokens);
+        let n = |v: usize| v as u64;
+        [
+            ("cache_mb", self.cache_mb, 1, 1 << 20),
+            ("argon2.memory_kib", a.memory_kib.into(), 8, 4 << 20),
+            ("argon2.iterations", a.iterations.into(), 1, 64),
+            ("argon2.parallelism", a.parallelism.into(), 1, 64),
+            ("limits.body_bytes", n(l.body_bytes), 1, 64 << 20),
+            ("limits.header_bytes", n(l.header_bytes), 1024, 1 << 20),
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "limits.request_timeout_secs",
+                l.request_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
+            ("limits.argon2_threads", n(l.argon2_threads), 0, 1024),
+            ("limits.argon2_queue", n(l.argon2_queue), 1, 1 << 20),
+            (
+                "limits.shutdown_grace_secs",
+                l.shutdown_grace_secs,
+                0,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "limits.first_byte_timeout_secs",
+                l.first_byte_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "limits.idle_timeout_secs",
+                l.idle_timeout_secs,
+                1,
+                MAX_TIMEOUT_SECS,
+            ),
+            ("limits.max_connections", n(l.max_connections), 1, 1 << 20),
+            (
+                "limits.upstream_body_bytes",
+                n(l.upstream_body_bytes),
+                1024,
+                64 << 20,
+            ),
+            (
+                "login.token_ttl_days",
+                lg.token_ttl_days,
+                1,
+                MAX_TTL_SECS / 86_400,
+            ),
+            (
+                "login.max_failures_per_user",
+                lg.max_failures_per_user.into(),
+                1,
+                1 << 20,
+            ),
+            (
+                "login.max_failures_per_ip",
+                lg.max_failures_per_ip.into(),
+                1,
+                1 << 20,
+            ),
+            ("login.window_secs", lg.window_secs, 1, MAX_TTL_SECS),
+            ("tokens.access_ttl_secs", t.access_ttl_secs, 1, MAX_TTL_SECS),
+            (
+                "tokens.refresh_ttl_secs",
+                t.refresh_ttl_secs,
+                1,
+                MAX_TTL_SECS,
+            ),
+            ("tokens.code_ttl_secs", t.code_ttl_secs, 1, 600),
+            (
+                "tokens.client_failures_per_minute",
+                t.client_failures_per_minute.into(),
+                1,
+                1 << 20,
+            ),
+        ]
     }
 
     /// Defaults for tests: a temp data dir, an ephemeral port, cheap argon2 so suites run fast.
@@ -384,6 +491,15 @@ mod tests {
             d.limits.header_read_timeout_secs
         );
         assert_eq!(cfg.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
+        assert_eq!(
+            (
+                cfg.limits.first_byte_timeout_secs,
+                cfg.limits.idle_timeout_secs
+            ),
+            (d.limits.first_byte_timeout_secs, d.limits.idle_timeout_secs)
+        );
+        assert_eq!(cfg.limits.max_connections, d.limits.max_connections);
+        assert_eq!(cfg.limits.upstream_body_bytes, d.limits.upstream_body_bytes);
     }
 
     #[test]
@@ -440,6 +556,57 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.listen, "127.0.0.1:2");
         assert_eq!(cfg.data_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn numbers_that_would_overflow_or_mean_nothing_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        let load = |toml: &str| {
+            std::fs::write(&f, toml).unwrap();
+            Config::load(&Overrides {
+                config: Some(f.clone()),
+                ..Default::default()
+            })
+        };
+        for (toml, key) in [
+            (
+                "[tokens]\naccess_ttl_secs = 10000000000000000\n",
+                "tokens.access_ttl_secs",
+            ),
+            (
+                "[tokens]\nrefresh_ttl_secs = 0\n",
+                "tokens.refresh_ttl_secs",
+            ),
+            ("[tokens]\ncode_ttl_secs = 601\n", "tokens.code_ttl_secs"),
+            (
+                "[login]\ntoken_ttl_days = 100000000000000000\n",
+                "login.token_ttl_days",
+            ),
+            ("[login]\nwindow_secs = 0\n", "login.window_secs"),
+            ("cache_mb = 17592186044416\n", "cache_mb"),
+            (
+                "[limits]\nheader_bytes = 4294967296\n",
+                "limits.header_bytes",
+            ),
+            ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
+            (
+                "[limits]\nrequest_timeout_secs = 9223372036854775807\n",
+                "limits.request_timeout_secs",
+            ),
+            (
+                "[limits]\nupstream_body_bytes = 0\n",
+                "limits.upstream_body_bytes",
+            ),
+            ("[argon2]\niterations = 4000000000\n", "argon2.iterations"),
+        ] {
+            let e = load(toml).unwrap_err();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+        let ok = load("[tokens]\naccess_ttl_secs = 315360000\n").unwrap();
+        assert_eq!(ok.tokens.access_ttl_secs, MAX_TTL_SECS);
+        Config::default().validate().unwrap();
+        Config::for_test(dir.path()).validate().unwrap();
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The hyper 1 server: a hyper-util accept loop (HTTP/1.1 and h2c) over the axum router, with a graceful drain.
 //! [`start`] wires config → store → state → router and is what both `main` and the integration tests call.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -11,71 +14,248 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tower::ServiceExt;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::core::bootstrap::{self, Announcements};
 use crate::state::AppState;
 use crate::store::Store;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits up to `grace` for
-/// in-flight requests. A client that has not sent a whole header block within `header_read_timeout` is
-/// disconnected; one whose header block exceeds `header_bytes` gets 431.
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits up to
+/// `limits.shutdown_grace_secs` for in-flight requests.
+///
+/// Every connection is bounded in time and number, so clients that send nothing cannot hold the server's
+/// descriptors: a connection silent for `first_byte_timeout_secs` after accept is closed (before hyper sees it:
+/// the HTTP/1-or-2 detection would wait forever); one with no request in flight for `idle_timeout_secs` is closed
+/// (an h2c preface alone, an idle keep-alive); HTTP/2 peers are pinged at that interval and dropped when a ping
+/// goes unanswered; a client that has not sent a whole header block within `header_read_timeout_secs` is
+/// disconnected and one whose header block exceeds `header_bytes` gets 431. At `max_connections`, and when the
+/// process runs out of descriptors, the oldest idle connection is closed to make room, so `/healthz` and real
+/// clients still get in; when every connection is busy, the new one is closed at once.
 pub async fn run(
     listener: TcpListener,
     router: Router,
-    header_bytes: usize,
-    header_read_timeout: Duration,
-    grace: Duration,
+    limits: &Limits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let header_read_timeout = Duration::from_secs(limits.header_read_timeout_secs);
+    let idle = Duration::from_secs(limits.idle_timeout_secs);
+    let first_byte = Duration::from_secs(limits.first_byte_timeout_secs);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
-        .max_buf_size(header_bytes.max(8192));
-    builder.http2().max_header_list_size(header_bytes as u32);
+        .max_buf_size(limits.header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(idle)
+        .keep_alive_timeout(header_read_timeout)
+        .max_header_list_size(limits.header_bytes as u32);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let (stopping, stop_rx) = watch::channel(());
+    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<u64>();
+    let mut open = Connections::default();
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let router = router.clone();
-                let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(req)
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(id) = closed_rx.recv() => {
+                open.closed(id);
+                continue;
             }
             _ = &mut shutdown => break,
+        };
+        while let Ok(id) = closed_rx.try_recv() {
+            open.closed(id);
         }
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors (EMFILE 24, ENFILE 23): free the oldest idle connection. Back off either
+                // way instead of spinning.
+                if matches!(e.raw_os_error(), Some(23 | 24)) {
+                    open.evict_idle();
+                }
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if open.len() >= limits.max_connections && !open.evict_idle() {
+            tracing::warn!("connection refused: max_connections reached and none is idle");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let (id, conn) = open.add();
+        let router = router.clone();
+        let in_svc = conn.clone();
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let busy = Busy::start(&in_svc);
+            let answer = router.clone().oneshot(req);
+            async move {
+                let r = answer.await;
+                drop(busy);
+                r
+            }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stop_rx = stop_rx.clone();
+        let closed_tx = closed_tx.clone();
+        tokio::spawn(async move {
+            let serve = async {
+                let ready = tokio::select! {
+                    ready = first_byte_within(&stream, first_byte) => ready,
+                    _ = stop_rx.changed() => false,
+                };
+                if !ready {
+                    return;
+                }
+                let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                if let Err(e) = watcher.watch(c.into_owned()).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            };
+            // Whichever ends first closes the socket (dropping the connection drops the stream).
+            tokio::select! {
+                _ = serve => {}
+                _ = conn.idle_for(idle) => {}
+                _ = conn.close.notified() => {}
+            }
+            let _ = closed_tx.send(id);
+        });
     }
     drop(listener);
+    let _ = stopping.send(());
+    open.evict_all_idle();
+    let grace = Duration::from_secs(limits.shutdown_grace_secs);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("graceful shutdown timed out; closing remaining connections");
+    }
+}
+
+/// Whether the peer sends a first byte within `limit` (it stays unread, for hyper).
+async fn first_byte_within(stream: &TcpStream, limit: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(limit, stream.peek(&mut byte)).await,
+        Ok(Ok(1))
+    )
+}
+
+/// One open connection, as its task, its service and the accept loop share it (atomics only: requests never
+/// take a lock).
+struct Conn {
+    opened: Instant,
+    /// Requests in flight.
+    in_flight: AtomicUsize,
+    /// When the last request ended (or the connection opened), in ms since `opened`.
+    idle_since_ms: AtomicU64,
+    /// Told when the accept loop wants the connection closed.
+    close: Notify,
+}
+
+impl Conn {
+    fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    /// Resolves once no request has been in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
+            let due = self.opened + since + limit;
+            if self.is_idle() && Instant::now() >= due {
+                return;
+            }
+            let wake = if self.is_idle() {
+                due
+            } else {
+                Instant::now() + limit
+            };
+            tokio::time::sleep_until(wake.into()).await;
+        }
+    }
+}
+
+/// A request in flight on a connection; dropping it (the answer is ready, or the request was abandoned) marks
+/// the connection idle from now.
+struct Busy(Arc<Conn>);
+
+impl Busy {
+    fn start(c: &Arc<Conn>) -> Self {
+        c.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(c.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let ms = self.0.opened.elapsed().as_millis() as u64;
+        self.0.idle_since_ms.store(ms, Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The open connections in accept order, owned by the accept loop alone.
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    by_id: BTreeMap<u64, Arc<Conn>>,
+}
+
+impl Connections {
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn add(&mut self) -> (u64, Arc<Conn>) {
+        let conn = Arc::new(Conn {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            close: Notify::new(),
+        });
+        self.next_id += 1;
+        self.by_id.insert(self.next_id, conn.clone());
+        (self.next_id, conn)
+    }
+
+    fn closed(&mut self, id: u64) {
+        self.by_id.remove(&id);
+    }
+
+    /// Closes the oldest idle connection; false when every connection is busy.
+    fn evict_idle(&mut self) -> bool {
+        let Some(id) = self
+            .by_id
+            .iter()
+            .find(|(_, c)| c.is_idle())
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        if let Some(c) = self.by_id.remove(&id) {
+            c.close.notify_one();
+        }
+        true
+    }
+
+    /// At shutdown: closes every idle connection now; busy ones finish within the grace period.
+    fn evict_all_idle(&mut self) {
+        for c in self.by_id.values().filter(|c| c.is_idle()) {
+            c.close.notify_one();
+        }
     }
 }
 
@@ -151,9 +331,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     } else {
         config.issuer.clone()
     };
-    let header_bytes = config.limits.header_bytes;
-    let header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_secs);
-    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    let limits = config.limits.clone();
     let key = crate::crypto::seal::load_master_key(&config.master_key, &config.data_dir)
         .map_err(StartError::Setup)?;
     let sealer = crate::crypto::Sealer::new(key);
@@ -167,16 +345,12 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let sweeper = crate::store::spawn_sweeper(store, clock, Duration::from_secs(60));
     let router = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(
-        listener,
-        router,
-        header_bytes,
-        header_read_timeout,
-        grace,
-        async {
+    let task = tokio::spawn(async move {
+        run(listener, router, &limits, async {
             let _ = rx.await;
-        },
-    ));
+        })
+        .await
+    });
     Ok(Running {
         addr,
         state,

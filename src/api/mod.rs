@@ -14,7 +14,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::state::AppState;
 
@@ -36,9 +35,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), header_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(limits.request_timeout_secs),
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
         ))
         .with_state(state)
 }
@@ -90,6 +89,44 @@ async fn header_limit(State(s): State<AppState>, req: Request, next: Next) -> Re
             .into_response();
     }
     next.run(req).await
+}
+
+/// 408 once a request (reading a slow body included) outlasts `limits.request_timeout_secs`, in the format of the
+/// endpoint it was for, so a client gets an error it can read rather than a bare status.
+async fn request_timeout(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let limit = Duration::from_secs(s.config.limits.request_timeout_secs);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => timed_out(&path),
+    }
+}
+
+/// The 408 answer for `path`, in its endpoint's dialect.
+fn timed_out(path: &str) -> Response {
+    const WHY: &str = "the request took too long";
+    let status = StatusCode::REQUEST_TIMEOUT;
+    let mut r = if path.starts_with("/api/v1/oauth-providers") {
+        // Stack's failures without a known-error code are plain text.
+        (status, "Request Timeout").into_response()
+    } else if path.starts_with("/api/v1/") {
+        rc::error::failure("Request timeout", "error-request-timeout", None)
+    } else if path.starts_with("/v1/connectors/") {
+        locoia::error_body(status, "request_timeout", WHY)
+    } else if matches!(
+        path,
+        "/oauth/token" | "/oauth/introspect" | "/oauth/revoke" | "/oauth/userinfo"
+    ) {
+        crate::oauth::error::OAuthError::new("temporarily_unavailable", WHY).into_response()
+    } else {
+        crate::web::pages::error_page(
+            status,
+            "Request timed out",
+            "The request took too long. Please try again.",
+        )
+    };
+    *r.status_mut() = status;
+    r
 }
 
 /// One structured line per request (method, route, status, latency, request id) and the request metrics. Only

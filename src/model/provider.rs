@@ -186,6 +186,11 @@ pub struct Provider {
     pub credentials: Vec<Credential>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// `-merge_users` may link an account that has a local password (off: such merges are refused, since the
+    /// upstream could otherwise take over an account its owner protects with a password). Record version 2; a
+    /// version-1 record (0.1.0) reads as false.
+    #[serde(default, deserialize_with = "crate::store::codec::added_in_v2")]
+    pub merge_users_with_password: bool,
 }
 
 macro_rules! field_access {
@@ -242,6 +247,7 @@ impl Provider {
             credentials: Vec::new(),
             created_at: now,
             updated_at: now,
+            merge_users_with_password: false,
         }
     }
 
@@ -255,7 +261,7 @@ impl Provider {
               GroupsChannelMap => groups_channel_map];
         bool: [Enabled => enabled, MapChannels => map_channels, MergeRoles => merge_roles,
                MergeUsers => merge_users, MergeUsersDistinctServices => merge_users_distinct_services,
-               ShowButton => show_button]
+               ShowButton => show_button, MergeUsersWithPassword => merge_users_with_password]
     );
 
     /// The service key (`myidp`).

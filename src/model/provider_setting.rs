@@ -47,11 +47,13 @@ pub enum Setting {
     MergeUsersDistinctServices,
     ShowButton,
     GroupsChannelMap,
+    /// Latchkey's own, not RC's: lets `-merge_users` link accounts that have a local password.
+    MergeUsersWithPassword,
 }
 
 impl Setting {
-    /// Every setting in RC's registration order.
-    pub const ALL: [Setting; 30] = [
+    /// Every setting in RC's registration order, then Latchkey's own.
+    pub const ALL: [Setting; 31] = [
         Self::Enabled,
         Self::Url,
         Self::TokenPath,
@@ -82,6 +84,7 @@ impl Setting {
         Self::MergeUsersDistinctServices,
         Self::ShowButton,
         Self::GroupsChannelMap,
+        Self::MergeUsersWithPassword,
     ];
 
     /// The key suffix after `Accounts_OAuth_Custom-<Name>` (empty for the enable switch).
@@ -117,6 +120,7 @@ impl Setting {
             Self::MergeUsersDistinctServices => "-merge_users_distinct_services",
             Self::ShowButton => "-show_button",
             Self::GroupsChannelMap => "-groups_channel_map",
+            Self::MergeUsersWithPassword => "-merge_users_with_password",
         }
     }
 
@@ -127,7 +131,8 @@ impl Setting {
             | Self::MergeRoles
             | Self::MergeUsers
             | Self::MergeUsersDistinctServices
-            | Self::ShowButton => Kind::Bool,
+            | Self::ShowButton
+            | Self::MergeUsersWithPassword => Kind::Bool,
             Self::TokenSentVia => Kind::Select(TokenSentVia::VALUES),
             Self::IdentityTokenSentVia => Kind::Select(IdentityTokenSentVia::VALUES),
             Self::LoginStyle => Kind::Select(LoginStyle::VALUES),

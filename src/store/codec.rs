@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Version of every record layout written today. 2: `TwoFactor::last_totp_step` (see [`added_in_v2`]).
+/// Version of every record layout written today. 2: `TwoFactor::last_totp_step`, `Provider::merge_users_with_password`
+/// (see [`added_in_v2`]).
 pub const VERSION: u8 = 2;
 
 thread_local! {

@@ -47,7 +47,7 @@ pub async fn callback(
             see_other(&return_to, vec![clear, session])
         }
         Err(Failure(status, why)) => {
-            tracing::warn!(service, reason = %why, "federated sign-in failed");
+            tracing::warn!(service = %super::for_log(&service), reason = %super::for_log(&why), "federated sign-in failed");
             let mut r = error_page(status, "Sign-in failed", &why);
             r.headers_mut()
                 .append(axum::http::header::SET_COOKIE, clear);
@@ -98,21 +98,40 @@ async fn finish(
     if let Some(err) = q.get("error") {
         let desc = q
             .get("error_description")
-            .map(|d| format!(" ({d})"))
+            .map(|d| format!(" ({})", clip(d)))
             .unwrap_or_default();
-        return Err(Failure::upstream(format!("{name} answered {err}{desc}")));
+        return Err(Failure::upstream(format!(
+            "{name} answered {}{desc}",
+            clip(err)
+        )));
     }
     let code = q
         .get("code")
         .ok_or_else(|| Failure::upstream(format!("{name} sent no authorization code")))?;
 
-    let tokens = exchange(s, &provider, code, &pending.verifier).await?;
-    let access = tokens
-        .get("access_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Failure::upstream(format!("{name}'s token response has no access_token")))?
-        .to_owned();
-    let doc = fetch_identity(s, &provider, &access).await?;
+    let deadline = super::deadline(&s.config);
+    let (tokens, doc) = tokio::time::timeout(deadline, async {
+        let tokens = exchange(s, &provider, code, &pending.verifier).await?;
+        let access = tokens
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Failure::upstream(format!("{name}'s token response has no access_token"))
+            })?
+            .to_owned();
+        let doc = fetch_identity(s, &provider, &access).await?;
+        Ok((tokens, doc))
+    })
+    .await
+    .map_err(|_| {
+        Failure(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "{name} did not answer within {:.1} s; try again later",
+                deadline.as_secs_f64()
+            ),
+        )
+    })??;
     let ident =
         identity::map(&doc, &provider).map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
     let sealed = seal_tokens(s, &tokens);
@@ -122,6 +141,10 @@ async fn finish(
             Error::Conflict { field, value } => Failure::request(format!(
                 "cannot create a local account: {field} {value} is taken"
             )),
+            Error::NotAllowed(why) => Failure(
+                StatusCode::FORBIDDEN,
+                format!("{name} cannot sign you in here: {why}"),
+            ),
             Error::Invalid { reason, .. } => {
                 Failure::upstream(format!("{name}'s identity is not usable: {reason}"))
             }
@@ -175,15 +198,15 @@ async fn exchange(
         ))
     })?;
     let status = resp.status();
-    let body = resp
-        .text()
+    let body = read_capped(resp, s.config.limits.upstream_body_bytes)
         .await
-        .map_err(|_| Failure::upstream(format!("{name}'s token response could not be read")))?;
-    let v = parse_json_or_form(&body);
+        .map_err(|e| e.failure(name, "token"))?;
+    let v = parse_json_or_form(&String::from_utf8_lossy(&body));
     if !status.is_success() || v.get("error").is_some() {
         let err = v.get("error").and_then(Value::as_str).unwrap_or("an error");
         return Err(Failure::upstream(format!(
-            "{name}'s token endpoint answered {status}: {err}"
+            "{name}'s token endpoint answered {status}: {}",
+            clip(err)
         )));
     }
     Ok(v)
@@ -228,9 +251,53 @@ async fn fetch_identity(s: &AppState, p: &Provider, access: &str) -> Result<Valu
             "{name}'s identity endpoint answered {status}"
         )));
     }
-    resp.json::<Value>()
+    let body = read_capped(resp, s.config.limits.upstream_body_bytes)
         .await
+        .map_err(|e| e.failure(name, "identity"))?;
+    serde_json::from_slice(&body)
         .map_err(|_| Failure::upstream(format!("{name}'s identity response is not JSON")))
+}
+
+/// Why an upstream answer's body was not read.
+enum BodyError {
+    /// Larger than the cap (announced or streamed).
+    TooLarge(usize),
+    Read,
+}
+
+impl BodyError {
+    fn failure(self, name: &str, what: &str) -> Failure {
+        match self {
+            BodyError::TooLarge(cap) => Failure::upstream(format!(
+                "{name}'s {what} response is larger than {cap} bytes"
+            )),
+            BodyError::Read => {
+                Failure::upstream(format!("{name}'s {what} response could not be read"))
+            }
+        }
+    }
+}
+
+/// An upstream answer's body, at most `cap` bytes. Read chunk by chunk and abandoned as soon as it outgrows the
+/// cap (or announces that it will), so a hostile upstream cannot make the server buffer a huge document.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge(cap));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| BodyError::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Upstream-chosen text (an error code or description) as shown on the page: at most [`super::MAX_UPSTREAM_TEXT`]
+/// characters.
+fn clip(s: &str) -> String {
+    super::clip(s, super::MAX_UPSTREAM_TEXT)
 }
 
 /// A reqwest error without the URL (which could carry a token in its query).
@@ -256,7 +323,8 @@ fn seal_tokens(s: &AppState, tokens: &Value) -> Vec<u8> {
         .seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
 }
 
-/// Link lookup, then `-merge_users` by `-key_field`, then a new user; the upstream tokens go on the link.
+/// Link lookup, then `-merge_users` by `-key_field` (when [`merge_allowed`]; else refused, nothing written),
+/// then a new user; the upstream tokens go on the link.
 async fn resolve(
     s: &AppState,
     p: &Provider,
@@ -278,19 +346,12 @@ async fn resolve(
             .await?;
         return Ok(user);
     }
-    let merge_target = if p.merge_users {
-        match p.key_field {
-            KeyField::Username => match &ident.username {
-                Some(u) => s.store.user_by_username(u)?,
-                None => None,
-            },
-            KeyField::Email => match ident.email.as_deref().map(normalize_email) {
-                Some(Ok(e)) => s.store.user_by_email(&e)?,
-                _ => None,
-            },
+    let merge_target = match merge_candidate(s, p, ident)? {
+        Some(u) => {
+            merge_allowed(p, ident, &u).map_err(Error::NotAllowed)?;
+            Some(u)
         }
-    } else {
-        None
+        None => None,
     };
     let (user, created) = match merge_target {
         Some(u) => (u, false),
@@ -316,6 +377,55 @@ async fn resolve(
         return Err(e);
     }
     Ok(user)
+}
+
+/// The local user `-merge_users` matches by `-key_field`, if merging is on and one matches.
+fn merge_candidate(
+    s: &AppState,
+    p: &Provider,
+    ident: &Identity,
+) -> crate::error::Result<Option<User>> {
+    if !p.merge_users {
+        return Ok(None);
+    }
+    match p.key_field {
+        KeyField::Username => match &ident.username {
+            Some(u) => s.store.user_by_username(u),
+            None => Ok(None),
+        },
+        KeyField::Email => match ident.email.as_deref().map(normalize_email) {
+            Some(Ok(e)) => s.store.user_by_email(&e),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// Whether the upstream account may take over local user `u`, or why not. A merge hands `u` to whoever controls
+/// the upstream account, so: an email must be one the upstream verified (anyone can type an address into a
+/// profile); a username is only as trustworthy as the upstream's namespace, which is why both kinds stop at
+/// admins (never merged: an upstream must not mint administrators) and at accounts with a password (their owner
+/// signs in with it; merging needs the provider's explicit `-merge_users_with_password`).
+fn merge_allowed(p: &Provider, ident: &Identity, u: &User) -> Result<(), &'static str> {
+    if p.key_field == KeyField::Email && !ident.email_verified {
+        return Err("the provider does not say the email address is verified, so it cannot be linked to the \
+                    local account with that address");
+    }
+    if u.is_admin() {
+        return Err(
+            "the matching local account is an administrator; administrators are never linked \
+                    automatically",
+        );
+    }
+    if !u.active {
+        return Err("the matching local account is deactivated");
+    }
+    if u.password_hash.is_some() && !p.merge_users_with_password {
+        return Err(
+            "the matching local account has a password, and this provider may not link such \
+                    accounts (an administrator can allow it with -merge_users_with_password)",
+        );
+    }
+    Ok(())
 }
 
 /// A local user for a first-time upstream account: its username (made unique with a numeric suffix), email and

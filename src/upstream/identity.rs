@@ -1,6 +1,7 @@
 //! Mapping an upstream identity document to an account: the account id is the first of `sub`, `id`, `_id`, `ID`,
 //! `userid`, `user_id`; username/email/name/avatar come from the provider's `-*_field` paths (dotted paths reach
-//! into nested objects), else from the usual claims.
+//! into nested objects), else from the usual claims. `email_verified` is true only when the upstream says so, as a
+//! boolean or as the strings `"true"`/`"false"` (Apple sends strings).
 
 use serde_json::Value;
 
@@ -11,6 +12,8 @@ pub struct Identity {
     pub account_id: String,
     pub username: Option<String>,
     pub email: Option<String>,
+    /// The upstream vouches for `email` (OIDC's `email_verified`); the only ground for merging by email.
+    pub email_verified: bool,
     pub name: Option<String>,
     pub avatar: Option<String>,
 }
@@ -42,6 +45,15 @@ fn field(v: &Value, configured: &str, defaults: &[&str]) -> Option<String> {
     defaults.iter().find_map(|k| v.get(*k).and_then(text))
 }
 
+/// `email_verified` as OIDC sends it (`true`) or as Apple does (`"true"`); anything else is not verified.
+fn verified(v: &Value) -> bool {
+    match v.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 /// Maps the identity, or says what is missing.
 pub fn map(v: &Value, p: &Provider) -> Result<Identity, String> {
     if !v.is_object() {
@@ -60,6 +72,7 @@ pub fn map(v: &Value, p: &Provider) -> Result<Identity, String> {
         account_id,
         username: field(v, &p.username_field, &["preferred_username", "username"]),
         email: field(v, &p.email_field, &["email"]),
+        email_verified: verified(v),
         name: field(v, &p.name_field, &["name"]),
         avatar: field(v, &p.avatar_field, &["picture", "avatar_url"]),
     })
@@ -103,6 +116,19 @@ mod tests {
         let id = map(&doc, &p).unwrap();
         assert_eq!(id.username.as_deref(), Some("jane"));
         assert_eq!(id.email.as_deref(), Some("j@x.io"));
+    }
+
+    #[test]
+    fn email_verified_is_a_boolean_or_apples_string_and_false_otherwise() {
+        let p = provider();
+        let verified = |doc: Value| map(&doc, &p).unwrap().email_verified;
+        assert!(verified(json!({"sub": "1", "email_verified": true})));
+        assert!(verified(json!({"sub": "1", "email_verified": "true"})));
+        assert!(!verified(json!({"sub": "1", "email_verified": false})));
+        assert!(!verified(json!({"sub": "1", "email_verified": "false"})));
+        assert!(!verified(json!({"sub": "1", "email_verified": 1})));
+        assert!(!verified(json!({"sub": "1", "email_verified": "yes"})));
+        assert!(!verified(json!({"sub": "1"})));
     }
 
     proptest! {

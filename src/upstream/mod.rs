@@ -25,15 +25,54 @@ pub fn routes() -> Router<AppState> {
         .route("/_oauth/{service}", get(callback::callback))
 }
 
-/// Upstream calls never hang a request: 5 s to connect, 10 s in all.
+/// The client for upstream calls: 5 s to connect; the callback bounds the whole exchange with [`deadline`].
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("static HTTP client configuration")
+}
+
+/// How long a callback may wait for the upstream (token exchange and identity together): four fifths of the
+/// server's request timeout, so a slow upstream ends on the sign-in error page that says so rather than on the
+/// server's own 408, which would fire at the same moment.
+pub fn deadline(config: &crate::config::Config) -> Duration {
+    Duration::from_secs(config.limits.request_timeout_secs) * 4 / 5
+}
+
+/// The most characters of upstream-chosen text (`error`, `error_description`) a page or a log line shows.
+pub const MAX_UPSTREAM_TEXT: usize = 200;
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// The most characters of one logged value (a failure reason quotes up to two upstream texts).
+const MAX_LOGGED: usize = 512;
+
+/// Text that an upstream (or a URL) chose, made safe for one log line: control characters (newlines, ANSI
+/// escapes), bidi overrides and backslashes are escaped, so it can neither forge log lines nor drive a terminal,
+/// and it is bounded.
+pub fn for_log(s: &str) -> String {
+    let bidi = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let mut out = String::new();
+    for c in s.chars().take(MAX_LOGGED) {
+        if c.is_control() || bidi(c) || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if s.chars().nth(MAX_LOGGED).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// A sign-in in flight, sealed into a cookie between start and callback.
@@ -111,6 +150,23 @@ fn css_color(c: &str, fallback: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_text_cannot_forge_log_lines() {
+        let forged = "denied\n2024-01-01T00:00:00Z  INFO latchkey: admin signed in\r\u{1b}[31mred\u{202e}x\\n";
+        let logged = for_log(forged);
+        assert!(!logged.chars().any(|c| c.is_control()), "{logged}");
+        assert_eq!(
+            logged,
+            "denied\\n2024-01-01T00:00:00Z  INFO latchkey: admin signed in\\r\\u{1b}[31mred\\u{202e}x\\\\n"
+        );
+        assert_eq!(for_log("plain (ok) é"), "plain (ok) é");
+        let long = for_log(&"a".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_LOGGED + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("abc", 3), "abc");
+    }
 
     #[test]
     fn colors_are_sanitized() {

@@ -2,19 +2,24 @@
 //! redirect URI is D's `/_oauth/<service>`), D has a custom provider pointing at U. A client of D completes the
 //! code flow by signing in at U; D creates the user and the link; a second sign-in reuses the link.
 
+use std::time::{Duration, Instant};
+
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
-use crate::common::{browser, hidden_inputs, query_of, spawn, Auth, Server};
+use crate::common::{browser, hidden_inputs, query_of, spawn, spawn_with, Auth, Server};
 use crate::oauth_flow::{make_app, redeem, REDIRECT};
 use crate::providers::{add, set, PREFIX};
 
 const SERVICE: &str = "upstreamidp";
 
-/// Creates user `ulla` on U and an app whose redirect URI is D's callback; returns (client_id, secret).
-async fn upstream_app(u: &Server, d_url: &str) -> (String, String) {
+/// Creates user `ulla` on U (whose userinfo says `email_verified: verified`) and an app whose redirect URI is D's
+/// callback; returns (client_id, secret).
+async fn upstream_app(u: &Server, d_url: &str, verified: bool) -> (String, String) {
     let a = u.admin().await;
-    let (st, _) = u.post("/api/v1/users.create", &a, json!({"username": "ulla", "email": "ulla@upstream.example", "password": "ulla-pw", "name": "Ulla Upstream"})).await;
+    let (st, _) = u.post("/api/v1/users.create", &a, json!({"username": "ulla", "email": "ulla@upstream.example", "password": "ulla-pw", "name": "Ulla Upstream", "verified": verified})).await;
     assert_eq!(st, 200);
     let (st, v) = u
         .post("/api/v1/oauth-apps.create", &a, json!({"name": "Downstream", "active": true, "redirectUri": format!("{d_url}/_oauth/{SERVICE}"), "skipConsent": true}))
@@ -66,9 +71,14 @@ struct Pair {
 }
 
 async fn pair(extra: &[(&str, Value)]) -> Pair {
+    pair_verified(extra, false).await
+}
+
+/// A pair whose upstream vouches for ulla's email (`email_verified`) when `verified`.
+async fn pair_verified(extra: &[(&str, Value)], verified: bool) -> Pair {
     let u = spawn().await;
     let d = spawn().await;
-    let (cid, secret) = upstream_app(&u, &d.url).await;
+    let (cid, secret) = upstream_app(&u, &d.url, verified).await;
     let d_admin = d.admin().await;
     provider_on_d(&d, &d_admin, &u.url, &cid, &secret, extra).await;
     Pair {
@@ -209,36 +219,67 @@ async fn sign_in_through_another_latchkey_creates_then_reuses_the_link() {
     p.d.running.as_ref().unwrap().state.store.verify().unwrap();
 }
 
-#[tokio::test]
-async fn merge_users_links_an_existing_user_by_email() {
-    let p = pair(&[
-        ("-merge_users", json!(true)),
-        ("-key_field", json!("email")),
-    ])
-    .await;
+/// A local user on D; returns its id.
+async fn local_user(p: &Pair, username: &str, roles: &[&str]) -> String {
     let (st, v) =
         p.d.post(
             "/api/v1/users.create",
             &p.d_admin,
-            json!({"username": "ulla.local", "email": "ulla@upstream.example", "password": "x"}),
+            json!({"username": username, "email": "ulla@upstream.example", "password": "local-pw", "roles": roles}),
         )
         .await;
     assert_eq!(st, 200, "{v}");
+    v["user"]["_id"].as_str().unwrap().to_owned()
+}
+
+/// Ulla signs in at U through D's provider and D refuses to merge: the page says why, and D has no link and no
+/// user beyond the `users` it had.
+async fn merge_refused(p: &Pair, because: &str, users: usize) {
+    let (b, at_u) = start_at_d(&p.d).await;
+    let callback = sign_in_at_u(p, &b, &at_u).await;
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Sign-in failed") && page.contains(because),
+        "{page}"
+    );
+    let store = &p.d.running.as_ref().unwrap().state.store;
+    assert!(store.list_links().unwrap().is_empty());
+    assert_eq!(store.list_users().unwrap().len(), users);
+}
+
+async fn links_of(p: &Pair, user_id: &str) -> usize {
+    let store = &p.d.running.as_ref().unwrap().state.store;
+    store.links_of_user(user_id).unwrap().len()
+}
+
+#[tokio::test]
+async fn merge_by_email_needs_an_email_the_upstream_verified() {
+    let merge = [
+        ("-merge_users", json!(true)),
+        ("-key_field", json!("email")),
+        ("-merge_users_with_password", json!(true)),
+    ];
+    let p = pair_verified(&merge, false).await;
+    let local = local_user(&p, "ulla.local", &["user"]).await;
+    merge_refused(&p, "verified", 2).await;
+    assert_eq!(links_of(&p, &local).await, 0);
+
+    // The same upstream account with a verified email is linked to the existing user.
+    let p = pair_verified(&merge, true).await;
+    let local = local_user(&p, "ulla.local", &["user"]).await;
     let client = make_app(&p.d, json!({"skipConsent": true})).await;
     let r = federated_sign_in(&p, &browser(), &d_authorize(&p, &client.client_id)).await;
     assert!(r.headers()["location"]
         .to_str()
         .unwrap()
         .starts_with(REDIRECT));
-    let links =
-        p.d.running
-            .as_ref()
-            .unwrap()
-            .state
-            .store
-            .links_of_user(v["user"]["_id"].as_str().unwrap())
-            .unwrap();
-    assert_eq!(links.len(), 1, "the existing user was linked");
+    assert_eq!(
+        links_of(&p, &local).await,
+        1,
+        "the existing user was linked"
+    );
     assert_eq!(
         users_named(&p.d, &p.d_admin, "ulla").await,
         400,
@@ -246,11 +287,68 @@ async fn merge_users_links_an_existing_user_by_email() {
     );
 }
 
+#[tokio::test]
+async fn merge_never_takes_over_an_admin() {
+    let p = pair_verified(
+        &[
+            ("-merge_users", json!(true)),
+            ("-key_field", json!("email")),
+            ("-merge_users_with_password", json!(true)),
+        ],
+        true,
+    )
+    .await;
+    // By verified email...
+    let boss = local_user(&p, "ulla", &["admin"]).await;
+    merge_refused(&p, "administrator", 2).await;
+    // ... and by username (`ulla` upstream, `ulla` here).
+    let (st, _) = set(
+        &p.d,
+        &p.d_admin,
+        &format!("{PREFIX}Upstreamidp-key_field"),
+        json!("username"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    merge_refused(&p, "administrator", 2).await;
+    assert_eq!(links_of(&p, &boss).await, 0);
+}
+
+#[tokio::test]
+async fn merge_into_an_account_with_a_password_needs_merge_users_with_password() {
+    let p = pair_verified(
+        &[
+            ("-merge_users", json!(true)),
+            ("-key_field", json!("email")),
+        ],
+        true,
+    )
+    .await;
+    let local = local_user(&p, "ulla.local", &["user"]).await;
+    merge_refused(&p, "password", 2).await;
+
+    let (st, _) = set(
+        &p.d,
+        &p.d_admin,
+        &format!("{PREFIX}Upstreamidp-merge_users_with_password"),
+        json!(true),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let client = make_app(&p.d, json!({"skipConsent": true})).await;
+    let r = federated_sign_in(&p, &browser(), &d_authorize(&p, &client.client_id)).await;
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(REDIRECT));
+    assert_eq!(links_of(&p, &local).await, 1, "linked once configured");
+}
+
 /// Starts a sign-in at D and returns (browser, the URL of U's authorize page, D's state cookie set).
-async fn start_at_d(p: &Pair) -> (Client, String) {
+async fn start_at_d(d: &Server) -> (Client, String) {
     let b = browser();
     let r = b
-        .get(format!("{}/login/{SERVICE}?return_to=/login", p.d.url))
+        .get(format!("{}/login/{SERVICE}?return_to=/login", d.url))
         .send()
         .await
         .unwrap();
@@ -259,9 +357,9 @@ async fn start_at_d(p: &Pair) -> (Client, String) {
 }
 
 /// D's provider callback, as browser `b` follows it back from U with `query`: the status and the page.
-async fn callback(p: &Pair, b: &Client, query: &str) -> (StatusCode, String) {
+async fn callback(d: &Server, b: &Client, query: &str) -> (StatusCode, String) {
     let r = b
-        .get(format!("{}/_oauth/{SERVICE}?{query}", p.d.url))
+        .get(format!("{}/_oauth/{SERVICE}?{query}", d.url))
         .send()
         .await
         .unwrap();
@@ -277,8 +375,8 @@ async fn assert_nothing_changed(p: &Pair) {
 #[tokio::test]
 async fn a_bad_state_ends_on_an_error_page() {
     let p = pair(&[]).await;
-    let (b, _) = start_at_d(&p).await;
-    let (st, page) = callback(&p, &b, "code=x&state=forged").await;
+    let (b, _) = start_at_d(&p.d).await;
+    let (st, page) = callback(&p.d, &b, "code=x&state=forged").await;
     assert_eq!(st, 400);
     assert!(page.contains("state"), "{page}");
     // No cookie at all: also refused.
@@ -294,15 +392,15 @@ async fn a_bad_state_ends_on_an_error_page() {
 #[tokio::test]
 async fn an_upstream_error_response_ends_on_an_error_page() {
     let p = pair(&[]).await;
-    let (b, at_u) = start_at_d(&p).await;
+    let (b, at_u) = start_at_d(&p.d).await;
     let state = query_of(&at_u)["state"].clone();
-    let (st, page) = callback(&p, &b, &format!("error=access_denied&state={state}")).await;
+    let (st, page) = callback(&p.d, &b, &format!("error=access_denied&state={state}")).await;
     assert_eq!(st, 502);
     assert!(page.contains("access_denied"), "{page}");
     // A code U never issued: U's token endpoint refuses it.
-    let (b, at_u) = start_at_d(&p).await;
+    let (b, at_u) = start_at_d(&p.d).await;
     let state = query_of(&at_u)["state"].clone();
-    let (st, page) = callback(&p, &b, &format!("code=not-a-code&state={state}")).await;
+    let (st, page) = callback(&p.d, &b, &format!("code=not-a-code&state={state}")).await;
     assert_eq!(st, 502);
     assert!(page.contains("invalid_grant"), "{page}");
     assert_nothing_changed(&p).await;
@@ -311,7 +409,7 @@ async fn an_upstream_error_response_ends_on_an_error_page() {
 #[tokio::test]
 async fn an_unreachable_upstream_ends_on_an_error_page() {
     let p = pair(&[]).await;
-    let (b, at_u) = start_at_d(&p).await;
+    let (b, at_u) = start_at_d(&p.d).await;
     let state = query_of(&at_u)["state"].clone();
     // Point the provider at a port where nothing listens.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -326,7 +424,7 @@ async fn an_unreachable_upstream_ends_on_an_error_page() {
     )
     .await;
     assert_eq!(st, 200);
-    let (st, page) = callback(&p, &b, &format!("code=x&state={state}")).await;
+    let (st, page) = callback(&p.d, &b, &format!("code=x&state={state}")).await;
     assert_eq!(st, 502);
     assert!(page.contains("unreachable"), "{page}");
     assert_nothing_changed(&p).await;
@@ -386,4 +484,105 @@ async fn no_upstream_secret_is_stored_in_plaintext() {
             f.display()
         );
     }
+}
+
+/// An upstream on 127.0.0.1 that misbehaves: its token endpoint answers after `delay`, its identity endpoint
+/// streams a valid JSON document of `identity_bytes` (without announcing its length). Serves 8 connections.
+async fn hostile_upstream(delay: Duration, identity_bytes: usize) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((mut c, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+                    match c.read(&mut buf).await {
+                        Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_lowercase();
+                let length: usize = text
+                    .split("content-length:")
+                    .nth(1)
+                    .and_then(|r| r.split("\r\n").next())
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0);
+                let header_end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+                let mut have = head.len().saturating_sub(header_end);
+                while have < length.min(65536) {
+                    match c.read(&mut buf).await {
+                        Ok(n) if n > 0 => have += n,
+                        _ => return,
+                    }
+                }
+                if text.starts_with("post /oauth/token") {
+                    tokio::time::sleep(delay).await;
+                    let body = r#"{"access_token":"upstream-token","token_type":"Bearer"}"#;
+                    let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                    let _ = c.write_all(answer.as_bytes()).await;
+                } else {
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"sub\":\"big\",\"pad\":\"").await;
+                    let pad = vec![b'a'; 64 * 1024];
+                    for _ in 0..identity_bytes / pad.len() {
+                        if c.write_all(&pad).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = c.write_all(b"\"}").await;
+                }
+            });
+        }
+    });
+    url
+}
+
+/// D with its provider pointing at `upstream`; a sign-in started and called back with a code: (status, page).
+async fn sign_in_against(d: &Server, upstream: &str) -> (StatusCode, String) {
+    let a = d.admin().await;
+    provider_on_d(d, &a, upstream, "client", "secret", &[]).await;
+    let (b, at_u) = start_at_d(d).await;
+    let state = query_of(&at_u)["state"].clone();
+    callback(d, &b, &format!("code=x&state={state}")).await
+}
+
+#[tokio::test]
+async fn a_slow_upstream_ends_on_the_sign_in_error_page_before_the_request_timeout() {
+    let d = spawn_with(|c| c.limits.request_timeout_secs = 2).await;
+    let upstream = hostile_upstream(Duration::from_secs(20), 0).await;
+    let started = Instant::now();
+    let (st, page) = sign_in_against(&d, &upstream).await;
+    assert_eq!(st, StatusCode::GATEWAY_TIMEOUT, "{page}");
+    assert!(
+        page.contains("Sign-in failed") && page.contains("did not answer within 1.6 s"),
+        "{page}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let store = &d.running.as_ref().unwrap().state.store;
+    assert!(store.list_links().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_identity_document_is_refused_without_buffering_it() {
+    let d = spawn().await;
+    let upstream = hostile_upstream(Duration::ZERO, 64 << 20).await;
+    let started = Instant::now();
+    let (st, page) = sign_in_against(&d, &upstream).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY, "{page}");
+    assert!(
+        page.contains("identity response is larger than 1048576 bytes"),
+        "{page}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let store = &d.running.as_ref().unwrap().state.store;
+    assert!(store.list_links().unwrap().is_empty());
+    assert_eq!(store.list_users().unwrap().len(), 1, "only D's admin");
 }

@@ -633,3 +633,217 @@ async fn deep_nesting_and_huge_numbers_are_400s_not_crashes() {
     }
     t.unchanged().await;
 }
+
+/// Reads from `c` until the server closes it, for at most `limit`; true if it closed (EOF or reset) in time.
+async fn closed_within(c: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let read_all = async {
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_all).await.is_ok()
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_first_byte_timeout() {
+    let s = spawn_with(|c| c.limits.first_byte_timeout_secs = 1).await;
+    let addr = s.running.as_ref().unwrap().addr;
+    let started = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..50 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    for c in &mut silent {
+        assert!(
+            closed_within(c, Duration::from_secs(5)).await,
+            "a silent connection stayed open"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed too early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(4), "closed late: {took:?}");
+    let r = s.req(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn an_h2c_preface_alone_and_an_idle_keep_alive_are_closed_after_the_idle_timeout() {
+    let s = spawn_with(|c| c.limits.idle_timeout_secs = 1).await;
+    let addr = s.running.as_ref().unwrap().addr;
+    let started = Instant::now();
+    let mut h2 = TcpStream::connect(addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut h2, Duration::from_secs(6)).await,
+        "an h2c preface held the connection"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // One request on a keep-alive connection, then silence.
+    let mut h1 = TcpStream::connect(addr).await.unwrap();
+    h1.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 12];
+    h1.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut h1, Duration::from_secs(6)).await,
+        "an idle keep-alive stayed open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn at_max_connections_the_oldest_idle_goes_and_healthz_still_answers() {
+    let s = spawn_with(|c| {
+        c.limits.max_connections = 8;
+        c.limits.first_byte_timeout_secs = 60;
+        c.limits.idle_timeout_secs = 60;
+        c.limits.request_timeout_secs = 2;
+    })
+    .await;
+    let addr = s.running.as_ref().unwrap().addr;
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // The server made room by closing the oldest silent ones, not by stalling accept.
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(2),
+        s.req(Method::GET, "/healthz").send(),
+    )
+    .await
+    .expect("/healthz answered at the cap")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    for c in &mut silent[..8] {
+        assert!(
+            closed_within(c, Duration::from_secs(2)).await,
+            "an old silent connection stayed open"
+        );
+    }
+
+    // Eight busy connections (a body that never completes is a request in flight): a new one is refused at
+    // once, and the server recovers when the request timeout ends them.
+    let stall = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\nContent-Length: 1000\r\n\r\ngrant_type="
+    );
+    let mut busy = Vec::new();
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(stall.as_bytes()).await.unwrap();
+        busy.push(c);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let mut refused = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_within(&mut refused, Duration::from_secs(1)).await,
+        "a connection over the cap was kept"
+    );
+    assert!(started.elapsed() < Duration::from_millis(900));
+    let mut answered = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(1),
+            s.req(Method::GET, "/healthz").send(),
+        )
+        .await;
+        if matches!(r, Ok(Ok(ref r)) if r.status() == 200) {
+            answered = true;
+            break;
+        }
+    }
+    assert!(
+        answered,
+        "/healthz never answered after the busy connections timed out"
+    );
+}
+
+#[tokio::test]
+async fn an_overflowing_config_value_stops_the_binary_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[tokens]\naccess_ttl_secs = 10000000000000000\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("LATCHKEY_CONFIG")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = out;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the server started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tokens.access_ttl_secs"), "{err}");
+}
+
+#[tokio::test]
+async fn a_request_timeout_is_answered_in_the_endpoints_format() {
+    let t = target().await;
+    // A body that stalls halfway, per dialect: (path, content type, what the 408 body has).
+    for (path, ct, has) in [
+        (
+            "/oauth/token",
+            FORM,
+            "\"error\":\"temporarily_unavailable\"",
+        ),
+        (
+            "/api/v1/users.create",
+            "application/json",
+            "\"errorType\":\"error-request-timeout\"",
+        ),
+        ("/login", FORM, "Request timed out"),
+    ] {
+        let stall = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: 1000\r\nX-User-Id: {}\r\nX-Auth-Token: {}\r\nConnection: close\r\n\r\n{{",
+            t.a.user_id, t.a.token
+        );
+        let mut c = TcpStream::connect(t.addr()).await.unwrap();
+        c.write_all(stall.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(6), c.read_to_end(&mut buf)).await;
+        let answer = String::from_utf8_lossy(&buf);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        assert!(body.contains(has), "{path}: {answer}");
+    }
+    t.unchanged().await;
+}
