@@ -10,10 +10,13 @@ use latchkey::server::StartError;
 
 use super::Server;
 
+/// A change to the config, applied at start.
+type Tweak<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
 /// A server to be started; see the module doc.
 #[must_use = "a TestServer does nothing until `start`"]
 pub struct TestServer<'a> {
-    tweaks: Vec<Box<dyn FnOnce(&mut Config) + 'a>>,
+    tweaks: Vec<Tweak<'a>>,
     clock: Clock,
     dir: Option<tempfile::TempDir>,
 }
