@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::common::{query_of, s256, spawn, Server};
+use crate::common::{query_of, s256, spawn, steps, Server};
 
 struct Driver(Child);
 
@@ -90,16 +90,9 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 async fn make_app(s: &Server, redirect: &str) -> String {
-    let a = s.admin().await;
-    let (st, v) = s
-        .post(
-            "/api/v1/oauth-apps.create",
-            &a,
-            json!({"name": "Browser App", "redirectUri": redirect, "active": true}),
-        )
-        .await;
-    assert_eq!(st, 200);
-    v["application"]["clientId"].as_str().unwrap().to_owned()
+    steps::make_app(s, json!({"name": "Browser App", "redirectUri": redirect}))
+        .await
+        .client_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

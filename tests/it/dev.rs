@@ -1,9 +1,9 @@
 //! For developers testing flows locally: `--dev` and declared `[[clients]]` / `[[users]]`.
 
-use latchkey::config::{DeclaredClient, DeclaredUser};
+use latchkey::config::DeclaredClient;
 use serde_json::json;
 
-use crate::common::{browser, hidden_inputs, json_of, query_of, spawn_with};
+use crate::common::{browser, hidden_inputs, json_of, query_of, spawn_with, TestServer};
 
 #[tokio::test]
 async fn dev_mode_prints_a_flow_that_works_by_pasting() {
@@ -71,18 +71,11 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
         grant_types: vec!["client_credentials".into()],
         ..Default::default()
     };
-    let user = DeclaredUser {
-        username: "jane".into(),
-        password: "jane-pw".into(),
-        email: "jane@example.com".into(),
-        ..Default::default()
-    };
-    let (c1, u1) = (declared("first-secret"), user.clone());
-    let s = spawn_with(move |c| {
-        c.clients = vec![c1];
-        c.users = vec![u1];
-    })
-    .await;
+    let s = TestServer::new()
+        .client(declared("first-secret"))
+        .user("jane", "jane-pw")
+        .start()
+        .await;
     let token = |secret: &'static str, url: String, http: reqwest::Client| async move {
         http.post(format!("{url}/oauth/token"))
             .basic_auth("my-service", Some(secret))
@@ -100,17 +93,13 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
     let dir = s.stop().await;
 
     // Restart with a new secret: the client keeps its id, the old secret stops working.
-    let mut cfg = latchkey::config::Config::for_test(dir.path());
-    cfg.clients = vec![declared("second-secret")];
-    cfg.users = vec![DeclaredUser {
-        password: "jane-pw-2".into(),
-        ..user
-    }];
-    let running = latchkey::server::start(cfg, latchkey::clock::Clock::system())
-        .await
-        .unwrap();
-    let url = running.url();
-    let http = reqwest::Client::new();
+    let s = TestServer::new()
+        .data_dir(dir)
+        .client(declared("second-secret"))
+        .user("jane", "jane-pw-2")
+        .start()
+        .await;
+    let (url, http) = (s.url.clone(), s.http.clone());
     assert_eq!(token("second-secret", url.clone(), http.clone()).await, 200);
     assert_eq!(token("first-secret", url.clone(), http.clone()).await, 401);
     let r = http
@@ -120,11 +109,10 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let apps = running.state.store.list_apps().unwrap();
+    let apps = s.running.as_ref().unwrap().state.store.list_apps().unwrap();
     assert_eq!(
         apps.iter().filter(|a| a.client_id == "my-service").count(),
         1
     );
-    running.shutdown().await.unwrap();
-    drop(dir);
+    s.stop().await;
 }

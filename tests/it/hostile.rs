@@ -792,24 +792,9 @@ async fn an_overflowing_config_value_stops_the_binary_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "[tokens]\naccess_ttl_secs = 10000000000000000\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("LATCHKEY_CONFIG")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = out;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = crate::common::binary::serve(dir.path());
+    cmd.arg("--config").arg(&cfg);
+    let out = crate::common::binary::run_to_exit(cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "the server started");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tokens.access_ttl_secs"), "{err}");

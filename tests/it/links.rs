@@ -7,7 +7,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-use crate::common::{browser, query_of, spawn, spawn_with, Auth, Server};
+use crate::common::steps::create_user;
+use crate::common::{browser, query_of, spawn, spawn_with, Auth, Server, TestServer};
 use crate::oauth_flow::{authorize_url, make_app, redeem, sign_in, TestApp};
 use crate::providers::{add, post_2fa, set, PREFIX};
 
@@ -153,18 +154,6 @@ fn new_link(user: &str, account: &str, sign_in: bool) -> Value {
         "user_id": user, "provider_config_id": "myidp", "email": "Jane@Example.com",
         "allow_sign_in": sign_in, "allow_connected_accounts": true, "account_id": account,
     })
-}
-
-async fn create_user(s: &Server, admin: &Auth, name: &str) -> String {
-    let (st, v) = s
-        .post(
-            "/api/v1/users.create",
-            admin,
-            json!({"username": name, "email": format!("{name}@example.com"), "password": "pw"}),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    v["user"]["_id"].as_str().unwrap().to_owned()
 }
 
 /// A Latchkey access token of `user`, through the real authorize page and token endpoint.

@@ -64,17 +64,11 @@ async fn data_survives_a_restart_and_secrets_are_not_stored_in_plaintext() {
         }
     }
 
-    let mut cfg = latchkey::config::Config::for_test(dir.path());
-    cfg.admin.password = "ignored-after-first-start".into();
-    let running = latchkey::server::start(cfg, latchkey::clock::Clock::system())
-        .await
-        .unwrap();
-    let s2 = crate::common::Server {
-        url: running.url(),
-        http: reqwest::Client::new(),
-        running: Some(running),
-        dir,
-    };
+    let s2 = crate::common::TestServer::new()
+        .data_dir(dir)
+        .config(|c| c.admin.password = "ignored-after-first-start".into())
+        .start()
+        .await;
     let a2 = s2.admin().await; // the original password still works: no second bootstrap
     let (st, v) = s2
         .get(&format!("/api/v1/oauth-apps.get?_id={id}"), &a2)

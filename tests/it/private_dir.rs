@@ -9,7 +9,7 @@ use latchkey::clock::Clock;
 use latchkey::config::Config;
 use serde_json::json;
 
-use crate::common::spawn;
+use crate::common::{spawn, TestServer};
 use crate::providers::add;
 
 fn mode(p: &Path) -> u32 {
@@ -59,11 +59,9 @@ async fn a_data_dir_left_open_to_others_is_tightened_at_start() {
         let loose = if p.is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(loose)).unwrap();
     }
-    let running = latchkey::server::start(Config::for_test(dir.path()), Clock::system())
-        .await
-        .unwrap();
-    assert_private(dir.path());
-    running.shutdown().await.unwrap();
+    let s = TestServer::new().data_dir(dir).start().await;
+    assert_private(s.dir.path());
+    s.stop().await;
 }
 
 #[tokio::test]

@@ -1,98 +1,25 @@
 //! The real `latchkey` binary: the `listening on` line, first-start output, `kill -9` durability, the data-dir
 //! lock, and config errors.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{json_of, Auth};
+use crate::common::binary::{run_to_exit, serve as command, Latchkey};
+use crate::common::{json_of, login_at, Auth, ADMIN_PASSWORD};
 
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
-
-struct Proc {
-    child: Child,
-    url: String,
-    stdout_lines: Vec<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn command(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env_remove("LATCHKEY_CONFIG")
-        .env("LATCHKEY_LOG", "warn")
-        .env("LATCHKEY_ADMIN_PASSWORD", "pw-from-env")
-        // Run from the data dir so the checkout's config file is not picked up.
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
-/// Starts the binary and reads stdout up to its `listening on` line.
-fn start(mut cmd: Command) -> Proc {
-    let mut child = cmd.spawn().expect("spawn latchkey");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(url) = l.strip_prefix("listening on ") {
-                    let url = url.to_owned();
-                    seen.push(l);
-                    // Keep draining stdout so the child never blocks on a full pipe.
-                    std::thread::spawn(move || for _ in lines {});
-                    return Proc {
-                        child,
-                        url,
-                        stdout_lines: seen,
-                    };
-                }
-                seen.push(l);
-            }
-            _ => break,
-        }
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!(
-        "no listening line; stdout {seen:?}, stderr {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// How long a process that must refuse to start may take to exit.
+const EXIT_WITHIN: Duration = Duration::from_secs(30);
 
 async fn login(url: &str) -> Auth {
-    let r = reqwest::Client::new()
-        .post(format!("{url}/api/v1/login"))
-        .json(&json!({"user": "admin", "password": "pw-from-env"}))
-        .send()
-        .await
-        .unwrap();
-    let (st, v) = json_of(r).await;
-    assert_eq!(st, 200, "{v}");
-    Auth {
-        user_id: v["data"]["userId"].as_str().unwrap().into(),
-        token: v["data"]["authToken"].as_str().unwrap().into(),
-    }
+    login_at(&reqwest::Client::new(), url, "admin", ADMIN_PASSWORD).await
 }
 
 #[tokio::test]
 async fn prints_exactly_one_listening_line_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let p = start(command(dir.path()));
+    let p = Latchkey::start(command(dir.path()));
     let listening: Vec<_> = p
         .stdout_lines
         .iter()
@@ -113,7 +40,7 @@ async fn a_generated_admin_password_is_printed_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = command(dir.path());
     cmd.env_remove("LATCHKEY_ADMIN_PASSWORD");
-    let p = start(cmd);
+    let p = Latchkey::start(cmd);
     let line = p
         .stdout_lines
         .iter()
@@ -139,7 +66,7 @@ async fn a_generated_admin_password_is_printed_once() {
     drop(p);
     let mut again = command(dir.path());
     again.env_remove("LATCHKEY_ADMIN_PASSWORD");
-    let p2 = start(again);
+    let p2 = Latchkey::start(again);
     assert!(
         !p2.stdout_lines.iter().any(|l| l.contains("password")),
         "printed only on first start"
@@ -149,7 +76,7 @@ async fn a_generated_admin_password_is_printed_once() {
 #[tokio::test]
 async fn an_acknowledged_app_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let p = start(command(dir.path()));
+    let p = Latchkey::start(command(dir.path()));
     let auth = login(&p.url).await;
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
@@ -172,7 +99,7 @@ async fn an_acknowledged_app_survives_kill_9() {
     p.child.wait().unwrap();
     drop(p);
 
-    let p2 = start(command(dir.path()));
+    let p2 = Latchkey::start(command(dir.path()));
     let auth = login(&p2.url).await;
     for id in ids {
         let r = http
@@ -189,8 +116,8 @@ async fn an_acknowledged_app_survives_kill_9() {
 #[tokio::test]
 async fn a_second_process_on_the_same_data_dir_exits_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let _p = start(command(dir.path()));
-    let out = command(dir.path()).output().unwrap();
+    let _p = Latchkey::start(command(dir.path()));
+    let out = run_to_exit(command(dir.path()), EXIT_WITHIN);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another latchkey process"), "{err}");
@@ -202,11 +129,9 @@ async fn unknown_config_keys_stop_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nlisten_port = 1\n").unwrap();
-    let out = command(dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let mut cmd = command(dir.path());
+    cmd.arg("--config").arg(&cfg);
+    let out = run_to_exit(cmd, EXIT_WITHIN);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen_port"));
 }
@@ -214,7 +139,7 @@ async fn unknown_config_keys_stop_the_start() {
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut p = start(command(dir.path()));
+    let mut p = Latchkey::start(command(dir.path()));
     let pid = p.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

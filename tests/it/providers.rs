@@ -4,7 +4,7 @@
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
-use crate::common::{json_of, spawn, spawn_with, Auth, Server, ADMIN_PASSWORD};
+use crate::common::{json_of, spawn, spawn_with, Auth, Server, TestServer, ADMIN_PASSWORD};
 
 pub const PREFIX: &str = "Accounts_OAuth_Custom-";
 
@@ -55,14 +55,7 @@ pub async fn get_value(s: &Server, a: &Auth, key: &str) -> Value {
 }
 
 async fn user(s: &Server, a: &Auth, name: &str) -> Auth {
-    let (st, v) = s
-        .post(
-            "/api/v1/users.create",
-            a,
-            json!({"username": name, "email": format!("{name}@example.com"), "password": "pw"}),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    crate::common::steps::create_user(s, a, name).await;
     s.login(name, "pw").await
 }
 
@@ -587,35 +580,27 @@ pub fn base32_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// `server::start`, waiting out the moment after a shutdown when the old server's last connection task still
-/// holds the store (and with it the data dir's lock).
-async fn start_when_unlocked(
-    cfg: &latchkey::config::Config,
-) -> Result<latchkey::server::Running, latchkey::server::StartError> {
-    for _ in 0..100 {
-        match latchkey::server::start(cfg.clone(), latchkey::clock::Clock::system()).await {
-            Err(latchkey::server::StartError::Store(latchkey::store::OpenError::Locked(_))) => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await
-            }
-            other => return other,
-        }
-    }
-    panic!("the data dir stayed locked");
-}
-
 #[tokio::test]
 async fn a_data_dir_refuses_another_master_key() {
     let s = spawn().await;
     let dir = s.stop().await;
-    let mut cfg = latchkey::config::Config::for_test(dir.path());
-    cfg.master_key = latchkey::crypto::secret::b64url(&[9u8; 32]);
-    let e = start_when_unlocked(&cfg)
+    let refused = TestServer::new()
+        .data_dir(dir)
+        .config(|c| c.master_key = latchkey::crypto::secret::b64url(&[9u8; 32]))
+        .try_start()
         .await
         .err()
         .expect("a different key is refused");
+    let e = refused.error;
     assert!(e.to_string().contains("master key does not match"), "{e}");
-    cfg.master_key = "not-a-key".into();
-    let e = start_when_unlocked(&cfg).await.err().unwrap();
+    let e = TestServer::new()
+        .data_dir(refused.dir)
+        .config(|c| c.master_key = "not-a-key".into())
+        .try_start()
+        .await
+        .err()
+        .unwrap()
+        .error;
     assert!(e.to_string().contains("LATCHKEY_MASTER_KEY"), "{e}");
 }
 

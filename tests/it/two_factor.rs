@@ -7,8 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{
-    browser, hidden_inputs, json_of, spawn, spawn_with, spawn_with_clock, Auth, Server,
-    ADMIN_PASSWORD,
+    browser, hidden_inputs, json_of, spawn, spawn_with, Auth, Server, TestServer, ADMIN_PASSWORD,
 };
 use crate::providers::post_2fa;
 
@@ -80,7 +79,7 @@ const CONFIRM: &str = "/api/v1/users.2fa.validateTempToken";
 #[tokio::test]
 async fn totp_replaces_the_password_on_2fa_routes() {
     let clock = Clock::manual(T0_MS);
-    let s = spawn_with_clock(clock.clone(), |_| {}).await;
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let a = s.admin().await;
     let (secret, backup) = enroll(&s, &a, &clock).await;
 
@@ -204,7 +203,7 @@ async fn totp_replaces_the_password_on_2fa_routes() {
 #[tokio::test]
 async fn enrolment_errors() {
     let clock = Clock::manual(T0_MS);
-    let s = spawn_with_clock(clock.clone(), |_| {}).await;
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let a = s.admin().await;
     let confirm = |code: String| {
         let (s, a) = (&s, &a);
@@ -248,10 +247,11 @@ async fn enrolment_errors() {
 async fn enrolment_needs_the_password_even_without_the_fallback() {
     for fallback in [true, false] {
         let clock = Clock::manual(T0_MS);
-        let s = spawn_with_clock(clock.clone(), |c| {
-            c.two_factor.enforce_password_fallback = fallback
-        })
-        .await;
+        let s = TestServer::new()
+            .clock(clock.clone())
+            .config(|c| c.two_factor.enforce_password_fallback = fallback)
+            .start()
+            .await;
         let a = s.admin().await;
         let (st, v) = s.post(ENABLE, &a, json!({})).await;
         assert_eq!(
@@ -300,7 +300,7 @@ async fn enrolment_needs_the_password_even_without_the_fallback() {
 #[tokio::test]
 async fn wrong_codes_are_bounded_per_user() {
     let clock = Clock::manual(T0_MS);
-    let s = spawn_with_clock(clock.clone(), |_| {}).await;
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let a = s.admin().await;
     for i in 1..=5 {
         let (st, v) = with_code(&s, &a, ADD, json!({"name": "A"}), "wrong", "password").await;
@@ -411,7 +411,7 @@ async fn login(s: &Server, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn sign_in_asks_for_the_code() {
     let clock = Clock::manual(T0_MS);
-    let s = spawn_with_clock(clock.clone(), |_| {}).await;
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let a = s.admin().await;
     let (secret, backup) = enroll(&s, &a, &clock).await;
     let details = json!({"method": "totp", "codeGenerated": false, "availableMethods": ["totp"]});
@@ -505,7 +505,7 @@ async fn sign_in_asks_for_the_code() {
 #[tokio::test]
 async fn the_sign_in_page_asks_for_the_code() {
     let clock = Clock::manual(T0_MS);
-    let s = spawn_with_clock(clock.clone(), |_| {}).await;
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let a = s.admin().await;
     let (secret, _) = enroll(&s, &a, &clock).await;
     let b = browser();

@@ -10,7 +10,7 @@ use latchkey::core::two_factor::code_at;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{json_of, Auth, Server};
+use crate::common::{json_of, Auth, Server, TestServer};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.1.0")
@@ -42,18 +42,16 @@ fn config(m: &Value, data: &Path) -> Config {
     cfg
 }
 
+/// Serves `cfg` (whose data dir is inside `dir`).
 async fn serve(cfg: Config, dir: tempfile::TempDir) -> Server {
-    let running = latchkey::server::start(cfg, Clock::system())
-        .await
-        .expect("a 0.1.0 data dir opens and verifies");
-    Server {
-        url: running.url(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        running: Some(running),
-        dir,
+    let started = TestServer::new()
+        .data_dir(dir)
+        .config(|c| *c = cfg)
+        .try_start()
+        .await;
+    match started {
+        Ok(s) => s,
+        Err(refused) => panic!("a 0.1.0 data dir opens and verifies: {}", refused.error),
     }
 }
 

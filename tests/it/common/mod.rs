@@ -1,6 +1,12 @@
 //! Test harness: a real server (`server::start`) in a temp dir, and an HTTP client that speaks to it.
+//! `TestServer` starts one in-process; `binary` runs the real `latchkey` executable.
 
-use latchkey::clock::Clock;
+pub mod binary;
+pub mod steps;
+mod test_server;
+
+pub use test_server::TestServer;
+
 use latchkey::config::Config;
 use latchkey::server::Running;
 use reqwest::{Method, RequestBuilder, Response};
@@ -16,26 +22,12 @@ pub struct Server {
 }
 
 pub async fn spawn() -> Server {
-    spawn_with(|_| {}).await
+    TestServer::new().start().await
 }
 
-/// Starts a server whose config `tweak` may adjust.
+/// Starts a server whose config `tweak` may adjust (`TestServer::new().config(tweak).start()`).
 pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::for_test(dir.path());
-    tweak(&mut cfg);
-    let running = latchkey::server::start(cfg, Clock::system())
-        .await
-        .expect("server starts");
-    Server {
-        url: running.url(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        running: Some(running),
-        dir,
-    }
+    TestServer::new().config(tweak).start().await
 }
 
 /// RC credentials: `X-User-Id` + `X-Auth-Token`.
@@ -57,18 +49,7 @@ impl Server {
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Auth {
-        let r = self
-            .req(Method::POST, "/api/v1/login")
-            .json(&serde_json::json!({"user": user, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "login as {user}");
-        let v: Value = r.json().await.unwrap();
-        Auth {
-            user_id: v["data"]["userId"].as_str().unwrap().into(),
-            token: v["data"]["authToken"].as_str().unwrap().into(),
-        }
+        login_at(&self.http, &self.url, user, password).await
     }
 
     pub async fn admin(&self) -> Auth {
@@ -98,30 +79,27 @@ impl Server {
     }
 }
 
+/// Signs in with RC's `login` at the server at `url` (in-process or the binary); asserts it succeeds.
+pub async fn login_at(http: &reqwest::Client, url: &str, user: &str, password: &str) -> Auth {
+    let r = http
+        .post(format!("{url}/api/v1/login"))
+        .json(&serde_json::json!({"user": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "login as {user}");
+    let v: Value = r.json().await.unwrap();
+    Auth {
+        user_id: v["data"]["userId"].as_str().unwrap().into(),
+        token: v["data"]["authToken"].as_str().unwrap().into(),
+    }
+}
+
 pub async fn json_of(r: Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, v)
-}
-
-/// Starts a server on a manual clock that the test moves.
-pub async fn spawn_with_clock(clock: Clock, tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::for_test(dir.path());
-    tweak(&mut cfg);
-    let running = latchkey::server::start(cfg, clock)
-        .await
-        .expect("server starts");
-    Server {
-        url: running.url(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        running: Some(running),
-        dir,
-    }
 }
 
 /// The `name="…" value="…"` pairs of the hidden inputs (and the form action) of an HTML page.

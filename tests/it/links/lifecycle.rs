@@ -144,12 +144,8 @@ async fn generated_keys_are_announced_once_and_persist() {
     }
 
     let dir = s.stop().await;
-    let running = latchkey::server::start(
-        latchkey::config::Config::for_test(dir.path()),
-        latchkey::clock::Clock::system(),
-    )
-    .await
-    .unwrap();
+    let again = TestServer::new().data_dir(dir).start().await;
+    let running = again.running.as_ref().unwrap();
     assert!(
         !running
             .announcements
@@ -159,12 +155,6 @@ async fn generated_keys_are_announced_once_and_persist() {
         "{:?}",
         running.announcements.lines
     );
-    let again = Server {
-        url: running.url(),
-        http: reqwest::Client::new(),
-        running: Some(running),
-        dir,
-    };
     assert_eq!(
         list(&again, &server_key).await.status,
         200,

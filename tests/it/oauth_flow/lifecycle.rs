@@ -38,7 +38,7 @@ async fn inactive_tokens_introspect_as_exactly_active_false() {
 #[tokio::test]
 async fn codes_and_tokens_expire_on_the_injected_clock() {
     let clock = latchkey::clock::Clock::manual(1_800_000_000_000);
-    let s = spawn_with_clock(clock.clone(), |_| {}).await;
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let app = make_app(&s, json!({"skipConsent": true, "grantTypes": ["authorization_code", "refresh_token", "client_credentials"]})).await;
     let code = get_code_skip(&s, &app).await;
     clock.advance(601_000);

@@ -11,35 +11,12 @@ mod trust;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
+pub use crate::common::steps::{make_app, TestApp, REDIRECT};
 use crate::common::{
-    browser, hidden_inputs, json_of, query_of, s256, spawn, spawn_with, spawn_with_clock, Server,
+    browser, hidden_inputs, json_of, query_of, s256, spawn, spawn_with, Server, TestServer,
 };
 
-pub const REDIRECT: &str = "http://127.0.0.1:9999/cb";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
-
-/// A registered app: ids, secret (confidential only).
-pub struct TestApp {
-    pub id: String,
-    pub client_id: String,
-    pub secret: Option<String>,
-}
-
-pub async fn make_app(s: &Server, extra: Value) -> TestApp {
-    let a = s.admin().await;
-    let mut body = json!({"name": "Test App", "redirectUri": REDIRECT, "active": true});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let (st, v) = s.post("/api/v1/oauth-apps.create", &a, body).await;
-    assert_eq!(st, 200, "{v}");
-    let app = &v["application"];
-    TestApp {
-        id: app["_id"].as_str().unwrap().into(),
-        client_id: app["clientId"].as_str().unwrap().into(),
-        secret: app["clientSecret"].as_str().map(str::to_owned),
-    }
-}
 
 pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());

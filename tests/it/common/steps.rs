@@ -1,0 +1,45 @@
+//! Steps many tests share: register an app, create a user, through the admin API as a client would.
+
+use serde_json::{json, Value};
+
+use super::{Auth, Server};
+
+/// The redirect URI apps are registered with unless a test says otherwise.
+pub const REDIRECT: &str = "http://127.0.0.1:9999/cb";
+
+/// A registered app: ids, secret (confidential only).
+pub struct TestApp {
+    pub id: String,
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+/// Registers an active app redirecting to `REDIRECT`; `extra` adds or overrides fields of the request.
+pub async fn make_app(s: &Server, extra: Value) -> TestApp {
+    let a = s.admin().await;
+    let mut body = json!({"name": "Test App", "redirectUri": REDIRECT, "active": true});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (st, v) = s.post("/api/v1/oauth-apps.create", &a, body).await;
+    assert_eq!(st, 200, "{v}");
+    let app = &v["application"];
+    TestApp {
+        id: app["_id"].as_str().unwrap().into(),
+        client_id: app["clientId"].as_str().unwrap().into(),
+        secret: app["clientSecret"].as_str().map(str::to_owned),
+    }
+}
+
+/// Creates user `name` (password `pw`, email `NAME@example.com`) as `admin`; returns the user's id.
+pub async fn create_user(s: &Server, admin: &Auth, name: &str) -> String {
+    let (st, v) = s
+        .post(
+            "/api/v1/users.create",
+            admin,
+            json!({"username": name, "email": format!("{name}@example.com"), "password": "pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v["user"]["_id"].as_str().unwrap().to_owned()
+}
