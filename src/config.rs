@@ -57,6 +57,8 @@ pub struct Limits {
     pub argon2_queue: usize,
     /// Seconds a graceful shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Milliseconds between two sweeps of expired records (the crash harness makes it short).
+    pub sweep_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -158,6 +160,7 @@ impl Default for Limits {
             argon2_threads: 0,
             argon2_queue: 256,
             shutdown_grace_secs: 10,
+            sweep_interval_ms: 60_000,
         }
     }
 }
@@ -303,6 +306,9 @@ impl Config {
             return Err(
                 "limits: header_read_timeout_secs and request_timeout_secs must be >= 1".into(),
             );
+        }
+        if self.limits.sweep_interval_ms == 0 {
+            return Err("limits: sweep_interval_ms must be >= 1".into());
         }
         if self.admin.username.is_empty() {
             return Err("admin.username must not be empty".into());

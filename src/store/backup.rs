@@ -443,8 +443,9 @@ fn import(
         // Empty trees too, so the restored dir has the same trees as the backed-up one.
         store.db.open_tree(tree).map_err(|e| e.to_string())?;
     }
+    // A backup of a store that a crash left leftovers in carries them: repair (logged), then verify.
     store
-        .verify()
+        .repair()
         .map_err(|e| format!("the restored store fails verification: {}", cause(e)))?;
     store.close().map_err(cause)?;
     Ok(info)

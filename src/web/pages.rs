@@ -88,6 +88,22 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, ErrorPage { title, message }.render(), None)
 }
 
+/// The page for a failed write or lookup: 503 when storage is unavailable (a full disk), else 500.
+pub fn failure_page(e: &Error) -> Response {
+    match e {
+        Error::Unavailable => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Storage unavailable",
+            "The server cannot save changes right now. Please try again later.",
+        ),
+        _ => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again later.",
+        ),
+    }
+}
+
 /// The body of a form a page posts (sign-in, sign-out, consent). Over the body limit or unreadable, the browser gets
 /// an error page (413/400, HTML with the page headers), not axum's plain-text rejection.
 pub struct PageBody(pub Bytes);
@@ -228,13 +244,7 @@ pub async fn login_submit(
             ))
         }
         Err(Error::Busy) => return back("The server is busy. Please try again."),
-        Err(_) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
-        }
+        Err(e) => return failure_page(&e),
     };
     match login::issue_login_token(&s, &user).await {
         Ok(token) => {
@@ -242,11 +252,7 @@ pub async fn login_submit(
             let cookie = session::set_cookie(&s, &session::cookie_name(&s.issuer), &token, max_age);
             see_other(&return_to, vec![cookie])
         }
-        Err(_) => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again later.",
-        ),
+        Err(e) => failure_page(&e),
     }
 }
 
