@@ -284,6 +284,7 @@ impl Issuer for Backend<'_> {
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "issuing a client token failed");
+                    self.fail(e.into());
                     Err(())
                 }
             };
@@ -318,6 +319,7 @@ impl Issuer for Backend<'_> {
             }
             Err(e) => {
                 tracing::error!(error = %e, "issuing tokens failed");
+                self.fail(e.into());
                 Err(())
             }
         }
@@ -358,6 +360,7 @@ impl Issuer for Backend<'_> {
             }
             Err(e) => {
                 tracing::error!(error = %e, "rotating a refresh token failed");
+                self.fail(e.into());
                 Err(())
             }
         }

@@ -82,7 +82,7 @@ async fn issue(
     s.store
         .durable()
         .await
-        .map_err(|_| OAuthError::server_error())?;
+        .map_err(OAuthError::from)?;
     Ok(v)
 }
 

@@ -102,6 +102,12 @@ impl Store {
             dir: dir.to_owned(),
             cause: e.to_string(),
         })?;
+        if dir.join(backup::STAGING).exists() {
+            return Err(OpenError::Corrupt {
+                dir: dir.to_owned(),
+                cause: format!("a restore into it was interrupted ({} is still there)", backup::STAGING),
+            });
+        }
         // sled releases its file lock from its own threads shortly after the last handle of a previous owner is
         // dropped (an in-process restart, or a process that is just exiting): wait briefly before calling the dir
         // busy.

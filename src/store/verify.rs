@@ -411,3 +411,85 @@ impl Store {
 pub(super) fn tree_name(tree: &sled::Tree) -> String {
     String::from_utf8_lossy(&tree.name()).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::app::tests::app;
+    use crate::store::testing::temp_store;
+    use crate::store::token::NewToken;
+    use crate::store::user::tests::user;
+
+    const FAMILY: [u8; 16] = [9; 16];
+
+    /// A store with an admin, user u1, app c1 and one grant of u1 to c1 (access [1; 32], refresh [2; 32]).
+    async fn granted() -> (tempfile::TempDir, Store) {
+        let (d, s) = temp_store();
+        s.create_user(&user("a1", "root", true)).await.unwrap();
+        s.create_user(&user("u1", "jane", false)).await.unwrap();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        let tok = |b: u8| NewToken {
+            digest: [b; 32],
+            expires_at: 1_000,
+        };
+        s.issue_family(FAMILY, "c1", "u1", "openid", 0, tok(1), Some(tok(2)))
+            .unwrap();
+        s.verify().unwrap();
+        (d, s)
+    }
+
+    /// Regression: a crash between the sweep's two writes (the token, then its index entry) left a dangling
+    /// `tokens_by_family` entry, and the store refused to start. It is a leftover: `repair` removes it, and says so.
+    #[tokio::test]
+    async fn a_dangling_index_entry_is_repaired_not_fatal() {
+        let (_d, s) = granted().await;
+        s.t.tokens.remove([1u8; 32]).unwrap();
+        assert!(s.verify().is_err(), "verify still reports it");
+        assert_eq!(s.repair().unwrap(), 1);
+        s.verify().unwrap();
+        assert!(s.active_token(&[2; 32], 10).unwrap().is_some(), "the rest is untouched");
+        assert_eq!(s.repair().unwrap(), 0, "nothing left to repair");
+    }
+
+    /// Older sweeps removed a family's owner index entries before the family: the entries are derived from the
+    /// record, so they are put back; a token whose family is gone is dead and goes.
+    #[tokio::test]
+    async fn derivable_entries_are_put_back_and_dead_records_removed() {
+        let (_d, s) = granted().await;
+        let mut owner = b"c1\0".to_vec();
+        owner.extend_from_slice(&FAMILY);
+        s.t.families_by_client.remove(&owner).unwrap();
+        s.repair().unwrap();
+        assert!(s.t.families_by_client.contains_key(&owner).unwrap());
+
+        s.t.families.remove(FAMILY).unwrap();
+        // Both tokens with their entries, and the family's two owner entries.
+        assert_eq!(s.repair().unwrap(), 6);
+        assert!(s.token_record(&[1; 32]).unwrap().is_none());
+        assert!(s.t.tokens_by_family.is_empty());
+        s.verify().unwrap();
+    }
+
+    /// Deleting a user (or an app) revokes its grants right after the deletion commits: a crash in between left
+    /// the grant live. `repair` revokes it.
+    #[tokio::test]
+    async fn a_deleted_users_grant_is_revoked_by_repair() {
+        let (_d, s) = granted().await;
+        s.delete_user("u1").await.unwrap();
+        assert!(s.active_token(&[1; 32], 10).unwrap().is_some(), "the crash window");
+        assert!(s.verify().is_err());
+        s.repair().unwrap();
+        assert!(s.active_token(&[1; 32], 10).unwrap().is_none());
+        assert!(s.active_token(&[2; 32], 10).unwrap().is_none());
+    }
+
+    /// Corruption is refused, and nothing is written: not even the leftovers' repairs.
+    #[tokio::test]
+    async fn corruption_is_refused_and_nothing_changes() {
+        let (_d, s) = granted().await;
+        s.t.tokens.remove([1u8; 32]).unwrap();
+        s.t.apps.insert("a1", b"\x01garbage".as_slice()).unwrap();
+        assert!(s.repair().is_err());
+        assert_eq!(s.t.tokens_by_family.len(), 2, "the leftover is still there");
+    }
+}
