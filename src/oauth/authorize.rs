@@ -15,7 +15,9 @@ use super::params::Params;
 use super::primitives::Backend;
 use crate::model::{redirect, App};
 use crate::state::AppState;
-use crate::web::pages::{error_page, failure_page, html, login_form, see_other, ConsentPage, PageBody};
+use crate::web::pages::{
+    error_page, failure_page, html, login_form, see_other, ConsentPage, PageBody,
+};
 use crate::web::{csrf, session};
 
 /// Form fields of the consent page that are not OAuth parameters.

@@ -71,7 +71,10 @@ impl From<Error> for OAuthError {
             },
             Error::Unavailable => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
-                ..Self::new("temporarily_unavailable", "storage unavailable; retry later")
+                ..Self::new(
+                    "temporarily_unavailable",
+                    "storage unavailable; retry later",
+                )
             },
             Error::Unauthorized => Self::invalid_client(false),
             Error::Invalid { reason, .. } => Self::invalid_request(reason),

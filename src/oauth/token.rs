@@ -79,10 +79,7 @@ async fn issue(
         GrantType::RefreshToken => refresh_token(s, &client, &params)?,
         GrantType::ClientCredentials => credentials(s, &client, &params)?,
     };
-    s.store
-        .durable()
-        .await
-        .map_err(OAuthError::from)?;
+    s.store.durable().await.map_err(OAuthError::from)?;
     Ok(v)
 }
 

@@ -105,7 +105,10 @@ impl Store {
         if dir.join(backup::STAGING).exists() {
             return Err(OpenError::Corrupt {
                 dir: dir.to_owned(),
-                cause: format!("a restore into it was interrupted ({} is still there)", backup::STAGING),
+                cause: format!(
+                    "a restore into it was interrupted ({} is still there)",
+                    backup::STAGING
+                ),
             });
         }
         // sled releases its file lock from its own threads shortly after the last handle of a previous owner is
@@ -211,12 +214,7 @@ impl Store {
 
     /// A small persistent value in the `meta` tree (e.g. a generated key).
     pub fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
-        Ok(self
-            .t
-            .meta
-            .get(key)
-            .map_err(db_err)?
-            .map(|v| v.to_vec()))
+        Ok(self.t.meta.get(key).map_err(db_err)?.map(|v| v.to_vec()))
     }
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> crate::error::Result<()> {

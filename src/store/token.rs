@@ -622,7 +622,11 @@ impl Store {
                 };
                 f.leftover(
                     "grant of a deleted user or a deleted or inactive app not revoked",
-                    [Op::Put(t.families.clone(), k.to_vec(), codec::encode(&revoked))],
+                    [Op::Put(
+                        t.families.clone(),
+                        k.to_vec(),
+                        codec::encode(&revoked),
+                    )],
                 );
             }
         }

@@ -201,7 +201,9 @@ impl Store {
                 let ok = if by_name {
                     u.username.to_lowercase().as_bytes() == key.as_ref()
                 } else {
-                    u.emails.iter().any(|e| e.address.as_bytes() == key.as_ref())
+                    u.emails
+                        .iter()
+                        .any(|e| e.address.as_bytes() == key.as_ref())
                 };
                 if !ok {
                     f.corrupt(format!(
@@ -447,7 +449,10 @@ mod tests {
         assert!(s.verify().is_err(), "verify still reports it");
         assert_eq!(s.repair().unwrap(), 1);
         s.verify().unwrap();
-        assert!(s.active_token(&[2; 32], 10).unwrap().is_some(), "the rest is untouched");
+        assert!(
+            s.active_token(&[2; 32], 10).unwrap().is_some(),
+            "the rest is untouched"
+        );
         assert_eq!(s.repair().unwrap(), 0, "nothing left to repair");
     }
 
@@ -476,7 +481,10 @@ mod tests {
     async fn a_deleted_users_grant_is_revoked_by_repair() {
         let (_d, s) = granted().await;
         s.delete_user("u1").await.unwrap();
-        assert!(s.active_token(&[1; 32], 10).unwrap().is_some(), "the crash window");
+        assert!(
+            s.active_token(&[1; 32], 10).unwrap().is_some(),
+            "the crash window"
+        );
         assert!(s.verify().is_err());
         s.repair().unwrap();
         assert!(s.active_token(&[1; 32], 10).unwrap().is_none());

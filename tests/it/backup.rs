@@ -430,7 +430,10 @@ async fn crash_leftovers_are_repaired_by_serve_and_by_restore() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("tokens_by_family"), "the repair is logged: {err}");
+    assert!(
+        err.contains("tokens_by_family"),
+        "the repair is logged: {err}"
+    );
 
     for dir in [dir, target] {
         let s = serve(dir).await;

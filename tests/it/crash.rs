@@ -29,14 +29,35 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 /// What an acknowledged write promises after any later crash.
 #[derive(Clone, Debug)]
 enum Expect {
-    User { name: String, exists: bool },
+    User {
+        name: String,
+        exists: bool,
+    },
     /// A login token: accepted (`live`) or, after an acknowledged logout, refused.
-    Session { user_id: String, token: String, live: bool },
-    App { id: String, exists: bool },
-    Provider { key: String, exists: bool },
-    Link { user_id: String, id: String, exists: bool },
+    Session {
+        user_id: String,
+        token: String,
+        live: bool,
+    },
+    App {
+        id: String,
+        exists: bool,
+    },
+    Provider {
+        key: String,
+        exists: bool,
+    },
+    Link {
+        user_id: String,
+        id: String,
+        exists: bool,
+    },
     /// An OAuth token of `client` and whether introspection says it is active.
-    Token { client: (String, String), token: String, active: bool },
+    Token {
+        client: (String, String),
+        token: String,
+        active: bool,
+    },
 }
 
 /// The acknowledged state, one expectation per object. A writer forgets an object's expectation before it
@@ -136,11 +157,46 @@ fn kill(mut p: Proc) -> usize {
 
 /// The entries repaired according to the `repaired crash leftovers` log lines.
 fn repairs_in(log: &str) -> usize {
-    log.lines()
+    strip_ansi(log)
+        .lines()
         .filter(|l| l.contains("repaired crash leftovers"))
         .filter_map(|l| l.split("entries=").nth(1))
-        .filter_map(|n| n.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+        .filter_map(|n| {
+            n.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .sum()
+}
+
+/// The log without its color escapes (`ESC [ … letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn repairs_are_counted_from_the_log() {
+    let log = "\u{1b}[33m WARN\u{1b}[0m repaired crash leftovers \u{1b}[3mtree\u{1b}[0m\u{1b}[2m=\u{1b}[0mx \
+               \u{1b}[3mentries\u{1b}[0m\u{1b}[2m=\u{1b}[0m3\n";
+    assert_eq!(repairs_in(log), 3);
+    assert_eq!(
+        repairs_in("WARN repaired crash leftovers tree=x entries=4\n"),
+        4
+    );
 }
 
 struct Rc {
@@ -152,7 +208,12 @@ struct Rc {
 type Sent = Result<reqwest::Response, reqwest::Error>;
 
 impl Rc {
-    async fn login(http: &Client, url: &str, user: &str, password: &str) -> Option<(String, String)> {
+    async fn login(
+        http: &Client,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Option<(String, String)> {
         let v: Value = http
             .post(format!("{url}/api/v1/login"))
             .json(&json!({"user": user, "password": password}))
@@ -216,7 +277,8 @@ async fn ok_json(sent: Sent) -> Result<Option<Value>, ()> {
 fn s256(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 /// An authorization code for `client_id` through the real pages, with a browser session (signed in once per
@@ -259,7 +321,14 @@ async fn code(browser: &Client, url: &str, client_id: &str) -> Result<Option<Str
 /// One writer: rounds of every kind of write on its own objects until the server dies. Each round creates a
 /// user and logs it in and out, creates an app and gets tokens through every grant, rotates and revokes, adds a
 /// provider and links the user to it, then deletes the link, the provider, the app and the user.
-async fn writer(n: usize, url: String, admin: (String, String), ledger: Shared, cycle: usize, long_tokens: bool) {
+async fn writer(
+    n: usize,
+    url: String,
+    admin: (String, String),
+    ledger: Shared,
+    cycle: usize,
+    long_tokens: bool,
+) {
     let rc = Rc {
         http: Client::new(),
         url: url.clone(),
@@ -267,9 +336,16 @@ async fn writer(n: usize, url: String, admin: (String, String), ledger: Shared, 
     };
     let browser = crate::common::browser();
     for round in 0.. {
-        if round_of_writes(&rc, &browser, &ledger, cycle, &format!("c{cycle}w{n}r{round}"), long_tokens)
-            .await
-            .is_err()
+        if round_of_writes(
+            &rc,
+            &browser,
+            &ledger,
+            cycle,
+            &format!("c{cycle}w{n}r{round}"),
+            long_tokens,
+        )
+        .await
+        .is_err()
         {
             return;
         }
@@ -297,18 +373,44 @@ async fn round_of_writes(
     .await?
     .ok_or(())?;
     let user_id = v["user"]["_id"].as_str().ok_or(())?.to_owned();
-    ack(user_key.clone(), Expect::User { name: tag.into(), exists: true });
+    ack(
+        user_key.clone(),
+        Expect::User {
+            name: tag.into(),
+            exists: true,
+        },
+    );
 
     // Login and logout (a login token and its index entry, then their removal).
     let session_key = format!("session:{tag}");
     let session = Rc::login(&rc.http, &rc.url, tag, "pw").await.ok_or(())?;
-    ack(session_key.clone(), Expect::Session { user_id: session.0.clone(), token: session.1.clone(), live: true });
+    ack(
+        session_key.clone(),
+        Expect::Session {
+            user_id: session.0.clone(),
+            token: session.1.clone(),
+            live: true,
+        },
+    );
     // A second session stays: deleting the user below removes it (a login token and its index entry).
     Rc::login(&rc.http, &rc.url, tag, "pw").await.ok_or(())?;
     forget(l, &session_key);
-    let out = Rc { http: rc.http.clone(), url: rc.url.clone(), auth: session.clone() };
-    ok_json(out.post("/api/v1/logout", json!({})).await).await?.ok_or(())?;
-    ack(session_key, Expect::Session { user_id: session.0, token: session.1, live: false });
+    let out = Rc {
+        http: rc.http.clone(),
+        url: rc.url.clone(),
+        auth: session.clone(),
+    };
+    ok_json(out.post("/api/v1/logout", json!({})).await)
+        .await?
+        .ok_or(())?;
+    ack(
+        session_key,
+        Expect::Session {
+            user_id: session.0,
+            token: session.1,
+            live: false,
+        },
+    );
 
     let app_key = format!("app:{tag}");
     let v = ok_json(
@@ -327,13 +429,31 @@ async fn round_of_writes(
         a["clientId"].as_str().ok_or(())?.to_owned(),
         a["clientSecret"].as_str().ok_or(())?.to_owned(),
     );
-    ack(app_key.clone(), Expect::App { id: app_id.clone(), exists: true });
+    ack(
+        app_key.clone(),
+        Expect::App {
+            id: app_id.clone(),
+            exists: true,
+        },
+    );
 
     // client_credentials (one plain insert), checked when it outlives the run.
-    let v = ok_json(rc.token(&client, &[("grant_type", "client_credentials")]).await).await?.ok_or(())?;
+    let v = ok_json(
+        rc.token(&client, &[("grant_type", "client_credentials")])
+            .await,
+    )
+    .await?
+    .ok_or(())?;
     let cc = v["access_token"].as_str().ok_or(())?.to_owned();
     if long_tokens {
-        ack(format!("cc:{tag}"), Expect::Token { client: client.clone(), token: cc, active: true });
+        ack(
+            format!("cc:{tag}"),
+            Expect::Token {
+                client: client.clone(),
+                token: cc,
+                active: true,
+            },
+        );
     }
 
     // authorization_code (+ PKCE), then refresh_token rotation, then revocation of the new refresh token.
@@ -343,7 +463,12 @@ async fn round_of_writes(
     let v = ok_json(
         rc.token(
             &client,
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
         )
         .await,
     )
@@ -351,14 +476,41 @@ async fn round_of_writes(
     .ok_or(())?;
     let r1 = v["refresh_token"].as_str().ok_or(())?.to_owned();
     let (k1, k2) = (format!("r1:{tag}"), format!("r2:{tag}"));
-    ack(k1.clone(), Expect::Token { client: client.clone(), token: r1.clone(), active: true });
+    ack(
+        k1.clone(),
+        Expect::Token {
+            client: client.clone(),
+            token: r1.clone(),
+            active: true,
+        },
+    );
     forget(l, &k1);
-    let v = ok_json(rc.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await)
-        .await?
-        .ok_or(())?;
+    let v = ok_json(
+        rc.token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+        )
+        .await,
+    )
+    .await?
+    .ok_or(())?;
     let r2 = v["refresh_token"].as_str().ok_or(())?.to_owned();
-    ack(k1, Expect::Token { client: client.clone(), token: r1, active: false });
-    ack(k2.clone(), Expect::Token { client: client.clone(), token: r2.clone(), active: true });
+    ack(
+        k1,
+        Expect::Token {
+            client: client.clone(),
+            token: r1,
+            active: false,
+        },
+    );
+    ack(
+        k2.clone(),
+        Expect::Token {
+            client: client.clone(),
+            token: r2.clone(),
+            active: true,
+        },
+    );
     forget(l, &k2);
     let revoked = rc
         .http
@@ -368,15 +520,38 @@ async fn round_of_writes(
         .send()
         .await;
     ok_json(revoked).await?.ok_or(())?;
-    ack(k2, Expect::Token { client: client.clone(), token: r2, active: false });
+    ack(
+        k2,
+        Expect::Token {
+            client: client.clone(),
+            token: r2,
+            active: false,
+        },
+    );
 
     // A provider, enabled, and a link of the user to it (Stack's API); then their removal.
     let provider_key = format!("provider:{tag}");
     let key = tag.to_lowercase();
-    ok_json(rc.post("/api/v1/settings.addCustomOAuth", json!({"name": tag})).await).await?.ok_or(())?;
-    ack(provider_key.clone(), Expect::Provider { key: key.clone(), exists: true });
-    let setting = format!("/api/v1/settings/Accounts_OAuth_Custom-{}", capitalize(&key));
-    ok_json(rc.post(&setting, json!({"value": true})).await).await?.ok_or(())?;
+    ok_json(
+        rc.post("/api/v1/settings.addCustomOAuth", json!({"name": tag}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(
+        provider_key.clone(),
+        Expect::Provider {
+            key: key.clone(),
+            exists: true,
+        },
+    );
+    let setting = format!(
+        "/api/v1/settings/Accounts_OAuth_Custom-{}",
+        capitalize(&key)
+    );
+    ok_json(rc.post(&setting, json!({"value": true})).await)
+        .await?
+        .ok_or(())?;
     let link_key = format!("link:{tag}");
     let v = ok_json(
         rc.stack(rc.http.post(format!("{}/api/v1/oauth-providers", rc.url)))
@@ -388,26 +563,70 @@ async fn round_of_writes(
     .await?
     .ok_or(())?;
     let link_id = v["id"].as_str().ok_or(())?.to_owned();
-    ack(link_key.clone(), Expect::Link { user_id: user_id.clone(), id: link_id.clone(), exists: true });
+    ack(
+        link_key.clone(),
+        Expect::Link {
+            user_id: user_id.clone(),
+            id: link_id.clone(),
+            exists: true,
+        },
+    );
     forget(l, &link_key);
     let deleted = rc
-        .stack(rc.http.delete(format!("{}/api/v1/oauth-providers/{user_id}/{link_id}", rc.url)))
+        .stack(rc.http.delete(format!(
+            "{}/api/v1/oauth-providers/{user_id}/{link_id}",
+            rc.url
+        )))
         .send()
         .await;
     ok_json(deleted).await?.ok_or(())?;
-    ack(link_key, Expect::Link { user_id: user_id.clone(), id: link_id, exists: false });
+    ack(
+        link_key,
+        Expect::Link {
+            user_id: user_id.clone(),
+            id: link_id,
+            exists: false,
+        },
+    );
     forget(l, &provider_key);
-    ok_json(rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag})).await).await?.ok_or(())?;
+    ok_json(
+        rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
     ack(provider_key, Expect::Provider { key, exists: false });
 
     // Deletes: the app (its tokens are revoked with it) and the user (its sessions go with it).
     forget(l, &app_key);
-    ok_json(rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id})).await).await?.ok_or(())?;
-    ack(app_key, Expect::App { id: app_id, exists: false });
+    ok_json(
+        rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(
+        app_key,
+        Expect::App {
+            id: app_id,
+            exists: false,
+        },
+    );
     forget(l, &format!("cc:{tag}"));
     forget(l, &user_key);
-    ok_json(rc.post("/api/v1/users.delete", json!({"userId": user_id})).await).await?.ok_or(())?;
-    ack(user_key, Expect::User { name: tag.into(), exists: false });
+    ok_json(
+        rc.post("/api/v1/users.delete", json!({"userId": user_id}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(
+        user_key,
+        Expect::User {
+            name: tag.into(),
+            exists: false,
+        },
+    );
     Ok(())
 }
 
@@ -415,9 +634,14 @@ async fn check(rc: &Rc, e: &Expect) -> bool {
     let status = |sent: Sent| async move { sent.map(|r| r.status().as_u16()).unwrap_or(0) };
     match e {
         Expect::User { name, exists } => {
-            (status(rc.get(&format!("/api/v1/users.info?username={name}")).await).await == 200) == *exists
+            (status(rc.get(&format!("/api/v1/users.info?username={name}")).await).await == 200)
+                == *exists
         }
-        Expect::Session { user_id, token, live } => {
+        Expect::Session {
+            user_id,
+            token,
+            live,
+        } => {
             let me = rc
                 .http
                 .get(format!("{}/api/v1/me", rc.url))
@@ -428,24 +652,41 @@ async fn check(rc: &Rc, e: &Expect) -> bool {
             (status(me).await == 200) == *live
         }
         Expect::App { id, exists } => {
-            (status(rc.get(&format!("/api/v1/oauth-apps.get?_id={id}")).await).await == 200) == *exists
+            (status(rc.get(&format!("/api/v1/oauth-apps.get?_id={id}")).await).await == 200)
+                == *exists
         }
         Expect::Provider { key, exists } => {
-            let r = rc.get(&format!("/api/v1/settings/Accounts_OAuth_Custom-{}", capitalize(key))).await;
+            let r = rc
+                .get(&format!(
+                    "/api/v1/settings/Accounts_OAuth_Custom-{}",
+                    capitalize(key)
+                ))
+                .await;
             let found = match ok_json(r).await {
                 Ok(Some(v)) => v["success"] == true,
                 _ => false,
             };
             found == *exists
         }
-        Expect::Link { user_id, id, exists } => {
+        Expect::Link {
+            user_id,
+            id,
+            exists,
+        } => {
             let r = rc
-                .stack(rc.http.get(format!("{}/api/v1/oauth-providers/{user_id}/{id}", rc.url)))
+                .stack(
+                    rc.http
+                        .get(format!("{}/api/v1/oauth-providers/{user_id}/{id}", rc.url)),
+                )
                 .send()
                 .await;
             (status(r).await == 200) == *exists
         }
-        Expect::Token { client, token, active } => {
+        Expect::Token {
+            client,
+            token,
+            active,
+        } => {
             let r = rc
                 .http
                 .post(format!("{}/oauth/introspect", rc.url))
@@ -470,7 +711,11 @@ fn capitalize(s: &str) -> String {
 }
 
 /// Checks the expectations recorded in `cycles` (all when `None`); returns (checked, lost).
-async fn check_all(rc: &Rc, ledger: &Shared, cycles: Option<std::ops::Range<usize>>) -> (usize, Vec<Expect>) {
+async fn check_all(
+    rc: &Rc,
+    ledger: &Shared,
+    cycles: Option<std::ops::Range<usize>>,
+) -> (usize, Vec<Expect>) {
     let expect: Vec<Expect> = ledger
         .lock()
         .unwrap()
@@ -508,19 +753,42 @@ async fn acknowledged_writes_survive_kill_9_at_random_moments() {
             Err(e) => panic!("cycle {cycle}: the store failed to start after a kill -9: {e}"),
         };
         let url = child.url.clone();
-        let admin = Rc::login(&http, &url, "admin", ADMIN_PASSWORD).await.expect("admin login");
-        let rc = Rc { http: http.clone(), url: url.clone(), auth: admin.clone() };
+        let admin = Rc::login(&http, &url, "admin", ADMIN_PASSWORD)
+            .await
+            .expect("admin login");
+        let rc = Rc {
+            http: http.clone(),
+            url: url.clone(),
+            auth: admin.clone(),
+        };
         // What the last cycle acknowledged, and at the end everything, is as acknowledged.
-        let last = if cycle == cycles { None } else { Some(cycle.saturating_sub(1)..cycle) };
+        let last = if cycle == cycles {
+            None
+        } else {
+            Some(cycle.saturating_sub(1)..cycle)
+        };
         let (n, lost) = check_all(&rc, &ledger, last).await;
         checked += n;
-        assert!(lost.is_empty(), "cycle {cycle}: lost {} acknowledged writes: {lost:?}", lost.len());
+        assert!(
+            lost.is_empty(),
+            "cycle {cycle}: lost {} acknowledged writes: {lost:?}",
+            lost.len()
+        );
         if cycle == cycles {
             repairs += kill(child);
             break;
         }
         let tasks: Vec<_> = (0..6)
-            .map(|n| tokio::spawn(writer(n, url.clone(), admin.clone(), ledger.clone(), cycle, long_tokens)))
+            .map(|n| {
+                tokio::spawn(writer(
+                    n,
+                    url.clone(),
+                    admin.clone(),
+                    ledger.clone(),
+                    cycle,
+                    long_tokens,
+                ))
+            })
             .collect();
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -539,7 +807,10 @@ async fn acknowledged_writes_survive_kill_9_at_random_moments() {
          0 lost, 0 stores failed to start, {repairs} entries repaired at start, {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert!(acked >= 10 * cycles, "the writers acknowledged too little to prove anything: {acked}");
+    assert!(
+        acked >= 10 * cycles,
+        "the writers acknowledged too little to prove anything: {acked}"
+    );
 }
 
 /// What a write answers while the store cannot write: status, body and how long it took.
@@ -571,7 +842,10 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     assert_eq!(st, 200, "{v}");
     let client = (
         v["application"]["clientId"].as_str().unwrap().to_owned(),
-        v["application"]["clientSecret"].as_str().unwrap().to_owned(),
+        v["application"]["clientSecret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
     );
     let tfa = |rb: RequestBuilder| {
         rb.header("X-User-Id", &a.user_id)
@@ -581,7 +855,10 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     };
     for (path, body) in [
         ("settings.addCustomOAuth", json!({"name": "Myidp"})),
-        ("settings/Accounts_OAuth_Custom-Myidp", json!({"value": true})),
+        (
+            "settings/Accounts_OAuth_Custom-Myidp",
+            json!({"value": true}),
+        ),
     ] {
         let r = tfa(s.http.post(format!("{}/api/v1/{path}", s.url)))
             .json(&body)
@@ -603,7 +880,10 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     let answers = [
         (
             "RC users.create",
-            rc("/api/v1/users.create", json!({"username": "u", "email": "u@example.com", "password": "pw"})),
+            rc(
+                "/api/v1/users.create",
+                json!({"username": "u", "email": "u@example.com", "password": "pw"}),
+            ),
             "error-storage-unavailable",
         ),
         (
@@ -628,8 +908,10 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
                 .header("X-Stack-Project-Id", PROJECT)
                 .header("X-Stack-Access-Type", "server")
                 .header("X-Stack-Secret-Server-Key", SERVER_KEY)
-                .json(&json!({"user_id": a.user_id, "provider_config_id": "myidp", "account_id": "x",
-                              "allow_sign_in": false, "allow_connected_accounts": true})),
+                .json(
+                    &json!({"user_id": a.user_id, "provider_config_id": "myidp", "account_id": "x",
+                              "allow_sign_in": false, "allow_connected_accounts": true}),
+                ),
             "Storage unavailable",
         ),
         (
@@ -649,7 +931,14 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     }
     // The sign-in page: 503 as an HTML page.
     let b = crate::common::browser();
-    let page = b.get(format!("{}/login", s.url)).send().await.unwrap().text().await.unwrap();
+    let page = b
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let mut form = crate::common::hidden_inputs(&page);
     form.push(("username".into(), "admin".into()));
     form.push(("password".into(), crate::common::ADMIN_PASSWORD.into()));
@@ -748,7 +1037,10 @@ async fn a_full_disk_answers_503_promptly_and_a_restart_recovers() {
         }
     }
     let failed = failed.expect("a full disk fails a write");
-    eprintln!("full disk: write {failed} answered 503 after {} acknowledged", acked.len());
+    eprintln!(
+        "full disk: write {failed} answered 503 after {} acknowledged",
+        acked.len()
+    );
     std::fs::remove_file(&filler).unwrap();
     let (status, _, took) = timed(
         s.http
@@ -775,7 +1067,9 @@ async fn a_full_disk_answers_503_promptly_and_a_restart_recovers() {
     };
     let a = s.admin().await;
     for name in &acked {
-        let (st, _) = s.get(&format!("/api/v1/users.info?username={name}"), &a).await;
+        let (st, _) = s
+            .get(&format!("/api/v1/users.info?username={name}"), &a)
+            .await;
         assert_eq!(st, 200, "{name} was acknowledged");
     }
     let (st, v) = s
