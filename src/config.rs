@@ -67,6 +67,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest upstream answer (token, identity) federated sign-in reads, in bytes.
     pub upstream_body_bytes: usize,
+    /// Milliseconds between two sweeps of expired records (the crash harness makes it short).
+    pub sweep_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -181,6 +183,7 @@ impl Default for Limits {
             idle_timeout_secs: 60,
             max_connections: 1024,
             upstream_body_bytes: 1 << 20,
+            sweep_interval_ms: 60_000,
         }
     }
 }
@@ -352,7 +355,7 @@ impl Config {
     /// (a TTL becomes i64 milliseconds added to now; `cache_mb` is shifted into bytes; `header_bytes` becomes
     /// HTTP/2's u32 limit; timeouts become deadlines) and are far beyond any sensible setting; a lower bound of 1
     /// marks keys where zero is nonsense (it would refuse, or expire, everything).
-    fn numeric_keys(&self) -> [(&'static str, u64, u64, u64); 23] {
+    fn numeric_keys(&self) -> [(&'static str, u64, u64, u64); 24] {
         let (l, a, lg, t) = (&self.limits, &self.argon2, &self.login, &self.tokens);
         let n = |v: usize| v as u64;
         [
@@ -395,6 +398,12 @@ impl Config {
                 MAX_TIMEOUT_SECS,
             ),
             ("limits.max_connections", n(l.max_connections), 1, 1 << 20),
+            (
+                "limits.sweep_interval_ms",
+                l.sweep_interval_ms,
+                1,
+                MAX_TIMEOUT_SECS * 1000,
+            ),
             (
                 "limits.upstream_body_bytes",
                 n(l.upstream_body_bytes),

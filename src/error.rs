@@ -32,6 +32,10 @@ pub enum Error {
     /// A bounded queue (argon2) is full: back off.
     #[error("server busy")]
     Busy,
+    /// The store cannot write (a full disk, an IO error): the write is not known to be durable. A 503 in every
+    /// dialect, promptly; the cause is logged where it happens.
+    #[error("storage unavailable")]
+    Unavailable,
     /// The store failed; the cause is logged where it happens, the caller sees an opaque 500.
     #[error("internal error")]
     Internal(String),

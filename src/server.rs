@@ -307,7 +307,8 @@ pub enum StartError {
 pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> {
     crate::telemetry::init_metrics();
     let store = Store::open(&config.data_dir, config.cache_mb << 20)?;
-    if let Err(e) = store.verify() {
+    // What a crash can leave is repaired (and logged); anything else is corruption and stops the start.
+    if let Err(e) = store.repair() {
         let cause = match e {
             crate::error::Error::Internal(c) => c,
             other => other.to_string(),
@@ -332,6 +333,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         config.issuer.clone()
     };
     let limits = config.limits.clone();
+    let sweep_every = Duration::from_millis(config.limits.sweep_interval_ms);
     let key = crate::crypto::seal::load_master_key(&config.master_key, &config.data_dir)
         .map_err(StartError::Setup)?;
     let sealer = crate::crypto::Sealer::new(key);
@@ -342,7 +344,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let announcements = bootstrap::run(&state)
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
-    let sweeper = crate::store::spawn_sweeper(store, clock, Duration::from_secs(60));
+    let sweeper = crate::store::spawn_sweeper(store, clock, sweep_every);
     let router = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -16,7 +16,9 @@ use super::primitives::Backend;
 use crate::model::app::API_SCOPE;
 use crate::model::{redirect, App};
 use crate::state::AppState;
-use crate::web::pages::{error_page, html, login_form, see_other, ConsentPage, PageBody};
+use crate::web::pages::{
+    error_page, failure_page, html, login_form, see_other, ConsentPage, PageBody,
+};
 use crate::web::{csrf, session};
 
 /// Form fields of the consent page that are not OAuth parameters.
@@ -150,11 +152,7 @@ async fn run(
     match pending.authorize(&mut backend, user.id.as_str().into()) {
         Ok(url) => match s.store.durable().await {
             Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),
-            Err(_) => error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            ),
+            Err(e) => failure_page(&e),
         },
         Err(e) => flow_error(s, e),
     }

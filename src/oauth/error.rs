@@ -69,6 +69,13 @@ impl From<Error> for OAuthError {
                 retry_after_secs: Some(1),
                 ..Self::new("temporarily_unavailable", "server busy; retry shortly")
             },
+            Error::Unavailable => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                ..Self::new(
+                    "temporarily_unavailable",
+                    "storage unavailable; retry later",
+                )
+            },
             Error::Unauthorized => Self::invalid_client(false),
             Error::Invalid { reason, .. } => Self::invalid_request(reason),
             Error::NotFound(what) => Self::invalid_grant(format!("{what} not found")),

@@ -302,6 +302,7 @@ impl Issuer for Backend<'_> {
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "issuing a client token failed");
+                    self.fail(e.into());
                     Err(())
                 }
             };
@@ -335,6 +336,7 @@ impl Issuer for Backend<'_> {
             }
             Err(e) => {
                 tracing::error!(error = %e, "issuing tokens failed");
+                self.fail(e.into());
                 Err(())
             }
         }
@@ -378,6 +380,7 @@ impl Issuer for Backend<'_> {
             }
             Err(e) => {
                 tracing::error!(error = %e, "rotating a refresh token failed");
+                self.fail(e.into());
                 Err(())
             }
         }

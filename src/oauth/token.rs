@@ -83,10 +83,7 @@ async fn issue(
         GrantType::RefreshToken => refresh_token(s, &client, &params)?,
         GrantType::ClientCredentials => credentials(s, &client, &params)?,
     };
-    s.store
-        .durable()
-        .await
-        .map_err(|_| OAuthError::server_error())?;
+    s.store.durable().await.map_err(OAuthError::from)?;
     Ok(v)
 }
 

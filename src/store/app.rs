@@ -152,7 +152,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::model::{App, ClientType, UserRef};
     use crate::store::testing::temp_store;
 

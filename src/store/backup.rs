@@ -381,9 +381,15 @@ pub fn check_target(dir: &Path, cache_bytes: u64) -> Result<(), String> {
     ))
 }
 
-/// Imports `file` into the empty (or missing) data dir `dir`: checks the file, writes `master_key_file` as
-/// `master.key` when given, imports every record, verifies every index and flushes. On any failure the dir is
-/// left as it was found (what was created is removed).
+/// Where restore builds the store inside the target data dir before moving it into place. `Store::open` refuses
+/// a data dir that still has it: a restore was interrupted there.
+pub const STAGING: &str = "restoring";
+
+/// Imports `file` into the empty (or missing) data dir `dir`: checks the file, imports every record into
+/// `dir/restoring`, repairs crash leftovers the backed-up store carried (logged), verifies every index, flushes,
+/// writes `master_key_file` as `master.key` when given, and only then renames the store into place, so a data dir
+/// never holds a half-imported store under its name. On any failure the dir is left as it was found (what was
+/// created is removed).
 pub fn restore(
     file: &Path,
     dir: &Path,
@@ -394,9 +400,20 @@ pub fn restore(
     inspect(file)?;
     let created_dir = !dir.exists();
     super::create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let result = import(file, dir, cache_bytes, master_key_file);
+    let staging = dir.join(STAGING);
+    let result = import(file, &staging, cache_bytes).and_then(|info| {
+        if let Some(text) = master_key_file {
+            crate::crypto::seal::install_key_file(dir, text)?;
+        }
+        fs::rename(staging.join("db"), dir.join("db"))
+            .and_then(|()| fs::remove_dir(&staging))
+            .and_then(|()| fs::File::open(dir)?.sync_all())
+            .map_err(|e| format!("cannot move the restored store into {}: {e}", dir.display()))?;
+        Ok(info)
+    });
     if result.is_err() {
         // The dir was empty: everything in it now is ours.
+        let _ = fs::remove_dir_all(&staging);
         let _ = fs::remove_dir_all(dir.join("db"));
         if master_key_file.is_some() {
             let _ = fs::remove_file(dir.join(crate::crypto::seal::KEY_FILE));
@@ -408,15 +425,8 @@ pub fn restore(
     result
 }
 
-fn import(
-    file: &Path,
-    dir: &Path,
-    cache_bytes: u64,
-    master_key_file: Option<&str>,
-) -> Result<BackupInfo, String> {
-    if let Some(text) = master_key_file {
-        crate::crypto::seal::install_key_file(dir, text)?;
-    }
+/// Imports every record of `file` into a new store in `dir`, repairs, verifies and closes it.
+fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, String> {
     let store = Store::open(dir, cache_bytes).map_err(|e| e.to_string())?;
     let mut batches: BTreeMap<String, (sled::Batch, usize)> = BTreeMap::new();
     let apply = |store: &Store, tree: &str, batch: sled::Batch| -> Result<(), String> {
@@ -443,10 +453,12 @@ fn import(
         // Empty trees too, so the restored dir has the same trees as the backed-up one.
         store.db.open_tree(tree).map_err(|e| e.to_string())?;
     }
+    // A backup of a store that a crash left leftovers in carries them: repair (logged), then verify.
     store
-        .verify()
+        .repair()
         .map_err(|e| format!("the restored store fails verification: {}", cause(e)))?;
     store.close().map_err(cause)?;
+    drop(store);
     Ok(info)
 }
 

@@ -149,6 +149,15 @@ impl Store {
             dir: dir.to_owned(),
             cause: e.to_string(),
         })?;
+        if dir.join(backup::STAGING).exists() {
+            return Err(OpenError::Corrupt {
+                dir: dir.to_owned(),
+                cause: format!(
+                    "a restore into it was interrupted ({} is still there)",
+                    backup::STAGING
+                ),
+            });
+        }
         // sled releases its file lock from its own threads shortly after the last handle of a previous owner is
         // dropped (an in-process restart, or a process that is just exiting): wait briefly before calling the dir
         // busy.
@@ -236,7 +245,13 @@ impl Store {
 
     /// Synchronous flush for startup, shutdown and the CLI.
     pub fn flush_blocking(&self) -> crate::error::Result<()> {
-        self.db.flush().map(drop).map_err(Error::internal)
+        self.db.flush().map(drop).map_err(db_err)
+    }
+
+    /// Makes the next `n` group commits fail as on a full disk (a test hook for the 503 path).
+    #[doc(hidden)]
+    pub fn fail_next_flushes(&self, n: u32) {
+        self.flusher.fail_next(n);
     }
 
     /// Bytes used on disk, for `/metrics`.
@@ -246,16 +261,11 @@ impl Store {
 
     /// A small persistent value in the `meta` tree (e.g. a generated key).
     pub fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
-        Ok(self
-            .t
-            .meta
-            .get(key)
-            .map_err(Error::internal)?
-            .map(|v| v.to_vec()))
+        Ok(self.t.meta.get(key).map_err(db_err)?.map(|v| v.to_vec()))
     }
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> crate::error::Result<()> {
-        self.t.meta.insert(key, value).map_err(Error::internal)?;
+        self.t.meta.insert(key, value).map_err(db_err)?;
         self.durable().await
     }
 
@@ -303,7 +313,7 @@ pub(crate) fn txn_result<T>(r: Result<T, TransactionError<Error>>) -> crate::err
     match r {
         Ok(v) => Ok(v),
         Err(TransactionError::Abort(e)) => Err(e),
-        Err(TransactionError::Storage(e)) => Err(Error::internal(e)),
+        Err(TransactionError::Storage(e)) => Err(db_err(e)),
     }
 }
 
@@ -318,8 +328,15 @@ pub(crate) fn decode_or_abort<T: serde::de::DeserializeOwned>(
     codec::decode(bytes).map_err(ConflictableTransactionError::Abort)
 }
 
+/// A sled error as the domain's: an IO error (a full disk) is [`Error::Unavailable`], anything else internal.
 pub(crate) fn db_err(e: sled::Error) -> Error {
-    Error::internal(e)
+    match e {
+        sled::Error::Io(io) => {
+            tracing::error!(error = %io, "store write failed");
+            Error::Unavailable
+        }
+        other => Error::internal(other),
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub struct LoginToken {
     pub expires_at: Millis,
 }
 
-fn by_user_key(user_id: &str, digest: &[u8; 32]) -> Vec<u8> {
+pub(super) fn by_user_key(user_id: &str, digest: &[u8; 32]) -> Vec<u8> {
     let mut k = Vec::with_capacity(user_id.len() + 1 + 32);
     k.extend_from_slice(user_id.as_bytes());
     k.push(0);
@@ -79,7 +79,8 @@ impl Store {
         txn_result(r)
     }
 
-    /// Removes every login token of a user (not flushed: the caller flushes).
+    /// Removes every login token of a user (not flushed: the caller flushes), each with its index entry in one
+    /// transaction, so a crash part-way leaves no dangling entry.
     pub(crate) fn delete_login_tokens_of(&self, user_id: &str) -> Result<()> {
         let prefix = user_prefix(user_id);
         for key in self.t.login_tokens_by_user.scan_prefix(&prefix).keys() {
@@ -87,8 +88,7 @@ impl Store {
             let digest: [u8; 32] = key[prefix.len()..]
                 .try_into()
                 .map_err(|_| Error::internal("bad login token index key"))?;
-            self.t.login_tokens.remove(digest).map_err(db_err)?;
-            self.t.login_tokens_by_user.remove(&key).map_err(db_err)?;
+            self.remove_login_token(&digest)?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
+use super::verify::{tree_name, Findings, Op};
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
@@ -164,6 +165,14 @@ fn client_active(
         Some(b) => Ok(decode_or_abort::<crate::model::App>(&b)?.active),
         None => Ok(false),
     }
+}
+
+/// Whether a token of family `f` (its stored bytes, `None` when the record is gone) is dead at `now`.
+fn token_dead(f: &FamilyRecord, token: Option<&[u8]>, now: Millis) -> Result<bool> {
+    Ok(match token {
+        Some(b) => f.revoked || codec::decode::<TokenRecord>(b)?.expires_at <= now,
+        None => true,
+    })
 }
 
 impl Store {
@@ -481,7 +490,9 @@ impl Store {
         self.revoke_by_owner(&self.t.families_by_user.clone(), user_id)
     }
 
-    /// Removes expired codes, expired tokens, and the tokens and indexes of revoked or emptied families.
+    /// Removes expired codes, expired tokens, and the tokens and indexes of revoked or emptied families. Every
+    /// removal that touches more than one key is one transaction (see [`Store::sweep_family`]), so a crash at any
+    /// moment leaves no dangling index entry; codes and family-less client_credentials tokens are single keys.
     pub(crate) fn sweep_tokens(&self, now: Millis) -> Result<usize> {
         let mut n = 0;
         for kv in self.t.codes.iter() {
@@ -501,48 +512,85 @@ impl Store {
                 }
             }
         }
-        for kv in self.t.families.iter() {
-            let (fam, v) = kv.map_err(db_err)?;
-            let f: FamilyRecord = codec::decode(&v)?;
-            let mut live = 0;
-            for k in self.t.tokens_by_family.scan_prefix(&fam).keys() {
-                let k = k.map_err(db_err)?;
-                let digest = &k[16..];
-                let dead = match self.t.tokens.get(digest).map_err(db_err)? {
-                    Some(b) => f.revoked || codec::decode::<TokenRecord>(&b)?.expires_at <= now,
-                    None => true,
-                };
-                if dead {
-                    self.t.tokens.remove(digest).map_err(db_err)?;
-                    self.t.tokens_by_family.remove(&k).map_err(db_err)?;
-                    n += 1;
-                } else {
-                    live += 1;
-                }
-            }
-            if live == 0 {
-                let fam: FamilyId = fam
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| Error::internal("bad family key"))?;
-                self.t
-                    .families_by_client
-                    .remove(owner_key(&f.client_id, &fam))
-                    .map_err(db_err)?;
-                if !f.owner_id.is_empty() {
-                    self.t
-                        .families_by_user
-                        .remove(owner_key(&f.owner_id, &fam))
-                        .map_err(db_err)?;
-                }
-                self.t.families.remove(fam).map_err(db_err)?;
-            }
+        for fam in self.t.families.iter().keys() {
+            let fam: FamilyId = fam
+                .map_err(db_err)?
+                .as_ref()
+                .try_into()
+                .map_err(|_| Error::internal("bad family key"))?;
+            n += self.sweep_family(&fam, now)?;
         }
         Ok(n)
     }
 
-    /// Index checks for `verify()`.
-    pub(crate) fn verify_tokens(&self, bad: &mut dyn FnMut(String)) -> Result<()> {
+    /// Removes the dead tokens of one family with their index entries, and the family with its owner entries once
+    /// no token is left, in one transaction (the family's tokens are found by a prefix scan first: a sled
+    /// transaction cannot scan). A token added to the family after the scan would outlive its family only if it
+    /// were issued into a family whose tokens are all dead, which rotation refuses; `repair` removes such a token
+    /// anyway (a token of a missing family is not live). Returns how many tokens went.
+    fn sweep_family(&self, fam: &FamilyId, now: Millis) -> Result<usize> {
+        let t = &self.t;
+        let keys = t
+            .tokens_by_family
+            .scan_prefix(fam)
+            .keys()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        // Plain reads first: the transaction (a process-wide lock) runs only for a family with work to do.
+        let Some(b) = t.families.get(fam).map_err(db_err)? else {
+            return Ok(0);
+        };
+        let f: FamilyRecord = codec::decode(&b)?;
+        let mut idle = !keys.is_empty();
+        for k in &keys {
+            if token_dead(&f, t.tokens.get(&k[16..]).map_err(db_err)?.as_deref(), now)? {
+                idle = false;
+                break;
+            }
+        }
+        if idle {
+            return Ok(0);
+        }
+        let r = (
+            &t.families,
+            &t.families_by_client,
+            &t.families_by_user,
+            &t.tokens,
+            &t.tokens_by_family,
+        )
+            .transaction(|(families, by_client, by_user, tokens, by_family)| {
+                let Some(b) = families.get(fam)? else {
+                    return Ok(0);
+                };
+                let f: FamilyRecord = decode_or_abort(&b)?;
+                let (mut dead, mut live) = (0, 0);
+                for k in &keys {
+                    let digest = &k[16..];
+                    let token = tokens.get(digest)?;
+                    if token_dead(&f, token.as_deref(), now)
+                        .map_err(ConflictableTransactionError::Abort)?
+                    {
+                        tokens.remove(digest)?;
+                        by_family.remove(k)?;
+                        dead += 1;
+                    } else {
+                        live += 1;
+                    }
+                }
+                if live == 0 {
+                    by_client.remove(owner_key(&f.client_id, fam))?;
+                    if !f.owner_id.is_empty() {
+                        by_user.remove(owner_key(&f.owner_id, fam))?;
+                    }
+                    families.remove(&fam[..])?;
+                }
+                Ok(dead)
+            });
+        txn_result(r)
+    }
+
+    /// The token checks of `verify` and `repair` (see `verify.rs` for the classification).
+    pub(super) fn check_tokens(&self, f: &mut Findings) -> Result<()> {
         let t = &self.t;
         for kv in t.tokens.iter() {
             let (k, v) = kv.map_err(db_err)?;
@@ -550,63 +598,105 @@ impl Store {
             if rec.epoch.is_some() {
                 continue; // a family-less client_credentials token has no index entries
             }
-            let digest: Digest = k
-                .as_ref()
-                .try_into()
-                .map_err(|_| Error::internal("bad token key"))?;
-            if !t
-                .tokens_by_family
-                .contains_key(family_token_key(&rec.family, &digest))
-                .map_err(db_err)?
-            {
-                bad("token missing from tokens_by_family".into());
-            }
+            let Ok(digest) = Digest::try_from(k.as_ref()) else {
+                f.corrupt("token stored under a malformed key");
+                continue;
+            };
+            let entry = family_token_key(&rec.family, &digest);
             if !t.families.contains_key(rec.family).map_err(db_err)? {
-                bad("token of a missing family".into());
+                // Not live (a token needs its family): what a crash in an older sweep left.
+                f.leftover(
+                    "token of a missing family",
+                    [
+                        Op::Remove(t.tokens.clone(), k.to_vec()),
+                        Op::Remove(t.tokens_by_family.clone(), entry),
+                    ],
+                );
+            } else if !t.tokens_by_family.contains_key(&entry).map_err(db_err)? {
+                f.leftover(
+                    "token missing from tokens_by_family",
+                    [Op::Put(t.tokens_by_family.clone(), entry, Vec::new())],
+                );
             }
         }
         for k in t.tokens_by_family.iter().keys() {
             let k = k.map_err(db_err)?;
-            if k.len() != 48 || !t.tokens.contains_key(&k[16..]).map_err(db_err)? {
-                bad("tokens_by_family entry is dangling".into());
+            if k.len() != 48 {
+                f.corrupt("tokens_by_family has a malformed key");
+            } else if !t.tokens.contains_key(&k[16..]).map_err(db_err)? {
+                f.leftover(
+                    "tokens_by_family entry is dangling",
+                    [Op::Remove(t.tokens_by_family.clone(), k.to_vec())],
+                );
             }
         }
         for kv in t.families.iter() {
             let (k, v) = kv.map_err(db_err)?;
-            let f: FamilyRecord = codec::decode(&v)?;
-            let fam: FamilyId = k
-                .as_ref()
-                .try_into()
-                .map_err(|_| Error::internal("bad family key"))?;
-            if !t
-                .families_by_client
-                .contains_key(owner_key(&f.client_id, &fam))
-                .map_err(db_err)?
-            {
-                bad("family missing from families_by_client".into());
+            let fam: FamilyRecord = codec::decode(&v)?;
+            let Ok(id) = FamilyId::try_from(k.as_ref()) else {
+                f.corrupt("family stored under a malformed key");
+                continue;
+            };
+            let mut owners = vec![(&t.families_by_client, owner_key(&fam.client_id, &id))];
+            if !fam.owner_id.is_empty() {
+                owners.push((&t.families_by_user, owner_key(&fam.owner_id, &id)));
             }
-            if !f.owner_id.is_empty()
-                && !t
-                    .families_by_user
-                    .contains_key(owner_key(&f.owner_id, &fam))
-                    .map_err(db_err)?
-            {
-                bad("family missing from families_by_user".into());
+            for (index, key) in owners {
+                if !index.contains_key(&key).map_err(db_err)? {
+                    f.leftover(
+                        format!("family missing from {}", tree_name(index)),
+                        [Op::Put(index.clone(), key, Vec::new())],
+                    );
+                }
+            }
+            if !fam.revoked && !self.family_owners_alive(&fam)? {
+                // Deleting or deactivating an app and deleting a user revoke its families right after the change
+                // commits: a crash in between left them live.
+                let revoked = FamilyRecord {
+                    revoked: true,
+                    ..fam
+                };
+                f.leftover(
+                    "grant of a deleted user or a deleted or inactive app not revoked",
+                    [Op::Put(
+                        t.families.clone(),
+                        k.to_vec(),
+                        codec::encode(&revoked),
+                    )],
+                );
             }
         }
         for index in [&t.families_by_client, &t.families_by_user] {
             for k in index.iter().keys() {
                 let k = k.map_err(db_err)?;
-                if k.len() < 17
-                    || !t
-                        .families
-                        .contains_key(&k[k.len() - 16..])
-                        .map_err(db_err)?
+                if k.len() < 17 {
+                    f.corrupt(format!("{} has a malformed key", tree_name(index)));
+                } else if !t
+                    .families
+                    .contains_key(&k[k.len() - 16..])
+                    .map_err(db_err)?
                 {
-                    bad("family index entry is dangling".into());
+                    f.leftover(
+                        format!("{} entry is dangling", tree_name(index)),
+                        [Op::Remove(index.clone(), k.to_vec())],
+                    );
                 }
             }
         }
         Ok(())
+    }
+
+    /// Whether a family's app exists and is active and its user (if any) exists.
+    fn family_owners_alive(&self, fam: &FamilyRecord) -> Result<bool> {
+        let app_active = self
+            .app_by_client_id(&fam.client_id)?
+            .is_some_and(|a| a.active);
+        let user = fam.owner_id.is_empty()
+            || self
+                .t
+                .users
+                .contains_key(fam.owner_id.as_bytes())
+                .map_err(db_err)?;
+        Ok(app_active && user)
     }
 }

@@ -1,5 +1,16 @@
-//! `Store::verify`: every index against its records and every record against its indexes. Run at start, after
-//! restore, and by the model-based tests after every random run.
+//! `Store::verify` and `Store::repair`: every index against its records and every record against its indexes.
+//! `verify` runs after restore and in the model-based tests after every random run; `repair` runs at start and in
+//! restore, before `verify`.
+//!
+//! Each check classifies what it finds (the table is in docs/reliability.md):
+//! - a **leftover**: what a `kill -9` between two writes that are not one transaction can leave (an index entry
+//!   whose record is gone, an index entry of a record that can be derived from the record alone, a record that is
+//!   dead because what it belongs to is gone, a grant not yet revoked after its app or user went). Each comes with
+//!   the raw writes that repair it; none of them can make anything live that was not.
+//! - **corruption**: an undecodable record, a record under another key, an index that another record holds, a
+//!   broken invariant. Nothing can repair it safely: `serve` refuses to start and names `latchkey restore`.
+
+use std::collections::BTreeMap;
 
 use super::link::{
     account_key, id_of_provider_key, id_of_user_key, provider_key, signin_key, user_key,
@@ -9,22 +20,114 @@ use crate::error::{Error, Result};
 use crate::model::provider::normalize_name;
 use crate::model::{App, Link, Provider, User};
 
+/// One raw write of a repair.
+pub(super) enum Op {
+    Remove(sled::Tree, Vec<u8>),
+    Put(sled::Tree, Vec<u8>, Vec<u8>),
+}
+
+impl Op {
+    fn tree(&self) -> &sled::Tree {
+        match self {
+            Op::Remove(t, _) | Op::Put(t, _, _) => t,
+        }
+    }
+}
+
+/// What the checks found: corruption, and leftovers with the writes that repair them.
+#[derive(Default)]
+pub(super) struct Findings {
+    corrupt: Vec<String>,
+    leftovers: Vec<String>,
+    ops: Vec<Op>,
+}
+
+/// The most problems one message lists.
+const LISTED: usize = 20;
+
+impl Findings {
+    pub fn corrupt(&mut self, what: impl Into<String>) {
+        if self.corrupt.len() < LISTED {
+            self.corrupt.push(what.into());
+        }
+    }
+
+    pub fn leftover(&mut self, what: impl Into<String>, repair: impl IntoIterator<Item = Op>) {
+        if self.leftovers.len() < LISTED {
+            self.leftovers.push(what.into());
+        }
+        self.ops.extend(repair);
+    }
+
+    fn message(&self, of: &[String]) -> Error {
+        Error::Internal(format!("store verification failed: {}", of.join("; ")))
+    }
+}
+
 impl Store {
     /// Returns `Err(Internal)` listing the first problems found; `Ok` when every index agrees with the records.
     pub fn verify(&self) -> Result<()> {
-        let mut problems: Vec<String> = Vec::new();
-        let mut bad = |p: String| {
-            if problems.len() < 20 {
-                problems.push(p);
-            }
-        };
-        let t = &self.t;
+        let f = self.check()?;
+        if f.corrupt.is_empty() && f.ops.is_empty() {
+            return Ok(());
+        }
+        let all: Vec<String> = f.corrupt.iter().chain(&f.leftovers).cloned().collect();
+        Err(f.message(&all))
+    }
 
+    /// Repairs what a crash can leave (see the module doc), logging each tree it wrote and how many entries, then
+    /// verifies. Changes nothing when the store is corrupt: that is an `Err` naming the first problems. Returns how
+    /// many writes repaired the store. A crash during a repair leaves leftovers of the same kinds, so the next run
+    /// finishes it.
+    pub fn repair(&self) -> Result<usize> {
+        let f = self.check()?;
+        if !f.corrupt.is_empty() {
+            return Err(f.message(&f.corrupt));
+        }
+        let n = f.ops.len();
+        if n > 0 {
+            let mut per_tree: BTreeMap<String, usize> = BTreeMap::new();
+            // Removals first: a put only ever fills a key that was free when checked.
+            let (removes, puts): (Vec<Op>, Vec<Op>) =
+                f.ops.into_iter().partition(|o| matches!(o, Op::Remove(..)));
+            for op in removes.into_iter().chain(puts) {
+                *per_tree
+                    .entry(String::from_utf8_lossy(&op.tree().name()).into_owned())
+                    .or_default() += 1;
+                match op {
+                    Op::Remove(t, k) => t.remove(k).map(drop),
+                    Op::Put(t, k, v) => t.insert(k, v).map(drop),
+                }
+                .map_err(db_err)?;
+            }
+            for (tree, entries) in &per_tree {
+                tracing::warn!(tree = %tree, entries, "repaired crash leftovers");
+            }
+            self.flush_blocking()?;
+        }
+        self.verify()?;
+        Ok(n)
+    }
+
+    /// Runs every check.
+    fn check(&self) -> Result<Findings> {
+        let mut f = Findings::default();
+        self.check_apps(&mut f)?;
+        self.check_users(&mut f)?;
+        self.check_login_tokens(&mut f)?;
+        self.check_providers(&mut f)?;
+        self.check_links(&mut f)?;
+        self.check_tokens(&mut f)?;
+        Ok(f)
+    }
+
+    fn check_apps(&self, f: &mut Findings) -> Result<()> {
+        let t = &self.t;
         for kv in t.apps.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let app: App = codec::decode(&v)?;
             if app.id.as_bytes() != k.as_ref() {
-                bad(format!("app {} stored under another key", app.id));
+                f.corrupt(format!("app {} stored under another key", app.id));
             }
             if t.apps_by_client
                 .get(app.client_id.as_bytes())
@@ -32,26 +135,34 @@ impl Store {
                 .as_deref()
                 != Some(k.as_ref())
             {
-                bad(format!("app {} missing from apps_by_client", app.id));
+                f.corrupt(format!("app {} missing from apps_by_client", app.id));
             }
         }
         for kv in t.apps_by_client.iter() {
             let (client, id) = kv.map_err(db_err)?;
             match t.apps.get(&id).map_err(db_err)? {
                 Some(v) if codec::decode::<App>(&v)?.client_id.as_bytes() == client.as_ref() => {}
-                _ => bad(format!(
-                    "apps_by_client entry {} is dangling",
+                Some(_) => f.corrupt(format!(
+                    "apps_by_client entry {} points at another app",
                     String::from_utf8_lossy(&client)
                 )),
+                None => f.leftover(
+                    "apps_by_client entry is dangling",
+                    [Op::Remove(t.apps_by_client.clone(), client.to_vec())],
+                ),
             }
         }
+        Ok(())
+    }
 
+    fn check_users(&self, f: &mut Findings) -> Result<()> {
+        let t = &self.t;
         let mut admins = 0u64;
         for kv in t.users.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let user: User = codec::decode(&v)?;
             if user.id.as_bytes() != k.as_ref() {
-                bad(format!("user {} stored under another key", user.id));
+                f.corrupt(format!("user {} stored under another key", user.id));
             }
             admins += u64::from(user.is_admin());
             if t.users_by_name
@@ -60,7 +171,7 @@ impl Store {
                 .as_deref()
                 != Some(k.as_ref())
             {
-                bad(format!("user {} missing from users_by_name", user.id));
+                f.corrupt(format!("user {} missing from users_by_name", user.id));
             }
             for e in &user.emails {
                 if t.users_by_email
@@ -69,105 +180,109 @@ impl Store {
                     .as_deref()
                     != Some(k.as_ref())
                 {
-                    bad(format!(
+                    f.corrupt(format!(
                         "user {} email missing from users_by_email",
                         user.id
                     ));
                 }
             }
         }
-        for kv in t.users_by_name.iter() {
-            let (name, id) = kv.map_err(db_err)?;
-            match t.users.get(&id).map_err(db_err)? {
-                Some(v)
-                    if codec::decode::<User>(&v)?
-                        .username
-                        .to_lowercase()
-                        .as_bytes()
-                        == name.as_ref() => {}
-                _ => bad(format!(
-                    "users_by_name entry {} is dangling",
-                    String::from_utf8_lossy(&name)
-                )),
-            }
-        }
-        for kv in t.users_by_email.iter() {
-            let (email, id) = kv.map_err(db_err)?;
-            match t.users.get(&id).map_err(db_err)? {
-                Some(v)
-                    if codec::decode::<User>(&v)?
-                        .emails
+        for (index, by_name) in [(&t.users_by_name, true), (&t.users_by_email, false)] {
+            for kv in index.iter() {
+                let (key, id) = kv.map_err(db_err)?;
+                let Some(v) = t.users.get(&id).map_err(db_err)? else {
+                    f.leftover(
+                        format!("{} entry is dangling", tree_name(index)),
+                        [Op::Remove(index.clone(), key.to_vec())],
+                    );
+                    continue;
+                };
+                let u: User = codec::decode(&v)?;
+                let ok = if by_name {
+                    u.username.to_lowercase().as_bytes() == key.as_ref()
+                } else {
+                    u.emails
                         .iter()
-                        .any(|e| e.address.as_bytes() == email.as_ref()) => {}
-                _ => bad(format!(
-                    "users_by_email entry {} is dangling",
-                    String::from_utf8_lossy(&email)
-                )),
+                        .any(|e| e.address.as_bytes() == key.as_ref())
+                };
+                if !ok {
+                    f.corrupt(format!(
+                        "{} entry {} points at another user",
+                        tree_name(index),
+                        String::from_utf8_lossy(&key)
+                    ));
+                }
             }
         }
         if admins != self.admin_count()? {
-            bad(format!(
+            f.corrupt(format!(
                 "admin counter {} but {admins} admins",
                 self.admin_count()?
             ));
         }
+        Ok(())
+    }
 
-        let mut indexed = 0usize;
+    /// A login token whose user is gone is dead (authentication checks the user) and swept; it is what a crash
+    /// between deleting a user and removing its tokens leaves, so it is not corruption.
+    fn check_login_tokens(&self, f: &mut Findings) -> Result<()> {
+        let t = &self.t;
+        for kv in t.login_tokens.iter() {
+            let (digest, v) = kv.map_err(db_err)?;
+            let tok: LoginToken = codec::decode(&v)?;
+            let Ok(d) = <[u8; 32]>::try_from(digest.as_ref()) else {
+                f.corrupt("login token stored under a malformed key");
+                continue;
+            };
+            let key = super::session::by_user_key(&tok.user_id, &d);
+            if !t.login_tokens_by_user.contains_key(&key).map_err(db_err)? {
+                f.leftover(
+                    "login token missing from login_tokens_by_user",
+                    [Op::Put(t.login_tokens_by_user.clone(), key, Vec::new())],
+                );
+            }
+        }
         for k in t.login_tokens_by_user.iter().keys() {
             let k = k.map_err(db_err)?;
-            indexed += 1;
             let split = k.len().saturating_sub(33);
             let (user, digest) = (&k[..split], &k[split + 1..]);
             match t.login_tokens.get(digest).map_err(db_err)? {
                 Some(v) if codec::decode::<LoginToken>(&v)?.user_id.as_bytes() == user => {}
-                _ => bad("login_tokens_by_user entry is dangling".into()),
+                _ => f.leftover(
+                    "login_tokens_by_user entry is dangling",
+                    [Op::Remove(t.login_tokens_by_user.clone(), k.to_vec())],
+                ),
             }
         }
-        if indexed != t.login_tokens.len() {
-            bad(format!(
-                "{} login tokens but {indexed} index entries",
-                t.login_tokens.len()
-            ));
-        }
-        // A login token whose user is gone is dead (authentication checks the user) and swept; it is what a crash
-        // between deleting a user and removing its tokens leaves, so it is not corruption.
+        Ok(())
+    }
 
+    fn check_providers(&self, f: &mut Findings) -> Result<()> {
         let mut provider_ids = std::collections::HashSet::new();
-        for kv in t.providers.iter() {
+        for kv in self.t.providers.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let p: Provider = codec::decode(&v)?;
             if p.name.is_empty() || normalize_name(&p.name) != p.name {
-                bad(format!("provider name {:?} is not normalized", p.name));
+                f.corrupt(format!("provider name {:?} is not normalized", p.name));
             }
             if p.service_key().as_bytes() != k.as_ref() {
-                bad(format!("provider {} stored under another key", p.name));
+                f.corrupt(format!("provider {} stored under another key", p.name));
             }
             // The id is the associated data of the provider's sealed secrets: two providers must not share one.
             if p.id.is_empty() || !provider_ids.insert(p.id.clone()) {
-                bad(format!("provider {} has an empty or duplicate id", p.name));
+                f.corrupt(format!("provider {} has an empty or duplicate id", p.name));
             }
         }
-
-        self.verify_links(&mut bad)?;
-        self.verify_tokens(&mut bad)?;
-
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Internal(format!(
-                "store verification failed: {}",
-                problems.join("; ")
-            )))
-        }
+        Ok(())
     }
-}
 
-impl Store {
     /// Links: each record under its id, in `links_by_user` and `links_by_provider`, and (when it signs in) in
     /// both sign-in indexes; its user and provider exist; and every index entry points back at a link that puts
     /// it there, so no index holds extra entries. The sign-in indexes being keyed by the invariants, a link
-    /// missing from one (because another link holds its key) is how a broken invariant shows.
-    fn verify_links(&self, bad: &mut dyn FnMut(String)) -> Result<()> {
+    /// missing from one (because another link holds its key) is how a broken invariant shows. A link whose user
+    /// or provider is gone is what a crash between removing the user or provider and its last pass over the
+    /// links leaves: it is removed with its entries.
+    fn check_links(&self, f: &mut Findings) -> Result<()> {
         let t = &self.t;
         let has = |tree: &sled::Tree, key: &[u8], want: Option<&[u8]>| -> Result<bool> {
             Ok(match (tree.get(key).map_err(db_err)?, want) {
@@ -187,13 +302,38 @@ impl Store {
             let l: Link = codec::decode(&v)?;
             let id = l.id.as_bytes();
             if id != k.as_ref() {
-                bad(format!("link {} stored under another key", l.id));
+                f.corrupt(format!("link {} stored under another key", l.id));
+                continue;
+            }
+            let user_gone = !t.users.contains_key(l.user_id.as_bytes()).map_err(db_err)?;
+            let provider_gone = !t
+                .providers
+                .contains_key(l.provider.as_bytes())
+                .map_err(db_err)?;
+            if user_gone || provider_gone {
+                // Its index entries that point at it are removed as dangling once the record is gone.
+                let mut ops = vec![Op::Remove(t.links.clone(), k.to_vec())];
+                ops.push(Op::Remove(t.links_by_user.clone(), user_key(&l)));
+                ops.push(Op::Remove(t.links_by_provider.clone(), provider_key(&l)));
+                for (index, key) in [
+                    (&t.links_by_account, account_key(&l.provider, &l.account_id)),
+                    (
+                        &t.signin_by_user_provider,
+                        signin_key(&l.user_id, &l.provider),
+                    ),
+                ] {
+                    if has(index, &key, Some(id))? {
+                        ops.push(Op::Remove(index.clone(), key));
+                    }
+                }
+                f.leftover("link of a missing user or provider", ops);
+                continue;
             }
             if !has(&t.links_by_user, &user_key(&l), None)? {
-                bad(format!("link {} missing from links_by_user", l.id));
+                f.corrupt(format!("link {} missing from links_by_user", l.id));
             }
             if !has(&t.links_by_provider, &provider_key(&l), None)? {
-                bad(format!("link {} missing from links_by_provider", l.id));
+                f.corrupt(format!("link {} missing from links_by_provider", l.id));
             }
             if l.allow_sign_in
                 && !(has(
@@ -206,20 +346,10 @@ impl Store {
                     Some(id),
                 )?)
             {
-                bad(format!(
+                f.corrupt(format!(
                     "sign-in link {} missing from a sign-in index",
                     l.id
                 ));
-            }
-            if !t.users.contains_key(l.user_id.as_bytes()).map_err(db_err)? {
-                bad(format!("link {} of missing user {}", l.id, l.user_id));
-            }
-            if !t
-                .providers
-                .contains_key(l.provider.as_bytes())
-                .map_err(db_err)?
-            {
-                bad(format!("link {} of missing provider {}", l.id, l.provider));
             }
         }
         for (index, by_user) in [(&t.links_by_user, true), (&t.links_by_provider, false)] {
@@ -230,43 +360,144 @@ impl Store {
                 } else {
                     id_of_provider_key(&k)
                 };
-                let back = match id.map(link_of).transpose()?.flatten() {
+                let Some(id) = id else {
+                    f.corrupt(format!("{} has a malformed key", tree_name(index)));
+                    continue;
+                };
+                let back = match link_of(id)? {
                     Some(l) if by_user => user_key(&l) == k.as_ref(),
                     Some(l) => provider_key(&l) == k.as_ref(),
                     None => false,
                 };
                 if !back {
-                    bad(format!(
-                        "{} entry {} is dangling",
-                        String::from_utf8_lossy(&index.name()),
-                        String::from_utf8_lossy(&k)
-                    ));
+                    f.leftover(
+                        format!("{} entry is dangling", tree_name(index)),
+                        [Op::Remove(index.clone(), k.to_vec())],
+                    );
                 }
             }
         }
-        for kv in t.links_by_account.iter() {
-            let (k, id) = kv.map_err(db_err)?;
-            match link_of(&id)? {
-                Some(l)
-                    if l.allow_sign_in && account_key(&l.provider, &l.account_id) == k.as_ref() => {
+        for (index, of_account) in [
+            (&t.links_by_account, true),
+            (&t.signin_by_user_provider, false),
+        ] {
+            for kv in index.iter() {
+                let (k, id) = kv.map_err(db_err)?;
+                match link_of(&id)? {
+                    None => f.leftover(
+                        format!("{} entry is dangling", tree_name(index)),
+                        [Op::Remove(index.clone(), k.to_vec())],
+                    ),
+                    Some(l) => {
+                        let claimed = if of_account {
+                            account_key(&l.provider, &l.account_id)
+                        } else {
+                            signin_key(&l.user_id, &l.provider)
+                        };
+                        // The link is there but does not claim the key: an index that disagrees with its record.
+                        if !l.allow_sign_in || claimed != k.as_ref() {
+                            f.corrupt(format!(
+                                "{} entry {} points at a link that does not claim it",
+                                tree_name(index),
+                                String::from_utf8_lossy(&k)
+                            ));
+                        }
+                    }
                 }
-                _ => bad(format!(
-                    "links_by_account entry {} is dangling",
-                    String::from_utf8_lossy(&k)
-                )),
-            }
-        }
-        for kv in t.signin_by_user_provider.iter() {
-            let (k, id) = kv.map_err(db_err)?;
-            match link_of(&id)? {
-                Some(l) if l.allow_sign_in && signin_key(&l.user_id, &l.provider) == k.as_ref() => {
-                }
-                _ => bad(format!(
-                    "signin_by_user_provider entry {} is dangling",
-                    String::from_utf8_lossy(&k)
-                )),
             }
         }
         Ok(())
+    }
+}
+
+pub(super) fn tree_name(tree: &sled::Tree) -> String {
+    String::from_utf8_lossy(&tree.name()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::app::tests::app;
+    use crate::store::testing::temp_store;
+    use crate::store::token::NewToken;
+    use crate::store::user::tests::user;
+
+    const FAMILY: [u8; 16] = [9; 16];
+
+    /// A store with an admin, user u1, app c1 and one grant of u1 to c1 (access [1; 32], refresh [2; 32]).
+    async fn granted() -> (tempfile::TempDir, Store) {
+        let (d, s) = temp_store();
+        s.create_user(&user("a1", "root", true)).await.unwrap();
+        s.create_user(&user("u1", "jane", false)).await.unwrap();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        let tok = |b: u8| NewToken {
+            digest: [b; 32],
+            expires_at: 1_000,
+        };
+        s.issue_family(FAMILY, "c1", "u1", "openid", 0, tok(1), Some(tok(2)))
+            .unwrap();
+        s.verify().unwrap();
+        (d, s)
+    }
+
+    /// Regression: a crash between the sweep's two writes (the token, then its index entry) left a dangling
+    /// `tokens_by_family` entry, and the store refused to start. It is a leftover: `repair` removes it, and says so.
+    #[tokio::test]
+    async fn a_dangling_index_entry_is_repaired_not_fatal() {
+        let (_d, s) = granted().await;
+        s.t.tokens.remove([1u8; 32]).unwrap();
+        assert!(s.verify().is_err(), "verify still reports it");
+        assert_eq!(s.repair().unwrap(), 1);
+        s.verify().unwrap();
+        assert!(
+            s.active_token(&[2; 32], 10).unwrap().is_some(),
+            "the rest is untouched"
+        );
+        assert_eq!(s.repair().unwrap(), 0, "nothing left to repair");
+    }
+
+    /// Older sweeps removed a family's owner index entries before the family: the entries are derived from the
+    /// record, so they are put back; a token whose family is gone is dead and goes.
+    #[tokio::test]
+    async fn derivable_entries_are_put_back_and_dead_records_removed() {
+        let (_d, s) = granted().await;
+        let mut owner = b"c1\0".to_vec();
+        owner.extend_from_slice(&FAMILY);
+        s.t.families_by_client.remove(&owner).unwrap();
+        s.repair().unwrap();
+        assert!(s.t.families_by_client.contains_key(&owner).unwrap());
+
+        s.t.families.remove(FAMILY).unwrap();
+        // Both tokens with their entries, and the family's two owner entries.
+        assert_eq!(s.repair().unwrap(), 6);
+        assert!(s.token_record(&[1; 32]).unwrap().is_none());
+        assert!(s.t.tokens_by_family.is_empty());
+        s.verify().unwrap();
+    }
+
+    /// Deleting a user (or an app) revokes its grants right after the deletion commits: a crash in between left
+    /// the grant live. `repair` revokes it.
+    #[tokio::test]
+    async fn a_deleted_users_grant_is_revoked_by_repair() {
+        let (_d, s) = granted().await;
+        s.delete_user("u1").await.unwrap();
+        assert!(
+            s.active_token(&[1; 32], 10).unwrap().is_some(),
+            "the crash window"
+        );
+        assert!(s.verify().is_err());
+        s.repair().unwrap();
+        assert!(s.active_token(&[1; 32], 10).unwrap().is_none());
+        assert!(s.active_token(&[2; 32], 10).unwrap().is_none());
+    }
+
+    /// Corruption is refused, and nothing is written: not even the leftovers' repairs.
+    #[tokio::test]
+    async fn corruption_is_refused_and_nothing_changes() {
+        let (_d, s) = granted().await;
+        s.t.tokens.remove([1u8; 32]).unwrap();
+        s.t.apps.insert("a1", b"\x01garbage".as_slice()).unwrap();
+        assert!(s.repair().is_err());
+        assert_eq!(s.t.tokens_by_family.len(), 2, "the leftover is still there");
     }
 }

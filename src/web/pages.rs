@@ -101,6 +101,22 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, ErrorPage { title, message }.render(), None)
 }
 
+/// The page for a failed write or lookup: 503 when storage is unavailable (a full disk), else 500.
+pub fn failure_page(e: &Error) -> Response {
+    match e {
+        Error::Unavailable => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Storage unavailable",
+            "The server cannot save changes right now. Please try again later.",
+        ),
+        _ => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again later.",
+        ),
+    }
+}
+
 /// The body of a form a page posts (sign-in, sign-out, consent). Over the body limit or unreadable, the browser gets
 /// an error page (413/400, HTML with the page headers), not axum's plain-text rejection.
 pub struct PageBody(pub Bytes);
@@ -268,7 +284,7 @@ pub async fn login_submit(
         Err(Error::Unauthorized) => return back("credentials"),
         Err(Error::RateLimited { .. }) => return back("throttled"),
         Err(Error::Busy) => return back("busy"),
-        Err(_) => return went_wrong(),
+        Err(e) => return failure_page(&e),
     };
     if user.totp_active() {
         let pending = Pending::seal(&s, csrf, &user.id);
@@ -285,16 +301,8 @@ async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
             let cookie = session::set_cookie(s, &session::cookie_name(&s.issuer), &token, max_age);
             see_other(return_to, vec![cookie])
         }
-        Err(_) => went_wrong(),
+        Err(e) => failure_page(&e),
     }
-}
-
-fn went_wrong() -> Response {
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again later.",
-    )
 }
 
 /// A sign-in whose password was right, waiting for the user's TOTP code: the user id and a deadline, sealed under
@@ -361,7 +369,8 @@ async fn totp_submit(
             retry("Too many wrong codes. Wait a few minutes, then try again.")
         }
         Err(Failure::Other(Error::Busy)) => retry("The server is busy. Please try again."),
-        Err(_) => went_wrong(),
+        Err(Failure::Other(e)) => failure_page(&e),
+        Err(_) => failure_page(&Error::internal("unexpected second-factor state")),
     }
 }
 

@@ -363,3 +363,85 @@ async fn an_unopenable_store_stops_serve_naming_the_dir_and_restore() {
     assert!(err.contains(p(dir.path())), "{err}");
     assert!(err.contains("latchkey restore"), "{err}");
 }
+
+/// Writes into `dir`'s store what a `kill -9` between the two writes of an old sweep or cleanup left behind: index
+/// entries whose record is gone (a swept token, a removed login token, a removed family) and a family whose owner
+/// index entry was removed before the family itself.
+fn leave_crash_leftovers(dir: &Path) {
+    use latchkey::store::{codec, token::FamilyRecord};
+    let db = sled::open(dir.join("db")).unwrap();
+    let tree = |name: &str| db.open_tree(name).unwrap();
+    let family = [7u8; 16];
+    let mut dangling_token = family.to_vec();
+    dangling_token.extend_from_slice(&[1u8; 32]);
+    tree("tokens_by_family")
+        .insert(dangling_token, &[][..])
+        .unwrap();
+    let mut dangling_login = b"some-user\0".to_vec();
+    dangling_login.extend_from_slice(&[2u8; 32]);
+    tree("login_tokens_by_user")
+        .insert(dangling_login, &[][..])
+        .unwrap();
+    let mut dangling_family = b"some-client\0".to_vec();
+    dangling_family.extend_from_slice(&[3u8; 16]);
+    tree("families_by_user")
+        .insert(dangling_family, &[][..])
+        .unwrap();
+    let orphan = FamilyRecord {
+        client_id: "gone-client".into(),
+        owner_id: String::new(),
+        revoked: true,
+        created_at: 1,
+    };
+    tree("families")
+        .insert(family, codec::encode(&orphan))
+        .unwrap();
+    db.flush().unwrap();
+}
+
+/// Regression: a crash between the two writes of the expiry sweep left a dangling index entry, and then `serve`
+/// refused to start and `restore` of a backup of that store failed too. Both now repair it (and say so).
+#[tokio::test]
+async fn crash_leftovers_are_repaired_by_serve_and_by_restore() {
+    let s = spawn_with(|_| {}).await;
+    let a = s.admin().await;
+    let (st, _) = s
+        .post(
+            "/api/v1/oauth-apps.create",
+            &a,
+            json!({"name": "A", "redirectUri": "https://a.example/cb", "active": true}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let dir = s.stop().await;
+    leave_crash_leftovers(dir.path());
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("latchkey.backup");
+    let out = latchkey(
+        work.path(),
+        &["backup", "--data-dir", p(dir.path()), "--out", p(&file)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let target = tempfile::tempdir().unwrap();
+    let out = latchkey(
+        work.path(),
+        &["restore", p(&file), "--data-dir", p(target.path())],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("tokens_by_family"),
+        "the repair is logged: {err}"
+    );
+
+    for dir in [dir, target] {
+        let s = serve(dir).await;
+        s.running.as_ref().unwrap().state.store.verify().unwrap();
+        let a = s.admin().await;
+        let (st, v) = s.get("/api/v1/oauth-apps.list", &a).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["oauthApps"].as_array().unwrap().len(), 1, "{v}");
+        s.stop().await;
+    }
+}

@@ -1,192 +1,705 @@
-//! Crash safety, measured: the real binary takes concurrent writes (users, apps, providers, tokens) and is
-//! `kill -9`ed at a random moment, many times; after each restart every acknowledged write is there, the store
-//! verifies (the server refuses to start otherwise) and serves.
+//! Crash safety, measured: the real binary takes concurrent writes of every kind (users, login and logout, apps,
+//! providers, links, tokens through every grant, revocations, and the deletes of all of these) while its sweeper
+//! runs every 20 ms over many dead tokens, and is `kill -9`ed at a random moment, many times. After each restart
+//! the store has repaired what the crash left (or the server refuses to start: the test fails), every acknowledged
+//! write is as it was acknowledged, and the server serves.
 //!
-//! `cargo test --test it crash` runs a few cycles; `CRASH_CYCLES=50 cargo test --release --test it crash -- --nocapture`
-//! is the long run whose figures README.md reports.
+//! `cargo test --test it crash` runs a few cycles; `CRASH_CYCLES=200 cargo test --release --test it crash --
+//! --nocapture` is the long run whose figures docs/reliability.md reports.
+//!
+//! Also here: a store that cannot write (a full disk) answers 503 promptly.
 
-use std::io::{BufRead, BufReader};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use reqwest::{Client, RequestBuilder};
+use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+const ADMIN_PASSWORD: &str = "crash-admin";
+const PROJECT: &str = "6b3c2a1e-0d4f-4a5b-8c7d-9e0f1a2b3c4d";
+const SERVER_KEY: &str = "crash-server-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const REDIRECT: &str = "http://127.0.0.1:9999/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 
-/// One acknowledged write and how to check it after the crash.
+/// What an acknowledged write promises after any later crash.
 #[derive(Clone, Debug)]
-enum Acked {
-    User(String),
-    App(String),
-    Provider(String),
-    Token {
-        client_id: String,
-        secret: String,
+enum Expect {
+    User {
+        name: String,
+        exists: bool,
+    },
+    /// A login token: accepted (`live`) or, after an acknowledged logout, refused.
+    Session {
+        user_id: String,
         token: String,
+        live: bool,
+    },
+    App {
+        id: String,
+        exists: bool,
+    },
+    Provider {
+        key: String,
+        exists: bool,
+    },
+    Link {
+        user_id: String,
+        id: String,
+        exists: bool,
+    },
+    /// An OAuth token of `client` and whether introspection says it is active.
+    Token {
+        client: (String, String),
+        token: String,
+        active: bool,
     },
 }
 
-fn start(dir: &Path) -> (Child, String) {
+/// The acknowledged state, one expectation per object. A writer forgets an object's expectation before it
+/// sends a request that changes the object, and records the new one only on a 2xx: what a crash interrupts is
+/// unknown, so it is not checked.
+#[derive(Default)]
+struct Ledger {
+    expect: HashMap<String, (usize, Expect)>,
+    acked: usize,
+}
+
+type Shared = Arc<Mutex<Ledger>>;
+
+fn forget(l: &Shared, key: &str) {
+    l.lock().unwrap().expect.remove(key);
+}
+
+fn ack(l: &Shared, cycle: usize, key: String, e: Expect) {
+    let mut l = l.lock().unwrap();
+    l.acked += 1;
+    l.expect.insert(key, (cycle, e));
+}
+
+/// Writes the config of one cycle: a sweep every 20 ms; odd cycles issue access tokens that live one second (so
+/// the sweeper has many dead tokens to remove), even cycles ones that outlive the run (so they can be checked).
+fn write_config(dir: &Path, short_access: bool) -> std::path::PathBuf {
+    let path = dir.join("crash.toml");
+    let access = if short_access { 1 } else { 3600 };
+    std::fs::write(
+        &path,
+        format!(
+            "[argon2]\nmemory_kib = 64\niterations = 1\n[limits]\nsweep_interval_ms = 20\n\
+             [tokens]\naccess_ttl_secs = {access}\n[stack]\nproject_id = \"{PROJECT}\"\n\
+             server_key = \"{SERVER_KEY}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A running server: the process, its URL, and its stderr as it is drained (so the pipe never fills).
+struct Proc {
+    child: Child,
+    url: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Starts the binary on `dir`; `Err` (with its stderr) when it exits instead of listening.
+fn start(dir: &Path, short_access: bool) -> Result<Proc, String> {
+    let config = write_config(dir.parent().unwrap(), short_access);
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
         .arg(dir)
         .env_remove("LATCHKEY_CONFIG")
-        .env("LATCHKEY_LOG", "error")
-        .env("LATCHKEY_ADMIN_PASSWORD", "crash-admin")
-        .current_dir(dir)
+        .env_remove("LATCHKEY_MASTER_KEY")
+        .env("LATCHKEY_LOG", "warn")
+        .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .current_dir(dir.parent().unwrap())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = drain(child.stderr.take().unwrap());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(url) = line.strip_prefix("listening on ") {
             std::thread::spawn(move || for _ in lines {});
-            return (child, url.to_owned());
+            return Ok(Proc {
+                child,
+                url: url.to_owned(),
+                stderr,
+            });
         }
     }
-    let out = child.wait_with_output().unwrap();
-    panic!(
-        "server did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let _ = child.wait();
+    Err(stderr.join().unwrap())
+}
+
+/// Kills the server with SIGKILL and returns how many entries its start-up repaired.
+fn kill(mut p: Proc) -> usize {
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    repairs_in(&p.stderr.join().unwrap())
+}
+
+/// The entries repaired according to the `repaired crash leftovers` log lines.
+fn repairs_in(log: &str) -> usize {
+    strip_ansi(log)
+        .lines()
+        .filter(|l| l.contains("repaired crash leftovers"))
+        .filter_map(|l| l.split("entries=").nth(1))
+        .filter_map(|n| {
+            n.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
+}
+
+/// The log without its color escapes (`ESC [ … letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn repairs_are_counted_from_the_log() {
+    let log = "\u{1b}[33m WARN\u{1b}[0m repaired crash leftovers \u{1b}[3mtree\u{1b}[0m\u{1b}[2m=\u{1b}[0mx \
+               \u{1b}[3mentries\u{1b}[0m\u{1b}[2m=\u{1b}[0m3\n";
+    assert_eq!(repairs_in(log), 3);
+    assert_eq!(
+        repairs_in("WARN repaired crash leftovers tree=x entries=4\n"),
+        4
     );
 }
 
-async fn login(http: &reqwest::Client, url: &str) -> (String, String) {
-    let v: serde_json::Value = http
-        .post(format!("{url}/api/v1/login"))
-        .json(&json!({"user": "admin", "password": "crash-admin"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        v["data"]["userId"].as_str().unwrap().into(),
-        v["data"]["authToken"].as_str().unwrap().into(),
-    )
+struct Rc {
+    http: Client,
+    url: String,
+    auth: (String, String),
 }
 
-/// Writes until the process dies; records only what was acknowledged with 2xx.
+type Sent = Result<reqwest::Response, reqwest::Error>;
+
+impl Rc {
+    async fn login(
+        http: &Client,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Option<(String, String)> {
+        let v: Value = http
+            .post(format!("{url}/api/v1/login"))
+            .json(&json!({"user": user, "password": password}))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some((
+            v["data"]["userId"].as_str()?.into(),
+            v["data"]["authToken"].as_str()?.into(),
+        ))
+    }
+
+    fn req(&self, rb: RequestBuilder) -> RequestBuilder {
+        rb.header("X-User-Id", &self.auth.0)
+            .header("X-Auth-Token", &self.auth.1)
+            .header("x-2fa-code", ADMIN_PASSWORD)
+            .header("x-2fa-method", "password")
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Sent {
+        self.req(self.http.post(format!("{}{path}", self.url)))
+            .json(&body)
+            .send()
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Sent {
+        self.req(self.http.get(format!("{}{path}", self.url)))
+            .send()
+            .await
+    }
+
+    fn stack(&self, rb: RequestBuilder) -> RequestBuilder {
+        rb.header("X-Stack-Project-Id", PROJECT)
+            .header("X-Stack-Access-Type", "server")
+            .header("X-Stack-Secret-Server-Key", SERVER_KEY)
+    }
+
+    async fn token(&self, client: &(String, String), form: &[(&str, &str)]) -> Sent {
+        self.http
+            .post(format!("{}/oauth/token", self.url))
+            .basic_auth(&client.0, Some(&client.1))
+            .form(form)
+            .send()
+            .await
+    }
+}
+
+/// A 2xx answer's JSON; `Err` when the server is gone, `Ok(None)` for any other answer.
+async fn ok_json(sent: Sent) -> Result<Option<Value>, ()> {
+    let r = sent.map_err(drop)?;
+    if !r.status().is_success() {
+        return Ok(None);
+    }
+    r.json().await.map(Some).map_err(drop)
+}
+
+fn s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// An authorization code for `client_id` through the real pages, with a browser session (signed in once per
+/// writer and cycle; the app skips consent).
+async fn code(browser: &Client, url: &str, client_id: &str) -> Result<Option<String>, ()> {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &s256(VERIFIER))
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let authorize = format!("{url}/oauth/authorize?{query}");
+    let mut r = browser.get(&authorize).send().await.map_err(drop)?;
+    if r.status() == 200 {
+        // The sign-in page: this browser has no session yet.
+        let page = r.text().await.map_err(drop)?;
+        let mut form = crate::common::hidden_inputs(&page);
+        form.push(("username".into(), "admin".into()));
+        form.push(("password".into(), ADMIN_PASSWORD.into()));
+        let signed = browser
+            .post(format!("{url}/login"))
+            .form(&form)
+            .send()
+            .await
+            .map_err(drop)?;
+        if signed.status() != 303 {
+            return Ok(None);
+        }
+        r = browser.get(&authorize).send().await.map_err(drop)?;
+    }
+    let Some(loc) = r.headers().get("location").and_then(|l| l.to_str().ok()) else {
+        return Ok(None);
+    };
+    Ok(crate::common::query_of(loc).get("code").cloned())
+}
+
+/// One writer: rounds of every kind of write on its own objects until the server dies. Each round creates a
+/// user and logs it in and out, creates an app and gets tokens through every grant, rotates and revokes, adds a
+/// provider and links the user to it, then deletes the link, the provider, the app and the user.
 async fn writer(
     n: usize,
     url: String,
-    auth: (String, String),
-    acked: Arc<Mutex<Vec<Acked>>>,
+    admin: (String, String),
+    ledger: Shared,
     cycle: usize,
+    long_tokens: bool,
 ) {
-    let http = reqwest::Client::new();
-    let h = |rb: reqwest::RequestBuilder| {
-        rb.header("X-User-Id", &auth.0)
-            .header("X-Auth-Token", &auth.1)
-            .header("x-2fa-code", "crash-admin")
-            .header("x-2fa-method", "password")
+    let rc = Rc {
+        http: Client::new(),
+        url: url.clone(),
+        auth: admin,
     };
-    let mut app: Option<(String, String)> = None;
-    for i in 0.. {
-        let tag = format!("c{cycle}w{n}i{i}");
-        let r = match i % 4 {
-            0 => h(http.post(format!("{url}/api/v1/users.create")))
-                .json(&json!({"username": tag, "email": format!("{tag}@example.com"), "password": "pw"}))
-                .send()
-                .await
-                .map(|r| (r.status().is_success(), Some(Acked::User(tag.clone())), None)),
-            1 => match h(http.post(format!("{url}/api/v1/oauth-apps.create")))
-                .json(&json!({"name": tag, "redirectUri": "https://c.example/cb", "active": true, "grantTypes": ["client_credentials"]}))
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
-                    Ok(v) => {
-                        let a = &v["application"];
-                        app = Some((a["clientId"].as_str().unwrap().into(), a["clientSecret"].as_str().unwrap().into()));
-                        Ok((true, Some(Acked::App(a["_id"].as_str().unwrap().into())), None))
-                    }
-                    Err(e) => Err(e),
-                },
-                Ok(_) => Ok((false, None, None)),
-                Err(e) => Err(e),
-            },
-            2 => h(http.post(format!("{url}/api/v1/settings.addCustomOAuth")))
-                .json(&json!({"name": tag}))
-                .send()
-                .await
-                .map(|r| (r.status().is_success(), Some(Acked::Provider(tag.to_lowercase())), None)),
-            _ => match &app {
-                Some((cid, secret)) => match http.post(format!("{url}/oauth/token")).basic_auth(cid, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await {
-                    Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.map(|v| {
-                        let t = v["access_token"].as_str().unwrap().to_owned();
-                        (true, Some(Acked::Token { client_id: cid.clone(), secret: secret.clone(), token: t }), None::<()>)
-                    }),
-                    Ok(_) => Ok((false, None, None)),
-                    Err(e) => Err(e),
-                },
-                None => continue,
-            },
-        };
-        match r {
-            Ok((true, Some(a), _)) => acked.lock().unwrap().push(a),
-            Ok(_) => {}
-            Err(_) => return, // the server is gone
+    let browser = crate::common::browser();
+    for round in 0.. {
+        if round_of_writes(
+            &rc,
+            &browser,
+            &ledger,
+            cycle,
+            &format!("c{cycle}w{n}r{round}"),
+            long_tokens,
+        )
+        .await
+        .is_err()
+        {
+            return;
         }
     }
 }
 
-async fn check(http: &reqwest::Client, url: &str, auth: &(String, String), a: &Acked) -> bool {
-    let get = |path: String| {
-        http.get(format!("{url}{path}"))
-            .header("X-User-Id", &auth.0)
-            .header("X-Auth-Token", &auth.1)
-            .send()
+/// One round; `Err` once the server is gone.
+async fn round_of_writes(
+    rc: &Rc,
+    browser: &Client,
+    l: &Shared,
+    cycle: usize,
+    tag: &str,
+    long_tokens: bool,
+) -> Result<(), ()> {
+    let ack = |key: String, e: Expect| ack(l, cycle, key, e);
+    let user_key = format!("user:{tag}");
+    let v = ok_json(
+        rc.post(
+            "/api/v1/users.create",
+            json!({"username": tag, "email": format!("{tag}@example.com"), "password": "pw"}),
+        )
+        .await,
+    )
+    .await?
+    .ok_or(())?;
+    let user_id = v["user"]["_id"].as_str().ok_or(())?.to_owned();
+    ack(
+        user_key.clone(),
+        Expect::User {
+            name: tag.into(),
+            exists: true,
+        },
+    );
+
+    // Login and logout (a login token and its index entry, then their removal).
+    let session_key = format!("session:{tag}");
+    let session = Rc::login(&rc.http, &rc.url, tag, "pw").await.ok_or(())?;
+    ack(
+        session_key.clone(),
+        Expect::Session {
+            user_id: session.0.clone(),
+            token: session.1.clone(),
+            live: true,
+        },
+    );
+    // A second session stays: deleting the user below removes it (a login token and its index entry).
+    Rc::login(&rc.http, &rc.url, tag, "pw").await.ok_or(())?;
+    forget(l, &session_key);
+    let out = Rc {
+        http: rc.http.clone(),
+        url: rc.url.clone(),
+        auth: session.clone(),
     };
-    match a {
-        Acked::User(name) => {
-            get(format!("/api/v1/users.info?username={name}"))
-                .await
-                .unwrap()
-                .status()
-                == 200
+    ok_json(out.post("/api/v1/logout", json!({})).await)
+        .await?
+        .ok_or(())?;
+    ack(
+        session_key,
+        Expect::Session {
+            user_id: session.0,
+            token: session.1,
+            live: false,
+        },
+    );
+
+    let app_key = format!("app:{tag}");
+    let v = ok_json(
+        rc.post(
+            "/api/v1/oauth-apps.create",
+            json!({"name": tag, "redirectUri": REDIRECT, "active": true, "skipConsent": true,
+                   "grantTypes": ["authorization_code", "refresh_token", "client_credentials"]}),
+        )
+        .await,
+    )
+    .await?
+    .ok_or(())?;
+    let a = &v["application"];
+    let app_id = a["_id"].as_str().ok_or(())?.to_owned();
+    let client = (
+        a["clientId"].as_str().ok_or(())?.to_owned(),
+        a["clientSecret"].as_str().ok_or(())?.to_owned(),
+    );
+    ack(
+        app_key.clone(),
+        Expect::App {
+            id: app_id.clone(),
+            exists: true,
+        },
+    );
+
+    // client_credentials (one plain insert), checked when it outlives the run.
+    let v = ok_json(
+        rc.token(&client, &[("grant_type", "client_credentials")])
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    let cc = v["access_token"].as_str().ok_or(())?.to_owned();
+    if long_tokens {
+        ack(
+            format!("cc:{tag}"),
+            Expect::Token {
+                client: client.clone(),
+                token: cc,
+                active: true,
+            },
+        );
+    }
+
+    // authorization_code (+ PKCE), then refresh_token rotation, then revocation of the new refresh token.
+    let Some(code) = code(browser, &rc.url, &client.0).await? else {
+        return Err(());
+    };
+    let v = ok_json(
+        rc.token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await,
+    )
+    .await?
+    .ok_or(())?;
+    let r1 = v["refresh_token"].as_str().ok_or(())?.to_owned();
+    let (k1, k2) = (format!("r1:{tag}"), format!("r2:{tag}"));
+    ack(
+        k1.clone(),
+        Expect::Token {
+            client: client.clone(),
+            token: r1.clone(),
+            active: true,
+        },
+    );
+    forget(l, &k1);
+    let v = ok_json(
+        rc.token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+        )
+        .await,
+    )
+    .await?
+    .ok_or(())?;
+    let r2 = v["refresh_token"].as_str().ok_or(())?.to_owned();
+    ack(
+        k1,
+        Expect::Token {
+            client: client.clone(),
+            token: r1,
+            active: false,
+        },
+    );
+    ack(
+        k2.clone(),
+        Expect::Token {
+            client: client.clone(),
+            token: r2.clone(),
+            active: true,
+        },
+    );
+    forget(l, &k2);
+    let revoked = rc
+        .http
+        .post(format!("{}/oauth/revoke", rc.url))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[("token", &r2)])
+        .send()
+        .await;
+    ok_json(revoked).await?.ok_or(())?;
+    ack(
+        k2,
+        Expect::Token {
+            client: client.clone(),
+            token: r2,
+            active: false,
+        },
+    );
+
+    // A provider, enabled, and a link of the user to it (Stack's API); then their removal.
+    let provider_key = format!("provider:{tag}");
+    let key = tag.to_lowercase();
+    ok_json(
+        rc.post("/api/v1/settings.addCustomOAuth", json!({"name": tag}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(
+        provider_key.clone(),
+        Expect::Provider {
+            key: key.clone(),
+            exists: true,
+        },
+    );
+    let setting = format!(
+        "/api/v1/settings/Accounts_OAuth_Custom-{}",
+        capitalize(&key)
+    );
+    ok_json(rc.post(&setting, json!({"value": true})).await)
+        .await?
+        .ok_or(())?;
+    let link_key = format!("link:{tag}");
+    let v = ok_json(
+        rc.stack(rc.http.post(format!("{}/api/v1/oauth-providers", rc.url)))
+            .json(&json!({"user_id": user_id, "provider_config_id": key, "email": format!("{tag}@example.com"),
+                          "allow_sign_in": true, "allow_connected_accounts": true, "account_id": tag}))
+            .send()
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    let link_id = v["id"].as_str().ok_or(())?.to_owned();
+    ack(
+        link_key.clone(),
+        Expect::Link {
+            user_id: user_id.clone(),
+            id: link_id.clone(),
+            exists: true,
+        },
+    );
+    forget(l, &link_key);
+    let deleted = rc
+        .stack(rc.http.delete(format!(
+            "{}/api/v1/oauth-providers/{user_id}/{link_id}",
+            rc.url
+        )))
+        .send()
+        .await;
+    ok_json(deleted).await?.ok_or(())?;
+    ack(
+        link_key,
+        Expect::Link {
+            user_id: user_id.clone(),
+            id: link_id,
+            exists: false,
+        },
+    );
+    forget(l, &provider_key);
+    ok_json(
+        rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(provider_key, Expect::Provider { key, exists: false });
+
+    // Deletes: the app (its tokens are revoked with it) and the user (its sessions go with it). While the delete
+    // is in flight neither the app nor its token is known.
+    forget(l, &app_key);
+    forget(l, &format!("cc:{tag}"));
+    ok_json(
+        rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(
+        app_key,
+        Expect::App {
+            id: app_id,
+            exists: false,
+        },
+    );
+    forget(l, &user_key);
+    ok_json(
+        rc.post("/api/v1/users.delete", json!({"userId": user_id}))
+            .await,
+    )
+    .await?
+    .ok_or(())?;
+    ack(
+        user_key,
+        Expect::User {
+            name: tag.into(),
+            exists: false,
+        },
+    );
+    Ok(())
+}
+
+async fn check(rc: &Rc, e: &Expect) -> bool {
+    let status = |sent: Sent| async move { sent.map(|r| r.status().as_u16()).unwrap_or(0) };
+    match e {
+        Expect::User { name, exists } => {
+            (status(rc.get(&format!("/api/v1/users.info?username={name}")).await).await == 200)
+                == *exists
         }
-        Acked::App(id) => {
-            get(format!("/api/v1/oauth-apps.get?_id={id}"))
-                .await
-                .unwrap()
-                .status()
-                == 200
-        }
-        Acked::Provider(key) => {
-            let v: serde_json::Value = get(format!(
-                "/api/v1/settings/Accounts_OAuth_Custom-{}",
-                capitalize(key)
-            ))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-            v["success"] == true
-        }
-        Acked::Token {
-            client_id,
-            secret,
+        Expect::Session {
+            user_id,
             token,
+            live,
         } => {
-            let v: serde_json::Value = http
-                .post(format!("{url}/oauth/introspect"))
-                .basic_auth(client_id, Some(secret))
+            let me = rc
+                .http
+                .get(format!("{}/api/v1/me", rc.url))
+                .header("X-User-Id", user_id)
+                .header("X-Auth-Token", token)
+                .send()
+                .await;
+            (status(me).await == 200) == *live
+        }
+        Expect::App { id, exists } => {
+            (status(rc.get(&format!("/api/v1/oauth-apps.get?_id={id}")).await).await == 200)
+                == *exists
+        }
+        Expect::Provider { key, exists } => {
+            let r = rc
+                .get(&format!(
+                    "/api/v1/settings/Accounts_OAuth_Custom-{}",
+                    capitalize(key)
+                ))
+                .await;
+            let found = match ok_json(r).await {
+                Ok(Some(v)) => v["success"] == true,
+                _ => false,
+            };
+            found == *exists
+        }
+        Expect::Link {
+            user_id,
+            id,
+            exists,
+        } => {
+            let r = rc
+                .stack(
+                    rc.http
+                        .get(format!("{}/api/v1/oauth-providers/{user_id}/{id}", rc.url)),
+                )
+                .send()
+                .await;
+            (status(r).await == 200) == *exists
+        }
+        Expect::Token {
+            client,
+            token,
+            active,
+        } => {
+            let r = rc
+                .http
+                .post(format!("{}/oauth/introspect", rc.url))
+                .basic_auth(&client.0, Some(&client.1))
                 .form(&[("token", token)])
                 .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["active"] == true
+                .await;
+            match ok_json(r).await {
+                Ok(Some(v)) => (v["active"] == true) == *active,
+                // The app was deleted meanwhile: its tokens are inactive.
+                _ => !*active,
+            }
         }
     }
 }
@@ -198,63 +711,378 @@ fn capitalize(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Checks the expectations recorded in `cycles` (all when `None`); returns (checked, lost).
+async fn check_all(
+    rc: &Rc,
+    ledger: &Shared,
+    cycles: Option<std::ops::Range<usize>>,
+) -> (usize, Vec<Expect>) {
+    let expect: Vec<Expect> = ledger
+        .lock()
+        .unwrap()
+        .expect
+        .values()
+        .filter(|(c, _)| cycles.as_ref().is_none_or(|r| r.contains(c)))
+        .map(|(_, e)| e.clone())
+        .collect();
+    let mut lost = Vec::new();
+    for e in &expect {
+        if !check(rc, e).await {
+            lost.push(e.clone());
+        }
+    }
+    (expect.len(), lost)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9_at_random_moments() {
     let cycles: usize = std::env::var("CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let all: Arc<Mutex<Vec<Acked>>> = Arc::default();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("data");
+    let http = Client::new();
+    let ledger: Shared = Arc::default();
     let started = Instant::now();
-    let mut rng_state = 0x9E37_79B9_7F4A_7C15u64 ^ std::process::id() as u64;
-    for cycle in 0..cycles {
-        let (mut child, url) = start(dir.path());
-        let auth = login(&http, &url).await;
-        // Everything acknowledged in earlier cycles is still there.
-        let before = all.lock().unwrap().clone();
-        for a in &before {
-            assert!(
-                check(&http, &url, &auth, a).await,
-                "cycle {cycle}: lost {a:?}"
-            );
+    let (mut checked, mut repairs) = (0, 0);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
+    for cycle in 0..=cycles {
+        let long_tokens = cycle % 2 == 0;
+        let child = match start(&dir, !long_tokens) {
+            Ok(p) => p,
+            Err(e) => panic!("cycle {cycle}: the store failed to start after a kill -9: {e}"),
+        };
+        let url = child.url.clone();
+        let admin = Rc::login(&http, &url, "admin", ADMIN_PASSWORD)
+            .await
+            .expect("admin login");
+        let rc = Rc {
+            http: http.clone(),
+            url: url.clone(),
+            auth: admin.clone(),
+        };
+        // What the last cycle acknowledged, and at the end everything, is as acknowledged.
+        let last = if cycle == cycles {
+            None
+        } else {
+            Some(cycle.saturating_sub(1)..cycle)
+        };
+        let (n, lost) = check_all(&rc, &ledger, last).await;
+        checked += n;
+        assert!(
+            lost.is_empty(),
+            "cycle {cycle}: lost {} acknowledged writes: {lost:?}",
+            lost.len()
+        );
+        if cycle == cycles {
+            repairs += kill(child);
+            break;
         }
-        let tasks: Vec<_> = (0..8)
-            .map(|n| tokio::spawn(writer(n, url.clone(), auth.clone(), all.clone(), cycle)))
+        let tasks: Vec<_> = (0..6)
+            .map(|n| {
+                tokio::spawn(writer(
+                    n,
+                    url.clone(),
+                    admin.clone(),
+                    ledger.clone(),
+                    cycle,
+                    long_tokens,
+                ))
+            })
             .collect();
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        let delay = 150 + rng_state % 650;
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        // Short-token cycles run past the tokens' expiry, so the kill lands while the sweeper removes them.
+        let base = if long_tokens { 150 } else { 1100 };
+        tokio::time::sleep(Duration::from_millis(base + rng % 650)).await;
+        repairs += kill(child);
         for t in tasks {
             let _ = t.await;
         }
     }
-    // The final restart: everything acknowledged in every cycle is there.
-    let (mut child, url) = start(dir.path());
-    let auth = login(&http, &url).await;
-    let all = all.lock().unwrap().clone();
-    let mut lost = 0;
-    for a in &all {
-        if !check(&http, &url, &auth, a).await {
-            lost += 1;
-            eprintln!("lost {a:?}");
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let acked = ledger.lock().unwrap().acked;
     eprintln!(
-        "crash test: {cycles} kill -9 cycles, {} acknowledged writes, {lost} lost, {:.1} s",
-        all.len(),
+        "crash test: {cycles} kill -9 cycles, {acked} acknowledged writes, {checked} checks of acknowledged state, \
+         0 lost, 0 stores failed to start, {repairs} entries repaired at start, {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(lost, 0);
     assert!(
-        all.len() >= cycles,
-        "the writers acknowledged too little to prove anything"
+        acked >= 10 * cycles,
+        "the writers acknowledged too little to prove anything: {acked}"
     );
+}
+
+/// What a write answers while the store cannot write: status, body and how long it took.
+async fn timed(rb: RequestBuilder) -> (u16, String, Duration) {
+    let t = Instant::now();
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap(), t.elapsed())
+}
+
+/// A failing group commit (what a full disk gives) answers 503 at once in every dialect, instead of holding the
+/// request until its timeout; once flushes succeed again, so do writes.
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
+    use crate::common::spawn_with;
+    let s = spawn_with(|c| {
+        c.stack.project_id = PROJECT.into();
+        c.stack.server_key = SERVER_KEY.into();
+    })
+    .await;
+    let a = s.admin().await;
+    let (st, v) = s
+        .post(
+            "/api/v1/oauth-apps.create",
+            &a,
+            json!({"name": "A", "redirectUri": REDIRECT, "active": true, "grantTypes": ["client_credentials"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let client = (
+        v["application"]["clientId"].as_str().unwrap().to_owned(),
+        v["application"]["clientSecret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let tfa = |rb: RequestBuilder| {
+        rb.header("X-User-Id", &a.user_id)
+            .header("X-Auth-Token", &a.token)
+            .header("x-2fa-code", crate::common::ADMIN_PASSWORD)
+            .header("x-2fa-method", "password")
+    };
+    for (path, body) in [
+        ("settings.addCustomOAuth", json!({"name": "Myidp"})),
+        (
+            "settings/Accounts_OAuth_Custom-Myidp",
+            json!({"value": true}),
+        ),
+    ] {
+        let r = tfa(s.http.post(format!("{}/api/v1/{path}", s.url)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let store = s.running.as_ref().unwrap().state.store.clone();
+    store.fail_next_flushes(u32::MAX);
+
+    let rc = |path: &str, body: Value| {
+        s.http
+            .post(format!("{}{path}", s.url))
+            .header("X-User-Id", &a.user_id)
+            .header("X-Auth-Token", &a.token)
+            .json(&body)
+    };
+    let answers = [
+        (
+            "RC users.create",
+            rc(
+                "/api/v1/users.create",
+                json!({"username": "u", "email": "u@example.com", "password": "pw"}),
+            ),
+            "error-storage-unavailable",
+        ),
+        (
+            "RC login",
+            s.http
+                .post(format!("{}/api/v1/login", s.url))
+                .json(&json!({"user": "admin", "password": crate::common::ADMIN_PASSWORD})),
+            "error-storage-unavailable",
+        ),
+        (
+            "OAuth token",
+            s.http
+                .post(format!("{}/oauth/token", s.url))
+                .basic_auth(&client.0, Some(&client.1))
+                .form(&[("grant_type", "client_credentials")]),
+            "temporarily_unavailable",
+        ),
+        (
+            "Stack link",
+            s.http
+                .post(format!("{}/api/v1/oauth-providers", s.url))
+                .header("X-Stack-Project-Id", PROJECT)
+                .header("X-Stack-Access-Type", "server")
+                .header("X-Stack-Secret-Server-Key", SERVER_KEY)
+                .json(
+                    &json!({"user_id": a.user_id, "provider_config_id": "myidp", "account_id": "x",
+                              "allow_sign_in": false, "allow_connected_accounts": true}),
+                ),
+            "Storage unavailable",
+        ),
+        (
+            "Locoia custom_auth",
+            s.http
+                .put(format!("{}/v1/connectors/myidp/custom_auth", s.url))
+                .bearer_auth(&a.token)
+                .header("x-2fa-method", "password")
+                .header("x-2fa-code", crate::common::ADMIN_PASSWORD)
+                .json(&json!({"oauth2": [{"client_id": "c", "client_secret": "s", "name": "N"}]})),
+            "storage_unavailable",
+        ),
+    ];
+    for (what, rb, error) in answers {
+        let (status, body, took) = timed(rb).await;
+        assert!(took < Duration::from_secs(2), "{what}: took {took:?}");
+        assert_eq!(status, 503, "{what}: {body}");
+        assert!(body.contains(error), "{what}: {body}");
+    }
+    // The sign-in page: 503 as an HTML page.
+    let b = crate::common::browser();
+    let page = b
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = crate::common::hidden_inputs(&page);
+    form.push(("username".into(), "admin".into()));
+    form.push(("password".into(), crate::common::ADMIN_PASSWORD.into()));
+    let (status, body, took) = timed(b.post(format!("{}/login", s.url)).form(&form)).await;
+    assert!(took < Duration::from_secs(2), "page: took {took:?}");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Storage unavailable"), "{body}");
+
+    // Flushes work again: so do writes, without a restart.
+    store.fail_next_flushes(0);
+    let (status, body, _) = timed(rc(
+        "/api/v1/users.create",
+        json!({"username": "u2", "email": "u2@example.com", "password": "pw"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    s.stop().await;
+}
+
+/// A small tmpfs, unmounted when dropped; `None` when this process may not mount (not root, a container).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// A real full disk (a 16 MiB tmpfs filled up): writes answer 503 promptly; after the disk is freed, sled keeps
+/// failing until a restart (its log error is sticky), and after the restart every acknowledged write is there.
+/// Skipped where tmpfs cannot be mounted.
+#[tokio::test]
+async fn a_full_disk_answers_503_promptly_and_a_restart_recovers() {
+    let Some(fs) = Tmpfs::mount("16m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let data = fs.0.path().join("data");
+    let mut cfg = latchkey::config::Config::for_test(&data);
+    cfg.cache_mb = 4;
+    let running = latchkey::server::start(cfg.clone(), latchkey::clock::Clock::system())
+        .await
+        .expect("serves on the tmpfs");
+    let s = crate::common::Server {
+        url: running.url(),
+        http: Client::new(),
+        running: Some(running),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let a = s.admin().await;
+    // Fill the disk.
+    let filler = fs.0.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut acked = Vec::new();
+    let mut failed = None;
+    for i in 0..2000 {
+        let name = format!("user{i}");
+        let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "pw",
+                          "name": "x".repeat(190)});
+        let (status, text, took) = timed(
+            s.http
+                .post(format!("{}/api/v1/users.create", s.url))
+                .header("X-User-Id", &a.user_id)
+                .header("X-Auth-Token", &a.token)
+                .json(&body),
+        )
+        .await;
+        assert!(took < Duration::from_secs(3), "write {i} took {took:?}");
+        match status {
+            200 => acked.push(name),
+            503 => {
+                assert!(text.contains("error-storage-unavailable"), "{text}");
+                failed = Some(i);
+                break;
+            }
+            other => panic!("write {i}: {other} {text}"),
+        }
+    }
+    let failed = failed.expect("a full disk fails a write");
+    eprintln!(
+        "full disk: write {failed} answered 503 after {} acknowledged",
+        acked.len()
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let (status, _, took) = timed(
+        s.http
+            .post(format!("{}/api/v1/users.create", s.url))
+            .header("X-User-Id", &a.user_id)
+            .header("X-Auth-Token", &a.token)
+            .json(&json!({"username": "after", "email": "after@example.com", "password": "pw"})),
+    )
+    .await;
+    assert!(took < Duration::from_secs(3));
+    assert!(matches!(status, 200 | 503), "{status}");
+    // Restart in place (a crash-like stop: sled cannot flush on the way out).
+    let crate::common::Server { running, .. } = s;
+    let running = running.unwrap();
+    let _ = running.shutdown().await;
+    let running = latchkey::server::start(cfg, latchkey::clock::Clock::system())
+        .await
+        .expect("restarts after the disk is freed");
+    let s = crate::common::Server {
+        url: running.url(),
+        http: Client::new(),
+        running: Some(running),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let a = s.admin().await;
+    for name in &acked {
+        let (st, _) = s
+            .get(&format!("/api/v1/users.info?username={name}"), &a)
+            .await;
+        assert_eq!(st, 200, "{name} was acknowledged");
+    }
+    let (st, v) = s
+        .post(
+            "/api/v1/users.create",
+            &a,
+            json!({"username": "later", "email": "later@example.com", "password": "pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    s.stop().await;
+    drop(fs);
 }

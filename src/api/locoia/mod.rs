@@ -103,6 +103,11 @@ impl IntoResponse for LocoiaError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(1));
                 r
             }
+            Error::Unavailable => error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "storage unavailable, retry later",
+            ),
             Error::Internal(_) => error_body(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",

@@ -190,6 +190,15 @@ impl IntoResponse for RcError {
                 r.headers_mut().insert("retry-after", HeaderValue::from(1));
                 r
             }
+            Error::Unavailable => {
+                let mut r = failure(
+                    "Storage unavailable, retry later",
+                    "error-storage-unavailable",
+                    None,
+                );
+                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                r
+            }
             Error::Internal(_) => internal(),
         }
     }

@@ -328,6 +328,7 @@ fn domain(e: Error) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from(1));
             r
         }
+        Error::Unavailable => status_error(S::SERVICE_UNAVAILABLE, "Storage unavailable"),
         Error::Internal(_) => status_error(S::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
 }
