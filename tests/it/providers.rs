@@ -355,7 +355,7 @@ async fn two_factor_guards_the_writes() {
 
 #[tokio::test]
 async fn without_password_fallback_users_without_totp_pass() {
-    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = false).await;
+    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = Some(false)).await;
     let a = s.admin().await;
     let (st, v) = s
         .post(

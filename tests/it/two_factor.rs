@@ -249,7 +249,7 @@ async fn enrolment_needs_the_password_even_without_the_fallback() {
     for fallback in [true, false] {
         let clock = Clock::manual(T0_MS);
         let s = spawn_with_clock(clock.clone(), |c| {
-            c.two_factor.enforce_password_fallback = fallback
+            c.two_factor.enforce_password_fallback = Some(fallback)
         })
         .await;
         let a = s.admin().await;
