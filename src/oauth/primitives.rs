@@ -431,7 +431,7 @@ impl Issuer for Backend<'_> {
     }
 }
 
-/// PKCE per SPEC §8: S256 only; required for public clients; a verifier without a challenge is a downgrade.
+/// PKCE (docs/endpoints.md#oauth): S256 only; required for public clients; a verifier without a challenge is a downgrade.
 pub struct PkceExtension {
     public: bool,
     /// Why verification failed (reported as `invalid_grant`).

@@ -1,4 +1,4 @@
-//! SPEC §6: Locoia's connector `custom_auth`, its bearer auth and errors, and its link to RC's `-id`/`-secret`.
+//! docs/endpoints.md#locoia: Locoia's connector `custom_auth`, its bearer auth and errors, and its link to RC's `-id`/`-secret`.
 
 use reqwest::Method;
 use serde_json::{json, Value};

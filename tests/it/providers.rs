@@ -1,4 +1,4 @@
-//! SPEC §5: custom OAuth providers over RC's settings API, row by row: defaults, types, enums, masking, 2FA,
+//! docs/endpoints.md#providers: custom OAuth providers over RC's settings API, row by row: defaults, types, enums, masking, 2FA,
 //! permissions, the public service configurations, and secrets sealed at rest.
 
 use reqwest::{Method, RequestBuilder};

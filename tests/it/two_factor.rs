@@ -1,4 +1,4 @@
-//! SPEC §3 (2FA): TOTP enrolment, the *2FA* check with TOTP and backup codes, bounded wrong attempts. The server
+//! docs/endpoints.md#users (2FA): TOTP enrolment, the *2FA* check with TOTP and backup codes, bounded wrong attempts. The server
 //! runs on a manual clock, so codes are computed for a pinned time and the failure window ends without sleeping.
 
 use latchkey::clock::Clock;
