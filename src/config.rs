@@ -296,7 +296,9 @@ impl Config {
     /// Whether users without TOTP must give their password on RC's *2FA* routes (`[two_factor]
     /// enforce_password_fallback`, by default on except under `--dev`).
     pub fn password_fallback(&self) -> bool {
-        self.two_factor.enforce_password_fallback.unwrap_or(!self.dev)
+        self.two_factor
+            .enforce_password_fallback
+            .unwrap_or(!self.dev)
     }
 
     /// Which `http` redirect URIs apps may register (`[apps] allow_http_redirect_uris`, by default `dev`).

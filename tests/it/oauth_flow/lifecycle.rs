@@ -208,5 +208,8 @@ async fn a_code_records_when_its_user_signed_in_not_when_it_was_made() {
         .peek_code(&latchkey::crypto::sha256(code.as_bytes()))
         .unwrap()
         .expect("the code is stored");
-    assert_eq!(rec.grant.auth_time, t0, "auth_time is the sign-in, not the code");
+    assert_eq!(
+        rec.grant.auth_time, t0,
+        "auth_time is the sign-in, not the code"
+    );
 }
