@@ -1,4 +1,4 @@
-//! Load benchmark of the real release server (SPEC §11): `cargo bench --bench load`.
+//! Load benchmark of the real release server (docs/benchmarks.md): `cargo bench --bench load`.
 //!
 //! Starts `target/release/latchkey` on an ephemeral 127.0.0.1 port with a fresh data dir, sets up an admin session,
 //! a confidential `client_credentials` app and one access token over HTTP, then drives four endpoints in turn, each

@@ -97,10 +97,12 @@ pub struct StackConfig {
     pub admin_key: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwoFactorConfig {
-    pub enforce_password_fallback: bool,
+    /// Users without TOTP give their password as the second factor on RC's *2FA* routes. Unset: off under
+    /// `--dev`, on otherwise (see [`Config::password_fallback`]).
+    pub enforce_password_fallback: Option<bool>,
 }
 
 /// Rules for the OAuth apps that may be registered.
@@ -210,14 +212,6 @@ impl Default for TokenConfig {
     }
 }
 
-impl Default for TwoFactorConfig {
-    fn default() -> Self {
-        Self {
-            enforce_password_fallback: true,
-        }
-    }
-}
-
 /// Command-line values that override everything else.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -291,18 +285,23 @@ impl Config {
         if o.dev {
             fig = fig.merge(("dev", true));
         }
-        let mut cfg: Config = fig.extract().map_err(|e| {
+        let cfg: Config = fig.extract().map_err(|e| {
             let src = file.as_deref().map(Path::display);
             match src {
                 Some(f) => format!("invalid configuration (file {f}): {e}"),
                 None => format!("invalid configuration: {e}"),
             }
         })?;
-        if cfg.dev && !cfg_explicit_two_factor(&file) {
-            cfg.two_factor.enforce_password_fallback = false;
-        }
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Whether users without TOTP must give their password on RC's *2FA* routes (`[two_factor]
+    /// enforce_password_fallback`, by default on except under `--dev`).
+    pub fn password_fallback(&self) -> bool {
+        self.two_factor
+            .enforce_password_fallback
+            .unwrap_or(!self.dev)
     }
 
     /// Which `http` redirect URIs apps may register (`[apps] allow_http_redirect_uris`, by default `dev`).
@@ -473,13 +472,6 @@ impl Config {
     }
 }
 
-/// `--dev` relaxes the 2FA password fallback unless the file sets it explicitly.
-fn cfg_explicit_two_factor(file: &Option<PathBuf>) -> bool {
-    file.as_ref()
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .is_some_and(|s| s.contains("enforce_password_fallback"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +522,32 @@ mod tests {
             })
             .unwrap();
             assert_eq!(cfg.http_redirects(), want, "{} dev={dev}", file.display());
+        }
+    }
+
+    #[test]
+    fn dev_turns_the_password_fallback_off_with_the_shipped_file_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[two_factor]\nenforce_password_fallback = true\n").unwrap();
+        for (file, dev, want) in [
+            (&shipped, false, true),
+            (&shipped, true, false),
+            (&f, true, true),
+        ] {
+            let cfg = Config::load(&Overrides {
+                config: Some(file.clone()),
+                dev,
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(
+                cfg.password_fallback(),
+                want,
+                "{} dev={dev}",
+                file.display()
+            );
         }
     }
 

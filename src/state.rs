@@ -27,7 +27,7 @@ pub struct AppStateInner {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Clock,
-    /// argon2 pool + the client-secret verification cache (DESIGN "Hot paths").
+    /// argon2 pool + the client-secret verification cache (README "Secrets").
     pub verifier: Arc<Verifier>,
     /// Failed logins per user (id, or the lowercased name when unknown) and per IP.
     pub login_user_throttle: Arc<Throttle>,
@@ -41,7 +41,7 @@ pub struct AppStateInner {
     /// A real argon2 hash of a random secret, verified against when a username is unknown so that the answer
     /// takes as long as for a known user (no user enumeration by timing).
     pub dummy_hash: Arc<str>,
-    /// Seals upstream secrets and TOTP seeds under the master key (SPEC §1, §5).
+    /// Seals upstream secrets and TOTP seeds under the master key (docs/config.md, docs/endpoints.md#providers).
     pub sealer: Arc<Sealer>,
     /// Wrong second-factor codes per user, so a stolen session cannot brute-force TOTP or the password.
     pub two_factor_throttle: Arc<Throttle>,

@@ -161,7 +161,7 @@ pub async fn run(state: &AppState) -> Result<Announcements> {
     Ok(out)
 }
 
-/// The Stack project id and keys (SPEC §7) that the config leaves unset: generated once, stored (keys as digests)
+/// The Stack project id and keys (docs/endpoints.md#links) that the config leaves unset: generated once, stored (keys as digests)
 /// and announced once; later starts find them stored and print nothing.
 pub async fn stack_keys(state: &AppState, out: &mut Announcements) -> Result<()> {
     out.lines

@@ -1,4 +1,4 @@
-//! User ↔ provider link use cases (SPEC §7), free of Stack's wire format. A link is always addressed through
+//! User ↔ provider link use cases (docs/endpoints.md#links), free of Stack's wire format. A link is always addressed through
 //! its user: a link of another user is "not found", exactly like a missing one, so ids cannot be probed across
 //! users.
 

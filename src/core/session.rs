@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::clock::Millis;
 use crate::crypto::{self, ct_eq};
 use crate::error::{Error, Result};
 use crate::model::app::grants_api;
@@ -92,6 +93,12 @@ pub fn authenticate(state: &AppState, user_id: &str, token: &str) -> Result<User
 
 /// Resolves a login token alone (the `Authorization: Bearer` form used by the Locoia API).
 pub fn authenticate_token(state: &AppState, token: &str) -> Result<User> {
+    signed_in(state, token).map(|(user, _)| user)
+}
+
+/// The user of a live login token and when they signed in (the token's creation): the browser session's
+/// `auth_time`, which an authorization code carries (OIDC Core §2), not the moment the code is made.
+pub fn signed_in(state: &AppState, token: &str) -> Result<(User, Millis)> {
     let digest = crypto::sha256(token.as_bytes());
     let record = state
         .store
@@ -101,7 +108,7 @@ pub fn authenticate_token(state: &AppState, token: &str) -> Result<User> {
         return Err(Error::Unauthorized);
     }
     match state.store.get_user(&record.user_id)? {
-        Some(u) if u.active => Ok(u),
+        Some(u) if u.active => Ok((u, record.created_at)),
         _ => Err(Error::Unauthorized),
     }
 }

@@ -1,4 +1,4 @@
-//! The Stack Auth project of this instance (SPEC §7): one project id and two keys, the secret server key and the
+//! The Stack Auth project of this instance (docs/endpoints.md#links): one project id and two keys, the secret server key and the
 //! super secret admin key.
 //!
 //! Each comes from the config/env (`[stack]`, `LATCHKEY_STACK_*`) or, when unset there, is generated at first start

@@ -124,7 +124,7 @@ pub enum Fallback {
 fn method_for(state: &AppState, user: &User, fallback: Fallback) -> Option<Method> {
     let password = user.password_hash.is_some()
         && match fallback {
-            Fallback::Configured => state.config.two_factor.enforce_password_fallback,
+            Fallback::Configured => state.config.password_fallback(),
             Fallback::Always => true,
             Fallback::Never => false,
         };

@@ -1,5 +1,5 @@
 //! User ↔ provider links: a Latchkey user tied to an account at an upstream provider (Stack Auth's
-//! "OAuth providers" of a user, SPEC §7).
+//! "OAuth providers" of a user, docs/endpoints.md#links).
 //!
 //! A link either lets the upstream account sign in as its user (`allow_sign_in`), or only records a connected
 //! account, or both. Two rules make sign-in unambiguous, and the store enforces them atomically: an upstream

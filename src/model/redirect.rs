@@ -1,4 +1,4 @@
-//! Redirect-URI rules (SPEC §4, RFC 8252): what an app may register and how a requested URI matches.
+//! Redirect-URI rules (docs/endpoints.md#apps, RFC 8252): what an app may register and how a requested URI matches.
 
 use crate::error::{Error, Result};
 

@@ -133,10 +133,11 @@ async fn run(
     };
 
     // 3. The resource owner: signed in?
-    let Some((user, _)) = session::current_user(s, headers) else {
+    let Some(browser) = session::current_user(s, headers) else {
         let return_to = format!("/oauth/authorize?{}", params.to_query());
         return login_form(s, headers, &return_to, Some(&app.name), None);
     };
+    let user = browser.user;
 
     // 4. Consent: skipped for trusted apps, else asked once per request.
     let approved = match decision {
@@ -149,6 +150,7 @@ async fn run(
     if !approved {
         return consent(s, headers, &app, &user.username, &params, &pending);
     }
+    backend.auth_time = Some(browser.signed_in_at);
     match pending.authorize(&mut backend, user.id.as_str().into()) {
         Ok(url) => match s.store.durable().await {
             Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),

@@ -32,6 +32,9 @@ pub struct Backend<'a> {
     pub app: &'a App,
     /// Whether the authorization request carried `redirect_uri` (then the token request must repeat it).
     pub redirect_uri_sent: bool,
+    /// When the resource owner signed in (the authorize handler sets it from the browser session): the codes'
+    /// `auth_time`.
+    pub auth_time: Option<clock::Millis>,
     /// Set by `Authorizer::extract`: the family the redeemed code starts.
     family: Option<FamilyId>,
     /// The specific error a primitive or extension ran into.
@@ -57,6 +60,7 @@ impl<'a> Backend<'a> {
             state,
             app,
             redirect_uri_sent: true,
+            auth_time: None,
             family: None,
             outcome: None,
             allow_refresh: app.grant_types.contains(&GrantType::RefreshToken),
@@ -196,6 +200,9 @@ impl Authorizer for Backend<'_> {
             Some(v) => v.into_private_value().map_err(drop)?,
             None => None,
         };
+        let auth_time = self
+            .auth_time
+            .ok_or_else(|| tracing::error!("a code was about to be made without a sign-in time"))?;
         let now = self.state.clock.now_ms();
         let code = crypto::random_token();
         let record = CodeRecord {
@@ -206,7 +213,7 @@ impl Authorizer for Backend<'_> {
                 redirect_uri: grant.redirect_uri.to_string(),
                 redirect_uri_sent: self.redirect_uri_sent,
                 pkce,
-                auth_time: now,
+                auth_time,
             },
             expires_at: now + self.state.config.tokens.code_ttl_secs.min(600) as i64 * 1000,
             redeemed: None,
@@ -427,7 +434,7 @@ impl Issuer for Backend<'_> {
     }
 }
 
-/// PKCE per SPEC §8: S256 only; required for public clients; a verifier without a challenge is a downgrade.
+/// PKCE (docs/endpoints.md#oauth): S256 only; required for public clients; a verifier without a challenge is a downgrade.
 pub struct PkceExtension {
     public: bool,
     /// Why verification failed (reported as `invalid_grant`).

@@ -1,4 +1,4 @@
-//! User ↔ provider links (SPEC §7) and their point-lookup indexes:
+//! User ↔ provider links (docs/endpoints.md#links) and their point-lookup indexes:
 //!
 //! - `links`: link id → [`Link`].
 //! - `links_by_user`: user id ‖ 0 ‖ created_at (big-endian, sign bit flipped) ‖ link id → ∅. A prefix scan yields a

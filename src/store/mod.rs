@@ -6,6 +6,7 @@
 
 mod app;
 pub mod backup;
+#[cfg(any(test, feature = "bench"))]
 mod bench_support;
 pub mod codec;
 mod flush;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::Error;
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub use bench_support::BenchRecords;
 pub use session::LoginToken;

@@ -1,4 +1,4 @@
-//! Federated sign-in through custom OAuth providers (SPEC §9), as Rocket.Chat's custom OAuth does it:
+//! Federated sign-in through custom OAuth providers (docs/endpoints.md#federation), as Rocket.Chat's custom OAuth does it:
 //! `GET /login/<service>` starts at the upstream (state + PKCE), `GET /_oauth/<service>` finishes (code exchange,
 //! identity, link or user), then the pending `return_to` (usually `/oauth/authorize`) continues.
 //!

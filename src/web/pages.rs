@@ -215,7 +215,7 @@ pub fn login_form(
 ) -> Response {
     let (token, cookie) = csrf::token(state, headers);
     let signed_in = if app_name.is_none() {
-        session::current_user(state, headers).map(|(u, _)| u.username)
+        session::current_user(state, headers).map(|b| b.user.username)
     } else {
         None
     };
@@ -389,8 +389,8 @@ pub async fn logout(
             "This request did not come from Latchkey's sign-out button. Open the sign-in page and sign out there.",
         );
     }
-    if let Some((_, token)) = session::current_user(&s, &headers) {
-        let _ = login::logout(&s, &token).await;
+    if let Some(b) = session::current_user(&s, &headers) {
+        let _ = login::logout(&s, &b.token).await;
     }
     let clear = session::set_cookie(&s, &session::cookie_name(&s.issuer), "", 0);
     see_other("/login", vec![clear])

@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
+use crate::clock::Millis;
 use crate::core::session;
 use crate::crypto;
 use crate::model::User;
@@ -38,9 +39,22 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) 
     .expect("cookie values are base64url")
 }
 
+/// A browser's live session.
+pub struct BrowserSession {
+    pub user: User,
+    /// The login token in the cookie.
+    pub token: String,
+    /// When the user signed in: the `auth_time` of the codes issued in this session.
+    pub signed_in_at: Millis,
+}
+
 /// The signed-in user of this browser, if any.
-pub fn current_user(state: &AppState, headers: &HeaderMap) -> Option<(User, String)> {
+pub fn current_user(state: &AppState, headers: &HeaderMap) -> Option<BrowserSession> {
     let token = read_cookie(headers, &cookie_name(&state.issuer))?;
-    let user = session::authenticate_token(state, &token).ok()?;
-    Some((user, token))
+    let (user, signed_in_at) = session::signed_in(state, &token).ok()?;
+    Some(BrowserSession {
+        user,
+        token,
+        signed_in_at,
+    })
 }

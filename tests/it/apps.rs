@@ -1,4 +1,4 @@
-//! SPEC §4: every `oauth-apps.*` row, its shapes and its errors.
+//! docs/endpoints.md#apps: every `oauth-apps.*` row, its shapes and its errors.
 
 use reqwest::Method;
 use serde_json::json;

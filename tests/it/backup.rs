@@ -1,4 +1,4 @@
-//! SPEC §10 with the real binary: `latchkey backup` of a populated data dir, `latchkey restore` into an empty one
+//! Backup and restore (docs/reliability.md) with the real binary: `latchkey backup` of a populated data dir, `latchkey restore` into an empty one
 //! answers every API call the same; restore refuses a non-empty and a locked data dir, backup a locked one; and a
 //! damaged store stops `serve` with a message that names the data dir and `latchkey restore`.
 

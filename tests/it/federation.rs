@@ -1,4 +1,4 @@
-//! SPEC §9 end to end with two real servers: U is the upstream identity provider (an OAuth app on U whose
+//! docs/endpoints.md#federation end to end with two real servers: U is the upstream identity provider (an OAuth app on U whose
 //! redirect URI is D's `/_oauth/<service>`), D has a custom provider pointing at U. A client of D completes the
 //! code flow by signing in at U; D creates the user and the link; a second sign-in reuses the link.
 

@@ -1,4 +1,4 @@
-//! Hostile input (SPEC §2, §10): oversized bodies and header blocks, slow clients, bad encodings, parameter
+//! Hostile input (docs/endpoints.md#conventions, docs/reliability.md): oversized bodies and header blocks, slow clients, bad encodings, parameter
 //! floods, huge ids and tokens, unexpected content types and pathological JSON. Every answer is the dialect's
 //! error (RC, Locoia, RFC 6749 JSON), nothing panics, and afterwards the server still answers and nothing changed.
 

@@ -1,4 +1,4 @@
-//! SPEC §7: Stack Auth's `oauth-providers` API over user ↔ provider links: every endpoint under every access type,
+//! docs/endpoints.md#links: Stack Auth's `oauth-providers` API over user ↔ provider links: every endpoint under every access type,
 //! every known error with its status and `X-Stack-Known-Error` header, the client's own-user rule, the sign-in
 //! invariants under a 16-way race, and the cascades from user deletion and provider removal.
 

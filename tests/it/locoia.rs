@@ -1,4 +1,4 @@
-//! SPEC §6: Locoia's connector `custom_auth`, its bearer auth and errors, and its link to RC's `-id`/`-secret`.
+//! docs/endpoints.md#locoia: Locoia's connector `custom_auth`, its bearer auth and errors, and its link to RC's `-id`/`-secret`.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -319,7 +319,7 @@ async fn put_needs_the_second_factor_like_rc_settings() {
 /// alone, exactly as through RC's settings API.
 #[tokio::test]
 async fn without_the_fallback_the_session_is_enough_as_in_rc() {
-    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = false).await;
+    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = Some(false)).await;
     let a = s.admin().await;
     let (st, _) = s
         .post(

@@ -1,4 +1,4 @@
-//! SPEC §5: custom OAuth providers over RC's settings API, row by row: defaults, types, enums, masking, 2FA,
+//! docs/endpoints.md#providers: custom OAuth providers over RC's settings API, row by row: defaults, types, enums, masking, 2FA,
 //! permissions, the public service configurations, and secrets sealed at rest.
 
 use reqwest::{Method, RequestBuilder};
@@ -348,7 +348,7 @@ async fn two_factor_guards_the_writes() {
 
 #[tokio::test]
 async fn without_password_fallback_users_without_totp_pass() {
-    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = false).await;
+    let s = spawn_with(|c| c.two_factor.enforce_password_fallback = Some(false)).await;
     let a = s.admin().await;
     let (st, v) = s
         .post(

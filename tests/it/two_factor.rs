@@ -1,4 +1,4 @@
-//! SPEC §3 (2FA): TOTP enrolment, the *2FA* check with TOTP and backup codes, bounded wrong attempts. The server
+//! docs/endpoints.md#users (2FA): TOTP enrolment, the *2FA* check with TOTP and backup codes, bounded wrong attempts. The server
 //! runs on a manual clock, so codes are computed for a pinned time and the failure window ends without sleeping.
 
 use latchkey::clock::Clock;
@@ -249,7 +249,7 @@ async fn enrolment_needs_the_password_even_without_the_fallback() {
         let clock = Clock::manual(T0_MS);
         let s = TestServer::new()
             .clock(clock.clone())
-            .config(|c| c.two_factor.enforce_password_fallback = fallback)
+            .config(|c| c.two_factor.enforce_password_fallback = Some(fallback))
             .start()
             .await;
         let a = s.admin().await;

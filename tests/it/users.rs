@@ -1,4 +1,4 @@
-//! SPEC §3: login, logout, me, users.*, permissions and login rate limiting.
+//! docs/endpoints.md#users: login, logout, me, users.*, permissions and login rate limiting.
 
 use reqwest::Method;
 use serde_json::json;

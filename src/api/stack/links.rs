@@ -1,4 +1,4 @@
-//! Stack Auth's `oauth-providers` API over Latchkey's user ↔ provider links (SPEC §7):
+//! Stack Auth's `oauth-providers` API over Latchkey's user ↔ provider links (docs/endpoints.md#links):
 //!
 //! - `POST /api/v1/oauth-providers` (server, admin) → 201 and the link;
 //! - `GET /api/v1/oauth-providers?user_id=` → `{"items":[…],"is_paginated":false}` in creation order;

@@ -1,4 +1,4 @@
-//! Stack Auth's REST dialect (SPEC §7): the `X-Stack-*` access-type headers, Stack's known errors, and the one
+//! Stack Auth's REST dialect (docs/endpoints.md#links): the `X-Stack-*` access-type headers, Stack's known errors, and the one
 //! table that renders them.
 //!
 //! A known error is Stack's `KnownError`: status, body `{"code","details"?,"error"}` (pretty-printed, in that key
@@ -67,7 +67,7 @@ impl AccessType {
 
 const DOCS: &str = "For more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication";
 
-/// Every failure of a Stack route. The variants with a code are Stack's known errors (SPEC §7 lists their
+/// Every failure of a Stack route. The variants with a code are Stack's known errors (docs/endpoints.md#links lists their
 /// statuses); `Status` is a plain Stack `StatusError`; `Domain` is rendered by the table for what the core says.
 #[derive(Debug)]
 pub enum StackError {

@@ -189,3 +189,27 @@ async fn the_session_cookie_is_named_per_issuer_and_http_only() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(r.headers().get("set-cookie").is_none());
 }
+
+#[tokio::test]
+async fn a_code_records_when_its_user_signed_in_not_when_it_was_made() {
+    let t0 = 1_800_000_000_000;
+    let clock = latchkey::clock::Clock::manual(t0);
+    let s = TestServer::new().clock(clock.clone()).start().await;
+    let app = make_app(&s, json!({"skipConsent": true})).await;
+    let b = browser();
+    let url = authorize_url(&s, &app, &[]);
+    sign_in(&s, &b, &url, "admin", "admin-password").await;
+    clock.advance(5 * 60_000);
+    let r = b.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let code = query_of(r.headers()["location"].to_str().unwrap())["code"].clone();
+    let store = &s.running.as_ref().unwrap().state.store;
+    let rec = store
+        .peek_code(&latchkey::crypto::sha256(code.as_bytes()))
+        .unwrap()
+        .expect("the code is stored");
+    assert_eq!(
+        rec.grant.auth_time, t0,
+        "auth_time is the sign-in, not the code"
+    );
+}

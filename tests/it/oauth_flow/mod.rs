@@ -1,4 +1,4 @@
-//! SPEC §8 through the real pages and endpoints: the code flow with PKCE, refresh rotation, introspection,
+//! docs/endpoints.md#oauth through the real pages and endpoints: the code flow with PKCE, refresh rotation, introspection,
 //! revocation, userinfo, and every negative case as its own test. This file holds the shared steps (register an
 //! app, sign in, consent, redeem); the tests are grouped by what they exercise.
 
