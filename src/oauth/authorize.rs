@@ -16,7 +16,9 @@ use super::primitives::Backend;
 use crate::model::app::API_SCOPE;
 use crate::model::{redirect, App};
 use crate::state::AppState;
-use crate::web::pages::{error_page, html, login_form, see_other, ConsentPage, PageBody};
+use crate::web::pages::{
+    error_page, html, login_form, see_other, server_error, ConsentPage, PageBody,
+};
 use crate::web::{csrf, session};
 
 /// Form fields of the consent page that are not OAuth parameters.
@@ -91,13 +93,7 @@ async fn run(
     let app = match s.store.client_app(client_id) {
         Ok(Some(app)) if app.active => app,
         Ok(_) => return bad_request("The application is unknown or disabled."),
-        Err(_) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
-        }
+        Err(_) => return server_error(),
     };
     match params.get("redirect_uri") {
         Some(r)
@@ -150,11 +146,7 @@ async fn run(
     match pending.authorize(&mut backend, user.id.as_str().into()) {
         Ok(url) => match s.store.durable().await {
             Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),
-            Err(_) => error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            ),
+            Err(_) => server_error(),
         },
         Err(e) => flow_error(s, e),
     }
@@ -225,10 +217,6 @@ fn flow_error(s: &AppState, e: authorization::Error) -> Response {
         authorization::Error::Ignore => {
             bad_request("The application or its redirect URI is not valid.")
         }
-        authorization::Error::PrimitiveError => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again later.",
-        ),
+        authorization::Error::PrimitiveError => server_error(),
     }
 }

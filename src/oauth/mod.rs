@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError};
 use error::OAuthError;
 use params::Params;
 
@@ -67,19 +68,17 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        Bytes::from_request(req, state)
-            .await
-            .map(FormBody)
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    OAuthError {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        ..OAuthError::invalid_request("the request body is too large")
-                    }
-                    .into_response()
-                } else {
-                    OAuthError::invalid_request("could not read the request body").into_response()
+        read_body(req, state).await.map(FormBody).map_err(|e| {
+            match e {
+                BodyError::TooLarge => OAuthError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    ..OAuthError::invalid_request("the request body is too large")
+                },
+                BodyError::Unreadable => {
+                    OAuthError::invalid_request("could not read the request body")
                 }
-            })
+            }
+            .into_response()
+        })
     }
 }

@@ -8,7 +8,6 @@ pub mod settings;
 pub mod two_factor;
 pub mod users;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -21,6 +20,7 @@ use crate::core::session::{self, Credential};
 use crate::error::Error;
 use crate::model::{Permission, User};
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError};
 pub use error::{InMethod, RcError};
 
 pub fn routes() -> Router<AppState> {
@@ -114,8 +114,8 @@ impl Caller {
             let login_token = Some(tok.to_owned());
             return Ok((Caller { user, login_token }, Credential::LoginToken));
         }
-        if let Some(tok) = header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
-            let (user, credential) = session::authenticate_bearer(state, tok.trim())?;
+        if let Ok(Some(tok)) = crate::wire::bearer(h) {
+            let (user, credential) = session::authenticate_bearer(state, tok)?;
             let login_token = None;
             return Ok((Caller { user, login_token }, credential));
         }
@@ -176,12 +176,9 @@ impl FromRequest<AppState> for RcBody {
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .is_none_or(|ct| is_json(ct.as_bytes()));
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                error::payload_too_large()
-            } else {
-                error::invalid_params("could not read the request body")
-            }
+        let bytes = read_body(req, state).await.map_err(|e| match e {
+            BodyError::TooLarge => error::payload_too_large(),
+            BodyError::Unreadable => error::invalid_params("could not read the request body"),
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(RcBody(json!({})));

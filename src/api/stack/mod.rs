@@ -318,7 +318,7 @@ fn domain(e: Error) -> Response {
             let mut r = status_error(S::TOO_MANY_REQUESTS, "Too Many Requests");
             r.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from((retry_after_ms + 999) / 1000),
+                HeaderValue::from(crate::wire::retry_after_secs(retry_after_ms)),
             );
             r
         }
@@ -388,13 +388,10 @@ impl FromRequestParts<AppState> for StackAuth {
                 StackError::InvalidSuperSecretAdminKey(project.to_owned()),
             )?,
         }
-        let token = header_str(h, "x-stack-access-token").or_else(|| {
-            let (scheme, rest) = header_str(h, "authorization")?.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| rest.trim())
-                .filter(|t| !t.is_empty())
-        });
+        let token = match header_str(h, "x-stack-access-token") {
+            Some(t) => Some(t),
+            None => crate::wire::bearer(h).map_err(|_| StackError::InvalidAccessToken)?,
+        };
         let user = match token {
             Some(t) => Some(user_session(state, t)?),
             None => None,
