@@ -1,9 +1,63 @@
 //! HTTP plumbing every dialect shares, written once so that each dialect only maps the outcome to its own error
-//! format: the Bearer credentials of a request, its body under the size limit, and `Retry-After` in seconds.
+//! format: the route table, the Bearer credentials of a request, its body under the size limit, and
+//! `Retry-After` in seconds.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::handler::Handler;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+
+/// A part of the HTTP surface: the axum router and the table of `(method, path)` it serves, both filled by the
+/// same [`Routes::route`] call. axum 0.8 cannot list a router's routes, so this table is how a test walks what is
+/// really served (and checks each JSON endpoint is documented) without a hand-kept list that could drift.
+pub struct Routes<S> {
+    router: Router<S>,
+    table: Vec<(Method, &'static str)>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Serves `method path` with `handler`; several methods on one path each take a call.
+    pub fn route<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+        self.router = self.router.route(path, on(filter, handler));
+        self.table.push((method, path));
+        self
+    }
+
+    pub fn merge(mut self, other: Routes<S>) -> Self {
+        self.router = self.router.merge(other.router);
+        self.table.extend(other.table);
+        self
+    }
+
+    /// Every `(method, path template)` served, in the order they were added.
+    pub fn table(&self) -> &[(Method, &'static str)] {
+        &self.table
+    }
+
+    pub fn into_router(self) -> Router<S> {
+        self.router
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// An `Authorization` header that names the Bearer scheme but carries no well-formed token.
 #[derive(Debug, PartialEq, Eq)]

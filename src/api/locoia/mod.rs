@@ -5,23 +5,29 @@ pub mod custom_auth;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::core::session::{self, Credential};
 use crate::error::Error;
 use crate::model::{Permission, User};
 use crate::state::AppState;
-use crate::wire::{read_body, BodyError};
+use crate::wire::{read_body, BodyError, Routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/v1/connectors/{connector_id}/custom_auth",
-        put(custom_auth::put).get(custom_auth::get),
-    )
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(
+            Method::PUT,
+            "/v1/connectors/{connector_id}/custom_auth",
+            custom_auth::put,
+        )
+        .route(
+            Method::GET,
+            "/v1/connectors/{connector_id}/custom_auth",
+            custom_auth::get,
+        )
 }
 
 /// A domain error on a Locoia route.

@@ -14,8 +14,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -24,17 +22,27 @@ use crate::core::stack_keys::{self, Key};
 use crate::error::Error;
 use crate::model::User;
 use crate::state::AppState;
+use crate::wire::Routes;
 pub use schema::{check_body, Field, StackBody, Ty};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Method::POST, "/api/v1/oauth-providers", links::create)
+        .route(Method::GET, "/api/v1/oauth-providers", links::list)
         .route(
-            "/api/v1/oauth-providers",
-            post(links::create).get(links::list),
+            Method::GET,
+            "/api/v1/oauth-providers/{user_id}/{provider_id}",
+            links::read,
         )
         .route(
+            Method::PATCH,
             "/api/v1/oauth-providers/{user_id}/{provider_id}",
-            get(links::read).patch(links::update).delete(links::delete),
+            links::update,
+        )
+        .route(
+            Method::DELETE,
+            "/api/v1/oauth-providers/{user_id}/{provider_id}",
+            links::delete,
         )
 }
 
