@@ -332,3 +332,35 @@ async fn the_bearer_scheme_is_case_insensitive_everywhere() {
         );
     }
 }
+
+/// A header naming Bearer without a token is bad credentials, not none: Stack answers `INVALID_ACCESS_TOKEN`
+/// rather than serving the request without a user, and userinfo `invalid_token` rather than a bare challenge.
+#[tokio::test]
+async fn a_bearer_header_without_a_token_is_bad_credentials() {
+    let (s, _admin, _app) = env().await;
+    let r = s
+        .req(Method::GET, "/api/v1/oauth-providers?user_id=me")
+        .header("X-Stack-Project-Id", PROJECT)
+        .header("X-Stack-Access-Type", "client")
+        .header("Authorization", "Bearer")
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = json_of(r).await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (401, Some("INVALID_ACCESS_TOKEN")),
+        "{v}"
+    );
+    let r = s
+        .req(Method::GET, "/oauth/userinfo")
+        .header("Authorization", "Bearer")
+        .send()
+        .await
+        .unwrap();
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(
+        (r.status(), challenge.as_str()),
+        (StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"")
+    );
+}
