@@ -16,6 +16,7 @@
 //! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`.
 //! - [`crypto`]: ids, secrets, digests, the argon2 pool and the client-secret verification cache.
 //! - [`clock`]: the only reader of wall-clock time.
+//! - [`wire`]: HTTP plumbing every dialect shares: the Bearer parser, the body reader, `Retry-After` seconds.
 
 pub mod api;
 pub mod cli;
@@ -32,6 +33,7 @@ pub mod store;
 pub mod telemetry;
 pub mod upstream;
 pub mod web;
+pub mod wire;
 
 use std::io::Write;
 use std::process::ExitCode;

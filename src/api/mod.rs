@@ -9,27 +9,35 @@ pub mod stack;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::state::AppState;
+use crate::wire::Routes;
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
-    let limits = &state.config.limits;
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+/// Every route the server answers: the one table the router is built from.
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Method::GET, "/healthz", || async { "ok" })
+        .route(Method::GET, "/metrics", metrics)
+        .route(Method::GET, "/openapi.json", || async {
+            Json(openapi::document())
+        })
         .merge(rc::routes())
         .merge(locoia::routes())
         .merge(stack::routes())
         .merge(crate::oauth::routes())
         .merge(crate::web::routes())
         .merge(crate::upstream::routes())
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    routes()
+        .into_router()
         .fallback(not_found)
         .layer(middleware::map_response(json_charset))
         .layer(DefaultBodyLimit::max(limits.body_bytes))

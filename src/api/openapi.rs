@@ -262,6 +262,18 @@ impl utoipa::Modify for RcAuth {
 )]
 struct ApiDoc;
 
+/// The routes that are not JSON APIs and so are not in the document: the pages and browser redirects (sign-in,
+/// consent, federation) and the document itself. Every other route must be documented (tested below).
+pub const UNDOCUMENTED: &[&str] = &[
+    "/openapi.json",
+    "/login",
+    "/logout",
+    "/dev/callback",
+    "/oauth/authorize",
+    "/login/{service}",
+    "/_oauth/{service}",
+];
+
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::api::rc::settings::SettingsDoc::openapi());
@@ -274,6 +286,49 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
+    use super::UNDOCUMENTED;
+
+    /// The routes come from the table the router is built from ([`crate::api::routes`]), so a new route fails
+    /// here until it is documented (or, for a page, listed in [`UNDOCUMENTED`]); and the document names no route
+    /// that is not served.
+    #[test]
+    fn every_routed_json_endpoint_is_documented_and_nothing_else() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let routes = crate::api::routes();
+        let table = routes.table();
+        let undocumented: Vec<String> = table
+            .iter()
+            .filter(|(_, path)| !UNDOCUMENTED.contains(path))
+            .filter(|(method, path)| {
+                paths
+                    .get(*path)
+                    .and_then(|p| p.get(method.as_str().to_ascii_lowercase()))
+                    .is_none()
+            })
+            .map(|(method, path)| format!("{method} {path}"))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in /openapi.json: {undocumented:?}"
+        );
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                let served = table
+                    .iter()
+                    .any(|(m, p)| p == path && m.as_str().eq_ignore_ascii_case(method));
+                assert!(served, "documented but not routed: {method} {path}");
+            }
+        }
+        for page in UNDOCUMENTED {
+            assert!(table.iter().any(|(_, p)| p == page), "{page} is not routed");
+            assert!(
+                !paths.contains_key(*page),
+                "{page} is documented; drop it from UNDOCUMENTED"
+            );
+        }
+    }
+
     #[test]
     fn is_openapi_3_1_and_lists_the_rc_routes() {
         let doc = serde_json::to_value(super::document()).unwrap();

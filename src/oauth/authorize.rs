@@ -17,7 +17,7 @@ use crate::model::app::API_SCOPE;
 use crate::model::{redirect, App};
 use crate::state::AppState;
 use crate::web::pages::{
-    error_page, failure_page, html, login_form, see_other, ConsentPage, PageBody,
+    error_page, failure_page, html, login_form, see_other, server_error, ConsentPage, PageBody,
 };
 use crate::web::{csrf, session};
 
@@ -93,13 +93,7 @@ async fn run(
     let app = match s.store.client_app(client_id) {
         Ok(Some(app)) if app.active => app,
         Ok(_) => return bad_request("The application is unknown or disabled."),
-        Err(_) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
-        }
+        Err(_) => return server_error(),
     };
     match params.get("redirect_uri") {
         Some(r)
@@ -225,10 +219,6 @@ fn flow_error(s: &AppState, e: authorization::Error) -> Response {
         authorization::Error::Ignore => {
             bad_request("The application or its redirect URI is not valid.")
         }
-        authorization::Error::PrimitiveError => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again later.",
-        ),
+        authorization::Error::PrimitiveError => server_error(),
     }
 }

@@ -61,7 +61,7 @@ impl From<Error> for OAuthError {
         match e {
             Error::RateLimited { retry_after_ms, .. } => Self {
                 status: StatusCode::TOO_MANY_REQUESTS,
-                retry_after_secs: Some((retry_after_ms + 999) / 1000),
+                retry_after_secs: Some(crate::wire::retry_after_secs(retry_after_ms)),
                 ..Self::new("slow_down", "too many failed attempts; retry later")
             },
             Error::Busy => Self {

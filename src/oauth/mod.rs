@@ -15,32 +15,29 @@ pub mod userinfo;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError, Routes};
 use error::OAuthError;
 use params::Params;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route(
+            Method::GET,
             "/.well-known/oauth-authorization-server",
-            get(metadata::metadata),
+            metadata::metadata,
         )
-        .route(
-            "/oauth/authorize",
-            get(authorize::authorize_get).post(authorize::authorize_post),
-        )
-        .route("/oauth/token", post(token::token).get(token::token_get))
-        .route("/oauth/introspect", post(introspect::introspect))
-        .route("/oauth/revoke", post(introspect::revoke))
-        .route(
-            "/oauth/userinfo",
-            get(userinfo::userinfo).post(userinfo::userinfo),
-        )
+        .route(Method::GET, "/oauth/authorize", authorize::authorize_get)
+        .route(Method::POST, "/oauth/authorize", authorize::authorize_post)
+        .route(Method::POST, "/oauth/token", token::token)
+        .route(Method::GET, "/oauth/token", token::token_get)
+        .route(Method::POST, "/oauth/introspect", introspect::introspect)
+        .route(Method::POST, "/oauth/revoke", introspect::revoke)
+        .route(Method::GET, "/oauth/userinfo", userinfo::userinfo)
+        .route(Method::POST, "/oauth/userinfo", userinfo::userinfo)
 }
 
 /// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §4.1.3), refusing other content types and
@@ -67,19 +64,17 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        Bytes::from_request(req, state)
-            .await
-            .map(FormBody)
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    OAuthError {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        ..OAuthError::invalid_request("the request body is too large")
-                    }
-                    .into_response()
-                } else {
-                    OAuthError::invalid_request("could not read the request body").into_response()
+        read_body(req, state).await.map(FormBody).map_err(|e| {
+            match e {
+                BodyError::TooLarge => OAuthError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    ..OAuthError::invalid_request("the request body is too large")
+                },
+                BodyError::Unreadable => {
+                    OAuthError::invalid_request("could not read the request body")
                 }
-            })
+            }
+            .into_response()
+        })
     }
 }

@@ -67,6 +67,10 @@ pub struct UserInfo {
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody), (status = 429, body = OAuthErrorBody)))]
 fn token() {}
 
+#[utoipa::path(get, path = "/oauth/token", tag = "oauth",
+    responses((status = 400, description = "always `invalid_request`: tokens are issued over POST only", body = OAuthErrorBody)))]
+fn token_get() {}
+
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Introspection), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody)))]
@@ -77,7 +81,7 @@ fn introspect() {}
     responses((status = 200, description = "revoked, or unknown (RFC 7009): `{}`", body = Object), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody)))]
 fn revoke() {}
 
-#[utoipa::path(get, path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
+#[utoipa::path(method(get, post), path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
     responses((status = 200, body = UserInfo), (status = 401, description = "`WWW-Authenticate: Bearer`, with `error=\"invalid_token\"` and an RFC 6750 JSON error when a token was sent (RFC 6750 §3.1)")))]
 fn userinfo() {}
 
@@ -99,5 +103,5 @@ impl utoipa::Modify for Bearer {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(token, introspect, revoke, userinfo, metadata), modifiers(&Bearer))]
+#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata), modifiers(&Bearer))]
 pub struct OAuthDoc;

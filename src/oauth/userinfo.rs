@@ -9,21 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::crypto;
 use crate::model::User;
 use crate::state::AppState;
-use crate::store::{TokenKind, TokenRecord};
-
-/// Resolves `Authorization: Bearer <access token>` to its live record.
-pub fn bearer_token(s: &AppState, headers: &HeaderMap) -> Option<TokenRecord> {
-    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = h.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let rec = s
-        .store
-        .active_token(&crypto::sha256(token.trim().as_bytes()), s.clock.now_ms())
-        .ok()??;
-    (rec.kind == TokenKind::Access).then_some(rec)
-}
+use crate::store::TokenKind;
+use crate::wire::{self, MalformedBearer};
 
 /// The user behind a live access token, with the scope the token was granted (client_credentials tokens have no
 /// user).
@@ -57,32 +44,16 @@ fn no_credentials() -> Response {
     r
 }
 
-/// Whether the request tries Bearer authentication at all (an `Authorization: Bearer …` header).
-fn presents_bearer(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.as_bytes().get(..7))
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-}
-
 pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(rec) = bearer_token(&s, &headers) else {
-        return if presents_bearer(&headers) {
-            invalid_token()
-        } else {
-            no_credentials()
-        };
+    let token = match wire::bearer(&headers) {
+        Ok(Some(token)) => token,
+        Ok(None) => return no_credentials(),
+        Err(MalformedBearer) => return invalid_token(),
     };
-    let Some(user) = s
-        .store
-        .get_user(&rec.owner_id)
-        .ok()
-        .flatten()
-        .filter(|u| u.active)
-    else {
+    let Some((user, scope)) = bearer_user(&s, token) else {
         return invalid_token();
     };
-    let mut r = Json(claims(&user, &rec.scope)).into_response();
+    let mut r = Json(claims(&user, &scope)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r

@@ -19,7 +19,7 @@ use crate::model::user::{normalize_email, Email};
 use crate::model::{Role, User};
 use crate::state::AppState;
 use crate::web::pages::{error_page, see_other};
-use crate::web::session::{cookie_name as session_cookie, read_cookie, set_cookie};
+use crate::web::session::{login_cookie, read_cookie, set_cookie};
 
 /// Why a sign-in failed, worded for the person in front of the browser.
 struct Failure(StatusCode, String);
@@ -41,11 +41,7 @@ pub async fn callback(
 ) -> Response {
     let clear = set_cookie(&s, &cookie_name(&s), "", 0);
     match finish(&s, &service, &headers, &q).await {
-        Ok((token, return_to)) => {
-            let max_age = s.config.login.token_ttl_days as i64 * 86_400;
-            let session = set_cookie(&s, &session_cookie(&s.issuer), &token, max_age);
-            see_other(&return_to, vec![clear, session])
-        }
+        Ok((token, return_to)) => see_other(&return_to, vec![clear, login_cookie(&s, &token)]),
         Err(Failure(status, why)) => {
             tracing::warn!(service = %super::for_log(&service), reason = %super::for_log(&why), "federated sign-in failed");
             let mut r = error_page(status, "Sign-in failed", &why);

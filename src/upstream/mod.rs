@@ -11,18 +11,18 @@ pub mod start;
 
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
+use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::model::provider::Provider;
 use crate::state::AppState;
 use crate::web::pages::ProviderButton;
+use crate::wire::Routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login/{service}", get(start::start))
-        .route("/_oauth/{service}", get(callback::callback))
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Method::GET, "/login/{service}", start::start)
+        .route(Method::GET, "/_oauth/{service}", callback::callback)
 }
 
 /// The client for upstream calls: 5 s to connect; the callback bounds the whole exchange with [`deadline`].

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::{callback_url, cookie_name, seal_pending, Pending};
 use crate::crypto;
 use crate::state::AppState;
-use crate::web::pages::{error_page, safe_return_to, see_other};
+use crate::web::pages::{error_page, safe_return_to, see_other, server_error};
 use crate::web::session::set_cookie;
 
 /// How long a started sign-in may take at the upstream.
@@ -29,13 +29,7 @@ pub async fn start(
                 &format!("No enabled provider is called {service:?}."),
             )
         }
-        Err(_) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
-        }
+        Err(_) => return server_error(),
     };
     if provider.url.is_empty() && !provider.authorize_path.starts_with("http") {
         return error_page(

@@ -4,14 +4,15 @@ pub mod csrf;
 pub mod pages;
 pub mod session;
 
-use axum::routing::{get, post};
-use axum::Router;
+use axum::http::Method;
 
 use crate::state::AppState;
+use crate::wire::Routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(pages::login_page).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
-        .route("/dev/callback", get(pages::dev_callback))
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Method::GET, "/login", pages::login_page)
+        .route(Method::POST, "/login", pages::login_submit)
+        .route(Method::POST, "/logout", pages::logout)
+        .route(Method::GET, "/dev/callback", pages::dev_callback)
 }

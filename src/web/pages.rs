@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::model::User;
 use crate::oauth::params::Params;
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError};
 
 /// A sign-in button for an upstream provider.
 pub struct ProviderButton {
@@ -109,11 +110,7 @@ pub fn failure_page(e: &Error) -> Response {
             "Storage unavailable",
             "The server cannot save changes right now. Please try again later.",
         ),
-        _ => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again later.",
-        ),
+        _ => server_error(),
     }
 }
 
@@ -125,23 +122,20 @@ impl<S: Send + Sync> FromRequest<S> for PageBody {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        Bytes::from_request(req, state)
+        read_body(req, state)
             .await
             .map(PageBody)
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    error_page(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "Too much data",
-                        "The form sent more data than this server accepts. Go back and try again.",
-                    )
-                } else {
-                    error_page(
-                        StatusCode::BAD_REQUEST,
-                        "Bad request",
-                        "The form could not be read.",
-                    )
-                }
+            .map_err(|e| match e {
+                BodyError::TooLarge => error_page(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Too much data",
+                    "The form sent more data than this server accepts. Go back and try again.",
+                ),
+                BodyError::Unreadable => error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "The form could not be read.",
+                ),
             })
     }
 }
@@ -296,13 +290,18 @@ pub async fn login_submit(
 /// Starts the browser session of `user` and continues to `return_to`.
 async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
     match login::issue_login_token(s, user).await {
-        Ok(token) => {
-            let max_age = s.config.login.token_ttl_days as i64 * 86_400;
-            let cookie = session::set_cookie(s, &session::cookie_name(&s.issuer), &token, max_age);
-            see_other(return_to, vec![cookie])
-        }
+        Ok(token) => see_other(return_to, vec![session::login_cookie(s, &token)]),
         Err(e) => failure_page(&e),
     }
+}
+
+/// The one page for a failure that is the server's, not the user's: it says nothing about the cause.
+pub fn server_error() -> Response {
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again later.",
+    )
 }
 
 /// A sign-in whose password was right, waiting for the user's TOTP code: the user id and a deadline, sealed under
@@ -370,7 +369,7 @@ async fn totp_submit(
         }
         Err(Failure::Other(Error::Busy)) => retry("The server is busy. Please try again."),
         Err(Failure::Other(e)) => failure_page(&e),
-        Err(_) => failure_page(&Error::internal("unexpected second-factor state")),
+        Err(_) => server_error(),
     }
 }
 
@@ -392,8 +391,7 @@ pub async fn logout(
     if let Some(b) = session::current_user(&s, &headers) {
         let _ = login::logout(&s, &b.token).await;
     }
-    let clear = session::set_cookie(&s, &session::cookie_name(&s.issuer), "", 0);
-    see_other("/login", vec![clear])
+    see_other("/login", vec![session::clear_login_cookie(&s)])
 }
 
 #[derive(Template)]

@@ -39,6 +39,17 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) 
     .expect("cookie values are base64url")
 }
 
+/// The browser session cookie for a fresh login `token`, kept as long as the token lives (`login.token_ttl_days`).
+pub fn login_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let max_age = state.config.login.token_ttl_days as i64 * 86_400;
+    set_cookie(state, &cookie_name(&state.issuer), token, max_age)
+}
+
+/// Removes the browser session cookie (sign-out).
+pub fn clear_login_cookie(state: &AppState) -> HeaderValue {
+    set_cookie(state, &cookie_name(&state.issuer), "", 0)
+}
+
 /// A browser's live session.
 pub struct BrowserSession {
     pub user: User,

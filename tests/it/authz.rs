@@ -300,3 +300,67 @@ async fn users_info_shows_another_user_in_full_only_to_those_allowed() {
     assert_eq!(v["user"]["emails"][0]["address"], "bob@example.com");
     assert_eq!(v["user"]["roles"], json!(["user"]));
 }
+
+/// RFC 6750 §2.1 with RFC 9110 §11.1: the scheme name is case-insensitive, so `bearer` and `BEARER` work on every
+/// endpoint that takes a Bearer token (RC, Locoia, Stack's user session, userinfo), as `Bearer` does.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_everywhere() {
+    let (s, _admin, app) = env().await;
+    let token = admin_token(&s, &app, "latchkey:api openid profile").await;
+    for scheme in ["bearer", "BEARER"] {
+        let auth = format!("{scheme} {token}");
+        let send = |m: Method, path: &str| s.req(m, path).header("Authorization", auth.as_str());
+        let (st, v) = json_of(send(Method::GET, "/api/v1/me").send().await.unwrap()).await;
+        assert_eq!(
+            (st, v["username"].as_str()),
+            (200, Some("admin")),
+            "RC, {scheme}: {v}"
+        );
+        let r = send(Method::GET, "/v1/connectors/myidp/custom_auth");
+        let (st, v) = json_of(r.send().await.unwrap()).await;
+        assert_eq!(st, 200, "Locoia, {scheme}: {v}");
+        let r = send(Method::GET, "/api/v1/oauth-providers?user_id=me")
+            .header("X-Stack-Project-Id", PROJECT)
+            .header("X-Stack-Access-Type", "client");
+        let (st, v) = json_of(r.send().await.unwrap()).await;
+        assert_eq!(st, 200, "Stack, {scheme}: {v}");
+        let (st, v) = json_of(send(Method::GET, "/oauth/userinfo").send().await.unwrap()).await;
+        assert_eq!(
+            (st, v["preferred_username"].as_str()),
+            (200, Some("admin")),
+            "userinfo, {scheme}: {v}"
+        );
+    }
+}
+
+/// A header naming Bearer without a token is bad credentials, not none: Stack answers `INVALID_ACCESS_TOKEN`
+/// rather than serving the request without a user, and userinfo `invalid_token` rather than a bare challenge.
+#[tokio::test]
+async fn a_bearer_header_without_a_token_is_bad_credentials() {
+    let (s, _admin, _app) = env().await;
+    let r = s
+        .req(Method::GET, "/api/v1/oauth-providers?user_id=me")
+        .header("X-Stack-Project-Id", PROJECT)
+        .header("X-Stack-Access-Type", "client")
+        .header("Authorization", "Bearer")
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = json_of(r).await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (401, Some("INVALID_ACCESS_TOKEN")),
+        "{v}"
+    );
+    let r = s
+        .req(Method::GET, "/oauth/userinfo")
+        .header("Authorization", "Bearer")
+        .send()
+        .await
+        .unwrap();
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(
+        (r.status(), challenge.as_str()),
+        (StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"")
+    );
+}

@@ -3,25 +3,31 @@
 
 pub mod custom_auth;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::core::session::{self, Credential};
 use crate::error::Error;
 use crate::model::{Permission, User};
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError, Routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/v1/connectors/{connector_id}/custom_auth",
-        put(custom_auth::put).get(custom_auth::get),
-    )
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(
+            Method::PUT,
+            "/v1/connectors/{connector_id}/custom_auth",
+            custom_auth::put,
+        )
+        .route(
+            Method::GET,
+            "/v1/connectors/{connector_id}/custom_auth",
+            custom_auth::get,
+        )
 }
 
 /// A domain error on a Locoia route.
@@ -89,7 +95,7 @@ impl IntoResponse for LocoiaError {
                 );
                 r.headers_mut().insert(
                     header::RETRY_AFTER,
-                    HeaderValue::from((retry_after_ms + 999) / 1000),
+                    HeaderValue::from(crate::wire::retry_after_secs(retry_after_ms)),
                 );
                 r
             }
@@ -125,16 +131,9 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| LocoiaError(Error::Unauthorized).into_response())?;
+        let Ok(Some(token)) = crate::wire::bearer(&parts.headers) else {
+            return Err(LocoiaError(Error::Unauthorized).into_response());
+        };
         // A login authToken first (a cheap digest lookup), then a Latchkey access token.
         let (user, credential) = match session::authenticate_token(state, token) {
             Ok(u) => (u, Credential::LoginToken),
@@ -171,20 +170,17 @@ impl FromRequest<AppState> for LocoiaJson {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                error_body(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is too large",
-                )
-            } else {
-                error_body(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "could not read the request body",
-                )
-            }
+        let bytes = read_body(req, state).await.map_err(|e| match e {
+            BodyError::TooLarge => error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            ),
+            BodyError::Unreadable => error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "could not read the request body",
+            ),
         })?;
         serde_json::from_slice(&bytes).map(LocoiaJson).map_err(|e| {
             error_body(

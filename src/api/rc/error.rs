@@ -87,7 +87,7 @@ pub fn too_many_requests(
     reset_at_ms: i64,
     retry_after_ms: i64,
 ) -> Response {
-    let secs = (retry_after_ms + 999) / 1000;
+    let secs = crate::wire::retry_after_secs(retry_after_ms);
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,
         Json(json!({

@@ -8,70 +8,83 @@ pub mod settings;
 pub mod two_factor;
 pub mod users;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::core::session::{self, Credential};
 use crate::error::Error;
 use crate::model::{Permission, User};
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError, Routes};
 pub use error::{InMethod, RcError};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/login", post(users::login))
-        .route("/api/v1/logout", post(users::logout))
-        .route("/api/v1/me", get(users::me))
-        .route("/api/v1/users.create", post(users::create))
-        .route("/api/v1/users.info", get(users::info))
-        .route("/api/v1/users.delete", post(users::delete))
-        .route("/api/v1/oauth-apps.create", post(apps::create))
-        .route("/api/v1/oauth-apps.list", get(apps::list))
-        .route("/api/v1/oauth-apps.get", get(apps::get))
-        .route("/api/v1/oauth-apps.update", post(apps::update))
-        .route("/api/v1/oauth-apps.delete", post(apps::delete))
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Method::POST, "/api/v1/login", users::login)
+        .route(Method::POST, "/api/v1/logout", users::logout)
+        .route(Method::GET, "/api/v1/me", users::me)
+        .route(Method::POST, "/api/v1/users.create", users::create)
+        .route(Method::GET, "/api/v1/users.info", users::info)
+        .route(Method::POST, "/api/v1/users.delete", users::delete)
+        .route(Method::POST, "/api/v1/oauth-apps.create", apps::create)
+        .route(Method::GET, "/api/v1/oauth-apps.list", apps::list)
+        .route(Method::GET, "/api/v1/oauth-apps.get", apps::get)
+        .route(Method::POST, "/api/v1/oauth-apps.update", apps::update)
+        .route(Method::POST, "/api/v1/oauth-apps.delete", apps::delete)
         .route(
+            Method::POST,
             "/api/v1/oauth-apps.regenerateSecret",
-            post(apps::regenerate_secret),
+            apps::regenerate_secret,
         )
         .route(
+            Method::POST,
             "/api/v1/settings.addCustomOAuth",
-            post(settings::add_custom_oauth),
+            settings::add_custom_oauth,
         )
         .route(
+            Method::POST,
             "/api/v1/settings.removeCustomOAuth",
-            post(settings::remove_custom_oauth),
+            settings::remove_custom_oauth,
         )
         .route(
+            Method::POST,
             "/api/v1/settings.refreshOAuthServices",
-            post(settings::refresh_oauth_services),
+            settings::refresh_oauth_services,
         )
+        .route(Method::GET, "/api/v1/settings/{_id}", settings::get_setting)
         .route(
+            Method::POST,
             "/api/v1/settings/{_id}",
-            get(settings::get_setting).post(settings::set_setting),
+            settings::set_setting,
         )
-        .route("/api/v1/settings.oauth", get(settings::settings_oauth))
         .route(
+            Method::GET,
+            "/api/v1/settings.oauth",
+            settings::settings_oauth,
+        )
+        .route(
+            Method::GET,
             "/api/v1/service.configurations",
-            get(settings::service_configurations),
+            settings::service_configurations,
         )
         .route(
+            Method::POST,
             "/api/v1/users.2fa.enableTOTP",
-            post(two_factor::enable_totp),
+            two_factor::enable_totp,
         )
         .route(
+            Method::POST,
             "/api/v1/users.2fa.validateTempToken",
-            post(two_factor::validate_temp_token),
+            two_factor::validate_temp_token,
         )
         .route(
+            Method::POST,
             "/api/v1/users.2fa.disableTOTP",
-            post(two_factor::disable_totp),
+            two_factor::disable_totp,
         )
 }
 
@@ -114,8 +127,8 @@ impl Caller {
             let login_token = Some(tok.to_owned());
             return Ok((Caller { user, login_token }, Credential::LoginToken));
         }
-        if let Some(tok) = header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
-            let (user, credential) = session::authenticate_bearer(state, tok.trim())?;
+        if let Ok(Some(tok)) = crate::wire::bearer(h) {
+            let (user, credential) = session::authenticate_bearer(state, tok)?;
             let login_token = None;
             return Ok((Caller { user, login_token }, credential));
         }
@@ -176,12 +189,9 @@ impl FromRequest<AppState> for RcBody {
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .is_none_or(|ct| is_json(ct.as_bytes()));
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                error::payload_too_large()
-            } else {
-                error::invalid_params("could not read the request body")
-            }
+        let bytes = read_body(req, state).await.map_err(|e| match e {
+            BodyError::TooLarge => error::payload_too_large(),
+            BodyError::Unreadable => error::invalid_params("could not read the request body"),
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(RcBody(json!({})));

@@ -14,8 +14,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -24,17 +22,27 @@ use crate::core::stack_keys::{self, Key};
 use crate::error::Error;
 use crate::model::User;
 use crate::state::AppState;
+use crate::wire::Routes;
 pub use schema::{check_body, Field, StackBody, Ty};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Method::POST, "/api/v1/oauth-providers", links::create)
+        .route(Method::GET, "/api/v1/oauth-providers", links::list)
         .route(
-            "/api/v1/oauth-providers",
-            post(links::create).get(links::list),
+            Method::GET,
+            "/api/v1/oauth-providers/{user_id}/{provider_id}",
+            links::read,
         )
         .route(
+            Method::PATCH,
             "/api/v1/oauth-providers/{user_id}/{provider_id}",
-            get(links::read).patch(links::update).delete(links::delete),
+            links::update,
+        )
+        .route(
+            Method::DELETE,
+            "/api/v1/oauth-providers/{user_id}/{provider_id}",
+            links::delete,
         )
 }
 
@@ -318,7 +326,7 @@ fn domain(e: Error) -> Response {
             let mut r = status_error(S::TOO_MANY_REQUESTS, "Too Many Requests");
             r.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from((retry_after_ms + 999) / 1000),
+                HeaderValue::from(crate::wire::retry_after_secs(retry_after_ms)),
             );
             r
         }
@@ -389,13 +397,10 @@ impl FromRequestParts<AppState> for StackAuth {
                 StackError::InvalidSuperSecretAdminKey(project.to_owned()),
             )?,
         }
-        let token = header_str(h, "x-stack-access-token").or_else(|| {
-            let (scheme, rest) = header_str(h, "authorization")?.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| rest.trim())
-                .filter(|t| !t.is_empty())
-        });
+        let token = match header_str(h, "x-stack-access-token") {
+            Some(t) => Some(t),
+            None => crate::wire::bearer(h).map_err(|_| StackError::InvalidAccessToken)?,
+        };
         let user = match token {
             Some(t) => Some(user_session(state, t)?),
             None => None,

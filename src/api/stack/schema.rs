@@ -2,13 +2,13 @@
 //! (missing, null, wrongly typed and unknown fields), and the JSON body extractor with Stack's answers to an
 //! oversized (413) or unparsable (`BODY_PARSING_ERROR`) body.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::StackError;
 use crate::state::AppState;
+use crate::wire::{read_body, BodyError};
 
 /// The JSON type of a body field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,12 +88,11 @@ impl FromRequest<AppState> for StackBody {
     type Rejection = StackError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, StackError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let bytes = read_body(req, state).await.map_err(|e| match e {
+            BodyError::TooLarge => {
                 StackError::Status(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large".into())
-            } else {
-                StackError::BodyParsing("Request body could not be read")
             }
+            BodyError::Unreadable => StackError::BodyParsing("Request body could not be read"),
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(StackBody(None));
