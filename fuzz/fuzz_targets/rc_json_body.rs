@@ -5,6 +5,7 @@
 
 use latchkey::api::rc::apps::{input, BY_ID, CREATE, UPDATE};
 use latchkey::model::app::AppFields;
+use latchkey::model::redirect::HttpRedirects;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -15,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = BY_ID.check(&body);
     for shape in [&CREATE, &UPDATE] {
         if let Ok(obj) = shape.check(&body) {
-            if let Ok(f) = input(obj).validate() {
+            // Both redirect policies: the strict default and the one local setups turn on.
+            for http in [HttpRedirects::LoopbackOnly, HttpRedirects::AnyHost] {
+                let Ok(f) = input(obj).validate(http) else {
+                    continue;
+                };
                 assert!(!f.name.is_empty() && !f.redirect_uris.is_empty());
                 let ct = f.client_type.unwrap_or_default();
                 if let Some(g) = &f.grant_types {
