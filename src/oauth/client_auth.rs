@@ -71,15 +71,31 @@ pub async fn authenticate(
         (None, None, _) => return Err(OAuthError::invalid_client(false)),
     };
 
-    let limited = reserve(state, &client_id, peer);
     let app = match state.store.client_app(&client_id) {
         Ok(Some(app)) if app.active => Some(app),
         Ok(_) => None,
-        Err(e) => {
-            give_back(state, &client_id, peer, &limited);
-            return Err(e.into());
-        }
+        Err(e) => return Err(e.into()),
     };
+    // The hot path: a public client, or the secret the verification cache already knows (constant-time HMAC, no
+    // argon2), passes without touching the throttles, which only need to see attempts that could be guesses.
+    // Counting every request would put all of one client's traffic on one throttle entry's lock.
+    if let Some(app) = &app {
+        let known = match (app.client_type, &secret, &app.secret_hash) {
+            (ClientType::Public, None, _) => true,
+            (ClientType::Confidential, Some(s), Some(phc)) => {
+                state.verifier.is_known(&client_id, s, phc)
+            }
+            _ => false,
+        };
+        if known {
+            return Ok(ClientAuth {
+                app: app.clone(),
+                secret,
+                used_basic,
+            });
+        }
+    }
+    let limited = reserve(state, &client_id, peer);
     let right = match (&app, &secret) {
         (None, _) => Ok(false),
         (Some(app), secret) => match (app.client_type, secret, &app.secret_hash) {
