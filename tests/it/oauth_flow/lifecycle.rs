@@ -136,13 +136,7 @@ async fn deleting_or_deactivating_an_app_and_deleting_a_user_revoke_at_once() {
 #[tokio::test]
 async fn metadata_lists_the_endpoints() {
     let s = spawn().await;
-    let (st, m) = json_of(
-        s.req(Method::GET, "/.well-known/oauth-authorization-server")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, m) = metadata(&s).await;
     assert_eq!(st, 200);
     assert_eq!(m["issuer"], s.url);
     assert_eq!(m["token_endpoint"], format!("{}/oauth/token", s.url));

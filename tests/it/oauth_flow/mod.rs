@@ -32,6 +32,35 @@ pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> Strin
     format!("{}/oauth/authorize?{}", s.url, q.finish())
 }
 
+/// Posts the sign-in form of `page` (its hidden inputs) with `user` and `password`.
+pub async fn submit_sign_in(
+    s: &Server,
+    b: &Client,
+    page: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut form: Vec<(String, String)> = hidden_inputs(page);
+    form.push(("username".into(), user.into()));
+    form.push(("password".into(), password.into()));
+    b.post(format!("{}/login", s.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The authorization server's metadata document: status and body.
+pub async fn metadata(s: &Server) -> (u16, Value) {
+    json_of(
+        s.req(Method::GET, "/.well-known/oauth-authorization-server")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// Signs in through the login form that `/oauth/authorize` shows; returns the next location.
 pub async fn sign_in(
     s: &Server,
@@ -52,15 +81,7 @@ pub async fn sign_in(
         page.contains("name=\"username\"") && page.contains("name=\"password\""),
         "{page}"
     );
-    let mut form: Vec<(String, String)> = hidden_inputs(&page);
-    form.push(("username".into(), user.into()));
-    form.push(("password".into(), password.into()));
-    let r = b
-        .post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_sign_in(s, b, &page, user, password).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let next = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(next.starts_with("/oauth/authorize?"), "{next}");

@@ -207,15 +207,8 @@ async fn refreshing_revokes_the_access_token_of_the_previous_refresh_token() {
 /// Signs `b` in through `/login` (not continuing an authorization): the page it lands on.
 async fn sign_in_directly(s: &Server, b: &Client) -> String {
     let page = b.get(format!("{}/login", s.url)).send().await.unwrap();
-    let mut form = hidden_inputs(&page.text().await.unwrap());
-    form.push(("username".into(), "admin".into()));
-    form.push(("password".into(), "admin-password".into()));
-    let r = b
-        .post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let page = page.text().await.unwrap();
+    let r = submit_sign_in(s, b, &page, "admin", "admin-password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = b.get(format!("{}/login", s.url)).send().await.unwrap();
     page.text().await.unwrap()
@@ -341,13 +334,7 @@ async fn client_call(
 #[tokio::test]
 async fn every_advertised_client_authentication_method_works() {
     let s = spawn().await;
-    let (_, m) = json_of(
-        s.req(Method::GET, "/.well-known/oauth-authorization-server")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, m) = metadata(&s).await;
     let confidential = make_app(
         &s,
         json!({"grantTypes": ["authorization_code", "refresh_token", "client_credentials"]}),
