@@ -1,7 +1,7 @@
 //! OAuth app use cases: registration with a secret shown once, updates, secret rotation, deletion.
 
 use crate::crypto;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::AppInput;
 use crate::model::{App, ClientType, User};
 use crate::state::AppState;
@@ -64,18 +64,21 @@ pub fn find(state: &AppState, id: Option<&str>, client_id: Option<&str>) -> Resu
         (None, Some(c)) => state.store.app_by_client_id(c)?,
         _ => {
             return Err(Error::invalid(
-                "appId",
+                Field::AppId,
                 "exactly one of _id and clientId is required",
             ))
         }
     };
-    found.ok_or(Error::NotFound("app"))
+    found.ok_or(Error::NotFound(Entity::App))
 }
 
 pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> {
     let f = input.validate(state.config.http_redirects())?;
     let now = state.clock.now_ms();
-    let before = state.store.get_app(id)?.ok_or(Error::NotFound("app"))?;
+    let before = state
+        .store
+        .get_app(id)?
+        .ok_or(Error::NotFound(Entity::App))?;
     // Switching to confidential needs a secret: one is generated and must be fetched with regenerateSecret.
     let needs_secret =
         f.client_type == Some(ClientType::Confidential) && before.secret_hash.is_none();
@@ -110,10 +113,13 @@ pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> 
 }
 
 pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret> {
-    let app = state.store.get_app(id)?.ok_or(Error::NotFound("app"))?;
+    let app = state
+        .store
+        .get_app(id)?
+        .ok_or(Error::NotFound(Entity::App))?;
     if app.client_type == ClientType::Public {
         return Err(Error::invalid(
-            "clientType",
+            Field::ClientType,
             "public clients have no secret",
         ));
     }

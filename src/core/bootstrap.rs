@@ -2,7 +2,7 @@
 //! `--dev` demo.
 
 use crate::core::{app, user};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::AppInput;
 use crate::model::User;
 use crate::state::AppState;
@@ -104,7 +104,7 @@ pub async fn declared_users(state: &AppState) -> Result<()> {
 pub async fn declared_clients(state: &AppState, owner: &User) -> Result<()> {
     for c in &state.config.clients {
         if c.client_id.is_empty() {
-            return Err(Error::invalid("clients.client_id", "is required"));
+            return Err(Error::invalid(Field::ClientId, "is required"));
         }
         let input = AppInput {
             name: if c.name.is_empty() {
@@ -152,7 +152,7 @@ pub async fn run(state: &AppState) -> Result<Announcements> {
         .store
         .user_by_username(&state.config.admin.username)?
         .or(state.store.list_users()?.into_iter().find(User::is_admin))
-        .ok_or(Error::NotFound("admin user"))?;
+        .ok_or(Error::NotFound(Entity::Admin))?;
     declared_clients(state, &owner).await?;
     stack_keys(state, &mut out).await?;
     if state.config.dev {

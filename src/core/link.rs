@@ -3,7 +3,7 @@
 //! users.
 
 use crate::crypto::uuid_v4;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
 use crate::state::AppState;
 
@@ -54,11 +54,11 @@ pub async fn create(state: &AppState, input: NewLink) -> Result<Link> {
 fn ensure_user(state: &AppState, user_id: &str) -> Result<()> {
     match state.store.get_user(user_id)? {
         Some(_) => Ok(()),
-        None => Err(Error::NotFound("user")),
+        None => Err(Error::NotFound(Entity::User)),
     }
 }
 
-/// The links of `user_id` (`NotFound("user")` for an unknown user), or of everyone, in creation order.
+/// The links of `user_id` (`NotFound(Entity::User)` for an unknown user), or of everyone, in creation order.
 pub fn list(state: &AppState, user_id: Option<&str>) -> Result<Vec<Link>> {
     match user_id {
         Some(u) => {
@@ -77,12 +77,12 @@ pub fn provider_enabled(state: &AppState, key: &str) -> Result<bool> {
 }
 
 /// The link of user `user_id` through provider `key` (Stack's current API names a user's account by its provider
-/// config id): the sign-in link when there is one, else the oldest. `NotFound("user")`, else `NotFound("link")`.
+/// config id): the sign-in link when there is one, else the oldest. `NotFound(Entity::User)`, else `NotFound(Entity::Link)`.
 pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Link> {
     ensure_user(state, user_id)?;
     let links = state.store.links_of_user(user_id)?;
     let mut through = links.into_iter().filter(|l| l.provider == key);
-    let first = through.next().ok_or(Error::NotFound("link"))?;
+    let first = through.next().ok_or(Error::NotFound(Entity::Link))?;
     Ok(if first.allow_sign_in {
         first
     } else {
@@ -90,12 +90,12 @@ pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Lin
     })
 }
 
-/// The link `id` of user `user_id`: `NotFound("user")`, else `NotFound("link")`.
+/// The link `id` of user `user_id`: `NotFound(Entity::User)`, else `NotFound(Entity::Link)`.
 pub fn get(state: &AppState, user_id: &str, id: &str) -> Result<Link> {
     ensure_user(state, user_id)?;
     match state.store.get_link(id)? {
         Some(l) if l.user_id == user_id => Ok(l),
-        _ => Err(Error::NotFound("link")),
+        _ => Err(Error::NotFound(Entity::Link)),
     }
 }
 
@@ -112,7 +112,7 @@ pub async fn update(state: &AppState, user_id: &str, id: &str, change: LinkChang
         .store
         .update_link(id, |l| {
             if l.user_id != user_id {
-                return Err(Error::NotFound("link"));
+                return Err(Error::NotFound(Entity::Link));
             }
             if let Some(v) = change.allow_sign_in {
                 l.allow_sign_in = v;

@@ -3,7 +3,7 @@
 //! store sees them, with the provider id as associated data.
 
 use crate::crypto::Sealer;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::model::provider::{
     self, service_key, validate_credentials, Credential, CredentialInput, Setting, SettingValue,
     MASK,
@@ -32,7 +32,7 @@ pub fn get(state: &AppState, key: &str) -> Result<Provider> {
     state
         .store
         .get_provider(key)?
-        .ok_or(Error::NotFound("provider"))
+        .ok_or(Error::NotFound(Entity::Provider))
 }
 
 /// Every provider, oldest first.
@@ -45,13 +45,13 @@ pub fn enabled(state: &AppState) -> Result<Vec<Provider>> {
     Ok(list(state)?.into_iter().filter(|p| p.enabled).collect())
 }
 
-/// Resolves an RC setting key to its provider; `NotFound("setting")` for anything that is not one.
+/// Resolves an RC setting key to its provider; `NotFound(Entity::Setting)` for anything that is not one.
 fn by_key(state: &AppState, key: &str) -> Result<(Provider, Setting)> {
-    let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound("setting"))?;
+    let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound(Entity::Setting))?;
     match state.store.get_provider(&service_key(name))? {
         // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`.
         Some(p) if p.name == name => Ok((p, setting)),
-        _ => Err(Error::NotFound("setting")),
+        _ => Err(Error::NotFound(Entity::Setting)),
     }
 }
 
@@ -81,7 +81,7 @@ pub async fn set_setting(state: &AppState, key: &str, value: SettingValue) -> Re
         .update_provider(&p.service_key(), |p| {
             // Removed and re-added meanwhile: the old id sealed the secret, and the caller addressed the old one.
             if p.id != id {
-                return Err(Error::NotFound("setting"));
+                return Err(Error::NotFound(Entity::Setting));
             }
             match &sealed {
                 Some(secret) => p.set_sealed_secret(secret.clone()),
@@ -119,7 +119,7 @@ pub async fn put_custom_auth(
         .store
         .update_provider(key, |q| {
             if q.id != p.id {
-                return Err(Error::NotFound("provider"));
+                return Err(Error::NotFound(Entity::Provider));
             }
             q.credentials = credentials.clone();
             q.updated_at = now;
@@ -139,7 +139,7 @@ pub fn credential_secret(state: &AppState, p: &Provider, name: &str) -> Result<O
         .credentials
         .iter()
         .find(|c| c.name == name)
-        .ok_or(Error::NotFound("credential"))?;
+        .ok_or(Error::NotFound(Entity::Credential))?;
     open_secret(&state.sealer, p, c.sealed_secret.as_deref())
 }
 

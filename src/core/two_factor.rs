@@ -7,7 +7,7 @@
 use totp_rs::{Algorithm, TOTP};
 
 use crate::crypto::{self, ct_eq, sha256, sha256_hex};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result, Rule};
 use crate::model::user::{PasswordDigest, TwoFactor};
 use crate::model::User;
 use crate::state::AppState;
@@ -20,10 +20,6 @@ pub const FAILURE_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// RC hands out 12 backup codes when TOTP is confirmed.
 const BACKUP_CODES: usize = 12;
 const SEED_BYTES: usize = 20;
-/// Transaction aborts that become [`Failure`] variants.
-const ALREADY_ENABLED: &str = "two-factor authentication is already enabled";
-const PENDING: &str = "pending totp";
-const REPLAYED: &str = "an already used TOTP step";
 /// RFC 6238's time step, in seconds.
 const STEP_SECS: u64 = 30;
 
@@ -244,14 +240,14 @@ async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Res
             let before = t.backup_codes.len();
             t.backup_codes.retain(|c| !ct_eq(c, &digest));
             if t.backup_codes.len() == before {
-                return Err(Error::NotFound("backup code"));
+                return Err(Error::NotFound(Entity::BackupCode));
             }
             Ok(())
         })
         .await;
     match consumed {
         Ok(_) => Ok(true),
-        Err(Error::NotFound("backup code")) => Ok(false),
+        Err(Error::NotFound(Entity::BackupCode)) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -264,7 +260,7 @@ async fn use_step(state: &AppState, user: &User, step: u64) -> Result<bool> {
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             if t.last_totp_step >= step {
-                return Err(Error::NotAllowed(REPLAYED));
+                return Err(Error::NotAllowed(Rule::TotpStepReplayed));
             }
             t.last_totp_step = step;
             Ok(())
@@ -272,7 +268,7 @@ async fn use_step(state: &AppState, user: &User, step: u64) -> Result<bool> {
         .await;
     match used {
         Ok(_) => Ok(true),
-        Err(Error::NotAllowed(REPLAYED)) => Ok(false),
+        Err(Error::NotAllowed(Rule::TotpStepReplayed)) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -359,7 +355,7 @@ pub async fn enable(state: &AppState, user: &User) -> Result<Enrolment, Failure>
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             if t.totp_active() {
-                return Err(Error::NotAllowed(ALREADY_ENABLED));
+                return Err(Error::NotAllowed(Rule::TotpAlreadyEnabled));
             }
             t.totp_secret = Some(sealed.clone());
             t.totp_enabled = false;
@@ -370,7 +366,7 @@ pub async fn enable(state: &AppState, user: &User) -> Result<Enrolment, Failure>
         })
         .await
         .map_err(|e| match e {
-            Error::NotAllowed(ALREADY_ENABLED) => Failure::AlreadyEnabled,
+            Error::NotAllowed(Rule::TotpAlreadyEnabled) => Failure::AlreadyEnabled,
             e => Failure::Other(e),
         })?;
     let t = totp(seed, &user.username);
@@ -404,7 +400,7 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             // A concurrent `enable` may have replaced the seed this code was checked against.
             if t.totp_secret.as_ref() != Some(&sealed) || t.totp_enabled {
-                return Err(Error::NotFound(PENDING));
+                return Err(Error::NotFound(Entity::TotpEnrolment));
             }
             t.totp_enabled = true;
             t.backup_codes = hashed.clone();
@@ -414,7 +410,7 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
         })
         .await
         .map_err(|e| match e {
-            Error::NotFound(PENDING) => Failure::NothingPending,
+            Error::NotFound(Entity::TotpEnrolment) => Failure::NothingPending,
             e => Failure::Other(e),
         })?;
     Ok(codes)

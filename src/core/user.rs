@@ -1,7 +1,7 @@
 //! Creating, finding and deleting users.
 
 use crate::crypto;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::user::{normalize_email, validate_password, validate_username, Email};
 use crate::model::{Role, User};
 use crate::state::AppState;
@@ -40,18 +40,21 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| input.username.clone());
     if name.chars().count() > 200 {
-        return Err(Error::invalid("name", "must be at most 200 characters"));
+        return Err(Error::invalid(
+            Field::Name,
+            "must be at most 200 characters",
+        ));
     }
     // Cheap uniqueness pre-checks so a taken name does not cost an argon2 hash; the transaction re-checks.
     if state.store.user_by_username(&input.username)?.is_some() {
         return Err(Error::Conflict {
-            field: "username",
+            field: Field::Username,
             value: input.username,
         });
     }
     if state.store.user_by_email(&email)?.is_some() {
         return Err(Error::Conflict {
-            field: "email",
+            field: Field::Email,
             value: email,
         });
     }
@@ -82,9 +85,14 @@ pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Resul
     let found = match (id, username) {
         (Some(id), _) => state.store.get_user(id)?,
         (None, Some(name)) => state.store.user_by_username(name)?,
-        (None, None) => return Err(Error::invalid("userId", "userId or username is required")),
+        (None, None) => {
+            return Err(Error::invalid(
+                Field::UserId,
+                "userId or username is required",
+            ))
+        }
     };
-    found.ok_or(Error::NotFound("user"))
+    found.ok_or(Error::NotFound(Entity::User))
 }
 
 /// Deletes the user with its sessions and its provider links (the store removes those with the user), and

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{redirect, UserRef};
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -23,7 +23,7 @@ impl ClientType {
             "confidential" => Ok(Self::Confidential),
             "public" => Ok(Self::Public),
             _ => Err(Error::invalid(
-                "clientType",
+                Field::ClientType,
                 "must be \"confidential\" or \"public\"",
             )),
         }
@@ -53,7 +53,7 @@ impl GrantType {
             "refresh_token" => Ok(Self::RefreshToken),
             "client_credentials" => Ok(Self::ClientCredentials),
             other => Err(Error::invalid(
-                "grantTypes",
+                Field::GrantTypes,
                 format!("unsupported grant type {other:?}"),
             )),
         }
@@ -81,7 +81,7 @@ fn parse_app_scopes(raw: &str) -> Result<Vec<String>> {
         .find(|s| s.starts_with("latchkey:") && *s != API_SCOPE)
     {
         Some(s) => Err(Error::invalid(
-            "scopes",
+            Field::Scopes,
             format!("unknown Latchkey scope {s:?} (the only one is {API_SCOPE:?})"),
         )),
         None => Ok(scopes),
@@ -140,7 +140,7 @@ impl AppInput {
     pub fn validate(self, http: redirect::HttpRedirects) -> Result<AppFields> {
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::invalid("name", "must be 1 to 200 characters"));
+            return Err(Error::invalid(Field::Name, "must be 1 to 200 characters"));
         }
         let redirect_uris = redirect::parse_list(&self.redirect_uri, http)?;
         let client_type = self
@@ -158,7 +158,7 @@ impl AppInput {
                 g.sort();
                 g.dedup();
                 if g.is_empty() {
-                    return Err(Error::invalid("grantTypes", "must not be empty"));
+                    return Err(Error::invalid(Field::GrantTypes, "must not be empty"));
                 }
                 Some(g)
             }
@@ -181,7 +181,7 @@ impl AppFields {
     pub fn check_combination(client_type: ClientType, grants: &[GrantType]) -> Result<()> {
         if client_type == ClientType::Public && grants.contains(&GrantType::ClientCredentials) {
             return Err(Error::invalid(
-                "grantTypes",
+                Field::GrantTypes,
                 "public clients cannot use client_credentials",
             ));
         }
@@ -198,7 +198,7 @@ pub fn parse_scopes(raw: &str) -> Result<Vec<String>> {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !ok || s.len() > 128 {
             return Err(Error::invalid(
-                "scopes",
+                Field::Scopes,
                 format!("invalid scope token {s:?}"),
             ));
         }
@@ -273,7 +273,13 @@ mod tests {
         }
         .validate(redirect::HttpRedirects::LoopbackOnly)
         .unwrap_err();
-        assert!(matches!(e, Error::Invalid { field: "name", .. }));
+        assert!(matches!(
+            e,
+            Error::Invalid {
+                field: Field::Name,
+                ..
+            }
+        ));
         let e = AppInput {
             redirect_uri: "bad".into(),
             ..input()
@@ -283,7 +289,7 @@ mod tests {
         assert!(matches!(
             e,
             Error::Invalid {
-                field: "redirectUri",
+                field: Field::RedirectUri,
                 ..
             }
         ));
@@ -300,7 +306,7 @@ mod tests {
         assert!(matches!(
             e,
             Error::Invalid {
-                field: "grantTypes",
+                field: Field::GrantTypes,
                 ..
             }
         ));
@@ -313,7 +319,7 @@ mod tests {
         assert!(matches!(
             e,
             Error::Invalid {
-                field: "clientType",
+                field: Field::ClientType,
                 ..
             }
         ));
@@ -349,7 +355,7 @@ mod tests {
         assert!(matches!(
             scopes("openid latchkey:admin").unwrap_err(),
             Error::Invalid {
-                field: "scopes",
+                field: Field::Scopes,
                 ..
             }
         ));

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// The type of every link to an RC custom provider (Stack's `type`).
 pub const CUSTOM_TYPE: &str = "custom";
@@ -48,7 +48,7 @@ impl Link {
             validate_email(e)?;
         }
         if self.provider_type.is_empty() {
-            return Err(Error::invalid("type", "must not be empty"));
+            return Err(Error::invalid(Field::ProviderType, "must not be empty"));
         }
         Ok(())
     }
@@ -57,11 +57,11 @@ impl Link {
 /// A non-empty upstream account id of at most [`MAX_ACCOUNT_ID_LEN`] bytes.
 pub fn validate_account_id(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::invalid("account_id", "must not be empty"));
+        return Err(Error::invalid(Field::AccountId, "must not be empty"));
     }
     if id.len() > MAX_ACCOUNT_ID_LEN {
         return Err(Error::invalid(
-            "account_id",
+            Field::AccountId,
             format!("must be at most {MAX_ACCOUNT_ID_LEN} bytes"),
         ));
     }
@@ -72,7 +72,7 @@ pub fn validate_account_id(id: &str) -> Result<()> {
 /// shape is checked here.
 pub fn validate_email(email: &str) -> Result<()> {
     if email.len() > MAX_EMAIL_LEN || crate::model::user::normalize_email(email).is_err() {
-        return Err(Error::invalid("email", "must be a valid email"));
+        return Err(Error::invalid(Field::Email, "must be a valid email"));
     }
     Ok(())
 }
@@ -107,20 +107,23 @@ mod tests {
         assert!(matches!(
             bad(|l| l.account_id.clear()),
             Error::Invalid {
-                field: "account_id",
+                field: Field::AccountId,
                 ..
             }
         ));
         assert!(matches!(
             bad(|l| l.account_id = "x".repeat(MAX_ACCOUNT_ID_LEN + 1)),
             Error::Invalid {
-                field: "account_id",
+                field: Field::AccountId,
                 ..
             }
         ));
         assert!(matches!(
             bad(|l| l.email = Some("not-an-email".into())),
-            Error::Invalid { field: "email", .. }
+            Error::Invalid {
+                field: Field::Email,
+                ..
+            }
         ));
         let mut l = link();
         l.email = None;

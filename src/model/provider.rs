@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::provider_setting::{Kind, Setting, SettingValue};
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// Every RC setting key of a custom provider starts with this.
 pub const SETTING_PREFIX: &str = "Accounts_OAuth_Custom-";
@@ -47,11 +47,11 @@ pub fn service_key(name: &str) -> String {
 pub fn validate_name(raw: &str) -> Result<String> {
     let name = normalize_name(raw);
     if name.is_empty() {
-        return Err(Error::invalid("name", "is required"));
+        return Err(Error::invalid(Field::Name, "is required"));
     }
     if name.len() > MAX_NAME_LEN {
         return Err(Error::invalid(
-            "name",
+            Field::Name,
             format!("must be at most {MAX_NAME_LEN} characters"),
         ));
     }
@@ -118,27 +118,27 @@ pub struct CredentialInput {
 pub fn validate_credentials(list: &[CredentialInput]) -> Result<()> {
     for (i, c) in list.iter().enumerate() {
         if c.name.trim().is_empty() || c.name.chars().count() > 200 {
-            return Err(Error::invalid("name", "must be 1 to 200 characters"));
+            return Err(Error::invalid(Field::Name, "must be 1 to 200 characters"));
         }
         if list[..i].iter().any(|o| o.name == c.name) {
             return Err(Error::invalid(
-                "name",
+                Field::Name,
                 format!("duplicate credential name {:?}", c.name),
             ));
         }
         if c.client_id.trim().is_empty() || c.client_id.len() > 1024 {
-            return Err(Error::invalid("client_id", "must be 1 to 1024 bytes"));
+            return Err(Error::invalid(Field::ClientId, "must be 1 to 1024 bytes"));
         }
         if c.client_secret.len() > 4096 {
             return Err(Error::invalid(
-                "client_secret",
+                Field::ClientSecret,
                 "must be at most 4096 bytes",
             ));
         }
         for s in c.scopes.iter().flatten() {
             if super::app::parse_scopes(s)?.len() != 1 {
                 return Err(Error::invalid(
-                    "scopes",
+                    Field::Scopes,
                     format!("invalid scope token {s:?}"),
                 ));
             }
@@ -324,7 +324,7 @@ impl Provider {
 
     /// Checks `v` against the setting's type and enum (and `-url` against URL syntax) without changing anything.
     pub fn check(s: Setting, v: &SettingValue) -> Result<()> {
-        let bad = |why: String| Err(Error::invalid("value", why));
+        let bad = |why: String| Err(Error::invalid(Field::SettingValue, why));
         match (s.kind(), v) {
             (Kind::Bool, SettingValue::Bool(_)) => Ok(()),
             (Kind::Bool, _) => bad("must be a boolean".into()),

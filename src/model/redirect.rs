@@ -1,6 +1,6 @@
 //! Redirect-URI rules (docs/endpoints.md#apps, RFC 8252): what an app may register and how a requested URI matches.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// Which hosts an `http` (not `https`) redirect URI may name. Only loopback by default (RFC 8252 §8.3); a local
 /// test setup (docker-compose service names, `*.local` hosts) needs any host, which `[apps]
@@ -21,7 +21,7 @@ pub fn parse_list(raw: &str, http: HttpRedirects) -> Result<Vec<String>> {
         .map(str::to_owned)
         .collect();
     if uris.is_empty() {
-        return Err(Error::invalid("redirectUri", "no redirect URI given"));
+        return Err(Error::invalid(Field::RedirectUri, "no redirect URI given"));
     }
     for u in &uris {
         validate_with(u, http)?;
@@ -37,7 +37,7 @@ pub fn validate(uri: &str) -> Result<()> {
 
 /// [`validate`], with `http` on any host when `http` is [`HttpRedirects::AnyHost`].
 pub fn validate_with(uri: &str, http: HttpRedirects) -> Result<()> {
-    let bad = |why: &str| Err(Error::invalid("redirectUri", format!("{why}: {uri}")));
+    let bad = |why: &str| Err(Error::invalid(Field::RedirectUri, format!("{why}: {uri}")));
     if uri.len() > 2048 {
         return bad("too long");
     }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -24,7 +24,10 @@ impl Role {
         match s {
             "admin" => Ok(Role::Admin),
             "user" => Ok(Role::User),
-            other => Err(Error::invalid("roles", format!("unknown role {other:?}"))),
+            other => Err(Error::invalid(
+                Field::Roles,
+                format!("unknown role {other:?}"),
+            )),
         }
     }
 
@@ -149,7 +152,7 @@ pub fn validate_username(u: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(
-            "username",
+            Field::Username,
             format!("{u} is not a valid username"),
         ))
     }
@@ -158,7 +161,7 @@ pub fn validate_username(u: &str) -> Result<()> {
 /// A pragmatic address check (one `@`, non-empty local part, a dotted domain); normalizes to lowercase.
 pub fn normalize_email(e: &str) -> Result<String> {
     let e = e.trim();
-    let bad = || Error::invalid("email", format!("Invalid email {e}"));
+    let bad = || Error::invalid(Field::Email, format!("Invalid email {e}"));
     let (local, domain) = e.split_once('@').ok_or_else(bad)?;
     let ok = !local.is_empty()
         && e.len() <= 254
@@ -176,7 +179,7 @@ pub fn normalize_email(e: &str) -> Result<String> {
 
 pub fn validate_password(p: &str) -> Result<()> {
     if p.is_empty() || p.len() > 1024 {
-        return Err(Error::invalid("password", "must be 1 to 1024 bytes"));
+        return Err(Error::invalid(Field::Password, "must be 1 to 1024 bytes"));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Entity, Error};
 
 #[derive(Debug)]
 pub struct OAuthError {
@@ -78,9 +78,29 @@ impl From<Error> for OAuthError {
             },
             Error::Unauthorized => Self::invalid_client(false),
             Error::Invalid { reason, .. } => Self::invalid_request(reason),
-            Error::NotFound(what) => Self::invalid_grant(format!("{what} not found")),
-            _ => Self::server_error(),
+            Error::NotFound(what) => {
+                Self::invalid_grant(format!("{} not found", entity_name(what)))
+            }
+            Error::Conflict { .. }
+            | Error::NotAllowed(_)
+            | Error::Forbidden
+            | Error::Internal(_) => Self::server_error(),
         }
+    }
+}
+
+/// The name of a missing record in an `invalid_grant` description (the grant's app or user no longer exists).
+pub fn entity_name(e: Entity) -> &'static str {
+    match e {
+        Entity::App => "app",
+        Entity::User => "user",
+        Entity::Link => "link",
+        Entity::Provider => "provider",
+        Entity::Setting => "setting",
+        Entity::Credential => "credential",
+        Entity::Admin => "admin user",
+        Entity::BackupCode => "backup code",
+        Entity::TotpEnrolment => "pending TOTP enrolment",
     }
 }
 

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use sled::Transactional;
 
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::App;
 
 /// Decoded apps by client id for client authentication and client-token checks: one sharded map read instead of
@@ -35,13 +35,13 @@ impl Store {
         let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
             if by_client.get(app.client_id.as_bytes())?.is_some() {
                 return abort(Error::Conflict {
-                    field: "clientId",
+                    field: Field::ClientId,
                     value: app.client_id.clone(),
                 });
             }
             if apps.get(app.id.as_bytes())?.is_some() {
                 return abort(Error::Conflict {
-                    field: "_id",
+                    field: Field::Id,
                     value: app.id.clone(),
                 });
             }
@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<App> {
         let r = self.t.apps.transaction(|apps| {
             let Some(bytes) = apps.get(id.as_bytes())? else {
-                return abort(Error::NotFound("app"));
+                return abort(Error::NotFound(Entity::App));
             };
             let mut app: App = decode_or_abort(&bytes)?;
             let client_id = app.client_id.clone();
@@ -138,7 +138,7 @@ impl Store {
     pub async fn delete_app(&self, id: &str) -> Result<App> {
         let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
             let Some(bytes) = apps.remove(id.as_bytes())? else {
-                return abort(Error::NotFound("app"));
+                return abort(Error::NotFound(Entity::App));
             };
             let app: App = decode_or_abort(&bytes)?;
             by_client.remove(app.client_id.as_bytes())?;

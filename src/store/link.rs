@@ -19,7 +19,7 @@ use sled::Transactional;
 
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::{Link, Provider};
 
 type Tx<T> = Result<T, ConflictableTransactionError<Error>>;
@@ -106,14 +106,14 @@ impl LinkTx<'_> {
         let account = account_key(&link.provider, &link.account_id);
         if self.by_account.get(&account)?.is_some_and(|v| v != id) {
             return abort(Error::Conflict {
-                field: "account_id",
+                field: Field::AccountId,
                 value: link.account_id.clone(),
             });
         }
         let signin = signin_key(&link.user_id, &link.provider);
         if self.signin.get(&signin)?.is_some_and(|v| v != id) {
             return abort(Error::Conflict {
-                field: "provider_config_id",
+                field: Field::Provider,
                 value: link.provider.clone(),
             });
         }
@@ -142,7 +142,7 @@ impl LinkTx<'_> {
     fn insert(&self, link: &Link) -> Tx<()> {
         if self.links.get(link.id.as_bytes())?.is_some() {
             return abort(Error::Conflict {
-                field: "id",
+                field: Field::Id,
                 value: link.id.clone(),
             });
         }
@@ -168,10 +168,10 @@ impl LinkTx<'_> {
 
 impl Store {
     /// Inserts a new link in one transaction that checks: the provider exists and is enabled (else
-    /// `NotFound("provider")`, read inside the transaction so a concurrent removal serializes against it), the
-    /// user exists (else `NotFound("user")`), the id is free, and, for a sign-in link, that neither the upstream
-    /// account (`Conflict { field: "account_id" }`) nor the user's sign-in slot for the provider
-    /// (`Conflict { field: "provider_config_id" }`) is taken.
+    /// `NotFound(Entity::Provider)`, read inside the transaction so a concurrent removal serializes against it), the
+    /// user exists (else `NotFound(Entity::User)`), the id is free, and, for a sign-in link, that neither the upstream
+    /// account (`Conflict { field: Field::AccountId }`) nor the user's sign-in slot for the provider
+    /// (`Conflict { field: Field::Provider }`) is taken.
     pub async fn create_link(&self, link: &Link) -> Result<()> {
         let t = &self.t;
         let r = (
@@ -190,10 +190,10 @@ impl Store {
                         None => false,
                     };
                     if !enabled {
-                        return abort(Error::NotFound("provider"));
+                        return abort(Error::NotFound(Entity::Provider));
                     }
                     if users.get(link.user_id.as_bytes())?.is_none() {
-                        return abort(Error::NotFound("user"));
+                        return abort(Error::NotFound(Entity::User));
                     }
                     LinkTx {
                         links,
@@ -346,7 +346,7 @@ impl Store {
                     signin,
                 };
                 let Some(old) = tx.get(id)? else {
-                    return abort(Error::NotFound("link"));
+                    return abort(Error::NotFound(Entity::Link));
                 };
                 let mut new = old.clone();
                 change(&mut new).map_err(ConflictableTransactionError::Abort)?;
@@ -369,12 +369,12 @@ impl Store {
         Ok(link)
     }
 
-    /// Removes one link and its index entries; `NotFound("link")` when there is none.
+    /// Removes one link and its index entries; `NotFound(Entity::Link)` when there is none.
     pub async fn delete_link(&self, id: &str) -> Result<Link> {
         let link = self
             .remove_links(std::iter::once(id.to_owned()))?
             .pop()
-            .ok_or(Error::NotFound("link"))?;
+            .ok_or(Error::NotFound(Entity::Link))?;
         self.durable().await?;
         Ok(link)
     }

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::provider::{Setting, SettingValue};
 use crate::model::{Link, Provider};
 use crate::store::link::tests::link as make_link;
@@ -93,8 +93,8 @@ fn op() -> impl Strategy<Value = Op> {
 enum Outcome {
     Ok,
     Link(Link),
-    NotFound(&'static str),
-    Conflict(&'static str),
+    NotFound(Entity),
+    Conflict(Field),
     Invalid,
     Other(String),
 }
@@ -119,7 +119,7 @@ struct Model {
 
 impl Model {
     /// The field of the sign-in rule `l` would break, ignoring the link with `l`'s own id.
-    fn sign_in_conflict(&self, l: &Link) -> Option<&'static str> {
+    fn sign_in_conflict(&self, l: &Link) -> Option<Field> {
         if !l.allow_sign_in {
             return None;
         }
@@ -129,10 +129,10 @@ impl Model {
                 .filter(|o| o.id != l.id && o.allow_sign_in)
         };
         if others().any(|o| o.provider == l.provider && o.account_id == l.account_id) {
-            return Some("account_id");
+            return Some(Field::AccountId);
         }
         if others().any(|o| o.provider == l.provider && o.user_id == l.user_id) {
-            return Some("provider_config_id");
+            return Some(Field::Provider);
         }
         None
     }
@@ -141,13 +141,13 @@ impl Model {
         match *op {
             Op::CreateUser { u } => {
                 if !self.users.insert(u) {
-                    return Outcome::Conflict("username");
+                    return Outcome::Conflict(Field::Username);
                 }
                 Outcome::Ok
             }
             Op::DeleteUser { u } => {
                 if !self.users.remove(&u) {
-                    return Outcome::NotFound("user");
+                    return Outcome::NotFound(Entity::User);
                 }
                 self.links.retain(|_, l| l.user_id != USERS[u]);
                 Outcome::Ok
@@ -161,7 +161,7 @@ impl Model {
                     *e = on;
                     Outcome::Ok
                 }
-                None => Outcome::NotFound("provider"),
+                None => Outcome::NotFound(Entity::Provider),
             },
             Op::RemoveProvider { p } => {
                 self.providers.remove(&p);
@@ -178,13 +178,13 @@ impl Model {
             } => {
                 let l = new_link(id, u, p, a, sign_in, at);
                 if self.providers.get(&p) != Some(&true) {
-                    return Outcome::NotFound("provider");
+                    return Outcome::NotFound(Entity::Provider);
                 }
                 if !self.users.contains(&u) {
-                    return Outcome::NotFound("user");
+                    return Outcome::NotFound(Entity::User);
                 }
                 if self.links.contains_key(LINKS[id]) {
-                    return Outcome::Conflict("id");
+                    return Outcome::Conflict(Field::Id);
                 }
                 if let Some(field) = self.sign_in_conflict(&l) {
                     return Outcome::Conflict(field);
@@ -194,7 +194,7 @@ impl Model {
             }
             Op::UpdateLink { id, sign_in, a } => {
                 let Some(old) = self.links.get(LINKS[id]) else {
-                    return Outcome::NotFound("link");
+                    return Outcome::NotFound(Entity::Link);
                 };
                 let mut new = old.clone();
                 change(&mut new, sign_in, a);
@@ -208,11 +208,11 @@ impl Model {
             }
             Op::FailedUpdate { id } => match self.links.contains_key(LINKS[id]) {
                 true => Outcome::Invalid,
-                false => Outcome::NotFound("link"),
+                false => Outcome::NotFound(Entity::Link),
             },
             Op::DeleteLink { id } => match self.links.remove(LINKS[id]) {
                 Some(l) => Outcome::Link(l),
-                None => Outcome::NotFound("link"),
+                None => Outcome::NotFound(Entity::Link),
             },
         }
     }
@@ -277,7 +277,7 @@ async fn run(s: &Store, op: &Op) -> Outcome {
             s.update_link(LINKS[id], |l| {
                 l.allow_sign_in = !l.allow_sign_in;
                 l.account_id = "half-done".into();
-                Err(Error::invalid("account_id", "rejected by the test"))
+                Err(Error::invalid(Field::AccountId, "rejected by the test"))
             })
             .await,
             Outcome::Link,
@@ -398,7 +398,7 @@ fn racing_sign_in_claims_admit_exactly_one() {
             match t.await.unwrap() {
                 Ok(()) => winners.push(i),
                 Err(Error::Conflict {
-                    field: "account_id",
+                    field: Field::AccountId,
                     ..
                 }) => {}
                 Err(e) => panic!("{e:?}"),

@@ -39,7 +39,7 @@ pub(crate) async fn seeded() -> (tempfile::TempDir, Store) {
     (d, s)
 }
 
-fn conflict_field(e: Error) -> &'static str {
+fn conflict_field(e: Error) -> Field {
     match e {
         Error::Conflict { field, .. } => field,
         other => panic!("not a conflict: {other:?}"),
@@ -63,7 +63,7 @@ async fn create_checks_user_provider_and_both_sign_in_rules() {
     );
     // The same upstream account cannot sign in to another user...
     let e = s.create_link(&link("l2", "u2", "myidp", "acc", true)).await;
-    assert_eq!(conflict_field(e.unwrap_err()), "account_id");
+    assert_eq!(conflict_field(e.unwrap_err()), Field::AccountId);
     // ...but may be a connected-only link of anyone.
     s.create_link(&link("l2", "u2", "myidp", "acc", false))
         .await
@@ -72,13 +72,13 @@ async fn create_checks_user_provider_and_both_sign_in_rules() {
     let e = s
         .create_link(&link("l3", "u1", "myidp", "other", true))
         .await;
-    assert_eq!(conflict_field(e.unwrap_err()), "provider_config_id");
+    assert_eq!(conflict_field(e.unwrap_err()), Field::Provider);
     let e = s.create_link(&link("l1", "u2", "myidp", "x", false)).await;
-    assert_eq!(conflict_field(e.unwrap_err()), "id");
+    assert_eq!(conflict_field(e.unwrap_err()), Field::Id);
     for (l, want) in [
-        (link("l4", "nobody", "myidp", "a", false), "user"),
-        (link("l4", "u1", "nope", "a", false), "provider"),
-        (link("l4", "u1", "off", "a", false), "provider"),
+        (link("l4", "nobody", "myidp", "a", false), Entity::User),
+        (link("l4", "u1", "nope", "a", false), Entity::Provider),
+        (link("l4", "u1", "off", "a", false), Entity::Provider),
     ] {
         match s.create_link(&l).await {
             Err(Error::NotFound(what)) => assert_eq!(what, want),
@@ -141,7 +141,7 @@ async fn update_rechecks_the_invariants_and_keeps_identity() {
             Ok(())
         })
         .await;
-    assert_eq!(conflict_field(e.unwrap_err()), "account_id");
+    assert_eq!(conflict_field(e.unwrap_err()), Field::AccountId);
     // Moving l1 to another account frees "acc" for u2.
     let l1 = s
         .update_link("l1", |l| {
@@ -189,14 +189,14 @@ async fn update_rechecks_the_invariants_and_keeps_identity() {
     let r = s
         .update_link("l1", |l| {
             l.allow_sign_in = true;
-            Err(Error::invalid("x", "rejected"))
+            Err(Error::invalid(Field::Name, "rejected"))
         })
         .await;
     assert!(matches!(r, Err(Error::Invalid { .. })));
     assert!(!s.get_link("l1").unwrap().unwrap().allow_sign_in);
     assert!(matches!(
         s.update_link("nope", |_| Ok(())).await,
-        Err(Error::NotFound("link"))
+        Err(Error::NotFound(Entity::Link))
     ));
     s.verify().unwrap();
 }
@@ -216,7 +216,7 @@ async fn deleting_links_users_and_providers_leaves_no_index_behind() {
     assert_eq!(s.delete_link("l1").await.unwrap().id, "l1");
     assert!(matches!(
         s.delete_link("l1").await,
-        Err(Error::NotFound("link"))
+        Err(Error::NotFound(Entity::Link))
     ));
     assert!(s.sign_in_link("myidp", "a1").unwrap().is_none());
     s.verify().unwrap();

@@ -12,7 +12,7 @@ use proptest::test_runner::TestCaseError;
 
 use crate::clock::Millis;
 use crate::crypto;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::model::user::Email;
 use crate::model::{App, ClientType, Role, User, UserRef};
 use crate::store::testing::{agrees_with_model, temp_store};
@@ -221,7 +221,7 @@ fn digest(token: usize) -> [u8; 32] {
 }
 
 fn rejected() -> Error {
-    Error::invalid("name", "rejected by the test")
+    Error::invalid(Field::Name, "rejected by the test")
 }
 
 /// What the store should hold: each record once, every index derived by search.
@@ -654,7 +654,7 @@ fn racing_creates_of_one_client_id_admit_exactly_one() {
                     r,
                     Ok(())
                         | Err(Error::Conflict {
-                            field: "clientId",
+                            field: Field::ClientId,
                             ..
                         })
                 ),

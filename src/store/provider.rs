@@ -4,7 +4,7 @@
 use sled::transaction::ConflictableTransactionError;
 
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::model::Provider;
 
 impl Store {
@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<Provider> {
         let r = self.t.providers.transaction(|providers| {
             let Some(bytes) = providers.get(key.as_bytes())? else {
-                return abort(Error::NotFound("provider"));
+                return abort(Error::NotFound(Entity::Provider));
             };
             let mut p: Provider = decode_or_abort(&bytes)?;
             let (id, name) = (p.id.clone(), p.name.clone());

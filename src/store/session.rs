@@ -6,7 +6,7 @@ use sled::Transactional;
 
 use super::{abort, codec, db_err, txn_result, Store};
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginToken {
@@ -37,12 +37,12 @@ impl Store {
         let r = (&t.users, &t.login_tokens, &t.login_tokens_by_user).transaction(
             |(users, tokens, by_user)| {
                 if users.get(token.user_id.as_bytes())?.is_none() {
-                    return abort(Error::NotFound("user"));
+                    return abort(Error::NotFound(Entity::User));
                 }
                 // Postmortem: re-creating a stored digest for another user orphaned the first owner's index entry.
                 if tokens.get(&digest[..])?.is_some() {
                     return abort(Error::Conflict {
-                        field: "loginToken",
+                        field: Field::LoginToken,
                         value: "(digest)".into(),
                     });
                 }

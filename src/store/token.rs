@@ -17,7 +17,7 @@ use sled::Transactional;
 use super::verify::{tree_name, Findings, Op};
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 
 pub type FamilyId = [u8; 16];
 pub type Digest = [u8; 32];
@@ -278,11 +278,11 @@ impl Store {
             .transaction(
                 |(apps_by_client, apps, users, families, by_client, by_user, tokens, by_family)| {
                     if !client_active(apps_by_client, apps, client_id)? {
-                        return abort(Error::NotFound("app"));
+                        return abort(Error::NotFound(Entity::App));
                     }
                     if !owner_id.is_empty() {
                         if users.get(owner_id.as_bytes())?.is_none() {
-                            return abort(Error::NotFound("user"));
+                            return abort(Error::NotFound(Entity::User));
                         }
                         by_user.insert(owner_key(owner_id, &family), &[][..])?;
                     }

@@ -6,7 +6,7 @@ use sled::Transactional;
 
 use super::link::LinkTx;
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Field, Result, Rule};
 use crate::model::User;
 
 const ADMINS: &[u8] = b"admins";
@@ -28,21 +28,21 @@ impl Store {
             |(users, by_name, by_email, meta)| {
                 if by_name.get(name_key.as_bytes())?.is_some() {
                     return abort(Error::Conflict {
-                        field: "username",
+                        field: Field::Username,
                         value: user.username.clone(),
                     });
                 }
                 for e in &user.emails {
                     if by_email.get(e.address.as_bytes())?.is_some() {
                         return abort(Error::Conflict {
-                            field: "email",
+                            field: Field::Email,
                             value: e.address.clone(),
                         });
                     }
                 }
                 if users.get(user.id.as_bytes())?.is_some() {
                     return abort(Error::Conflict {
-                        field: "_id",
+                        field: Field::Id,
                         value: user.id.clone(),
                     });
                 }
@@ -110,7 +110,7 @@ impl Store {
         let r = (&t.users, &t.users_by_name, &t.users_by_email, &t.meta).transaction(
             |(users, by_name, by_email, meta)| {
                 let Some(bytes) = users.get(id.as_bytes())? else {
-                    return abort(Error::NotFound("user"));
+                    return abort(Error::NotFound(Entity::User));
                 };
                 let old: User = decode_or_abort(&bytes)?;
                 let mut new = old.clone();
@@ -124,7 +124,7 @@ impl Store {
                 if old_name != new_name {
                     if by_name.get(new_name.as_bytes())?.is_some() {
                         return abort(Error::Conflict {
-                            field: "username",
+                            field: Field::Username,
                             value: new.username.clone(),
                         });
                     }
@@ -138,7 +138,7 @@ impl Store {
                     if let Some(owner) = by_email.get(e.address.as_bytes())? {
                         if owner.as_ref() != id.as_bytes() {
                             return abort(Error::Conflict {
-                                field: "email",
+                                field: Field::Email,
                                 value: e.address.clone(),
                             });
                         }
@@ -149,9 +149,7 @@ impl Store {
                     (true, false) => {
                         let n = admins(meta)?;
                         if n <= 1 {
-                            return abort(Error::NotAllowed(
-                                "the last admin cannot lose the admin role",
-                            ));
+                            return abort(Error::NotAllowed(Rule::LastAdminRole));
                         }
                         meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
                     }
@@ -198,7 +196,7 @@ impl Store {
                     signin,
                 )| {
                     let Some(bytes) = users.remove(id.as_bytes())? else {
-                        return abort(Error::NotFound("user"));
+                        return abort(Error::NotFound(Entity::User));
                     };
                     let user: User = decode_or_abort(&bytes)?;
                     by_name.remove(user.username.to_lowercase().as_bytes())?;
@@ -208,7 +206,7 @@ impl Store {
                     if user.is_admin() {
                         let n = admins(meta)?;
                         if n <= 1 {
-                            return abort(Error::NotAllowed("the last admin cannot be deleted"));
+                            return abort(Error::NotAllowed(Rule::LastAdminDeleted));
                         }
                         meta.insert(ADMINS, &(n - 1).to_be_bytes())?;
                     }
@@ -247,7 +245,7 @@ impl Store {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use crate::error::Error;
+    use crate::error::{Error, Field};
     use crate::model::{user::Email, Role, User};
     use crate::store::testing::temp_store;
 
@@ -277,7 +275,7 @@ pub(crate) mod tests {
         assert!(matches!(
             e,
             Error::Conflict {
-                field: "username",
+                field: Field::Username,
                 ..
             }
         ));

@@ -12,7 +12,7 @@ use super::identity::{self, Identity};
 use super::{callback_url, cookie_name, open_pending};
 use crate::core::session;
 use crate::crypto;
-use crate::error::Error;
+use crate::error::{Error, Field, Rule};
 use crate::model::link::Link;
 use crate::model::provider::{IdentityTokenSentVia, KeyField, Provider, TokenSentVia};
 use crate::model::user::{normalize_email, Email};
@@ -135,7 +135,8 @@ async fn finish(
         .await
         .map_err(|e| match e {
             Error::Conflict { field, value } => Failure::request(format!(
-                "cannot create a local account: {field} {value} is taken"
+                "cannot create a local account: {} {value} is taken",
+                crate::web::pages::field_name(field)
             )),
             Error::NotAllowed(why) => Failure(
                 StatusCode::FORBIDDEN,
@@ -401,25 +402,18 @@ fn merge_candidate(
 /// profile); a username is only as trustworthy as the upstream's namespace, which is why both kinds stop at
 /// admins (never merged: an upstream must not mint administrators) and at accounts with a password (their owner
 /// signs in with it; merging needs the provider's explicit `-merge_users_with_password`).
-fn merge_allowed(p: &Provider, ident: &Identity, u: &User) -> Result<(), &'static str> {
+fn merge_allowed(p: &Provider, ident: &Identity, u: &User) -> Result<(), Rule> {
     if p.key_field == KeyField::Email && !ident.email_verified {
-        return Err("the provider does not say the email address is verified, so it cannot be linked to the \
-                    local account with that address");
+        return Err(Rule::MergeUnverifiedEmail);
     }
     if u.is_admin() {
-        return Err(
-            "the matching local account is an administrator; administrators are never linked \
-                    automatically",
-        );
+        return Err(Rule::MergeAdmin);
     }
     if !u.active {
-        return Err("the matching local account is deactivated");
+        return Err(Rule::MergeDeactivated);
     }
     if u.password_hash.is_some() && !p.merge_users_with_password {
-        return Err(
-            "the matching local account has a password, and this provider may not link such \
-                    accounts (an administrator can allow it with -merge_users_with_password)",
-        );
+        return Err(Rule::MergePassword);
     }
     Ok(())
 }
@@ -482,13 +476,14 @@ async fn create_user(s: &AppState, service: &str, ident: &Identity) -> crate::er
         match s.store.create_user(&user).await {
             Ok(()) => return Ok(user),
             Err(Error::Conflict {
-                field: "username", ..
+                field: Field::Username,
+                ..
             }) => continue,
             Err(e) => return Err(e),
         }
     }
     Err(Error::Conflict {
-        field: "username",
+        field: Field::Username,
         value: base,
     })
 }

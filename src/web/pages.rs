@@ -13,7 +13,7 @@ use super::{csrf, session};
 use crate::core::session as login;
 use crate::core::two_factor::{self, Failure, Fallback};
 use crate::crypto;
-use crate::error::Error;
+use crate::error::{Error, Field};
 use crate::model::User;
 use crate::oauth::params::Params;
 use crate::state::AppState;
@@ -102,7 +102,9 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, ErrorPage { title, message }.render(), None)
 }
 
-/// The page for a failed write or lookup: 503 when storage is unavailable (a full disk), else 500.
+/// The pages' table for the domain error: the page for a failed write or lookup, 503 when storage is unavailable
+/// (a full disk), else 500. The forms handle the failures a user can fix (wrong password, throttled, busy) before
+/// this; what reaches it is the server's.
 pub fn failure_page(e: &Error) -> Response {
     match e {
         Error::Unavailable => error_page(
@@ -110,7 +112,41 @@ pub fn failure_page(e: &Error) -> Response {
             "Storage unavailable",
             "The server cannot save changes right now. Please try again later.",
         ),
-        _ => server_error(),
+        Error::NotFound(_)
+        | Error::Invalid { .. }
+        | Error::Conflict { .. }
+        | Error::NotAllowed(_)
+        | Error::Unauthorized
+        | Error::Forbidden
+        | Error::RateLimited { .. }
+        | Error::Busy
+        | Error::Internal(_) => server_error(),
+    }
+}
+
+/// A field's name in page messages (federated sign-in's "cannot create a local account: username … is taken").
+/// The link fields keep the names they had before the pages had a table of their own.
+pub fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::Name => "name",
+        Field::Username => "username",
+        Field::Email => "email",
+        Field::Password => "password",
+        Field::Roles => "roles",
+        Field::RedirectUri => "redirect URI",
+        Field::ClientType => "client type",
+        Field::GrantTypes => "grant types",
+        Field::Scopes => "scopes",
+        Field::ClientId => "client id",
+        Field::ClientSecret => "client secret",
+        Field::AppId => "app id",
+        Field::UserId => "user id",
+        Field::Id => "_id",
+        Field::LoginToken => "login token",
+        Field::AccountId => "account_id",
+        Field::Provider => "provider_config_id",
+        Field::ProviderType => "provider type",
+        Field::SettingValue => "setting value",
     }
 }
 

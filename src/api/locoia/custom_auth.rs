@@ -2,29 +2,26 @@
 //! is the one sign-in uses (RC's `-id`/`-secret`); secrets are sealed on the way in and never come back out.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{error_body, Admin, LocoiaError, LocoiaJson};
+use super::{Admin, LocoiaError, LocoiaJson};
 use crate::core::provider;
-use crate::core::two_factor::{self, Failure, Fallback};
-use crate::error::Error;
+use crate::core::two_factor::{self, Fallback};
 use crate::model::provider::CredentialInput;
 use crate::model::{Provider, User};
 use crate::state::AppState;
 
-fn bad(path: String, why: &str) -> Error {
-    Error::Invalid {
-        field: "body",
-        reason: format!("{path} {why}"),
-    }
+/// The body's part at `path` is not what the route takes.
+fn bad(path: String, why: &str) -> LocoiaError {
+    LocoiaError::InvalidRequest(format!("{path} {why}"))
 }
 
-fn string_field(o: &Map<String, Value>, i: usize, k: &str) -> Result<String, Error> {
+fn string_field(o: &Map<String, Value>, i: usize, k: &str) -> Result<String, LocoiaError> {
     match o.get(k) {
         Some(Value::String(s)) => Ok(s.clone()),
         None | Some(Value::Null) => Err(bad(format!("oauth2[{i}].{k}"), "is required")),
@@ -33,7 +30,7 @@ fn string_field(o: &Map<String, Value>, i: usize, k: &str) -> Result<String, Err
 }
 
 /// Parses `{"oauth2":[{"client_id","client_secret","name","scopes"?}]}`; other keys are ignored.
-fn parse(body: &Value) -> Result<Vec<CredentialInput>, Error> {
+fn parse(body: &Value) -> Result<Vec<CredentialInput>, LocoiaError> {
     let list = match body.get("oauth2") {
         Some(Value::Array(a)) => a,
         None | Some(Value::Null) => return Err(bad("oauth2".into(), "is required")),
@@ -88,26 +85,12 @@ fn render(p: &Provider) -> Value {
     json!({ "oauth2": list })
 }
 
-fn locoia(e: Error) -> Response {
-    LocoiaError(e).into_response()
-}
-
-/// The second factor the same change needs through RC's settings API (`x-2fa-code` + `x-2fa-method`), with
-/// Locoia's error body: 403 `totp-required` / `totp-invalid` / `totp-max-attempts`.
-async fn require_2fa(s: &AppState, user: &User, headers: &HeaderMap) -> Result<(), Response> {
+/// The second factor the same change needs through RC's settings API (`x-2fa-code` + `x-2fa-method`).
+async fn require_2fa(s: &AppState, user: &User, headers: &HeaderMap) -> Result<(), LocoiaError> {
     let code = crate::api::rc::two_factor::header_code(headers);
     two_factor::check(s, user, code, Fallback::Configured)
         .await
-        .map_err(|f| {
-            let (error, message) = match f {
-                Failure::Required(m) => ("totp-required", format!("this change needs the second factor: send x-2fa-method: {m} and x-2fa-code", m = m.as_str())),
-                Failure::Invalid(m) => ("totp-invalid", format!("the x-2fa-code is not a valid {} code", m.as_str())),
-                Failure::MaxAttempts(_) => ("totp-max-attempts", "too many wrong second-factor codes; wait a few minutes".to_owned()),
-                Failure::Other(e) => return locoia(e),
-                _ => return locoia(Error::internal("unexpected second-factor failure")),
-            };
-            error_body(StatusCode::FORBIDDEN, error, &message)
-        })
+        .map_err(LocoiaError::TwoFactor)
 }
 
 /// Replaces the connector's credentials. `scopes` omitted → the provider's `-scope` applies. Needs the 2FA
@@ -127,13 +110,11 @@ pub async fn put(
     Path(connector_id): Path<String>,
     headers: HeaderMap,
     LocoiaJson(body): LocoiaJson,
-) -> Result<Response, Response> {
-    provider::get(&s, &connector_id).map_err(locoia)?;
-    let list = parse(&body).map_err(locoia)?;
+) -> Result<Response, LocoiaError> {
+    provider::get(&s, &connector_id)?;
+    let list = parse(&body)?;
     require_2fa(&s, &user, &headers).await?;
-    let p = provider::put_custom_auth(&s, &connector_id, list)
-        .await
-        .map_err(locoia)?;
+    let p = provider::put_custom_auth(&s, &connector_id, list).await?;
     Ok(Json(render(&p)).into_response())
 }
 
@@ -146,8 +127,8 @@ pub async fn get(
     State(s): State<AppState>,
     _admin: Admin,
     Path(connector_id): Path<String>,
-) -> Result<Response, Response> {
-    let p = provider::get(&s, &connector_id).map_err(locoia)?;
+) -> Result<Response, LocoiaError> {
+    let p = provider::get(&s, &connector_id)?;
     Ok(Json(render(&p)).into_response())
 }
 

@@ -1,5 +1,5 @@
 //! Locoia's connector API: `Authorization: Bearer` (a login `authToken` or a Latchkey access token), JSON bodies,
-//! and Locoia's error body `{"error","message"}` rendered from the domain [`Error`] by the one table below.
+//! and Locoia's error body `{"error","message"}`: every failure is a [`LocoiaError`], rendered by the one table below.
 
 pub mod custom_auth;
 
@@ -11,7 +11,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::core::session::{self, Credential};
-use crate::error::Error;
+use crate::core::two_factor::Failure;
+use crate::error::{Entity, Error, Field};
 use crate::model::{Permission, User};
 use crate::state::AppState;
 use crate::wire::{read_body, BodyError, Routes};
@@ -30,12 +31,25 @@ pub fn routes() -> Routes<AppState> {
         )
 }
 
-/// A domain error on a Locoia route.
-pub struct LocoiaError(pub Error);
+/// Every failure of a Locoia route.
+#[derive(Debug)]
+pub enum LocoiaError {
+    Domain(Error),
+    /// The body is not what the route takes (unreadable, not JSON, or the wrong shape): 400 with this message.
+    InvalidRequest(String),
+    /// The body is over the limit.
+    TooLarge,
+    /// An access token not granted `latchkey:api`: Locoia's 401, as for no valid token, saying which scope is
+    /// missing.
+    WithoutApiScope,
+    /// The second factor a change needs is missing or wrong: 403 `totp-required` / `totp-invalid` /
+    /// `totp-max-attempts`.
+    TwoFactor(Failure),
+}
 
 impl From<Error> for LocoiaError {
     fn from(e: Error) -> Self {
-        Self(e)
+        LocoiaError::Domain(e)
     }
 }
 
@@ -44,83 +58,162 @@ pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": code, "message": message}))).into_response()
 }
 
+/// A 401 with the `Bearer` challenge.
+fn unauthorized(message: &str) -> Response {
+    let mut r = error_body(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
 impl IntoResponse for LocoiaError {
     fn into_response(self) -> Response {
-        match self.0 {
-            Error::Invalid { field, reason } => {
-                let message = match field {
-                    "body" => reason,
-                    _ => format!("{field}: {reason}"),
-                };
+        match self {
+            LocoiaError::Domain(e) => domain(e),
+            LocoiaError::InvalidRequest(message) => {
                 error_body(StatusCode::BAD_REQUEST, "invalid_request", &message)
             }
-            Error::Conflict { field, value } => error_body(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("{field} {value} is already in use"),
+            LocoiaError::TooLarge => error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
             ),
-            Error::NotAllowed(why) => error_body(StatusCode::BAD_REQUEST, "invalid_request", why),
-            Error::NotFound(what) => {
-                let what = if what == "provider" {
-                    "connector"
-                } else {
-                    what
-                };
-                error_body(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    &format!("{what} not found"),
-                )
+            LocoiaError::WithoutApiScope => {
+                unauthorized("this access token was not granted the latchkey:api scope")
             }
-            Error::Unauthorized => {
-                let mut r = error_body(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "a valid bearer token is required",
-                );
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                r
-            }
-            Error::Forbidden => error_body(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "the add-oauth-service permission is required",
-            ),
-            Error::RateLimited { retry_after_ms, .. } => {
-                let mut r = error_body(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_requests",
-                    "too many requests, slow down",
-                );
-                r.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(crate::wire::retry_after_secs(retry_after_ms)),
-                );
-                r
-            }
-            Error::Busy => {
-                let mut r = error_body(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_busy",
-                    "server busy, retry shortly",
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
-                r
-            }
-            Error::Unavailable => error_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "storage unavailable, retry later",
-            ),
-            Error::Internal(_) => error_body(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error",
-            ),
+            LocoiaError::TwoFactor(f) => two_factor(f),
         }
     }
+}
+
+/// Locoia's name of each field, as its bodies spell it (snake_case).
+pub fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::Name => "name",
+        Field::Username => "username",
+        Field::Email => "email",
+        Field::Password => "password",
+        Field::Roles => "roles",
+        Field::RedirectUri => "redirect_uri",
+        Field::ClientType => "client_type",
+        Field::GrantTypes => "grant_types",
+        Field::Scopes => "scopes",
+        Field::ClientId => "client_id",
+        Field::ClientSecret => "client_secret",
+        Field::AppId => "app_id",
+        Field::UserId => "user_id",
+        Field::Id => "id",
+        Field::LoginToken => "login_token",
+        Field::AccountId => "account_id",
+        Field::Provider => "connector_id",
+        Field::ProviderType => "type",
+        Field::SettingValue => "value",
+    }
+}
+
+/// Locoia's name of each kind of record: a provider is a connector.
+pub fn entity_name(e: Entity) -> &'static str {
+    match e {
+        Entity::Provider => "connector",
+        Entity::App
+        | Entity::User
+        | Entity::Link
+        | Entity::Setting
+        | Entity::Credential
+        | Entity::Admin
+        | Entity::BackupCode
+        | Entity::TotpEnrolment => e.noun(),
+    }
+}
+
+/// The domain error as Locoia answers it.
+fn domain(e: Error) -> Response {
+    match e {
+        Error::Invalid { field, reason } => error_body(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("{}: {reason}", field_name(field)),
+        ),
+        Error::Conflict { field, value } => error_body(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("{} {value} is already in use", field_name(field)),
+        ),
+        Error::NotAllowed(rule) => error_body(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &rule.to_string(),
+        ),
+        Error::NotFound(entity) => error_body(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("{} not found", entity_name(entity)),
+        ),
+        Error::Unauthorized => unauthorized("a valid bearer token is required"),
+        Error::Forbidden => error_body(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the add-oauth-service permission is required",
+        ),
+        Error::RateLimited { retry_after_ms, .. } => {
+            let mut r = error_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many requests, slow down",
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::wire::retry_after_secs(retry_after_ms)),
+            );
+            r
+        }
+        Error::Busy => {
+            let mut r = error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "server busy, retry shortly",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            r
+        }
+        Error::Unavailable => error_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "storage unavailable, retry later",
+        ),
+        Error::Internal(_) => error_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error",
+        ),
+    }
+}
+
+/// A second-factor failure as Locoia answers it (403), in its own words.
+fn two_factor(f: Failure) -> Response {
+    let (error, message) = match f {
+        Failure::Required(m) => (
+            "totp-required",
+            format!(
+                "this change needs the second factor: send x-2fa-method: {} and x-2fa-code",
+                m.as_str()
+            ),
+        ),
+        Failure::Invalid(m) => (
+            "totp-invalid",
+            format!("the x-2fa-code is not a valid {} code", m.as_str()),
+        ),
+        Failure::MaxAttempts(_) => (
+            "totp-max-attempts",
+            "too many wrong second-factor codes; wait a few minutes".to_owned(),
+        ),
+        Failure::Other(e) => return domain(e),
+        Failure::AlreadyEnabled | Failure::NotEnabled | Failure::NothingPending => {
+            return domain(Error::internal("unexpected second-factor failure"))
+        }
+    };
+    error_body(StatusCode::FORBIDDEN, error, &message)
 }
 
 /// The caller of a Locoia route: a bearer token (a login token, or an access token granted `latchkey:api`) that
@@ -128,66 +221,43 @@ impl IntoResponse for LocoiaError {
 pub struct Admin(pub User);
 
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = Response;
+    type Rejection = LocoiaError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, LocoiaError> {
         let Ok(Some(token)) = crate::wire::bearer(&parts.headers) else {
-            return Err(LocoiaError(Error::Unauthorized).into_response());
+            return Err(Error::Unauthorized.into());
         };
         // A login authToken first (a cheap digest lookup), then a Latchkey access token.
         let (user, credential) = match session::authenticate_token(state, token) {
             Ok(u) => (u, Credential::LoginToken),
-            Err(Error::Unauthorized) => session::authenticate_bearer(state, token)
-                .map_err(|e| LocoiaError(e).into_response())?,
-            Err(e) => return Err(LocoiaError(e).into_response()),
+            Err(Error::Unauthorized) => session::authenticate_bearer(state, token)?,
+            Err(e) => return Err(e.into()),
         };
         if !credential.admits_api() {
-            return Err(without_api_scope());
+            return Err(LocoiaError::WithoutApiScope);
         }
         if !user.can(Permission::AddOauthService) {
-            return Err(LocoiaError(Error::Forbidden).into_response());
+            return Err(Error::Forbidden.into());
         }
         Ok(Admin(user))
     }
-}
-
-/// An access token not granted `latchkey:api`: Locoia's 401, as for no valid token, saying which scope is missing.
-fn without_api_scope() -> Response {
-    let mut r = error_body(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "this access token was not granted the latchkey:api scope",
-    );
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
 }
 
 /// A JSON body with Locoia's errors for oversized (413) and malformed (400) input.
 pub struct LocoiaJson(pub Value);
 
 impl FromRequest<AppState> for LocoiaJson {
-    type Rejection = Response;
+    type Rejection = LocoiaError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, LocoiaError> {
         let bytes = read_body(req, state).await.map_err(|e| match e {
-            BodyError::TooLarge => error_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            ),
-            BodyError::Unreadable => error_body(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "could not read the request body",
-            ),
+            BodyError::TooLarge => LocoiaError::TooLarge,
+            BodyError::Unreadable => {
+                LocoiaError::InvalidRequest("could not read the request body".into())
+            }
         })?;
-        serde_json::from_slice(&bytes).map(LocoiaJson).map_err(|e| {
-            error_body(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("the body must be valid JSON ({e})"),
-            )
-        })
+        serde_json::from_slice(&bytes)
+            .map(LocoiaJson)
+            .map_err(|e| LocoiaError::InvalidRequest(format!("the body must be valid JSON ({e})")))
     }
 }

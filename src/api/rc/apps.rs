@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::error::{invalid_params, plain_failure};
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
 use super::{success, Caller, InMethod, RcBody, RcError};
 use crate::clock::rfc3339;
@@ -88,21 +87,20 @@ pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::ManageOauthApps).map_err(rc)?;
-    let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::ManageOauthApps)?;
+    let o = CREATE.check(&body).map_err(RcError::InvalidParams)?;
     let created = app::create(&s, input(o), &caller.user)
         .await
-        .in_method("addOAuthApp")
-        .map_err(rc)?;
+        .in_method("addOAuthApp")?;
     Ok(success(
         json!({"application": app_json(&created.app, created.secret.as_deref())}),
     ))
 }
 
-pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
-    caller.require(Permission::ManageOauthApps).map_err(rc)?;
-    let apps = s.store.list_apps().map_err(|e| rc(e.into()))?;
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Response, RcError> {
+    caller.require(Permission::ManageOauthApps)?;
+    let apps = s.store.list_apps()?;
     Ok(success(
         json!({"oauthApps": apps.iter().map(|a| app_json(a, None)).collect::<Vec<_>>()}),
     ))
@@ -113,19 +111,21 @@ pub async fn get(
     State(s): State<AppState>,
     _caller: Caller,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, Response> {
+) -> Result<Response, RcError> {
     let id = q.get("_id").or(q.get("appId"));
     let client_id = q.get("clientId");
     let given = usize::from(q.contains_key("_id"))
         + usize::from(q.contains_key("appId"))
         + usize::from(client_id.is_some());
     if given != 1 {
-        return Err(invalid_params("must match exactly one schema in oneOf"));
+        return Err(RcError::InvalidParams(
+            "must match exactly one schema in oneOf".into(),
+        ));
     }
     match app::find(&s, id.map(String::as_str), client_id.map(String::as_str)) {
         Ok(a) => Ok(success(json!({"oauthApp": app_json(&a, None)}))),
-        Err(crate::error::Error::NotFound(_)) => Err(plain_failure("OAuth app not found.")),
-        Err(e) => Err(rc(e.into())),
+        Err(crate::error::Error::NotFound(_)) => Err(RcError::Plain("OAuth app not found.")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -133,14 +133,13 @@ pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::ManageOauthApps).map_err(rc)?;
-    let o = UPDATE.check(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::ManageOauthApps)?;
+    let o = UPDATE.check(&body).map_err(RcError::InvalidParams)?;
     let id = str_of(o, "appId").unwrap_or_default();
     let a = app::update(&s, id, input(o))
         .await
-        .in_method("updateOAuthApp")
-        .map_err(rc)?;
+        .in_method("updateOAuthApp")?;
     Ok(success(app_json(&a, None)))
 }
 
@@ -149,13 +148,12 @@ pub async fn delete(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::ManageOauthApps).map_err(rc)?;
-    let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::ManageOauthApps)?;
+    let o = BY_ID.check(&body).map_err(RcError::InvalidParams)?;
     app::delete(&s, str_of(o, "appId").unwrap_or_default())
         .await
-        .in_method("deleteOAuthApp")
-        .map_err(rc)?;
+        .in_method("deleteOAuthApp")?;
     Ok(success(Value::Bool(true)))
 }
 
@@ -164,18 +162,13 @@ pub async fn regenerate_secret(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::ManageOauthApps).map_err(rc)?;
-    let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::ManageOauthApps)?;
+    let o = BY_ID.check(&body).map_err(RcError::InvalidParams)?;
     let r = app::regenerate_secret(&s, str_of(o, "appId").unwrap_or_default())
         .await
-        .in_method("regenerateOAuthAppSecret")
-        .map_err(rc)?;
+        .in_method("regenerateOAuthAppSecret")?;
     Ok(success(
         json!({"application": app_json(&r.app, r.secret.as_deref())}),
     ))
-}
-
-fn rc(e: RcError) -> Response {
-    axum::response::IntoResponse::into_response(e)
 }

@@ -1,21 +1,50 @@
-//! Rocket.Chat's error bodies: the one table from domain [`Error`] to RC's wire format.
+//! Rocket.Chat's error bodies: every failure of an RC route is an [`RcError`], and its `IntoResponse` is the one
+//! table from it (the domain [`Error`] with its entities and fields, a schema failure, a second-factor failure) to
+//! RC's wire format. Handlers return `Result<_, RcError>` and never build an error response themselves.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::error::Error;
+use crate::core::two_factor::{Failure, Method};
+use crate::error::{Entity, Error, Field};
 
-/// A domain error on an RC route, with the RC method name that RC puts in `details`.
-pub struct RcError {
-    pub err: Error,
-    pub method: Option<&'static str>,
+/// Every failure of an RC route.
+#[derive(Debug)]
+pub enum RcError {
+    /// A domain error, with the RC method name (`addOAuthApp`, ...) that RC puts in `details`.
+    Domain {
+        err: Error,
+        method: Option<&'static str>,
+    },
+    /// The body or query failed RC's schema: `invalid-params` with an ajv-style reason.
+    InvalidParams(String),
+    /// RC's plain failure without an errorType, e.g. `{"success":false,"error":"OAuth app not found."}`.
+    Plain(&'static str),
+    /// `settings.addCustomOAuth` without a usable name.
+    NameRequired,
+    /// A failure of `settings/:_id`, which names the setting in `details`.
+    Setting { id: String, err: Error },
+    /// A second-factor failure of a *2FA* route or of enrolment.
+    TwoFactor(Failure),
+    /// A second-factor failure of `/api/v1/login`, in the shape of RC's login errors (401).
+    SignInTwoFactor(Failure),
+    /// Wrong credentials at `/api/v1/login`: 401 `{"status":"error","error":"Unauthorized",…}`.
+    LoginRejected,
+    /// The body is over the limit.
+    PayloadTooLarge,
 }
 
 impl From<Error> for RcError {
     fn from(err: Error) -> Self {
-        Self { err, method: None }
+        RcError::Domain { err, method: None }
+    }
+}
+
+impl From<Failure> for RcError {
+    fn from(f: Failure) -> Self {
+        RcError::TwoFactor(f)
     }
 }
 
@@ -26,7 +55,7 @@ pub trait InMethod<T> {
 
 impl<T> InMethod<T> for Result<T, Error> {
     fn in_method(self, method: &'static str) -> Result<T, RcError> {
-        self.map_err(|err| RcError {
+        self.map_err(|err| RcError::Domain {
             err,
             method: Some(method),
         })
@@ -46,13 +75,7 @@ pub fn failure(reason: &str, error_type: &str, details: Option<Value>) -> Respon
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-/// RC's schema-validation failure (`invalid-params`, ajv-style reason).
-pub fn invalid_params(reason: &str) -> Response {
-    failure(reason, "invalid-params", None)
-}
-
-/// RC's plain failure without an errorType, e.g. `{"success":false,"error":"OAuth app not found."}`.
-pub fn plain_failure(message: &str) -> Response {
+fn plain_failure(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"success": false, "error": message})),
@@ -60,7 +83,7 @@ pub fn plain_failure(message: &str) -> Response {
         .into_response()
 }
 
-pub fn unauthorized() -> Response {
+fn unauthorized() -> Response {
     let m = "You must be logged in to do this.";
     (
         StatusCode::UNAUTHORIZED,
@@ -69,7 +92,7 @@ pub fn unauthorized() -> Response {
         .into_response()
 }
 
-pub fn forbidden() -> Response {
+fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
         Json(json!({
@@ -81,7 +104,7 @@ pub fn forbidden() -> Response {
         .into_response()
 }
 
-pub fn too_many_requests(
+fn too_many_requests(
     limit: u32,
     remaining: u32,
     reset_at_ms: i64,
@@ -106,13 +129,12 @@ pub fn too_many_requests(
     r
 }
 
-pub fn payload_too_large() -> Response {
-    let mut r = failure("Request entity too large", "error-payload-too-large", None);
-    *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+fn with_status(mut r: Response, status: StatusCode) -> Response {
+    *r.status_mut() = status;
     r
 }
 
-pub fn internal() -> Response {
+fn internal() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         Json(json!({"success": false, "error": "Internal server error [error-internal]", "errorType": "error-internal"})),
@@ -122,84 +144,329 @@ pub fn internal() -> Response {
 
 impl IntoResponse for RcError {
     fn into_response(self) -> Response {
-        let details = |extra: Value| {
-            let mut d = json!({});
-            if let Some(m) = self.method {
-                d["method"] = json!(m);
-            }
-            if let (Some(obj), Value::Object(e)) = (d.as_object_mut(), extra) {
-                obj.extend(e);
-            }
-            Some(d)
-        };
-        match &self.err {
-            Error::Invalid { field, reason } => {
-                let (text, kind) = match *field {
-                    "name" => ("Invalid name".to_owned(), "error-invalid-name"),
-                    "redirectUri" => (
-                        "Invalid redirectUri".to_owned(),
-                        "error-invalid-redirectUri",
-                    ),
-                    "username" => (reason.clone(), "error-input-is-not-a-valid-field"),
-                    "email" => (reason.clone(), "error-invalid-email"),
-                    "password" => (
-                        format!("Invalid password: {reason}"),
-                        "error-invalid-password",
-                    ),
-                    "userId" | "appId" => (reason.clone(), "error-invalid-params"),
-                    _ => ("Invalid arguments".to_owned(), "error-invalid-arguments"),
-                };
-                failure(
-                    &text,
-                    kind,
-                    details(json!({"field": field, "reason": reason})),
-                )
-            }
-            Error::NotFound("app") => failure(
-                "Application not found",
-                "error-application-not-found",
-                details(json!({})),
+        match self {
+            RcError::Domain { err, method } => domain(err, method),
+            RcError::InvalidParams(reason) => failure(&reason, "invalid-params", None),
+            RcError::Plain(message) => plain_failure(message),
+            RcError::NameRequired => failure(
+                "The parameter \"name\" is required",
+                "error-name-param-not-provided",
+                None,
             ),
-            Error::NotFound("user") => failure(
-                "The required \"userId\" or \"username\" param provided does not match any users",
-                "error-invalid-user",
-                details(json!({})),
+            RcError::Setting { id, err } => setting(&id, err),
+            RcError::TwoFactor(f) => two_factor(f),
+            RcError::SignInTwoFactor(f) => sign_in_two_factor(f),
+            RcError::LoginRejected => (
+                StatusCode::UNAUTHORIZED,
+                Json(
+                    json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"}),
+                ),
+            )
+                .into_response(),
+            RcError::PayloadTooLarge => with_status(
+                failure("Request entity too large", "error-payload-too-large", None),
+                StatusCode::PAYLOAD_TOO_LARGE,
             ),
-            Error::NotFound(what) => failure(
-                &format!("{what} not found"),
-                "error-not-found",
-                details(json!({})),
-            ),
-            Error::Conflict { field, value } => failure(
-                &format!("{value} is already in use :("),
-                "error-field-unavailable",
-                details(json!({"field": field})),
-            ),
-            Error::NotAllowed(why) => failure(why, "error-action-not-allowed", details(json!({}))),
-            Error::Unauthorized => unauthorized(),
-            Error::Forbidden => forbidden(),
-            Error::RateLimited {
-                limit,
-                remaining,
-                reset_at_ms,
-                retry_after_ms,
-            } => too_many_requests(*limit, *remaining, *reset_at_ms, *retry_after_ms),
-            Error::Busy => {
-                let mut r = failure("Server busy, retry shortly", "error-server-busy", None);
-                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                r.headers_mut().insert("retry-after", HeaderValue::from(1));
-                r
-            }
-            Error::Unavailable => {
-                let mut r = failure(
-                    "Storage unavailable, retry later",
-                    "error-storage-unavailable",
-                    None,
-                );
-                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                r
-            }
-            Error::Internal(_) => internal(),
         }
+    }
+}
+
+/// RC's name of each field, as its bodies and `details.field` spell it (camelCase, `_id` for a record's id).
+pub fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::Name => "name",
+        Field::Username => "username",
+        Field::Email => "email",
+        Field::Password => "password",
+        Field::Roles => "roles",
+        Field::RedirectUri => "redirectUri",
+        Field::ClientType => "clientType",
+        Field::GrantTypes => "grantTypes",
+        Field::Scopes => "scopes",
+        Field::ClientId => "clientId",
+        Field::ClientSecret => "clientSecret",
+        Field::AppId => "appId",
+        Field::UserId => "userId",
+        Field::Id => "_id",
+        Field::LoginToken => "loginToken",
+        Field::AccountId => "accountId",
+        Field::Provider => "service",
+        Field::ProviderType => "type",
+        Field::SettingValue => "value",
+    }
+}
+
+/// RC's message and errorType for an invalid field.
+fn invalid(field: Field, reason: &str) -> (String, &'static str) {
+    match field {
+        Field::Name => ("Invalid name".to_owned(), "error-invalid-name"),
+        Field::RedirectUri => (
+            "Invalid redirectUri".to_owned(),
+            "error-invalid-redirectUri",
+        ),
+        Field::Username => (reason.to_owned(), "error-input-is-not-a-valid-field"),
+        Field::Email => (reason.to_owned(), "error-invalid-email"),
+        Field::Password => (
+            format!("Invalid password: {reason}"),
+            "error-invalid-password",
+        ),
+        Field::UserId | Field::AppId => (reason.to_owned(), "error-invalid-params"),
+        Field::Roles
+        | Field::ClientType
+        | Field::GrantTypes
+        | Field::Scopes
+        | Field::ClientId
+        | Field::ClientSecret
+        | Field::Id
+        | Field::LoginToken
+        | Field::AccountId
+        | Field::Provider
+        | Field::ProviderType
+        | Field::SettingValue => ("Invalid arguments".to_owned(), "error-invalid-arguments"),
+    }
+}
+
+/// RC's message and errorType for a missing record.
+fn not_found(e: Entity) -> (String, &'static str) {
+    match e {
+        Entity::App => (
+            "Application not found".to_owned(),
+            "error-application-not-found",
+        ),
+        Entity::User => (
+            "The required \"userId\" or \"username\" param provided does not match any users"
+                .to_owned(),
+            "error-invalid-user",
+        ),
+        Entity::Link
+        | Entity::Provider
+        | Entity::Setting
+        | Entity::Credential
+        | Entity::Admin
+        | Entity::BackupCode
+        | Entity::TotpEnrolment => (format!("{} not found", e.noun()), "error-not-found"),
+    }
+}
+
+/// The domain error as RC answers it; `method` goes into `details` where RC puts it.
+fn domain(err: Error, method: Option<&'static str>) -> Response {
+    let details = |extra: Value| {
+        let mut d = json!({});
+        if let Some(m) = method {
+            d["method"] = json!(m);
+        }
+        if let (Some(obj), Value::Object(e)) = (d.as_object_mut(), extra) {
+            obj.extend(e);
+        }
+        Some(d)
+    };
+    match err {
+        Error::Invalid { field, reason } => {
+            let (text, kind) = invalid(field, &reason);
+            let name = field_name(field);
+            failure(
+                &text,
+                kind,
+                details(json!({"field": name, "reason": reason})),
+            )
+        }
+        Error::NotFound(e) => {
+            let (text, kind) = not_found(e);
+            failure(&text, kind, details(json!({})))
+        }
+        Error::Conflict { field, value } => failure(
+            &format!("{value} is already in use :("),
+            "error-field-unavailable",
+            details(json!({"field": field_name(field)})),
+        ),
+        Error::NotAllowed(rule) => failure(
+            &rule.to_string(),
+            "error-action-not-allowed",
+            details(json!({})),
+        ),
+        Error::Unauthorized => unauthorized(),
+        Error::Forbidden => forbidden(),
+        Error::RateLimited {
+            limit,
+            remaining,
+            reset_at_ms,
+            retry_after_ms,
+        } => too_many_requests(limit, remaining, reset_at_ms, retry_after_ms),
+        Error::Busy => {
+            let mut r = with_status(
+                failure("Server busy, retry shortly", "error-server-busy", None),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            r.headers_mut().insert("retry-after", HeaderValue::from(1));
+            r
+        }
+        Error::Unavailable => with_status(
+            failure(
+                "Storage unavailable, retry later",
+                "error-storage-unavailable",
+                None,
+            ),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Error::Internal(_) => internal(),
+    }
+}
+
+/// The errors of `settings/:_id`, which RC words per setting; the rest as any domain error.
+fn setting(id: &str, err: Error) -> Response {
+    match err {
+        Error::NotFound(_) => failure(
+            "Setting not found",
+            "error-setting-not-found",
+            Some(json!({"setting": id})),
+        ),
+        Error::Invalid { reason, .. } => failure(
+            "Invalid setting value",
+            "error-setting-validation-failed",
+            Some(json!({"setting": id, "reason": reason})),
+        ),
+        other => domain(other, None),
+    }
+}
+
+/// RC's table for second-factor failures (`details {"method","availableMethods"}`).
+fn two_factor(f: Failure) -> Response {
+    let details =
+        |m: Method| Some(json!({"method": m.as_str(), "availableMethods": m.available()}));
+    match f {
+        Failure::Required(m) => failure("TOTP Required", "totp-required", details(m)),
+        Failure::Invalid(m) => failure("TOTP Invalid", "totp-invalid", details(m)),
+        // RC's wording, typo included, so clients matching on it keep working.
+        Failure::MaxAttempts(m) => failure(
+            "TOTP Maximun Failed Attempts Reached",
+            "totp-max-attempts",
+            details(m),
+        ),
+        Failure::AlreadyEnabled => {
+            failure("TOTP already enabled", "error-2fa-already-enabled", None)
+        }
+        Failure::NotEnabled => failure("TOTP is not enabled", "error-2fa-not-enabled", None),
+        Failure::NothingPending => failure(
+            "No TOTP enrolment is pending; call users.2fa.enableTOTP first",
+            "invalid-totp",
+            None,
+        ),
+        Failure::Other(e) => domain(e, None),
+    }
+}
+
+/// A second-factor failure of `/api/v1/login`: 401
+/// `{"status":"error","error":"totp-required","message":"TOTP Required","details":{…}}`.
+fn sign_in_two_factor(f: Failure) -> Response {
+    let (error, message, m) = match f {
+        Failure::Required(m) => ("totp-required", "TOTP Required", m),
+        Failure::Invalid(m) => ("totp-invalid", "TOTP Invalid", m),
+        Failure::MaxAttempts(m) => (
+            "totp-max-attempts",
+            "TOTP Maximun Failed Attempts Reached",
+            m,
+        ),
+        other => return two_factor(other),
+    };
+    let details =
+        json!({"method": m.as_str(), "codeGenerated": false, "availableMethods": m.available()});
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"status": "error", "error": error, "message": message, "details": details})),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: RcError) -> (StatusCode, Value) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn every_field_has_rcs_name() {
+        let want = [
+            (Field::Name, "name"),
+            (Field::Username, "username"),
+            (Field::Email, "email"),
+            (Field::Password, "password"),
+            (Field::Roles, "roles"),
+            (Field::RedirectUri, "redirectUri"),
+            (Field::ClientType, "clientType"),
+            (Field::GrantTypes, "grantTypes"),
+            (Field::Scopes, "scopes"),
+            (Field::ClientId, "clientId"),
+            (Field::ClientSecret, "clientSecret"),
+            (Field::AppId, "appId"),
+            (Field::UserId, "userId"),
+            (Field::Id, "_id"),
+            (Field::LoginToken, "loginToken"),
+            (Field::AccountId, "accountId"),
+            (Field::Provider, "service"),
+            (Field::ProviderType, "type"),
+            (Field::SettingValue, "value"),
+        ];
+        assert_eq!(want.len(), Field::ALL.len());
+        for (f, name) in want {
+            assert_eq!(field_name(f), name, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn every_invalid_field_has_rcs_error_type() {
+        for &f in Field::ALL {
+            let (text, kind) = invalid(f, "why");
+            let want = match f {
+                Field::Name => ("Invalid name", "error-invalid-name"),
+                Field::RedirectUri => ("Invalid redirectUri", "error-invalid-redirectUri"),
+                Field::Username => ("why", "error-input-is-not-a-valid-field"),
+                Field::Email => ("why", "error-invalid-email"),
+                Field::Password => ("Invalid password: why", "error-invalid-password"),
+                Field::UserId | Field::AppId => ("why", "error-invalid-params"),
+                _ => ("Invalid arguments", "error-invalid-arguments"),
+            };
+            assert_eq!((text.as_str(), kind), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn every_entity_has_rcs_not_found() {
+        for &e in Entity::ALL {
+            let (text, kind) = not_found(e);
+            match e {
+                Entity::App => assert_eq!(kind, "error-application-not-found"),
+                Entity::User => assert_eq!(kind, "error-invalid-user"),
+                _ => assert_eq!((text, kind), (format!("{e} not found"), "error-not-found")),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn domain_errors_carry_the_method_and_rcs_field_name() {
+        let e = Error::invalid(Field::RedirectUri, "no redirect URI given");
+        let (status, v) = body(Err::<(), _>(e).in_method("addOAuthApp").unwrap_err()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["errorType"], "error-invalid-redirectUri");
+        assert_eq!(
+            v["details"],
+            json!({"method": "addOAuthApp", "field": "redirectUri", "reason": "no redirect URI given"})
+        );
+        let e = Error::Conflict {
+            field: Field::ClientId,
+            value: "c".into(),
+        };
+        let (_, v) = body(e.into()).await;
+        assert_eq!(
+            v["error"],
+            "c is already in use :( [error-field-unavailable]"
+        );
+        assert_eq!(v["details"], json!({"field": "clientId"}));
     }
 }

@@ -136,26 +136,17 @@ impl Caller {
     }
 }
 
-/// Why a request has no caller, in RC's words: 401 `You must be logged in to do this.` for missing or bad
-/// credentials.
-fn rejected(e: Error) -> Response {
-    match e {
-        Error::Unauthorized => error::unauthorized(),
-        e => RcError::from(e).into_response(),
-    }
-}
-
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = Response;
+    type Rejection = RcError;
 
     /// An access token without `latchkey:api` is no credential here: RC's 401, as if none had been sent.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match Caller::authenticate(parts, state).map_err(rejected)? {
+        match Caller::authenticate(parts, state)? {
             (caller, credential) if credential.admits_api() => Ok(caller),
-            _ => Err(error::unauthorized()),
+            _ => Err(Error::Unauthorized.into()),
         }
     }
 }
@@ -165,7 +156,7 @@ impl FromRequestParts<AppState> for Caller {
 pub struct SelfReader(pub Caller);
 
 impl FromRequestParts<AppState> for SelfReader {
-    type Rejection = Response;
+    type Rejection = RcError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -173,7 +164,7 @@ impl FromRequestParts<AppState> for SelfReader {
     ) -> Result<Self, Self::Rejection> {
         Caller::authenticate(parts, state)
             .map(|(caller, _)| SelfReader(caller))
-            .map_err(rejected)
+            .map_err(RcError::from)
     }
 }
 
@@ -182,7 +173,7 @@ impl FromRequestParts<AppState> for SelfReader {
 pub struct RcBody(pub Value);
 
 impl FromRequest<AppState> for RcBody {
-    type Rejection = Response;
+    type Rejection = RcError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let json_or_absent = req
@@ -190,21 +181,23 @@ impl FromRequest<AppState> for RcBody {
             .get(axum::http::header::CONTENT_TYPE)
             .is_none_or(|ct| is_json(ct.as_bytes()));
         let bytes = read_body(req, state).await.map_err(|e| match e {
-            BodyError::TooLarge => error::payload_too_large(),
-            BodyError::Unreadable => error::invalid_params("could not read the request body"),
+            BodyError::TooLarge => RcError::PayloadTooLarge,
+            BodyError::Unreadable => {
+                RcError::InvalidParams("could not read the request body".into())
+            }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(RcBody(json!({})));
         }
         // RC's body parser reads only JSON: a JSON text sent as `text/plain` (or a form) is not a body it accepts.
         if !json_or_absent {
-            return Err(error::invalid_params(
-                "the request body must be JSON (Content-Type: application/json)",
+            return Err(RcError::InvalidParams(
+                "the request body must be JSON (Content-Type: application/json)".into(),
             ));
         }
         serde_json::from_slice(&bytes)
             .map(RcBody)
-            .map_err(|e| error::invalid_params(&format!("body must be valid JSON ({e})")))
+            .map_err(|e| RcError::InvalidParams(format!("body must be valid JSON ({e})")))
     }
 }
 

@@ -4,15 +4,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::error::{failure, invalid_params};
 use super::{success, two_factor, Caller, InMethod, RcBody, RcError};
 use crate::core::provider;
-use crate::error::Error;
+use crate::error::{Error, Field};
 use crate::model::provider::SettingValue;
 use crate::model::{Permission, Provider};
 use crate::state::AppState;
@@ -54,18 +53,6 @@ pub fn service_configuration(p: &Provider) -> Value {
     })
 }
 
-fn rc(e: RcError) -> Response {
-    e.into_response()
-}
-
-fn name_required() -> Response {
-    failure(
-        "The parameter \"name\" is required",
-        "error-name-param-not-provided",
-        None,
-    )
-}
-
 /// Why a body has no usable `name`.
 enum BadName {
     Missing,
@@ -73,11 +60,11 @@ enum BadName {
     Invalid(&'static str),
 }
 
-impl BadName {
-    fn response(self) -> Response {
-        match self {
-            BadName::Missing => name_required(),
-            BadName::Invalid(reason) => invalid_params(reason),
+impl From<BadName> for RcError {
+    fn from(b: BadName) -> Self {
+        match b {
+            BadName::Missing => RcError::NameRequired,
+            BadName::Invalid(reason) => RcError::InvalidParams(reason.into()),
         }
     }
 }
@@ -106,17 +93,16 @@ pub async fn add_custom_oauth(
     caller: Caller,
     headers: HeaderMap,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::AddOauthService).map_err(rc)?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::AddOauthService)?;
     two_factor::require(&s, &caller, &headers).await?;
-    let name = name_of(&body).map_err(BadName::response)?;
+    let name = name_of(&body)?;
     if crate::model::provider::normalize_name(&name).is_empty() {
-        return Err(name_required());
+        return Err(RcError::NameRequired);
     }
     provider::add(&s, &name)
         .await
-        .in_method("addOAuthService")
-        .map_err(rc)?;
+        .in_method("addOAuthService")?;
     Ok(success(json!({})))
 }
 
@@ -131,17 +117,16 @@ pub async fn remove_custom_oauth(
     caller: Caller,
     headers: HeaderMap,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::AddOauthService).map_err(rc)?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::AddOauthService)?;
     two_factor::require(&s, &caller, &headers).await?;
-    let name = name_of(&body).map_err(BadName::response)?;
+    let name = name_of(&body)?;
     if crate::model::provider::normalize_name(&name).is_empty() {
         return Ok(success(json!({})));
     }
     provider::remove(&s, &name)
         .await
-        .in_method("removeOAuthService")
-        .map_err(rc)?;
+        .in_method("removeOAuthService")?;
     Ok(success(json!({})))
 }
 
@@ -155,8 +140,8 @@ pub async fn refresh_oauth_services(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-) -> Result<Response, Response> {
-    caller.require(Permission::AddOauthService).map_err(rc)?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::AddOauthService)?;
     two_factor::require(&s, &caller, &headers).await?;
     Ok(success(json!({})))
 }
@@ -168,20 +153,11 @@ fn to_json(v: SettingValue) -> Value {
     }
 }
 
-/// The errors that `settings/:_id` has and RC's shared table does not.
-fn setting_error(id: &str, e: Error) -> Response {
-    match e {
-        Error::NotFound(_) => failure(
-            "Setting not found",
-            "error-setting-not-found",
-            Some(json!({"setting": id})),
-        ),
-        Error::Invalid { reason, .. } => failure(
-            "Invalid setting value",
-            "error-setting-validation-failed",
-            Some(json!({"setting": id, "reason": reason})),
-        ),
-        other => rc(other.into()),
+/// Names the setting in the error, as `settings/:_id` answers.
+fn in_setting(id: &str) -> impl Fn(Error) -> RcError + '_ {
+    move |err| RcError::Setting {
+        id: id.to_owned(),
+        err,
     }
 }
 
@@ -194,11 +170,9 @@ pub async fn get_setting(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, Response> {
-    caller
-        .require(Permission::ViewPrivilegedSetting)
-        .map_err(rc)?;
-    let value = provider::setting(&s, &id).map_err(|e| setting_error(&id, e))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::ViewPrivilegedSetting)?;
+    let value = provider::setting(&s, &id).map_err(in_setting(&id))?;
     Ok(success(json!({"_id": id, "value": to_json(value)})))
 }
 
@@ -214,33 +188,32 @@ pub async fn set_setting(
     headers: HeaderMap,
     Path(id): Path<String>,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller
-        .require(Permission::EditPrivilegedSetting)
-        .map_err(rc)?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::EditPrivilegedSetting)?;
     two_factor::require(&s, &caller, &headers).await?;
     let Value::Object(o) = &body else {
-        return Err(invalid_params("must be object"));
+        return Err(RcError::InvalidParams("must be object".into()));
     };
     let value = match o.get("value") {
-        None => return Err(invalid_params("must have required property 'value'")),
+        None => {
+            return Err(RcError::InvalidParams(
+                "must have required property 'value'".into(),
+            ))
+        }
         Some(Value::Bool(b)) => SettingValue::Bool(*b),
         Some(Value::String(v)) => SettingValue::Str(v.clone()),
         Some(_) => {
             // Numbers, null, arrays and objects fit no provider setting; say which type it needs.
-            provider::setting(&s, &id).map_err(|e| setting_error(&id, e))?;
-            return Err(setting_error(
-                &id,
-                Error::invalid(
-                    "value",
-                    "must be a boolean or a string, as the setting's type",
-                ),
-            ));
+            provider::setting(&s, &id).map_err(in_setting(&id))?;
+            return Err(in_setting(&id)(Error::invalid(
+                Field::SettingValue,
+                "must be a boolean or a string, as the setting's type",
+            )));
         }
     };
     provider::set_setting(&s, &id, value)
         .await
-        .map_err(|e| setting_error(&id, e))?;
+        .map_err(in_setting(&id))?;
     Ok(success(json!({})))
 }
 
@@ -254,18 +227,16 @@ fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<Value>> {
 /// The enabled providers as RC service configurations, for login pages; public, never the secret.
 #[utoipa::path(get, path = "/api/v1/settings.oauth", tag = "rc",
     responses((status = 200, body = ServicesResponse)))]
-pub async fn settings_oauth(State(s): State<AppState>) -> Result<Response, Response> {
-    Ok(success(
-        json!({"services": enabled_configurations(&s).map_err(|e| rc(e.into()))?}),
-    ))
+pub async fn settings_oauth(State(s): State<AppState>) -> Result<Response, RcError> {
+    Ok(success(json!({"services": enabled_configurations(&s)?})))
 }
 
 /// The same configurations under RC's `service.configurations` name.
 #[utoipa::path(get, path = "/api/v1/service.configurations", tag = "rc",
     responses((status = 200, body = ConfigurationsResponse)))]
-pub async fn service_configurations(State(s): State<AppState>) -> Result<Response, Response> {
+pub async fn service_configurations(State(s): State<AppState>) -> Result<Response, RcError> {
     Ok(success(
-        json!({"configurations": enabled_configurations(&s).map_err(|e| rc(e.into()))?}),
+        json!({"configurations": enabled_configurations(&s)?}),
     ))
 }
 

@@ -3,17 +3,15 @@
 //! the current second factor too, the password included when the fallback is off (RC's `requireSecondFactor`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
-use super::error::{failure, invalid_params};
 use super::schema::{str_of, Shape, Ty};
 use super::{success, Caller, RcBody, RcError};
-use crate::core::two_factor::{self, Failure, Fallback, Method};
+use crate::core::two_factor::{self, Failure, Fallback};
 use crate::state::AppState;
 
 const CODE: Shape = Shape {
@@ -21,12 +19,12 @@ const CODE: Shape = Shape {
     optional: &[],
 };
 
-/// Guards a *2FA* route: `Ok` when the caller passed (or needs no) second factor, else RC's error response.
+/// Guards a *2FA* route: `Ok` when the caller passed (or needs no) second factor, else RC's error.
 pub async fn require(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Result<(), RcError> {
     two_factor::check(
         state,
         &caller.user,
@@ -34,7 +32,7 @@ pub async fn require(
         Fallback::Configured,
     )
     .await
-    .map_err(failure_response)
+    .map_err(RcError::TwoFactor)
 }
 
 /// `x-2fa-code`, when sent with `x-2fa-method`: RC reads the headers only when both are present, and picks the
@@ -50,58 +48,10 @@ async fn require_current(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Result<(), RcError> {
     two_factor::check(state, &caller.user, header_code(headers), Fallback::Always)
         .await
-        .map_err(failure_response)
-}
-
-/// RC's table for second-factor failures (`details {"method","availableMethods"}`).
-pub fn failure_response(f: Failure) -> Response {
-    let details =
-        |m: Method| Some(json!({"method": m.as_str(), "availableMethods": m.available()}));
-    match f {
-        Failure::Required(m) => failure("TOTP Required", "totp-required", details(m)),
-        Failure::Invalid(m) => failure("TOTP Invalid", "totp-invalid", details(m)),
-        // RC's wording, typo included, so clients matching on it keep working.
-        Failure::MaxAttempts(m) => failure(
-            "TOTP Maximun Failed Attempts Reached",
-            "totp-max-attempts",
-            details(m),
-        ),
-        Failure::AlreadyEnabled => {
-            failure("TOTP already enabled", "error-2fa-already-enabled", None)
-        }
-        Failure::NotEnabled => failure("TOTP is not enabled", "error-2fa-not-enabled", None),
-        Failure::NothingPending => failure(
-            "No TOTP enrolment is pending; call users.2fa.enableTOTP first",
-            "invalid-totp",
-            None,
-        ),
-        Failure::Other(e) => RcError::from(e).into_response(),
-    }
-}
-
-/// A second-factor failure of `/api/v1/login`, in the shape of RC's login errors: 401
-/// `{"status":"error","error":"totp-required","message":"TOTP Required","details":{…}}`.
-pub fn sign_in_failure(f: Failure) -> Response {
-    let (error, message, m) = match f {
-        Failure::Required(m) => ("totp-required", "TOTP Required", m),
-        Failure::Invalid(m) => ("totp-invalid", "TOTP Invalid", m),
-        Failure::MaxAttempts(m) => (
-            "totp-max-attempts",
-            "TOTP Maximun Failed Attempts Reached",
-            m,
-        ),
-        other => return failure_response(other),
-    };
-    let details =
-        json!({"method": m.as_str(), "codeGenerated": false, "availableMethods": m.available()});
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"status": "error", "error": error, "message": message, "details": details})),
-    )
-        .into_response()
+        .map_err(RcError::TwoFactor)
 }
 
 /// The `code` of the body, or the ajv reason it lacks one.
@@ -121,14 +71,12 @@ pub async fn enable_totp(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-) -> Result<Response, Response> {
+) -> Result<Response, RcError> {
     if caller.user.totp_active() {
-        return Err(failure_response(Failure::AlreadyEnabled));
+        return Err(RcError::TwoFactor(Failure::AlreadyEnabled));
     }
     require_current(&s, &caller, &headers).await?;
-    let e = two_factor::enable(&s, &caller.user)
-        .await
-        .map_err(failure_response)?;
+    let e = two_factor::enable(&s, &caller.user).await?;
     Ok(success(json!({"secret": e.secret, "url": e.url})))
 }
 
@@ -145,12 +93,10 @@ pub async fn validate_temp_token(
     caller: Caller,
     headers: HeaderMap,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    let code = code_of(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    let code = code_of(&body).map_err(RcError::InvalidParams)?;
     require_current(&s, &caller, &headers).await?;
-    let codes = two_factor::confirm(&s, &caller.user, &code)
-        .await
-        .map_err(failure_response)?;
+    let codes = two_factor::confirm(&s, &caller.user, &code).await?;
     Ok(success(json!({"codes": codes})))
 }
 
@@ -164,11 +110,9 @@ pub async fn disable_totp(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    let code = code_of(&body).map_err(|r| invalid_params(&r))?;
-    two_factor::disable(&s, &caller.user, &code)
-        .await
-        .map_err(failure_response)?;
+) -> Result<Response, RcError> {
+    let code = code_of(&body).map_err(RcError::InvalidParams)?;
+    two_factor::disable(&s, &caller.user, &code).await?;
     Ok(success(json!({})))
 }
 

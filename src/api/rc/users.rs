@@ -4,12 +4,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{invalid_params, plain_failure};
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
 use super::{success, two_factor, Caller, InMethod, RcBody, RcError, SelfReader};
 use crate::clock::rfc3339;
@@ -57,14 +56,6 @@ pub fn user_json(u: &User) -> Value {
         "createdAt": rfc3339(u.created_at),
         "_updatedAt": rfc3339(u.updated_at),
     })
-}
-
-fn login_unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"})),
-    )
-        .into_response()
 }
 
 /// What a login body names: the user, the password and the TOTP code (if any).
@@ -119,20 +110,18 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    let c = credentials(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    let c = credentials(&body).map_err(RcError::InvalidParams)?;
     let user = match session::check_password(&s, &c.ident, &c.password, peer.ip()).await {
         Ok(u) => u,
-        Err(Error::Unauthorized) => return Err(login_unauthorized()),
-        Err(e) => return Err(RcError::from(e).into_response()),
+        Err(Error::Unauthorized) => return Err(RcError::LoginRejected),
+        Err(e) => return Err(e.into()),
     };
     let code = c.code.as_deref().or(two_factor::header_code(&headers));
     core_two_factor::check(&s, &user, code, Fallback::Never)
         .await
-        .map_err(two_factor::sign_in_failure)?;
-    let token = session::issue_login_token(&s, &user)
-        .await
-        .map_err(|e| RcError::from(e).into_response())?;
+        .map_err(RcError::SignInTwoFactor)?;
+    let token = session::issue_login_token(&s, &user).await?;
     let me = json!({
         "_id": user.id, "username": user.username, "name": user.name,
         "emails": user_json(&user)["emails"], "roles": user_json(&user)["roles"],
@@ -143,11 +132,9 @@ pub async fn login(
     .into_response())
 }
 
-pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
+pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, RcError> {
     if let Some(t) = &caller.login_token {
-        session::logout(&s, t)
-            .await
-            .map_err(|e| RcError::from(e).into_response())?;
+        session::logout(&s, t).await?;
     }
     Ok(
         Json(json!({"status": "success", "data": {"message": "You've been logged out!"}}))
@@ -163,9 +150,9 @@ pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::CreateUser).map_err(rc)?;
-    let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::CreateUser)?;
+    let o = CREATE.check(&body).map_err(RcError::InvalidParams)?;
     let input = user::NewUser {
         username: str_of(o, "username").unwrap_or_default().to_owned(),
         email: str_of(o, "email").unwrap_or_default().to_owned(),
@@ -177,8 +164,7 @@ pub async fn create(
     };
     let u = user::create(&s, input)
         .await
-        .in_method("insertOrUpdateUser")
-        .map_err(rc)?;
+        .in_method("insertOrUpdateUser")?;
     Ok(success(json!({"user": user_json(&u)})))
 }
 
@@ -200,18 +186,20 @@ pub async fn info(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, Response> {
+) -> Result<Response, RcError> {
     let (id, name) = (q.get("userId"), q.get("username"));
     if id.is_none() && name.is_none() {
-        return Err(invalid_params("must have required property 'userId'"));
+        return Err(RcError::InvalidParams(
+            "must have required property 'userId'".into(),
+        ));
     }
     match user::find(&s, id.map(String::as_str), name.map(String::as_str)) {
         Ok(u) if u.id == caller.user.id || caller.user.can(Permission::ViewFullOtherUserInfo) => {
             Ok(success(json!({"user": user_json(&u)})))
         }
         Ok(u) => Ok(success(json!({"user": public_user_json(&u)}))),
-        Err(Error::NotFound(_)) => Err(plain_failure("User not found.")),
-        Err(e) => Err(rc(e.into())),
+        Err(Error::NotFound(_)) => Err(RcError::Plain("User not found.")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -220,16 +208,11 @@ pub async fn delete(
     State(s): State<AppState>,
     caller: Caller,
     RcBody(body): RcBody,
-) -> Result<Response, Response> {
-    caller.require(Permission::DeleteUser).map_err(rc)?;
-    let o = DELETE.check(&body).map_err(|r| invalid_params(&r))?;
+) -> Result<Response, RcError> {
+    caller.require(Permission::DeleteUser)?;
+    let o = DELETE.check(&body).map_err(RcError::InvalidParams)?;
     user::delete(&s, str_of(o, "userId").unwrap_or_default())
         .await
-        .in_method("deleteUser")
-        .map_err(rc)?;
+        .in_method("deleteUser")?;
     Ok(success(json!({})))
-}
-
-fn rc(e: RcError) -> Response {
-    e.into_response()
 }

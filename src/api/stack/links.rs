@@ -19,7 +19,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{check_body, AccessType, Field, StackAuth, StackBody, StackError, Ty};
 use crate::core::link::{self as core_link, LinkChange, NewLink};
-use crate::error::Error;
+use crate::error::{Entity, Error};
 use crate::model::link::{validate_account_id, validate_email};
 use crate::model::Link;
 use crate::state::AppState;
@@ -94,7 +94,7 @@ fn field_problems(email: Option<&str>, account_id: Option<&str>) -> Vec<String> 
     let mut out = Vec::new();
     let mut note = |r: crate::error::Result<()>| {
         if let Err(Error::Invalid { field, reason }) = r {
-            out.push(format!("body.{field} {reason}"));
+            out.push(format!("body.{} {reason}", super::field_name(field)));
         }
     };
     if let Some(e) = email {
@@ -130,7 +130,7 @@ fn find(s: &AppState, user_id: &str, r: &LinkRef, live: bool) -> Result<Link, St
         LinkRef::Id(id) => core_link::get(s, user_id, id).map_err(link_error(user_id, id))?,
         LinkRef::Provider(key) => {
             core_link::get_by_provider(s, user_id, key).map_err(|e| match e {
-                Error::NotFound("link") => StackError::NoLinkForProvider,
+                Error::NotFound(Entity::Link) => StackError::NoLinkForProvider,
                 other => other.into(),
             })?
         }
@@ -145,7 +145,7 @@ fn find(s: &AppState, user_id: &str, r: &LinkRef, live: bool) -> Result<Link, St
 fn link_error(user_id: &str, link_id: &str) -> impl Fn(Error) -> StackError {
     let (user_id, link_id) = (user_id.to_owned(), link_id.to_owned());
     move |e| match e {
-        Error::NotFound("link") => StackError::LinkNotFound {
+        Error::NotFound(Entity::Link) => StackError::LinkNotFound {
             user_id: user_id.clone(),
             link_id: link_id.clone(),
         },
@@ -191,7 +191,9 @@ pub async fn create(
     )
     .await
     .map_err(|e| match e {
-        Error::NotFound("provider") => StackError::ProviderNotConfigured(Some(provider.clone())),
+        Error::NotFound(Entity::Provider) => {
+            StackError::ProviderNotConfigured(Some(provider.clone()))
+        }
         other => other.into(),
     })?;
     Ok((StatusCode::CREATED, Json(view(&link, auth.access))).into_response())

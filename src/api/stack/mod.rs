@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::core::session;
 use crate::core::stack_keys::{self, Key};
-use crate::error::Error;
+use crate::error::{self, Entity, Error};
 use crate::model::User;
 use crate::state::AppState;
 use crate::wire::Routes;
@@ -297,29 +297,70 @@ impl IntoResponse for StackError {
     }
 }
 
-/// The domain errors the link core can return, as Stack answers them.
-fn domain(e: Error) -> Response {
-    use StatusCode as S;
+/// Stack's name of each field, as its bodies spell it.
+pub fn field_name(f: error::Field) -> &'static str {
+    use error::Field as F;
+    match f {
+        F::Name => "name",
+        F::Username => "username",
+        F::Email => "email",
+        F::Password => "password",
+        F::Roles => "roles",
+        F::RedirectUri => "redirect_uri",
+        F::ClientType => "client_type",
+        F::GrantTypes => "grant_types",
+        F::Scopes => "scopes",
+        F::ClientId => "client_id",
+        F::ClientSecret => "client_secret",
+        F::AppId => "app_id",
+        F::UserId => "user_id",
+        F::Id => "id",
+        F::LoginToken => "login_token",
+        F::AccountId => "account_id",
+        F::Provider => "provider_config_id",
+        F::ProviderType => "type",
+        F::SettingValue => "value",
+    }
+}
+
+/// A missing record as Stack answers it.
+fn not_found(e: Entity) -> Response {
     match e {
-        Error::NotFound("user") => StackError::UserNotFound.into_response(),
-        Error::NotFound("provider") => StackError::ProviderNotConfigured(None).into_response(),
-        Error::NotFound("link") => known(
-            S::NOT_FOUND,
+        Entity::User => StackError::UserNotFound.into_response(),
+        Entity::Provider => StackError::ProviderNotConfigured(None).into_response(),
+        Entity::Link => known(
+            StatusCode::NOT_FOUND,
             "OAUTH_PROVIDER_NOT_FOUND",
             "OAuth provider not found",
             None,
         ),
-        Error::NotFound(what) => status_error(S::NOT_FOUND, &format!("{what} not found")),
+        Entity::App
+        | Entity::Setting
+        | Entity::Credential
+        | Entity::Admin
+        | Entity::BackupCode
+        | Entity::TotpEnrolment => {
+            status_error(StatusCode::NOT_FOUND, &format!("{} not found", e.noun()))
+        }
+    }
+}
+
+/// The domain errors the link core can return, as Stack answers them.
+fn domain(e: Error) -> Response {
+    use StatusCode as S;
+    match e {
+        Error::NotFound(entity) => not_found(entity),
         Error::Conflict {
-            field: "account_id" | "provider_config_id",
+            field: error::Field::AccountId | error::Field::Provider,
             ..
         } => StackError::AccountIdAlreadyUsedForSignIn.into_response(),
         Error::Conflict { .. } => status_error(S::CONFLICT, "Conflict"),
         Error::Invalid { field, reason } => StackError::Schema(format!(
-            "Request validation failed:\n  - body.{field} {reason}"
+            "Request validation failed:\n  - body.{} {reason}",
+            field_name(field)
         ))
         .into_response(),
-        Error::NotAllowed(why) => status_error(S::BAD_REQUEST, why),
+        Error::NotAllowed(rule) => status_error(S::BAD_REQUEST, &rule.to_string()),
         Error::Unauthorized => StackError::InvalidAccessToken.into_response(),
         Error::Forbidden => status_error(S::FORBIDDEN, "Forbidden"),
         Error::RateLimited { retry_after_ms, .. } => {
