@@ -130,3 +130,32 @@ impl IntoResponse for OAuthError {
         no_store(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entity_has_a_name_in_invalid_grant() {
+        let want = [
+            (Entity::App, "app"),
+            (Entity::User, "user"),
+            (Entity::Link, "link"),
+            (Entity::Provider, "provider"),
+            (Entity::Setting, "setting"),
+            (Entity::Credential, "credential"),
+            (Entity::Admin, "admin user"),
+            (Entity::BackupCode, "backup code"),
+            (Entity::TotpEnrolment, "pending TOTP enrolment"),
+        ];
+        assert_eq!(want.len(), Entity::ALL.len());
+        for (e, name) in want {
+            assert_eq!(entity_name(e), name, "{e:?}");
+        }
+        let e = OAuthError::from(Error::NotFound(Entity::App));
+        assert_eq!(
+            (e.error, e.description.as_deref()),
+            ("invalid_grant", Some("app not found"))
+        );
+    }
+}

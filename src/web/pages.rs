@@ -462,3 +462,37 @@ pub async fn dev_callback(
     };
     html(StatusCode::OK, page.render(), None)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::Field;
+
+    #[test]
+    fn every_field_has_a_name_on_the_pages() {
+        let want = [
+            (Field::Name, "name"),
+            (Field::Username, "username"),
+            (Field::Email, "email"),
+            (Field::Password, "password"),
+            (Field::Roles, "roles"),
+            (Field::RedirectUri, "redirect URI"),
+            (Field::ClientType, "client type"),
+            (Field::GrantTypes, "grant types"),
+            (Field::Scopes, "scopes"),
+            (Field::ClientId, "client id"),
+            (Field::ClientSecret, "client secret"),
+            (Field::AppId, "app id"),
+            (Field::UserId, "user id"),
+            (Field::Id, "_id"),
+            (Field::LoginToken, "login token"),
+            (Field::AccountId, "account_id"),
+            (Field::Provider, "provider_config_id"),
+            (Field::ProviderType, "provider type"),
+            (Field::SettingValue, "setting value"),
+        ];
+        assert_eq!(want.len(), Field::ALL.len());
+        for (f, name) in want {
+            assert_eq!(super::field_name(f), name, "{f:?}");
+        }
+    }
+}

@@ -261,3 +261,81 @@ impl FromRequest<AppState> for LocoiaJson {
             .map_err(|e| LocoiaError::InvalidRequest(format!("the body must be valid JSON ({e})")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(e: LocoiaError) -> (StatusCode, Value) {
+        let r = e.into_response();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn every_field_and_entity_has_locoias_name() {
+        let want = [
+            (Field::Name, "name"),
+            (Field::Username, "username"),
+            (Field::Email, "email"),
+            (Field::Password, "password"),
+            (Field::Roles, "roles"),
+            (Field::RedirectUri, "redirect_uri"),
+            (Field::ClientType, "client_type"),
+            (Field::GrantTypes, "grant_types"),
+            (Field::Scopes, "scopes"),
+            (Field::ClientId, "client_id"),
+            (Field::ClientSecret, "client_secret"),
+            (Field::AppId, "app_id"),
+            (Field::UserId, "user_id"),
+            (Field::Id, "id"),
+            (Field::LoginToken, "login_token"),
+            (Field::AccountId, "account_id"),
+            (Field::Provider, "connector_id"),
+            (Field::ProviderType, "type"),
+            (Field::SettingValue, "value"),
+        ];
+        assert_eq!(want.len(), Field::ALL.len());
+        for (f, name) in want {
+            assert_eq!(field_name(f), name, "{f:?}");
+        }
+        for &e in Entity::ALL {
+            let want = if e == Entity::Provider {
+                "connector"
+            } else {
+                e.noun()
+            };
+            assert_eq!(entity_name(e), want, "{e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn domain_errors_name_fields_and_records_as_locoia_does() {
+        let e = Error::invalid(Field::ClientId, "must be 1 to 1024 bytes");
+        assert_eq!(
+            answer(e.into()).await,
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_request", "message": "client_id: must be 1 to 1024 bytes"})
+            )
+        );
+        assert_eq!(
+            answer(Error::NotFound(Entity::Provider).into()).await,
+            (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "message": "connector not found"})
+            )
+        );
+        let body = LocoiaError::InvalidRequest("oauth2 is required".into());
+        assert_eq!(
+            answer(body).await,
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_request", "message": "oauth2 is required"})
+            )
+        );
+    }
+}

@@ -75,6 +75,7 @@ pub fn failure(reason: &str, error_type: &str, details: Option<Value>) -> Respon
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
+/// RC's plain failure without an errorType.
 fn plain_failure(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -83,6 +84,7 @@ fn plain_failure(message: &str) -> Response {
         .into_response()
 }
 
+/// No valid credentials: RC's 401 `You must be logged in to do this.`
 fn unauthorized() -> Response {
     let m = "You must be logged in to do this.";
     (

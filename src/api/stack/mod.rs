@@ -527,6 +527,95 @@ impl StackAuth {
 mod tests {
     use super::*;
 
+    async fn answer(e: Error) -> (StatusCode, Option<String>, String) {
+        let r = StackError::from(e).into_response();
+        let status = r.status();
+        let code = r
+            .headers()
+            .get("x-stack-known-error")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, code, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn every_field_has_stacks_name() {
+        use error::Field as F;
+        let want = [
+            (F::Name, "name"),
+            (F::Username, "username"),
+            (F::Email, "email"),
+            (F::Password, "password"),
+            (F::Roles, "roles"),
+            (F::RedirectUri, "redirect_uri"),
+            (F::ClientType, "client_type"),
+            (F::GrantTypes, "grant_types"),
+            (F::Scopes, "scopes"),
+            (F::ClientId, "client_id"),
+            (F::ClientSecret, "client_secret"),
+            (F::AppId, "app_id"),
+            (F::UserId, "user_id"),
+            (F::Id, "id"),
+            (F::LoginToken, "login_token"),
+            (F::AccountId, "account_id"),
+            (F::Provider, "provider_config_id"),
+            (F::ProviderType, "type"),
+            (F::SettingValue, "value"),
+        ];
+        assert_eq!(want.len(), F::ALL.len());
+        for (f, name) in want {
+            assert_eq!(field_name(f), name, "{f:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_entity_has_stacks_not_found() {
+        for &e in Entity::ALL {
+            let (status, code, body) = answer(Error::NotFound(e)).await;
+            let want = match e {
+                Entity::User => (StatusCode::NOT_FOUND, Some("USER_NOT_FOUND")),
+                Entity::Provider => (
+                    StatusCode::BAD_REQUEST,
+                    Some("OAUTH_PROVIDER_NOT_CONFIGURED"),
+                ),
+                Entity::Link => (StatusCode::NOT_FOUND, Some("OAUTH_PROVIDER_NOT_FOUND")),
+                _ => {
+                    assert_eq!(body, format!("{} not found", e.noun()));
+                    (StatusCode::NOT_FOUND, None)
+                }
+            };
+            assert_eq!((status, code.as_deref()), want, "{e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn field_errors_use_stacks_names() {
+        let (status, code, body) =
+            answer(Error::invalid(error::Field::Email, "must be a valid email")).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (StatusCode::BAD_REQUEST, Some("SCHEMA_ERROR"))
+        );
+        assert!(body.contains("body.email must be a valid email"), "{body}");
+        for field in [error::Field::AccountId, error::Field::Provider] {
+            let value = "x".to_owned();
+            let (_, code, _) = answer(Error::Conflict { field, value }).await;
+            assert_eq!(
+                code.as_deref(),
+                Some("OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN")
+            );
+        }
+        let value = "x".to_owned();
+        let (status, code, _) = answer(Error::Conflict {
+            field: error::Field::Id,
+            value,
+        })
+        .await;
+        assert_eq!((status, code), (StatusCode::CONFLICT, None));
+    }
+
     #[test]
     fn known_errors_have_stacks_body_order_and_header() {
         let r = StackError::InsufficientAccessType {
