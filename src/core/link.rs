@@ -5,7 +5,8 @@
 use crate::crypto::uuid_v4;
 use crate::error::{Error, Result};
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
-use crate::state::AppState;
+use crate::clock::Clock;
+use crate::store::Store;
 
 /// What a caller chooses when creating a link.
 #[derive(Clone, Debug)]
@@ -30,10 +31,8 @@ pub struct LinkChange {
 
 /// Creates a link of type `custom`. The store checks, atomically, that the provider exists and is enabled, that
 /// the user exists, and the two sign-in rules.
-pub async fn create(state: &AppState, input: NewLink) -> Result<Link> {
-    let created_at = state
-        .store
-        .next_link_time(&input.user_id, state.clock.now_ms())?;
+pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link> {
+    let created_at = store.next_link_time(&input.user_id, clock.now_ms())?;
     let link = Link {
         id: uuid_v4(),
         user_id: input.user_id,
@@ -47,40 +46,40 @@ pub async fn create(state: &AppState, input: NewLink) -> Result<Link> {
         upstream: None,
     };
     link.validate()?;
-    state.store.create_link(&link).await?;
+    store.create_link(&link).await?;
     Ok(link)
 }
 
-fn ensure_user(state: &AppState, user_id: &str) -> Result<()> {
-    match state.store.get_user(user_id)? {
+fn ensure_user(store: &Store, user_id: &str) -> Result<()> {
+    match store.get_user(user_id)? {
         Some(_) => Ok(()),
         None => Err(Error::NotFound("user")),
     }
 }
 
 /// The links of `user_id` (`NotFound("user")` for an unknown user), or of everyone, in creation order.
-pub fn list(state: &AppState, user_id: Option<&str>) -> Result<Vec<Link>> {
+pub fn list(store: &Store, user_id: Option<&str>) -> Result<Vec<Link>> {
     match user_id {
         Some(u) => {
-            ensure_user(state, u)?;
-            state.store.links_of_user(u)
+            ensure_user(store, u)?;
+            store.links_of_user(u)
         }
-        None => state.store.list_links(),
+        None => store.list_links(),
     }
 }
 
 /// Whether links through provider `key` are live: the provider exists and is enabled. Stack answers a link whose
 /// provider is no longer configured as not found and leaves it out of lists; the link itself is kept, so
 /// re-enabling the provider brings it back.
-pub fn provider_enabled(state: &AppState, key: &str) -> Result<bool> {
-    Ok(state.store.get_provider(key)?.is_some_and(|p| p.enabled))
+pub fn provider_enabled(store: &Store, key: &str) -> Result<bool> {
+    Ok(store.get_provider(key)?.is_some_and(|p| p.enabled))
 }
 
 /// The link of user `user_id` through provider `key` (Stack's current API names a user's account by its provider
 /// config id): the sign-in link when there is one, else the oldest. `NotFound("user")`, else `NotFound("link")`.
-pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Link> {
-    ensure_user(state, user_id)?;
-    let links = state.store.links_of_user(user_id)?;
+pub fn get_by_provider(store: &Store, user_id: &str, key: &str) -> Result<Link> {
+    ensure_user(store, user_id)?;
+    let links = store.links_of_user(user_id)?;
     let mut through = links.into_iter().filter(|l| l.provider == key);
     let first = through.next().ok_or(Error::NotFound("link"))?;
     Ok(if first.allow_sign_in {
@@ -91,25 +90,24 @@ pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Lin
 }
 
 /// The link `id` of user `user_id`: `NotFound("user")`, else `NotFound("link")`.
-pub fn get(state: &AppState, user_id: &str, id: &str) -> Result<Link> {
-    ensure_user(state, user_id)?;
-    match state.store.get_link(id)? {
+pub fn get(store: &Store, user_id: &str, id: &str) -> Result<Link> {
+    ensure_user(store, user_id)?;
+    match store.get_link(id)? {
         Some(l) if l.user_id == user_id => Ok(l),
         _ => Err(Error::NotFound("link")),
     }
 }
 
 /// Applies `change` to the link `id` of user `user_id`; the sign-in rules are re-checked atomically.
-pub async fn update(state: &AppState, user_id: &str, id: &str, change: LinkChange) -> Result<Link> {
+pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) -> Result<Link> {
     if let Some(a) = &change.account_id {
         validate_account_id(a)?;
     }
     if let Some(e) = &change.email {
         validate_email(e)?;
     }
-    ensure_user(state, user_id)?;
-    state
-        .store
+    ensure_user(store, user_id)?;
+    store
         .update_link(id, |l| {
             if l.user_id != user_id {
                 return Err(Error::NotFound("link"));
@@ -132,8 +130,8 @@ pub async fn update(state: &AppState, user_id: &str, id: &str, change: LinkChang
 }
 
 /// Deletes the link `id` of user `user_id`.
-pub async fn delete(state: &AppState, user_id: &str, id: &str) -> Result<Link> {
+pub async fn delete(store: &Store, user_id: &str, id: &str) -> Result<Link> {
     // A link never changes user, so the one checked here is the one deleted (or it is gone: NotFound).
-    get(state, user_id, id)?;
-    state.store.delete_link(id).await
+    get(store, user_id, id)?;
+    store.delete_link(id).await
 }

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod federation;
 pub mod link;
 pub mod provider;
 pub mod session;

@@ -2,6 +2,7 @@
 //! `custom_auth`, and open the sealed sign-in secret for the upstream client. Secrets are sealed here, before the
 //! store sees them, with the provider id as associated data.
 
+use crate::clock::Clock;
 use crate::crypto::Sealer;
 use crate::error::{Error, Result};
 use crate::model::provider::{
@@ -9,46 +10,52 @@ use crate::model::provider::{
     MASK,
 };
 use crate::model::Provider;
-use crate::state::AppState;
 use crate::store::Store;
+
+/// What writing a provider touches: the store, the clock, and the sealer its secrets are sealed with.
+#[derive(Clone, Copy)]
+pub struct Providers<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub sealer: &'a Sealer,
+}
 
 /// Adds a provider with RC's defaults; adding an existing name changes nothing (RC's `settingsRegistry.add`
 /// keeps stored values). Returns the stored provider.
-pub async fn add(state: &AppState, raw_name: &str) -> Result<Provider> {
+pub async fn add(store: &Store, clock: &Clock, raw_name: &str) -> Result<Provider> {
     let name = provider::validate_name(raw_name)?;
-    let fresh = Provider::new(crate::crypto::random_id(), name, state.clock.now_ms());
-    state.store.add_provider(&fresh).await
+    let fresh = Provider::new(crate::crypto::random_id(), name, clock.now_ms());
+    store.add_provider(&fresh).await
 }
 
 /// Removes the provider named `raw_name` (RC-normalized) and its links. Removing an unknown name succeeds, as
 /// in RC.
-pub async fn remove(state: &AppState, raw_name: &str) -> Result<Option<Provider>> {
+pub async fn remove(store: &Store, raw_name: &str) -> Result<Option<Provider>> {
     let name = provider::validate_name(raw_name)?;
-    state.store.remove_provider(&service_key(&name)).await
+    store.remove_provider(&service_key(&name)).await
 }
 
 /// The provider with this service key (Locoia's connector id).
-pub fn get(state: &AppState, key: &str) -> Result<Provider> {
-    state
-        .store
+pub fn get(store: &Store, key: &str) -> Result<Provider> {
+    store
         .get_provider(key)?
         .ok_or(Error::NotFound("provider"))
 }
 
 /// Every provider, oldest first.
-pub fn list(state: &AppState) -> Result<Vec<Provider>> {
-    state.store.list_providers()
+pub fn list(store: &Store) -> Result<Vec<Provider>> {
+    store.list_providers()
 }
 
 /// The providers users can sign in with (RC's service configurations).
-pub fn enabled(state: &AppState) -> Result<Vec<Provider>> {
-    Ok(list(state)?.into_iter().filter(|p| p.enabled).collect())
+pub fn enabled(store: &Store) -> Result<Vec<Provider>> {
+    Ok(list(store)?.into_iter().filter(|p| p.enabled).collect())
 }
 
 /// Resolves an RC setting key to its provider; `NotFound("setting")` for anything that is not one.
-fn by_key(state: &AppState, key: &str) -> Result<(Provider, Setting)> {
+fn by_key(store: &Store, key: &str) -> Result<(Provider, Setting)> {
     let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound("setting"))?;
-    match state.store.get_provider(&service_key(name))? {
+    match store.get_provider(&service_key(name))? {
         // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`.
         Some(p) if p.name == name => Ok((p, setting)),
         _ => Err(Error::NotFound("setting")),
@@ -56,28 +63,27 @@ fn by_key(state: &AppState, key: &str) -> Result<(Provider, Setting)> {
 }
 
 /// The value of an RC setting, secrets masked.
-pub fn setting(state: &AppState, key: &str) -> Result<SettingValue> {
-    let (p, s) = by_key(state, key)?;
+pub fn setting(store: &Store, key: &str) -> Result<SettingValue> {
+    let (p, s) = by_key(store, key)?;
     Ok(p.get(s))
 }
 
 /// Writes an RC setting after checking its type and enum. Writing the mask back to `-secret` keeps the secret,
 /// so a read-modify-write client cannot wipe it by accident.
-pub async fn set_setting(state: &AppState, key: &str, value: SettingValue) -> Result<Provider> {
-    let (p, s) = by_key(state, key)?;
+pub async fn set_setting(ctx: Providers<'_>, key: &str, value: SettingValue) -> Result<Provider> {
+    let (p, s) = by_key(ctx.store, key)?;
     Provider::check(s, &value)?;
-    let now = state.clock.now_ms();
+    let now = ctx.clock.now_ms();
     let id = p.id.clone();
     let sealed = match (&value, s) {
         (SettingValue::Str(v), Setting::Secret) if v == MASK => return Ok(p),
         (SettingValue::Str(v), Setting::Secret) if v.is_empty() => Some(None),
         (SettingValue::Str(v), Setting::Secret) => {
-            Some(Some(state.sealer.seal(v.as_bytes(), id.as_bytes())))
+            Some(Some(ctx.sealer.seal(v.as_bytes(), id.as_bytes())))
         }
         _ => None,
     };
-    state
-        .store
+    ctx.store
         .update_provider(&p.service_key(), |p| {
             // Removed and re-added meanwhile: the old id sealed the secret, and the caller addressed the old one.
             if p.id != id {
@@ -95,18 +101,17 @@ pub async fn set_setting(state: &AppState, key: &str, value: SettingValue) -> Re
 
 /// Replaces Locoia's `custom_auth` list; its first entry becomes RC's `-id`/`-secret`.
 pub async fn put_custom_auth(
-    state: &AppState,
+    ctx: Providers<'_>,
     key: &str,
     list: Vec<CredentialInput>,
 ) -> Result<Provider> {
     validate_credentials(&list)?;
-    let p = get(state, key)?;
+    let p = get(ctx.store, key)?;
     let credentials: Vec<Credential> = list
         .into_iter()
         .map(|c| Credential {
             sealed_secret: (!c.client_secret.is_empty()).then(|| {
-                state
-                    .sealer
+                ctx.sealer
                     .seal(c.client_secret.as_bytes(), p.id.as_bytes())
             }),
             name: c.name,
@@ -114,9 +119,8 @@ pub async fn put_custom_auth(
             scopes: c.scopes,
         })
         .collect();
-    let now = state.clock.now_ms();
-    state
-        .store
+    let now = ctx.clock.now_ms();
+    ctx.store
         .update_provider(key, |q| {
             if q.id != p.id {
                 return Err(Error::NotFound("provider"));
@@ -129,18 +133,18 @@ pub async fn put_custom_auth(
 }
 
 /// The plaintext sign-in secret for the upstream token request (`None` when none is set). Never log it.
-pub fn client_secret(state: &AppState, p: &Provider) -> Result<Option<String>> {
-    open_secret(&state.sealer, p, p.sealed_secret())
+pub fn client_secret(sealer: &Sealer, p: &Provider) -> Result<Option<String>> {
+    open_secret(sealer, p, p.sealed_secret())
 }
 
 /// The plaintext secret of the `custom_auth` entry named `name`.
-pub fn credential_secret(state: &AppState, p: &Provider, name: &str) -> Result<Option<String>> {
+pub fn credential_secret(sealer: &Sealer, p: &Provider, name: &str) -> Result<Option<String>> {
     let c = p
         .credentials
         .iter()
         .find(|c| c.name == name)
         .ok_or(Error::NotFound("credential"))?;
-    open_secret(&state.sealer, p, c.sealed_secret.as_deref())
+    open_secret(sealer, p, c.sealed_secret.as_deref())
 }
 
 fn open_secret(sealer: &Sealer, p: &Provider, sealed: Option<&[u8]>) -> Result<Option<String>> {

@@ -1,10 +1,19 @@
 //! Creating, finding and deleting users.
 
-use crate::crypto;
+use crate::clock::Clock;
+use crate::crypto::{self, Hasher};
 use crate::error::{Error, Result};
 use crate::model::user::{normalize_email, validate_password, validate_username, Email};
 use crate::model::{Role, User};
-use crate::state::AppState;
+use crate::store::Store;
+
+/// What creating a user touches: the store, the clock and the argon2 pool.
+#[derive(Clone, Copy)]
+pub struct Users<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub hasher: &'a Hasher,
+}
 
 /// What a caller may set when creating a user.
 #[derive(Clone, Debug, Default)]
@@ -18,7 +27,7 @@ pub struct NewUser {
     pub verified: Option<bool>,
 }
 
-pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
+pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
     validate_username(&input.username)?;
     let email = normalize_email(&input.email)?;
     validate_password(&input.password)?;
@@ -43,21 +52,21 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         return Err(Error::invalid("name", "must be at most 200 characters"));
     }
     // Cheap uniqueness pre-checks so a taken name does not cost an argon2 hash; the transaction re-checks.
-    if state.store.user_by_username(&input.username)?.is_some() {
+    if ctx.store.user_by_username(&input.username)?.is_some() {
         return Err(Error::Conflict {
             field: "username",
             value: input.username,
         });
     }
-    if state.store.user_by_email(&email)?.is_some() {
+    if ctx.store.user_by_email(&email)?.is_some() {
         return Err(Error::Conflict {
             field: "email",
             value: email,
         });
     }
-    let hash = state.hasher().hash(input.password.clone()).await?;
-    let two_factor = super::two_factor::for_new_password(state, &input.password, &hash).await?;
-    let now = state.clock.now_ms();
+    let hash = ctx.hasher.hash(input.password.clone()).await?;
+    let two_factor = super::two_factor::for_new_password(ctx.hasher, &input.password, &hash).await?;
+    let now = ctx.clock.now_ms();
     let user = User {
         id: crypto::random_id(),
         username: input.username,
@@ -73,15 +82,15 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         updated_at: now,
         two_factor: Some(two_factor),
     };
-    state.store.create_user(&user).await?;
+    ctx.store.create_user(&user).await?;
     Ok(user)
 }
 
 /// Finds a user by id or by username (exactly one given).
-pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Result<User> {
+pub fn find(store: &Store, id: Option<&str>, username: Option<&str>) -> Result<User> {
     let found = match (id, username) {
-        (Some(id), _) => state.store.get_user(id)?,
-        (None, Some(name)) => state.store.user_by_username(name)?,
+        (Some(id), _) => store.get_user(id)?,
+        (None, Some(name)) => store.user_by_username(name)?,
         (None, None) => return Err(Error::invalid("userId", "userId or username is required")),
     };
     found.ok_or(Error::NotFound("user"))
@@ -89,9 +98,9 @@ pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Resul
 
 /// Deletes the user with its sessions and its provider links (the store removes those with the user), and
 /// revokes every token issued to it at once.
-pub async fn delete(state: &AppState, id: &str) -> Result<User> {
-    let user = state.store.delete_user(id).await?;
-    state.store.revoke_user_tokens(id)?;
-    state.store.durable().await?;
+pub async fn delete(store: &Store, id: &str) -> Result<User> {
+    let user = store.delete_user(id).await?;
+    store.revoke_user_tokens(id)?;
+    store.durable().await?;
     Ok(user)
 }

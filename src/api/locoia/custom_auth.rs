@@ -96,7 +96,7 @@ fn locoia(e: Error) -> Response {
 /// Locoia's error body: 403 `totp-required` / `totp-invalid` / `totp-max-attempts`.
 async fn require_2fa(s: &AppState, user: &User, headers: &HeaderMap) -> Result<(), Response> {
     let code = crate::api::rc::two_factor::header_code(headers);
-    two_factor::check(s, user, code, Fallback::Configured)
+    two_factor::check(s.factors(), user, code, Fallback::Configured)
         .await
         .map_err(|f| {
             let (error, message) = match f {
@@ -128,10 +128,10 @@ pub async fn put(
     headers: HeaderMap,
     LocoiaJson(body): LocoiaJson,
 ) -> Result<Response, Response> {
-    provider::get(&s, &connector_id).map_err(locoia)?;
+    provider::get(&s.store, &connector_id).map_err(locoia)?;
     let list = parse(&body).map_err(locoia)?;
     require_2fa(&s, &user, &headers).await?;
-    let p = provider::put_custom_auth(&s, &connector_id, list)
+    let p = provider::put_custom_auth(s.providers(), &connector_id, list)
         .await
         .map_err(locoia)?;
     Ok(Json(render(&p)).into_response())
@@ -147,7 +147,7 @@ pub async fn get(
     _admin: Admin,
     Path(connector_id): Path<String>,
 ) -> Result<Response, Response> {
-    let p = provider::get(&s, &connector_id).map_err(locoia)?;
+    let p = provider::get(&s.store, &connector_id).map_err(locoia)?;
     Ok(Json(render(&p)).into_response())
 }
 

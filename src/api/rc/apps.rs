@@ -91,7 +91,7 @@ pub async fn create(
 ) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = CREATE.check(&body).map_err(|r| invalid_params(&r))?;
-    let created = app::create(&s, input(o), &caller.user)
+    let created = app::create(s.apps(), input(o), &caller.user)
         .await
         .in_method("addOAuthApp")
         .map_err(rc)?;
@@ -122,7 +122,7 @@ pub async fn get(
     if given != 1 {
         return Err(invalid_params("must match exactly one schema in oneOf"));
     }
-    match app::find(&s, id.map(String::as_str), client_id.map(String::as_str)) {
+    match app::find(&s.store, id.map(String::as_str), client_id.map(String::as_str)) {
         Ok(a) => Ok(success(json!({"oauthApp": app_json(&a, None)}))),
         Err(crate::error::Error::NotFound(_)) => Err(plain_failure("OAuth app not found.")),
         Err(e) => Err(rc(e.into())),
@@ -137,7 +137,7 @@ pub async fn update(
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = UPDATE.check(&body).map_err(|r| invalid_params(&r))?;
     let id = str_of(o, "appId").unwrap_or_default();
-    let a = app::update(&s, id, input(o))
+    let a = app::update(s.apps(), id, input(o))
         .await
         .in_method("updateOAuthApp")
         .map_err(rc)?;
@@ -152,7 +152,7 @@ pub async fn delete(
 ) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
-    app::delete(&s, str_of(o, "appId").unwrap_or_default())
+    app::delete(s.apps(), str_of(o, "appId").unwrap_or_default())
         .await
         .in_method("deleteOAuthApp")
         .map_err(rc)?;
@@ -167,7 +167,7 @@ pub async fn regenerate_secret(
 ) -> Result<Response, Response> {
     caller.require(Permission::ManageOauthApps).map_err(rc)?;
     let o = BY_ID.check(&body).map_err(|r| invalid_params(&r))?;
-    let r = app::regenerate_secret(&s, str_of(o, "appId").unwrap_or_default())
+    let r = app::regenerate_secret(s.apps(), str_of(o, "appId").unwrap_or_default())
         .await
         .in_method("regenerateOAuthAppSecret")
         .map_err(rc)?;

@@ -113,7 +113,7 @@ pub async fn add_custom_oauth(
     if crate::model::provider::normalize_name(&name).is_empty() {
         return Err(name_required());
     }
-    provider::add(&s, &name)
+    provider::add(&s.store, &s.clock, &name)
         .await
         .in_method("addOAuthService")
         .map_err(rc)?;
@@ -138,7 +138,7 @@ pub async fn remove_custom_oauth(
     if crate::model::provider::normalize_name(&name).is_empty() {
         return Ok(success(json!({})));
     }
-    provider::remove(&s, &name)
+    provider::remove(&s.store, &name)
         .await
         .in_method("removeOAuthService")
         .map_err(rc)?;
@@ -198,7 +198,7 @@ pub async fn get_setting(
     caller
         .require(Permission::ViewPrivilegedSetting)
         .map_err(rc)?;
-    let value = provider::setting(&s, &id).map_err(|e| setting_error(&id, e))?;
+    let value = provider::setting(&s.store, &id).map_err(|e| setting_error(&id, e))?;
     Ok(success(json!({"_id": id, "value": to_json(value)})))
 }
 
@@ -228,7 +228,7 @@ pub async fn set_setting(
         Some(Value::String(v)) => SettingValue::Str(v.clone()),
         Some(_) => {
             // Numbers, null, arrays and objects fit no provider setting; say which type it needs.
-            provider::setting(&s, &id).map_err(|e| setting_error(&id, e))?;
+            provider::setting(&s.store, &id).map_err(|e| setting_error(&id, e))?;
             return Err(setting_error(
                 &id,
                 Error::invalid(
@@ -238,14 +238,14 @@ pub async fn set_setting(
             ));
         }
     };
-    provider::set_setting(&s, &id, value)
+    provider::set_setting(s.providers(), &id, value)
         .await
         .map_err(|e| setting_error(&id, e))?;
     Ok(success(json!({})))
 }
 
 fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<Value>> {
-    Ok(provider::enabled(s)?
+    Ok(provider::enabled(&s.store)?
         .iter()
         .map(service_configuration)
         .collect())

@@ -28,7 +28,7 @@ pub async fn require(
     headers: &HeaderMap,
 ) -> Result<(), Response> {
     two_factor::check(
-        state,
+        state.factors(),
         &caller.user,
         header_code(headers),
         Fallback::Configured,
@@ -51,7 +51,7 @@ async fn require_current(
     caller: &Caller,
     headers: &HeaderMap,
 ) -> Result<(), Response> {
-    two_factor::check(state, &caller.user, header_code(headers), Fallback::Always)
+    two_factor::check(state.factors(), &caller.user, header_code(headers), Fallback::Always)
         .await
         .map_err(failure_response)
 }
@@ -126,7 +126,7 @@ pub async fn enable_totp(
         return Err(failure_response(Failure::AlreadyEnabled));
     }
     require_current(&s, &caller, &headers).await?;
-    let e = two_factor::enable(&s, &caller.user)
+    let e = two_factor::enable(s.factors(), &caller.user)
         .await
         .map_err(failure_response)?;
     Ok(success(json!({"secret": e.secret, "url": e.url})))
@@ -148,7 +148,7 @@ pub async fn validate_temp_token(
 ) -> Result<Response, Response> {
     let code = code_of(&body).map_err(|r| invalid_params(&r))?;
     require_current(&s, &caller, &headers).await?;
-    let codes = two_factor::confirm(&s, &caller.user, &code)
+    let codes = two_factor::confirm(s.factors(), &caller.user, &code)
         .await
         .map_err(failure_response)?;
     Ok(success(json!({"codes": codes})))
@@ -166,7 +166,7 @@ pub async fn disable_totp(
     RcBody(body): RcBody,
 ) -> Result<Response, Response> {
     let code = code_of(&body).map_err(|r| invalid_params(&r))?;
-    two_factor::disable(&s, &caller.user, &code)
+    two_factor::disable(s.factors(), &caller.user, &code)
         .await
         .map_err(failure_response)?;
     Ok(success(json!({})))

@@ -121,16 +121,16 @@ pub async fn login(
     RcBody(body): RcBody,
 ) -> Result<Response, Response> {
     let c = credentials(&body).map_err(|r| invalid_params(&r))?;
-    let user = match session::check_password(&s, &c.ident, &c.password, peer.ip()).await {
+    let user = match session::check_password(s.sign_in(), &c.ident, &c.password, peer.ip()).await {
         Ok(u) => u,
         Err(Error::Unauthorized) => return Err(login_unauthorized()),
         Err(e) => return Err(RcError::from(e).into_response()),
     };
     let code = c.code.as_deref().or(two_factor::header_code(&headers));
-    core_two_factor::check(&s, &user, code, Fallback::Never)
+    core_two_factor::check(s.factors(), &user, code, Fallback::Never)
         .await
         .map_err(two_factor::sign_in_failure)?;
-    let token = session::issue_login_token(&s, &user)
+    let token = session::issue_login_token(s.issue(), &user)
         .await
         .map_err(|e| RcError::from(e).into_response())?;
     let me = json!({
@@ -145,7 +145,7 @@ pub async fn login(
 
 pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, Response> {
     if let Some(t) = &caller.login_token {
-        session::logout(&s, t)
+        session::logout(&s.store, t)
             .await
             .map_err(|e| RcError::from(e).into_response())?;
     }
@@ -175,7 +175,7 @@ pub async fn create(
         active: bool_of(o, "active"),
         verified: bool_of(o, "verified"),
     };
-    let u = user::create(&s, input)
+    let u = user::create(s.users(), input)
         .await
         .in_method("insertOrUpdateUser")
         .map_err(rc)?;
@@ -205,7 +205,7 @@ pub async fn info(
     if id.is_none() && name.is_none() {
         return Err(invalid_params("must have required property 'userId'"));
     }
-    match user::find(&s, id.map(String::as_str), name.map(String::as_str)) {
+    match user::find(&s.store, id.map(String::as_str), name.map(String::as_str)) {
         Ok(u) if u.id == caller.user.id || caller.user.can(Permission::ViewFullOtherUserInfo) => {
             Ok(success(json!({"user": user_json(&u)})))
         }
@@ -223,7 +223,7 @@ pub async fn delete(
 ) -> Result<Response, Response> {
     caller.require(Permission::DeleteUser).map_err(rc)?;
     let o = DELETE.check(&body).map_err(|r| invalid_params(&r))?;
-    user::delete(&s, str_of(o, "userId").unwrap_or_default())
+    user::delete(&s.store, str_of(o, "userId").unwrap_or_default())
         .await
         .in_method("deleteUser")
         .map_err(rc)?;

@@ -1,0 +1,243 @@
+//! Federated sign-in's decisions (docs/endpoints.md#federation): which local user an upstream identity signs in
+//! as. The callback handler (`upstream::callback`) does the HTTP (code exchange, identity document, cookies,
+//! pages) and hands the mapped [`Identity`] here.
+//!
+//! The rules, in order: an existing sign-in link through the provider signs in its user; else, when the provider
+//! merges users (`-merge_users`), the local user matched by `-key_field` is linked, if [`merge_refusal`] lets it;
+//! else a new user is created. A merge hands the local account to whoever controls the upstream one, so it is
+//! refused rather than guessed: an email must be one the upstream verified, and admins, deactivated accounts
+//! and (without `-merge_users_with_password`) accounts with a password are never merged.
+
+use crate::clock::Clock;
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::model::link::{Link, CUSTOM_TYPE};
+use crate::model::provider::{KeyField, Provider};
+use crate::model::user::{normalize_email, Email};
+use crate::model::{Role, User};
+use crate::store::Store;
+
+/// An upstream account as its identity document describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account_id: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    /// The upstream vouches for `email` (OIDC's `email_verified`); the only ground for merging by email.
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// Which local user an identity signs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A sign-in link through this provider exists: its (active) user.
+    Linked { link: Link, user: User },
+    /// No link; the local user matched by `-key_field` may be merged: link it.
+    Merge(User),
+    /// No link; a local user matches but may not be merged: nothing is written.
+    Refuse(Refusal),
+    /// No link and no match (or merging is off): a new user.
+    Create,
+}
+
+/// Why a matching local account is not merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Matched by an email the upstream does not say it verified (anyone can type an address into a profile).
+    UnverifiedEmail,
+    /// Administrators are never linked automatically: an upstream must not mint administrators.
+    Admin,
+    Deactivated,
+    /// The account signs in with its password; only `-merge_users_with_password` lets the provider take it.
+    HasPassword,
+}
+
+impl Refusal {
+    /// The reason as the person in front of the browser reads it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::UnverifiedEmail => {
+                "the provider does not say the email address is verified, so it cannot be linked to the \
+                 local account with that address"
+            }
+            Refusal::Admin => {
+                "the matching local account is an administrator; administrators are never linked \
+                 automatically"
+            }
+            Refusal::Deactivated => "the matching local account is deactivated",
+            Refusal::HasPassword => {
+                "the matching local account has a password, and this provider may not link such \
+                 accounts (an administrator can allow it with -merge_users_with_password)"
+            }
+        }
+    }
+}
+
+/// Decides, reading only, which user `ident` signs in as through provider `p`. A link whose user is gone or
+/// deactivated is `Unauthorized`.
+pub fn decide(store: &Store, p: &Provider, ident: &Identity) -> Result<Decision> {
+    if let Some(link) = store.sign_in_link(&p.service_key(), &ident.account_id)? {
+        let user = store
+            .get_user(&link.user_id)?
+            .filter(|u| u.active)
+            .ok_or(Error::Unauthorized)?;
+        return Ok(Decision::Linked { link, user });
+    }
+    Ok(match merge_candidate(store, p, ident)? {
+        Some(u) => match merge_refusal(p, ident, &u) {
+            Some(why) => Decision::Refuse(why),
+            None => Decision::Merge(u),
+        },
+        None => Decision::Create,
+    })
+}
+
+/// Signs `ident` in: [`decide`], then carry it out. The upstream tokens (`sealed`) go on the link; a refusal is
+/// `NotAllowed` with its reason, and nothing is left behind by a failure.
+pub async fn sign_in(
+    store: &Store,
+    clock: &Clock,
+    p: &Provider,
+    ident: &Identity,
+    sealed: Vec<u8>,
+) -> Result<User> {
+    let (user, created) = match decide(store, p, ident)? {
+        Decision::Linked { link, user } => {
+            store
+                .update_link(&link.id, |l| {
+                    l.upstream = Some(sealed.clone());
+                    Ok(())
+                })
+                .await?;
+            return Ok(user);
+        }
+        Decision::Refuse(why) => return Err(Error::NotAllowed(why.reason())),
+        Decision::Merge(u) => (u, false),
+        Decision::Create => (create_user(store, clock, &p.service_key(), ident).await?, true),
+    };
+    let link = Link {
+        id: crypto::uuid_v4(),
+        user_id: user.id.clone(),
+        provider: p.service_key(),
+        provider_type: CUSTOM_TYPE.into(),
+        email: ident.email.clone(),
+        allow_sign_in: true,
+        allow_connected_accounts: true,
+        account_id: ident.account_id.clone(),
+        created_at: store.next_link_time(&user.id, clock.now_ms())?,
+        upstream: Some(sealed),
+    };
+    if let Err(e) = store.create_link(&link).await {
+        if created {
+            // Nothing may be left behind by a failed sign-in.
+            let _ = store.delete_user(&user.id).await;
+        }
+        return Err(e);
+    }
+    Ok(user)
+}
+
+/// The local user `-merge_users` matches by `-key_field`, if merging is on and one matches.
+fn merge_candidate(store: &Store, p: &Provider, ident: &Identity) -> Result<Option<User>> {
+    if !p.merge_users {
+        return Ok(None);
+    }
+    match p.key_field {
+        KeyField::Username => match &ident.username {
+            Some(u) => store.user_by_username(u),
+            None => Ok(None),
+        },
+        KeyField::Email => match ident.email.as_deref().map(normalize_email) {
+            Some(Ok(e)) => store.user_by_email(&e),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// Why the upstream account may not take over local user `u`, or `None` when it may. A username is only as
+/// trustworthy as the upstream's namespace, which is why both key fields stop at admins and at accounts with a
+/// password.
+pub fn merge_refusal(p: &Provider, ident: &Identity, u: &User) -> Option<Refusal> {
+    if p.key_field == KeyField::Email && !ident.email_verified {
+        Some(Refusal::UnverifiedEmail)
+    } else if u.is_admin() {
+        Some(Refusal::Admin)
+    } else if !u.active {
+        Some(Refusal::Deactivated)
+    } else if u.password_hash.is_some() && !p.merge_users_with_password {
+        Some(Refusal::HasPassword)
+    } else {
+        None
+    }
+}
+
+/// A local user for a first-time upstream account: its username (made unique with a numeric suffix), email (when
+/// no other user has it; unverified here) and name; no password (it signs in through the provider).
+async fn create_user(store: &Store, clock: &Clock, service: &str, ident: &Identity) -> Result<User> {
+    let base: String = ident
+        .username
+        .clone()
+        .or_else(|| {
+            ident
+                .email
+                .as_deref()
+                .and_then(|e| e.split('@').next())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| format!("{service}-{}", ident.account_id))
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(48)
+        .collect();
+    let base = if base.is_empty() {
+        format!("{service}-user")
+    } else {
+        base
+    };
+    let email = match ident.email.as_deref().map(normalize_email) {
+        Some(Ok(e)) if store.user_by_email(&e)?.is_none() => Some(e),
+        _ => None,
+    };
+    let now = clock.now_ms();
+    for n in 0..50 {
+        let username = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{}", n + 1)
+        };
+        if store.user_by_username(&username)?.is_some() {
+            continue;
+        }
+        let user = User {
+            id: crypto::random_id(),
+            username: username.clone(),
+            name: ident.name.clone().unwrap_or_else(|| username.clone()),
+            emails: email
+                .iter()
+                .map(|e| Email {
+                    address: e.clone(),
+                    verified: false,
+                })
+                .collect(),
+            roles: vec![Role::User],
+            active: true,
+            password_hash: None,
+            created_at: now,
+            updated_at: now,
+            two_factor: None,
+        };
+        match store.create_user(&user).await {
+            Ok(()) => return Ok(user),
+            Err(Error::Conflict {
+                field: "username", ..
+            }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict {
+        field: "username",
+        value: base,
+    })
+}
