@@ -11,7 +11,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the entry points", &["cli", "server"]),
     ("the router and the wire dialects", &["api"]),
     ("the browser flows", &["oauth", "upstream"]),
-    ("the browser plumbing: pages, cookies, CSRF, forms", &["web"]),
+    (
+        "the browser plumbing: pages, cookies, CSRF, forms",
+        &["web"],
+    ),
     ("the composition root's shared handles", &["state"]),
     ("the use cases", &["core"]),
     ("storage and configuration", &["store", "config"]),
@@ -121,7 +124,11 @@ fn lower_modules_never_import_higher_ones() {
                 let Some(theirs) = layer(&target) else {
                     continue;
                 };
-                if theirs > own || PENDING.iter().any(|(a, b, _)| (*a, *b) == (module, &*target)) {
+                if theirs > own
+                    || PENDING
+                        .iter()
+                        .any(|(a, b, _)| (*a, *b) == (module, &*target))
+                {
                     continue;
                 }
                 let why = if theirs == own {
@@ -157,7 +164,10 @@ fn imports_are_found_in_paths_groups_and_supers() {
         imports("use crate::{clock::Clock, store, web::x};", 2),
         ["clock", "store", "web"]
     );
-    assert_eq!(imports("    let x = crate::oauth::f(); // crate::api", 2), ["oauth"]);
+    assert_eq!(
+        imports("    let x = crate::oauth::f(); // crate::api", 2),
+        ["oauth"]
+    );
     assert_eq!(imports("use super::pages;", 2), Vec::<String>::new());
     assert_eq!(imports("use super::state::AppState;", 1), ["state"]);
     assert_eq!(imports("use super::super::api;", 2), ["api"]);

@@ -160,3 +160,94 @@ pub async fn delete(ctx: Apps<'_>, id: &str) -> Result<App> {
     ctx.store.durable().await?;
     Ok(app)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn input(client_type: &str, redirect: &str) -> AppInput {
+        AppInput {
+            name: "App".into(),
+            active: true,
+            redirect_uri: redirect.into(),
+            client_type: Some(client_type.into()),
+            grant_types: None,
+            scopes: None,
+            skip_consent: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confidential_app_gets_a_secret_shown_once_and_a_public_one_none() {
+        let w = World::new().await;
+        let owner = w.user("root", &["admin"]).await;
+        let conf = create(
+            w.apps(),
+            input("confidential", "https://app.example/cb"),
+            &owner,
+        )
+        .await
+        .unwrap();
+        let secret = conf.secret.unwrap();
+        let stored = find(&w.store, None, Some(&conf.app.client_id)).unwrap();
+        let phc = stored.secret_hash.unwrap();
+        assert!(w
+            .verifier
+            .hasher()
+            .verify(secret, phc.clone())
+            .await
+            .unwrap());
+        let public = create(w.apps(), input("public", "https://app.example/cb"), &owner)
+            .await
+            .unwrap();
+        assert!(public.secret.is_none() && public.app.secret_hash.is_none());
+        let res = regenerate_secret(w.apps(), &public.app.id).await;
+        assert!(
+            matches!(res, Err(Error::Invalid { .. })),
+            "public clients have no secret"
+        );
+        let rotated = regenerate_secret(w.apps(), &conf.app.id).await.unwrap();
+        assert_ne!(rotated.app.secret_hash.unwrap(), phc);
+    }
+
+    #[tokio::test]
+    async fn http_redirects_need_a_loopback_host_unless_the_config_allows_any() {
+        let w = World::new().await;
+        let owner = w.user("root", &["admin"]).await;
+        let res = create(w.apps(), input("public", "http://app.example/cb"), &owner).await;
+        assert!(matches!(res, Err(Error::Invalid { .. })), "{:?}", res.err());
+        create(
+            w.apps(),
+            input("public", "http://127.0.0.1:8080/cb"),
+            &owner,
+        )
+        .await
+        .unwrap();
+        let any = Apps {
+            redirects: HttpRedirects::AnyHost,
+            ..w.apps()
+        };
+        create(any, input("public", "http://app.example/cb"), &owner)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_app_is_found_by_exactly_one_of_its_ids() {
+        let w = World::new().await;
+        let owner = w.user("root", &["admin"]).await;
+        let a = create(w.apps(), input("public", "https://app.example/cb"), &owner)
+            .await
+            .unwrap()
+            .app;
+        assert_eq!(find(&w.store, Some(&a.id), None).unwrap().id, a.id);
+        let both = find(&w.store, Some(&a.id), Some(&a.client_id));
+        assert!(matches!(both, Err(Error::Invalid { .. })));
+        delete(w.apps(), &a.id).await.unwrap();
+        assert!(matches!(
+            find(&w.store, Some(&a.id), None),
+            Err(Error::NotFound("app"))
+        ));
+    }
+}

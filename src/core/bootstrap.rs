@@ -163,7 +163,12 @@ pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
         .users
         .store
         .user_by_username(&ctx.config.admin.username)?
-        .or(ctx.users.store.list_users()?.into_iter().find(User::is_admin))
+        .or(ctx
+            .users
+            .store
+            .list_users()?
+            .into_iter()
+            .find(User::is_admin))
         .ok_or(Error::NotFound("admin user"))?;
     declared_clients(ctx, &owner).await?;
     stack_keys(ctx, &mut out).await?;

@@ -115,7 +115,10 @@ pub async fn sign_in(
         }
         Decision::Refuse(why) => return Err(Error::NotAllowed(why.reason())),
         Decision::Merge(u) => (u, false),
-        Decision::Create => (create_user(store, clock, &p.service_key(), ident).await?, true),
+        Decision::Create => (
+            create_user(store, clock, &p.service_key(), ident).await?,
+            true,
+        ),
     };
     let link = Link {
         id: crypto::uuid_v4(),
@@ -175,7 +178,12 @@ pub fn merge_refusal(p: &Provider, ident: &Identity, u: &User) -> Option<Refusal
 
 /// A local user for a first-time upstream account: its username (made unique with a numeric suffix), email (when
 /// no other user has it; unverified here) and name; no password (it signs in through the provider).
-async fn create_user(store: &Store, clock: &Clock, service: &str, ident: &Identity) -> Result<User> {
+async fn create_user(
+    store: &Store,
+    clock: &Clock,
+    service: &str,
+    ident: &Identity,
+) -> Result<User> {
     let base: String = ident
         .username
         .clone()
@@ -240,4 +248,182 @@ async fn create_user(store: &Store, clock: &Clock, service: &str, ident: &Identi
         field: "username",
         value: base,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn ident(
+        account: &str,
+        username: Option<&str>,
+        email: Option<&str>,
+        verified: bool,
+    ) -> Identity {
+        Identity {
+            account_id: account.into(),
+            username: username.map(str::to_owned),
+            email: email.map(str::to_owned),
+            email_verified: verified,
+            name: None,
+            avatar: None,
+        }
+    }
+
+    /// An enabled provider `Idp`, set up by `edit`.
+    async fn provider(w: &World, edit: impl Fn(&mut Provider)) -> Provider {
+        let p = crate::core::provider::add(&w.store, &w.clock, "Idp")
+            .await
+            .unwrap();
+        w.store
+            .update_provider(&p.service_key(), |p| {
+                p.enabled = true;
+                edit(p);
+                Ok(())
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A user without a password (one who signs in through a provider).
+    async fn passwordless(w: &World, name: &str) -> User {
+        let mut u = w.user(name, &["user"]).await;
+        w.store
+            .update_user(&u.id, |u| {
+                u.password_hash = None;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        u.password_hash = None;
+        u
+    }
+
+    fn by_email(p: &mut Provider) {
+        p.merge_users = true;
+        p.key_field = KeyField::Email;
+    }
+
+    #[tokio::test]
+    async fn a_first_sign_in_creates_a_user_and_the_next_one_follows_its_link() {
+        let w = World::new().await;
+        let p = provider(&w, |_| {}).await;
+        w.user("jane", &["user"]).await;
+        let id = ident("42", Some("jane"), Some("jane@example.com"), true);
+        assert_eq!(decide(&w.store, &p, &id).unwrap(), Decision::Create);
+        let created = sign_in(&w.store, &w.clock, &p, &id, vec![1]).await.unwrap();
+        // Merging is off: the taken name gets a suffix, the taken email is left out, no password is set.
+        assert_eq!(created.username, "jane-2");
+        assert!(created.emails.is_empty());
+        assert!(created.password_hash.is_none());
+        match decide(&w.store, &p, &id).unwrap() {
+            Decision::Linked { user, link } => {
+                assert_eq!(user.id, created.id);
+                assert_eq!(link.upstream, Some(vec![1]));
+            }
+            other => panic!("{other:?}"),
+        }
+        let again = sign_in(&w.store, &w.clock, &p, &id, vec![2]).await.unwrap();
+        assert_eq!(again.id, created.id);
+        assert_eq!(w.store.list_users().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_email_merges_only_when_the_upstream_verified_it() {
+        let w = World::new().await;
+        let p = provider(&w, by_email).await;
+        let jane = passwordless(&w, "jane").await;
+        let unverified = ident("42", None, Some("Jane@Example.com"), false);
+        assert_eq!(
+            decide(&w.store, &p, &unverified).unwrap(),
+            Decision::Refuse(Refusal::UnverifiedEmail)
+        );
+        let users = w.store.list_users().unwrap().len();
+        let refused = sign_in(&w.store, &w.clock, &p, &unverified, vec![]).await;
+        assert!(matches!(refused, Err(Error::NotAllowed(_))), "{refused:?}");
+        assert_eq!(
+            w.store.list_users().unwrap().len(),
+            users,
+            "a refusal writes nothing"
+        );
+        assert!(w.store.links_of_user(&jane.id).unwrap().is_empty());
+
+        let verified = ident("42", None, Some("jane@example.com"), true);
+        assert_eq!(
+            decide(&w.store, &p, &verified).unwrap(),
+            Decision::Merge(jane.clone())
+        );
+        let merged = sign_in(&w.store, &w.clock, &p, &verified, vec![])
+            .await
+            .unwrap();
+        assert_eq!(merged.id, jane.id);
+        assert_eq!(w.store.links_of_user(&jane.id).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn admins_and_deactivated_accounts_are_never_merged() {
+        let w = World::new().await;
+        let p = provider(&w, |p| {
+            p.merge_users = true;
+            p.merge_users_with_password = true;
+        })
+        .await;
+        w.user("root", &["admin"]).await;
+        let by_name = |n: &str| ident("1", Some(n), None, true);
+        assert_eq!(
+            decide(&w.store, &p, &by_name("root")).unwrap(),
+            Decision::Refuse(Refusal::Admin)
+        );
+        let gone = w.user("gone", &["user"]).await;
+        w.store
+            .update_user(&gone.id, |u| {
+                u.active = false;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            decide(&w.store, &p, &by_name("gone")).unwrap(),
+            Decision::Refuse(Refusal::Deactivated)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_with_a_password_merges_only_when_the_provider_allows_it() {
+        let w = World::new().await;
+        let strict = provider(&w, |p| p.merge_users = true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let id = ident("1", Some("jane"), None, false);
+        assert_eq!(
+            decide(&w.store, &strict, &id).unwrap(),
+            Decision::Refuse(Refusal::HasPassword)
+        );
+        let mut lenient = strict.clone();
+        lenient.merge_users_with_password = true;
+        // By username, the upstream's email verification does not matter.
+        assert_eq!(
+            decide(&w.store, &lenient, &id).unwrap(),
+            Decision::Merge(jane)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_link_to_a_deactivated_user_does_not_sign_in() {
+        let w = World::new().await;
+        let p = provider(&w, |_| {}).await;
+        let id = ident("7", Some("bob"), None, false);
+        let bob = sign_in(&w.store, &w.clock, &p, &id, vec![]).await.unwrap();
+        w.store
+            .update_user(&bob.id, |u| {
+                u.active = false;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            decide(&w.store, &p, &id),
+            Err(Error::Unauthorized)
+        ));
+    }
 }

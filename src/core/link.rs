@@ -2,10 +2,10 @@
 //! its user: a link of another user is "not found", exactly like a missing one, so ids cannot be probed across
 //! users.
 
+use crate::clock::Clock;
 use crate::crypto::uuid_v4;
 use crate::error::{Error, Result};
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
-use crate::clock::Clock;
 use crate::store::Store;
 
 /// What a caller chooses when creating a link.
@@ -134,4 +134,104 @@ pub async fn delete(store: &Store, user_id: &str, id: &str) -> Result<Link> {
     // A link never changes user, so the one checked here is the one deleted (or it is gone: NotFound).
     get(store, user_id, id)?;
     store.delete_link(id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn new_link(user_id: &str, account: &str, sign_in: bool) -> NewLink {
+        NewLink {
+            user_id: user_id.into(),
+            provider: "idp".into(),
+            email: None,
+            allow_sign_in: sign_in,
+            allow_connected_accounts: true,
+            account_id: account.into(),
+        }
+    }
+
+    async fn world_with_provider(enabled: bool) -> World {
+        let w = World::new().await;
+        crate::core::provider::add(&w.store, &w.clock, "Idp")
+            .await
+            .unwrap();
+        w.store
+            .update_provider("idp", |p| {
+                p.enabled = enabled;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        w
+    }
+
+    #[tokio::test]
+    async fn a_link_is_reached_only_through_its_own_user() {
+        let w = world_with_provider(true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        let link = create(&w.store, &w.clock, new_link(&jane.id, "a1", true))
+            .await
+            .unwrap();
+        assert_eq!(get(&w.store, &jane.id, &link.id).unwrap(), link);
+        assert!(matches!(
+            get(&w.store, &bob.id, &link.id),
+            Err(Error::NotFound("link"))
+        ));
+        assert!(matches!(
+            get(&w.store, "ghost", &link.id),
+            Err(Error::NotFound("user"))
+        ));
+        let other = delete(&w.store, &bob.id, &link.id).await;
+        assert!(
+            matches!(other, Err(Error::NotFound("link"))),
+            "bob cannot delete jane's link"
+        );
+        let change = LinkChange {
+            allow_sign_in: Some(false),
+            ..Default::default()
+        };
+        let res = update(&w.store, &bob.id, &link.id, change.clone()).await;
+        assert!(matches!(res, Err(Error::NotFound("link"))));
+        assert!(
+            !update(&w.store, &jane.id, &link.id, change)
+                .await
+                .unwrap()
+                .allow_sign_in
+        );
+        assert_eq!(list(&w.store, Some(&jane.id)).unwrap().len(), 1);
+        delete(&w.store, &jane.id, &link.id).await.unwrap();
+        assert!(list(&w.store, None).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_upstream_account_signs_in_one_user() {
+        let w = world_with_provider(true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        create(&w.store, &w.clock, new_link(&jane.id, "a1", true))
+            .await
+            .unwrap();
+        let taken = create(&w.store, &w.clock, new_link(&bob.id, "a1", true)).await;
+        assert!(matches!(taken, Err(Error::Conflict { .. })), "{taken:?}");
+        // Without sign-in, the same account may be connected to another user.
+        create(&w.store, &w.clock, new_link(&bob.id, "a1", false))
+            .await
+            .unwrap();
+        let first = get_by_provider(&w.store, &bob.id, "idp").unwrap();
+        assert!(!first.allow_sign_in);
+    }
+
+    #[tokio::test]
+    async fn links_need_an_enabled_provider() {
+        let w = world_with_provider(false).await;
+        let jane = w.user("jane", &["user"]).await;
+        assert!(!provider_enabled(&w.store, "idp").unwrap());
+        let res = create(&w.store, &w.clock, new_link(&jane.id, "a1", true)).await;
+        assert!(res.is_err(), "{res:?}");
+        let empty = create(&w.store, &w.clock, new_link(&jane.id, "", true)).await;
+        assert!(matches!(empty, Err(Error::Invalid { .. })));
+    }
 }

@@ -7,6 +7,8 @@ pub mod link;
 pub mod provider;
 pub mod session;
 pub mod stack_keys;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod throttle;
 pub mod two_factor;
 pub mod user;

@@ -37,9 +37,7 @@ pub async fn remove(store: &Store, raw_name: &str) -> Result<Option<Provider>> {
 
 /// The provider with this service key (Locoia's connector id).
 pub fn get(store: &Store, key: &str) -> Result<Provider> {
-    store
-        .get_provider(key)?
-        .ok_or(Error::NotFound("provider"))
+    store.get_provider(key)?.ok_or(Error::NotFound("provider"))
 }
 
 /// Every provider, oldest first.
@@ -110,10 +108,8 @@ pub async fn put_custom_auth(
     let credentials: Vec<Credential> = list
         .into_iter()
         .map(|c| Credential {
-            sealed_secret: (!c.client_secret.is_empty()).then(|| {
-                ctx.sealer
-                    .seal(c.client_secret.as_bytes(), p.id.as_bytes())
-            }),
+            sealed_secret: (!c.client_secret.is_empty())
+                .then(|| ctx.sealer.seal(c.client_secret.as_bytes(), p.id.as_bytes())),
             name: c.name,
             client_id: c.client_id,
             scopes: c.scopes,
@@ -181,5 +177,64 @@ pub async fn check_master_key(store: &Store, sealer: &Sealer) -> Result<(), Stri
             .meta_put(KEY_CHECK, &sealer.seal(b"latchkey", KEY_CHECK.as_bytes()))
             .await
             .map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    #[tokio::test]
+    async fn adding_a_provider_twice_keeps_the_first() {
+        let w = World::new().await;
+        let first = add(&w.store, &w.clock, "My IdP").await.unwrap();
+        assert_eq!(first.name, "Myidp", "RC normalizes the name");
+        assert!(!first.enabled, "a new provider starts disabled");
+        let again = add(&w.store, &w.clock, "My IdP").await.unwrap();
+        assert_eq!(again.id, first.id);
+        assert_eq!(list(&w.store).unwrap().len(), 1);
+        assert!(enabled(&w.store).unwrap().is_empty());
+        assert_eq!(
+            remove(&w.store, "My IdP").await.unwrap().unwrap().id,
+            first.id
+        );
+        assert!(matches!(
+            get(&w.store, "myidp"),
+            Err(Error::NotFound("provider"))
+        ));
+        assert!(
+            remove(&w.store, "My IdP").await.unwrap().is_none(),
+            "removing twice succeeds"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_sealed_masked_on_read_and_kept_when_the_mask_is_written_back() {
+        let w = World::new().await;
+        let p = add(&w.store, &w.clock, "Idp").await.unwrap();
+        let key = "Accounts_OAuth_Custom-Idp-secret";
+        set_setting(w.providers(), key, SettingValue::Str("s3cret".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            setting(&w.store, key).unwrap(),
+            SettingValue::Str(MASK.into())
+        );
+        set_setting(w.providers(), key, SettingValue::Str(MASK.into()))
+            .await
+            .unwrap();
+        let p = get(&w.store, &p.service_key()).unwrap();
+        assert_eq!(
+            client_secret(&w.sealer, &p).unwrap().as_deref(),
+            Some("s3cret")
+        );
+        let other = Sealer::new([8; 32]);
+        assert!(
+            client_secret(&other, &p).is_err(),
+            "opens only under its master key"
+        );
+        let unknown = setting(&w.store, "Accounts_OAuth_Custom-Nope-secret");
+        assert!(matches!(unknown, Err(Error::NotFound("setting"))));
     }
 }

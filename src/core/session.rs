@@ -98,7 +98,8 @@ pub async fn issue_login_token(ctx: Issue<'_>, user: &User) -> Result<String> {
 pub fn authenticate(store: &Store, clock: &Clock, user_id: &str, token: &str) -> Result<User> {
     let digest = crypto::sha256(token.as_bytes());
     let record = store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
-    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes()) || record.expires_at <= clock.now_ms() {
+    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes()) || record.expires_at <= clock.now_ms()
+    {
         return Err(Error::Unauthorized);
     }
     match store.get_user(user_id)? {
@@ -151,7 +152,11 @@ impl Credential {
 
 /// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server to its user and
 /// what the token may do (client_credentials tokens have no user and do not authenticate here).
-pub fn authenticate_bearer(store: &Store, clock: &Clock, token: &str) -> Result<(User, Credential)> {
+pub fn authenticate_bearer(
+    store: &Store,
+    clock: &Clock,
+    token: &str,
+) -> Result<(User, Credential)> {
     let (user, scope) = bearer_user(store, clock, token).ok_or(Error::Unauthorized)?;
     let api = grants_api(&scope);
     Ok((user, Credential::AccessToken { api }))
@@ -168,4 +173,91 @@ pub fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, S
     }
     let user = store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)?;
     Some((user, rec.scope))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn a_password_signs_in_an_active_user_by_name_or_email() {
+        let w = World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        let by_name = check_password(w.sign_in(), "jane", "password1", IP)
+            .await
+            .unwrap();
+        assert_eq!(by_name.id, jane.id);
+        let by_email = check_password(w.sign_in(), "jane@example.com", "password1", IP).await;
+        assert_eq!(by_email.unwrap().id, jane.id);
+        for (who, pw) in [("jane", "wrong"), ("nobody", "password1")] {
+            let res = check_password(w.sign_in(), who, pw, IP).await;
+            assert!(matches!(res, Err(Error::Unauthorized)), "{who}: {res:?}");
+        }
+        w.store
+            .update_user(&jane.id, |u| {
+                u.active = false;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let inactive = check_password(w.sign_in(), "jane", "password1", IP).await;
+        assert!(matches!(inactive, Err(Error::Unauthorized)));
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_fill_the_window_and_then_even_the_right_one_waits() {
+        let w = World::new().await;
+        w.user("jane", &["user"]).await;
+        for _ in 0..5 {
+            let res = check_password(w.sign_in(), "jane", "wrong", IP).await;
+            assert!(matches!(res, Err(Error::Unauthorized)));
+        }
+        let res = check_password(w.sign_in(), "jane", "password1", IP).await;
+        assert!(matches!(res, Err(Error::RateLimited { .. })), "{res:?}");
+        w.clock.advance(60_001);
+        check_password(w.sign_in(), "jane", "password1", IP)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_login_token_lives_its_ttl_for_its_user_only_and_until_logout() {
+        let w = World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        let token = issue_login_token(w.issue(), &jane).await.unwrap();
+        assert_eq!(
+            authenticate(&w.store, &w.clock, &jane.id, &token)
+                .unwrap()
+                .id,
+            jane.id
+        );
+        let (user, at) = signed_in(&w.store, &w.clock, &token).unwrap();
+        assert_eq!((user.id.as_str(), at), (jane.id.as_str(), w.clock.now_ms()));
+        assert!(authenticate(&w.store, &w.clock, &bob.id, &token).is_err());
+        w.clock.advance(86_400_000);
+        assert!(
+            authenticate(&w.store, &w.clock, &jane.id, &token).is_err(),
+            "expired"
+        );
+        let other = issue_login_token(w.issue(), &jane).await.unwrap();
+        logout(&w.store, &other).await.unwrap();
+        assert!(
+            authenticate_token(&w.store, &w.clock, &other).is_err(),
+            "logged out"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_bearer_token_is_nobody() {
+        let w = World::new().await;
+        assert!(bearer_user(&w.store, &w.clock, "nope").is_none());
+        let res = authenticate_bearer(&w.store, &w.clock, "nope");
+        assert!(matches!(res, Err(Error::Unauthorized)));
+        assert!(Credential::LoginToken.admits_api());
+        assert!(!Credential::AccessToken { api: false }.admits_api());
+    }
 }

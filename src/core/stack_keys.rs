@@ -7,9 +7,9 @@
 //! a key in the config should likewise choose a long random one). The plaintext of a generated key is printed
 //! once, at generation, and never again.
 
+use crate::config::StackConfig;
 use crate::crypto::{ct_eq, random_token, sha256, uuid_v4};
 use crate::error::{Error, Result};
-use crate::config::StackConfig;
 use crate::store::Store;
 
 const PROJECT_ID: &str = "stack_project_id";

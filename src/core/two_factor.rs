@@ -118,9 +118,7 @@ fn seed_aad(user_id: &str) -> Vec<u8> {
 
 fn now_secs(clock: &Clock) -> u64 {
     // `TOTP::check` subtracts the skew from the step number: keep it off zero even on an odd test clock.
-    u64::try_from(clock.now_ms() / 1000)
-        .unwrap_or(0)
-        .max(60)
+    u64::try_from(clock.now_ms() / 1000).unwrap_or(0).max(60)
 }
 
 /// When a user without TOTP must give their password as the second factor.
@@ -211,8 +209,7 @@ fn open_seed(ctx: Factors<'_>, user: &User) -> Result<Option<Vec<u8>>> {
     else {
         return Ok(None);
     };
-    ctx
-        .sealer
+    ctx.sealer
         .open(sealed, &seed_aad(&user.id))
         .map(Some)
         .ok_or_else(|| Error::internal("a TOTP seed does not open under the master key"))
@@ -325,8 +322,7 @@ async fn verify_password(ctx: Factors<'_>, user: &User, code: &str) -> Result<bo
     if digest.is_none() {
         // The password was given in clear: the one moment the digest verifier can be made.
         let d = password_digest(ctx.hasher, code, &phc).await?;
-        ctx
-            .store
+        ctx.store
             .update_user(&user.id, |u| {
                 if u.password_hash.as_deref() == Some(phc.as_str()) {
                     u.two_factor
@@ -341,11 +337,7 @@ async fn verify_password(ctx: Factors<'_>, user: &User, code: &str) -> Result<bo
 }
 
 /// The digest verifier for `password`, bound to its hash `phc`.
-pub async fn password_digest(
-    hasher: &Hasher,
-    password: &str,
-    phc: &str,
-) -> Result<PasswordDigest> {
+pub async fn password_digest(hasher: &Hasher, password: &str, phc: &str) -> Result<PasswordDigest> {
     let hex = sha256_hex(password.as_bytes());
     Ok(PasswordDigest {
         phc: hasher.hash(hex).await?,
@@ -369,8 +361,7 @@ pub async fn enable(ctx: Factors<'_>, user: &User) -> Result<Enrolment, Failure>
     }
     let seed = crypto::random_bytes::<SEED_BYTES>().to_vec();
     let sealed = ctx.sealer.seal(&seed, &seed_aad(&user.id));
-    ctx
-        .store
+    ctx.store
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             if t.totp_active() {
@@ -413,8 +404,7 @@ pub async fn confirm(ctx: Factors<'_>, user: &User, code: &str) -> Result<Vec<St
         .map(|_| crypto::random_id()[..8].to_owned())
         .collect();
     let hashed: Vec<[u8; 32]> = codes.iter().map(|c| sha256(c.as_bytes())).collect();
-    ctx
-        .store
+    ctx.store
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             // A concurrent `enable` may have replaced the seed this code was checked against.
@@ -447,8 +437,7 @@ pub async fn disable(ctx: Factors<'_>, user: &User, code: &str) -> Result<(), Fa
         verify_totp_or_backup(ctx, user, code),
     )
     .await?;
-    ctx
-        .store
+    ctx.store
         .update_user(&user.id, |u| {
             if let Some(t) = u.two_factor.as_mut() {
                 t.totp_secret = None;
@@ -494,6 +483,83 @@ mod tests {
             )
         );
         assert_eq!(code_at(&"A".repeat(32), 59).unwrap().len(), 6);
+    }
+
+    async fn reload(w: &crate::core::testing::World, u: &User) -> User {
+        w.store.get_user(&u.id).unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_totp_code_passes_once_and_a_backup_code_once() {
+        let w = crate::core::testing::World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        let code_now = |secret: &str| code_at(secret, now_secs(&w.clock)).unwrap();
+        let enrolment = enable(w.factors(), &jane).await.unwrap();
+        let jane = reload(&w, &jane).await;
+        let backup = confirm(w.factors(), &jane, &code_now(&enrolment.secret))
+            .await
+            .unwrap();
+        let jane = reload(&w, &jane).await;
+        assert!(jane.totp_active());
+        assert!(matches!(
+            enable(w.factors(), &jane).await,
+            Err(Failure::AlreadyEnabled)
+        ));
+        // The confirming code is used up; the password no longer counts as the second factor.
+        let replay = check(
+            w.factors(),
+            &jane,
+            Some(&code_now(&enrolment.secret)),
+            Fallback::Configured,
+        )
+        .await;
+        assert!(
+            matches!(replay, Err(Failure::Invalid(Method::Totp))),
+            "{replay:?}"
+        );
+        let pw = check(w.factors(), &jane, Some("password1"), Fallback::Always).await;
+        assert!(matches!(pw, Err(Failure::Invalid(Method::Totp))), "{pw:?}");
+        w.clock.advance(30_000);
+        check(
+            w.factors(),
+            &jane,
+            Some(&code_now(&enrolment.secret)),
+            Fallback::Configured,
+        )
+        .await
+        .unwrap();
+        let jane = reload(&w, &jane).await;
+        check(w.factors(), &jane, Some(&backup[0]), Fallback::Configured)
+            .await
+            .unwrap();
+        let jane = reload(&w, &jane).await;
+        let again = check(w.factors(), &jane, Some(&backup[0]), Fallback::Configured).await;
+        assert!(
+            matches!(again, Err(Failure::Invalid(Method::Totp))),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_totp_the_password_is_asked_only_where_the_fallback_applies() {
+        let w = crate::core::testing::World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        check(w.factors(), &jane, None, Fallback::Never)
+            .await
+            .unwrap();
+        let off = Factors {
+            password_fallback: false,
+            ..w.factors()
+        };
+        check(off, &jane, None, Fallback::Configured).await.unwrap();
+        let required = check(w.factors(), &jane, None, Fallback::Configured).await;
+        assert!(matches!(required, Err(Failure::Required(Method::Password))));
+        let hex = sha256_hex(b"password1");
+        check(w.factors(), &jane, Some(&hex), Fallback::Always)
+            .await
+            .unwrap();
+        let wrong = check(w.factors(), &jane, Some("nope"), Fallback::Always).await;
+        assert!(matches!(wrong, Err(Failure::Invalid(Method::Password))));
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
         });
     }
     let hash = ctx.hasher.hash(input.password.clone()).await?;
-    let two_factor = super::two_factor::for_new_password(ctx.hasher, &input.password, &hash).await?;
+    let two_factor =
+        super::two_factor::for_new_password(ctx.hasher, &input.password, &hash).await?;
     let now = ctx.clock.now_ms();
     let user = User {
         id: crypto::random_id(),
@@ -103,4 +104,75 @@ pub async fn delete(store: &Store, id: &str) -> Result<User> {
     store.revoke_user_tokens(id)?;
     store.durable().await?;
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn new_user(name: &str, email: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            email: email.into(),
+            password: "password1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn taken_usernames_and_emails_are_refused() {
+        let w = World::new().await;
+        let jane = create(w.users(), new_user("jane", "Jane@Example.com"))
+            .await
+            .unwrap();
+        assert_eq!(jane.roles, vec![Role::User], "plain user by default");
+        assert_eq!(jane.name, "jane", "named after the username by default");
+        assert_eq!(jane.emails[0].address, "jane@example.com");
+        let name = create(w.users(), new_user("jane", "other@example.com")).await;
+        assert!(
+            matches!(
+                name,
+                Err(Error::Conflict {
+                    field: "username",
+                    ..
+                })
+            ),
+            "{name:?}"
+        );
+        let email = create(w.users(), new_user("janet", "JANE@example.com")).await;
+        assert!(
+            matches!(email, Err(Error::Conflict { field: "email", .. })),
+            "{email:?}"
+        );
+        assert_eq!(w.store.list_users().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_admin_cannot_be_deleted() {
+        let w = World::new().await;
+        let root = w.user("root", &["admin"]).await;
+        let res = delete(&w.store, &root.id).await;
+        assert!(matches!(res, Err(Error::NotAllowed(_))), "{res:?}");
+        let second = w.user("second", &["admin", "user"]).await;
+        delete(&w.store, &root.id).await.unwrap();
+        assert!(matches!(
+            find(&w.store, Some(&root.id), None),
+            Err(Error::NotFound("user"))
+        ));
+        assert_eq!(find(&w.store, None, Some("second")).unwrap().id, second.id);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_user_ends_its_sessions() {
+        let w = World::new().await;
+        w.user("root", &["admin"]).await;
+        let jane = w.user("jane", &["user"]).await;
+        let token = crate::core::session::issue_login_token(w.issue(), &jane)
+            .await
+            .unwrap();
+        delete(&w.store, &jane.id).await.unwrap();
+        let after = crate::core::session::authenticate(&w.store, &w.clock, &jane.id, &token);
+        assert!(matches!(after, Err(Error::Unauthorized)));
+    }
 }

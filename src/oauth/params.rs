@@ -3,8 +3,8 @@
 
 use base64::Engine;
 
-pub use crate::web::form::{ParamError, Params};
 use crate::web::form::form_decode;
+pub use crate::web::form::{ParamError, Params};
 
 /// Client credentials from an `Authorization: Basic` header.
 #[derive(Debug, PartialEq, Eq)]

@@ -135,12 +135,15 @@ impl FromRequestParts<AppState> for Admin {
             return Err(LocoiaError(Error::Unauthorized).into_response());
         };
         // A login authToken first (a cheap digest lookup), then a Latchkey access token.
-        let (user, credential) = match session::authenticate_token(&state.store, &state.clock, token) {
-            Ok(u) => (u, Credential::LoginToken),
-            Err(Error::Unauthorized) => session::authenticate_bearer(&state.store, &state.clock, token)
-                .map_err(|e| LocoiaError(e).into_response())?,
-            Err(e) => return Err(LocoiaError(e).into_response()),
-        };
+        let (user, credential) =
+            match session::authenticate_token(&state.store, &state.clock, token) {
+                Ok(u) => (u, Credential::LoginToken),
+                Err(Error::Unauthorized) => {
+                    session::authenticate_bearer(&state.store, &state.clock, token)
+                        .map_err(|e| LocoiaError(e).into_response())?
+                }
+                Err(e) => return Err(LocoiaError(e).into_response()),
+            };
         if !credential.admits_api() {
             return Err(without_api_scope());
         }

@@ -122,7 +122,11 @@ pub async fn get(
     if given != 1 {
         return Err(invalid_params("must match exactly one schema in oneOf"));
     }
-    match app::find(&s.store, id.map(String::as_str), client_id.map(String::as_str)) {
+    match app::find(
+        &s.store,
+        id.map(String::as_str),
+        client_id.map(String::as_str),
+    ) {
         Ok(a) => Ok(success(json!({"oauthApp": app_json(&a, None)}))),
         Err(crate::error::Error::NotFound(_)) => Err(plain_failure("OAuth app not found.")),
         Err(e) => Err(rc(e.into())),

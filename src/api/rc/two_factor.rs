@@ -51,9 +51,14 @@ async fn require_current(
     caller: &Caller,
     headers: &HeaderMap,
 ) -> Result<(), Response> {
-    two_factor::check(state.factors(), &caller.user, header_code(headers), Fallback::Always)
-        .await
-        .map_err(failure_response)
+    two_factor::check(
+        state.factors(),
+        &caller.user,
+        header_code(headers),
+        Fallback::Always,
+    )
+    .await
+    .map_err(failure_response)
 }
 
 /// RC's table for second-factor failures (`details {"method","availableMethods"}`).

@@ -127,7 +127,9 @@ impl<'a> LinkRef<'a> {
 /// or disabled) is not found, as Stack answers it; deleting it still works.
 fn find(s: &AppState, user_id: &str, r: &LinkRef, live: bool) -> Result<Link, StackError> {
     let link = match *r {
-        LinkRef::Id(id) => core_link::get(&s.store, user_id, id).map_err(link_error(user_id, id))?,
+        LinkRef::Id(id) => {
+            core_link::get(&s.store, user_id, id).map_err(link_error(user_id, id))?
+        }
         LinkRef::Provider(key) => {
             core_link::get_by_provider(&s.store, user_id, key).map_err(|e| match e {
                 Error::NotFound("link") => StackError::NoLinkForProvider,
