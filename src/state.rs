@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::core::app::Apps;
 use crate::core::bootstrap::Setup;
 use crate::core::provider::Providers;
-use crate::core::session::{Issue, SignIn};
+use crate::core::session::{LoginTokens, SignIn};
 use crate::core::throttle::Throttle;
 use crate::core::two_factor::Factors;
 use crate::core::user::Users;
@@ -140,8 +140,8 @@ impl AppState {
         }
     }
 
-    pub fn issue(&self) -> Issue<'_> {
-        Issue {
+    pub fn login_tokens(&self) -> LoginTokens<'_> {
+        LoginTokens {
             store: &self.store,
             clock: &self.clock,
             ttl_days: self.config.login.token_ttl_days,

@@ -26,7 +26,7 @@ pub struct SignIn<'a> {
 
 /// What issuing a login token touches: the store, the clock and the token lifetime (`login.token_ttl_days`).
 #[derive(Clone, Copy)]
-pub struct Issue<'a> {
+pub struct LoginTokens<'a> {
     pub store: &'a Store,
     pub clock: &'a Clock,
     pub ttl_days: u64,
@@ -79,7 +79,7 @@ pub async fn check_password(
 }
 
 /// Issues a login token for `user`; only its SHA-256 digest is stored.
-pub async fn issue_login_token(ctx: Issue<'_>, user: &User) -> Result<String> {
+pub async fn issue_login_token(ctx: LoginTokens<'_>, user: &User) -> Result<String> {
     let token = crypto::random_token();
     let now = ctx.clock.now_ms();
     let ttl = ctx.ttl_days as i64 * 86_400_000;
@@ -228,7 +228,7 @@ mod tests {
         let w = World::new().await;
         let jane = w.user("jane", &["user"]).await;
         let bob = w.user("bob", &["user"]).await;
-        let token = issue_login_token(w.issue(), &jane).await.unwrap();
+        let token = issue_login_token(w.login_tokens(), &jane).await.unwrap();
         assert_eq!(
             authenticate(&w.store, &w.clock, &jane.id, &token)
                 .unwrap()
@@ -243,7 +243,7 @@ mod tests {
             authenticate(&w.store, &w.clock, &jane.id, &token).is_err(),
             "expired"
         );
-        let other = issue_login_token(w.issue(), &jane).await.unwrap();
+        let other = issue_login_token(w.login_tokens(), &jane).await.unwrap();
         logout(&w.store, &other).await.unwrap();
         assert!(
             authenticate_token(&w.store, &w.clock, &other).is_err(),

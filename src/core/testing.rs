@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::app::Apps;
 use super::provider::Providers;
-use super::session::{Issue, SignIn};
+use super::session::{LoginTokens, SignIn};
 use super::throttle::Throttle;
 use super::two_factor::Factors;
 use super::user::{self, NewUser, Users};
@@ -78,8 +78,8 @@ impl World {
         }
     }
 
-    pub fn issue(&self) -> Issue<'_> {
-        Issue {
+    pub fn login_tokens(&self) -> LoginTokens<'_> {
+        LoginTokens {
             store: &self.store,
             clock: &self.clock,
             ttl_days: 1,

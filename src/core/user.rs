@@ -168,7 +168,7 @@ mod tests {
         let w = World::new().await;
         w.user("root", &["admin"]).await;
         let jane = w.user("jane", &["user"]).await;
-        let token = crate::core::session::issue_login_token(w.issue(), &jane)
+        let token = crate::core::session::issue_login_token(w.login_tokens(), &jane)
             .await
             .unwrap();
         delete(&w.store, &jane.id).await.unwrap();

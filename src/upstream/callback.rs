@@ -143,7 +143,7 @@ async fn finish(
             }
             _ => Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
         })?;
-    let token = session::issue_login_token(s.issue(), &user)
+    let token = session::issue_login_token(s.login_tokens(), &user)
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     Ok((token, pending.return_to))

@@ -277,7 +277,7 @@ pub async fn login_submit(
 
 /// Starts the browser session of `user` and continues to `return_to`.
 async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
-    match login::issue_login_token(s.issue(), user).await {
+    match login::issue_login_token(s.login_tokens(), user).await {
         Ok(token) => see_other(return_to, vec![session::login_cookie(s, &token)]),
         Err(e) => failure_page(&e),
     }

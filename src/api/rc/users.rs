@@ -130,7 +130,7 @@ pub async fn login(
     core_two_factor::check(s.factors(), &user, code, Fallback::Never)
         .await
         .map_err(two_factor::sign_in_failure)?;
-    let token = session::issue_login_token(s.issue(), &user)
+    let token = session::issue_login_token(s.login_tokens(), &user)
         .await
         .map_err(|e| RcError::from(e).into_response())?;
     let me = json!({
