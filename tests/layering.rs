@@ -64,32 +64,32 @@ fn ident_at(s: &str) -> &str {
     &s[..end]
 }
 
-/// The crate-root modules `line` names: `crate::x`, each entry of `crate::{x, y::z}`, and `super::x` where
-/// `depth` `super`s reach the crate root.
+/// The crate-root modules `line` names: `crate::x`, each entry of `crate::{x, y::z}`, and the same after the
+/// `depth` `super`s that reach the crate root.
 fn imports(line: &str, depth: usize) -> Vec<String> {
     let code = line.split("//").next().unwrap_or("");
-    let mut found = Vec::new();
-    for (i, _) in code.match_indices("crate::") {
-        if code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
-            continue;
-        }
-        let rest = &code[i + "crate::".len()..];
-        match rest.strip_prefix('{') {
-            Some(group) => {
-                let group = group.split('}').next().unwrap_or("");
-                found.extend(group.split(',').map(|e| ident_at(e.trim()).to_owned()));
-            }
-            None => found.push(ident_at(rest).to_owned()),
-        }
-    }
     let supers = "super::".repeat(depth);
-    for (i, _) in code.match_indices(&supers) {
-        let rest = &code[i + supers.len()..];
-        if !code[..i].ends_with("super::") && !rest.starts_with("super::") {
-            found.push(ident_at(rest).to_owned());
+    let mut found = Vec::new();
+    for root in ["crate::", supers.as_str()] {
+        for (i, _) in code.match_indices(root) {
+            let before = &code[..i];
+            let rest = &code[i + root.len()..];
+            // Part of a longer name (`my_crate::`), or of a longer `super::super::` chain.
+            if before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                || rest.starts_with("super::")
+            {
+                continue;
+            }
+            match rest.strip_prefix('{') {
+                Some(group) => {
+                    let group = group.split('}').next().unwrap_or("");
+                    found.extend(group.split(',').map(|e| ident_at(e.trim()).to_owned()));
+                }
+                None => found.push(ident_at(rest).to_owned()),
+            }
         }
     }
-    found.retain(|m| !m.is_empty());
+    found.retain(|m| !m.is_empty() && m != "self");
     found
 }
 
@@ -172,5 +172,6 @@ fn imports_are_found_in_paths_groups_and_supers() {
     assert_eq!(imports("use super::state::AppState;", 1), ["state"]);
     assert_eq!(imports("use super::super::api;", 2), ["api"]);
     assert_eq!(imports("use super::super::api;", 1), Vec::<String>::new());
+    assert_eq!(imports("use super::{state, web::x};", 1), ["state", "web"]);
     assert_eq!(imports("latchkey_crate::x", 1), Vec::<String>::new());
 }
