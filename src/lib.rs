@@ -4,19 +4,27 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: defaults < file < env < flags → one validated `Config`.
-//! - [`server`]: the hyper accept loop, graceful drain, and `start` (store → state → router).
+//! Dependencies point down, one layer to the next or further (`tests/layering.rs` checks it; siblings in a layer
+//! never import each other):
+//!
+//! - [`cli`], [`server`]: the command line (offline backup, restore), and `start` (store → state → router) with the
+//!   hyper accept loop and graceful drain.
 //! - [`api`]: the router and the wire dialects (`api::rc` Rocket.Chat, `api::stack` Stack Auth, `api::locoia`),
 //!   each with its own error table.
-//! - [`core`]: use cases (users, sessions, apps, bootstrap) over the store, free of wire formats.
-//! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth.
-//! - [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping).
-//! - [`web`]: sign-in, consent and error pages, the session cookie and CSRF.
+//! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth;
+//!   [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping).
+//! - [`web`]: sign-in, consent and error pages, the session cookie, CSRF and the strict form parser: browser
+//!   plumbing that knows neither OAuth nor federation.
+//! - [`state`]: `AppState`, the composition root's shared handles; it builds the use cases' narrow contexts.
+//! - [`core`]: use cases (users, sessions, apps, links, providers, 2FA, federation decisions, bootstrap) over the
+//!   store, free of wire formats; each takes only what it touches.
+//! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`;
+//!   [`config`]: defaults < file < env < flags → one validated `Config`.
 //! - [`model`]: domain types and validation, no IO.
-//! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`.
-//! - [`crypto`]: ids, secrets, digests, the argon2 pool and the client-secret verification cache.
-//! - [`clock`]: the only reader of wall-clock time.
-//! - [`wire`]: HTTP plumbing every dialect shares: the Bearer parser, the body reader, `Retry-After` seconds.
+//! - [`error`]: the domain `Error`.
+//! - [`crypto`]: ids, secrets, digests, the argon2 pool and the client-secret verification cache; [`clock`]: the
+//!   only reader of wall-clock time; [`wire`]: HTTP plumbing every dialect shares (the Bearer parser, the body
+//!   reader, `Retry-After` seconds); [`telemetry`]: logging and metrics.
 
 pub mod api;
 pub mod cli;

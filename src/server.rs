@@ -341,7 +341,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         .await
         .map_err(StartError::Setup)?;
     let state = AppState::new(store.clone(), config, clock.clone(), issuer, sealer).await;
-    let announcements = bootstrap::run(&state)
+    let announcements = bootstrap::run(state.setup())
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
     let sweeper = crate::store::spawn_sweeper(store, clock, sweep_every);

@@ -2,10 +2,17 @@
 //! request (middleware, handler service, extractors), so it must be cheap on a hot path.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::core::app::Apps;
+use crate::core::bootstrap::Setup;
+use crate::core::provider::Providers;
+use crate::core::session::{LoginTokens, SignIn};
 use crate::core::throttle::Throttle;
+use crate::core::two_factor::Factors;
+use crate::core::user::Users;
 use crate::crypto::{Hasher, Sealer, Verifier};
 use crate::store::Store;
 
@@ -95,11 +102,88 @@ impl AppState {
                 crate::core::two_factor::MAX_FAILURES,
                 crate::core::two_factor::FAILURE_WINDOW_MS,
             )),
-            http: crate::upstream::http_client(),
+            http: http_client(),
         }))
     }
 
     pub fn hasher(&self) -> &Arc<Hasher> {
         self.verifier.hasher()
     }
+
+    // The narrow contexts of the `core` use cases: each hands a use case only the handles it touches.
+
+    pub fn users(&self) -> Users<'_> {
+        Users {
+            store: &self.store,
+            clock: &self.clock,
+            hasher: self.hasher(),
+        }
+    }
+
+    pub fn apps(&self) -> Apps<'_> {
+        Apps {
+            store: &self.store,
+            clock: &self.clock,
+            verifier: &self.verifier,
+            redirects: self.config.http_redirects(),
+        }
+    }
+
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn {
+            store: &self.store,
+            clock: &self.clock,
+            hasher: self.hasher(),
+            user_throttle: &self.login_user_throttle,
+            ip_throttle: &self.login_ip_throttle,
+            dummy_hash: &self.dummy_hash,
+        }
+    }
+
+    pub fn login_tokens(&self) -> LoginTokens<'_> {
+        LoginTokens {
+            store: &self.store,
+            clock: &self.clock,
+            ttl_days: self.config.login.token_ttl_days,
+        }
+    }
+
+    pub fn factors(&self) -> Factors<'_> {
+        Factors {
+            store: &self.store,
+            clock: &self.clock,
+            hasher: self.hasher(),
+            sealer: &self.sealer,
+            throttle: &self.two_factor_throttle,
+            password_fallback: self.config.password_fallback(),
+        }
+    }
+
+    pub fn providers(&self) -> Providers<'_> {
+        Providers {
+            store: &self.store,
+            clock: &self.clock,
+            sealer: &self.sealer,
+        }
+    }
+
+    pub fn setup(&self) -> Setup<'_> {
+        Setup {
+            config: &self.config,
+            issuer: &self.issuer,
+            users: self.users(),
+            apps: self.apps(),
+        }
+    }
+}
+
+/// The client for upstream providers (federated sign-in): 5 s to connect, no redirects followed; the callback
+/// bounds the whole exchange with `upstream::deadline`. Built here, with the other shared handles.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("static HTTP client configuration")
 }

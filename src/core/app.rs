@@ -1,10 +1,28 @@
 //! OAuth app use cases: registration with a secret shown once, updates, secret rotation, deletion.
 
-use crate::crypto;
+use crate::clock::Clock;
+use crate::crypto::{self, Hasher, Verifier};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::AppInput;
+use crate::model::redirect::HttpRedirects;
 use crate::model::{App, ClientType, User};
-use crate::state::AppState;
+use crate::store::Store;
+
+/// What the app use cases touch: the store, the clock, the argon2 pool behind the client-secret verification cache
+/// (forgotten on every change of a secret), and the configured redirect-URI policy.
+#[derive(Clone, Copy)]
+pub struct Apps<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub verifier: &'a Verifier,
+    pub redirects: HttpRedirects,
+}
+
+impl Apps<'_> {
+    fn hasher(&self) -> &Hasher {
+        self.verifier.hasher()
+    }
+}
 
 /// A freshly created or re-keyed app with its plaintext secret (public clients have none).
 pub struct WithSecret {
@@ -12,19 +30,19 @@ pub struct WithSecret {
     pub secret: Option<String>,
 }
 
-pub async fn create(state: &AppState, input: AppInput, by: &User) -> Result<WithSecret> {
-    create_with_id(state, input, by, crypto::random_id(), None).await
+pub async fn create(ctx: Apps<'_>, input: AppInput, by: &User) -> Result<WithSecret> {
+    create_with_id(ctx, input, by, crypto::random_id(), None).await
 }
 
 /// Creates an app with a chosen `client_id` and optionally a chosen secret (declared `[[clients]]`, `--dev`).
 pub async fn create_with_id(
-    state: &AppState,
+    ctx: Apps<'_>,
     input: AppInput,
     by: &User,
     client_id: String,
     secret: Option<String>,
 ) -> Result<WithSecret> {
-    let f = input.validate(state.config.http_redirects())?;
+    let f = input.validate(ctx.redirects)?;
     let client_type = f.client_type.unwrap_or_default();
     let grant_types = f.grant_types.clone().unwrap_or_else(App::default_grants);
     crate::model::app::AppFields::check_combination(client_type, &grant_types)?;
@@ -32,11 +50,11 @@ pub async fn create_with_id(
         ClientType::Public => (None, None),
         ClientType::Confidential => {
             let s = secret.unwrap_or_else(crypto::random_token);
-            let h = state.hasher().hash(s.clone()).await?;
+            let h = ctx.hasher().hash(s.clone()).await?;
             (Some(s), Some(h))
         }
     };
-    let now = state.clock.now_ms();
+    let now = ctx.clock.now_ms();
     let app = App {
         id: crypto::random_id(),
         name: f.name,
@@ -53,15 +71,15 @@ pub async fn create_with_id(
         updated_at: now,
         created_by: by.as_ref(),
     };
-    state.store.create_app(&app).await?;
+    ctx.store.create_app(&app).await?;
     Ok(WithSecret { app, secret })
 }
 
 /// Finds an app by exactly one of its `_id` or `clientId`.
-pub fn find(state: &AppState, id: Option<&str>, client_id: Option<&str>) -> Result<App> {
+pub fn find(store: &Store, id: Option<&str>, client_id: Option<&str>) -> Result<App> {
     let found = match (id, client_id) {
-        (Some(id), None) => state.store.get_app(id)?,
-        (None, Some(c)) => state.store.app_by_client_id(c)?,
+        (Some(id), None) => store.get_app(id)?,
+        (None, Some(c)) => store.app_by_client_id(c)?,
         _ => {
             return Err(Error::invalid(
                 Field::AppId,
@@ -72,22 +90,19 @@ pub fn find(state: &AppState, id: Option<&str>, client_id: Option<&str>) -> Resu
     found.ok_or(Error::NotFound(Entity::App))
 }
 
-pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> {
-    let f = input.validate(state.config.http_redirects())?;
-    let now = state.clock.now_ms();
-    let before = state
-        .store
-        .get_app(id)?
-        .ok_or(Error::NotFound(Entity::App))?;
+pub async fn update(ctx: Apps<'_>, id: &str, input: AppInput) -> Result<App> {
+    let f = input.validate(ctx.redirects)?;
+    let now = ctx.clock.now_ms();
+    let before = ctx.store.get_app(id)?.ok_or(Error::NotFound(Entity::App))?;
     // Switching to confidential needs a secret: one is generated and must be fetched with regenerateSecret.
     let needs_secret =
         f.client_type == Some(ClientType::Confidential) && before.secret_hash.is_none();
     let new_hash = if needs_secret {
-        Some(state.hasher().hash(crypto::random_token()).await?)
+        Some(ctx.hasher().hash(crypto::random_token()).await?)
     } else {
         None
     };
-    let app = state
+    let app = ctx
         .store
         .update_app(id, |app| {
             app.apply(f.clone(), now)?;
@@ -102,21 +117,18 @@ pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> 
         })
         .await?;
     if !app.active || app.secret_hash != before.secret_hash {
-        state.verifier.forget(&app.client_id);
+        ctx.verifier.forget(&app.client_id);
     }
     if !app.active && before.active {
         // Deactivation revokes at once; a reactivated app starts with no live tokens.
-        state.store.revoke_client_tokens(&app.client_id)?;
-        state.store.durable().await?;
+        ctx.store.revoke_client_tokens(&app.client_id)?;
+        ctx.store.durable().await?;
     }
     Ok(app)
 }
 
-pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret> {
-    let app = state
-        .store
-        .get_app(id)?
-        .ok_or(Error::NotFound(Entity::App))?;
+pub async fn regenerate_secret(ctx: Apps<'_>, id: &str) -> Result<WithSecret> {
+    let app = ctx.store.get_app(id)?.ok_or(Error::NotFound(Entity::App))?;
     if app.client_type == ClientType::Public {
         return Err(Error::invalid(
             Field::ClientType,
@@ -124,9 +136,9 @@ pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret>
         ));
     }
     let secret = crypto::random_token();
-    let hash = state.hasher().hash(secret.clone()).await?;
-    let now = state.clock.now_ms();
-    let app = state
+    let hash = ctx.hasher().hash(secret.clone()).await?;
+    let now = ctx.clock.now_ms();
+    let app = ctx
         .store
         .update_app(id, |a| {
             a.secret_hash = Some(hash.clone());
@@ -134,17 +146,108 @@ pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret>
             Ok(())
         })
         .await?;
-    state.verifier.forget(&app.client_id);
+    ctx.verifier.forget(&app.client_id);
     Ok(WithSecret {
         app,
         secret: Some(secret),
     })
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<App> {
-    let app = state.store.delete_app(id).await?;
-    state.verifier.forget(&app.client_id);
-    state.store.revoke_client_tokens(&app.client_id)?;
-    state.store.durable().await?;
+pub async fn delete(ctx: Apps<'_>, id: &str) -> Result<App> {
+    let app = ctx.store.delete_app(id).await?;
+    ctx.verifier.forget(&app.client_id);
+    ctx.store.revoke_client_tokens(&app.client_id)?;
+    ctx.store.durable().await?;
     Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn input(client_type: &str, redirect: &str) -> AppInput {
+        AppInput {
+            name: "App".into(),
+            active: true,
+            redirect_uri: redirect.into(),
+            client_type: Some(client_type.into()),
+            grant_types: None,
+            scopes: None,
+            skip_consent: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confidential_app_gets_a_secret_shown_once_and_a_public_one_none() {
+        let w = World::new().await;
+        let owner = w.user("root", &["admin"]).await;
+        let conf = create(
+            w.apps(),
+            input("confidential", "https://app.example/cb"),
+            &owner,
+        )
+        .await
+        .unwrap();
+        let secret = conf.secret.unwrap();
+        let stored = find(&w.store, None, Some(&conf.app.client_id)).unwrap();
+        let phc = stored.secret_hash.unwrap();
+        assert!(w
+            .verifier
+            .hasher()
+            .verify(secret, phc.clone())
+            .await
+            .unwrap());
+        let public = create(w.apps(), input("public", "https://app.example/cb"), &owner)
+            .await
+            .unwrap();
+        assert!(public.secret.is_none() && public.app.secret_hash.is_none());
+        let res = regenerate_secret(w.apps(), &public.app.id).await;
+        assert!(
+            matches!(res, Err(Error::Invalid { .. })),
+            "public clients have no secret"
+        );
+        let rotated = regenerate_secret(w.apps(), &conf.app.id).await.unwrap();
+        assert_ne!(rotated.app.secret_hash.unwrap(), phc);
+    }
+
+    #[tokio::test]
+    async fn http_redirects_need_a_loopback_host_unless_the_config_allows_any() {
+        let w = World::new().await;
+        let owner = w.user("root", &["admin"]).await;
+        let res = create(w.apps(), input("public", "http://app.example/cb"), &owner).await;
+        assert!(matches!(res, Err(Error::Invalid { .. })), "{:?}", res.err());
+        create(
+            w.apps(),
+            input("public", "http://127.0.0.1:8080/cb"),
+            &owner,
+        )
+        .await
+        .unwrap();
+        let any = Apps {
+            redirects: HttpRedirects::AnyHost,
+            ..w.apps()
+        };
+        create(any, input("public", "http://app.example/cb"), &owner)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_app_is_found_by_exactly_one_of_its_ids() {
+        let w = World::new().await;
+        let owner = w.user("root", &["admin"]).await;
+        let a = create(w.apps(), input("public", "https://app.example/cb"), &owner)
+            .await
+            .unwrap()
+            .app;
+        assert_eq!(find(&w.store, Some(&a.id), None).unwrap().id, a.id);
+        let both = find(&w.store, Some(&a.id), Some(&a.client_id));
+        assert!(matches!(both, Err(Error::Invalid { .. })));
+        delete(w.apps(), &a.id).await.unwrap();
+        assert!(matches!(
+            find(&w.store, Some(&a.id), None),
+            Err(Error::NotFound(Entity::App))
+        ));
+    }
 }

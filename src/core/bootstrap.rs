@@ -1,11 +1,22 @@
 //! First-start setup: the admin user, declared `[[users]]` and `[[clients]]`, the Stack project keys, and the
 //! `--dev` demo.
 
-use crate::core::{app, user};
+use crate::config::Config;
+use crate::core::app::{self, Apps};
+use crate::core::user::{self, Users};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::AppInput;
 use crate::model::User;
-use crate::state::AppState;
+
+/// What start-up touches: the config it applies, the issuer the `--dev` lines name, and the user and app use
+/// cases' contexts (the store is theirs).
+#[derive(Clone, Copy)]
+pub struct Setup<'a> {
+    pub config: &'a Config,
+    pub issuer: &'a str,
+    pub users: Users<'a>,
+    pub apps: Apps<'a>,
+}
 
 /// The `--dev` demo client's id (stable, so its authorize URL can be bookmarked).
 pub const DEV_CLIENT_ID: &str = "latchkey-demo";
@@ -24,18 +35,18 @@ pub struct Announcements {
 }
 
 /// Creates the admin on an empty store. Returns the generated password when none was configured.
-pub async fn ensure_admin(state: &AppState, out: &mut Announcements) -> Result<()> {
-    if state.store.has_users()? {
+pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()> {
+    if ctx.users.store.has_users()? {
         return Ok(());
     }
-    let cfg = &state.config.admin;
+    let cfg = &ctx.config.admin;
     let (password, generated) = if cfg.password.is_empty() {
         (crate::crypto::random_token(), true)
     } else {
         (cfg.password.clone(), false)
     };
     let admin = user::create(
-        state,
+        ctx.users,
         user::NewUser {
             username: cfg.username.clone(),
             email: format!("{}@localhost.localdomain", cfg.username.to_lowercase()),
@@ -59,12 +70,12 @@ pub async fn ensure_admin(state: &AppState, out: &mut Announcements) -> Result<(
 }
 
 /// Upserts `[[users]]` from the config: created when missing, password and roles refreshed when present.
-pub async fn declared_users(state: &AppState) -> Result<()> {
-    for d in &state.config.users {
-        match state.store.user_by_username(&d.username)? {
+pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
+    for d in &ctx.config.users {
+        match ctx.users.store.user_by_username(&d.username)? {
             None => {
                 user::create(
-                    state,
+                    ctx.users,
                     user::NewUser {
                         username: d.username.clone(),
                         email: d.email.clone(),
@@ -77,7 +88,7 @@ pub async fn declared_users(state: &AppState) -> Result<()> {
                 .await?;
             }
             Some(u) => {
-                let hash = state.hasher().hash(d.password.clone()).await?;
+                let hash = ctx.users.hasher.hash(d.password.clone()).await?;
                 let roles = if d.roles.is_empty() {
                     u.roles.clone()
                 } else {
@@ -86,7 +97,7 @@ pub async fn declared_users(state: &AppState) -> Result<()> {
                         .map(|r| crate::model::Role::parse(r))
                         .collect::<Result<Vec<_>>>()?
                 };
-                state
+                ctx.users
                     .store
                     .update_user(&u.id, |u| {
                         u.password_hash = Some(hash.clone());
@@ -101,8 +112,8 @@ pub async fn declared_users(state: &AppState) -> Result<()> {
 }
 
 /// Upserts `[[clients]]`: they keep their `client_id`; a given secret is hashed on load.
-pub async fn declared_clients(state: &AppState, owner: &User) -> Result<()> {
-    for c in &state.config.clients {
+pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
+    for c in &ctx.config.clients {
         if c.client_id.is_empty() {
             return Err(Error::invalid(Field::ClientId, "is required"));
         }
@@ -120,22 +131,22 @@ pub async fn declared_clients(state: &AppState, owner: &User) -> Result<()> {
             skip_consent: Some(c.skip_consent),
         };
         let secret = Some(c.client_secret.clone()).filter(|s| !s.is_empty());
-        match state.store.app_by_client_id(&c.client_id)? {
+        match ctx.users.store.app_by_client_id(&c.client_id)? {
             None => {
-                app::create_with_id(state, input, owner, c.client_id.clone(), secret).await?;
+                app::create_with_id(ctx.apps, input, owner, c.client_id.clone(), secret).await?;
             }
             Some(existing) => {
-                app::update(state, &existing.id, input).await?;
+                app::update(ctx.apps, &existing.id, input).await?;
                 if let Some(s) = secret {
-                    let hash = state.hasher().hash(s).await?;
-                    state
+                    let hash = ctx.users.hasher.hash(s).await?;
+                    ctx.apps
                         .store
                         .update_app(&existing.id, |a| {
                             a.secret_hash = Some(hash.clone());
                             Ok(())
                         })
                         .await?;
-                    state.verifier.forget(&c.client_id);
+                    ctx.apps.verifier.forget(&c.client_id);
                 }
             }
         }
@@ -144,37 +155,43 @@ pub async fn declared_clients(state: &AppState, owner: &User) -> Result<()> {
 }
 
 /// Runs every start-up step in order.
-pub async fn run(state: &AppState) -> Result<Announcements> {
+pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
     let mut out = Announcements::default();
-    ensure_admin(state, &mut out).await?;
-    declared_users(state).await?;
-    let owner = state
+    ensure_admin(ctx, &mut out).await?;
+    declared_users(ctx).await?;
+    let owner = ctx
+        .users
         .store
-        .user_by_username(&state.config.admin.username)?
-        .or(state.store.list_users()?.into_iter().find(User::is_admin))
+        .user_by_username(&ctx.config.admin.username)?
+        .or(ctx
+            .users
+            .store
+            .list_users()?
+            .into_iter()
+            .find(User::is_admin))
         .ok_or(Error::NotFound(Entity::Admin))?;
-    declared_clients(state, &owner).await?;
-    stack_keys(state, &mut out).await?;
-    if state.config.dev {
-        dev_demo(state, &owner, &mut out).await?;
+    declared_clients(ctx, &owner).await?;
+    stack_keys(ctx, &mut out).await?;
+    if ctx.config.dev {
+        dev_demo(ctx, &owner, &mut out).await?;
     }
     Ok(out)
 }
 
 /// The Stack project id and keys (docs/endpoints.md#links) that the config leaves unset: generated once, stored (keys as digests)
 /// and announced once; later starts find them stored and print nothing.
-pub async fn stack_keys(state: &AppState, out: &mut Announcements) -> Result<()> {
+pub async fn stack_keys(ctx: Setup<'_>, out: &mut Announcements) -> Result<()> {
     out.lines
-        .extend(crate::core::stack_keys::ensure(state).await?);
+        .extend(crate::core::stack_keys::ensure(ctx.users.store, &ctx.config.stack).await?);
     Ok(())
 }
 
 /// `--dev`: a demo user and a demo client (consent skipped), upserted at every start, and the lines that let a
 /// developer run the whole code flow by pasting.
-async fn dev_demo(state: &AppState, owner: &User, out: &mut Announcements) -> Result<()> {
-    if state.store.user_by_username(DEV_USER)?.is_none() {
+async fn dev_demo(ctx: Setup<'_>, owner: &User, out: &mut Announcements) -> Result<()> {
+    if ctx.users.store.user_by_username(DEV_USER)?.is_none() {
         user::create(
-            state,
+            ctx.users,
             user::NewUser {
                 username: DEV_USER.into(),
                 email: "demo@example.com".into(),
@@ -185,7 +202,7 @@ async fn dev_demo(state: &AppState, owner: &User, out: &mut Announcements) -> Re
         )
         .await?;
     }
-    let iss = &state.issuer;
+    let iss = ctx.issuer;
     let redirect = format!("{iss}/dev/callback");
     let input = AppInput {
         name: "Latchkey demo client".into(),
@@ -200,10 +217,10 @@ async fn dev_demo(state: &AppState, owner: &User, out: &mut Announcements) -> Re
         scopes: None,
         skip_consent: Some(true),
     };
-    match state.store.app_by_client_id(DEV_CLIENT_ID)? {
+    match ctx.users.store.app_by_client_id(DEV_CLIENT_ID)? {
         None => {
             app::create_with_id(
-                state,
+                ctx.apps,
                 input,
                 owner,
                 DEV_CLIENT_ID.into(),
@@ -212,7 +229,7 @@ async fn dev_demo(state: &AppState, owner: &User, out: &mut Announcements) -> Re
             .await?;
         }
         Some(existing) => {
-            app::update(state, &existing.id, input).await?;
+            app::update(ctx.apps, &existing.id, input).await?;
         }
     }
     let challenge = crate::crypto::secret::b64url(&crate::crypto::sha256(DEV_VERIFIER.as_bytes()));

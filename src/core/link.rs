@@ -2,10 +2,11 @@
 //! its user: a link of another user is "not found", exactly like a missing one, so ids cannot be probed across
 //! users.
 
+use crate::clock::Clock;
 use crate::crypto::uuid_v4;
 use crate::error::{Entity, Error, Result};
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
-use crate::state::AppState;
+use crate::store::Store;
 
 /// What a caller chooses when creating a link.
 #[derive(Clone, Debug)]
@@ -30,10 +31,8 @@ pub struct LinkChange {
 
 /// Creates a link of type `custom`. The store checks, atomically, that the provider exists and is enabled, that
 /// the user exists, and the two sign-in rules.
-pub async fn create(state: &AppState, input: NewLink) -> Result<Link> {
-    let created_at = state
-        .store
-        .next_link_time(&input.user_id, state.clock.now_ms())?;
+pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link> {
+    let created_at = store.next_link_time(&input.user_id, clock.now_ms())?;
     let link = Link {
         id: uuid_v4(),
         user_id: input.user_id,
@@ -47,40 +46,40 @@ pub async fn create(state: &AppState, input: NewLink) -> Result<Link> {
         upstream: None,
     };
     link.validate()?;
-    state.store.create_link(&link).await?;
+    store.create_link(&link).await?;
     Ok(link)
 }
 
-fn ensure_user(state: &AppState, user_id: &str) -> Result<()> {
-    match state.store.get_user(user_id)? {
+fn ensure_user(store: &Store, user_id: &str) -> Result<()> {
+    match store.get_user(user_id)? {
         Some(_) => Ok(()),
         None => Err(Error::NotFound(Entity::User)),
     }
 }
 
-/// The links of `user_id` (`NotFound(Entity::User)` for an unknown user), or of everyone, in creation order.
-pub fn list(state: &AppState, user_id: Option<&str>) -> Result<Vec<Link>> {
+/// The links of `user_id` (`NotFound("user")` for an unknown user), or of everyone, in creation order.
+pub fn list(store: &Store, user_id: Option<&str>) -> Result<Vec<Link>> {
     match user_id {
         Some(u) => {
-            ensure_user(state, u)?;
-            state.store.links_of_user(u)
+            ensure_user(store, u)?;
+            store.links_of_user(u)
         }
-        None => state.store.list_links(),
+        None => store.list_links(),
     }
 }
 
 /// Whether links through provider `key` are live: the provider exists and is enabled. Stack answers a link whose
 /// provider is no longer configured as not found and leaves it out of lists; the link itself is kept, so
 /// re-enabling the provider brings it back.
-pub fn provider_enabled(state: &AppState, key: &str) -> Result<bool> {
-    Ok(state.store.get_provider(key)?.is_some_and(|p| p.enabled))
+pub fn provider_enabled(store: &Store, key: &str) -> Result<bool> {
+    Ok(store.get_provider(key)?.is_some_and(|p| p.enabled))
 }
 
 /// The link of user `user_id` through provider `key` (Stack's current API names a user's account by its provider
-/// config id): the sign-in link when there is one, else the oldest. `NotFound(Entity::User)`, else `NotFound(Entity::Link)`.
-pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Link> {
-    ensure_user(state, user_id)?;
-    let links = state.store.links_of_user(user_id)?;
+/// config id): the sign-in link when there is one, else the oldest. `NotFound("user")`, else `NotFound("link")`.
+pub fn get_by_provider(store: &Store, user_id: &str, key: &str) -> Result<Link> {
+    ensure_user(store, user_id)?;
+    let links = store.links_of_user(user_id)?;
     let mut through = links.into_iter().filter(|l| l.provider == key);
     let first = through.next().ok_or(Error::NotFound(Entity::Link))?;
     Ok(if first.allow_sign_in {
@@ -90,26 +89,25 @@ pub fn get_by_provider(state: &AppState, user_id: &str, key: &str) -> Result<Lin
     })
 }
 
-/// The link `id` of user `user_id`: `NotFound(Entity::User)`, else `NotFound(Entity::Link)`.
-pub fn get(state: &AppState, user_id: &str, id: &str) -> Result<Link> {
-    ensure_user(state, user_id)?;
-    match state.store.get_link(id)? {
+/// The link `id` of user `user_id`: `NotFound("user")`, else `NotFound("link")`.
+pub fn get(store: &Store, user_id: &str, id: &str) -> Result<Link> {
+    ensure_user(store, user_id)?;
+    match store.get_link(id)? {
         Some(l) if l.user_id == user_id => Ok(l),
         _ => Err(Error::NotFound(Entity::Link)),
     }
 }
 
 /// Applies `change` to the link `id` of user `user_id`; the sign-in rules are re-checked atomically.
-pub async fn update(state: &AppState, user_id: &str, id: &str, change: LinkChange) -> Result<Link> {
+pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) -> Result<Link> {
     if let Some(a) = &change.account_id {
         validate_account_id(a)?;
     }
     if let Some(e) = &change.email {
         validate_email(e)?;
     }
-    ensure_user(state, user_id)?;
-    state
-        .store
+    ensure_user(store, user_id)?;
+    store
         .update_link(id, |l| {
             if l.user_id != user_id {
                 return Err(Error::NotFound(Entity::Link));
@@ -132,8 +130,108 @@ pub async fn update(state: &AppState, user_id: &str, id: &str, change: LinkChang
 }
 
 /// Deletes the link `id` of user `user_id`.
-pub async fn delete(state: &AppState, user_id: &str, id: &str) -> Result<Link> {
+pub async fn delete(store: &Store, user_id: &str, id: &str) -> Result<Link> {
     // A link never changes user, so the one checked here is the one deleted (or it is gone: NotFound).
-    get(state, user_id, id)?;
-    state.store.delete_link(id).await
+    get(store, user_id, id)?;
+    store.delete_link(id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn new_link(user_id: &str, account: &str, sign_in: bool) -> NewLink {
+        NewLink {
+            user_id: user_id.into(),
+            provider: "idp".into(),
+            email: None,
+            allow_sign_in: sign_in,
+            allow_connected_accounts: true,
+            account_id: account.into(),
+        }
+    }
+
+    async fn world_with_provider(enabled: bool) -> World {
+        let w = World::new().await;
+        crate::core::provider::add(&w.store, &w.clock, "Idp")
+            .await
+            .unwrap();
+        w.store
+            .update_provider("idp", |p| {
+                p.enabled = enabled;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        w
+    }
+
+    #[tokio::test]
+    async fn a_link_is_reached_only_through_its_own_user() {
+        let w = world_with_provider(true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        let link = create(&w.store, &w.clock, new_link(&jane.id, "a1", true))
+            .await
+            .unwrap();
+        assert_eq!(get(&w.store, &jane.id, &link.id).unwrap(), link);
+        assert!(matches!(
+            get(&w.store, &bob.id, &link.id),
+            Err(Error::NotFound(Entity::Link))
+        ));
+        assert!(matches!(
+            get(&w.store, "ghost", &link.id),
+            Err(Error::NotFound(Entity::User))
+        ));
+        let other = delete(&w.store, &bob.id, &link.id).await;
+        assert!(
+            matches!(other, Err(Error::NotFound(Entity::Link))),
+            "bob cannot delete jane's link"
+        );
+        let change = LinkChange {
+            allow_sign_in: Some(false),
+            ..Default::default()
+        };
+        let res = update(&w.store, &bob.id, &link.id, change.clone()).await;
+        assert!(matches!(res, Err(Error::NotFound(Entity::Link))));
+        assert!(
+            !update(&w.store, &jane.id, &link.id, change)
+                .await
+                .unwrap()
+                .allow_sign_in
+        );
+        assert_eq!(list(&w.store, Some(&jane.id)).unwrap().len(), 1);
+        delete(&w.store, &jane.id, &link.id).await.unwrap();
+        assert!(list(&w.store, None).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_upstream_account_signs_in_one_user() {
+        let w = world_with_provider(true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        create(&w.store, &w.clock, new_link(&jane.id, "a1", true))
+            .await
+            .unwrap();
+        let taken = create(&w.store, &w.clock, new_link(&bob.id, "a1", true)).await;
+        assert!(matches!(taken, Err(Error::Conflict { .. })), "{taken:?}");
+        // Without sign-in, the same account may be connected to another user.
+        create(&w.store, &w.clock, new_link(&bob.id, "a1", false))
+            .await
+            .unwrap();
+        let first = get_by_provider(&w.store, &bob.id, "idp").unwrap();
+        assert!(!first.allow_sign_in);
+    }
+
+    #[tokio::test]
+    async fn links_need_an_enabled_provider() {
+        let w = world_with_provider(false).await;
+        let jane = w.user("jane", &["user"]).await;
+        assert!(!provider_enabled(&w.store, "idp").unwrap());
+        let res = create(&w.store, &w.clock, new_link(&jane.id, "a1", true)).await;
+        assert!(res.is_err(), "{res:?}");
+        let empty = create(&w.store, &w.clock, new_link(&jane.id, "", true)).await;
+        assert!(matches!(empty, Err(Error::Invalid { .. })));
+    }
 }

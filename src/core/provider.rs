@@ -2,6 +2,7 @@
 //! `custom_auth`, and open the sealed sign-in secret for the upstream client. Secrets are sealed here, before the
 //! store sees them, with the provider id as associated data.
 
+use crate::clock::Clock;
 use crate::crypto::Sealer;
 use crate::error::{Entity, Error, Result};
 use crate::model::provider::{
@@ -9,46 +10,50 @@ use crate::model::provider::{
     MASK,
 };
 use crate::model::Provider;
-use crate::state::AppState;
 use crate::store::Store;
+
+/// What writing a provider touches: the store, the clock, and the sealer its secrets are sealed with.
+#[derive(Clone, Copy)]
+pub struct Providers<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub sealer: &'a Sealer,
+}
 
 /// Adds a provider with RC's defaults; adding an existing name changes nothing (RC's `settingsRegistry.add`
 /// keeps stored values). Returns the stored provider.
-pub async fn add(state: &AppState, raw_name: &str) -> Result<Provider> {
+pub async fn add(store: &Store, clock: &Clock, raw_name: &str) -> Result<Provider> {
     let name = provider::validate_name(raw_name)?;
-    let fresh = Provider::new(crate::crypto::random_id(), name, state.clock.now_ms());
-    state.store.add_provider(&fresh).await
+    let fresh = Provider::new(crate::crypto::random_id(), name, clock.now_ms());
+    store.add_provider(&fresh).await
 }
 
 /// Removes the provider named `raw_name` (RC-normalized) and its links. Removing an unknown name succeeds, as
 /// in RC.
-pub async fn remove(state: &AppState, raw_name: &str) -> Result<Option<Provider>> {
+pub async fn remove(store: &Store, raw_name: &str) -> Result<Option<Provider>> {
     let name = provider::validate_name(raw_name)?;
-    state.store.remove_provider(&service_key(&name)).await
+    store.remove_provider(&service_key(&name)).await
 }
 
 /// The provider with this service key (Locoia's connector id).
-pub fn get(state: &AppState, key: &str) -> Result<Provider> {
-    state
-        .store
-        .get_provider(key)?
-        .ok_or(Error::NotFound(Entity::Provider))
+pub fn get(store: &Store, key: &str) -> Result<Provider> {
+    store.get_provider(key)?.ok_or(Error::NotFound(Entity::Provider))
 }
 
 /// Every provider, oldest first.
-pub fn list(state: &AppState) -> Result<Vec<Provider>> {
-    state.store.list_providers()
+pub fn list(store: &Store) -> Result<Vec<Provider>> {
+    store.list_providers()
 }
 
 /// The providers users can sign in with (RC's service configurations).
-pub fn enabled(state: &AppState) -> Result<Vec<Provider>> {
-    Ok(list(state)?.into_iter().filter(|p| p.enabled).collect())
+pub fn enabled(store: &Store) -> Result<Vec<Provider>> {
+    Ok(list(store)?.into_iter().filter(|p| p.enabled).collect())
 }
 
-/// Resolves an RC setting key to its provider; `NotFound(Entity::Setting)` for anything that is not one.
-fn by_key(state: &AppState, key: &str) -> Result<(Provider, Setting)> {
+/// Resolves an RC setting key to its provider; `NotFound("setting")` for anything that is not one.
+fn by_key(store: &Store, key: &str) -> Result<(Provider, Setting)> {
     let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound(Entity::Setting))?;
-    match state.store.get_provider(&service_key(name))? {
+    match store.get_provider(&service_key(name))? {
         // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`.
         Some(p) if p.name == name => Ok((p, setting)),
         _ => Err(Error::NotFound(Entity::Setting)),
@@ -56,28 +61,27 @@ fn by_key(state: &AppState, key: &str) -> Result<(Provider, Setting)> {
 }
 
 /// The value of an RC setting, secrets masked.
-pub fn setting(state: &AppState, key: &str) -> Result<SettingValue> {
-    let (p, s) = by_key(state, key)?;
+pub fn setting(store: &Store, key: &str) -> Result<SettingValue> {
+    let (p, s) = by_key(store, key)?;
     Ok(p.get(s))
 }
 
 /// Writes an RC setting after checking its type and enum. Writing the mask back to `-secret` keeps the secret,
 /// so a read-modify-write client cannot wipe it by accident.
-pub async fn set_setting(state: &AppState, key: &str, value: SettingValue) -> Result<Provider> {
-    let (p, s) = by_key(state, key)?;
+pub async fn set_setting(ctx: Providers<'_>, key: &str, value: SettingValue) -> Result<Provider> {
+    let (p, s) = by_key(ctx.store, key)?;
     Provider::check(s, &value)?;
-    let now = state.clock.now_ms();
+    let now = ctx.clock.now_ms();
     let id = p.id.clone();
     let sealed = match (&value, s) {
         (SettingValue::Str(v), Setting::Secret) if v == MASK => return Ok(p),
         (SettingValue::Str(v), Setting::Secret) if v.is_empty() => Some(None),
         (SettingValue::Str(v), Setting::Secret) => {
-            Some(Some(state.sealer.seal(v.as_bytes(), id.as_bytes())))
+            Some(Some(ctx.sealer.seal(v.as_bytes(), id.as_bytes())))
         }
         _ => None,
     };
-    state
-        .store
+    ctx.store
         .update_provider(&p.service_key(), |p| {
             // Removed and re-added meanwhile: the old id sealed the secret, and the caller addressed the old one.
             if p.id != id {
@@ -95,28 +99,24 @@ pub async fn set_setting(state: &AppState, key: &str, value: SettingValue) -> Re
 
 /// Replaces Locoia's `custom_auth` list; its first entry becomes RC's `-id`/`-secret`.
 pub async fn put_custom_auth(
-    state: &AppState,
+    ctx: Providers<'_>,
     key: &str,
     list: Vec<CredentialInput>,
 ) -> Result<Provider> {
     validate_credentials(&list)?;
-    let p = get(state, key)?;
+    let p = get(ctx.store, key)?;
     let credentials: Vec<Credential> = list
         .into_iter()
         .map(|c| Credential {
-            sealed_secret: (!c.client_secret.is_empty()).then(|| {
-                state
-                    .sealer
-                    .seal(c.client_secret.as_bytes(), p.id.as_bytes())
-            }),
+            sealed_secret: (!c.client_secret.is_empty())
+                .then(|| ctx.sealer.seal(c.client_secret.as_bytes(), p.id.as_bytes())),
             name: c.name,
             client_id: c.client_id,
             scopes: c.scopes,
         })
         .collect();
-    let now = state.clock.now_ms();
-    state
-        .store
+    let now = ctx.clock.now_ms();
+    ctx.store
         .update_provider(key, |q| {
             if q.id != p.id {
                 return Err(Error::NotFound(Entity::Provider));
@@ -129,18 +129,18 @@ pub async fn put_custom_auth(
 }
 
 /// The plaintext sign-in secret for the upstream token request (`None` when none is set). Never log it.
-pub fn client_secret(state: &AppState, p: &Provider) -> Result<Option<String>> {
-    open_secret(&state.sealer, p, p.sealed_secret())
+pub fn client_secret(sealer: &Sealer, p: &Provider) -> Result<Option<String>> {
+    open_secret(sealer, p, p.sealed_secret())
 }
 
 /// The plaintext secret of the `custom_auth` entry named `name`.
-pub fn credential_secret(state: &AppState, p: &Provider, name: &str) -> Result<Option<String>> {
+pub fn credential_secret(sealer: &Sealer, p: &Provider, name: &str) -> Result<Option<String>> {
     let c = p
         .credentials
         .iter()
         .find(|c| c.name == name)
         .ok_or(Error::NotFound(Entity::Credential))?;
-    open_secret(&state.sealer, p, c.sealed_secret.as_deref())
+    open_secret(sealer, p, c.sealed_secret.as_deref())
 }
 
 fn open_secret(sealer: &Sealer, p: &Provider, sealed: Option<&[u8]>) -> Result<Option<String>> {
@@ -177,5 +177,64 @@ pub async fn check_master_key(store: &Store, sealer: &Sealer) -> Result<(), Stri
             .meta_put(KEY_CHECK, &sealer.seal(b"latchkey", KEY_CHECK.as_bytes()))
             .await
             .map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    #[tokio::test]
+    async fn adding_a_provider_twice_keeps_the_first() {
+        let w = World::new().await;
+        let first = add(&w.store, &w.clock, "My IdP").await.unwrap();
+        assert_eq!(first.name, "Myidp", "RC normalizes the name");
+        assert!(!first.enabled, "a new provider starts disabled");
+        let again = add(&w.store, &w.clock, "My IdP").await.unwrap();
+        assert_eq!(again.id, first.id);
+        assert_eq!(list(&w.store).unwrap().len(), 1);
+        assert!(enabled(&w.store).unwrap().is_empty());
+        assert_eq!(
+            remove(&w.store, "My IdP").await.unwrap().unwrap().id,
+            first.id
+        );
+        assert!(matches!(
+            get(&w.store, "myidp"),
+            Err(Error::NotFound(Entity::Provider))
+        ));
+        assert!(
+            remove(&w.store, "My IdP").await.unwrap().is_none(),
+            "removing twice succeeds"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_sealed_masked_on_read_and_kept_when_the_mask_is_written_back() {
+        let w = World::new().await;
+        let p = add(&w.store, &w.clock, "Idp").await.unwrap();
+        let key = "Accounts_OAuth_Custom-Idp-secret";
+        set_setting(w.providers(), key, SettingValue::Str("s3cret".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            setting(&w.store, key).unwrap(),
+            SettingValue::Str(MASK.into())
+        );
+        set_setting(w.providers(), key, SettingValue::Str(MASK.into()))
+            .await
+            .unwrap();
+        let p = get(&w.store, &p.service_key()).unwrap();
+        assert_eq!(
+            client_secret(&w.sealer, &p).unwrap().as_deref(),
+            Some("s3cret")
+        );
+        let other = Sealer::new([8; 32]);
+        assert!(
+            client_secret(&other, &p).is_err(),
+            "opens only under its master key"
+        );
+        let unknown = setting(&w.store, "Accounts_OAuth_Custom-Nope-secret");
+        assert!(matches!(unknown, Err(Error::NotFound(Entity::Setting))));
     }
 }

@@ -2,54 +2,76 @@
 
 use std::net::IpAddr;
 
-use crate::clock::Millis;
-use crate::crypto::{self, ct_eq};
+use super::throttle::Throttle;
+use crate::clock::{Clock, Millis};
+use crate::crypto::{self, ct_eq, Hasher};
 use crate::error::{Error, Result};
 use crate::model::app::grants_api;
 use crate::model::User;
-use crate::state::AppState;
-use crate::store::LoginToken;
+use crate::store::{LoginToken, Store, TokenKind};
+
+/// What signing in with a password touches: the store, the clock, the argon2 pool, the per-user and per-IP
+/// failure windows and the hash verified for unknown names.
+#[derive(Clone, Copy)]
+pub struct SignIn<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub hasher: &'a Hasher,
+    pub user_throttle: &'a Throttle,
+    pub ip_throttle: &'a Throttle,
+    /// A real argon2 hash of a random secret, verified against when a name is unknown so that the answer takes as
+    /// long as for a known user (no user enumeration by timing).
+    pub dummy_hash: &'a str,
+}
+
+/// What issuing a login token touches: the store, the clock and the token lifetime (`login.token_ttl_days`).
+#[derive(Clone, Copy)]
+pub struct LoginTokens<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub ttl_days: u64,
+}
 
 /// Checks a password with the argon2 pool, under the per-user and per-IP limits. Each attempt is counted before the
 /// check and given back when it succeeds, so simultaneous guesses cannot outrun the limit. A user is counted once
 /// whether named by username or email (the key is their id); an unknown name is keyed by itself, lowercased.
 /// Unknown users cost the same argon2 work as known ones.
 pub async fn check_password(
-    state: &AppState,
+    ctx: SignIn<'_>,
     ident: &str,
     password: &str,
     ip: IpAddr,
 ) -> Result<User> {
-    let now = state.clock.now_ms();
+    let now = ctx.clock.now_ms();
     let user = if ident.contains('@') {
-        state.store.user_by_email(ident)?
+        ctx.store.user_by_email(ident)?
     } else {
-        state.store.user_by_username(ident)?
+        ctx.store.user_by_username(ident)?
     };
     let user_key = user
         .as_ref()
         .map_or_else(|| ident.to_lowercase(), |u| u.id.clone());
     let ip_key = ip.to_string();
-    state.login_ip_throttle.reserve(&ip_key, now)?;
-    if let Err(e) = state.login_user_throttle.reserve(&user_key, now) {
-        state.login_ip_throttle.give_back(&ip_key);
+    ctx.ip_throttle.reserve(&ip_key, now)?;
+    if let Err(e) = ctx.user_throttle.reserve(&user_key, now) {
+        ctx.ip_throttle.give_back(&ip_key);
         return Err(e);
     }
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.to_string());
-    let ok = state.hasher().verify(password.to_owned(), phc).await;
+        .unwrap_or_else(|| ctx.dummy_hash.to_owned());
+    let ok = ctx.hasher.verify(password.to_owned(), phc).await;
     match (user, ok) {
         (Some(u), Ok(true)) if u.password_hash.is_some() && u.active => {
-            state.login_user_throttle.reset(&user_key);
-            state.login_ip_throttle.give_back(&ip_key);
+            ctx.user_throttle.reset(&user_key);
+            ctx.ip_throttle.give_back(&ip_key);
             Ok(u)
         }
         (_, Err(e)) => {
             // Not checked (e.g. the argon2 queue is full): the attempt does not count.
-            state.login_user_throttle.give_back(&user_key);
-            state.login_ip_throttle.give_back(&ip_key);
+            ctx.user_throttle.give_back(&user_key);
+            ctx.ip_throttle.give_back(&ip_key);
             Err(e.into())
         }
         _ => Err(Error::Unauthorized),
@@ -57,65 +79,56 @@ pub async fn check_password(
 }
 
 /// Issues a login token for `user`; only its SHA-256 digest is stored.
-pub async fn issue_login_token(state: &AppState, user: &User) -> Result<String> {
+pub async fn issue_login_token(ctx: LoginTokens<'_>, user: &User) -> Result<String> {
     let token = crypto::random_token();
-    let now = state.clock.now_ms();
-    let ttl = state.config.login.token_ttl_days as i64 * 86_400_000;
+    let now = ctx.clock.now_ms();
+    let ttl = ctx.ttl_days as i64 * 86_400_000;
     let record = LoginToken {
         user_id: user.id.clone(),
         created_at: now,
         expires_at: now + ttl,
     };
-    state
-        .store
+    ctx.store
         .create_login_token(crypto::sha256(token.as_bytes()), &record)
         .await?;
     Ok(token)
 }
 
 /// Resolves `X-User-Id` + `X-Auth-Token` to an active user.
-pub fn authenticate(state: &AppState, user_id: &str, token: &str) -> Result<User> {
+pub fn authenticate(store: &Store, clock: &Clock, user_id: &str, token: &str) -> Result<User> {
     let digest = crypto::sha256(token.as_bytes());
-    let record = state
-        .store
-        .login_token(&digest)?
-        .ok_or(Error::Unauthorized)?;
-    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes())
-        || record.expires_at <= state.clock.now_ms()
+    let record = store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes()) || record.expires_at <= clock.now_ms()
     {
         return Err(Error::Unauthorized);
     }
-    match state.store.get_user(user_id)? {
+    match store.get_user(user_id)? {
         Some(u) if u.active => Ok(u),
         _ => Err(Error::Unauthorized),
     }
 }
 
 /// Resolves a login token alone (the `Authorization: Bearer` form used by the Locoia API).
-pub fn authenticate_token(state: &AppState, token: &str) -> Result<User> {
-    signed_in(state, token).map(|(user, _)| user)
+pub fn authenticate_token(store: &Store, clock: &Clock, token: &str) -> Result<User> {
+    signed_in(store, clock, token).map(|(user, _)| user)
 }
 
 /// The user of a live login token and when they signed in (the token's creation): the browser session's
 /// `auth_time`, which an authorization code carries (OIDC Core §2), not the moment the code is made.
-pub fn signed_in(state: &AppState, token: &str) -> Result<(User, Millis)> {
+pub fn signed_in(store: &Store, clock: &Clock, token: &str) -> Result<(User, Millis)> {
     let digest = crypto::sha256(token.as_bytes());
-    let record = state
-        .store
-        .login_token(&digest)?
-        .ok_or(Error::Unauthorized)?;
-    if record.expires_at <= state.clock.now_ms() {
+    let record = store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    if record.expires_at <= clock.now_ms() {
         return Err(Error::Unauthorized);
     }
-    match state.store.get_user(&record.user_id)? {
+    match store.get_user(&record.user_id)? {
         Some(u) if u.active => Ok((u, record.created_at)),
         _ => Err(Error::Unauthorized),
     }
 }
 
-pub async fn logout(state: &AppState, token: &str) -> Result<()> {
-    state
-        .store
+pub async fn logout(store: &Store, token: &str) -> Result<()> {
+    store
         .delete_login_token(&crypto::sha256(token.as_bytes()))
         .await
 }
@@ -139,9 +152,112 @@ impl Credential {
 
 /// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server to its user and
 /// what the token may do (client_credentials tokens have no user and do not authenticate here).
-pub fn authenticate_bearer(state: &AppState, token: &str) -> Result<(User, Credential)> {
-    let (user, scope) =
-        crate::oauth::userinfo::bearer_user(state, token).ok_or(Error::Unauthorized)?;
+pub fn authenticate_bearer(
+    store: &Store,
+    clock: &Clock,
+    token: &str,
+) -> Result<(User, Credential)> {
+    let (user, scope) = bearer_user(store, clock, token).ok_or(Error::Unauthorized)?;
     let api = grants_api(&scope);
     Ok((user, Credential::AccessToken { api }))
+}
+
+/// The user behind a live access token, with the scope the token was granted (client_credentials tokens have no
+/// user).
+pub fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, String)> {
+    let rec = store
+        .active_token(&crypto::sha256(token.as_bytes()), clock.now_ms())
+        .ok()??;
+    if rec.kind != TokenKind::Access || rec.owner_id.is_empty() {
+        return None;
+    }
+    let user = store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)?;
+    Some((user, rec.scope))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn a_password_signs_in_an_active_user_by_name_or_email() {
+        let w = World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        let by_name = check_password(w.sign_in(), "jane", "password1", IP)
+            .await
+            .unwrap();
+        assert_eq!(by_name.id, jane.id);
+        let by_email = check_password(w.sign_in(), "jane@example.com", "password1", IP).await;
+        assert_eq!(by_email.unwrap().id, jane.id);
+        for (who, pw) in [("jane", "wrong"), ("nobody", "password1")] {
+            let res = check_password(w.sign_in(), who, pw, IP).await;
+            assert!(matches!(res, Err(Error::Unauthorized)), "{who}: {res:?}");
+        }
+        w.store
+            .update_user(&jane.id, |u| {
+                u.active = false;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let inactive = check_password(w.sign_in(), "jane", "password1", IP).await;
+        assert!(matches!(inactive, Err(Error::Unauthorized)));
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_fill_the_window_and_then_even_the_right_one_waits() {
+        let w = World::new().await;
+        w.user("jane", &["user"]).await;
+        for _ in 0..5 {
+            let res = check_password(w.sign_in(), "jane", "wrong", IP).await;
+            assert!(matches!(res, Err(Error::Unauthorized)));
+        }
+        let res = check_password(w.sign_in(), "jane", "password1", IP).await;
+        assert!(matches!(res, Err(Error::RateLimited { .. })), "{res:?}");
+        w.clock.advance(60_001);
+        check_password(w.sign_in(), "jane", "password1", IP)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_login_token_lives_its_ttl_for_its_user_only_and_until_logout() {
+        let w = World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        let token = issue_login_token(w.login_tokens(), &jane).await.unwrap();
+        assert_eq!(
+            authenticate(&w.store, &w.clock, &jane.id, &token)
+                .unwrap()
+                .id,
+            jane.id
+        );
+        let (user, at) = signed_in(&w.store, &w.clock, &token).unwrap();
+        assert_eq!((user.id.as_str(), at), (jane.id.as_str(), w.clock.now_ms()));
+        assert!(authenticate(&w.store, &w.clock, &bob.id, &token).is_err());
+        w.clock.advance(86_400_000);
+        assert!(
+            authenticate(&w.store, &w.clock, &jane.id, &token).is_err(),
+            "expired"
+        );
+        let other = issue_login_token(w.login_tokens(), &jane).await.unwrap();
+        logout(&w.store, &other).await.unwrap();
+        assert!(
+            authenticate_token(&w.store, &w.clock, &other).is_err(),
+            "logged out"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_bearer_token_is_nobody() {
+        let w = World::new().await;
+        assert!(bearer_user(&w.store, &w.clock, "nope").is_none());
+        let res = authenticate_bearer(&w.store, &w.clock, "nope");
+        assert!(matches!(res, Err(Error::Unauthorized)));
+        assert!(Credential::LoginToken.admits_api());
+        assert!(!Credential::AccessToken { api: false }.admits_api());
+    }
 }

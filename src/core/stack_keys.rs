@@ -7,9 +7,10 @@
 //! a key in the config should likewise choose a long random one). The plaintext of a generated key is printed
 //! once, at generation, and never again.
 
+use crate::config::StackConfig;
 use crate::crypto::{ct_eq, random_token, sha256, uuid_v4};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::store::Store;
 
 const PROJECT_ID: &str = "stack_project_id";
 const SERVER_KEY: &str = "stack_server_key_sha256";
@@ -32,32 +33,31 @@ impl Key {
         }
     }
 
-    fn configured(self, state: &AppState) -> &str {
+    fn configured(self, config: &StackConfig) -> &str {
         match self {
-            Key::Server => &state.config.stack.server_key,
-            Key::Admin => &state.config.stack.admin_key,
+            Key::Server => &config.server_key,
+            Key::Admin => &config.admin_key,
         }
     }
 }
 
 /// The project id requests must name: the configured one, else the generated one.
-pub fn project_id(state: &AppState) -> Result<Option<String>> {
-    let configured = &state.config.stack.project_id;
+pub fn project_id(store: &Store, config: &StackConfig) -> Result<Option<String>> {
+    let configured = &config.project_id;
     if !configured.is_empty() {
         return Ok(Some(configured.clone()));
     }
-    state
-        .store
+    store
         .meta_get(PROJECT_ID)?
         .map(|v| String::from_utf8(v).map_err(|_| Error::internal("stack project id is not UTF-8")))
         .transpose()
 }
 
 /// Whether `presented` is the key of this kind, compared in constant time on digests.
-pub fn key_matches(state: &AppState, key: Key, presented: &str) -> Result<bool> {
-    let configured = key.configured(state);
+pub fn key_matches(store: &Store, config: &StackConfig, key: Key, presented: &str) -> Result<bool> {
+    let configured = key.configured(config);
     let want = if configured.is_empty() {
-        match state.store.meta_get(key.meta_key())? {
+        match store.meta_get(key.meta_key())? {
             Some(digest) => digest,
             None => return Ok(false),
         }
@@ -68,12 +68,11 @@ pub fn key_matches(state: &AppState, key: Key, presented: &str) -> Result<bool> 
 }
 
 /// Generates what the config leaves unset and is not stored yet; returns the lines to print once.
-pub async fn ensure(state: &AppState) -> Result<Vec<String>> {
+pub async fn ensure(store: &Store, cfg: &StackConfig) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    let cfg = &state.config.stack;
-    if cfg.project_id.is_empty() && state.store.meta_get(PROJECT_ID)?.is_none() {
+    if cfg.project_id.is_empty() && store.meta_get(PROJECT_ID)?.is_none() {
         let id = uuid_v4();
-        state.store.meta_put(PROJECT_ID, id.as_bytes()).await?;
+        store.meta_put(PROJECT_ID, id.as_bytes()).await?;
         lines.push(format!(
             "stack: project id {id} (set LATCHKEY_STACK_PROJECT_ID to choose it)"
         ));
@@ -90,10 +89,9 @@ pub async fn ensure(state: &AppState) -> Result<Vec<String>> {
             "LATCHKEY_STACK_ADMIN_KEY",
         ),
     ] {
-        if key.configured(state).is_empty() && state.store.meta_get(key.meta_key())?.is_none() {
+        if key.configured(cfg).is_empty() && store.meta_get(key.meta_key())?.is_none() {
             let secret = random_token();
-            state
-                .store
+            store
                 .meta_put(key.meta_key(), &sha256(secret.as_bytes()))
                 .await?;
             lines.push(format!(

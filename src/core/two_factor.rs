@@ -6,11 +6,26 @@
 
 use totp_rs::{Algorithm, TOTP};
 
-use crate::crypto::{self, ct_eq, sha256, sha256_hex};
+use super::throttle::Throttle;
+use crate::clock::Clock;
+use crate::crypto::{self, ct_eq, sha256, sha256_hex, Hasher, Sealer};
 use crate::error::{Entity, Error, Result, Rule};
 use crate::model::user::{PasswordDigest, TwoFactor};
 use crate::model::User;
-use crate::state::AppState;
+use crate::store::Store;
+
+/// What the second-factor use cases touch: the store, the clock, the argon2 pool, the sealer of TOTP seeds, the
+/// per-user window of wrong codes, and whether the configured password fallback is on.
+#[derive(Clone, Copy)]
+pub struct Factors<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub hasher: &'a Hasher,
+    pub sealer: &'a Sealer,
+    pub throttle: &'a Throttle,
+    /// `two_factor.enforce_password_fallback` as resolved by the config.
+    pub password_fallback: bool,
+}
 
 /// The issuer shown by authenticator apps.
 pub const ISSUER: &str = "Latchkey";
@@ -97,11 +112,9 @@ fn seed_aad(user_id: &str) -> Vec<u8> {
     [b"totp:".as_slice(), user_id.as_bytes()].concat()
 }
 
-fn now_secs(state: &AppState) -> u64 {
+fn now_secs(clock: &Clock) -> u64 {
     // `TOTP::check` subtracts the skew from the step number: keep it off zero even on an odd test clock.
-    u64::try_from(state.clock.now_ms() / 1000)
-        .unwrap_or(0)
-        .max(60)
+    u64::try_from(clock.now_ms() / 1000).unwrap_or(0).max(60)
 }
 
 /// When a user without TOTP must give their password as the second factor.
@@ -117,10 +130,10 @@ pub enum Fallback {
 }
 
 /// The method `user` must pass, or `None` when nothing is asked (no second factor and no fallback applies).
-fn method_for(state: &AppState, user: &User, fallback: Fallback) -> Option<Method> {
+fn method_for(ctx: Factors<'_>, user: &User, fallback: Fallback) -> Option<Method> {
     let password = user.password_hash.is_some()
         && match fallback {
-            Fallback::Configured => state.config.password_fallback(),
+            Fallback::Configured => ctx.password_fallback,
             Fallback::Always => true,
             Fallback::Never => false,
         };
@@ -136,22 +149,22 @@ fn method_for(state: &AppState, user: &User, fallback: Fallback) -> Option<Metho
 /// Checks the second factor of `user`. `code` is `x-2fa-code` when both 2FA headers were sent (or the sign-in
 /// code).
 pub async fn check(
-    state: &AppState,
+    ctx: Factors<'_>,
     user: &User,
     code: Option<&str>,
     fallback: Fallback,
 ) -> Result<(), Failure> {
     // RC: no second factor available and no fallback → the route is open to the session alone.
-    let Some(method) = method_for(state, user, fallback) else {
+    let Some(method) = method_for(ctx, user, fallback) else {
         return Ok(());
     };
     let Some(code) = code.filter(|c| !c.is_empty()) else {
         return Err(Failure::Required(method));
     };
-    throttled(state, user, method, async {
+    throttled(ctx, user, method, async {
         match method {
-            Method::Totp => verify_totp_or_backup(state, user, code).await,
-            Method::Password => verify_password(state, user, code).await,
+            Method::Totp => verify_totp_or_backup(ctx, user, code).await,
+            Method::Password => verify_password(ctx, user, code).await,
         }
     })
     .await
@@ -160,13 +173,13 @@ pub async fn check(
 /// Runs `verify` under the per-user window. The attempt is counted before `verify` runs (simultaneous codes
 /// cannot outrun the limit) and forgotten on success; a full window refuses even a right code.
 async fn throttled(
-    state: &AppState,
+    ctx: Factors<'_>,
     user: &User,
     method: Method,
     verify: impl std::future::Future<Output = Result<bool>>,
 ) -> Result<(), Failure> {
-    let throttle = &state.two_factor_throttle;
-    let Ok(left) = throttle.reserve(&user.id, state.clock.now_ms()) else {
+    let throttle = ctx.throttle;
+    let Ok(left) = throttle.reserve(&user.id, ctx.clock.now_ms()) else {
         return Err(Failure::MaxAttempts(method));
     };
     match verify.await {
@@ -184,7 +197,7 @@ async fn throttled(
     }
 }
 
-fn open_seed(state: &AppState, user: &User) -> Result<Option<Vec<u8>>> {
+fn open_seed(ctx: Factors<'_>, user: &User) -> Result<Option<Vec<u8>>> {
     let Some(sealed) = user
         .two_factor
         .as_ref()
@@ -192,21 +205,20 @@ fn open_seed(state: &AppState, user: &User) -> Result<Option<Vec<u8>>> {
     else {
         return Ok(None);
     };
-    state
-        .sealer
+    ctx.sealer
         .open(sealed, &seed_aad(&user.id))
         .map(Some)
         .ok_or_else(|| Error::internal("a TOTP seed does not open under the master key"))
 }
 
 /// The time step `code` belongs to, if it is the code of the current step or a neighbour (skew 1).
-fn totp_step(state: &AppState, user: &User, seed: Vec<u8>, code: &str) -> Option<u64> {
+fn totp_step(ctx: Factors<'_>, user: &User, seed: Vec<u8>, code: &str) -> Option<u64> {
     let code = code.trim();
     if code.len() != 6 {
         return None;
     }
     let t = totp(seed, &user.username);
-    let now = now_secs(state) / STEP_SECS;
+    let now = now_secs(ctx.clock) / STEP_SECS;
     // Every candidate is compared, so the time taken does not tell which step matched.
     (now - 1..=now + 1).fold(None, |found, step| {
         let hit = ct_eq(t.generate(step * STEP_SECS).as_bytes(), code.as_bytes());
@@ -219,10 +231,10 @@ fn totp_step(state: &AppState, user: &User, seed: Vec<u8>, code: &str) -> Option
 }
 
 /// A TOTP code of the enabled seed (each step once), else an unused backup code (consumed).
-async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Result<bool> {
-    let seed = open_seed(state, user)?.ok_or(Error::internal("TOTP is on without a seed"))?;
-    if let Some(step) = totp_step(state, user, seed, code) {
-        return use_step(state, user, step).await;
+async fn verify_totp_or_backup(ctx: Factors<'_>, user: &User, code: &str) -> Result<bool> {
+    let seed = open_seed(ctx, user)?.ok_or(Error::internal("TOTP is on without a seed"))?;
+    if let Some(step) = totp_step(ctx, user, seed, code) {
+        return use_step(ctx, user, step).await;
     }
     let digest = sha256(code.trim().as_bytes());
     let known = user
@@ -233,7 +245,7 @@ async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Res
         return Ok(false);
     }
     // Consume it; of two concurrent uses only the transaction that still finds it wins.
-    let consumed = state
+    let consumed = ctx
         .store
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
@@ -254,8 +266,8 @@ async fn verify_totp_or_backup(state: &AppState, user: &User, code: &str) -> Res
 
 /// Records `step` as the user's last accepted TOTP step, in the transaction that checks it is newer: of two
 /// uses of one code (or a code older than the last accepted one) only the first passes.
-async fn use_step(state: &AppState, user: &User, step: u64) -> Result<bool> {
-    let used = state
+async fn use_step(ctx: Factors<'_>, user: &User, step: u64) -> Result<bool> {
+    let used = ctx
         .store
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
@@ -279,7 +291,7 @@ fn is_sha256_hex(s: &str) -> bool {
 
 /// The password method: the plain password, or its SHA-256 hex (what RC clients send). Both checks are argon2
 /// on the bounded pool, never on a runtime worker.
-async fn verify_password(state: &AppState, user: &User, code: &str) -> Result<bool> {
+async fn verify_password(ctx: Factors<'_>, user: &User, code: &str) -> Result<bool> {
     let Some(phc) = user.password_hash.clone() else {
         return Ok(false);
     };
@@ -291,8 +303,8 @@ async fn verify_password(state: &AppState, user: &User, code: &str) -> Result<bo
         .filter(|d| d.for_password == bound);
     if is_sha256_hex(code) {
         if let Some(d) = digest {
-            if state
-                .hasher()
+            if ctx
+                .hasher
                 .verify(code.to_ascii_lowercase(), d.phc.clone())
                 .await?
             {
@@ -300,14 +312,13 @@ async fn verify_password(state: &AppState, user: &User, code: &str) -> Result<bo
             }
         }
     }
-    if !state.hasher().verify(code.to_owned(), phc.clone()).await? {
+    if !ctx.hasher.verify(code.to_owned(), phc.clone()).await? {
         return Ok(false);
     }
     if digest.is_none() {
         // The password was given in clear: the one moment the digest verifier can be made.
-        let d = password_digest(state, code, &phc).await?;
-        state
-            .store
+        let d = password_digest(ctx.hasher, code, &phc).await?;
+        ctx.store
             .update_user(&user.id, |u| {
                 if u.password_hash.as_deref() == Some(phc.as_str()) {
                     u.two_factor
@@ -322,36 +333,31 @@ async fn verify_password(state: &AppState, user: &User, code: &str) -> Result<bo
 }
 
 /// The digest verifier for `password`, bound to its hash `phc`.
-pub async fn password_digest(
-    state: &AppState,
-    password: &str,
-    phc: &str,
-) -> Result<PasswordDigest> {
+pub async fn password_digest(hasher: &Hasher, password: &str, phc: &str) -> Result<PasswordDigest> {
     let hex = sha256_hex(password.as_bytes());
     Ok(PasswordDigest {
-        phc: state.hasher().hash(hex).await?,
+        phc: hasher.hash(hex).await?,
         for_password: sha256(phc.as_bytes()),
     })
 }
 
 /// 2FA state for a user whose password was just hashed to `phc`, so the digest form works from the start.
-pub async fn for_new_password(state: &AppState, password: &str, phc: &str) -> Result<TwoFactor> {
+pub async fn for_new_password(hasher: &Hasher, password: &str, phc: &str) -> Result<TwoFactor> {
     Ok(TwoFactor {
-        password_digest: Some(password_digest(state, password, phc).await?),
+        password_digest: Some(password_digest(hasher, password, phc).await?),
         ..TwoFactor::default()
     })
 }
 
 /// Starts TOTP enrolment with a fresh seed (replacing an unconfirmed one). Refused while TOTP is on, so a stolen
 /// session cannot silently swap the seed.
-pub async fn enable(state: &AppState, user: &User) -> Result<Enrolment, Failure> {
+pub async fn enable(ctx: Factors<'_>, user: &User) -> Result<Enrolment, Failure> {
     if user.totp_active() {
         return Err(Failure::AlreadyEnabled);
     }
     let seed = crypto::random_bytes::<SEED_BYTES>().to_vec();
-    let sealed = state.sealer.seal(&seed, &seed_aad(&user.id));
-    state
-        .store
+    let sealed = ctx.sealer.seal(&seed, &seed_aad(&user.id));
+    ctx.store
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             if t.totp_active() {
@@ -377,7 +383,7 @@ pub async fn enable(state: &AppState, user: &User) -> Result<Enrolment, Failure>
 }
 
 /// Confirms the pending seed with a code from it; returns the backup codes, shown once.
-pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<String>, Failure> {
+pub async fn confirm(ctx: Factors<'_>, user: &User, code: &str) -> Result<Vec<String>, Failure> {
     let pending = user
         .two_factor
         .as_ref()
@@ -386,16 +392,15 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
     let Some(sealed) = pending else {
         return Err(Failure::NothingPending);
     };
-    let seed = open_seed(state, user)?.unwrap_or_default();
-    let step = totp_step(state, user, seed, code);
-    throttled(state, user, Method::Totp, async { Ok(step.is_some()) }).await?;
+    let seed = open_seed(ctx, user)?.unwrap_or_default();
+    let step = totp_step(ctx, user, seed, code);
+    throttled(ctx, user, Method::Totp, async { Ok(step.is_some()) }).await?;
     let step = step.unwrap_or_default();
     let codes: Vec<String> = (0..BACKUP_CODES)
         .map(|_| crypto::random_id()[..8].to_owned())
         .collect();
     let hashed: Vec<[u8; 32]> = codes.iter().map(|c| sha256(c.as_bytes())).collect();
-    state
-        .store
+    ctx.store
         .update_user(&user.id, |u| {
             let t = u.two_factor.get_or_insert_with(TwoFactor::default);
             // A concurrent `enable` may have replaced the seed this code was checked against.
@@ -417,19 +422,18 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
 }
 
 /// Turns TOTP off after a valid TOTP or backup code.
-pub async fn disable(state: &AppState, user: &User, code: &str) -> Result<(), Failure> {
+pub async fn disable(ctx: Factors<'_>, user: &User, code: &str) -> Result<(), Failure> {
     if !user.totp_active() {
         return Err(Failure::NotEnabled);
     }
     throttled(
-        state,
+        ctx,
         user,
         Method::Totp,
-        verify_totp_or_backup(state, user, code),
+        verify_totp_or_backup(ctx, user, code),
     )
     .await?;
-    state
-        .store
+    ctx.store
         .update_user(&user.id, |u| {
             if let Some(t) = u.two_factor.as_mut() {
                 t.totp_secret = None;
@@ -475,6 +479,83 @@ mod tests {
             )
         );
         assert_eq!(code_at(&"A".repeat(32), 59).unwrap().len(), 6);
+    }
+
+    async fn reload(w: &crate::core::testing::World, u: &User) -> User {
+        w.store.get_user(&u.id).unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_totp_code_passes_once_and_a_backup_code_once() {
+        let w = crate::core::testing::World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        let code_now = |secret: &str| code_at(secret, now_secs(&w.clock)).unwrap();
+        let enrolment = enable(w.factors(), &jane).await.unwrap();
+        let jane = reload(&w, &jane).await;
+        let backup = confirm(w.factors(), &jane, &code_now(&enrolment.secret))
+            .await
+            .unwrap();
+        let jane = reload(&w, &jane).await;
+        assert!(jane.totp_active());
+        assert!(matches!(
+            enable(w.factors(), &jane).await,
+            Err(Failure::AlreadyEnabled)
+        ));
+        // The confirming code is used up; the password no longer counts as the second factor.
+        let replay = check(
+            w.factors(),
+            &jane,
+            Some(&code_now(&enrolment.secret)),
+            Fallback::Configured,
+        )
+        .await;
+        assert!(
+            matches!(replay, Err(Failure::Invalid(Method::Totp))),
+            "{replay:?}"
+        );
+        let pw = check(w.factors(), &jane, Some("password1"), Fallback::Always).await;
+        assert!(matches!(pw, Err(Failure::Invalid(Method::Totp))), "{pw:?}");
+        w.clock.advance(30_000);
+        check(
+            w.factors(),
+            &jane,
+            Some(&code_now(&enrolment.secret)),
+            Fallback::Configured,
+        )
+        .await
+        .unwrap();
+        let jane = reload(&w, &jane).await;
+        check(w.factors(), &jane, Some(&backup[0]), Fallback::Configured)
+            .await
+            .unwrap();
+        let jane = reload(&w, &jane).await;
+        let again = check(w.factors(), &jane, Some(&backup[0]), Fallback::Configured).await;
+        assert!(
+            matches!(again, Err(Failure::Invalid(Method::Totp))),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_totp_the_password_is_asked_only_where_the_fallback_applies() {
+        let w = crate::core::testing::World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        check(w.factors(), &jane, None, Fallback::Never)
+            .await
+            .unwrap();
+        let off = Factors {
+            password_fallback: false,
+            ..w.factors()
+        };
+        check(off, &jane, None, Fallback::Configured).await.unwrap();
+        let required = check(w.factors(), &jane, None, Fallback::Configured).await;
+        assert!(matches!(required, Err(Failure::Required(Method::Password))));
+        let hex = sha256_hex(b"password1");
+        check(w.factors(), &jane, Some(&hex), Fallback::Always)
+            .await
+            .unwrap();
+        let wrong = check(w.factors(), &jane, Some("nope"), Fallback::Always).await;
+        assert!(matches!(wrong, Err(Failure::Invalid(Method::Password))));
     }
 
     #[test]

@@ -1,10 +1,19 @@
 //! Creating, finding and deleting users.
 
-use crate::crypto;
+use crate::clock::Clock;
+use crate::crypto::{self, Hasher};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::user::{normalize_email, validate_password, validate_username, Email};
 use crate::model::{Role, User};
-use crate::state::AppState;
+use crate::store::Store;
+
+/// What creating a user touches: the store, the clock and the argon2 pool.
+#[derive(Clone, Copy)]
+pub struct Users<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub hasher: &'a Hasher,
+}
 
 /// What a caller may set when creating a user.
 #[derive(Clone, Debug, Default)]
@@ -18,7 +27,7 @@ pub struct NewUser {
     pub verified: Option<bool>,
 }
 
-pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
+pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
     validate_username(&input.username)?;
     let email = normalize_email(&input.email)?;
     validate_password(&input.password)?;
@@ -46,21 +55,22 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         ));
     }
     // Cheap uniqueness pre-checks so a taken name does not cost an argon2 hash; the transaction re-checks.
-    if state.store.user_by_username(&input.username)?.is_some() {
+    if ctx.store.user_by_username(&input.username)?.is_some() {
         return Err(Error::Conflict {
             field: Field::Username,
             value: input.username,
         });
     }
-    if state.store.user_by_email(&email)?.is_some() {
+    if ctx.store.user_by_email(&email)?.is_some() {
         return Err(Error::Conflict {
             field: Field::Email,
             value: email,
         });
     }
-    let hash = state.hasher().hash(input.password.clone()).await?;
-    let two_factor = super::two_factor::for_new_password(state, &input.password, &hash).await?;
-    let now = state.clock.now_ms();
+    let hash = ctx.hasher.hash(input.password.clone()).await?;
+    let two_factor =
+        super::two_factor::for_new_password(ctx.hasher, &input.password, &hash).await?;
+    let now = ctx.clock.now_ms();
     let user = User {
         id: crypto::random_id(),
         username: input.username,
@@ -76,30 +86,96 @@ pub async fn create(state: &AppState, input: NewUser) -> Result<User> {
         updated_at: now,
         two_factor: Some(two_factor),
     };
-    state.store.create_user(&user).await?;
+    ctx.store.create_user(&user).await?;
     Ok(user)
 }
 
 /// Finds a user by id or by username (exactly one given).
-pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Result<User> {
+pub fn find(store: &Store, id: Option<&str>, username: Option<&str>) -> Result<User> {
     let found = match (id, username) {
-        (Some(id), _) => state.store.get_user(id)?,
-        (None, Some(name)) => state.store.user_by_username(name)?,
-        (None, None) => {
-            return Err(Error::invalid(
-                Field::UserId,
-                "userId or username is required",
-            ))
-        }
+        (Some(id), _) => store.get_user(id)?,
+        (None, Some(name)) => store.user_by_username(name)?,
+        (None, None) => return Err(Error::invalid(Field::UserId, "userId or username is required")),
     };
     found.ok_or(Error::NotFound(Entity::User))
 }
 
 /// Deletes the user with its sessions and its provider links (the store removes those with the user), and
 /// revokes every token issued to it at once.
-pub async fn delete(state: &AppState, id: &str) -> Result<User> {
-    let user = state.store.delete_user(id).await?;
-    state.store.revoke_user_tokens(id)?;
-    state.store.durable().await?;
+pub async fn delete(store: &Store, id: &str) -> Result<User> {
+    let user = store.delete_user(id).await?;
+    store.revoke_user_tokens(id)?;
+    store.durable().await?;
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::World;
+
+    fn new_user(name: &str, email: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            email: email.into(),
+            password: "password1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn taken_usernames_and_emails_are_refused() {
+        let w = World::new().await;
+        let jane = create(w.users(), new_user("jane", "Jane@Example.com"))
+            .await
+            .unwrap();
+        assert_eq!(jane.roles, vec![Role::User], "plain user by default");
+        assert_eq!(jane.name, "jane", "named after the username by default");
+        assert_eq!(jane.emails[0].address, "jane@example.com");
+        let name = create(w.users(), new_user("jane", "other@example.com")).await;
+        assert!(
+            matches!(
+                name,
+                Err(Error::Conflict {
+                    field: Field::Username,
+                    ..
+                })
+            ),
+            "{name:?}"
+        );
+        let email = create(w.users(), new_user("janet", "JANE@example.com")).await;
+        assert!(
+            matches!(email, Err(Error::Conflict { field: Field::Email, .. })),
+            "{email:?}"
+        );
+        assert_eq!(w.store.list_users().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_admin_cannot_be_deleted() {
+        let w = World::new().await;
+        let root = w.user("root", &["admin"]).await;
+        let res = delete(&w.store, &root.id).await;
+        assert!(matches!(res, Err(Error::NotAllowed(_))), "{res:?}");
+        let second = w.user("second", &["admin", "user"]).await;
+        delete(&w.store, &root.id).await.unwrap();
+        assert!(matches!(
+            find(&w.store, Some(&root.id), None),
+            Err(Error::NotFound(Entity::User))
+        ));
+        assert_eq!(find(&w.store, None, Some("second")).unwrap().id, second.id);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_user_ends_its_sessions() {
+        let w = World::new().await;
+        w.user("root", &["admin"]).await;
+        let jane = w.user("jane", &["user"]).await;
+        let token = crate::core::session::issue_login_token(w.login_tokens(), &jane)
+            .await
+            .unwrap();
+        delete(&w.store, &jane.id).await.unwrap();
+        let after = crate::core::session::authenticate(&w.store, &w.clock, &jane.id, &token);
+        assert!(matches!(after, Err(Error::Unauthorized)));
+    }
 }

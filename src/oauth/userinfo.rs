@@ -6,25 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use crate::crypto;
+use crate::core::session::bearer_user;
 use crate::model::User;
 use crate::state::AppState;
-use crate::store::TokenKind;
 use crate::wire::{self, MalformedBearer};
-
-/// The user behind a live access token, with the scope the token was granted (client_credentials tokens have no
-/// user).
-pub fn bearer_user(s: &AppState, token: &str) -> Option<(User, String)> {
-    let rec = s
-        .store
-        .active_token(&crypto::sha256(token.as_bytes()), s.clock.now_ms())
-        .ok()??;
-    if rec.kind != TokenKind::Access || rec.owner_id.is_empty() {
-        return None;
-    }
-    let user = s.store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)?;
-    Some((user, rec.scope))
-}
 
 fn invalid_token() -> Response {
     let mut r = (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token", "error_description": "a live access token is required"})))
@@ -50,7 +35,7 @@ pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response
         Ok(None) => return no_credentials(),
         Err(MalformedBearer) => return invalid_token(),
     };
-    let Some((user, scope)) = bearer_user(&s, token) else {
+    let Some((user, scope)) = bearer_user(&s.store, &s.clock, token) else {
         return invalid_token();
     };
     let mut r = Json(claims(&user, &scope)).into_response();

@@ -8,15 +8,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::identity::{self, Identity};
+use super::identity;
 use super::{callback_url, cookie_name, open_pending};
-use crate::core::session;
+use crate::core::{federation, session};
 use crate::crypto;
-use crate::error::{Error, Field, Rule};
-use crate::model::link::Link;
-use crate::model::provider::{IdentityTokenSentVia, KeyField, Provider, TokenSentVia};
-use crate::model::user::{normalize_email, Email};
-use crate::model::{Role, User};
+use crate::error::Error;
+use crate::model::provider::{IdentityTokenSentVia, Provider, TokenSentVia};
 use crate::state::AppState;
 use crate::web::pages::{error_page, see_other};
 use crate::web::session::{login_cookie, read_cookie, set_cookie};
@@ -131,7 +128,7 @@ async fn finish(
     let ident =
         identity::map(&doc, &provider).map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
     let sealed = seal_tokens(s, &tokens);
-    let user = resolve(s, &provider, &ident, sealed)
+    let user = federation::sign_in(&s.store, &s.clock, &provider, &ident, sealed)
         .await
         .map_err(|e| match e {
             Error::Conflict { field, value } => Failure::request(format!(
@@ -147,7 +144,7 @@ async fn finish(
             }
             _ => Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
         })?;
-    let token = session::issue_login_token(s, &user)
+    let token = session::issue_login_token(s.login_tokens(), &user)
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     Ok((token, pending.return_to))
@@ -162,7 +159,7 @@ async fn exchange(
     verifier: &str,
 ) -> Result<Value, Failure> {
     let name = &p.name;
-    let secret = crate::core::provider::client_secret(s, p)
+    let secret = crate::core::provider::client_secret(&s.sealer, p)
         .map_err(|_| {
             Failure(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -318,172 +315,4 @@ fn seal_tokens(s: &AppState, tokens: &Value) -> Vec<u8> {
     });
     s.sealer
         .seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
-}
-
-/// Link lookup, then `-merge_users` by `-key_field` (when [`merge_allowed`]; else refused, nothing written),
-/// then a new user; the upstream tokens go on the link.
-async fn resolve(
-    s: &AppState,
-    p: &Provider,
-    ident: &Identity,
-    sealed: Vec<u8>,
-) -> crate::error::Result<User> {
-    let service = p.service_key();
-    if let Some(link) = s.store.sign_in_link(&service, &ident.account_id)? {
-        let user = s
-            .store
-            .get_user(&link.user_id)?
-            .filter(|u| u.active)
-            .ok_or(Error::Unauthorized)?;
-        s.store
-            .update_link(&link.id, |l| {
-                l.upstream = Some(sealed.clone());
-                Ok(())
-            })
-            .await?;
-        return Ok(user);
-    }
-    let merge_target = match merge_candidate(s, p, ident)? {
-        Some(u) => {
-            merge_allowed(p, ident, &u).map_err(Error::NotAllowed)?;
-            Some(u)
-        }
-        None => None,
-    };
-    let (user, created) = match merge_target {
-        Some(u) => (u, false),
-        None => (create_user(s, &service, ident).await?, true),
-    };
-    let link = Link {
-        id: crypto::uuid_v4(),
-        user_id: user.id.clone(),
-        provider: service.clone(),
-        provider_type: "custom".into(),
-        email: ident.email.clone(),
-        allow_sign_in: true,
-        allow_connected_accounts: true,
-        account_id: ident.account_id.clone(),
-        created_at: s.store.next_link_time(&user.id, s.clock.now_ms())?,
-        upstream: Some(sealed),
-    };
-    if let Err(e) = s.store.create_link(&link).await {
-        if created {
-            // Nothing may be left behind by a failed sign-in.
-            let _ = s.store.delete_user(&user.id).await;
-        }
-        return Err(e);
-    }
-    Ok(user)
-}
-
-/// The local user `-merge_users` matches by `-key_field`, if merging is on and one matches.
-fn merge_candidate(
-    s: &AppState,
-    p: &Provider,
-    ident: &Identity,
-) -> crate::error::Result<Option<User>> {
-    if !p.merge_users {
-        return Ok(None);
-    }
-    match p.key_field {
-        KeyField::Username => match &ident.username {
-            Some(u) => s.store.user_by_username(u),
-            None => Ok(None),
-        },
-        KeyField::Email => match ident.email.as_deref().map(normalize_email) {
-            Some(Ok(e)) => s.store.user_by_email(&e),
-            _ => Ok(None),
-        },
-    }
-}
-
-/// Whether the upstream account may take over local user `u`, or why not. A merge hands `u` to whoever controls
-/// the upstream account, so: an email must be one the upstream verified (anyone can type an address into a
-/// profile); a username is only as trustworthy as the upstream's namespace, which is why both kinds stop at
-/// admins (never merged: an upstream must not mint administrators) and at accounts with a password (their owner
-/// signs in with it; merging needs the provider's explicit `-merge_users_with_password`).
-fn merge_allowed(p: &Provider, ident: &Identity, u: &User) -> Result<(), Rule> {
-    if p.key_field == KeyField::Email && !ident.email_verified {
-        return Err(Rule::MergeUnverifiedEmail);
-    }
-    if u.is_admin() {
-        return Err(Rule::MergeAdmin);
-    }
-    if !u.active {
-        return Err(Rule::MergeDeactivated);
-    }
-    if u.password_hash.is_some() && !p.merge_users_with_password {
-        return Err(Rule::MergePassword);
-    }
-    Ok(())
-}
-
-/// A local user for a first-time upstream account: its username (made unique with a numeric suffix), email and
-/// name; no password (it signs in through the provider).
-async fn create_user(s: &AppState, service: &str, ident: &Identity) -> crate::error::Result<User> {
-    let base: String = ident
-        .username
-        .clone()
-        .or_else(|| {
-            ident
-                .email
-                .as_deref()
-                .and_then(|e| e.split('@').next())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| format!("{service}-{}", ident.account_id))
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-        .take(48)
-        .collect();
-    let base = if base.is_empty() {
-        format!("{service}-user")
-    } else {
-        base
-    };
-    let email = match ident.email.as_deref().map(normalize_email) {
-        Some(Ok(e)) if s.store.user_by_email(&e)?.is_none() => Some(e),
-        _ => None,
-    };
-    let now = s.clock.now_ms();
-    for n in 0..50 {
-        let username = if n == 0 {
-            base.clone()
-        } else {
-            format!("{base}-{}", n + 1)
-        };
-        if s.store.user_by_username(&username)?.is_some() {
-            continue;
-        }
-        let user = User {
-            id: crypto::random_id(),
-            username: username.clone(),
-            name: ident.name.clone().unwrap_or_else(|| username.clone()),
-            emails: email
-                .iter()
-                .map(|e| Email {
-                    address: e.clone(),
-                    verified: false,
-                })
-                .collect(),
-            roles: vec![Role::User],
-            active: true,
-            password_hash: None,
-            created_at: now,
-            updated_at: now,
-            two_factor: None,
-        };
-        match s.store.create_user(&user).await {
-            Ok(()) => return Ok(user),
-            Err(Error::Conflict {
-                field: Field::Username,
-                ..
-            }) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::Conflict {
-        field: Field::Username,
-        value: base,
-    })
 }

@@ -5,18 +5,8 @@
 
 use serde_json::Value;
 
+pub use crate::core::federation::Identity;
 use crate::model::provider::Provider;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub account_id: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    /// The upstream vouches for `email` (OIDC's `email_verified`); the only ground for merging by email.
-    pub email_verified: bool,
-    pub name: Option<String>,
-    pub avatar: Option<String>,
-}
 
 const ID_CLAIMS: [&str; 6] = ["sub", "id", "_id", "ID", "userid", "user_id"];
 

@@ -14,25 +14,13 @@ use std::time::Duration;
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::model::provider::Provider;
 use crate::state::AppState;
-use crate::web::pages::ProviderButton;
 use crate::wire::Routes;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route(Method::GET, "/login/{service}", start::start)
         .route(Method::GET, "/_oauth/{service}", callback::callback)
-}
-
-/// The client for upstream calls: 5 s to connect; the callback bounds the whole exchange with [`deadline`].
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("static HTTP client configuration")
 }
 
 /// How long a callback may wait for the upstream (token exchange and identity together): four fifths of the
@@ -108,45 +96,6 @@ pub fn callback_url(state: &AppState, service: &str) -> String {
     format!("{}/_oauth/{service}", state.issuer)
 }
 
-/// Sign-in buttons for every enabled provider that shows one.
-pub fn buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
-    let providers = crate::core::provider::enabled(state).unwrap_or_default();
-    providers
-        .iter()
-        .filter(|p| p.show_button)
-        .map(|p| button(p, return_to))
-        .collect()
-}
-
-fn button(p: &Provider, return_to: &str) -> ProviderButton {
-    let q = form_urlencoded::Serializer::new(String::new())
-        .append_pair("return_to", return_to)
-        .finish();
-    let label = if p.button_label_text.trim().is_empty() {
-        format!("Sign in with {}", p.name)
-    } else {
-        p.button_label_text.clone()
-    };
-    ProviderButton {
-        href: format!("/login/{}?{q}", p.service_key()),
-        label,
-        color: css_color(&p.button_color, "#1d74f5"),
-        text_color: css_color(&p.button_label_color, "#FFFFFF"),
-    }
-}
-
-/// Only `#rgb`/`#rrggbb` colors reach the page's style attribute.
-fn css_color(c: &str, fallback: &str) -> String {
-    let ok = c.starts_with('#')
-        && matches!(c.len(), 4 | 7)
-        && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if ok {
-        c.to_owned()
-    } else {
-        fallback.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,13 +115,5 @@ mod tests {
         assert!(long.ends_with('…'));
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("abc", 3), "abc");
-    }
-
-    #[test]
-    fn colors_are_sanitized() {
-        assert_eq!(css_color("#abc", "#000"), "#abc");
-        assert_eq!(css_color("#A1B2C3", "#000"), "#A1B2C3");
-        assert_eq!(css_color("red;background:url(x)", "#000"), "#000");
-        assert_eq!(css_color("#12345g", "#000"), "#000");
     }
 }

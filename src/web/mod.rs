@@ -1,6 +1,9 @@
-//! Server-rendered pages: sign-in, consent and errors (askama templates), the browser session cookie and CSRF.
+//! Server-rendered pages: sign-in, consent and errors (askama templates), the browser session cookie, CSRF and
+//! the strict form parser: the browser plumbing OAuth and federated sign-in share, knowing neither.
 
+pub mod buttons;
 pub mod csrf;
+pub mod form;
 pub mod pages;
 pub mod session;
 

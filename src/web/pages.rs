@@ -9,23 +9,16 @@ use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::buttons::{buttons, ProviderButton};
+use super::form::Params;
 use super::{csrf, session};
 use crate::core::session as login;
 use crate::core::two_factor::{self, Failure, Fallback};
 use crate::crypto;
 use crate::error::{Error, Field};
 use crate::model::User;
-use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::wire::{read_body, BodyError};
-
-/// A sign-in button for an upstream provider.
-pub struct ProviderButton {
-    pub href: String,
-    pub label: String,
-    pub color: String,
-    pub text_color: String,
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -205,11 +198,6 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
-/// Buttons for every enabled upstream provider that shows one.
-pub fn provider_buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
-    crate::upstream::buttons(state, return_to)
-}
-
 /// What the sign-in page may say after a failed attempt, by the code `/login?error=` carries. The page shows only
 /// these texts, so a crafted link cannot make it display a message of the attacker's choosing.
 const LOGIN_ERRORS: &[(&str, &str)] = &[
@@ -255,7 +243,7 @@ pub fn login_form(
         app_name,
         error,
         signed_in: signed_in.as_deref(),
-        providers: provider_buttons(state, return_to),
+        providers: buttons(&state.store, return_to),
     };
     html(StatusCode::OK, page.render(), cookie)
 }
@@ -309,7 +297,7 @@ pub async fn login_submit(
     let (Some(user), Some(password)) = (form.get("username"), form.get("password")) else {
         return back("missing");
     };
-    let user = match login::check_password(&s, user, password, peer.ip()).await {
+    let user = match login::check_password(s.sign_in(), user, password, peer.ip()).await {
         Ok(u) => u,
         Err(Error::Unauthorized) => return back("credentials"),
         Err(Error::RateLimited { .. }) => return back("throttled"),
@@ -325,7 +313,7 @@ pub async fn login_submit(
 
 /// Starts the browser session of `user` and continues to `return_to`.
 async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
-    match login::issue_login_token(s, user).await {
+    match login::issue_login_token(s.login_tokens(), user).await {
         Ok(token) => see_other(return_to, vec![session::login_cookie(s, &token)]),
         Err(e) => failure_page(&e),
     }
@@ -396,7 +384,7 @@ async fn totp_submit(
         return see_other(&format!("/login?{q}"), vec![]);
     };
     let retry = |msg: &str| totp_form(csrf, pending, return_to, Some(msg));
-    match two_factor::check(s, &user, code, Fallback::Never).await {
+    match two_factor::check(s.factors(), &user, code, Fallback::Never).await {
         Ok(()) => sign_in(s, &user, return_to).await,
         Err(Failure::Required(_)) => retry("Enter the code from your authenticator app."),
         Err(Failure::Invalid(_)) => retry("Wrong code. Try again."),
@@ -425,7 +413,7 @@ pub async fn logout(
         );
     }
     if let Some(b) = session::current_user(&s, &headers) {
-        let _ = login::logout(&s, &b.token).await;
+        let _ = login::logout(&s.store, &b.token).await;
     }
     see_other("/login", vec![session::clear_login_cookie(&s)])
 }

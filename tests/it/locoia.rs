@@ -74,15 +74,15 @@ async fn put_then_get_never_echoes_secrets_and_feeds_rc_settings() {
         "********"
     );
     let state = &s.running.as_ref().unwrap().state;
-    let p = latchkey::core::provider::get(state, "myidp").unwrap();
+    let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
     assert_eq!(
-        latchkey::core::provider::client_secret(state, &p)
+        latchkey::core::provider::client_secret(&state.sealer, &p)
             .unwrap()
             .as_deref(),
         Some("main-secret")
     );
     assert_eq!(
-        latchkey::core::provider::credential_secret(state, &p, "Read only")
+        latchkey::core::provider::credential_secret(&state.sealer, &p, "Read only")
             .unwrap()
             .as_deref(),
         Some("ro-secret")
@@ -116,9 +116,9 @@ async fn put_then_get_never_echoes_secrets_and_feeds_rc_settings() {
         v["oauth2"][0],
         json!({"client_id": "rotated", "name": "Production"})
     );
-    let p = latchkey::core::provider::get(state, "myidp").unwrap();
+    let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
     assert_eq!(
-        latchkey::core::provider::client_secret(state, &p)
+        latchkey::core::provider::client_secret(&state.sealer, &p)
             .unwrap()
             .as_deref(),
         Some("rotated-secret")
@@ -134,7 +134,7 @@ async fn put_then_get_never_echoes_secrets_and_feeds_rc_settings() {
     .await;
     assert_eq!(st, 200);
     assert_eq!(v["oauth2"].as_array().unwrap().len(), 1);
-    let p = latchkey::core::provider::get(state, "myidp").unwrap();
+    let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
     assert_eq!(p.sign_in_scope(), "openid");
     state.store.verify().unwrap();
 }

@@ -259,8 +259,8 @@ async fn settings_check_types_and_enums_and_mask_the_secret() {
     // The secret: masked on read, the mask written back keeps it, "" clears it.
     let state = &s.running.as_ref().unwrap().state;
     let secret_of = || {
-        let p = latchkey::core::provider::get(state, "myidp").unwrap();
-        latchkey::core::provider::client_secret(state, &p).unwrap()
+        let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
+        latchkey::core::provider::client_secret(&state.sealer, &p).unwrap()
     };
     assert_eq!(
         set(&s, &a, &k("-secret"), json!("s3cr3t-upstream")).await.0,

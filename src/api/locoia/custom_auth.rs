@@ -88,7 +88,7 @@ fn render(p: &Provider) -> Value {
 /// The second factor the same change needs through RC's settings API (`x-2fa-code` + `x-2fa-method`).
 async fn require_2fa(s: &AppState, user: &User, headers: &HeaderMap) -> Result<(), LocoiaError> {
     let code = crate::api::rc::two_factor::header_code(headers);
-    two_factor::check(s, user, code, Fallback::Configured)
+    two_factor::check(s.factors(), user, code, Fallback::Configured)
         .await
         .map_err(LocoiaError::TwoFactor)
 }
@@ -111,10 +111,10 @@ pub async fn put(
     headers: HeaderMap,
     LocoiaJson(body): LocoiaJson,
 ) -> Result<Response, LocoiaError> {
-    provider::get(&s, &connector_id)?;
+    provider::get(&s.store, &connector_id)?;
     let list = parse(&body)?;
     require_2fa(&s, &user, &headers).await?;
-    let p = provider::put_custom_auth(&s, &connector_id, list).await?;
+    let p = provider::put_custom_auth(s.providers(), &connector_id, list).await?;
     Ok(Json(render(&p)).into_response())
 }
 
@@ -128,7 +128,7 @@ pub async fn get(
     _admin: Admin,
     Path(connector_id): Path<String>,
 ) -> Result<Response, LocoiaError> {
-    let p = provider::get(&s, &connector_id)?;
+    let p = provider::get(&s.store, &connector_id)?;
     Ok(Json(render(&p)).into_response())
 }
 

@@ -90,7 +90,7 @@ pub async fn create(
 ) -> Result<Response, RcError> {
     caller.require(Permission::ManageOauthApps)?;
     let o = CREATE.check(&body).map_err(RcError::InvalidParams)?;
-    let created = app::create(&s, input(o), &caller.user)
+    let created = app::create(s.apps(), input(o), &caller.user)
         .await
         .in_method("addOAuthApp")?;
     Ok(success(
@@ -122,7 +122,11 @@ pub async fn get(
             "must match exactly one schema in oneOf".into(),
         ));
     }
-    match app::find(&s, id.map(String::as_str), client_id.map(String::as_str)) {
+    match app::find(
+        &s.store,
+        id.map(String::as_str),
+        client_id.map(String::as_str),
+    ) {
         Ok(a) => Ok(success(json!({"oauthApp": app_json(&a, None)}))),
         Err(crate::error::Error::NotFound(_)) => Err(RcError::Plain("OAuth app not found.")),
         Err(e) => Err(e.into()),
@@ -137,7 +141,7 @@ pub async fn update(
     caller.require(Permission::ManageOauthApps)?;
     let o = UPDATE.check(&body).map_err(RcError::InvalidParams)?;
     let id = str_of(o, "appId").unwrap_or_default();
-    let a = app::update(&s, id, input(o))
+    let a = app::update(s.apps(), id, input(o))
         .await
         .in_method("updateOAuthApp")?;
     Ok(success(app_json(&a, None)))
@@ -151,7 +155,7 @@ pub async fn delete(
 ) -> Result<Response, RcError> {
     caller.require(Permission::ManageOauthApps)?;
     let o = BY_ID.check(&body).map_err(RcError::InvalidParams)?;
-    app::delete(&s, str_of(o, "appId").unwrap_or_default())
+    app::delete(s.apps(), str_of(o, "appId").unwrap_or_default())
         .await
         .in_method("deleteOAuthApp")?;
     Ok(success(Value::Bool(true)))
@@ -165,7 +169,7 @@ pub async fn regenerate_secret(
 ) -> Result<Response, RcError> {
     caller.require(Permission::ManageOauthApps)?;
     let o = BY_ID.check(&body).map_err(RcError::InvalidParams)?;
-    let r = app::regenerate_secret(&s, str_of(o, "appId").unwrap_or_default())
+    let r = app::regenerate_secret(s.apps(), str_of(o, "appId").unwrap_or_default())
         .await
         .in_method("regenerateOAuthAppSecret")?;
     Ok(success(

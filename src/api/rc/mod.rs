@@ -123,12 +123,12 @@ impl Caller {
                 .filter(|s| !s.is_empty())
         };
         if let (Some(uid), Some(tok)) = (header("x-user-id"), header("x-auth-token")) {
-            let user = session::authenticate(state, uid, tok)?;
+            let user = session::authenticate(&state.store, &state.clock, uid, tok)?;
             let login_token = Some(tok.to_owned());
             return Ok((Caller { user, login_token }, Credential::LoginToken));
         }
         if let Ok(Some(tok)) = crate::wire::bearer(h) {
-            let (user, credential) = session::authenticate_bearer(state, tok)?;
+            let (user, credential) = session::authenticate_bearer(&state.store, &state.clock, tok)?;
             let login_token = None;
             return Ok((Caller { user, login_token }, credential));
         }

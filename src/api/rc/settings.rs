@@ -100,7 +100,7 @@ pub async fn add_custom_oauth(
     if crate::model::provider::normalize_name(&name).is_empty() {
         return Err(RcError::NameRequired);
     }
-    provider::add(&s, &name)
+    provider::add(&s.store, &s.clock, &name)
         .await
         .in_method("addOAuthService")?;
     Ok(success(json!({})))
@@ -124,7 +124,7 @@ pub async fn remove_custom_oauth(
     if crate::model::provider::normalize_name(&name).is_empty() {
         return Ok(success(json!({})));
     }
-    provider::remove(&s, &name)
+    provider::remove(&s.store, &name)
         .await
         .in_method("removeOAuthService")?;
     Ok(success(json!({})))
@@ -172,7 +172,7 @@ pub async fn get_setting(
     Path(id): Path<String>,
 ) -> Result<Response, RcError> {
     caller.require(Permission::ViewPrivilegedSetting)?;
-    let value = provider::setting(&s, &id).map_err(in_setting(&id))?;
+    let value = provider::setting(&s.store, &id).map_err(in_setting(&id))?;
     Ok(success(json!({"_id": id, "value": to_json(value)})))
 }
 
@@ -204,21 +204,21 @@ pub async fn set_setting(
         Some(Value::String(v)) => SettingValue::Str(v.clone()),
         Some(_) => {
             // Numbers, null, arrays and objects fit no provider setting; say which type it needs.
-            provider::setting(&s, &id).map_err(in_setting(&id))?;
+            provider::setting(&s.store, &id).map_err(in_setting(&id))?;
             return Err(in_setting(&id)(Error::invalid(
                 Field::SettingValue,
                 "must be a boolean or a string, as the setting's type",
             )));
         }
     };
-    provider::set_setting(&s, &id, value)
+    provider::set_setting(s.providers(), &id, value)
         .await
         .map_err(in_setting(&id))?;
     Ok(success(json!({})))
 }
 
 fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<Value>> {
-    Ok(provider::enabled(s)?
+    Ok(provider::enabled(&s.store)?
         .iter()
         .map(service_configuration)
         .collect())

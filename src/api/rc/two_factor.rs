@@ -26,7 +26,7 @@ pub async fn require(
     headers: &HeaderMap,
 ) -> Result<(), RcError> {
     two_factor::check(
-        state,
+        state.factors(),
         &caller.user,
         header_code(headers),
         Fallback::Configured,
@@ -49,7 +49,7 @@ async fn require_current(
     caller: &Caller,
     headers: &HeaderMap,
 ) -> Result<(), RcError> {
-    two_factor::check(state, &caller.user, header_code(headers), Fallback::Always)
+    two_factor::check(state.factors(), &caller.user, header_code(headers), Fallback::Always)
         .await
         .map_err(RcError::TwoFactor)
 }
@@ -76,7 +76,7 @@ pub async fn enable_totp(
         return Err(RcError::TwoFactor(Failure::AlreadyEnabled));
     }
     require_current(&s, &caller, &headers).await?;
-    let e = two_factor::enable(&s, &caller.user).await?;
+    let e = two_factor::enable(s.factors(), &caller.user).await?;
     Ok(success(json!({"secret": e.secret, "url": e.url})))
 }
 
@@ -96,7 +96,7 @@ pub async fn validate_temp_token(
 ) -> Result<Response, RcError> {
     let code = code_of(&body).map_err(RcError::InvalidParams)?;
     require_current(&s, &caller, &headers).await?;
-    let codes = two_factor::confirm(&s, &caller.user, &code).await?;
+    let codes = two_factor::confirm(s.factors(), &caller.user, &code).await?;
     Ok(success(json!({"codes": codes})))
 }
 
@@ -112,7 +112,7 @@ pub async fn disable_totp(
     RcBody(body): RcBody,
 ) -> Result<Response, RcError> {
     let code = code_of(&body).map_err(RcError::InvalidParams)?;
-    two_factor::disable(&s, &caller.user, &code).await?;
+    two_factor::disable(s.factors(), &caller.user, &code).await?;
     Ok(success(json!({})))
 }
 

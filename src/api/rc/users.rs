@@ -112,16 +112,16 @@ pub async fn login(
     RcBody(body): RcBody,
 ) -> Result<Response, RcError> {
     let c = credentials(&body).map_err(RcError::InvalidParams)?;
-    let user = match session::check_password(&s, &c.ident, &c.password, peer.ip()).await {
+    let user = match session::check_password(s.sign_in(), &c.ident, &c.password, peer.ip()).await {
         Ok(u) => u,
         Err(Error::Unauthorized) => return Err(RcError::LoginRejected),
         Err(e) => return Err(e.into()),
     };
     let code = c.code.as_deref().or(two_factor::header_code(&headers));
-    core_two_factor::check(&s, &user, code, Fallback::Never)
+    core_two_factor::check(s.factors(), &user, code, Fallback::Never)
         .await
         .map_err(RcError::SignInTwoFactor)?;
-    let token = session::issue_login_token(&s, &user).await?;
+    let token = session::issue_login_token(s.login_tokens(), &user).await?;
     let me = json!({
         "_id": user.id, "username": user.username, "name": user.name,
         "emails": user_json(&user)["emails"], "roles": user_json(&user)["roles"],
@@ -134,7 +134,7 @@ pub async fn login(
 
 pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, RcError> {
     if let Some(t) = &caller.login_token {
-        session::logout(&s, t).await?;
+        session::logout(&s.store, t).await?;
     }
     Ok(
         Json(json!({"status": "success", "data": {"message": "You've been logged out!"}}))
@@ -162,7 +162,7 @@ pub async fn create(
         active: bool_of(o, "active"),
         verified: bool_of(o, "verified"),
     };
-    let u = user::create(&s, input)
+    let u = user::create(s.users(), input)
         .await
         .in_method("insertOrUpdateUser")?;
     Ok(success(json!({"user": user_json(&u)})))
@@ -193,7 +193,7 @@ pub async fn info(
             "must have required property 'userId'".into(),
         ));
     }
-    match user::find(&s, id.map(String::as_str), name.map(String::as_str)) {
+    match user::find(&s.store, id.map(String::as_str), name.map(String::as_str)) {
         Ok(u) if u.id == caller.user.id || caller.user.can(Permission::ViewFullOtherUserInfo) => {
             Ok(success(json!({"user": user_json(&u)})))
         }
@@ -211,7 +211,7 @@ pub async fn delete(
 ) -> Result<Response, RcError> {
     caller.require(Permission::DeleteUser)?;
     let o = DELETE.check(&body).map_err(RcError::InvalidParams)?;
-    user::delete(&s, str_of(o, "userId").unwrap_or_default())
+    user::delete(&s.store, str_of(o, "userId").unwrap_or_default())
         .await
         .in_method("deleteUser")?;
     Ok(success(json!({})))

@@ -127,15 +127,17 @@ impl<'a> LinkRef<'a> {
 /// or disabled) is not found, as Stack answers it; deleting it still works.
 fn find(s: &AppState, user_id: &str, r: &LinkRef, live: bool) -> Result<Link, StackError> {
     let link = match *r {
-        LinkRef::Id(id) => core_link::get(s, user_id, id).map_err(link_error(user_id, id))?,
+        LinkRef::Id(id) => {
+            core_link::get(&s.store, user_id, id).map_err(link_error(user_id, id))?
+        }
         LinkRef::Provider(key) => {
-            core_link::get_by_provider(s, user_id, key).map_err(|e| match e {
+            core_link::get_by_provider(&s.store, user_id, key).map_err(|e| match e {
                 Error::NotFound(Entity::Link) => StackError::NoLinkForProvider,
                 other => other.into(),
             })?
         }
     };
-    if live && !core_link::provider_enabled(s, &link.provider)? {
+    if live && !core_link::provider_enabled(&s.store, &link.provider)? {
         return Err(StackError::ProviderGone(link.provider));
     }
     Ok(link)
@@ -179,7 +181,8 @@ pub async fn create(
     }
     let provider = str_of(o, "provider_config_id").unwrap_or_default();
     let link = core_link::create(
-        &s,
+        &s.store,
+        &s.clock,
         NewLink {
             user_id,
             provider: provider.clone(),
@@ -222,11 +225,11 @@ pub async fn list(
     // Links through a provider that is no longer configured are left out, as Stack does.
     let mut enabled: HashMap<String, bool> = HashMap::new();
     let mut items: Vec<LinkView> = Vec::new();
-    for l in core_link::list(&s, user_id.as_deref())? {
+    for l in core_link::list(&s.store, user_id.as_deref())? {
         let live = match enabled.get(&l.provider) {
             Some(v) => *v,
             None => {
-                let v = core_link::provider_enabled(&s, &l.provider)?;
+                let v = core_link::provider_enabled(&s.store, &l.provider)?;
                 enabled.insert(l.provider.clone(), v);
                 v
             }
@@ -313,7 +316,7 @@ pub async fn update(
         email: str_of(o, "email"),
         account_id: str_of(o, "account_id"),
     };
-    let link = core_link::update(&s, &user_id, &link.id, change)
+    let link = core_link::update(&s.store, &user_id, &link.id, change)
         .await
         .map_err(link_error(&user_id, &link.id))?;
     Ok(Json(view(&link, auth.access)).into_response())
@@ -336,7 +339,7 @@ pub async fn delete(
 ) -> Result<Response, StackError> {
     let user_id = target(&auth, &user_id, Vec::new(), "delete")?;
     let link = find(&s, &user_id, &LinkRef::parse(&link_id), false)?;
-    core_link::delete(&s, &user_id, &link.id)
+    core_link::delete(&s.store, &user_id, &link.id)
         .await
         .map_err(link_error(&user_id, &link.id))?;
     Ok(Json(json!({"success": true})).into_response())

@@ -411,13 +411,13 @@ impl FromRequestParts<AppState> for StackAuth {
             AccessType::parse(raw).ok_or_else(|| StackError::InvalidAccessType(raw.to_owned()))?;
         let project = header_str(h, "x-stack-project-id")
             .ok_or(StackError::AccessTypeWithoutProjectId(access))?;
-        match stack_keys::project_id(state)? {
+        match stack_keys::project_id(&state.store, &state.config.stack)? {
             Some(id) if crate::crypto::ct_eq(id.as_bytes(), project.as_bytes()) => {}
             _ => return Err(StackError::ProjectNotFound(project.to_owned())),
         }
         let key_check = |name: &str, key: Key, missing: StackError, wrong: StackError| {
             let presented = header_str(h, name).ok_or(missing)?;
-            if stack_keys::key_matches(state, key, presented)? {
+            if stack_keys::key_matches(&state.store, &state.config.stack, key, presented)? {
                 Ok(())
             } else {
                 Err(wrong)
@@ -458,7 +458,7 @@ impl FromRequestParts<AppState> for StackAuth {
 /// The user of a session token: a Latchkey access token granted `latchkey:api`, under any access type (with
 /// `openid`/`profile` alone an app may read its user through `/oauth/userinfo`, not manage its links).
 fn user_session(state: &AppState, token: &str) -> Result<User, StackError> {
-    match session::authenticate_bearer(state, token) {
+    match session::authenticate_bearer(&state.store, &state.clock, token) {
         Ok((user, credential)) if credential.admits_api() => Ok(user),
         Ok(_) => Err(StackError::AccessTokenWithoutApiScope),
         Err(Error::Unauthorized) => Err(StackError::InvalidAccessToken),
