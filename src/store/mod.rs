@@ -16,6 +16,7 @@ mod link_model_test;
 #[cfg(test)]
 mod model_test;
 mod provider;
+mod record;
 mod session;
 mod sweep;
 pub mod token;

@@ -1,0 +1,4 @@
+//! On-disk records.
+
+#[cfg(test)]
+mod golden;
