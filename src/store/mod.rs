@@ -325,7 +325,7 @@ pub(crate) fn abort<T>(e: Error) -> Result<T, ConflictableTransactionError<Error
     Err(ConflictableTransactionError::Abort(e))
 }
 
-pub(crate) fn decode_or_abort<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode_or_abort<T: codec::Record>(
     bytes: &[u8],
 ) -> Result<T, ConflictableTransactionError<Error>> {
     codec::decode(bytes).map_err(ConflictableTransactionError::Abort)

@@ -1,7 +1,9 @@
-//! Golden records: one fixed value per record type and the bytes today's code writes for it, checked in under
-//! `golden/` so that a change to an on-disk type (or to a domain type it mirrors) that would change the bytes fails
-//! here instead of in someone's data dir. `write_golden_files` (ignored) made them; it must never need to run again
-//! for a released version: a new version adds files, it does not rewrite old ones.
+//! Golden records: one fixed value per record type and the bytes written for it, checked in under `golden/` so
+//! that a change to an on-disk type (or to a domain type it mirrors) that would change the bytes fails here
+//! instead of in someone's data dir. `<type>.v2.bin` are what the code before the on-disk types wrote (the shared
+//! envelope, version byte 2); `<type>.v1.bin` are the version-1 layouts of the types that have one, made from the
+//! `V1` types with the same values. `write_golden_files` (ignored) made them; a new version adds files, it never
+//! rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,9 @@ use crate::model::provider::{
 };
 use crate::model::user::{Email, PasswordDigest, TwoFactor};
 use crate::model::{App, ClientType, GrantType, Link, Provider, Role, User, UserRef};
-use crate::store::codec;
+use crate::store::codec::{self, Record};
+use crate::store::record::provider::ProviderV2;
+use crate::store::record::user::{UserV1, UserV2};
 use crate::store::token::{CodeRecord, FamilyRecord, GrantRecord, TokenKind, TokenRecord};
 use crate::store::LoginToken;
 
@@ -80,7 +84,10 @@ fn app() -> App {
         name: "Golden App".into(),
         active: true,
         client_id: "GoldenClient00001".into(),
-        redirect_uris: vec!["https://app.example/cb".into(), "http://127.0.0.1/cb".into()],
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
         client_type: ClientType::Public,
         grant_types: vec![
             GrantType::AuthorizationCode,
@@ -223,10 +230,43 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// `user()` as version 1 wrote it: no `last_totp_step`.
+fn user_v1() -> Vec<u8> {
+    let u = UserV2::from(user());
+    codec::encode_as(
+        1,
+        &UserV1 {
+            id: u.id,
+            username: u.username,
+            name: u.name,
+            emails: u.emails,
+            roles: u.roles,
+            active: u.active,
+            password_hash: u.password_hash,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            two_factor: u.two_factor.map(|t| t.base),
+        },
+    )
+}
+
+/// `provider()` as version 1 wrote it: no `merge_users_with_password`.
+fn provider_v1() -> Vec<u8> {
+    codec::encode_as(1, &ProviderV2::from(provider()).base)
+}
+
+/// Every version-1 golden: file name and its bytes.
+fn version_1() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("user.v1.bin", user_v1()),
+        ("provider.v1.bin", provider_v1()),
+    ]
+}
+
 #[test]
 #[ignore = "writes the golden files; run once per new record version, never for a released one"]
 fn write_golden_files() {
-    for (name, bytes) in current() {
+    for (name, bytes) in current().into_iter().chain(version_1()) {
         std::fs::write(dir().join(name), bytes).unwrap();
     }
 }
@@ -240,7 +280,7 @@ fn todays_values_encode_to_the_golden_bytes() {
 
 #[test]
 fn golden_bytes_decode_to_todays_values() {
-    fn check<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(name: &str, want: T) {
+    fn check<T: Record + PartialEq + std::fmt::Debug>(name: &str, want: T) {
         assert_eq!(codec::decode::<T>(&read(name)).unwrap(), want, "{name}");
     }
     check("user.v2.bin", user());
@@ -253,4 +293,76 @@ fn golden_bytes_decode_to_todays_values() {
     check("token_refresh.v2.bin", token_refresh());
     check("token_client.v2.bin", token_client());
     check("family.v2.bin", family());
+}
+
+#[test]
+fn version_1_goldens_decode_with_the_new_fields_defaulted() {
+    let mut u = user();
+    u.two_factor.as_mut().unwrap().last_totp_step = 0;
+    assert_eq!(codec::decode::<User>(&read("user.v1.bin")).unwrap(), u);
+    let mut p = provider();
+    p.merge_users_with_password = false;
+    assert_eq!(
+        codec::decode::<Provider>(&read("provider.v1.bin")).unwrap(),
+        p
+    );
+    for (name, bytes) in version_1() {
+        assert_eq!(bytes, read(name), "{name}");
+    }
+}
+
+/// Every record 0.1.0 wrote (its backup fixture, `tests/fixtures/v0.1.0`) decodes, and re-encoding it writes
+/// today's version with the same bytes, plus, where a type gained a field at the end of its layout (a provider, a
+/// user's second-factor state), that field's default: one 0 byte.
+#[test]
+fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
+    use base64::Engine as _;
+    fn check<T: Record + PartialEq + std::fmt::Debug>(old: &[u8], grew: impl Fn(&T) -> bool) {
+        let value: T = codec::decode(old).unwrap();
+        let now = codec::encode(&value);
+        assert_eq!((old[0], now[0]), (1, T::VERSION));
+        let mut want = old[1..].to_vec();
+        if grew(&value) {
+            want.push(0);
+        }
+        assert_eq!(now[1..], want[..], "{value:?}");
+        assert_eq!(codec::decode::<T>(&now).unwrap(), value);
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.1.0/backup.jsonl");
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (Some(tree), Some(value)) = (line["tree"].as_str(), line["value"].as_str()) else {
+            continue;
+        };
+        let old = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap();
+        match tree {
+            "apps" => check::<App>(&old, |_| false),
+            "users" => check::<User>(&old, |u| u.two_factor.is_some()),
+            "providers" => check::<Provider>(&old, |_| true),
+            "links" => check::<Link>(&old, |_| false),
+            "login_tokens" => check::<LoginToken>(&old, |_| false),
+            "codes" => check::<CodeRecord>(&old, |_| false),
+            "tokens" => check::<TokenRecord>(&old, |_| false),
+            "families" => check::<FamilyRecord>(&old, |_| false),
+            _ => continue,
+        }
+        *seen.entry(tree.to_owned()).or_default() += 1;
+    }
+    let seen: Vec<_> = seen.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("apps", 2),
+            ("codes", 1),
+            ("families", 1),
+            ("links", 1),
+            ("login_tokens", 3),
+            ("providers", 1),
+            ("tokens", 3),
+            ("users", 3)
+        ]
+    );
 }
