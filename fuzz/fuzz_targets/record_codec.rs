@@ -3,15 +3,15 @@
 //! whatever decodes re-encodes to a value that decodes equal.
 #![no_main]
 
-use latchkey::model::{App, Provider, User};
-use latchkey::store::codec::{decode, encode};
+use latchkey::model::{App, Link, Provider, User};
+use latchkey::store::codec::{decode, encode, Record};
 use latchkey::store::token::FamilyRecord;
 use latchkey::store::{CodeRecord, LoginToken, TokenRecord};
 use libfuzzer_sys::fuzz_target;
 
 fn check<T>(data: &[u8])
 where
-    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    T: Record + PartialEq + std::fmt::Debug,
 {
     if let Ok(v) = decode::<T>(data) {
         let again: T = decode(&encode(&v)).expect("an encoded record decodes");
@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     check::<App>(data);
     check::<User>(data);
     check::<Provider>(data);
+    check::<Link>(data);
     check::<LoginToken>(data);
     check::<CodeRecord>(data);
     check::<TokenRecord>(data);

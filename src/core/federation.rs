@@ -206,7 +206,8 @@ async fn create_user(
         match store.create_user(&user).await {
             Ok(()) => return Ok(user),
             Err(Error::Conflict {
-                field: Field::Username, ..
+                field: Field::Username,
+                ..
             }) => continue,
             Err(e) => return Err(e),
         }

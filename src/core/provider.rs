@@ -37,7 +37,9 @@ pub async fn remove(store: &Store, raw_name: &str) -> Result<Option<Provider>> {
 
 /// The provider with this service key (Locoia's connector id).
 pub fn get(store: &Store, key: &str) -> Result<Provider> {
-    store.get_provider(key)?.ok_or(Error::NotFound(Entity::Provider))
+    store
+        .get_provider(key)?
+        .ok_or(Error::NotFound(Entity::Provider))
 }
 
 /// Every provider, oldest first.

@@ -95,7 +95,12 @@ pub fn find(store: &Store, id: Option<&str>, username: Option<&str>) -> Result<U
     let found = match (id, username) {
         (Some(id), _) => store.get_user(id)?,
         (None, Some(name)) => store.user_by_username(name)?,
-        (None, None) => return Err(Error::invalid(Field::UserId, "userId or username is required")),
+        (None, None) => {
+            return Err(Error::invalid(
+                Field::UserId,
+                "userId or username is required",
+            ))
+        }
     };
     found.ok_or(Error::NotFound(Entity::User))
 }
@@ -145,7 +150,13 @@ mod tests {
         );
         let email = create(w.users(), new_user("janet", "JANE@example.com")).await;
         assert!(
-            matches!(email, Err(Error::Conflict { field: Field::Email, .. })),
+            matches!(
+                email,
+                Err(Error::Conflict {
+                    field: Field::Email,
+                    ..
+                })
+            ),
             "{email:?}"
         );
         assert_eq!(w.store.list_users().unwrap().len(), 1);

@@ -187,9 +187,7 @@ pub struct Provider {
     pub created_at: Millis,
     pub updated_at: Millis,
     /// `-merge_users` may link an account that has a local password (off: such merges are refused, since the
-    /// upstream could otherwise take over an account its owner protects with a password). Record version 2; a
-    /// version-1 record (0.1.0) reads as false.
-    #[serde(default, deserialize_with = "crate::store::codec::added_in_v2")]
+    /// upstream could otherwise take over an account its owner protects with a password).
     pub merge_users_with_password: bool,
 }
 

@@ -95,8 +95,7 @@ pub struct TwoFactor {
     pub backup_codes: Vec<[u8; 32]>,
     pub password_digest: Option<PasswordDigest>,
     /// The RFC 6238 time step of the last accepted TOTP code (0: none): a code of this step or an older one is a
-    /// replay. Record version 2; a version-1 record reads as 0.
-    #[serde(default, deserialize_with = "crate::store::codec::added_in_v2")]
+    /// replay.
     pub last_totp_step: u64,
 }
 
@@ -211,75 +210,6 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
-    }
-
-    /// A user record written before `last_totp_step` existed (record version 1) still decodes, as 0.
-    #[test]
-    fn a_version_1_user_record_still_decodes() {
-        #[derive(Serialize)]
-        struct TwoFactorV1 {
-            totp_secret: Option<Vec<u8>>,
-            totp_enabled: bool,
-            backup_codes: Vec<[u8; 32]>,
-            password_digest: Option<PasswordDigest>,
-        }
-        #[derive(Serialize)]
-        struct UserV1 {
-            id: String,
-            username: String,
-            name: String,
-            emails: Vec<Email>,
-            roles: Vec<Role>,
-            active: bool,
-            password_hash: Option<String>,
-            created_at: Millis,
-            updated_at: Millis,
-            two_factor: Option<TwoFactorV1>,
-        }
-        let digest = PasswordDigest {
-            phc: "$argon2id$x".into(),
-            for_password: [7; 32],
-        };
-        let old = UserV1 {
-            id: "u1".into(),
-            username: "jane".into(),
-            name: "Jane".into(),
-            emails: vec![Email {
-                address: "jane@example.com".into(),
-                verified: true,
-            }],
-            roles: vec![Role::User],
-            active: true,
-            password_hash: Some("$argon2id$y".into()),
-            created_at: 1,
-            updated_at: 2,
-            two_factor: Some(TwoFactorV1 {
-                totp_secret: Some(vec![1, 2, 3]),
-                totp_enabled: true,
-                backup_codes: vec![[9; 32]],
-                password_digest: Some(digest.clone()),
-            }),
-        };
-        let mut bytes = crate::store::codec::encode(&old);
-        bytes[0] = 1;
-        let user: User = crate::store::codec::decode(&bytes).unwrap();
-        assert_eq!(
-            user.two_factor,
-            Some(TwoFactor {
-                totp_secret: Some(vec![1, 2, 3]),
-                totp_enabled: true,
-                backup_codes: vec![[9; 32]],
-                password_digest: Some(digest),
-                last_totp_step: 0,
-            })
-        );
-        assert_eq!((user.username.as_str(), user.updated_at), ("jane", 2));
-        // Today's records carry the step.
-        let mut now = user.clone();
-        now.two_factor.as_mut().unwrap().last_totp_step = 59_999_999;
-        let bytes = crate::store::codec::encode(&now);
-        assert_eq!(bytes[0], crate::store::codec::VERSION);
-        assert_eq!(crate::store::codec::decode::<User>(&bytes).unwrap(), now);
     }
 
     #[test]

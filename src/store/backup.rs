@@ -9,7 +9,8 @@
 //! Trees come from `db.tree_names()`, so a tree added by any part of Latchkey is included without code here;
 //! sled's default tree is skipped when empty. Keys and values are the raw bytes, values still in their versioned
 //! envelope (`codec.rs`), so the export needs no per-record-type code and restore writes back exactly what was
-//! read. The trailer makes a truncated or edited file detectable; restore checks the whole file before it writes
+//! read; a record of an older version is upgraded when it is read (`record/`), as in a data dir, so the file
+//! format needs no record versions of its own. The trailer makes a truncated or edited file detectable; restore checks the whole file before it writes
 //! anything, imports only into an empty (or new) data dir, then runs [`Store::verify`] and flushes.
 //!
 //! The master key: secrets sealed in the store (upstream client secrets) open only with the key they were sealed

@@ -1,46 +1,49 @@
-//! The on-disk envelope: `[version byte][bincode 2 (serde) body]`. The only place that knows bincode, so a future
-//! record version is decoded (and migrated) here.
-
-use std::cell::Cell;
+//! The on-disk envelope: `[version byte][bincode 2 (serde) body]`. The only place that knows bincode. What a body
+//! holds is a record type's business: each domain type the store keeps implements [`Record`] in `record/`, which
+//! names its on-disk types per version and upgrades an old body to the newest.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// Version of every record layout written today. 2: `TwoFactor::last_totp_step`, `Provider::merge_users_with_password`
-/// (see [`added_in_v2`]).
-pub const VERSION: u8 = 2;
-
-thread_local! {
-    /// The version of the record this thread is decoding (today's outside [`decode`]).
-    static DECODING: Cell<u8> = const { Cell::new(VERSION) };
+/// A domain type the store keeps, and how it is laid out on disk (see `record/mod.rs` for the rules).
+pub trait Record: Clone {
+    /// The version byte [`encode`] writes: the newest layout of this type. Each type counts on its own.
+    const VERSION: u8;
+    /// The on-disk type of [`Self::VERSION`]; `From` both ways with the domain type.
+    type Disk: Serialize + DeserializeOwned + From<Self> + Into<Self>;
+    /// Reads a body of any version this type has had, upgraded to [`Self::Disk`].
+    fn upgrade(body: Body<'_>) -> Result<Self::Disk>;
 }
 
-/// Sets [`DECODING`] for the life of one [`decode`], unwinding included.
-struct Decoding(u8);
+/// The body of one record and the version byte it was written with.
+pub struct Body<'a> {
+    version: u8,
+    bytes: &'a [u8],
+}
 
-impl Decoding {
-    fn enter(version: u8) -> Self {
-        Self(DECODING.replace(version))
+impl Body<'_> {
+    pub fn version(&self) -> u8 {
+        self.version
     }
-}
 
-impl Drop for Decoding {
-    fn drop(&mut self) {
-        DECODING.set(self.0);
+    /// Decodes the whole body as the on-disk type `D`, within the byte budget.
+    pub fn read<D: DeserializeOwned>(&self) -> Result<D> {
+        let (value, used) = bincode::serde::decode_from_slice(self.bytes, decode_config())
+            .map_err(|e| Error::internal(format!("corrupt record: {e}")))?;
+        if used != self.bytes.len() {
+            return Err(Error::internal("corrupt record: trailing bytes"));
+        }
+        Ok(value)
     }
-}
 
-/// `deserialize_with` for a field added in record version 2: a version-1 record has no bytes for it, so it is not
-/// read there and takes its default. bincode is not self-describing; this is how an old layout stays decodable.
-pub fn added_in_v2<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
-    if DECODING.get() < 2 {
-        Ok(T::default())
-    } else {
-        T::deserialize(d)
+    /// The answer for a version byte the record type never wrote.
+    pub fn unknown<D>(&self) -> Result<D> {
+        Err(Error::internal(format!(
+            "unknown record version {}",
+            self.version
+        )))
     }
 }
 
@@ -61,25 +64,24 @@ fn decode_config() -> bincode::config::Configuration<
     config().with_limit::<MAX_RECORD_BYTES>()
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![VERSION];
-    bincode::serde::encode_into_std_write(value, &mut out, config())
+/// The envelope of `disk` under version byte `version`. Only [`encode`] (with the newest version) and the tests
+/// (which make old layouts) write one.
+pub(crate) fn encode_as<D: Serialize>(version: u8, disk: &D) -> Vec<u8> {
+    let mut out = vec![version];
+    bincode::serde::encode_into_std_write(disk, &mut out, config())
         .expect("writing to a Vec cannot fail");
     out
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+/// The newest layout of `value`.
+pub fn encode<R: Record>(value: &R) -> Vec<u8> {
+    encode_as(R::VERSION, &R::Disk::from(value.clone()))
+}
+
+/// A record of any version `R` has had, as today's domain value.
+pub fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
     match bytes.split_first() {
-        Some((&v, body)) if (1..=VERSION).contains(&v) => {
-            let _version = Decoding::enter(v);
-            let (value, used) = bincode::serde::decode_from_slice(body, decode_config())
-                .map_err(|e| Error::internal(format!("corrupt record: {e}")))?;
-            if used != body.len() {
-                return Err(Error::internal("corrupt record: trailing bytes"));
-            }
-            Ok(value)
-        }
-        Some((v, _)) => Err(Error::internal(format!("unknown record version {v}"))),
+        Some((&version, bytes)) => R::upgrade(Body { version, bytes }).map(Into::into),
         None => Err(Error::internal("corrupt record: empty")),
     }
 }
@@ -87,7 +89,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{App, ClientType, GrantType, User, UserRef};
+    use crate::model::{App, ClientType, GrantType, Link, Provider, User, UserRef};
+    use crate::store::token::{CodeRecord, FamilyRecord, TokenRecord};
+    use crate::store::LoginToken;
     use proptest::prelude::*;
 
     fn arb_app() -> impl Strategy<Value = App> {
@@ -129,7 +133,7 @@ mod tests {
         #[test]
         fn app_round_trips(app in arb_app()) {
             let bytes = encode(&app);
-            prop_assert_eq!(bytes[0], VERSION);
+            prop_assert_eq!(bytes[0], App::VERSION);
             prop_assert_eq!(decode::<App>(&bytes).unwrap(), app);
         }
 
@@ -137,6 +141,12 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode::<App>(&bytes);
             let _ = decode::<User>(&bytes);
+            let _ = decode::<Provider>(&bytes);
+            let _ = decode::<Link>(&bytes);
+            let _ = decode::<LoginToken>(&bytes);
+            let _ = decode::<CodeRecord>(&bytes);
+            let _ = decode::<TokenRecord>(&bytes);
+            let _ = decode::<FamilyRecord>(&bytes);
         }
     }
 
@@ -150,22 +160,36 @@ mod tests {
         ];
         assert!(decode::<App>(&crash).is_err());
         // The same shape for every owned buffer: a u64 length prefix far beyond the record.
-        let mut huge = vec![VERSION, 0xfd];
+        let mut huge = vec![0xfd];
         huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
-        assert!(decode::<String>(&huge).is_err());
-        assert!(decode::<Vec<u8>>(&huge).is_err());
-        assert!(decode::<Vec<String>>(&huge).is_err());
-        assert!(decode::<User>(&huge).is_err());
+        let body = Body {
+            version: 2,
+            bytes: &huge,
+        };
+        assert!(body.read::<String>().is_err());
+        assert!(body.read::<Vec<u8>>().is_err());
+        assert!(body.read::<Vec<String>>().is_err());
+        let record = [&[2][..], &huge].concat();
+        assert!(decode::<User>(&record).is_err());
+        assert!(decode::<Provider>(&record).is_err());
     }
 
     #[test]
     fn rejects_unknown_versions_and_trailing_bytes() {
-        let mut bytes = encode(&42u32);
-        assert!(decode::<u32>(&bytes).is_ok());
+        let token = LoginToken {
+            user_id: "u".into(),
+            created_at: 1,
+            expires_at: 2,
+        };
+        let mut bytes = encode(&token);
+        assert_eq!(decode::<LoginToken>(&bytes).unwrap(), token);
         bytes.push(0);
-        assert!(decode::<u32>(&bytes).is_err());
-        bytes[0] = 9;
-        assert!(decode::<u32>(&bytes).is_err());
-        assert!(decode::<u32>(&[]).is_err());
+        assert!(decode::<LoginToken>(&bytes).is_err());
+        bytes.pop();
+        for unknown in [0, LoginToken::VERSION + 1, 255] {
+            bytes[0] = unknown;
+            assert!(decode::<LoginToken>(&bytes).is_err(), "{unknown}");
+        }
+        assert!(decode::<LoginToken>(&[]).is_err());
     }
 }

@@ -16,6 +16,7 @@ mod link_model_test;
 #[cfg(test)]
 mod model_test;
 mod provider;
+mod record;
 mod session;
 mod sweep;
 pub mod token;
@@ -324,7 +325,7 @@ pub(crate) fn abort<T>(e: Error) -> Result<T, ConflictableTransactionError<Error
     Err(ConflictableTransactionError::Abort(e))
 }
 
-pub(crate) fn decode_or_abort<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode_or_abort<T: codec::Record>(
     bytes: &[u8],
 ) -> Result<T, ConflictableTransactionError<Error>> {
     codec::decode(bytes).map_err(ConflictableTransactionError::Abort)

@@ -228,11 +228,14 @@ impl FromRequestParts<AppState> for Admin {
             return Err(Error::Unauthorized.into());
         };
         // A login authToken first (a cheap digest lookup), then a Latchkey access token.
-        let (user, credential) = match session::authenticate_token(&state.store, &state.clock, token) {
-            Ok(u) => (u, Credential::LoginToken),
-            Err(Error::Unauthorized) => session::authenticate_bearer(&state.store, &state.clock, token)?,
-            Err(e) => return Err(e.into()),
-        };
+        let (user, credential) =
+            match session::authenticate_token(&state.store, &state.clock, token) {
+                Ok(u) => (u, Credential::LoginToken),
+                Err(Error::Unauthorized) => {
+                    session::authenticate_bearer(&state.store, &state.clock, token)?
+                }
+                Err(e) => return Err(e.into()),
+            };
         if !credential.admits_api() {
             return Err(LocoiaError::WithoutApiScope);
         }

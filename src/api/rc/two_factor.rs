@@ -49,9 +49,14 @@ async fn require_current(
     caller: &Caller,
     headers: &HeaderMap,
 ) -> Result<(), RcError> {
-    two_factor::check(state.factors(), &caller.user, header_code(headers), Fallback::Always)
-        .await
-        .map_err(RcError::TwoFactor)
+    two_factor::check(
+        state.factors(),
+        &caller.user,
+        header_code(headers),
+        Fallback::Always,
+    )
+    .await
+    .map_err(RcError::TwoFactor)
 }
 
 /// The `code` of the body, or the ajv reason it lacks one.
