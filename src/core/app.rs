@@ -103,8 +103,7 @@ pub async fn update(state: &AppState, id: &str, input: AppInput) -> Result<App> 
     }
     if !app.active && before.active {
         // Deactivation revokes at once; a reactivated app starts with no live tokens.
-        state.store.revoke_client_tokens(&app.client_id)?;
-        state.store.durable().await?;
+        state.store.revoke_client_tokens(&app.client_id).await?;
     }
     Ok(app)
 }
@@ -138,7 +137,6 @@ pub async fn regenerate_secret(state: &AppState, id: &str) -> Result<WithSecret>
 pub async fn delete(state: &AppState, id: &str) -> Result<App> {
     let app = state.store.delete_app(id).await?;
     state.verifier.forget(&app.client_id);
-    state.store.revoke_client_tokens(&app.client_id)?;
-    state.store.durable().await?;
+    state.store.revoke_client_tokens(&app.client_id).await?;
     Ok(app)
 }

@@ -91,7 +91,6 @@ pub fn find(state: &AppState, id: Option<&str>, username: Option<&str>) -> Resul
 /// revokes every token issued to it at once.
 pub async fn delete(state: &AppState, id: &str) -> Result<User> {
     let user = state.store.delete_user(id).await?;
-    state.store.revoke_user_tokens(id)?;
-    state.store.durable().await?;
+    state.store.revoke_user_tokens(id).await?;
     Ok(user)
 }

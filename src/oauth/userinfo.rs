@@ -19,10 +19,14 @@ pub fn bearer_user(s: &AppState, token: &str) -> Option<(User, String)> {
         .store
         .active_token(&crypto::sha256(token.as_bytes()), s.clock.now_ms())
         .ok()??;
-    if rec.kind != TokenKind::Access || rec.owner_id.is_empty() {
+    if rec.kind != TokenKind::Access {
         return None;
     }
-    let user = s.store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)?;
+    let user = s
+        .store
+        .get_user(rec.subject.user_id()?)
+        .ok()?
+        .filter(|u| u.active)?;
     Some((user, rec.scope))
 }
 
