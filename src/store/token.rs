@@ -438,7 +438,10 @@ impl Store {
                 },
             );
         let redeemed = txn_result(r)?;
-        self.durable().await?;
+        let wrote = matches!(redeemed, Redeemed::Ok | Redeemed::Replayed);
+        if wrote {
+            self.durable().await?;
+        }
         Ok(redeemed)
     }
 
@@ -529,7 +532,9 @@ impl Store {
                 Ok(Rotated::Ok)
             });
         let rotated = txn_result(r)?;
-        self.durable().await?;
+        if !matches!(rotated, Rotated::Invalid) {
+            self.durable().await?;
+        }
         Ok(rotated)
     }
 
