@@ -18,7 +18,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use latchkey::crypto::{self, ids::ID_ALPHABET};
 use latchkey::model::user::Email;
 use latchkey::model::{App, ClientType, Link, Provider, Role, User, UserRef};
-use latchkey::store::{BenchRecords, LoginToken, Store, TokenKind, TokenRecord};
+use latchkey::store::{BenchRecords, Lineage, LoginToken, Store, Subject, TokenKind, TokenRecord};
 
 const SIZES: [u64; 3] = [1_000, 100_000, 1_000_000];
 /// Keys per hit or miss pool: large enough that a 10^6 store's working set does not fit the cache.
@@ -117,14 +117,13 @@ fn access(i: u64) -> String {
 fn access_token(i: u64, n: u64) -> ([u8; 32], TokenRecord) {
     let record = TokenRecord {
         kind: TokenKind::Access,
-        family: [0; 16],
+        lineage: Lineage::Epoch(0),
         client_id: id(CLIENT_ID, mix(i) % n),
-        owner_id: String::new(),
+        subject: Subject::Client,
         scope: "email openid profile".into(),
         issued_at: i as i64,
         expires_at: i64::MAX,
         rotated: false,
-        epoch: Some(0),
     };
     (crypto::sha256(access(i).as_bytes()), record)
 }

@@ -121,8 +121,7 @@ pub async fn update(ctx: Apps<'_>, id: &str, input: AppInput) -> Result<App> {
     }
     if !app.active && before.active {
         // Deactivation revokes at once; a reactivated app starts with no live tokens.
-        ctx.store.revoke_client_tokens(&app.client_id)?;
-        ctx.store.durable().await?;
+        ctx.store.revoke_client_tokens(&app.client_id).await?;
     }
     Ok(app)
 }
@@ -156,8 +155,7 @@ pub async fn regenerate_secret(ctx: Apps<'_>, id: &str) -> Result<WithSecret> {
 pub async fn delete(ctx: Apps<'_>, id: &str) -> Result<App> {
     let app = ctx.store.delete_app(id).await?;
     ctx.verifier.forget(&app.client_id);
-    ctx.store.revoke_client_tokens(&app.client_id)?;
-    ctx.store.durable().await?;
+    ctx.store.revoke_client_tokens(&app.client_id).await?;
     Ok(app)
 }
 

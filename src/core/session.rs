@@ -168,10 +168,13 @@ pub fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, S
     let rec = store
         .active_token(&crypto::sha256(token.as_bytes()), clock.now_ms())
         .ok()??;
-    if rec.kind != TokenKind::Access || rec.owner_id.is_empty() {
+    if rec.kind != TokenKind::Access {
         return None;
     }
-    let user = store.get_user(&rec.owner_id).ok()?.filter(|u| u.active)?;
+    let user = store
+        .get_user(rec.subject.user_id()?)
+        .ok()?
+        .filter(|u| u.active)?;
     Some((user, rec.scope))
 }
 

@@ -109,8 +109,7 @@ pub fn find(store: &Store, id: Option<&str>, username: Option<&str>) -> Result<U
 /// revokes every token issued to it at once.
 pub async fn delete(store: &Store, id: &str) -> Result<User> {
     let user = store.delete_user(id).await?;
-    store.revoke_user_tokens(id)?;
-    store.durable().await?;
+    store.revoke_user_tokens(id).await?;
     Ok(user)
 }
 

@@ -11,6 +11,7 @@ use oxide_auth::code_grant::authorization::{self, Pending};
 use url::Url;
 
 use super::flow::FlowRequest;
+use super::outcome::Outcome;
 use super::params::Params;
 use super::primitives::Backend;
 use crate::model::app::API_SCOPE;
@@ -145,12 +146,17 @@ async fn run(
         return consent(s, headers, &app, &user.username, &params, &pending);
     }
     backend.auth_time = Some(browser.signed_in_at);
-    match pending.authorize(&mut backend, user.id.as_str().into()) {
-        Ok(url) => match s.store.durable().await {
-            Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),
-            Err(e) => failure_page(&e),
-        },
-        Err(e) => flow_error(s, e),
+    let url = match pending.authorize(&mut backend, user.id.as_str().into()) {
+        Ok(url) => url,
+        Err(e) => return flow_error(s, e),
+    };
+    // The code the flow made is stored (durably) before the redirect hands it out.
+    let Outcome::Code { digest, record } = backend.finish(Ok(())) else {
+        return server_error();
+    };
+    match s.store.put_code(&digest, &record).await {
+        Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),
+        Err(e) => failure_page(&e),
     }
 }
 

@@ -7,7 +7,7 @@ use oxide_auth::code_grant::{accesstoken, authorization, client_credentials, ref
 use oxide_auth::primitives::prelude::{Authorizer, Issuer, Registrar};
 
 use super::params::Params;
-use super::primitives::Backend;
+use super::primitives::{Backend, ClientIssuer};
 
 /// One request as the flows see it: its parameters and the client identity established before the flow.
 pub struct FlowRequest<'a> {
@@ -128,7 +128,7 @@ impl authorization::Endpoint for Backend<'_> {
         self
     }
     fn extension(&mut self) -> &mut dyn authorization::Extension {
-        &mut self.pkce
+        self
     }
 }
 
@@ -143,7 +143,7 @@ impl accesstoken::Endpoint for Backend<'_> {
         self
     }
     fn extension(&mut self) -> &mut dyn accesstoken::Extension {
-        &mut self.pkce
+        self
     }
 }
 
@@ -156,32 +156,26 @@ impl refresh::Endpoint for Backend<'_> {
     }
 }
 
-/// client_credentials carries no extension data.
-pub struct NoExtension;
+/// client_credentials' endpoint view: its own issuer (a client token, no family) and no extension data.
+pub struct CredentialsEndpoint<'b, 'a>(pub ClientIssuer<'b, 'a>);
 
-impl client_credentials::Extension for NoExtension {
+impl client_credentials::Endpoint for CredentialsEndpoint<'_, '_> {
+    fn registrar(&self) -> &dyn Registrar {
+        self.0 .0
+    }
+    fn issuer(&mut self) -> &mut dyn Issuer {
+        &mut self.0
+    }
+    fn extension(&mut self) -> &mut dyn client_credentials::Extension {
+        self
+    }
+}
+
+impl client_credentials::Extension for CredentialsEndpoint<'_, '_> {
     fn extend(
         &mut self,
         _: &dyn client_credentials::Request,
     ) -> Result<oxide_auth::primitives::grant::Extensions, ()> {
         Ok(oxide_auth::primitives::grant::Extensions::new())
-    }
-}
-
-/// client_credentials needs its own endpoint view for the unit extension.
-pub struct CredentialsEndpoint<'b, 'a> {
-    pub backend: &'b mut Backend<'a>,
-    pub ext: NoExtension,
-}
-
-impl client_credentials::Endpoint for CredentialsEndpoint<'_, '_> {
-    fn registrar(&self) -> &dyn Registrar {
-        self.backend
-    }
-    fn issuer(&mut self) -> &mut dyn Issuer {
-        self.backend
-    }
-    fn extension(&mut self) -> &mut dyn client_credentials::Extension {
-        &mut self.ext
     }
 }

@@ -56,13 +56,14 @@ async fn run_introspect(
         "iss": &*s.issuer,
         "aud": rec.client_id,
     });
-    if rec.owner_id.is_empty() {
-        v["sub"] = json!(rec.client_id);
-    } else {
-        v["sub"] = json!(rec.owner_id);
-        if let Some(u) = s.store.get_user(&rec.owner_id)? {
-            v["username"] = json!(u.username);
+    match rec.subject.user_id() {
+        Some(id) => {
+            v["sub"] = json!(id);
+            if let Some(u) = s.store.get_user(id)? {
+                v["username"] = json!(u.username);
+            }
         }
+        None => v["sub"] = json!(rec.client_id),
     }
     Ok(v)
 }
@@ -79,11 +80,9 @@ pub async fn revoke(
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        if s.store
-            .revoke_token(&crypto::sha256(token.as_bytes()), &client.app.client_id)?
-        {
-            s.store.durable().await?;
-        }
+        s.store
+            .revoke_token(&crypto::sha256(token.as_bytes()), &client.app.client_id)
+            .await?;
         Ok::<_, OAuthError>(())
     }
     .await;

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod introspect;
 pub mod metadata;
 pub mod openapi;
+pub mod outcome;
 pub mod params;
 pub mod primitives;
 pub mod token;

@@ -1,9 +1,9 @@
-//! oxide-auth's primitives (Registrar, Authorizer, Issuer) and extensions over the store, on a per-request handle:
-//! no endpoint object, no global lock. Client authentication already happened (asynchronously, see
-//! `client_auth.rs`), so `Registrar::check` only confirms the identity the flow was given.
-//!
-//! oxide-auth's primitives answer `Err(())`/`None` without a reason; each primitive records the precise RFC error
-//! in [`Backend::outcome`] so the handler can answer with it instead of oxide-auth's generic one.
+//! oxide-auth's primitives (Registrar, Authorizer, Issuer) and extensions on a per-request handle: no endpoint
+//! object, no global lock, and no store writes. Client authentication already happened (asynchronously, see
+//! `client_auth.rs`), so `Registrar::check` only confirms the identity the flow was given. The records a flow
+//! needs (the presented code, the presented refresh token) are read by the handler before it runs the flow; the
+//! primitives compute one [`Outcome`] (the code to store, the tokens to issue, the rotation to apply, or the
+//! precise RFC error, which oxide-auth's `Err(())` cannot carry), and the handler commits it (`outcome.rs`).
 
 use std::borrow::Cow;
 
@@ -18,11 +18,13 @@ use oxide_auth::primitives::registrar::{
 };
 
 use super::error::OAuthError;
+use super::outcome::{Issued, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::model::{redirect, App, ClientType, GrantType};
 use crate::state::AppState;
-use crate::store::{token::NewToken, CodeRecord, FamilyId, GrantRecord, Redeemed, Rotated};
+use crate::store::token::{FirstTokens, NewToken};
+use crate::store::{CodeRecord, GrantRecord, Lineage, Subject, TokenKind, TokenRecord};
 
 /// Everything one request's flow needs; cheap to build.
 pub struct Backend<'a> {
@@ -35,23 +37,16 @@ pub struct Backend<'a> {
     /// When the resource owner signed in (the authorize handler sets it from the browser session): the codes'
     /// `auth_time`.
     pub auth_time: Option<clock::Millis>,
-    /// Set by `Authorizer::extract`: the family the redeemed code starts.
-    family: Option<FamilyId>,
-    /// The specific error a primitive or extension ran into.
-    pub outcome: Option<OAuthError>,
+    /// The presented code's record as the handler read it (the redemption re-checks it when it commits).
+    pub code: Option<CodeRecord>,
+    /// The presented refresh token's record as the handler read it (the rotation re-checks it when it commits).
+    pub refresh_token: Option<TokenRecord>,
     /// Whether the issued token may come with a refresh token.
     pub allow_refresh: bool,
-    pub pkce: PkceExtension,
-    /// What `Issuer::issue`/`refresh` handed out: the token endpoint answers from this (oxide-auth's own JSON
-    /// would need re-parsing to fix `token_type`, `expires_in` and the scope order).
-    pub issued: Option<Issued>,
-}
-
-/// Tokens just issued and their (sorted) scope.
-pub struct Issued {
-    pub access: String,
-    pub refresh: Option<String>,
-    pub scope: String,
+    /// PKCE is required (a public client).
+    public: bool,
+    /// What the flow decided so far.
+    outcome: Option<Outcome>,
 }
 
 impl<'a> Backend<'a> {
@@ -61,20 +56,33 @@ impl<'a> Backend<'a> {
             app,
             redirect_uri_sent: true,
             auth_time: None,
-            family: None,
-            outcome: None,
+            code: None,
+            refresh_token: None,
             allow_refresh: app.grant_types.contains(&GrantType::RefreshToken),
-            pkce: PkceExtension {
-                public: app.client_type == ClientType::Public,
-                failed: None,
-            },
-            issued: None,
+            public: app.client_type == ClientType::Public,
+            outcome: None,
         }
     }
 
+    /// The flow's outcome, given how oxide-auth's executor ended (`Err` with its own, less precise, error). The
+    /// first refusal wins: a primitive's precise one over oxide-auth's.
+    pub fn finish(&mut self, flow: Result<(), OAuthError>) -> Outcome {
+        if let Err(e) = flow {
+            self.fail(e);
+        }
+        self.outcome
+            .take()
+            .unwrap_or_else(|| Outcome::Refused(OAuthError::server_error()))
+    }
+
+    /// Records a refusal: the verdict of a pending redemption (which still commits), else the outcome.
     fn fail(&mut self, e: OAuthError) {
-        if self.outcome.is_none() {
-            self.outcome = Some(e);
+        match &mut self.outcome {
+            Some(Outcome::Redeem {
+                verdict: v @ None, ..
+            }) => *v = Some(Err(e)),
+            None => self.outcome = Some(Outcome::Refused(e)),
+            Some(_) => {}
         }
     }
 
@@ -85,20 +93,46 @@ impl<'a> Backend<'a> {
         (token, NewToken { digest, expires_at })
     }
 
-    /// Remembers what was issued for the response and hands the access token back to oxide-auth.
-    fn record_issued(&mut self, access: String, refresh: Option<String>, scope: String) -> String {
-        let token = access.clone();
-        self.issued = Some(Issued {
-            access,
-            refresh,
-            scope,
-        });
-        token
-    }
-
     fn issuer_url(&self) -> url::Url {
         url::Url::parse(&self.state.issuer)
             .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("static URL"))
+    }
+
+    /// The client_credentials token of `grant`: it carries the app's token epoch instead of a family.
+    fn client_token(&mut self, grant: Grant) -> IssuedToken {
+        let ttl = self.state.config.tokens.access_ttl_secs;
+        let (access, token) = self.new_token(ttl);
+        let scope = scope_str(&grant.scope);
+        let record = TokenRecord {
+            kind: TokenKind::Access,
+            lineage: Lineage::Epoch(self.app.token_epoch),
+            client_id: grant.client_id,
+            subject: Subject::Client,
+            scope: scope.clone(),
+            issued_at: self.state.clock.now_ms(),
+            expires_at: token.expires_at,
+            rotated: false,
+        };
+        self.outcome = Some(Outcome::Client {
+            digest: token.digest,
+            record,
+            issued: Issued {
+                access: access.clone(),
+                refresh: None,
+                scope,
+            },
+        });
+        bearer(access, None, ttl)
+    }
+}
+
+/// What oxide-auth's executor is handed back (the response is built from [`Issued`], not from this).
+fn bearer(access: String, refresh: Option<String>, ttl: u64) -> IssuedToken {
+    IssuedToken {
+        token: access,
+        refresh,
+        until: clock::oxide_expiry(ttl),
+        token_type: TokenType::Bearer,
     }
 }
 
@@ -218,52 +252,33 @@ impl Authorizer for Backend<'_> {
             expires_at: now + self.state.config.tokens.code_ttl_secs.min(600) as i64 * 1000,
             redeemed: None,
         };
-        self.state
-            .store
-            .put_code(&crypto::sha256(code.as_bytes()), &record)
-            .map_err(|e| tracing::error!(error = %e, "storing an authorization code failed"))?;
+        self.outcome = Some(Outcome::Code {
+            digest: crypto::sha256(code.as_bytes()),
+            record,
+        });
         Ok(code)
     }
 
+    /// The grant of the code the handler read. A code of this client goes on to be redeemed whatever the rest of
+    /// the flow decides (the attempt uses it up; the store re-checks it); an unknown code or another client's is
+    /// refused without a write.
     fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        let family: FamilyId = crypto::random_bytes();
-        let now = self.state.clock.now_ms();
-        let redeemed = self
-            .state
-            .store
-            .redeem_code(
-                &crypto::sha256(code.as_bytes()),
-                &self.app.client_id,
-                now,
-                family,
-            )
-            .map_err(|e| tracing::error!(error = %e, "redeeming an authorization code failed"))?;
-        let rec = match redeemed {
-            Redeemed::Ok(rec) => rec,
-            Redeemed::Unknown => {
-                self.fail(OAuthError::invalid_grant("unknown authorization code"));
-                return Ok(None);
-            }
-            Redeemed::OtherClient => {
-                self.fail(OAuthError::invalid_grant(
-                    "the authorization code was issued to another client",
-                ));
-                return Ok(None);
-            }
-            Redeemed::Expired => {
-                self.fail(OAuthError::invalid_grant(
-                    "the authorization code has expired",
-                ));
-                return Ok(None);
-            }
-            Redeemed::Replayed => {
-                self.fail(OAuthError::invalid_grant(
-                    "the authorization code was already used; its tokens are revoked",
-                ));
-                return Ok(None);
-            }
+        let Some(rec) = self.code.take() else {
+            self.fail(OAuthError::invalid_grant("unknown authorization code"));
+            return Ok(None);
         };
-        self.family = Some(family);
+        if rec.grant.client_id != self.app.client_id {
+            self.fail(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+            return Ok(None);
+        }
+        self.outcome = Some(Outcome::Redeem {
+            digest: crypto::sha256(code.as_bytes()),
+            family: crypto::random_bytes(),
+            now: self.state.clock.now_ms(),
+            verdict: None,
+        });
         let mut extensions = Extensions::new();
         if let Some(p) = rec.grant.pkce.clone() {
             extensions.set(&Pkce::optional(), Value::private(Some(p)));
@@ -280,152 +295,82 @@ impl Authorizer for Backend<'_> {
     }
 }
 
+/// The code and refresh grants' issuer (client_credentials has its own, [`ClientIssuer`]).
 impl Issuer for Backend<'_> {
+    /// The first tokens of the family the redeemed code starts.
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
-        let cfg = &self.state.config.tokens;
-        let client_grant = grant.owner_id.is_empty() || grant.owner_id == grant.client_id;
+        let ttl = self.state.config.tokens.access_ttl_secs;
         let scope = scope_str(&grant.scope);
-        let now = self.state.clock.now_ms();
-        if client_grant {
-            // client_credentials: one plain insert carrying the app's token epoch (the hot path; no family).
-            let (access, rec) = self.new_token(cfg.access_ttl_secs);
-            let record = crate::store::TokenRecord {
-                kind: crate::store::TokenKind::Access,
-                family: [0; 16],
-                client_id: grant.client_id,
-                owner_id: String::new(),
-                scope,
-                issued_at: now,
-                expires_at: rec.expires_at,
-                rotated: false,
-                epoch: Some(self.app.token_epoch),
-            };
-            return match self.state.store.put_client_token(&rec.digest, &record) {
-                Ok(()) => Ok(IssuedToken {
-                    token: self.record_issued(access, None, record.scope),
-                    refresh: None,
-                    until: clock::oxide_expiry(cfg.access_ttl_secs),
-                    token_type: TokenType::Bearer,
-                }),
-                Err(e) => {
-                    tracing::error!(error = %e, "issuing a client token failed");
-                    self.fail(e.into());
-                    Err(())
-                }
-            };
-        }
-        // A redeemed code starts the family chosen at redemption.
-        let family = self.family.take().unwrap_or_else(crypto::random_bytes);
-        let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
+        let (access, access_rec) = self.new_token(ttl);
         let refresh = (self.allow_refresh && refresh_allowed(&scope))
-            .then(|| self.new_token(cfg.refresh_ttl_secs));
-        let r = self.state.store.issue_family(
-            family,
-            &grant.client_id,
-            &grant.owner_id,
-            &scope,
-            now,
-            access_rec,
-            refresh.as_ref().map(|r| r.1),
-        );
-        match r {
-            Ok(()) => Ok(IssuedToken {
-                token: self.record_issued(access, refresh.as_ref().map(|r| r.0.clone()), scope),
-                refresh: refresh.map(|r| r.0),
-                until: clock::oxide_expiry(cfg.access_ttl_secs),
-                token_type: TokenType::Bearer,
-            }),
-            Err(crate::error::Error::NotFound(what)) => {
-                self.fail(OAuthError::invalid_grant(format!(
-                    "the {what} of this grant no longer exists"
-                )));
-                Err(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "issuing tokens failed");
-                self.fail(e.into());
-                Err(())
-            }
-        }
+            .then(|| self.new_token(self.state.config.tokens.refresh_ttl_secs));
+        let Some(Outcome::Redeem { verdict, .. }) = &mut self.outcome else {
+            tracing::error!("tokens were about to be issued without a redeemed code");
+            return Err(());
+        };
+        let tokens = FirstTokens {
+            access: access_rec,
+            refresh: refresh.as_ref().map(|r| r.1),
+        };
+        let refresh = refresh.map(|r| r.0);
+        let issued = Issued {
+            access: access.clone(),
+            refresh: refresh.clone(),
+            scope,
+        };
+        *verdict = Some(Ok((issued, tokens)));
+        Ok(bearer(access, refresh, ttl))
     }
 
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
         let cfg = &self.state.config.tokens;
-        let old = crypto::sha256(refresh.as_bytes());
+        let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
         // The next refresh token carries the old one's scope, so the rule is checked on that, not on `grant`'s
         // (possibly narrowed) scope: narrowing the access token does not end offline access.
-        let granted = self.state.store.token_record(&old).map_err(drop)?;
-        let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
+        let granted = self.refresh_token.as_ref();
         let next = (self.allow_refresh && granted.is_some_and(|r| refresh_allowed(&r.scope)))
             .then(|| self.new_token(cfg.refresh_ttl_secs));
-        let now = self.state.clock.now_ms();
         let scope = scope_str(&grant.scope);
-        let r = self.state.store.rotate_refresh(
-            &old,
-            &self.app.client_id,
-            &scope,
-            now,
-            access_rec,
-            next.as_ref().map(|n| n.1),
-        );
-        match r {
-            Ok(Rotated::Ok(_)) => Ok(RefreshedToken {
-                token: self.record_issued(access, next.as_ref().map(|n| n.0.clone()), scope),
-                refresh: next.map(|n| n.0),
-                until: clock::oxide_expiry(cfg.access_ttl_secs),
-                token_type: TokenType::Bearer,
-            }),
-            Ok(Rotated::Replayed) => {
-                self.fail(OAuthError::invalid_grant(
-                    "the refresh token was already used; its grant is revoked",
-                ));
-                Err(())
-            }
-            Ok(Rotated::Invalid) => {
-                self.fail(OAuthError::invalid_grant("invalid refresh token"));
-                Err(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "rotating a refresh token failed");
-                self.fail(e.into());
-                Err(())
-            }
-        }
+        let next_token = next.as_ref().map(|n| n.0.clone());
+        self.outcome = Some(Outcome::Rotate {
+            old: crypto::sha256(refresh.as_bytes()),
+            scope: scope.clone(),
+            now: self.state.clock.now_ms(),
+            access: access_rec,
+            refresh: next.map(|n| n.1),
+            issued: Issued {
+                access: access.clone(),
+                refresh: next_token.clone(),
+                scope,
+            },
+        });
+        Ok(RefreshedToken {
+            token: access,
+            refresh: next_token,
+            until: clock::oxide_expiry(cfg.access_ttl_secs),
+            token_type: TokenType::Bearer,
+        })
     }
 
-    fn recover_token<'b>(&'b self, token: &'b str) -> Result<Option<Grant>, ()> {
-        let now = self.state.clock.now_ms();
-        let rec = self
-            .state
-            .store
-            .active_token(&crypto::sha256(token.as_bytes()), now)
-            .map_err(drop)?;
-        Ok(rec.map(|r| Grant {
-            owner_id: r.owner_id,
-            client_id: r.client_id,
-            scope: r
-                .scope
-                .parse()
-                .unwrap_or_else(|_| "none".parse().expect("static scope")),
-            redirect_uri: self.issuer_url(),
-            until: clock::oxide_unexpired(),
-            extensions: Extensions::new(),
-        }))
+    /// oxide-auth's resource flow is not used (bearer authentication reads the store itself).
+    fn recover_token<'b>(&'b self, _: &'b str) -> Result<Option<Grant>, ()> {
+        Ok(None)
     }
 
-    /// A live, unrotated refresh token. A rotated one is reported (and its family revoked) by `refresh`, which
-    /// runs in the same transaction as the rotation; here it is simply handed on.
-    fn recover_refresh<'b>(&'b self, token: &'b str) -> Result<Option<Grant>, ()> {
-        let digest = crypto::sha256(token.as_bytes());
-        let Some(rec) = self.state.store.token_record(&digest).map_err(drop)? else {
+    /// The refresh token the handler read, if it is one. Whether it is still live (unrotated, unexpired, its
+    /// family unrevoked) is decided when the rotation commits, in the same transaction that reports a rotated one
+    /// (and revokes its family).
+    fn recover_refresh<'b>(&'b self, _: &'b str) -> Result<Option<Grant>, ()> {
+        let Some(rec) = &self.refresh_token else {
             return Ok(None);
         };
-        if rec.kind != crate::store::TokenKind::Refresh {
+        if rec.kind != TokenKind::Refresh {
             return Ok(None);
         }
         Ok(Some(Grant {
-            owner_id: rec.owner_id,
-            client_id: rec.client_id,
+            // oxide-auth's convention for a client's own grant: the client is the owner.
+            owner_id: rec.subject.user_id().unwrap_or(&rec.client_id).to_owned(),
+            client_id: rec.client_id.clone(),
             scope: rec.scope.parse().map_err(drop)?,
             redirect_uri: self.issuer_url(),
             until: clock::oxide_unexpired(),
@@ -434,14 +379,30 @@ impl Issuer for Backend<'_> {
     }
 }
 
-/// PKCE (docs/endpoints.md#oauth): S256 only; required for public clients; a verifier without a challenge is a downgrade.
-pub struct PkceExtension {
-    public: bool,
-    /// Why verification failed (reported as `invalid_grant`).
-    pub failed: Option<&'static str>,
+/// The client_credentials flow's issuer: a token for the client itself, without family.
+pub struct ClientIssuer<'b, 'a>(pub &'b mut Backend<'a>);
+
+impl Issuer for ClientIssuer<'_, '_> {
+    fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        Ok(self.0.client_token(grant))
+    }
+
+    fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
+        Err(())
+    }
+
+    fn recover_token<'b>(&'b self, _: &'b str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+
+    fn recover_refresh<'b>(&'b self, _: &'b str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
 }
 
-impl AuthzExtension for PkceExtension {
+/// PKCE (docs/endpoints.md#oauth): S256 only; required for public clients; a verifier without a challenge is a
+/// downgrade.
+impl AuthzExtension for Backend<'_> {
     fn extend(&mut self, request: &dyn AuthzRequest) -> Result<Extensions, ()> {
         let method = request.extension("code_challenge_method");
         let challenge = request.extension("code_challenge");
@@ -458,11 +419,7 @@ impl AuthzExtension for PkceExtension {
                 return Err(());
             }
         }
-        let pkce = if self.public {
-            Pkce::required()
-        } else {
-            Pkce::optional()
-        };
+        let pkce = self.pkce();
         let value = pkce.challenge(method, challenge)?;
         let mut ext = Extensions::new();
         if let Some(v) = value {
@@ -472,35 +429,35 @@ impl AuthzExtension for PkceExtension {
     }
 }
 
-impl TokenExtension for PkceExtension {
+impl TokenExtension for Backend<'_> {
+    /// A failed verification is `invalid_grant`.
     fn extend(
         &mut self,
         request: &dyn TokenRequest,
         mut data: Extensions,
     ) -> Result<Extensions, ()> {
-        let pkce = if self.public {
+        let pkce = self.pkce();
+        let challenge = data.remove(&pkce);
+        let verifier = request.extension("code_verifier");
+        let why = match (&challenge, &verifier) {
+            (None, Some(_)) => "code_verifier sent but no code_challenge was made (PKCE downgrade)",
+            (Some(_), None) => "code_verifier is required",
+            _ => match pkce.verify(challenge, verifier) {
+                Ok(()) => return Ok(Extensions::new()),
+                Err(()) => "code_verifier does not match the code_challenge",
+            },
+        };
+        self.fail(OAuthError::invalid_grant(why));
+        Err(())
+    }
+}
+
+impl Backend<'_> {
+    fn pkce(&self) -> Pkce {
+        if self.public {
             Pkce::required()
         } else {
             Pkce::optional()
-        };
-        let challenge = data.remove(&pkce);
-        let verifier = request.extension("code_verifier");
-        match (&challenge, &verifier) {
-            (None, Some(_)) => {
-                self.failed =
-                    Some("code_verifier sent but no code_challenge was made (PKCE downgrade)");
-                return Err(());
-            }
-            (Some(_), None) => {
-                self.failed = Some("code_verifier is required");
-                return Err(());
-            }
-            _ => {}
         }
-        if pkce.verify(challenge, verifier).is_err() {
-            self.failed = Some("code_verifier does not match the code_challenge");
-            return Err(());
-        }
-        Ok(Extensions::new())
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /oauth/token`: authorization_code (+ PKCE), refresh_token and client_credentials, each run through
-//! oxide-auth's flow over the store, answered durably (flushed) with `Cache-Control: no-store`.
+//! oxide-auth's flow over the records read before it, its [`Outcome`] then committed in one atomic, durable store
+//! call before the answer (`Cache-Control: no-store`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -7,14 +8,16 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use oxide_auth::code_grant::error::{AccessTokenError, AccessTokenErrorType};
 use oxide_auth::code_grant::{accesstoken, client_credentials, refresh};
 use serde::Serialize;
 
 use super::client_auth::{self, ClientAuth};
 use super::error::{no_store, OAuthError};
-use super::flow::{CredentialsEndpoint, FlowRequest, NoExtension};
+use super::flow::{CredentialsEndpoint, FlowRequest};
+use super::outcome::Outcome;
 use super::params::Params;
-use super::primitives::Backend;
+use super::primitives::{Backend, ClientIssuer};
 use super::{read_form, FormBody};
 use crate::crypto;
 use crate::model::{ClientType, GrantType};
@@ -78,13 +81,19 @@ async fn issue(
             ),
         ));
     }
-    let v = match grant {
+    let outcome = match grant {
         GrantType::AuthorizationCode => authorization_code(s, &client, &params)?,
         GrantType::RefreshToken => refresh_token(s, &client, &params)?,
         GrantType::ClientCredentials => credentials(s, &client, &params)?,
     };
-    s.store.durable().await.map_err(OAuthError::from)?;
-    Ok(v)
+    let issued = outcome.commit_tokens(s, &client.app.client_id).await?;
+    Ok(TokenResponse {
+        access_token: issued.access,
+        token_type: "Bearer",
+        expires_in: s.config.tokens.access_ttl_secs,
+        refresh_token: issued.refresh,
+        scope: issued.scope,
+    })
 }
 
 fn request<'a>(client: &'a ClientAuth, params: &'a Params) -> FlowRequest<'a> {
@@ -110,112 +119,74 @@ pub struct TokenResponse {
     scope: String,
 }
 
-fn respond(backend: &mut Backend<'_>, ttl: u64) -> Result<TokenResponse, OAuthError> {
-    let issued = backend.issued.take().ok_or_else(OAuthError::server_error)?;
-    Ok(TokenResponse {
-        access_token: issued.access,
-        token_type: "Bearer",
-        expires_in: ttl,
-        refresh_token: issued.refresh,
-        scope: issued.scope,
-    })
+/// oxide-auth's own refusal (the primitives did not record a more precise one), by its typed kind.
+fn oxide_error(desc: Option<&mut AccessTokenError>, used_basic: bool) -> OAuthError {
+    let Some(desc) = desc else {
+        return OAuthError::server_error();
+    };
+    let kind = match desc.kind() {
+        AccessTokenErrorType::InvalidClient => return OAuthError::invalid_client(used_basic),
+        AccessTokenErrorType::InvalidRequest => "invalid_request",
+        AccessTokenErrorType::InvalidGrant => "invalid_grant",
+        AccessTokenErrorType::UnauthorizedClient => "unauthorized_client",
+        AccessTokenErrorType::UnsupportedGrantType => "unsupported_grant_type",
+        AccessTokenErrorType::InvalidScope => "invalid_scope",
+    };
+    OAuthError::new(kind, "the request was rejected")
 }
 
-/// Chooses the most precise error: what a primitive recorded, then PKCE, then oxide-auth's own.
-fn flow_error(backend: &mut Backend<'_>, oxide: Option<(&'static str, bool)>) -> OAuthError {
-    if let Some(e) = backend.outcome.take() {
-        return e;
-    }
-    if let Some(why) = backend.pkce.failed {
-        return OAuthError::invalid_grant(why);
-    }
-    match oxide {
-        Some(("invalid_client", basic)) => OAuthError::invalid_client(basic),
-        Some((kind, _)) => OAuthError::new(kind, "the request was rejected"),
-        None => OAuthError::server_error(),
-    }
-}
-
-fn kind_of(
-    desc: Option<&mut oxide_auth::code_grant::error::AccessTokenError>,
-) -> Option<&'static str> {
-    let desc = desc?;
-    let kind = desc
-        .iter()
-        .find(|(k, _)| *k == "error")
-        .map(|(_, v)| v.into_owned())?;
-    Some(match kind.as_str() {
-        "invalid_client" => "invalid_client",
-        "invalid_grant" => "invalid_grant",
-        "unauthorized_client" => "unauthorized_client",
-        "unsupported_grant_type" => "unsupported_grant_type",
-        "invalid_scope" => "invalid_scope",
-        _ => "invalid_request",
-    })
-}
-
+/// The authorization_code flow over the code as read now (`Store::redeem_code` re-checks it when it commits).
 fn authorization_code(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Outcome, OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let record = s.store.peek_code(&crypto::sha256(code.as_bytes()))?;
     let mut req = request(client, params);
     if !params.contains("redirect_uri") {
         // RFC 6749 §4.1.3: required only if the authorization request included it.
-        match s.store.peek_code(&crypto::sha256(code.as_bytes())) {
-            Ok(Some(c)) if !c.grant.redirect_uri_sent => {
-                req.redirect_fallback = Some(c.grant.redirect_uri)
+        match &record {
+            Some(c) if !c.grant.redirect_uri_sent => {
+                req.redirect_fallback = Some(c.grant.redirect_uri.clone())
             }
-            Ok(Some(_)) => return Err(OAuthError::invalid_request("redirect_uri is required")),
-            Ok(None) => return Err(OAuthError::invalid_grant("unknown authorization code")),
-            Err(e) => return Err(e.into()),
+            Some(_) => return Err(OAuthError::invalid_request("redirect_uri is required")),
+            None => return Err(OAuthError::invalid_grant("unknown authorization code")),
         }
     }
     let mut backend = Backend::new(s, &client.app);
-    match accesstoken::access_token(&mut backend, &req) {
-        Ok(_) => respond(&mut backend, s.config.tokens.access_ttl_secs),
-        Err(mut e) => {
-            let kind = kind_of(e.description());
-            Err(flow_error(
-                &mut backend,
-                kind.map(|k| (k, client.used_basic)),
-            ))
-        }
-    }
+    backend.code = record;
+    let flow = accesstoken::access_token(&mut backend, &req)
+        .map(drop)
+        .map_err(|mut e| oxide_error(e.description(), client.used_basic));
+    Ok(backend.finish(flow))
 }
 
+/// The refresh_token flow over the refresh token as read now (`Store::rotate_refresh` re-checks it).
 fn refresh_token(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
-    if !params.contains("refresh_token") {
+) -> Result<Outcome, OAuthError> {
+    let Some(token) = params.get("refresh_token") else {
         return Err(OAuthError::invalid_request("refresh_token is required"));
-    }
+    };
     let req = request(client, params);
     let mut backend = Backend::new(s, &client.app);
-    match refresh::refresh(&mut backend, &req) {
-        Ok(_) => respond(&mut backend, s.config.tokens.access_ttl_secs),
-        Err(refresh::Error::Invalid(mut d)) => {
-            let k = kind_of(Some(d.description()));
-            Err(flow_error(&mut backend, k.map(|k| (k, client.used_basic))))
-        }
-        Err(refresh::Error::Unauthorized(..)) => Err(flow_error(
-            &mut backend,
-            Some(("invalid_client", client.used_basic)),
-        )),
-        Err(refresh::Error::Primitive) => Err(flow_error(&mut backend, None)),
-    }
+    backend.refresh_token = s.store.token_record(&crypto::sha256(token.as_bytes()))?;
+    let flow = refresh::refresh(&mut backend, &req)
+        .map(drop)
+        .map_err(|e| match e {
+            refresh::Error::Invalid(mut d) => oxide_error(Some(d.description()), client.used_basic),
+            refresh::Error::Unauthorized(..) => OAuthError::invalid_client(client.used_basic),
+            refresh::Error::Primitive => OAuthError::server_error(),
+        });
+    Ok(backend.finish(flow))
 }
 
-fn credentials(
-    s: &AppState,
-    client: &ClientAuth,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+fn credentials(s: &AppState, client: &ClientAuth, params: &Params) -> Result<Outcome, OAuthError> {
     if client.app.client_type == ClientType::Public {
         return Err(OAuthError::new(
             "unauthorized_client",
@@ -225,28 +196,15 @@ fn credentials(
     let req = request(client, params);
     let mut backend = Backend::new(s, &client.app);
     backend.allow_refresh = false;
-    let pending = {
-        let mut ep = CredentialsEndpoint {
-            backend: &mut backend,
-            ext: NoExtension,
-        };
-        client_credentials::client_credentials(&mut ep, &req)
-    };
-    let result = pending.and_then(|p| {
-        let mut ep = CredentialsEndpoint {
-            backend: &mut backend,
-            ext: NoExtension,
-        };
-        p.issue(&mut ep, client.app.client_id.clone(), false)
-    });
-    match result {
-        Ok(_) => respond(&mut backend, s.config.tokens.access_ttl_secs),
-        Err(mut e) => {
-            let k = match &mut e {
-                client_credentials::Error::Ignore => Some("invalid_scope"),
-                other => kind_of(other.description()),
-            };
-            Err(flow_error(&mut backend, k.map(|k| (k, client.used_basic))))
-        }
-    }
+    let mut ep = CredentialsEndpoint(ClientIssuer(&mut backend));
+    let flow = client_credentials::client_credentials(&mut ep, &req)
+        .and_then(|p| p.issue(&mut ep, client.app.client_id.clone(), false))
+        .map(drop)
+        .map_err(|mut e| match &mut e {
+            client_credentials::Error::Ignore => {
+                OAuthError::new("invalid_scope", "the request was rejected")
+            }
+            other => oxide_error(other.description(), client.used_basic),
+        });
+    Ok(backend.finish(flow))
 }

@@ -179,14 +179,13 @@ mod tests {
             .map(|i| {
                 let rec = TokenRecord {
                     kind: crate::store::TokenKind::Access,
-                    family: [0; 16],
+                    lineage: crate::store::Lineage::Epoch(0),
                     client_id: format!("client{}", i % 300),
-                    owner_id: String::new(),
+                    subject: crate::store::Subject::Client,
                     scope: "openid".into(),
                     issued_at: 0,
                     expires_at: 100,
                     rotated: false,
-                    epoch: Some(0),
                 };
                 (crate::crypto::sha256(format!("access{i}").as_bytes()), rec)
             })

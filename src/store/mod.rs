@@ -1,8 +1,11 @@
 //! The embedded store: sled trees of versioned records plus their point-lookup indexes.
 //!
 //! Every use case is one function here (in the file named for its record). A write that touches a record and its
-//! indexes is one multi-tree transaction whose closure is pure, and every acknowledged write is flushed before the
-//! caller answers: [`Store::durable`] waits for the group-commit flusher (see `flush.rs`).
+//! indexes is one multi-tree transaction whose closure is pure.
+//!
+//! The durability rule: every write method is `async` and returns only once its write is durable (it awaits the
+//! group-commit flusher, [`Store::durable`], itself; see `flush.rs`), so no caller outside `store` flushes, and an
+//! acknowledged write is never lost. Concurrent writers still share one flush. Reads are synchronous.
 
 mod app;
 pub mod backup;
@@ -34,7 +37,9 @@ use crate::error::Error;
 pub use bench_support::BenchRecords;
 pub use session::LoginToken;
 pub use sweep::spawn_sweeper;
-pub use token::{CodeRecord, FamilyId, GrantRecord, Redeemed, Rotated, TokenKind, TokenRecord};
+pub use token::{
+    CodeRecord, FamilyId, GrantRecord, Lineage, Redeemed, Rotated, Subject, TokenKind, TokenRecord,
+};
 
 /// Why the store could not be opened; each variant names the data dir so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -241,8 +246,9 @@ impl Store {
         &self.dir
     }
 
-    /// Resolves once every write made before this call is on disk. Concurrent callers share one flush.
-    pub async fn durable(&self) -> crate::error::Result<()> {
+    /// Resolves once every write made before this call is on disk. Concurrent callers share one flush. Only the
+    /// store's own write methods call it (the durability rule in the module doc).
+    async fn durable(&self) -> crate::error::Result<()> {
         self.flusher.durable().await
     }
 

@@ -1,11 +1,12 @@
 //! Authorization codes, access and refresh tokens, and grant families.
 //!
-//! - `codes`: sha256(code) → [`CodeRecord`]. Redemption flips `redeemed` in a transaction, so of two concurrent
-//!   redemptions exactly one wins; the record stays until it expires so a replay is recognised and revokes the
-//!   family it produced.
+//! - `codes`: sha256(code) → [`CodeRecord`]. Redemption flips `redeemed` and writes the family it starts with its
+//!   first tokens in one transaction, so of two concurrent redemptions exactly one wins, and a replay (the record
+//!   stays until it expires) always finds that family and revokes it.
 //! - `tokens`: sha256(token) → [`TokenRecord`]; `tokens_by_family`: family ‖ sha256 → ∅, except that a refresh
 //!   token's entry holds the sha256 of the access token issued with it, which its rotation revokes.
-//! - `families`: family id → [`FamilyRecord`]: one per grant (a code redemption or a client_credentials issue).
+//! - `families`: family id → [`FamilyRecord`]: one per code redemption (client_credentials tokens have none: see
+//!   [`Lineage`]; families of such grants written by older releases are still honoured).
 //!   Revoking a family is one flag write, so it takes effect at once for every token in it; the sweeper removes
 //!   the dead tokens later.
 //! - `families_by_client` / `families_by_user`: owner ‖ 0 ‖ family → ∅, to revoke everything of an app or user.
@@ -25,7 +26,7 @@ pub type Digest = [u8; 32];
 /// What the resource owner approved, carried from the code to the tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRecord {
-    /// User id; empty for client_credentials grants (the client is its own owner).
+    /// The user who approved (a code is only ever made for a signed-in user).
     pub owner_id: String,
     pub client_id: String,
     /// Space-separated granted scopes.
@@ -52,26 +53,51 @@ pub enum TokenKind {
     Refresh,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Whom a grant's tokens act for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The user who approved the code the grant came from.
+    User(String),
+    /// The client itself (client_credentials).
+    Client,
+}
+
+impl Subject {
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Subject::User(id) => Some(id),
+            Subject::Client => None,
+        }
+    }
+}
+
+/// What, besides its own expiry, keeps a token live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lineage {
+    /// A code grant's token: live while its family is not revoked.
+    Family(FamilyId),
+    /// A client_credentials token: no family (it is one plain insert, the hot path), live while its app exists, is
+    /// active and is still in this `token_epoch`.
+    Epoch(u64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
     pub kind: TokenKind,
-    pub family: FamilyId,
+    pub lineage: Lineage,
     pub client_id: String,
-    pub owner_id: String,
+    pub subject: Subject,
     pub scope: String,
     pub issued_at: Millis,
     pub expires_at: Millis,
     /// Refresh tokens: already exchanged; presenting it again is reuse and revokes the family.
     pub rotated: bool,
-    /// client_credentials tokens: the app's `token_epoch` at issue. Such a token has no family (its `family` is
-    /// all zeros): it is one plain insert, live while the app exists, is active and is still in that epoch.
-    pub epoch: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FamilyRecord {
     pub client_id: String,
-    pub owner_id: String,
+    pub subject: Subject,
     pub revoked: bool,
     pub created_at: Millis,
 }
@@ -83,10 +109,18 @@ pub struct NewToken {
     pub expires_at: Millis,
 }
 
+/// The tokens a verified redemption starts its family with.
+#[derive(Clone, Copy, Debug)]
+pub struct FirstTokens {
+    pub access: NewToken,
+    pub refresh: Option<NewToken>,
+}
+
 /// The outcome of redeeming a code.
 #[derive(Debug)]
 pub enum Redeemed {
-    Ok(CodeRecord),
+    /// Used up by this redemption (and its family started, when it came with tokens).
+    Ok,
     Unknown,
     /// Issued to another client: nothing was changed, so its own client can still redeem it.
     OtherClient,
@@ -98,7 +132,7 @@ pub enum Redeemed {
 /// The outcome of rotating a refresh token.
 #[derive(Debug)]
 pub enum Rotated {
-    Ok(TokenRecord),
+    Ok,
     /// Unknown, expired, revoked, of another client, or not a refresh token.
     Invalid,
     /// Already rotated: the whole family has now been revoked.
@@ -176,16 +210,17 @@ fn token_dead(f: &FamilyRecord, token: Option<&[u8]>, now: Millis) -> Result<boo
 }
 
 impl Store {
-    /// Stores a new authorization code (not flushed: the authorize handler awaits `durable`).
-    pub fn put_code(&self, digest: &Digest, code: &CodeRecord) -> Result<()> {
+    /// Stores a new authorization code; returns once it is durable.
+    pub async fn put_code(&self, digest: &Digest, code: &CodeRecord) -> Result<()> {
         self.t
             .codes
             .insert(digest, codec::encode(code))
             .map_err(db_err)?;
-        Ok(())
+        self.durable().await
     }
 
-    /// Reads a code without redeeming it (to learn whether its request carried `redirect_uri`).
+    /// Reads a code without redeeming it: the token endpoint's flow runs on this copy, and
+    /// [`Store::redeem_code`] re-checks it.
     pub fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
         match self.t.codes.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
@@ -201,71 +236,23 @@ impl Store {
         }
     }
 
-    /// Marks the code redeemed by `family` for `client_id`. A second redemption revokes that family; a code
-    /// presented by another client is left as it is (whoever stole it must not be able to burn it or its tokens).
-    pub fn redeem_code(
+    /// Redeems the code for `client_id` and, with `tokens` (the redemption verified), starts family `family` with
+    /// them, in one transaction: a concurrent replay either comes first (and this redemption fails) or finds the
+    /// family and revokes it. Without `tokens` the code is only used up, as it is by every attempt of its client.
+    /// A second redemption revokes the family; a code presented by another client is left as it is (whoever stole
+    /// it must not be able to burn it or its tokens). Fails with NotFound when the client or the user is gone, so a
+    /// token can never outlive a concurrent app or user deletion. Returns once the outcome is durable.
+    pub async fn redeem_code(
         &self,
         digest: &Digest,
         client_id: &str,
         now: Millis,
         family: FamilyId,
+        tokens: Option<FirstTokens>,
     ) -> Result<Redeemed> {
-        let r = (&self.t.codes, &self.t.families).transaction(|(codes, families)| {
-            let Some(b) = codes.get(digest)? else {
-                return Ok(Redeemed::Unknown);
-            };
-            let mut code: CodeRecord = decode_or_abort(&b)?;
-            if code.grant.client_id != client_id {
-                return Ok(Redeemed::OtherClient);
-            }
-            if let Some(f) = code.redeemed {
-                revoke_in(families, &f)?;
-                return Ok(Redeemed::Replayed);
-            }
-            if code.expires_at <= now {
-                return Ok(Redeemed::Expired);
-            }
-            code.redeemed = Some(family);
-            codes.insert(&digest[..], codec::encode(&code))?;
-            Ok(Redeemed::Ok(code))
-        });
-        txn_result(r)
-    }
-
-    /// Creates a family and its first tokens atomically. Fails with NotFound when the client is gone, so a
-    /// token can never outlive a concurrent app deletion.
-    #[allow(clippy::too_many_arguments)]
-    pub fn issue_family(
-        &self,
-        family: FamilyId,
-        client_id: &str,
-        owner_id: &str,
-        scope: &str,
-        now: Millis,
-        access: NewToken,
-        refresh: Option<NewToken>,
-    ) -> Result<()> {
         let t = &self.t;
-        let fam = codec::encode(&FamilyRecord {
-            client_id: client_id.to_owned(),
-            owner_id: owner_id.to_owned(),
-            revoked: false,
-            created_at: now,
-        });
-        let rec = |kind, tok: NewToken| TokenRecord {
-            kind,
-            family,
-            client_id: client_id.to_owned(),
-            owner_id: owner_id.to_owned(),
-            scope: scope.to_owned(),
-            issued_at: now,
-            expires_at: tok.expires_at,
-            rotated: false,
-            epoch: None,
-        };
-        let access_bytes = codec::encode(&rec(TokenKind::Access, access));
-        let refresh_bytes = refresh.map(|r| (r.digest, codec::encode(&rec(TokenKind::Refresh, r))));
         let r = (
+            &t.codes,
             &t.apps_by_client,
             &t.apps,
             &t.users,
@@ -276,40 +263,92 @@ impl Store {
             &t.tokens_by_family,
         )
             .transaction(
-                |(apps_by_client, apps, users, families, by_client, by_user, tokens, by_family)| {
+                |(
+                    codes,
+                    apps_by_client,
+                    apps,
+                    users,
+                    families,
+                    by_client,
+                    by_user,
+                    tokens_t,
+                    by_family,
+                )| {
+                    let Some(b) = codes.get(digest)? else {
+                        return Ok(Redeemed::Unknown);
+                    };
+                    let mut code: CodeRecord = decode_or_abort(&b)?;
+                    if code.grant.client_id != client_id {
+                        return Ok(Redeemed::OtherClient);
+                    }
+                    if let Some(f) = code.redeemed {
+                        revoke_in(families, &f)?;
+                        return Ok(Redeemed::Replayed);
+                    }
+                    if code.expires_at <= now {
+                        return Ok(Redeemed::Expired);
+                    }
+                    code.redeemed = Some(family);
+                    codes.insert(&digest[..], codec::encode(&code))?;
+                    let Some(first) = tokens else {
+                        return Ok(Redeemed::Ok);
+                    };
                     if !client_active(apps_by_client, apps, client_id)? {
                         return abort(Error::NotFound(Entity::App));
                     }
-                    if !owner_id.is_empty() {
-                        if users.get(owner_id.as_bytes())?.is_none() {
-                            return abort(Error::NotFound(Entity::User));
-                        }
-                        by_user.insert(owner_key(owner_id, &family), &[][..])?;
+                    let g = &code.grant;
+                    if users.get(g.owner_id.as_bytes())?.is_none() {
+                        return abort(Error::NotFound(Entity::User));
                     }
-                    families.insert(&family[..], fam.as_slice())?;
+                    let subject = Subject::User(g.owner_id.clone());
+                    let fam = FamilyRecord {
+                        client_id: client_id.to_owned(),
+                        subject: subject.clone(),
+                        revoked: false,
+                        created_at: now,
+                    };
+                    families.insert(&family[..], codec::encode(&fam))?;
                     by_client.insert(owner_key(client_id, &family), &[][..])?;
-                    tokens.insert(&access.digest[..], access_bytes.as_slice())?;
-                    by_family.insert(family_token_key(&family, &access.digest), &[][..])?;
-                    if let Some((d, b)) = &refresh_bytes {
-                        tokens.insert(&d[..], b.as_slice())?;
-                        by_family.insert(family_token_key(&family, d), &access.digest[..])?;
+                    by_user.insert(owner_key(&g.owner_id, &family), &[][..])?;
+                    let mut rec = TokenRecord {
+                        kind: TokenKind::Access,
+                        lineage: Lineage::Family(family),
+                        client_id: client_id.to_owned(),
+                        subject,
+                        scope: g.scope.clone(),
+                        issued_at: now,
+                        expires_at: first.access.expires_at,
+                        rotated: false,
+                    };
+                    let access = first.access.digest;
+                    tokens_t.insert(&access[..], codec::encode(&rec))?;
+                    by_family.insert(family_token_key(&family, &access), &[][..])?;
+                    if let Some(r) = first.refresh {
+                        rec.kind = TokenKind::Refresh;
+                        rec.expires_at = r.expires_at;
+                        tokens_t.insert(&r.digest[..], codec::encode(&rec))?;
+                        by_family.insert(family_token_key(&family, &r.digest), &access[..])?;
                     }
-                    Ok(())
+                    Ok(Redeemed::Ok)
                 },
             );
-        txn_result(r)
+        let redeemed = txn_result(r)?;
+        let wrote = matches!(redeemed, Redeemed::Ok | Redeemed::Replayed);
+        if wrote {
+            self.durable().await?;
+        }
+        Ok(redeemed)
     }
 
     /// Stores a client_credentials token: one plain insert, no transaction, so the group commit batches them
-    /// (sled transactions serialize on a process-wide lock and seal the log buffer each). Not flushed: the token
-    /// endpoint awaits `durable` before answering.
-    pub fn put_client_token(&self, digest: &Digest, rec: &TokenRecord) -> Result<()> {
-        debug_assert!(rec.epoch.is_some() && rec.family == [0; 16]);
+    /// (sled transactions serialize on a process-wide lock and seal the log buffer each). Returns once durable.
+    pub async fn put_client_token(&self, digest: &Digest, rec: &TokenRecord) -> Result<()> {
+        debug_assert!(matches!(rec.lineage, Lineage::Epoch(_)));
         self.t
             .tokens
             .insert(digest, codec::encode(rec))
             .map_err(db_err)?;
-        Ok(())
+        self.durable().await
     }
 
     /// Whether a family-less (client_credentials) token's app still honours it.
@@ -322,8 +361,8 @@ impl Store {
     /// Exchanges a refresh token of `client_id` for new tokens in the same family and revokes the access token
     /// issued with it (as Rocket.Chat and Hydra do). The new refresh token keeps the old one's scope (RFC 6749 §6);
     /// `scope` is the new access token's. Presenting an already rotated refresh token revokes the family
-    /// (RFC 9700 §4.14.2).
-    pub fn rotate_refresh(
+    /// (RFC 9700 §4.14.2). Returns once the outcome is durable.
+    pub async fn rotate_refresh(
         &self,
         old: &Digest,
         client_id: &str,
@@ -345,14 +384,17 @@ impl Store {
                     return Ok(Rotated::Invalid);
                 };
                 let mut rec: TokenRecord = decode_or_abort(&b)?;
+                let Lineage::Family(family) = rec.lineage else {
+                    return Ok(Rotated::Invalid);
+                };
                 if rec.kind != TokenKind::Refresh || rec.client_id != client_id {
                     return Ok(Rotated::Invalid);
                 }
                 if rec.rotated {
-                    revoke_in(families, &rec.family)?;
+                    revoke_in(families, &family)?;
                     return Ok(Rotated::Replayed);
                 }
-                let alive = match families.get(rec.family)? {
+                let alive = match families.get(family)? {
                     Some(f) => !decode_or_abort::<FamilyRecord>(&f)?.revoked,
                     None => false,
                 };
@@ -364,29 +406,31 @@ impl Store {
                 }
                 rec.rotated = true;
                 tokens.insert(&old[..], codec::encode(&rec))?;
-                revoke_sibling_access(tokens, by_family, &rec.family, old)?;
+                revoke_sibling_access(tokens, by_family, &family, old)?;
                 let mut next = TokenRecord {
                     kind: TokenKind::Access,
                     scope: scope.to_owned(),
                     issued_at: now,
                     expires_at: access.expires_at,
                     rotated: false,
-                    epoch: None,
                     ..rec.clone()
                 };
                 tokens.insert(&access.digest[..], codec::encode(&next))?;
-                by_family.insert(family_token_key(&rec.family, &access.digest), &[][..])?;
+                by_family.insert(family_token_key(&family, &access.digest), &[][..])?;
                 if let Some(r) = refresh {
                     next.kind = TokenKind::Refresh;
                     next.scope.clone_from(&rec.scope);
                     next.expires_at = r.expires_at;
                     tokens.insert(&r.digest[..], codec::encode(&next))?;
-                    by_family
-                        .insert(family_token_key(&rec.family, &r.digest), &access.digest[..])?;
+                    by_family.insert(family_token_key(&family, &r.digest), &access.digest[..])?;
                 }
-                Ok(Rotated::Ok(rec))
+                Ok(Rotated::Ok)
             });
-        txn_result(r)
+        let rotated = txn_result(r)?;
+        if !matches!(rotated, Rotated::Invalid) {
+            self.durable().await?;
+        }
+        Ok(rotated)
     }
 
     /// A token that is live now: known, unexpired, not rotated away (refresh), and its family not revoked.
@@ -421,22 +465,23 @@ impl Store {
         {
             return Ok(None);
         }
-        if let Some(epoch) = rec.epoch {
-            let alive = match app {
+        let alive = match rec.lineage {
+            Lineage::Epoch(epoch) => match app {
                 Some(a) => a.active && a.token_epoch == epoch,
                 None => self.client_token_alive(&rec, epoch)?,
-            };
-            return Ok(alive.then_some(rec));
-        }
-        match self.t.families.get(rec.family).map_err(db_err)? {
-            Some(f) if !codec::decode::<FamilyRecord>(&f)?.revoked => Ok(Some(rec)),
-            _ => Ok(None),
-        }
+            },
+            Lineage::Family(family) => match self.t.families.get(family).map_err(db_err)? {
+                Some(f) => !codec::decode::<FamilyRecord>(&f)?.revoked,
+                None => false,
+            },
+        };
+        Ok(alive.then_some(rec))
     }
 
     /// RFC 7009 for `client_id`: a refresh token takes its whole family with it; an access token goes alone.
-    /// Tokens of other clients and unknown tokens are left alone (the caller answers 200 either way).
-    pub fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
+    /// Tokens of other clients and unknown tokens are left alone (the caller answers 200 either way). Returns once
+    /// the revocation is durable.
+    pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
         let t = &self.t;
         let r = (&t.families, &t.tokens, &t.tokens_by_family).transaction(
             |(families, tokens, by_family)| {
@@ -447,20 +492,28 @@ impl Store {
                 if rec.client_id != client_id {
                     return Ok(false);
                 }
-                match rec.kind {
-                    TokenKind::Refresh => revoke_in(families, &rec.family)?,
-                    TokenKind::Access => {
+                match (rec.kind, rec.lineage) {
+                    (TokenKind::Refresh, Lineage::Family(f)) => revoke_in(families, &f)?,
+                    (TokenKind::Refresh, Lineage::Epoch(_)) => return Ok(false),
+                    (TokenKind::Access, lineage) => {
                         tokens.remove(&digest[..])?;
-                        by_family.remove(family_token_key(&rec.family, digest))?;
+                        if let Lineage::Family(f) = lineage {
+                            by_family.remove(family_token_key(&f, digest))?;
+                        }
                     }
                 }
                 Ok(true)
             },
         );
-        txn_result(r)
+        let revoked = txn_result(r)?;
+        if revoked {
+            self.durable().await?;
+        }
+        Ok(revoked)
     }
 
-    fn revoke_by_owner(&self, index: &sled::Tree, owner: &str) -> Result<usize> {
+    /// Revokes every family in `index` under `owner`; returns once the revocations are durable.
+    async fn revoke_by_owner(&self, index: &sled::Tree, owner: &str) -> Result<usize> {
         let mut prefix = owner.as_bytes().to_vec();
         prefix.push(0);
         let mut n = 0;
@@ -476,18 +529,23 @@ impl Store {
             txn_result(r)?;
             n += 1;
         }
+        if n > 0 {
+            self.durable().await?;
+        }
         Ok(n)
     }
 
     /// Revokes every family of an app (deleted or deactivated). Call after the app change has committed: any
     /// issuance racing with it either committed before (and is found here) or fails its client check.
-    pub fn revoke_client_tokens(&self, client_id: &str) -> Result<usize> {
-        self.revoke_by_owner(&self.t.families_by_client.clone(), client_id)
+    pub async fn revoke_client_tokens(&self, client_id: &str) -> Result<usize> {
+        self.revoke_by_owner(&self.t.families_by_client, client_id)
+            .await
     }
 
     /// Revokes every family of a user (deleted).
-    pub fn revoke_user_tokens(&self, user_id: &str) -> Result<usize> {
-        self.revoke_by_owner(&self.t.families_by_user.clone(), user_id)
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<usize> {
+        self.revoke_by_owner(&self.t.families_by_user, user_id)
+            .await
     }
 
     /// Removes expired codes, expired tokens, and the tokens and indexes of revoked or emptied families. Every
@@ -505,7 +563,7 @@ impl Store {
         for kv in self.t.tokens.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let rec: TokenRecord = codec::decode(&v)?;
-            if let Some(epoch) = rec.epoch {
+            if let Lineage::Epoch(epoch) = rec.lineage {
                 if rec.expires_at <= now || !self.client_token_alive(&rec, epoch)? {
                     self.t.tokens.remove(k).map_err(db_err)?;
                     n += 1;
@@ -579,8 +637,8 @@ impl Store {
                 }
                 if live == 0 {
                     by_client.remove(owner_key(&f.client_id, fam))?;
-                    if !f.owner_id.is_empty() {
-                        by_user.remove(owner_key(&f.owner_id, fam))?;
+                    if let Some(user) = f.subject.user_id() {
+                        by_user.remove(owner_key(user, fam))?;
                     }
                     families.remove(&fam[..])?;
                 }
@@ -595,15 +653,15 @@ impl Store {
         for kv in t.tokens.iter() {
             let (k, v) = kv.map_err(db_err)?;
             let rec: TokenRecord = codec::decode(&v)?;
-            if rec.epoch.is_some() {
+            let Lineage::Family(family) = rec.lineage else {
                 continue; // a family-less client_credentials token has no index entries
-            }
+            };
             let Ok(digest) = Digest::try_from(k.as_ref()) else {
                 f.corrupt("token stored under a malformed key");
                 continue;
             };
-            let entry = family_token_key(&rec.family, &digest);
-            if !t.families.contains_key(rec.family).map_err(db_err)? {
+            let entry = family_token_key(&family, &digest);
+            if !t.families.contains_key(family).map_err(db_err)? {
                 // Not live (a token needs its family): what a crash in an older sweep left.
                 f.leftover(
                     "token of a missing family",
@@ -638,8 +696,8 @@ impl Store {
                 continue;
             };
             let mut owners = vec![(&t.families_by_client, owner_key(&fam.client_id, &id))];
-            if !fam.owner_id.is_empty() {
-                owners.push((&t.families_by_user, owner_key(&fam.owner_id, &id)));
+            if let Some(user) = fam.subject.user_id() {
+                owners.push((&t.families_by_user, owner_key(user, &id)));
             }
             for (index, key) in owners {
                 if !index.contains_key(&key).map_err(db_err)? {
@@ -691,12 +749,125 @@ impl Store {
         let app_active = self
             .app_by_client_id(&fam.client_id)?
             .is_some_and(|a| a.active);
-        let user = fam.owner_id.is_empty()
-            || self
-                .t
-                .users
-                .contains_key(fam.owner_id.as_bytes())
-                .map_err(db_err)?;
+        let user = match fam.subject.user_id() {
+            Some(id) => self.t.users.contains_key(id.as_bytes()).map_err(db_err)?,
+            None => true,
+        };
         Ok(app_active && user)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::app::tests::app;
+    use crate::store::testing::temp_store;
+    use crate::store::user::tests::user;
+
+    /// Puts a code of `user` for `client` under digest `[code; 32]` (unexpired until 1_000).
+    pub(crate) async fn put_code(s: &Store, code: u8, client: &str, user: &str) {
+        let grant = GrantRecord {
+            owner_id: user.into(),
+            client_id: client.into(),
+            scope: "openid".into(),
+            redirect_uri: "https://x.example/cb".into(),
+            redirect_uri_sent: true,
+            pkce: None,
+            auth_time: 0,
+        };
+        let rec = CodeRecord {
+            grant,
+            expires_at: 1_000,
+            redeemed: None,
+        };
+        s.put_code(&[code; 32], &rec).await.unwrap();
+    }
+
+    /// Access token `[access; 32]` and refresh token `[refresh; 32]`, live until 1_000.
+    pub(crate) fn first_tokens(access: u8, refresh: u8) -> FirstTokens {
+        let tok = |b: u8| NewToken {
+            digest: [b; 32],
+            expires_at: 1_000,
+        };
+        FirstTokens {
+            access: tok(access),
+            refresh: Some(tok(refresh)),
+        }
+    }
+
+    async fn store_with_code() -> (tempfile::TempDir, Store) {
+        let (d, s) = temp_store();
+        s.create_user(&user("a1", "root", true)).await.unwrap();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        put_code(&s, 7, "c1", "a1").await;
+        (d, s)
+    }
+
+    /// Regression: redemption and issuance were two steps, and a replay between them found no family, revoked
+    /// nothing, and the family was then created unrevoked. Now they are one transaction: a replay comes after it and
+    /// revokes what it issued.
+    #[tokio::test]
+    async fn a_replay_revokes_the_tokens_of_the_redemption() {
+        let (_d, s) = store_with_code().await;
+        let tokens = Some(first_tokens(1, 2));
+        let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], tokens).await;
+        assert!(matches!(r.unwrap(), Redeemed::Ok));
+        assert!(s.active_token(&[1; 32], 10).unwrap().is_some());
+        let again = s.redeem_code(&[7; 32], "c1", 10, [4; 16], Some(first_tokens(5, 6)));
+        assert!(matches!(again.await.unwrap(), Redeemed::Replayed));
+        for t in [1, 2, 5, 6] {
+            assert!(s.active_token(&[t; 32], 10).unwrap().is_none(), "token {t}");
+        }
+        s.verify().unwrap();
+    }
+
+    /// Of many concurrent redemptions of one code exactly one wins, every other is a replay, and so the winner's
+    /// tokens end up revoked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_redemptions_leave_the_winner_revoked() {
+        let (_d, s) = store_with_code().await;
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..16u8 {
+            let s = s.clone();
+            set.spawn(async move {
+                let tokens = Some(first_tokens(2 * i + 1, 2 * i + 2));
+                s.redeem_code(&[7; 32], "c1", 10, [i; 16], tokens).await
+            });
+        }
+        let results = set.join_all().await;
+        let wins = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Redeemed::Ok)))
+            .count();
+        assert_eq!(wins, 1, "{results:?}");
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Ok(Redeemed::Ok | Redeemed::Replayed))));
+        for t in 1..=32 {
+            assert!(s.active_token(&[t; 32], 10).unwrap().is_none(), "token {t}");
+        }
+    }
+
+    /// A failed verification (PKCE, redirect URI) still uses the code up, and writes no tokens.
+    #[tokio::test]
+    async fn a_redemption_without_tokens_uses_the_code_up() {
+        let (_d, s) = store_with_code().await;
+        let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], None).await;
+        assert!(matches!(r.unwrap(), Redeemed::Ok));
+        let r = s.redeem_code(&[7; 32], "c1", 10, [4; 16], Some(first_tokens(1, 2)));
+        assert!(matches!(r.await.unwrap(), Redeemed::Replayed));
+        assert!(s.token_record(&[1; 32]).unwrap().is_none());
+        assert!(s.t.families.is_empty());
+    }
+
+    /// A client or user that is gone fails the redemption as a whole: the code is not used up either.
+    #[tokio::test]
+    async fn a_redemption_for_a_deleted_user_writes_nothing() {
+        let (_d, s) = store_with_code().await;
+        put_code(&s, 8, "c1", "nobody").await;
+        let r = s.redeem_code(&[8; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+        assert!(matches!(r.await, Err(Error::NotFound(Entity::User))));
+        assert_eq!(s.peek_code(&[8; 32]).unwrap().unwrap().redeemed, None);
+        assert!(s.t.families.is_empty() && s.t.tokens.is_empty());
     }
 }

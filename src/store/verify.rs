@@ -419,7 +419,7 @@ mod tests {
     use super::*;
     use crate::store::app::tests::app;
     use crate::store::testing::temp_store;
-    use crate::store::token::NewToken;
+    use crate::store::token::tests::{first_tokens, put_code};
     use crate::store::user::tests::user;
 
     const FAMILY: [u8; 16] = [9; 16];
@@ -430,11 +430,9 @@ mod tests {
         s.create_user(&user("a1", "root", true)).await.unwrap();
         s.create_user(&user("u1", "jane", false)).await.unwrap();
         s.create_app(&app("a1", "c1")).await.unwrap();
-        let tok = |b: u8| NewToken {
-            digest: [b; 32],
-            expires_at: 1_000,
-        };
-        s.issue_family(FAMILY, "c1", "u1", "openid", 0, tok(1), Some(tok(2)))
+        put_code(&s, 7, "c1", "u1").await;
+        s.redeem_code(&[7; 32], "c1", 0, FAMILY, Some(first_tokens(1, 2)))
+            .await
             .unwrap();
         s.verify().unwrap();
         (d, s)

@@ -368,7 +368,7 @@ async fn an_unopenable_store_stops_serve_naming_the_dir_and_restore() {
 /// entries whose record is gone (a swept token, a removed login token, a removed family) and a family whose owner
 /// index entry was removed before the family itself.
 fn leave_crash_leftovers(dir: &Path) {
-    use latchkey::store::{codec, token::FamilyRecord};
+    use latchkey::store::{codec, token::FamilyRecord, Subject};
     let db = sled::open(dir.join("db")).unwrap();
     let tree = |name: &str| db.open_tree(name).unwrap();
     let family = [7u8; 16];
@@ -389,7 +389,7 @@ fn leave_crash_leftovers(dir: &Path) {
         .unwrap();
     let orphan = FamilyRecord {
         client_id: "gone-client".into(),
-        owner_id: String::new(),
+        subject: Subject::Client,
         revoked: true,
         created_at: 1,
     };

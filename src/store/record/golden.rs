@@ -15,7 +15,9 @@ use crate::model::{App, ClientType, GrantType, Link, Provider, Role, User, UserR
 use crate::store::codec::{self, Record};
 use crate::store::record::provider::ProviderV2;
 use crate::store::record::user::{UserV1, UserV2};
-use crate::store::token::{CodeRecord, FamilyRecord, GrantRecord, TokenKind, TokenRecord};
+use crate::store::token::{
+    CodeRecord, FamilyRecord, GrantRecord, Lineage, Subject, TokenKind, TokenRecord,
+};
 use crate::store::LoginToken;
 
 /// 2026-01-01T00:00:00Z, so every time in the goldens is recognisable.
@@ -179,36 +181,35 @@ fn code() -> CodeRecord {
 fn token_refresh() -> TokenRecord {
     TokenRecord {
         kind: TokenKind::Refresh,
-        family: [9; 16],
+        lineage: Lineage::Family([9; 16]),
         client_id: "GoldenClient00001".into(),
-        owner_id: "GoldenUser0000001".into(),
+        subject: Subject::User("GoldenUser0000001".into()),
         scope: "openid offline_access".into(),
         issued_at: T,
         expires_at: T + 30 * 86_400_000,
         rotated: true,
-        epoch: None,
     }
 }
 
-/// A client_credentials token: no family (all zeros), the client as owner, the app's epoch.
+/// A client_credentials token: no family (all zeros on disk), the client as subject (an empty owner on disk), the
+/// app's epoch.
 fn token_client() -> TokenRecord {
     TokenRecord {
         kind: TokenKind::Access,
-        family: [0; 16],
+        lineage: Lineage::Epoch(7),
         client_id: "GoldenClient00001".into(),
-        owner_id: "GoldenClient00001".into(),
+        subject: Subject::Client,
         scope: "latchkey:api".into(),
         issued_at: T,
         expires_at: T + 3_600_000,
         rotated: false,
-        epoch: Some(7),
     }
 }
 
 fn family() -> FamilyRecord {
     FamilyRecord {
         client_id: "GoldenClient00001".into(),
-        owner_id: "GoldenUser0000001".into(),
+        subject: Subject::User("GoldenUser0000001".into()),
         revoked: true,
         created_at: T,
     }

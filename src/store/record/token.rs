@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::store::codec::{Body, Record};
-use crate::store::token::{CodeRecord, FamilyRecord, GrantRecord, TokenKind, TokenRecord};
+use crate::store::token::{
+    CodeRecord, FamilyRecord, GrantRecord, Lineage, Subject, TokenKind, TokenRecord,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CodeRecordV1 {
@@ -34,7 +36,7 @@ pub struct TokenRecordV1 {
     /// All zeros for a client_credentials token (it has no family).
     pub family: [u8; 16],
     pub client_id: String,
-    /// The user; the client id for a client_credentials token.
+    /// The user; empty for a client_credentials token.
     pub owner_id: String,
     pub scope: String,
     pub issued_at: i64,
@@ -142,18 +144,40 @@ impl From<GrantRecordV1> for GrantRecord {
     }
 }
 
+/// The sentinels of the version-1 bytes meet the domain's types here and only here: an empty `owner_id`, or one
+/// equal to the client id (as the flows before `Subject` also read it), is [`Subject::Client`]; `epoch: Some` is
+/// [`Lineage::Epoch`] (its `family` then all zeros). Today's code writes a client subject as an empty `owner_id`.
+fn subject(owner_id: String, client_id: &str) -> Subject {
+    if owner_id.is_empty() || owner_id == client_id {
+        Subject::Client
+    } else {
+        Subject::User(owner_id)
+    }
+}
+
+fn owner_id(s: Subject) -> String {
+    match s {
+        Subject::User(id) => id,
+        Subject::Client => String::new(),
+    }
+}
+
 impl From<TokenRecord> for TokenRecordV1 {
     fn from(t: TokenRecord) -> Self {
+        let (family, epoch) = match t.lineage {
+            Lineage::Family(f) => (f, None),
+            Lineage::Epoch(e) => ([0; 16], Some(e)),
+        };
         Self {
             kind: t.kind.into(),
-            family: t.family,
+            family,
             client_id: t.client_id,
-            owner_id: t.owner_id,
+            owner_id: owner_id(t.subject),
             scope: t.scope,
             issued_at: t.issued_at,
             expires_at: t.expires_at,
             rotated: t.rotated,
-            epoch: t.epoch,
+            epoch,
         }
     }
 }
@@ -162,14 +186,16 @@ impl From<TokenRecordV1> for TokenRecord {
     fn from(t: TokenRecordV1) -> Self {
         Self {
             kind: t.kind.into(),
-            family: t.family,
+            lineage: match t.epoch {
+                Some(epoch) => Lineage::Epoch(epoch),
+                None => Lineage::Family(t.family),
+            },
+            subject: subject(t.owner_id, &t.client_id),
             client_id: t.client_id,
-            owner_id: t.owner_id,
             scope: t.scope,
             issued_at: t.issued_at,
             expires_at: t.expires_at,
             rotated: t.rotated,
-            epoch: t.epoch,
         }
     }
 }
@@ -196,7 +222,7 @@ impl From<FamilyRecord> for FamilyRecordV1 {
     fn from(f: FamilyRecord) -> Self {
         Self {
             client_id: f.client_id,
-            owner_id: f.owner_id,
+            owner_id: owner_id(f.subject),
             revoked: f.revoked,
             created_at: f.created_at,
         }
@@ -206,10 +232,43 @@ impl From<FamilyRecord> for FamilyRecordV1 {
 impl From<FamilyRecordV1> for FamilyRecord {
     fn from(f: FamilyRecordV1) -> Self {
         Self {
+            subject: subject(f.owner_id, &f.client_id),
             client_id: f.client_id,
-            owner_id: f.owner_id,
             revoked: f.revoked,
             created_at: f.created_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v1(family: [u8; 16], owner_id: &str, epoch: Option<u64>) -> TokenRecordV1 {
+        TokenRecordV1 {
+            kind: TokenKindV1::Access,
+            family,
+            client_id: "c1".into(),
+            owner_id: owner_id.into(),
+            scope: "s".into(),
+            issued_at: 1,
+            expires_at: 2,
+            rotated: false,
+            epoch,
+        }
+    }
+
+    /// Both spellings of a client owner the earlier flows accepted (empty, or the client id) read as the client;
+    /// a user id reads as the user.
+    #[test]
+    fn version_1_owners_read_as_subjects() {
+        for owner in ["", "c1"] {
+            let t = TokenRecord::from(v1([0; 16], owner, Some(3)));
+            assert_eq!((t.subject, t.lineage), (Subject::Client, Lineage::Epoch(3)));
+        }
+        let t = TokenRecord::from(v1([5; 16], "u1", None));
+        assert_eq!(t.subject, Subject::User("u1".into()));
+        assert_eq!(t.lineage, Lineage::Family([5; 16]));
+        assert_eq!(TokenRecordV1::from(t), v1([5; 16], "u1", None));
     }
 }

@@ -25,7 +25,7 @@ async fn concurrent_redemptions_have_exactly_one_winner() {
     let app = make_app(&s, json!({"skipConsent": true})).await;
     let code = get_code_skip(&s, &app).await;
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..8 {
+    for _ in 0..16 {
         let (http, url) = (s.http.clone(), format!("{}/oauth/token", s.url));
         let (cid, secret, code) = (app.client_id.clone(), app.secret.clone(), code.clone());
         set.spawn(async move {
@@ -52,6 +52,17 @@ async fn concurrent_redemptions_have_exactly_one_winner() {
     assert!(results
         .iter()
         .all(|(st, v)| *st == 200 || v["error"] == "invalid_grant"));
+    // Every loser presented the code after the winner redeemed it: a replay, which revokes what the winner got
+    // (redemption and issuance are one step, so no replay can land before the winner's family exists).
+    let (_, won) = results.iter().find(|(st, _)| *st == 200).unwrap();
+    for token in ["access_token", "refresh_token"] {
+        let token = won[token].as_str().unwrap();
+        assert_eq!(
+            introspect(&s, &app, token).await,
+            json!({"active": false}),
+            "{results:?}"
+        );
+    }
 }
 
 #[tokio::test]
