@@ -10,21 +10,20 @@
 //! Also here: a store that cannot write (a full disk) answers 503 promptly.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, RequestBuilder};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
-const ADMIN_PASSWORD: &str = "crash-admin";
+use crate::common::binary::{self, Latchkey};
+use crate::common::steps::{REDIRECT, VERIFIER};
+use crate::common::{s256, ADMIN_PASSWORD};
+
 const PROJECT: &str = "6b3c2a1e-0d4f-4a5b-8c7d-9e0f1a2b3c4d";
 const SERVER_KEY: &str = "crash-server-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const REDIRECT: &str = "http://127.0.0.1:9999/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 
 /// What an acknowledged write promises after any later crash.
 #[derive(Clone, Debug)]
@@ -98,61 +97,19 @@ fn write_config(dir: &Path, short_access: bool) -> std::path::PathBuf {
     path
 }
 
-/// A running server: the process, its URL, and its stderr as it is drained (so the pipe never fills).
-struct Proc {
-    child: Child,
-    url: String,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-/// Starts the binary on `dir`; `Err` (with its stderr) when it exits instead of listening.
-fn start(dir: &Path, short_access: bool) -> Result<Proc, String> {
+/// Starts the binary on `dir` (its config file beside it); `Err` (with its output) when it exits instead of
+/// listening.
+fn start(dir: &Path, short_access: bool) -> Result<Latchkey, String> {
     let config = write_config(dir.parent().unwrap(), short_access);
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("LATCHKEY_CONFIG")
-        .env_remove("LATCHKEY_MASTER_KEY")
-        .env("LATCHKEY_LOG", "warn")
-        .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .current_dir(dir.parent().unwrap())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = drain(child.stderr.take().unwrap());
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(Proc {
-                child,
-                url: url.to_owned(),
-                stderr,
-            });
-        }
-    }
-    let _ = child.wait();
-    Err(stderr.join().unwrap())
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = binary::serve(dir);
+    cmd.arg("--config").arg(&config);
+    Latchkey::try_start(cmd)
 }
 
 /// Kills the server with SIGKILL and returns how many entries its start-up repaired.
-fn kill(mut p: Proc) -> usize {
-    p.child.kill().unwrap();
-    p.child.wait().unwrap();
-    repairs_in(&p.stderr.join().unwrap())
+fn kill(p: Latchkey) -> usize {
+    repairs_in(&p.kill())
 }
 
 /// The entries repaired according to the `repaired crash leftovers` log lines.
@@ -272,13 +229,6 @@ async fn ok_json(sent: Sent) -> Result<Option<Value>, ()> {
         return Ok(None);
     }
     r.json().await.map(Some).map_err(drop)
-}
-
-fn s256(verifier: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 /// An authorization code for `client_id` through the real pages, with a browser session (signed in once per
@@ -851,7 +801,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     let tfa = |rb: RequestBuilder| {
         rb.header("X-User-Id", &a.user_id)
             .header("X-Auth-Token", &a.token)
-            .header("x-2fa-code", crate::common::ADMIN_PASSWORD)
+            .header("x-2fa-code", ADMIN_PASSWORD)
             .header("x-2fa-method", "password")
     };
     for (path, body) in [
@@ -891,7 +841,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
             "RC login",
             s.http
                 .post(format!("{}/api/v1/login", s.url))
-                .json(&json!({"user": "admin", "password": crate::common::ADMIN_PASSWORD})),
+                .json(&json!({"user": "admin", "password": ADMIN_PASSWORD})),
             "error-storage-unavailable",
         ),
         (
@@ -921,7 +871,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
                 .put(format!("{}/v1/connectors/myidp/custom_auth", s.url))
                 .bearer_auth(&a.token)
                 .header("x-2fa-method", "password")
-                .header("x-2fa-code", crate::common::ADMIN_PASSWORD)
+                .header("x-2fa-code", ADMIN_PASSWORD)
                 .json(&json!({"oauth2": [{"client_id": "c", "client_secret": "s", "name": "N"}]})),
             "storage_unavailable",
         ),
@@ -944,7 +894,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
         .unwrap();
     let mut form = crate::common::hidden_inputs(&page);
     form.push(("username".into(), "admin".into()));
-    form.push(("password".into(), crate::common::ADMIN_PASSWORD.into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
     let (status, body, took) = timed(b.post(format!("{}/login", s.url)).form(&form)).await;
     assert!(took < Duration::from_secs(2), "page: took {took:?}");
     assert_eq!(status, 503, "{body}");

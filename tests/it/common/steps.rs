@@ -7,6 +7,9 @@ use super::{Auth, Server};
 /// The redirect URI apps are registered with unless a test says otherwise.
 pub const REDIRECT: &str = "http://127.0.0.1:9999/cb";
 
+/// The PKCE code verifier of the code flows the tests run (its S256 challenge is `common::s256(VERIFIER)`).
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
+
 /// A registered app: ids, secret (confidential only).
 pub struct TestApp {
     pub id: String,

@@ -11,12 +11,10 @@ mod trust;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
-pub use crate::common::steps::{make_app, TestApp, REDIRECT};
+pub use crate::common::steps::{make_app, TestApp, REDIRECT, VERIFIER};
 use crate::common::{
     browser, hidden_inputs, json_of, query_of, s256, spawn, spawn_with, Server, TestServer,
 };
-
-pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 
 pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
