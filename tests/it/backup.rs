@@ -288,14 +288,8 @@ async fn a_backup_without_the_master_key_needs_the_configured_one() {
     assert!(!target.join("master.key").exists());
 }
 
-/// Runs `serve` on `dir` and waits (bounded) for it to exit; a server that starts is killed and fails the test.
-fn serve_must_fail(dir: &Path) -> (i32, String) {
-    let out = run_to_exit(binary::serve(dir), EXIT_WITHIN);
-    (out.status.code().unwrap_or(-1), text(&out.stderr))
-}
-
-#[tokio::test]
-async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
+/// The data dir of a stopped server that holds one app.
+async fn data_dir_with_one_app() -> tempfile::TempDir {
     let s = spawn_with(|_| {}).await;
     let a = s.admin().await;
     let (st, _) = s
@@ -306,7 +300,18 @@ async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
         )
         .await;
     assert_eq!(st, 200);
-    let dir = s.stop().await;
+    s.stop().await
+}
+
+/// Runs `serve` on `dir` and waits (bounded) for it to exit; a server that starts is killed and fails the test.
+fn serve_must_fail(dir: &Path) -> (i32, String) {
+    let out = run_to_exit(binary::serve(dir), EXIT_WITHIN);
+    (out.status.code().unwrap_or(-1), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
+    let dir = data_dir_with_one_app().await;
     {
         let db = sled::open(dir.path().join("db")).unwrap();
         let apps = db.open_tree("apps").unwrap();
@@ -376,17 +381,7 @@ fn leave_crash_leftovers(dir: &Path) {
 /// refused to start and `restore` of a backup of that store failed too. Both now repair it (and say so).
 #[tokio::test]
 async fn crash_leftovers_are_repaired_by_serve_and_by_restore() {
-    let s = spawn_with(|_| {}).await;
-    let a = s.admin().await;
-    let (st, _) = s
-        .post(
-            "/api/v1/oauth-apps.create",
-            &a,
-            json!({"name": "A", "redirectUri": "https://a.example/cb", "active": true}),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let dir = s.stop().await;
+    let dir = data_dir_with_one_app().await;
     leave_crash_leftovers(dir.path());
 
     let work = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ mod trust;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
-pub use crate::common::steps::{make_app, TestApp, REDIRECT, VERIFIER};
+pub use crate::common::steps::{make_app, submit_sign_in, TestApp, REDIRECT, VERIFIER};
 use crate::common::{
     browser, hidden_inputs, json_of, query_of, s256, spawn, spawn_with, Server, TestServer,
 };
@@ -28,24 +28,6 @@ pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> Strin
         q.append_pair(k, v);
     }
     format!("{}/oauth/authorize?{}", s.url, q.finish())
-}
-
-/// Posts the sign-in form of `page` (its hidden inputs) with `user` and `password`.
-pub async fn submit_sign_in(
-    s: &Server,
-    b: &Client,
-    page: &str,
-    user: &str,
-    password: &str,
-) -> reqwest::Response {
-    let mut form: Vec<(String, String)> = hidden_inputs(page);
-    form.push(("username".into(), user.into()));
-    form.push(("password".into(), password.into()));
-    b.post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// The authorization server's metadata document: status and body.

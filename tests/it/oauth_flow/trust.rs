@@ -273,15 +273,7 @@ async fn the_sign_in_page_shows_only_its_own_error_messages() {
     );
 
     // A failed sign-in comes back with a code, which the page turns into its own text.
-    let mut form = hidden_inputs(&page(String::new()).await);
-    form.push(("username".into(), "admin".into()));
-    form.push(("password".into(), "wrong".into()));
-    let r = b
-        .post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_sign_in(&s, &b, &page(String::new()).await, "admin", "wrong").await;
     let next = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(next.starts_with("/login?error=credentials&"), "{next}");
     let html = b
