@@ -302,6 +302,22 @@ async fn writer(
     }
 }
 
+/// A write that changes the object under `key`: its expectation is forgotten while the write is in flight (a
+/// future sends nothing until it is awaited, here) and becomes `after` once the write is acknowledged. `Err` once
+/// the server is gone or when it refuses the write.
+async fn change(
+    l: &Shared,
+    cycle: usize,
+    key: String,
+    write: impl std::future::Future<Output = Sent>,
+    after: Expect,
+) -> Result<Value, ()> {
+    forget(l, &key);
+    let v = ok_json(write.await).await?.ok_or(())?;
+    ack(l, cycle, key, after);
+    Ok(v)
+}
+
 /// One round; `Err` once the server is gone.
 async fn round_of_writes(
     rc: &Rc,
@@ -344,23 +360,24 @@ async fn round_of_writes(
     );
     // A second session stays: deleting the user below removes it (a login token and its index entry).
     Rc::login(&rc.http, &rc.url, tag, "pw").await.ok_or(())?;
-    forget(l, &session_key);
     let out = Rc {
         http: rc.http.clone(),
         url: rc.url.clone(),
         auth: session.clone(),
     };
-    ok_json(out.post("/api/v1/logout", json!({})).await)
-        .await?
-        .ok_or(())?;
-    ack(
+    let logged_out = Expect::Session {
+        user_id: session.0,
+        token: session.1,
+        live: false,
+    };
+    change(
+        l,
+        cycle,
         session_key,
-        Expect::Session {
-            user_id: session.0,
-            token: session.1,
-            live: false,
-        },
-    );
+        out.post("/api/v1/logout", json!({})),
+        logged_out,
+    )
+    .await?;
 
     let app_key = format!("app:{tag}");
     let v = ok_json(
@@ -434,25 +451,14 @@ async fn round_of_writes(
             active: true,
         },
     );
-    forget(l, &k1);
-    let v = ok_json(
-        rc.token(
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
-        )
-        .await,
-    )
-    .await?
-    .ok_or(())?;
+    let rotated = Expect::Token {
+        client: client.clone(),
+        token: r1.clone(),
+        active: false,
+    };
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", &r1)];
+    let v = change(l, cycle, k1, rc.token(&client, &refresh), rotated).await?;
     let r2 = v["refresh_token"].as_str().ok_or(())?.to_owned();
-    ack(
-        k1,
-        Expect::Token {
-            client: client.clone(),
-            token: r1,
-            active: false,
-        },
-    );
     ack(
         k2.clone(),
         Expect::Token {
@@ -461,23 +467,20 @@ async fn round_of_writes(
             active: true,
         },
     );
-    forget(l, &k2);
-    let revoked = rc
-        .http
-        .post(format!("{}/oauth/revoke", rc.url))
-        .basic_auth(&client.0, Some(&client.1))
-        .form(&[("token", &r2)])
-        .send()
-        .await;
-    ok_json(revoked).await?.ok_or(())?;
-    ack(
-        k2,
-        Expect::Token {
-            client: client.clone(),
-            token: r2,
-            active: false,
-        },
-    );
+    let revoke = async {
+        rc.http
+            .post(format!("{}/oauth/revoke", rc.url))
+            .basic_auth(&client.0, Some(&client.1))
+            .form(&[("token", &r2)])
+            .send()
+            .await
+    };
+    let revoked = Expect::Token {
+        client: client.clone(),
+        token: r2.clone(),
+        active: false,
+    };
+    change(l, cycle, k2, revoke, revoked).await?;
 
     // A provider, enabled, and a link of the user to it (Stack's API); then their removal.
     let provider_key = format!("provider:{tag}");
@@ -521,63 +524,39 @@ async fn round_of_writes(
             exists: true,
         },
     );
-    forget(l, &link_key);
-    let deleted = rc
-        .stack(rc.http.delete(format!(
+    let delete = async {
+        rc.stack(rc.http.delete(format!(
             "{}/api/v1/oauth-providers/{user_id}/{link_id}",
             rc.url
         )))
         .send()
-        .await;
-    ok_json(deleted).await?.ok_or(())?;
-    ack(
-        link_key,
-        Expect::Link {
-            user_id: user_id.clone(),
-            id: link_id,
-            exists: false,
-        },
-    );
-    forget(l, &provider_key);
-    ok_json(
-        rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag}))
-            .await,
-    )
-    .await?
-    .ok_or(())?;
-    ack(provider_key, Expect::Provider { key, exists: false });
+        .await
+    };
+    let deleted = Expect::Link {
+        user_id: user_id.clone(),
+        id: link_id.clone(),
+        exists: false,
+    };
+    change(l, cycle, link_key, delete, deleted).await?;
+    let remove = rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag}));
+    let removed = Expect::Provider { key, exists: false };
+    change(l, cycle, provider_key, remove, removed).await?;
 
     // Deletes: the app (its tokens are revoked with it) and the user (its sessions go with it). While the delete
     // is in flight neither the app nor its token is known.
-    forget(l, &app_key);
     forget(l, &format!("cc:{tag}"));
-    ok_json(
-        rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id}))
-            .await,
-    )
-    .await?
-    .ok_or(())?;
-    ack(
-        app_key,
-        Expect::App {
-            id: app_id,
-            exists: false,
-        },
-    );
-    forget(l, &user_key);
-    ok_json(
-        rc.post("/api/v1/users.delete", json!({"userId": user_id}))
-            .await,
-    )
-    .await?
-    .ok_or(())?;
-    ack(
-        user_key,
-        Expect::User {
-            name: tag.into(),
-            exists: false,
-        },
-    );
+    let delete = rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id}));
+    let deleted = Expect::App {
+        id: app_id,
+        exists: false,
+    };
+    change(l, cycle, app_key, delete, deleted).await?;
+    let delete = rc.post("/api/v1/users.delete", json!({"userId": user_id}));
+    let deleted = Expect::User {
+        name: tag.into(),
+        exists: false,
+    };
+    change(l, cycle, user_key, delete, deleted).await?;
     Ok(())
 }
 
