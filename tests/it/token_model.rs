@@ -1,8 +1,8 @@
 //! The token state machine, model-based: proptest generates sequences of operations (authorize, redeem a code —
 //! again, by the other client, late —, refresh — with a rotated token, by the other client —, revoke, issue
-//! client_credentials tokens, bump an app's token epoch, delete a user, move the clock, sweep), runs them against
-//! a real server over HTTP, and runs them on a small model of the rules. Every answer must be the model's, and
-//! after every step every token ever issued must introspect exactly as the model says (active or not, and its
+//! client_credentials tokens, bump an app's token epoch, delete a user, move the clock, sweep, restart), runs them
+//! against a real server over HTTP, and runs them on a small model of the rules. Every answer must be the model's,
+//! and after every step every token ever issued must introspect exactly as the model says (active or not, and its
 //! fields). The rules the model states:
 //!
 //! - a code is redeemed once, by its own client, before it expires; presenting it again revokes the family it
@@ -13,7 +13,8 @@
 //!   revocation changes nothing;
 //! - deactivating an app (an epoch bump) revokes its families and its client_credentials tokens; deleting a user
 //!   revokes the families issued to it, and its unredeemed codes no longer redeem;
-//! - the sweeper removes only what is dead, so it changes no introspection.
+//! - the sweeper removes only what is dead, so it changes no introspection;
+//! - a restart changes nothing: every answer was durable.
 //!
 //! Bounded: 48 cases of at most 24 steps, a fresh server (on a manual clock) per case.
 
@@ -80,6 +81,8 @@ enum Op {
         secs: u64,
     },
     Sweep,
+    /// Stops the server and starts it again on the same data dir.
+    Restart,
 }
 
 /// One of the last three of `len` items, chosen by `pick`: what a client presents is mostly recent.
@@ -101,6 +104,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => prop_oneof![Just(5u64), Just(35), Just(70), Just(350)]
             .prop_map(|secs| Op::Advance { secs }),
         1 => Just(Op::Sweep),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -308,6 +312,17 @@ impl Model {
 // ---------------------------------------------------------------------------------------------------------------
 // The server, driven step by step beside the model.
 
+/// The server of a case: on `clock`, with the model's lifetimes, sweeping only when the test says so (so every
+/// run of a sequence is the same).
+fn server(clock: &latchkey::clock::Clock) -> TestServer<'static> {
+    TestServer::new().clock(clock.clone()).config(|c| {
+        c.tokens.code_ttl_secs = CODE_TTL;
+        c.tokens.access_ttl_secs = ACCESS_TTL;
+        c.tokens.refresh_ttl_secs = REFRESH_TTL;
+        c.limits.sweep_interval_ms = latchkey::config::MAX_TIMEOUT_SECS * 1000;
+    })
+}
+
 struct Harness {
     s: Server,
     clock: latchkey::clock::Clock,
@@ -321,17 +336,7 @@ struct Harness {
 impl Harness {
     async fn start() -> Harness {
         let clock = latchkey::clock::Clock::manual(T0);
-        let s = TestServer::new()
-            .clock(clock.clone())
-            .config(|c| {
-                c.tokens.code_ttl_secs = CODE_TTL;
-                c.tokens.access_ttl_secs = ACCESS_TTL;
-                c.tokens.refresh_ttl_secs = REFRESH_TTL;
-                // Only the test sweeps (at a step of its own), so every run is the same.
-                c.limits.sweep_interval_ms = latchkey::config::MAX_TIMEOUT_SECS * 1000;
-            })
-            .start()
-            .await;
+        let s = server(&clock).start().await;
         let admin = s.admin().await;
         let fields = json!({"skipConsent": true,
             "grantTypes": ["authorization_code", "refresh_token", "client_credentials"]});
@@ -357,6 +362,18 @@ impl Harness {
                 families: Vec::new(),
                 tokens: Vec::new(),
             },
+        }
+    }
+
+    /// Stops the server and starts it again on its data dir (and the same clock): the model is unchanged, since
+    /// every answer was durable. The browsers' sessions are named for the old URL, so they sign in again.
+    async fn restarted(self) -> Harness {
+        let dir = self.s.stop().await;
+        let s = server(&self.clock).data_dir(dir).start().await;
+        Harness {
+            s,
+            browsers: [browser(), browser()],
+            ..self
         }
     }
 
@@ -494,6 +511,7 @@ impl Harness {
                 self.clock.advance(ms(secs));
                 m.now += ms(secs);
             }
+            Op::Restart => unreachable!("`run` restarts the server"),
             Op::Sweep => {
                 let store = &self.s.running.as_ref().unwrap().state.store;
                 store.sweep(self.clock.now_ms()).unwrap();
@@ -582,7 +600,11 @@ impl Harness {
 async fn run(ops: Vec<Op>) {
     let mut h = Harness::start().await;
     for (n, op) in ops.iter().enumerate() {
-        h.step(op).await;
+        if let Op::Restart = op {
+            h = h.restarted().await;
+        } else {
+            h.step(op).await;
+        }
         h.check(n, op).await;
     }
     h.store().verify().unwrap();
