@@ -19,8 +19,8 @@ use reqwest::{Client, RequestBuilder};
 use serde_json::{json, Value};
 
 use crate::common::binary::{self, Latchkey};
-use crate::common::steps::{REDIRECT, VERIFIER};
-use crate::common::{s256, ADMIN_PASSWORD};
+use crate::common::steps::{code_grant, REDIRECT, VERIFIER};
+use crate::common::{page_text, s256, ADMIN_PASSWORD};
 
 const PROJECT: &str = "6b3c2a1e-0d4f-4a5b-8c7d-9e0f1a2b3c4d";
 const SERVER_KEY: &str = "crash-server-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -427,20 +427,9 @@ async fn round_of_writes(
     let Some(code) = code(browser, &rc.url, &client.0).await? else {
         return Err(());
     };
-    let v = ok_json(
-        rc.token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await,
-    )
-    .await?
-    .ok_or(())?;
+    let v = ok_json(rc.token(&client, &code_grant(&code)).await)
+        .await?
+        .ok_or(())?;
     let r1 = v["refresh_token"].as_str().ok_or(())?.to_owned();
     let (k1, k2) = (format!("r1:{tag}"), format!("r2:{tag}"));
     ack(
@@ -863,14 +852,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     }
     // The sign-in page: 503 as an HTML page.
     let b = crate::common::browser();
-    let page = b
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&b, format!("{}/login", s.url)).await;
     let mut form = crate::common::hidden_inputs(&page);
     form.push(("username".into(), "admin".into()));
     form.push(("password".into(), ADMIN_PASSWORD.into()));

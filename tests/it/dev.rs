@@ -4,7 +4,7 @@ use latchkey::config::DeclaredClient;
 use serde_json::json;
 
 use crate::common::steps::submit_sign_in;
-use crate::common::{browser, json_of, query_of, spawn_with, TestServer};
+use crate::common::{browser, json_of, page_text, query_of, spawn_with, TestServer};
 
 #[tokio::test]
 async fn dev_mode_prints_a_flow_that_works_by_pasting() {
@@ -18,7 +18,7 @@ async fn dev_mode_prints_a_flow_that_works_by_pasting() {
     assert!(lines.iter().any(|l| l.starts_with("dev: then curl")));
 
     let b = browser();
-    let page = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let page = page_text(&b, &url).await;
     let r = submit_sign_in(&s, &b, &page, "demo", "demo").await;
     let next = r.headers()["location"].to_str().unwrap().to_owned();
     // Consent is skipped for the demo client: straight to its redirect URI.
@@ -30,7 +30,7 @@ async fn dev_mode_prints_a_flow_that_works_by_pasting() {
         "{landed}"
     );
     let code = query_of(&landed)["code"].clone();
-    let page = b.get(&landed).send().await.unwrap().text().await.unwrap();
+    let page = page_text(&b, &landed).await;
     assert!(
         page.contains(&code) && page.contains("curl"),
         "the callback page shows the code and the curl"

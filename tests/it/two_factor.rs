@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{
-    browser, hidden_inputs, json_of, spawn, spawn_with, Auth, Server, TestServer, ADMIN_PASSWORD,
+    browser, hidden_inputs, json_of, page_text, spawn, spawn_with, Auth, Server, TestServer,
+    ADMIN_PASSWORD,
 };
 use crate::providers::post_2fa;
 
@@ -476,14 +477,7 @@ async fn the_sign_in_page_asks_for_the_code() {
     let a = s.admin().await;
     let (secret, _) = enroll(&s, &a, &clock).await;
     let b = browser();
-    let page = b
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&b, format!("{}/login", s.url)).await;
     let csrf = hidden_inputs(&page)
         .into_iter()
         .find(|(n, _)| n == "csrf")
@@ -541,14 +535,7 @@ async fn the_sign_in_page_asks_for_the_code() {
     let r = step(code(&secret, &clock), pending.clone(), csrf.clone()).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/login");
-    let page = b
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&b, format!("{}/login", s.url)).await;
     assert!(page.contains("You are signed in as"), "{page}");
     // The pending state dies with its deadline.
     clock.advance(5 * 60 * 1000);

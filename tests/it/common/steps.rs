@@ -12,6 +12,16 @@ pub const REDIRECT: &str = "http://127.0.0.1:9999/cb";
 /// The PKCE code verifier of the code flows the tests run (its S256 challenge is `common::s256(VERIFIER)`).
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 
+/// The token request form that redeems `code` (obtained with `REDIRECT` and the challenge of `VERIFIER`).
+pub fn code_grant(code: &str) -> [(&'static str, &str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ]
+}
+
 /// A registered app: ids, secret (confidential only).
 pub struct TestApp {
     pub id: String,

@@ -11,9 +11,10 @@ mod trust;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
-pub use crate::common::steps::{make_app, submit_sign_in, TestApp, REDIRECT, VERIFIER};
+pub use crate::common::steps::{code_grant, make_app, submit_sign_in, TestApp, REDIRECT, VERIFIER};
 use crate::common::{
-    browser, hidden_inputs, json_of, query_of, s256, spawn, spawn_with, Server, TestServer,
+    browser, hidden_inputs, json_of, page_text, query_of, s256, spawn, spawn_with, Server,
+    TestServer,
 };
 
 pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> String {
@@ -128,18 +129,7 @@ pub async fn token(
 }
 
 pub async fn redeem(s: &Server, app: &TestApp, code: &str) -> (u16, Value) {
-    let (st, v, _) = token(
-        s,
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-        true,
-    )
-    .await;
+    let (st, v, _) = token(s, app, &code_grant(code), true).await;
     (st, v)
 }
 
