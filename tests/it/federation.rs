@@ -70,6 +70,15 @@ struct Pair {
     secret: String,
 }
 
+impl Pair {
+    /// Sets the setting `suffix` of D's provider to `value`.
+    async fn set_on_d(&self, suffix: &str, value: Value) {
+        let name = format!("{PREFIX}Upstreamidp{suffix}");
+        let (st, v) = set(&self.d, &self.d_admin, &name, value).await;
+        assert_eq!(st, 200, "{v}");
+    }
+}
+
 async fn pair(extra: &[(&str, Value)]) -> Pair {
     pair_verified(extra, false).await
 }
@@ -302,14 +311,7 @@ async fn merge_never_takes_over_an_admin() {
     let boss = local_user(&p, "ulla", &["admin"]).await;
     merge_refused(&p, "administrator", 2).await;
     // ... and by username (`ulla` upstream, `ulla` here).
-    let (st, _) = set(
-        &p.d,
-        &p.d_admin,
-        &format!("{PREFIX}Upstreamidp-key_field"),
-        json!("username"),
-    )
-    .await;
-    assert_eq!(st, 200);
+    p.set_on_d("-key_field", json!("username")).await;
     merge_refused(&p, "administrator", 2).await;
     assert_eq!(links_of(&p, &boss).await, 0);
 }
@@ -327,14 +329,7 @@ async fn merge_into_an_account_with_a_password_needs_merge_users_with_password()
     let local = local_user(&p, "ulla.local", &["user"]).await;
     merge_refused(&p, "password", 2).await;
 
-    let (st, _) = set(
-        &p.d,
-        &p.d_admin,
-        &format!("{PREFIX}Upstreamidp-merge_users_with_password"),
-        json!(true),
-    )
-    .await;
-    assert_eq!(st, 200);
+    p.set_on_d("-merge_users_with_password", json!(true)).await;
     let client = make_app(&p.d, json!({"skipConsent": true})).await;
     let r = federated_sign_in(&p, &browser(), &d_authorize(&p, &client.client_id)).await;
     assert!(r.headers()["location"]
@@ -416,14 +411,7 @@ async fn an_unreachable_upstream_ends_on_an_error_page() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let (st, _) = set(
-        &p.d,
-        &p.d_admin,
-        &format!("{PREFIX}Upstreamidp-url"),
-        json!(format!("http://{closed}")),
-    )
-    .await;
-    assert_eq!(st, 200);
+    p.set_on_d("-url", json!(format!("http://{closed}"))).await;
     let (st, page) = callback(&p.d, &b, &format!("code=x&state={state}")).await;
     assert_eq!(st, 502);
     assert!(page.contains("unreachable"), "{page}");
