@@ -100,7 +100,7 @@ async fn pair_verified(extra: &[(&str, Value)], verified: bool) -> Pair {
 
 /// Signs in as `ulla` on U's sign-in page at `at_u`; returns where U sends the browser back (D's callback).
 async fn sign_in_at_u(p: &Pair, b: &Client, at_u: &str) -> String {
-    let html = page_text(&b, at_u).await;
+    let html = page_text(b, at_u).await;
     let mut form = hidden_inputs(&html);
     form.push(("username".into(), "ulla".into()));
     form.push(("password".into(), "ulla-pw".into()));
@@ -118,7 +118,7 @@ async fn sign_in_at_u(p: &Pair, b: &Client, at_u: &str) -> String {
 
 /// From D's authorize URL through U's sign-in back to D; returns the final response at D's return_to.
 async fn federated_sign_in(p: &Pair, b: &Client, authorize: &str) -> reqwest::Response {
-    let page = page_text(&b, authorize).await;
+    let page = page_text(b, authorize).await;
     assert!(
         page.contains("Sign in with Upstreamidp"),
         "the login page shows the provider button"
