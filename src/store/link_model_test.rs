@@ -14,7 +14,7 @@ use crate::error::{Entity, Error, Field, Result};
 use crate::model::provider::{Setting, SettingValue};
 use crate::model::{Link, Provider};
 use crate::store::link::tests::link as make_link;
-use crate::store::testing::{agrees_with_model, temp_store};
+use crate::store::testing::{agrees_with_model, steps, temp_store, Step};
 use crate::store::user::tests::user as make_user;
 use crate::store::Store;
 
@@ -336,13 +336,13 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-async fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
-    let (_dir, s) = temp_store();
+async fn run_model(ops: &[Step<Op>]) -> Result<(), TestCaseError> {
+    let (dir, s) = temp_store();
     // An admin outside the key space, so deleting any of the model's users is never "the last admin".
     s.create_user(&make_user("root", "root", true))
         .await
         .unwrap();
-    agrees_with_model(&s, ops, Model::default(), Model::apply, run, check).await
+    agrees_with_model((dir, s), ops, Model::default(), Model::apply, run, check).await
 }
 
 proptest! {
@@ -354,7 +354,7 @@ proptest! {
     })]
 
     #[test]
-    fn link_store_agrees_with_model(ops in proptest::collection::vec(op(), 1..60)) {
+    fn link_store_agrees_with_model(ops in steps(op(), 60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run_model(&ops))?;
     }

@@ -359,27 +359,57 @@ pub(crate) mod testing {
         (dir, store)
     }
 
+    /// A step of a model-based store test: an operation, or a restart (the store closed and opened again from
+    /// its dir, as sled's own tests do), after which the model must still agree.
+    #[derive(Clone, Debug)]
+    pub enum Step<Op> {
+        Op(Op),
+        Restart,
+    }
+
+    /// Between 1 and `max` steps of `op`, about one in thirteen a restart.
+    pub fn steps<Op: Clone + std::fmt::Debug>(
+        op: impl proptest::strategy::Strategy<Value = Op>,
+        max: usize,
+    ) -> impl proptest::strategy::Strategy<Value = Vec<Step<Op>>> {
+        use proptest::strategy::Just;
+        let step = proptest::prop_oneof![12 => op.prop_map(Step::Op), 1 => Just(Step::Restart)];
+        proptest::collection::vec(step, 1..max)
+    }
+
     /// The loop of the model-based store tests: applies each op to the model (`apply`: what the store should
-    /// answer) and to the store (`run`), compares the answers, compares every lookup (`check`) after each op, and
-    /// ends with `verify()`.
+    /// answer) and to the store (`run`), compares the answers, restarts the store at a `Restart` (the model is
+    /// unchanged: every acknowledged write survives), compares every lookup (`check`) after each step, and ends
+    /// with `verify()`, also after each restart.
     pub async fn agrees_with_model<M, Op: std::fmt::Debug, Out: PartialEq + std::fmt::Debug>(
-        s: &Store,
-        ops: &[Op],
+        (dir, mut s): (tempfile::TempDir, Store),
+        steps: &[Step<Op>],
         mut m: M,
         apply: impl Fn(&mut M, &Op) -> Out,
         run: impl AsyncFn(&Store, &Op) -> Out,
         check: impl Fn(&Store, &M) -> Result<(), proptest::test_runner::TestCaseError>,
     ) -> Result<(), proptest::test_runner::TestCaseError> {
         use proptest::test_runner::TestCaseError;
-        for (i, op) in ops.iter().enumerate() {
-            let expected = apply(&mut m, op);
-            let got = run(s, op).await;
-            proptest::prop_assert_eq!(got, expected, "op #{}: {:?}", i, op);
-            check(s, &m).map_err(|e| TestCaseError::fail(format!("after op #{i} {op:?}: {e}")))?;
+        let verify = |s: &Store, when: &str| {
+            s.verify()
+                .map_err(|e| TestCaseError::fail(format!("verify {when}: {e}")))
+        };
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Step::Op(op) => {
+                    let expected = apply(&mut m, op);
+                    let got = run(&s, op).await;
+                    proptest::prop_assert_eq!(got, expected, "step #{}: {:?}", i, op);
+                }
+                Step::Restart => {
+                    drop(s);
+                    s = Store::open(dir.path(), 8 << 20).unwrap();
+                    verify(&s, &format!("after the restart at step #{i}"))?;
+                }
+            }
+            check(&s, &m)
+                .map_err(|e| TestCaseError::fail(format!("after step #{i} {step:?}: {e}")))?;
         }
-        if let Err(e) = s.verify() {
-            return Err(TestCaseError::fail(format!("verify after {ops:?}: {e}")));
-        }
-        Ok(())
+        verify(&s, &format!("after {steps:?}"))
     }
 }

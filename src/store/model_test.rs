@@ -15,7 +15,7 @@ use crate::crypto;
 use crate::error::{Error, Field, Result};
 use crate::model::user::Email;
 use crate::model::{App, ClientType, Role, User, UserRef};
-use crate::store::testing::{agrees_with_model, temp_store};
+use crate::store::testing::{agrees_with_model, steps, temp_store, Step};
 use crate::store::{LoginToken, Store};
 
 const APP_IDS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
@@ -586,9 +586,16 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-async fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
-    let (_dir, s) = temp_store();
-    agrees_with_model(&s, ops, Model::default(), Model::apply, run, check).await
+async fn run_model(ops: &[Step<Op>]) -> Result<(), TestCaseError> {
+    agrees_with_model(
+        temp_store(),
+        ops,
+        Model::default(),
+        Model::apply,
+        run,
+        check,
+    )
+    .await
 }
 
 proptest! {
@@ -600,7 +607,7 @@ proptest! {
     })]
 
     #[test]
-    fn store_agrees_with_model(ops in proptest::collection::vec(op(), 1..60)) {
+    fn store_agrees_with_model(ops in steps(op(), 60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run_model(&ops))?;
     }

@@ -3,31 +3,32 @@
 //! damaged store stops `serve` with a message that names the data dir and `latchkey restore`.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{json_of, spawn_with, Auth, Server};
+use crate::common::binary::{self, run_to_exit};
+use crate::common::{json_of, spawn_with, Auth, Server, TestServer};
 use crate::providers::{add, set, PREFIX};
 
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 const ISSUER: &str = "http://latchkey.test";
+
+/// How long a command of the binary (backup, restore, a `serve` that must refuse) may take to exit.
+const EXIT_WITHIN: Duration = Duration::from_secs(30);
 
 /// Runs the binary with `args` in `cwd` (so no config file from the checkout is read) and a clean environment.
 fn latchkey(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("LATCHKEY_CONFIG")
-        .env_remove("LATCHKEY_DATA_DIR")
-        .env_remove("LATCHKEY_MASTER_KEY")
-        .env("LATCHKEY_LOG", "warn")
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run latchkey")
+    latchkey_with(cwd, args, &[])
+}
+
+/// [`latchkey`] with the environment variables `env` set.
+fn latchkey_with(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = binary::latchkey(cwd);
+    cmd.args(args).envs(env.iter().copied());
+    run_to_exit(cmd, EXIT_WITHIN)
 }
 
 fn text(b: &[u8]) -> String {
@@ -135,18 +136,13 @@ async fn answers(s: &Server, a: &Auth, f: &Fixture) -> Vec<Value> {
     out
 }
 
+/// Serves the (restored) data dir `dir` in-process.
 async fn serve(dir: tempfile::TempDir) -> Server {
-    let mut cfg = latchkey::config::Config::for_test(dir.path());
-    cfg.issuer = ISSUER.into();
-    let running = latchkey::server::start(cfg, latchkey::clock::Clock::system())
+    TestServer::new()
+        .data_dir(dir)
+        .config(|c| c.issuer = ISSUER.into())
+        .start()
         .await
-        .expect("the restored data dir serves");
-    Server {
-        url: running.url(),
-        http: reqwest::Client::new(),
-        running: Some(running),
-        dir,
-    }
 }
 
 #[tokio::test]
@@ -256,19 +252,18 @@ async fn a_backup_without_the_master_key_needs_the_configured_one() {
     let original = s.stop().await;
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("b.jsonl");
-    let out = Command::new(BIN)
-        .args([
+    let with_key = [("LATCHKEY_MASTER_KEY", key.as_str())];
+    let out = latchkey_with(
+        work.path(),
+        &[
             "backup",
             "--data-dir",
             p(original.path()),
             "--out",
             p(&file),
-        ])
-        .env("LATCHKEY_MASTER_KEY", &key)
-        .env_remove("LATCHKEY_CONFIG")
-        .current_dir(work.path())
-        .output()
-        .unwrap();
+        ],
+        &with_key,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("NOT in the backup"));
 
@@ -284,45 +279,17 @@ async fn a_backup_without_the_master_key_needs_the_configured_one() {
         text(&out.stderr)
     );
     assert!(!target.exists(), "nothing written");
-    let out = Command::new(BIN)
-        .args(["restore", p(&file), "--data-dir", p(&target)])
-        .env("LATCHKEY_MASTER_KEY", &key)
-        .env_remove("LATCHKEY_CONFIG")
-        .current_dir(work.path())
-        .output()
-        .unwrap();
+    let out = latchkey_with(
+        work.path(),
+        &["restore", p(&file), "--data-dir", p(&target)],
+        &with_key,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!target.join("master.key").exists());
 }
 
-/// Runs `serve` on `dir` and waits (bounded) for it to exit; a server that starts is killed and fails the test.
-fn serve_must_fail(dir: &Path) -> (i32, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", p(dir)])
-        .env_remove("LATCHKEY_CONFIG")
-        .env_remove("LATCHKEY_MASTER_KEY")
-        .env("LATCHKEY_LOG", "error")
-        .env("LATCHKEY_ADMIN_PASSWORD", "pw")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve started on a damaged store");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), text(&out.stderr))
-}
-
-#[tokio::test]
-async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
+/// The data dir of a stopped server that holds one app.
+async fn data_dir_with_one_app() -> tempfile::TempDir {
     let s = spawn_with(|_| {}).await;
     let a = s.admin().await;
     let (st, _) = s
@@ -333,7 +300,18 @@ async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
         )
         .await;
     assert_eq!(st, 200);
-    let dir = s.stop().await;
+    s.stop().await
+}
+
+/// Runs `serve` on `dir` and waits (bounded) for it to exit; a server that starts is killed and fails the test.
+fn serve_must_fail(dir: &Path) -> (i32, String) {
+    let out = run_to_exit(binary::serve(dir), EXIT_WITHIN);
+    (out.status.code().unwrap_or(-1), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
+    let dir = data_dir_with_one_app().await;
     {
         let db = sled::open(dir.path().join("db")).unwrap();
         let apps = db.open_tree("apps").unwrap();
@@ -403,17 +381,7 @@ fn leave_crash_leftovers(dir: &Path) {
 /// refused to start and `restore` of a backup of that store failed too. Both now repair it (and say so).
 #[tokio::test]
 async fn crash_leftovers_are_repaired_by_serve_and_by_restore() {
-    let s = spawn_with(|_| {}).await;
-    let a = s.admin().await;
-    let (st, _) = s
-        .post(
-            "/api/v1/oauth-apps.create",
-            &a,
-            json!({"name": "A", "redirectUri": "https://a.example/cb", "active": true}),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let dir = s.stop().await;
+    let dir = data_dir_with_one_app().await;
     leave_crash_leftovers(dir.path());
 
     let work = tempfile::tempdir().unwrap();

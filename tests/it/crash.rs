@@ -10,21 +10,20 @@
 //! Also here: a store that cannot write (a full disk) answers 503 promptly.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, RequestBuilder};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
-const ADMIN_PASSWORD: &str = "crash-admin";
+use crate::common::binary::{self, Latchkey};
+use crate::common::steps::{code_grant, REDIRECT, VERIFIER};
+use crate::common::{page_text, s256, ADMIN_PASSWORD};
+
 const PROJECT: &str = "6b3c2a1e-0d4f-4a5b-8c7d-9e0f1a2b3c4d";
 const SERVER_KEY: &str = "crash-server-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const REDIRECT: &str = "http://127.0.0.1:9999/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 
 /// What an acknowledged write promises after any later crash.
 #[derive(Clone, Debug)]
@@ -98,61 +97,19 @@ fn write_config(dir: &Path, short_access: bool) -> std::path::PathBuf {
     path
 }
 
-/// A running server: the process, its URL, and its stderr as it is drained (so the pipe never fills).
-struct Proc {
-    child: Child,
-    url: String,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-/// Starts the binary on `dir`; `Err` (with its stderr) when it exits instead of listening.
-fn start(dir: &Path, short_access: bool) -> Result<Proc, String> {
+/// Starts the binary on `dir` (its config file beside it); `Err` (with its output) when it exits instead of
+/// listening.
+fn start(dir: &Path, short_access: bool) -> Result<Latchkey, String> {
     let config = write_config(dir.parent().unwrap(), short_access);
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("LATCHKEY_CONFIG")
-        .env_remove("LATCHKEY_MASTER_KEY")
-        .env("LATCHKEY_LOG", "warn")
-        .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .current_dir(dir.parent().unwrap())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = drain(child.stderr.take().unwrap());
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(Proc {
-                child,
-                url: url.to_owned(),
-                stderr,
-            });
-        }
-    }
-    let _ = child.wait();
-    Err(stderr.join().unwrap())
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = binary::serve(dir);
+    cmd.arg("--config").arg(&config);
+    Latchkey::try_start(cmd)
 }
 
 /// Kills the server with SIGKILL and returns how many entries its start-up repaired.
-fn kill(mut p: Proc) -> usize {
-    p.child.kill().unwrap();
-    p.child.wait().unwrap();
-    repairs_in(&p.stderr.join().unwrap())
+fn kill(p: Latchkey) -> usize {
+    repairs_in(&p.kill())
 }
 
 /// The entries repaired according to the `repaired crash leftovers` log lines.
@@ -274,13 +231,6 @@ async fn ok_json(sent: Sent) -> Result<Option<Value>, ()> {
     r.json().await.map(Some).map_err(drop)
 }
 
-fn s256(verifier: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
-}
-
 /// An authorization code for `client_id` through the real pages, with a browser session (signed in once per
 /// writer and cycle; the app skips consent).
 async fn code(browser: &Client, url: &str, client_id: &str) -> Result<Option<String>, ()> {
@@ -352,6 +302,22 @@ async fn writer(
     }
 }
 
+/// A write that changes the object under `key`: its expectation is forgotten while the write is in flight (a
+/// future sends nothing until it is awaited, here) and becomes `after` once the write is acknowledged. `Err` once
+/// the server is gone or when it refuses the write.
+async fn change(
+    l: &Shared,
+    cycle: usize,
+    key: String,
+    write: impl std::future::Future<Output = Sent>,
+    after: Expect,
+) -> Result<Value, ()> {
+    forget(l, &key);
+    let v = ok_json(write.await).await?.ok_or(())?;
+    ack(l, cycle, key, after);
+    Ok(v)
+}
+
 /// One round; `Err` once the server is gone.
 async fn round_of_writes(
     rc: &Rc,
@@ -394,23 +360,24 @@ async fn round_of_writes(
     );
     // A second session stays: deleting the user below removes it (a login token and its index entry).
     Rc::login(&rc.http, &rc.url, tag, "pw").await.ok_or(())?;
-    forget(l, &session_key);
     let out = Rc {
         http: rc.http.clone(),
         url: rc.url.clone(),
         auth: session.clone(),
     };
-    ok_json(out.post("/api/v1/logout", json!({})).await)
-        .await?
-        .ok_or(())?;
-    ack(
+    let logged_out = Expect::Session {
+        user_id: session.0,
+        token: session.1,
+        live: false,
+    };
+    change(
+        l,
+        cycle,
         session_key,
-        Expect::Session {
-            user_id: session.0,
-            token: session.1,
-            live: false,
-        },
-    );
+        out.post("/api/v1/logout", json!({})),
+        logged_out,
+    )
+    .await?;
 
     let app_key = format!("app:{tag}");
     let v = ok_json(
@@ -460,20 +427,9 @@ async fn round_of_writes(
     let Some(code) = code(browser, &rc.url, &client.0).await? else {
         return Err(());
     };
-    let v = ok_json(
-        rc.token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await,
-    )
-    .await?
-    .ok_or(())?;
+    let v = ok_json(rc.token(&client, &code_grant(&code)).await)
+        .await?
+        .ok_or(())?;
     let r1 = v["refresh_token"].as_str().ok_or(())?.to_owned();
     let (k1, k2) = (format!("r1:{tag}"), format!("r2:{tag}"));
     ack(
@@ -484,25 +440,14 @@ async fn round_of_writes(
             active: true,
         },
     );
-    forget(l, &k1);
-    let v = ok_json(
-        rc.token(
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
-        )
-        .await,
-    )
-    .await?
-    .ok_or(())?;
+    let rotated = Expect::Token {
+        client: client.clone(),
+        token: r1.clone(),
+        active: false,
+    };
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", &r1)];
+    let v = change(l, cycle, k1, rc.token(&client, &refresh), rotated).await?;
     let r2 = v["refresh_token"].as_str().ok_or(())?.to_owned();
-    ack(
-        k1,
-        Expect::Token {
-            client: client.clone(),
-            token: r1,
-            active: false,
-        },
-    );
     ack(
         k2.clone(),
         Expect::Token {
@@ -511,23 +456,20 @@ async fn round_of_writes(
             active: true,
         },
     );
-    forget(l, &k2);
-    let revoked = rc
-        .http
-        .post(format!("{}/oauth/revoke", rc.url))
-        .basic_auth(&client.0, Some(&client.1))
-        .form(&[("token", &r2)])
-        .send()
-        .await;
-    ok_json(revoked).await?.ok_or(())?;
-    ack(
-        k2,
-        Expect::Token {
-            client: client.clone(),
-            token: r2,
-            active: false,
-        },
-    );
+    let revoke = async {
+        rc.http
+            .post(format!("{}/oauth/revoke", rc.url))
+            .basic_auth(&client.0, Some(&client.1))
+            .form(&[("token", &r2)])
+            .send()
+            .await
+    };
+    let revoked = Expect::Token {
+        client: client.clone(),
+        token: r2.clone(),
+        active: false,
+    };
+    change(l, cycle, k2, revoke, revoked).await?;
 
     // A provider, enabled, and a link of the user to it (Stack's API); then their removal.
     let provider_key = format!("provider:{tag}");
@@ -571,63 +513,39 @@ async fn round_of_writes(
             exists: true,
         },
     );
-    forget(l, &link_key);
-    let deleted = rc
-        .stack(rc.http.delete(format!(
+    let delete = async {
+        rc.stack(rc.http.delete(format!(
             "{}/api/v1/oauth-providers/{user_id}/{link_id}",
             rc.url
         )))
         .send()
-        .await;
-    ok_json(deleted).await?.ok_or(())?;
-    ack(
-        link_key,
-        Expect::Link {
-            user_id: user_id.clone(),
-            id: link_id,
-            exists: false,
-        },
-    );
-    forget(l, &provider_key);
-    ok_json(
-        rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag}))
-            .await,
-    )
-    .await?
-    .ok_or(())?;
-    ack(provider_key, Expect::Provider { key, exists: false });
+        .await
+    };
+    let deleted = Expect::Link {
+        user_id: user_id.clone(),
+        id: link_id.clone(),
+        exists: false,
+    };
+    change(l, cycle, link_key, delete, deleted).await?;
+    let remove = rc.post("/api/v1/settings.removeCustomOAuth", json!({"name": tag}));
+    let removed = Expect::Provider { key, exists: false };
+    change(l, cycle, provider_key, remove, removed).await?;
 
     // Deletes: the app (its tokens are revoked with it) and the user (its sessions go with it). While the delete
     // is in flight neither the app nor its token is known.
-    forget(l, &app_key);
     forget(l, &format!("cc:{tag}"));
-    ok_json(
-        rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id}))
-            .await,
-    )
-    .await?
-    .ok_or(())?;
-    ack(
-        app_key,
-        Expect::App {
-            id: app_id,
-            exists: false,
-        },
-    );
-    forget(l, &user_key);
-    ok_json(
-        rc.post("/api/v1/users.delete", json!({"userId": user_id}))
-            .await,
-    )
-    .await?
-    .ok_or(())?;
-    ack(
-        user_key,
-        Expect::User {
-            name: tag.into(),
-            exists: false,
-        },
-    );
+    let delete = rc.post("/api/v1/oauth-apps.delete", json!({"appId": app_id}));
+    let deleted = Expect::App {
+        id: app_id,
+        exists: false,
+    };
+    change(l, cycle, app_key, delete, deleted).await?;
+    let delete = rc.post("/api/v1/users.delete", json!({"userId": user_id}));
+    let deleted = Expect::User {
+        name: tag.into(),
+        exists: false,
+    };
+    change(l, cycle, user_key, delete, deleted).await?;
     Ok(())
 }
 
@@ -851,7 +769,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     let tfa = |rb: RequestBuilder| {
         rb.header("X-User-Id", &a.user_id)
             .header("X-Auth-Token", &a.token)
-            .header("x-2fa-code", crate::common::ADMIN_PASSWORD)
+            .header("x-2fa-code", ADMIN_PASSWORD)
             .header("x-2fa-method", "password")
     };
     for (path, body) in [
@@ -891,7 +809,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
             "RC login",
             s.http
                 .post(format!("{}/api/v1/login", s.url))
-                .json(&json!({"user": "admin", "password": crate::common::ADMIN_PASSWORD})),
+                .json(&json!({"user": "admin", "password": ADMIN_PASSWORD})),
             "error-storage-unavailable",
         ),
         (
@@ -921,7 +839,7 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
                 .put(format!("{}/v1/connectors/myidp/custom_auth", s.url))
                 .bearer_auth(&a.token)
                 .header("x-2fa-method", "password")
-                .header("x-2fa-code", crate::common::ADMIN_PASSWORD)
+                .header("x-2fa-code", ADMIN_PASSWORD)
                 .json(&json!({"oauth2": [{"client_id": "c", "client_secret": "s", "name": "N"}]})),
             "storage_unavailable",
         ),
@@ -934,17 +852,10 @@ async fn a_store_that_cannot_write_answers_503_promptly_in_every_dialect() {
     }
     // The sign-in page: 503 as an HTML page.
     let b = crate::common::browser();
-    let page = b
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&b, format!("{}/login", s.url)).await;
     let mut form = crate::common::hidden_inputs(&page);
     form.push(("username".into(), "admin".into()));
-    form.push(("password".into(), crate::common::ADMIN_PASSWORD.into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
     let (status, body, took) = timed(b.post(format!("{}/login", s.url)).form(&form)).await;
     assert!(took < Duration::from_secs(2), "page: took {took:?}");
     assert_eq!(status, 503, "{body}");

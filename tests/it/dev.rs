@@ -3,7 +3,8 @@
 use latchkey::config::DeclaredClient;
 use serde_json::json;
 
-use crate::common::{browser, hidden_inputs, json_of, query_of, spawn_with, TestServer};
+use crate::common::steps::submit_sign_in;
+use crate::common::{browser, json_of, page_text, query_of, spawn_with, TestServer};
 
 #[tokio::test]
 async fn dev_mode_prints_a_flow_that_works_by_pasting() {
@@ -17,16 +18,8 @@ async fn dev_mode_prints_a_flow_that_works_by_pasting() {
     assert!(lines.iter().any(|l| l.starts_with("dev: then curl")));
 
     let b = browser();
-    let page = b.get(&url).send().await.unwrap().text().await.unwrap();
-    let mut form = hidden_inputs(&page);
-    form.push(("username".into(), "demo".into()));
-    form.push(("password".into(), "demo".into()));
-    let r = b
-        .post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let page = page_text(&b, &url).await;
+    let r = submit_sign_in(&s, &b, &page, "demo", "demo").await;
     let next = r.headers()["location"].to_str().unwrap().to_owned();
     // Consent is skipped for the demo client: straight to its redirect URI.
     let r = b.get(format!("{}{next}", s.url)).send().await.unwrap();
@@ -37,7 +30,7 @@ async fn dev_mode_prints_a_flow_that_works_by_pasting() {
         "{landed}"
     );
     let code = query_of(&landed)["code"].clone();
-    let page = b.get(&landed).send().await.unwrap().text().await.unwrap();
+    let page = page_text(&b, &landed).await;
     assert!(
         page.contains(&code) && page.contains("curl"),
         "the callback page shows the code and the curl"

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::common::{browser, hidden_inputs, query_of, spawn, spawn_with, Auth, Server};
+use crate::common::{browser, hidden_inputs, page_text, query_of, spawn, spawn_with, Auth, Server};
 use crate::oauth_flow::{make_app, redeem, REDIRECT};
 use crate::providers::{add, set, PREFIX};
 
@@ -70,6 +70,15 @@ struct Pair {
     secret: String,
 }
 
+impl Pair {
+    /// Sets the setting `suffix` of D's provider to `value`.
+    async fn set_on_d(&self, suffix: &str, value: Value) {
+        let name = format!("{PREFIX}Upstreamidp{suffix}");
+        let (st, v) = set(&self.d, &self.d_admin, &name, value).await;
+        assert_eq!(st, 200, "{v}");
+    }
+}
+
 async fn pair(extra: &[(&str, Value)]) -> Pair {
     pair_verified(extra, false).await
 }
@@ -91,7 +100,7 @@ async fn pair_verified(extra: &[(&str, Value)], verified: bool) -> Pair {
 
 /// Signs in as `ulla` on U's sign-in page at `at_u`; returns where U sends the browser back (D's callback).
 async fn sign_in_at_u(p: &Pair, b: &Client, at_u: &str) -> String {
-    let html = b.get(at_u).send().await.unwrap().text().await.unwrap();
+    let html = page_text(b, at_u).await;
     let mut form = hidden_inputs(&html);
     form.push(("username".into(), "ulla".into()));
     form.push(("password".into(), "ulla-pw".into()));
@@ -109,7 +118,7 @@ async fn sign_in_at_u(p: &Pair, b: &Client, at_u: &str) -> String {
 
 /// From D's authorize URL through U's sign-in back to D; returns the final response at D's return_to.
 async fn federated_sign_in(p: &Pair, b: &Client, authorize: &str) -> reqwest::Response {
-    let page = b.get(authorize).send().await.unwrap().text().await.unwrap();
+    let page = page_text(b, authorize).await;
     assert!(
         page.contains("Sign in with Upstreamidp"),
         "the login page shows the provider button"
@@ -302,14 +311,7 @@ async fn merge_never_takes_over_an_admin() {
     let boss = local_user(&p, "ulla", &["admin"]).await;
     merge_refused(&p, "administrator", 2).await;
     // ... and by username (`ulla` upstream, `ulla` here).
-    let (st, _) = set(
-        &p.d,
-        &p.d_admin,
-        &format!("{PREFIX}Upstreamidp-key_field"),
-        json!("username"),
-    )
-    .await;
-    assert_eq!(st, 200);
+    p.set_on_d("-key_field", json!("username")).await;
     merge_refused(&p, "administrator", 2).await;
     assert_eq!(links_of(&p, &boss).await, 0);
 }
@@ -327,14 +329,7 @@ async fn merge_into_an_account_with_a_password_needs_merge_users_with_password()
     let local = local_user(&p, "ulla.local", &["user"]).await;
     merge_refused(&p, "password", 2).await;
 
-    let (st, _) = set(
-        &p.d,
-        &p.d_admin,
-        &format!("{PREFIX}Upstreamidp-merge_users_with_password"),
-        json!(true),
-    )
-    .await;
-    assert_eq!(st, 200);
+    p.set_on_d("-merge_users_with_password", json!(true)).await;
     let client = make_app(&p.d, json!({"skipConsent": true})).await;
     let r = federated_sign_in(&p, &browser(), &d_authorize(&p, &client.client_id)).await;
     assert!(r.headers()["location"]
@@ -416,14 +411,7 @@ async fn an_unreachable_upstream_ends_on_an_error_page() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let (st, _) = set(
-        &p.d,
-        &p.d_admin,
-        &format!("{PREFIX}Upstreamidp-url"),
-        json!(format!("http://{closed}")),
-    )
-    .await;
-    assert_eq!(st, 200);
+    p.set_on_d("-url", json!(format!("http://{closed}"))).await;
     let (st, page) = callback(&p.d, &b, &format!("code=x&state={state}")).await;
     assert_eq!(st, 502);
     assert!(page.contains("unreachable"), "{page}");

@@ -18,6 +18,7 @@ mod private_dir;
 mod process;
 mod providers;
 mod throttles;
+mod token_model;
 mod two_factor;
 mod upgrade;
 mod users;

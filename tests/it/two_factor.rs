@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{
-    browser, hidden_inputs, json_of, spawn, spawn_with, Auth, Server, TestServer, ADMIN_PASSWORD,
+    browser, hidden_inputs, json_of, page_text, spawn, spawn_with, Auth, Server, TestServer,
+    ADMIN_PASSWORD,
 };
 use crate::providers::post_2fa;
 
@@ -39,6 +40,21 @@ async fn with_code(
 }
 
 const PW: &str = "password";
+
+/// Adds provider `name` (a 2FA route) with the TOTP or backup code `code`.
+async fn add_with_totp(s: &Server, a: &Auth, name: &str, code: &str) -> (u16, Value) {
+    with_code(s, a, ADD, json!({"name": name}), code, "totp").await
+}
+
+/// Disables TOTP for `a` with `code`.
+async fn disable_totp(s: &Server, a: &Auth, code: impl Into<Value>) -> (u16, Value) {
+    s.post(
+        "/api/v1/users.2fa.disableTOTP",
+        a,
+        json!({ "code": code.into() }),
+    )
+    .await
+}
 
 /// Enables TOTP for the admin `a` (the password as the current second factor); returns the base32 seed and the
 /// backup codes. The confirming code's step is used up.
@@ -105,57 +121,33 @@ async fn totp_replaces_the_password_on_2fa_routes() {
     assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     assert_eq!(v["details"]["method"], "totp");
     // The code that confirmed the enrolment is used up: its step passes no route.
-    let (st, v) = with_code(
-        &s,
-        &a,
-        ADD,
-        json!({"name": "A"}),
-        &code(&secret, &clock),
-        "totp",
-    )
-    .await;
+    let (st, v) = add_with_totp(&s, &a, "A", &code(&secret, &clock)).await;
     assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     clock.advance(30_000);
-    let (st, v) = with_code(
-        &s,
-        &a,
-        ADD,
-        json!({"name": "A"}),
-        &code(&secret, &clock),
-        "totp",
-    )
-    .await;
+    let (st, v) = add_with_totp(&s, &a, "A", &code(&secret, &clock)).await;
     assert_eq!((st, v), (200, json!({"success": true})));
     // A code passes once: the same code again fails, as does one of an older step.
-    let (st, v) = with_code(
-        &s,
-        &a,
-        ADD,
-        json!({"name": "B"}),
-        &code(&secret, &clock),
-        "totp",
-    )
-    .await;
+    let (st, v) = add_with_totp(&s, &a, "B", &code(&secret, &clock)).await;
     assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     let older = code_at(&secret, (T0_MS / 1000) as u64).unwrap();
     if older != code(&secret, &clock) {
-        let (st, v) = with_code(&s, &a, ADD, json!({"name": "B"}), &older, "totp").await;
+        let (st, v) = add_with_totp(&s, &a, "B", &older).await;
         assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     }
     // The next step is accepted early (clock skew); two steps away is not.
     let next = code_at(&secret, (clock.now_ms() / 1000 + 30) as u64).unwrap();
-    let (st, _) = with_code(&s, &a, ADD, json!({"name": "B"}), &next, "totp").await;
+    let (st, _) = add_with_totp(&s, &a, "B", &next).await;
     assert_eq!(st, 200);
     clock.advance(90_000);
     let old = code_at(&secret, (T0_MS / 1000) as u64).unwrap();
     if old != code(&secret, &clock) {
-        let (st, v) = with_code(&s, &a, ADD, json!({"name": "C"}), &old, "totp").await;
+        let (st, v) = add_with_totp(&s, &a, "C", &old).await;
         assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     }
     // A backup code works once.
-    let (st, _) = with_code(&s, &a, ADD, json!({"name": "D"}), &backup[0], "totp").await;
+    let (st, _) = add_with_totp(&s, &a, "D", &backup[0]).await;
     assert_eq!(st, 200);
-    let (st, v) = with_code(&s, &a, ADD, json!({"name": "E"}), &backup[0], "totp").await;
+    let (st, v) = add_with_totp(&s, &a, "E", &backup[0]).await;
     assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
 
     // Enabling again is refused (a stolen session must not swap the seed); disabling needs a code.
@@ -164,35 +156,17 @@ async fn totp_replaces_the_password_on_2fa_routes() {
         (st, v["errorType"].as_str()),
         (400, Some("error-2fa-already-enabled"))
     );
-    let (st, v) = s
-        .post(
-            "/api/v1/users.2fa.disableTOTP",
-            &a,
-            json!({"code": "000000"}),
-        )
-        .await;
+    let (st, v) = disable_totp(&s, &a, "000000").await;
     assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     let (st, v) = s.post("/api/v1/users.2fa.disableTOTP", &a, json!({})).await;
     assert_eq!((st, v["errorType"].as_str()), (400, Some("invalid-params")));
     clock.advance(30_000);
-    let (st, v) = s
-        .post(
-            "/api/v1/users.2fa.disableTOTP",
-            &a,
-            json!({"code": code(&secret, &clock)}),
-        )
-        .await;
+    let (st, v) = disable_totp(&s, &a, code(&secret, &clock)).await;
     assert_eq!((st, v), (200, json!({"success": true})));
     // Back to the password fallback.
     let (st, _) = post_2fa(&s, ADD, &a, json!({"name": "F"})).await;
     assert_eq!(st, 200);
-    let (st, v) = s
-        .post(
-            "/api/v1/users.2fa.disableTOTP",
-            &a,
-            json!({"code": "123456"}),
-        )
-        .await;
+    let (st, v) = disable_totp(&s, &a, "123456").await;
     assert_eq!(
         (st, v["errorType"].as_str()),
         (400, Some("error-2fa-not-enabled"))
@@ -286,13 +260,7 @@ async fn enrolment_needs_the_password_even_without_the_fallback() {
         assert_eq!(st, 200, "{v}");
         // From now on removing it takes a code of the enrolled seed.
         clock.advance(30_000);
-        let (st, v) = s
-            .post(
-                "/api/v1/users.2fa.disableTOTP",
-                &a,
-                json!({"code": ADMIN_PASSWORD}),
-            )
-            .await;
+        let (st, v) = disable_totp(&s, &a, ADMIN_PASSWORD).await;
         assert_eq!((st, v["errorType"].as_str()), (400, Some("totp-invalid")));
     }
 }
@@ -509,14 +477,7 @@ async fn the_sign_in_page_asks_for_the_code() {
     let a = s.admin().await;
     let (secret, _) = enroll(&s, &a, &clock).await;
     let b = browser();
-    let page = b
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&b, format!("{}/login", s.url)).await;
     let csrf = hidden_inputs(&page)
         .into_iter()
         .find(|(n, _)| n == "csrf")
@@ -574,14 +535,7 @@ async fn the_sign_in_page_asks_for_the_code() {
     let r = step(code(&secret, &clock), pending.clone(), csrf.clone()).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/login");
-    let page = b
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&b, format!("{}/login", s.url)).await;
     assert!(page.contains("You are signed in as"), "{page}");
     // The pending state dies with its deadline.
     clock.advance(5 * 60 * 1000);

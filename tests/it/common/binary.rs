@@ -51,6 +51,8 @@ pub struct Latchkey {
     pub url: String,
     /// Stdout up to and including the `listening on` line.
     pub stdout_lines: Vec<String>,
+    /// Its stderr, drained to the end on a thread (`kill` returns it).
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Drop for Latchkey {
@@ -62,8 +64,14 @@ impl Drop for Latchkey {
 
 impl Latchkey {
     /// Spawns `cmd` (a `serve`) and waits for its `listening on` line; panics with its output when it exits or
-    /// stays silent instead. Stdout and stderr keep being drained so the child never blocks on a full pipe.
-    pub fn start(mut cmd: Command) -> Latchkey {
+    /// stays silent instead.
+    pub fn start(cmd: Command) -> Latchkey {
+        Self::try_start(cmd).unwrap_or_else(|output| panic!("no listening line; {output}"))
+    }
+
+    /// [`Latchkey::start`], or its stdout and stderr when it exits or stays silent instead. Stdout and stderr keep
+    /// being drained so the child never blocks on a full pipe.
+    pub fn try_start(mut cmd: Command) -> Result<Latchkey, String> {
         let mut child = cmd.spawn().expect("spawn latchkey");
         let stderr = drain(child.stderr.take().unwrap());
         let (tx, lines) = mpsc::channel();
@@ -80,19 +88,27 @@ impl Latchkey {
             let url = line.strip_prefix("listening on ").map(str::to_owned);
             seen.push(line);
             if let Some(url) = url {
-                return Latchkey {
+                return Ok(Latchkey {
                     child,
                     url,
                     stdout_lines: seen,
-                };
+                    stderr: Some(stderr),
+                });
             }
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!(
-            "no listening line; stdout {seen:?}, stderr {}",
+        Err(format!(
+            "stdout {seen:?}, stderr {}",
             stderr.join().unwrap()
-        );
+        ))
+    }
+
+    /// Kills the process with SIGKILL (no shutdown of any kind) and returns everything it wrote to stderr.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.stderr.take().unwrap().join().unwrap()
     }
 }
 

@@ -172,6 +172,11 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of the page at `url`, as browser `b` gets it.
+pub async fn page_text(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    b.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The query parameters of a URL.
 pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)

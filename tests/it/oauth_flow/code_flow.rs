@@ -8,18 +8,7 @@ async fn confidential_client_full_flow_refresh_introspect_revoke() {
     let s = spawn().await;
     let app = make_app(&s, json!({})).await;
     let code = get_code(&s, &app, &[("scope", "openid profile offline_access")]).await;
-    let (st, v, h) = token(
-        &s,
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-        true,
-    )
-    .await;
+    let (st, v, h) = token(&s, &app, &code_grant(&code), true).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["pragma"], "no-cache");
@@ -120,18 +109,7 @@ async fn public_client_uses_pkce_and_no_secret() {
     let app = make_app(&s, json!({"clientType": "public"})).await;
     assert!(app.secret.is_none());
     let code = get_code(&s, &app, &[]).await;
-    let (st, v, _) = token(
-        &s,
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-        false,
-    )
-    .await;
+    let (st, v, _) = token(&s, &app, &code_grant(&code), false).await;
     assert_eq!(st, 200, "{v}");
     let refresh = v["refresh_token"].as_str().unwrap();
     let (st, _, _) = token(

@@ -129,14 +129,7 @@ async fn client_credentials_and_client_authentication_errors() {
     assert_eq!(st, 200, "client_secret_post works too");
 
     // Wrong secret over Basic: 401 with a Basic challenge.
-    let r = s
-        .http
-        .post(format!("{}/oauth/token", s.url))
-        .basic_auth(&app.client_id, Some("wrong"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let r = client_credentials_basic(&s, &app, Some("wrong")).await;
     assert_eq!(r.status(), 401);
     assert!(r.headers()["www-authenticate"]
         .to_str()
@@ -277,24 +270,25 @@ async fn repeated_client_auth_failures_are_throttled() {
     let s = spawn_with(|c| c.tokens.client_failures_per_minute = 3).await;
     let app = make_app(&s, json!({"grantTypes": ["client_credentials"]})).await;
     for _ in 0..3 {
-        let r = s
-            .http
-            .post(format!("{}/oauth/token", s.url))
-            .basic_auth(&app.client_id, Some("bad"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
+        let r = client_credentials_basic(&s, &app, Some("bad")).await;
         assert_eq!(r.status(), 401);
     }
-    let r = s
-        .http
+    let r = client_credentials_basic(&s, &app, app.secret.as_deref()).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+/// A client_credentials request for `app` with `secret` over HTTP Basic; the answer as it comes.
+async fn client_credentials_basic(
+    s: &Server,
+    app: &TestApp,
+    secret: Option<&str>,
+) -> reqwest::Response {
+    s.http
         .post(format!("{}/oauth/token", s.url))
-        .basic_auth(&app.client_id, app.secret.as_deref())
+        .basic_auth(&app.client_id, secret)
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
-    assert!(r.headers().contains_key("retry-after"));
+        .unwrap()
 }

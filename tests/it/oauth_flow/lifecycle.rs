@@ -156,15 +156,7 @@ async fn the_session_cookie_is_named_per_issuer_and_http_only() {
     let b = browser();
     let r = b.get(authorize_url(&s, &app, &[])).send().await.unwrap();
     let html = r.text().await.unwrap();
-    let mut form = hidden_inputs(&html);
-    form.push(("username".into(), "admin".into()));
-    form.push(("password".into(), "admin-password".into()));
-    let r = b
-        .post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_sign_in(&s, &b, &html, "admin", "admin-password").await;
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     use sha2::Digest;
     let want = format!(

@@ -11,12 +11,11 @@ mod trust;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
-pub use crate::common::steps::{make_app, TestApp, REDIRECT};
+pub use crate::common::steps::{code_grant, make_app, submit_sign_in, TestApp, REDIRECT, VERIFIER};
 use crate::common::{
-    browser, hidden_inputs, json_of, query_of, s256, spawn, spawn_with, Server, TestServer,
+    browser, hidden_inputs, json_of, page_text, query_of, s256, spawn, spawn_with, Server,
+    TestServer,
 };
-
-pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ0I5ZKUJ8a1Tt1_xyzabc0123456789abcdefg";
 
 pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
@@ -30,24 +29,6 @@ pub fn authorize_url(s: &Server, app: &TestApp, extra: &[(&str, &str)]) -> Strin
         q.append_pair(k, v);
     }
     format!("{}/oauth/authorize?{}", s.url, q.finish())
-}
-
-/// Posts the sign-in form of `page` (its hidden inputs) with `user` and `password`.
-pub async fn submit_sign_in(
-    s: &Server,
-    b: &Client,
-    page: &str,
-    user: &str,
-    password: &str,
-) -> reqwest::Response {
-    let mut form: Vec<(String, String)> = hidden_inputs(page);
-    form.push(("username".into(), user.into()));
-    form.push(("password".into(), password.into()));
-    b.post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// The authorization server's metadata document: status and body.
@@ -148,18 +129,7 @@ pub async fn token(
 }
 
 pub async fn redeem(s: &Server, app: &TestApp, code: &str) -> (u16, Value) {
-    let (st, v, _) = token(
-        s,
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-        true,
-    )
-    .await;
+    let (st, v, _) = token(s, app, &code_grant(code), true).await;
     (st, v)
 }
 

@@ -263,7 +263,7 @@ async fn the_sign_in_page_shows_only_its_own_error_messages() {
     let b = browser();
     let page = |q: String| {
         let (b, url) = (b.clone(), format!("{}/login?{q}", s.url));
-        async move { b.get(url).send().await.unwrap().text().await.unwrap() }
+        async move { page_text(&b, url).await }
     };
     let forged = "Your account is locked. Call +1 555 0100 to unlock it";
     let html = page(format!("error={}", forged.replace(' ', "+"))).await;
@@ -273,25 +273,10 @@ async fn the_sign_in_page_shows_only_its_own_error_messages() {
     );
 
     // A failed sign-in comes back with a code, which the page turns into its own text.
-    let mut form = hidden_inputs(&page(String::new()).await);
-    form.push(("username".into(), "admin".into()));
-    form.push(("password".into(), "wrong".into()));
-    let r = b
-        .post(format!("{}/login", s.url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_sign_in(&s, &b, &page(String::new()).await, "admin", "wrong").await;
     let next = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(next.starts_with("/login?error=credentials&"), "{next}");
-    let html = b
-        .get(format!("{}{next}", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&b, format!("{}{next}", s.url)).await;
     assert!(html.contains("Wrong username or password."), "{html}");
 }
 
@@ -358,19 +343,8 @@ async fn every_advertised_client_authentication_method_works() {
             // A fresh grant for each: a code redeemed (public) or client_credentials (confidential).
             let v = if method == "none" {
                 let code = get_code(&s, app, &[]).await;
-                let (st, v) = client_call(
-                    &s,
-                    "/oauth/token",
-                    app,
-                    method,
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", REDIRECT),
-                        ("code_verifier", VERIFIER),
-                    ],
-                )
-                .await;
+                let (st, v) =
+                    client_call(&s, "/oauth/token", app, method, &code_grant(&code)).await;
                 assert_eq!(st, 200, "{endpoint} {method}: {v}");
                 v
             } else {
