@@ -3,7 +3,9 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::error::Error;
 
@@ -33,16 +35,52 @@ impl<T> InMethod<T> for Result<T, Error> {
     }
 }
 
+/// RC's error body: every failure of this table has this shape. The fields are in sorted order, the order these
+/// bodies have always been written in.
+#[derive(Serialize, ToSchema)]
+pub struct RcFailure {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    details: Option<Value>,
+    /// The reason, ending in ` [<errorType>]` when there is an `errorType`.
+    error: String,
+    #[serde(rename = "errorType", skip_serializing_if = "Option::is_none")]
+    error_type: Option<String>,
+    /// The 401 of a route that needs a login: the same text as `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+    /// The 401 of a route that needs a login: `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    /// Always false.
+    success: bool,
+}
+
+impl RcFailure {
+    fn new(error: String) -> Self {
+        Self {
+            details: None,
+            error,
+            error_type: None,
+            message: None,
+            status: None,
+            success: false,
+        }
+    }
+
+    /// `API.v1.failure`'s body with an `errorType`.
+    fn typed(reason: &str, error_type: &str, details: Option<Value>) -> Self {
+        Self {
+            details,
+            error_type: Some(error_type.to_owned()),
+            ..Self::new(format!("{reason} [{error_type}]"))
+        }
+    }
+}
+
 /// RC's `API.v1.failure`: `{"success":false,"error":"<reason> [<type>]","errorType":"<type>"}` + details.
 pub fn failure(reason: &str, error_type: &str, details: Option<Value>) -> Response {
-    let mut body = json!({
-        "success": false,
-        "error": format!("{reason} [{error_type}]"),
-        "errorType": error_type,
-    });
-    if let Some(d) = details {
-        body["details"] = d;
-    }
+    let body = RcFailure::typed(reason, error_type, details);
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
@@ -55,7 +93,7 @@ pub fn invalid_params(reason: &str) -> Response {
 pub fn plain_failure(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"success": false, "error": message})),
+        Json(RcFailure::new(message.to_owned())),
     )
         .into_response()
 }
@@ -64,7 +102,11 @@ pub fn unauthorized() -> Response {
     let m = "You must be logged in to do this.";
     (
         StatusCode::UNAUTHORIZED,
-        Json(json!({"success": false, "status": "error", "message": m, "error": m})),
+        Json(RcFailure {
+            message: Some(m),
+            status: Some("error"),
+            ..RcFailure::new(m.to_owned())
+        }),
     )
         .into_response()
 }
@@ -72,11 +114,11 @@ pub fn unauthorized() -> Response {
 pub fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
-        Json(json!({
-            "success": false,
-            "error": "User does not have the permissions required for this action [error-unauthorized]",
-            "errorType": "error-unauthorized",
-        })),
+        Json(RcFailure::typed(
+            "User does not have the permissions required for this action",
+            "error-unauthorized",
+            None,
+        )),
     )
         .into_response()
 }
@@ -90,12 +132,11 @@ pub fn too_many_requests(
     let secs = crate::wire::retry_after_secs(retry_after_ms);
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({
-            "success": false,
-            "error": format!("Error, too many requests. Please slow down. You must wait {secs} seconds before trying this endpoint again. [error-too-many-requests]"),
-            "errorType": "error-too-many-requests",
-            "details": {"timeToReset": retry_after_ms, "seconds": secs},
-        })),
+        Json(RcFailure::typed(
+            &format!("Error, too many requests. Please slow down. You must wait {secs} seconds before trying this endpoint again."),
+            "error-too-many-requests",
+            Some(json!({"timeToReset": retry_after_ms, "seconds": secs})),
+        )),
     )
         .into_response();
     let h = r.headers_mut();
@@ -115,7 +156,11 @@ pub fn payload_too_large() -> Response {
 pub fn internal() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"success": false, "error": "Internal server error [error-internal]", "errorType": "error-internal"})),
+        Json(RcFailure::typed(
+            "Internal server error",
+            "error-internal",
+            None,
+        )),
     )
         .into_response()
 }
