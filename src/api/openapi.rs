@@ -1,11 +1,23 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`. Every schema in it is derived from a type the handlers
-//! really serialize (`RcUser`, `Success<RcApp>`, `TokenResponse`, …), or, for a request body, from the shape
-//! the handler validates it against (`rc::schema::documented!`, `stack::schema::documented!`), so the document
-//! follows the code. Tests check that every routed JSON endpoint is documented and, in `tests/it`, that real
-//! answers match their schemas. The RC routes are documented here; the others next to their handlers.
+//! The OpenAPI 3.1 document served at `/openapi.json`. Every answer's schema is derived from the type its handler
+//! really serializes (`RcUser`, `Success<RcApp>`, `TokenResponse`, …), and a JSON request body validated against a
+//! schema is documented from that schema ([`documented!`]), so the document follows the code. Tests check that
+//! every routed JSON endpoint is documented (below) and that real answers match their schemas
+//! (`tests/it/openapi.rs`). The RC routes of `users.rs` and `apps.rs` are documented here; the others next to their
+//! handlers.
 #![allow(dead_code)] // the functions below exist only to carry `#[utoipa::path]`
 
 use utoipa::OpenApi;
+
+use crate::api::rc::apps::{
+    AppIdBody, ApplicationAnswer, CreateAppBody, OauthAppAnswer, OauthAppsAnswer, RcApp,
+    UpdateAppBody,
+};
+use crate::api::rc::error::RcFailure;
+use crate::api::rc::users::{
+    CreateUserBody, DeleteUserBody, LoginAnswer, LoginBody, LoginFailure, LogoutAnswer, RcUser,
+    UserAnswer,
+};
+use crate::api::rc::{Empty, Success};
 
 /// Declares `$name`, a request body for `/openapi.json` whose schema is `$schema`: the schema a handler checks
 /// its body against (an RC [`Shape`](crate::api::rc::schema::Shape), Stack's field table), so the document
@@ -25,17 +37,6 @@ macro_rules! documented {
     };
 }
 pub(crate) use documented;
-
-use crate::api::rc::apps::{
-    AppIdBody, ApplicationAnswer, CreateAppBody, OauthAppAnswer, OauthAppsAnswer, RcApp,
-    UpdateAppBody,
-};
-use crate::api::rc::error::RcFailure;
-use crate::api::rc::users::{
-    CreateUserBody, DeleteUserBody, LoginAnswer, LoginBody, LoginFailure, LogoutAnswer, RcUser,
-    UserAnswer,
-};
-use crate::api::rc::{Empty, Success};
 
 #[utoipa::path(post, path = "/api/v1/login", tag = "rc", request_body(content = inline(LoginBody),
     description = "`{\"user\"|\"username\",\"password\",\"code\"?}`; RC's 2FA form `{\"totp\":{\"login\":{…},\"code\"}}` is accepted too"),
