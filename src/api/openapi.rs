@@ -1,234 +1,92 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`. Handlers parse JSON by hand (to answer in each dialect's
-//! own error format), so their shapes are declared here with utoipa; a test checks that every routed JSON
-//! endpoint is documented.
+//! The OpenAPI 3.1 document served at `/openapi.json`. Every answer's schema is derived from the type its handler
+//! really serializes (`RcUser`, `Success<RcApp>`, `TokenResponse`, …), and a JSON request body validated against a
+//! schema is documented from that schema ([`documented!`]), so the document follows the code. Tests check that
+//! every routed JSON endpoint is documented (below) and that real answers match their schemas
+//! (`tests/it/openapi.rs`). The RC routes of `users.rs` and `apps.rs` are documented here; the others next to their
+//! handlers.
 #![allow(dead_code)] // the functions below exist only to carry `#[utoipa::path]`
 
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
-/// RC error body.
-#[derive(Serialize, ToSchema)]
-pub struct RcErrorBody {
-    success: bool,
-    error: String,
-    #[serde(rename = "errorType")]
-    error_type: Option<String>,
-    details: Option<serde_json::Value>,
+use crate::api::rc::apps::{
+    AppIdBody, ApplicationAnswer, CreateAppBody, OauthAppAnswer, OauthAppsAnswer, RcApp,
+    UpdateAppBody,
+};
+use crate::api::rc::error::RcFailure;
+use crate::api::rc::users::{
+    CreateUserBody, DeleteUserBody, LoginAnswer, LoginBody, LoginFailure, LogoutAnswer, RcUser,
+    UserAnswer,
+};
+use crate::api::rc::{Empty, Success};
+
+/// Declares `$name`, a request body for `/openapi.json` whose schema is `$schema`: the schema a handler checks
+/// its body against (an RC [`Shape`](crate::api::rc::schema::Shape), Stack's field table), so the document
+/// cannot drift from what is validated. Use it as `request_body(content = inline($name))`.
+macro_rules! documented {
+    ($name:ident, $schema:expr) => {
+        #[doc = concat!("A request body, documented as `", stringify!($schema), "`.")]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $schema.into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
 }
+pub(crate) use documented;
 
-#[derive(Serialize, ToSchema)]
-pub struct LoginRequest {
-    /// Username or email (`username` is accepted too).
-    user: Option<String>,
-    username: Option<String>,
-    password: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Email {
-    address: String,
-    verified: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RcUser {
-    #[serde(rename = "_id")]
-    id: String,
-    username: String,
-    name: String,
-    emails: Vec<Email>,
-    roles: Vec<String>,
-    active: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LoginData {
-    #[serde(rename = "userId")]
-    user_id: String,
-    #[serde(rename = "authToken")]
-    auth_token: String,
-    me: RcUser,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LoginResponse {
-    status: String,
-    data: LoginData,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreateUserRequest {
-    username: String,
-    email: String,
-    password: String,
-    name: Option<String>,
-    roles: Option<Vec<String>>,
-    active: Option<bool>,
-    verified: Option<bool>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserResponse {
-    user: RcUser,
-    success: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserIdRequest {
-    #[serde(rename = "userId")]
-    user_id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Success {
-    success: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedBy {
-    #[serde(rename = "_id")]
-    id: String,
-    username: String,
-}
-
-/// An OAuth app as RC renders it, plus Latchkey's fields. `clientSecret` only on create/regenerateSecret.
-#[derive(Serialize, ToSchema)]
-pub struct OauthApp {
-    #[serde(rename = "_id")]
-    id: String,
-    name: String,
-    active: bool,
-    #[serde(rename = "clientId")]
-    client_id: String,
-    #[serde(rename = "clientSecret")]
-    client_secret: Option<String>,
-    /// Comma-joined redirect URIs.
-    #[serde(rename = "redirectUri")]
-    redirect_uri: String,
-    #[serde(rename = "_createdAt")]
-    created_at: String,
-    #[serde(rename = "_updatedAt")]
-    updated_at: String,
-    #[serde(rename = "_createdBy")]
-    created_by: CreatedBy,
-    /// `confidential` or `public`.
-    #[serde(rename = "clientType")]
-    client_type: String,
-    #[serde(rename = "grantTypes")]
-    grant_types: Vec<String>,
-    /// Space-separated allowed scopes.
-    scopes: String,
-    #[serde(rename = "skipConsent")]
-    skip_consent: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreateAppRequest {
-    name: String,
-    active: bool,
-    /// One or more URIs separated by commas or newlines.
-    #[serde(rename = "redirectUri")]
-    redirect_uri: String,
-    #[serde(rename = "clientType")]
-    client_type: Option<String>,
-    #[serde(rename = "grantTypes")]
-    grant_types: Option<Vec<String>>,
-    scopes: Option<String>,
-    #[serde(rename = "skipConsent")]
-    skip_consent: Option<bool>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UpdateAppRequest {
-    #[serde(rename = "appId")]
-    app_id: String,
-    name: String,
-    active: bool,
-    #[serde(rename = "redirectUri")]
-    redirect_uri: String,
-    #[serde(rename = "clientType")]
-    client_type: Option<String>,
-    #[serde(rename = "grantTypes")]
-    grant_types: Option<Vec<String>>,
-    scopes: Option<String>,
-    #[serde(rename = "skipConsent")]
-    skip_consent: Option<bool>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AppIdRequest {
-    #[serde(rename = "appId")]
-    app_id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApplicationResponse {
-    application: OauthApp,
-    success: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OauthAppResponse {
-    #[serde(rename = "oauthApp")]
-    oauth_app: OauthApp,
-    success: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OauthAppsResponse {
-    #[serde(rename = "oauthApps")]
-    oauth_apps: Vec<OauthApp>,
-    success: bool,
-}
-
-#[utoipa::path(post, path = "/api/v1/login", tag = "rc", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 400, body = RcErrorBody), (status = 401, description = "bad credentials"), (status = 429, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/login", tag = "rc", request_body(content = inline(LoginBody),
+    description = "`{\"user\"|\"username\",\"password\",\"code\"?}`; RC's 2FA form `{\"totp\":{\"login\":{…},\"code\"}}` is accepted too"),
+    responses((status = 200, body = LoginAnswer), (status = 400, body = RcFailure), (status = 401, body = LoginFailure), (status = 429, body = RcFailure)))]
 fn login() {}
 
 #[utoipa::path(post, path = "/api/v1/logout", tag = "rc", security(("rc" = [])),
-    responses((status = 200, description = "logged out"), (status = 401, body = RcErrorBody)))]
+    responses((status = 200, body = LogoutAnswer), (status = 401, body = RcFailure)))]
 fn logout() {}
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "rc", security(("rc" = [])),
-    responses((status = 200, body = RcUser), (status = 401, body = RcErrorBody)))]
+    responses((status = 200, body = Success<RcUser>), (status = 401, body = RcFailure)))]
 fn me() {}
 
-#[utoipa::path(post, path = "/api/v1/users.create", tag = "rc", security(("rc" = [])), request_body = CreateUserRequest,
-    responses((status = 200, body = UserResponse), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users.create", tag = "rc", security(("rc" = [])), request_body(content = inline(CreateUserBody)),
+    responses((status = 200, body = Success<UserAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn users_create() {}
 
 #[utoipa::path(get, path = "/api/v1/users.info", tag = "rc", security(("rc" = [])),
     params(("userId" = Option<String>, Query), ("username" = Option<String>, Query)),
-    responses((status = 200, body = UserResponse), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody)))]
+    responses((status = 200, body = Success<UserAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure)))]
 fn users_info() {}
 
-#[utoipa::path(post, path = "/api/v1/users.delete", tag = "rc", security(("rc" = [])), request_body = UserIdRequest,
-    responses((status = 200, body = Success), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users.delete", tag = "rc", security(("rc" = [])), request_body(content = inline(DeleteUserBody)),
+    responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn users_delete() {}
 
-#[utoipa::path(post, path = "/api/v1/oauth-apps.create", tag = "rc", security(("rc" = [])), request_body = CreateAppRequest,
-    responses((status = 200, body = ApplicationResponse), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/oauth-apps.create", tag = "rc", security(("rc" = [])), request_body(content = inline(CreateAppBody)),
+    responses((status = 200, body = Success<ApplicationAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn oauth_apps_create() {}
 
 #[utoipa::path(get, path = "/api/v1/oauth-apps.list", tag = "rc", security(("rc" = [])),
-    responses((status = 200, body = OauthAppsResponse), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+    responses((status = 200, body = Success<OauthAppsAnswer>), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn oauth_apps_list() {}
 
 #[utoipa::path(get, path = "/api/v1/oauth-apps.get", tag = "rc", security(("rc" = [])),
     params(("_id" = Option<String>, Query), ("clientId" = Option<String>, Query), ("appId" = Option<String>, Query, description = "alias of _id")),
-    responses((status = 200, body = OauthAppResponse), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody)))]
+    responses((status = 200, body = Success<OauthAppAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure)))]
 fn oauth_apps_get() {}
 
-#[utoipa::path(post, path = "/api/v1/oauth-apps.update", tag = "rc", security(("rc" = [])), request_body = UpdateAppRequest,
-    responses((status = 200, body = OauthApp), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/oauth-apps.update", tag = "rc", security(("rc" = [])), request_body(content = inline(UpdateAppBody)),
+    responses((status = 200, body = Success<RcApp>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn oauth_apps_update() {}
 
-#[utoipa::path(post, path = "/api/v1/oauth-apps.delete", tag = "rc", security(("rc" = [])), request_body = AppIdRequest,
-    responses((status = 200, body = bool, description = "the bare JSON `true`"), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/oauth-apps.delete", tag = "rc", security(("rc" = [])), request_body(content = inline(AppIdBody)),
+    responses((status = 200, body = bool, content_type = "application/json", description = "the bare JSON `true`"), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn oauth_apps_delete() {}
 
-#[utoipa::path(post, path = "/api/v1/oauth-apps.regenerateSecret", tag = "rc", security(("rc" = [])), request_body = AppIdRequest,
-    responses((status = 200, body = ApplicationResponse), (status = 400, body = RcErrorBody), (status = 401, body = RcErrorBody), (status = 403, body = RcErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/oauth-apps.regenerateSecret", tag = "rc", security(("rc" = [])), request_body(content = inline(AppIdBody)),
+    responses((status = 200, body = Success<ApplicationAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn oauth_apps_regenerate_secret() {}
 
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String, content_type = "text/plain")))]

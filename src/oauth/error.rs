@@ -4,7 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{Entity, Error};
 
@@ -112,12 +113,20 @@ pub fn no_store(mut r: Response) -> Response {
     r
 }
 
+/// The JSON body of an [`OAuthError`] (RFC 6749 §5.2; RFC 6750 §3.1 at userinfo).
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody<'a> {
+    pub error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<&'a str>,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut body = json!({"error": self.error});
-        if let Some(d) = &self.description {
-            body["error_description"] = json!(d);
-        }
+        let body = OAuthErrorBody {
+            error: self.error,
+            error_description: self.description.as_deref(),
+        };
         let mut r = (self.status, Json(body)).into_response();
         if let Some(c) = self.challenge {
             r.headers_mut()

@@ -7,7 +7,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
 use super::client_auth;
 use super::error::{no_store, OAuthError};
@@ -33,7 +35,7 @@ async fn run_introspect(
     headers: &HeaderMap,
     peer: IpAddr,
     body: &[u8],
-) -> Result<Value, OAuthError> {
+) -> Result<Introspection, OAuthError> {
     let mut params = read_form(headers, body)?;
     let client = client_auth::authenticate(s, headers, &mut params, peer).await?;
     let token = params
@@ -44,28 +46,60 @@ async fn run_introspect(
         .store
         .active_token_of(&crypto::sha256(token.as_bytes()), now, &client.app)?;
     let Some(rec) = rec else {
-        return Ok(json!({"active": false}));
+        return Ok(Introspection::default());
     };
-    let mut v = json!({
-        "active": true,
-        "scope": rec.scope,
-        "client_id": rec.client_id,
-        "token_type": match rec.kind { TokenKind::Access => "Bearer", TokenKind::Refresh => "refresh_token" },
-        "exp": rec.expires_at / 1000,
-        "iat": rec.issued_at / 1000,
-        "iss": &*s.issuer,
-        "aud": rec.client_id,
-    });
+    let mut v = Introspection {
+        active: true,
+        aud: Some(rec.client_id.clone()),
+        client_id: Some(rec.client_id.clone()),
+        exp: Some(rec.expires_at / 1000),
+        iat: Some(rec.issued_at / 1000),
+        iss: Some(s.issuer.to_string()),
+        scope: Some(rec.scope),
+        sub: None,
+        token_type: Some(match rec.kind {
+            TokenKind::Access => "Bearer",
+            TokenKind::Refresh => "refresh_token",
+        }),
+        username: None,
+    };
     match rec.subject.user_id() {
         Some(id) => {
-            v["sub"] = json!(id);
             if let Some(u) = s.store.get_user(id)? {
-                v["username"] = json!(u.username);
+                v.username = Some(u.username);
             }
+            v.sub = Some(id.to_owned());
         }
-        None => v["sub"] = json!(rec.client_id),
+        None => v.sub = Some(rec.client_id),
     }
     Ok(v)
+}
+
+/// RFC 7662 §2.2; anything not live and the caller's is exactly `{"active":false}`. The fields are in sorted
+/// order, the order this answer has always been written in.
+#[derive(Serialize, ToSchema, Default)]
+pub struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// The user, or for a client_credentials token the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
 }
 
 pub async fn revoke(

@@ -1,20 +1,18 @@
-//! OpenAPI documentation of the authorization server's endpoints (form-encoded requests, JSON answers).
-#![allow(dead_code)] // the functions below exist only to carry `#[utoipa::path]`
+//! OpenAPI documentation of the authorization server's endpoints (form-encoded requests, JSON answers). The
+//! answers are the types the handlers serialize; the forms are read by hand (`oauth::read_form`), field by field,
+//! so their fields are listed here.
+#![allow(dead_code)] // the functions below exist only to carry `#[utoipa::path]`, the form types only a schema
 
-use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::error::OAuthErrorBody;
+use super::introspect::Introspection;
+use super::metadata::Metadata;
 use super::token::TokenResponse;
-
-/// RFC 6749 §5.2 error.
-#[derive(Serialize, ToSchema)]
-pub struct OAuthErrorBody {
-    error: String,
-    error_description: Option<String>,
-}
+use super::userinfo::UserInfo;
 
 /// `application/x-www-form-urlencoded` token request; client credentials via Basic or the body.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
     grant_type: String,
@@ -27,39 +25,13 @@ pub struct TokenRequest {
     client_secret: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+/// The form of introspection and revocation; client credentials via Basic or the body.
+#[derive(ToSchema)]
 pub struct TokenParam {
     token: String,
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-}
-
-/// RFC 7662; an inactive token is exactly `{"active":false}`.
-#[derive(Serialize, ToSchema)]
-pub struct Introspection {
-    active: bool,
-    scope: Option<String>,
-    client_id: Option<String>,
-    username: Option<String>,
-    token_type: Option<String>,
-    exp: Option<i64>,
-    iat: Option<i64>,
-    sub: Option<String>,
-    aud: Option<String>,
-    iss: Option<String>,
-}
-
-/// OIDC Core §5.4: `sub` always; the rest only as the token's scope grants (`profile`: `preferred_username`,
-/// `name`, `updated_at`; `email`: `email`, `email_verified`) and only the claims the user has.
-#[derive(Serialize, ToSchema)]
-pub struct UserInfo {
-    sub: String,
-    preferred_username: Option<String>,
-    name: Option<String>,
-    updated_at: Option<i64>,
-    email: Option<String>,
-    email_verified: Option<bool>,
 }
 
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
@@ -86,7 +58,7 @@ fn revoke() {}
 fn userinfo() {}
 
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
-    responses((status = 200, description = "RFC 8414 metadata", body = Object)))]
+    responses((status = 200, description = "RFC 8414 metadata", body = Metadata)))]
 fn metadata() {}
 
 struct Bearer;

@@ -4,16 +4,21 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::error::OAuthErrorBody;
 use crate::core::session::bearer_user;
 use crate::model::User;
 use crate::state::AppState;
 use crate::wire::{self, MalformedBearer};
 
 fn invalid_token() -> Response {
-    let mut r = (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token", "error_description": "a live access token is required"})))
-        .into_response();
+    let body = OAuthErrorBody {
+        error: "invalid_token",
+        error_description: Some("a live access token is required"),
+    };
+    let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -44,29 +49,51 @@ pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response
     r
 }
 
+/// OIDC Core §5.4 claims. The fields are in sorted order, the order this answer has always been written in.
+#[derive(Serialize, ToSchema, Default)]
+pub struct UserInfo {
+    /// With `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// With `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+    /// With `profile`, when the user has a name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// With `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<String>,
+    sub: String,
+    /// With `profile`: seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+}
+
 /// The claims the token's scope grants (OIDC Core §5.4): `sub` always; `profile` adds the user's names and
 /// `updated_at`, `email` their address. A claim the user lacks is left out, never sent as null.
-fn claims(user: &User, scope: &str) -> Value {
+fn claims(user: &User, scope: &str) -> UserInfo {
     let granted = |want: &str| scope.split(' ').any(|t| t == want);
-    let mut c = Map::new();
-    c.insert("sub".into(), json!(user.id));
+    let mut c = UserInfo {
+        sub: user.id.clone(),
+        ..UserInfo::default()
+    };
     if granted("profile") {
-        c.insert("preferred_username".into(), json!(user.username));
-        if !user.name.is_empty() {
-            c.insert("name".into(), json!(user.name));
-        }
-        c.insert("updated_at".into(), json!(user.updated_at / 1000));
+        c.preferred_username = Some(user.username.clone());
+        c.name = Some(user.name.clone()).filter(|n| !n.is_empty());
+        c.updated_at = Some(user.updated_at / 1000);
     }
     if let (true, Some(e)) = (granted("email"), user.emails.first()) {
-        c.insert("email".into(), json!(e.address));
-        c.insert("email_verified".into(), json!(e.verified));
+        c.email = Some(e.address.clone());
+        c.email_verified = Some(e.verified);
     }
-    Value::Object(c)
+    c
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A federated user can lack a name and an email: the claims are left out, not sent as null.
     #[test]
@@ -83,10 +110,11 @@ mod tests {
             updated_at: 1_700_000_000_000,
             two_factor: None,
         };
+        let claims = |scope| serde_json::to_value(claims(&user, scope)).unwrap();
         assert_eq!(
-            claims(&user, "email openid profile"),
+            claims("email openid profile"),
             json!({"sub": "u1", "preferred_username": "jane", "updated_at": 1_700_000_000})
         );
-        assert_eq!(claims(&user, "openid"), json!({"sub": "u1"}));
+        assert_eq!(claims("openid"), json!({"sub": "u1"}));
     }
 }

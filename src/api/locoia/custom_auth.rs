@@ -6,13 +6,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{Admin, LocoiaError, LocoiaJson};
+use super::{Admin, LocoiaError, LocoiaErrorBody, LocoiaJson};
 use crate::core::provider;
 use crate::core::two_factor::{self, Fallback};
-use crate::model::provider::CredentialInput;
+use crate::model::provider::{Credential, CredentialInput};
 use crate::model::{Provider, User};
 use crate::state::AppState;
 
@@ -70,19 +70,15 @@ fn parse(body: &Value) -> Result<Vec<CredentialInput>, LocoiaError> {
 }
 
 /// The list as Locoia shows it: never a secret.
-fn render(p: &Provider) -> Value {
-    let list: Vec<Value> = p
-        .credentials
-        .iter()
-        .map(|c| {
-            let mut v = json!({"client_id": c.client_id, "name": c.name});
-            if let Some(s) = &c.scopes {
-                v["scopes"] = json!(s);
-            }
-            v
-        })
-        .collect();
-    json!({ "oauth2": list })
+fn render(p: &Provider) -> CustomAuth {
+    let view = |c: &Credential| CredentialView {
+        client_id: c.client_id.clone(),
+        name: c.name.clone(),
+        scopes: c.scopes.clone(),
+    };
+    CustomAuth {
+        oauth2: p.credentials.iter().map(view).collect(),
+    }
 }
 
 /// The second factor the same change needs through RC's settings API (`x-2fa-code` + `x-2fa-method`).
@@ -101,7 +97,7 @@ async fn require_2fa(s: &AppState, user: &User, headers: &HeaderMap) -> Result<(
            ("x-2fa-code" = Option<String>, Header, description = "the password, or a TOTP or backup code"),
            ("x-2fa-method" = Option<String>, Header, description = "password | totp")),
     request_body = CustomAuthRequest,
-    responses((status = 200, body = CustomAuthResponse), (status = 400, body = LocoiaErrorBody),
+    responses((status = 200, body = CustomAuth), (status = 400, body = LocoiaErrorBody),
               (status = 401, body = LocoiaErrorBody), (status = 403, body = LocoiaErrorBody),
               (status = 404, body = LocoiaErrorBody), (status = 413, body = LocoiaErrorBody)))]
 pub async fn put(
@@ -121,7 +117,7 @@ pub async fn put(
 /// The connector's credentials, without secrets.
 #[utoipa::path(get, path = "/v1/connectors/{connector_id}/custom_auth", tag = "locoia", security(("bearer" = [])),
     params(("connector_id" = String, Path)),
-    responses((status = 200, body = CustomAuthResponse), (status = 401, body = LocoiaErrorBody),
+    responses((status = 200, body = CustomAuth), (status = 401, body = LocoiaErrorBody),
               (status = 403, body = LocoiaErrorBody), (status = 404, body = LocoiaErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
@@ -132,7 +128,17 @@ pub async fn get(
     Ok(Json(render(&p)).into_response())
 }
 
-#[derive(Serialize, ToSchema)]
+/// The body of `PUT`. [`parse`] reads it by hand, for Locoia's messages (`oauth2[0].name is required`); this type
+/// documents what it reads. Other keys are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CustomAuthRequest {
+    oauth2: Vec<CredentialIn>,
+}
+
+/// One credential of [`CustomAuthRequest`].
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct CredentialIn {
     client_id: String,
     client_secret: String,
@@ -140,29 +146,19 @@ pub struct CredentialIn {
     scopes: Option<Vec<String>>,
 }
 
+/// The connector's credentials, as both routes answer them: never a secret.
 #[derive(Serialize, ToSchema)]
-pub struct CustomAuthRequest {
-    oauth2: Vec<CredentialIn>,
+pub struct CustomAuth {
+    oauth2: Vec<CredentialView>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CredentialOut {
+pub struct CredentialView {
     client_id: String,
     name: String,
     /// Present when set on this credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
     scopes: Option<Vec<String>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CustomAuthResponse {
-    oauth2: Vec<CredentialOut>,
-}
-
-/// Locoia's error body.
-#[derive(Serialize, ToSchema)]
-pub struct LocoiaErrorBody {
-    error: String,
-    message: String,
 }
 
 struct BearerAuth;

@@ -8,7 +8,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::core::session::{self, Credential};
 use crate::core::two_factor::Failure;
@@ -53,9 +55,20 @@ impl From<Error> for LocoiaError {
     }
 }
 
+/// Locoia's error body.
+#[derive(Serialize, ToSchema)]
+pub struct LocoiaErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
 /// `{"error": code, "message": text}` with `status`.
 pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": code, "message": message}))).into_response()
+    let body = LocoiaErrorBody {
+        error: code,
+        message,
+    };
+    (status, Json(body)).into_response()
 }
 
 /// A 401 with the `Bearer` challenge.
@@ -268,6 +281,7 @@ impl FromRequest<AppState> for LocoiaJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     async fn answer(e: LocoiaError) -> (StatusCode, Value) {
         let r = e.into_response();

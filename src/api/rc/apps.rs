@@ -3,15 +3,19 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::response::Response;
-use serde_json::{json, Value};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
 use super::{success, Caller, InMethod, RcBody, RcError};
+use crate::api::openapi::documented;
 use crate::clock::rfc3339;
 use crate::core::app;
 use crate::model::app::AppInput;
-use crate::model::{App, Permission};
+use crate::model::{App, ClientType, Permission};
 use crate::state::AppState;
 
 const LATCHKEY_FIELDS: &[(&str, Ty)] = &[
@@ -48,26 +52,89 @@ pub const BY_ID: Shape = Shape {
     optional: &[],
 };
 
+documented!(CreateAppBody, CREATE.schema());
+documented!(UpdateAppBody, UPDATE.schema());
+documented!(AppIdBody, BY_ID.schema());
+
+/// An OAuth app as RC renders it, plus Latchkey's fields.
+#[derive(Serialize, ToSchema)]
+pub struct RcApp {
+    #[serde(rename = "_id")]
+    id: String,
+    name: String,
+    active: bool,
+    #[serde(rename = "clientId")]
+    client_id: String,
+    /// Shown once: by `create` and `regenerateSecret` only.
+    #[serde(rename = "clientSecret", skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    /// The redirect URIs, comma-joined.
+    #[serde(rename = "redirectUri")]
+    redirect_uri: String,
+    #[serde(rename = "_createdAt")]
+    created_at: String,
+    #[serde(rename = "_createdBy")]
+    created_by: CreatedBy,
+    #[serde(rename = "_updatedAt")]
+    updated_at: String,
+    #[serde(rename = "clientType")]
+    #[schema(value_type = String, example = "confidential")]
+    client_type: ClientType,
+    #[serde(rename = "grantTypes")]
+    grant_types: Vec<&'static str>,
+    /// The allowed scopes, space-separated.
+    scopes: String,
+    #[serde(rename = "skipConsent")]
+    skip_consent: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedBy {
+    #[serde(rename = "_id")]
+    id: String,
+    username: String,
+}
+
 /// The RC app document (`clientSecret` only where it is shown once).
-pub fn app_json(a: &App, secret: Option<&str>) -> Value {
-    let mut v = json!({
-        "_id": a.id,
-        "name": a.name,
-        "active": a.active,
-        "clientId": a.client_id,
-        "redirectUri": a.redirect_uri_joined(),
-        "_createdAt": rfc3339(a.created_at),
-        "_createdBy": {"_id": a.created_by.id, "username": a.created_by.username},
-        "_updatedAt": rfc3339(a.updated_at),
-        "clientType": a.client_type,
-        "grantTypes": a.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "scopes": a.scopes.join(" "),
-        "skipConsent": a.skip_consent,
-    });
-    if let Some(s) = secret {
-        v["clientSecret"] = json!(s);
+pub fn rc_app(a: &App, secret: Option<&str>) -> RcApp {
+    RcApp {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        active: a.active,
+        client_id: a.client_id.clone(),
+        client_secret: secret.map(str::to_owned),
+        redirect_uri: a.redirect_uri_joined(),
+        created_at: rfc3339(a.created_at),
+        created_by: CreatedBy {
+            id: a.created_by.id.clone(),
+            username: a.created_by.username.clone(),
+        },
+        updated_at: rfc3339(a.updated_at),
+        client_type: a.client_type,
+        grant_types: a.grant_types.iter().map(|g| g.as_str()).collect(),
+        scopes: a.scopes.join(" "),
+        skip_consent: a.skip_consent,
     }
-    v
+}
+
+/// `create`'s and `regenerateSecret`'s answer (in [`Success`]).
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationAnswer {
+    application: RcApp,
+}
+
+/// `get`'s answer (in [`Success`]).
+#[derive(Serialize, ToSchema)]
+pub struct OauthAppAnswer {
+    #[serde(rename = "oauthApp")]
+    oauth_app: RcApp,
+}
+
+/// `list`'s answer (in [`Success`]).
+#[derive(Serialize, ToSchema)]
+pub struct OauthAppsAnswer {
+    #[serde(rename = "oauthApps")]
+    oauth_apps: Vec<RcApp>,
 }
 
 /// The app fields of a body that passed [`CREATE`] or [`UPDATE`].
@@ -93,17 +160,17 @@ pub async fn create(
     let created = app::create(s.apps(), input(o), &caller.user)
         .await
         .in_method("addOAuthApp")?;
-    Ok(success(
-        json!({"application": app_json(&created.app, created.secret.as_deref())}),
-    ))
+    Ok(success(ApplicationAnswer {
+        application: rc_app(&created.app, created.secret.as_deref()),
+    }))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Response, RcError> {
     caller.require(Permission::ManageOauthApps)?;
     let apps = s.store.list_apps()?;
-    Ok(success(
-        json!({"oauthApps": apps.iter().map(|a| app_json(a, None)).collect::<Vec<_>>()}),
-    ))
+    Ok(success(OauthAppsAnswer {
+        oauth_apps: apps.iter().map(|a| rc_app(a, None)).collect(),
+    }))
 }
 
 /// Any signed-in user may read one app (RC hides the secret from non-managers; Latchkey never stores it).
@@ -127,7 +194,9 @@ pub async fn get(
         id.map(String::as_str),
         client_id.map(String::as_str),
     ) {
-        Ok(a) => Ok(success(json!({"oauthApp": app_json(&a, None)}))),
+        Ok(a) => Ok(success(OauthAppAnswer {
+            oauth_app: rc_app(&a, None),
+        })),
         Err(crate::error::Error::NotFound(_)) => Err(RcError::Plain("OAuth app not found.")),
         Err(e) => Err(e.into()),
     }
@@ -144,7 +213,7 @@ pub async fn update(
     let a = app::update(s.apps(), id, input(o))
         .await
         .in_method("updateOAuthApp")?;
-    Ok(success(app_json(&a, None)))
+    Ok(success(rc_app(&a, None)))
 }
 
 /// Answers the bare JSON `true`, as RC does.
@@ -158,7 +227,7 @@ pub async fn delete(
     app::delete(s.apps(), str_of(o, "appId").unwrap_or_default())
         .await
         .in_method("deleteOAuthApp")?;
-    Ok(success(Value::Bool(true)))
+    Ok(Json(true).into_response())
 }
 
 /// Latchkey extension: a new secret, shown once; the old one stops working at once.
@@ -172,7 +241,7 @@ pub async fn regenerate_secret(
     let r = app::regenerate_secret(s.apps(), str_of(o, "appId").unwrap_or_default())
         .await
         .in_method("regenerateOAuthAppSecret")?;
-    Ok(success(
-        json!({"application": app_json(&r.app, r.secret.as_deref())}),
-    ))
+    Ok(success(ApplicationAnswer {
+        application: rc_app(&r.app, r.secret.as_deref()),
+    }))
 }

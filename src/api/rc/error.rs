@@ -5,8 +5,11 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
+use super::users::LoginFailure;
 use crate::core::two_factor::{Failure, Method};
 use crate::error::{Entity, Error, Field};
 
@@ -62,16 +65,52 @@ impl<T> InMethod<T> for Result<T, Error> {
     }
 }
 
+/// RC's error body: every failure of this table has this shape. The fields are in sorted order, the order these
+/// bodies have always been written in.
+#[derive(Serialize, ToSchema)]
+pub struct RcFailure {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    details: Option<Value>,
+    /// The reason, ending in ` [<errorType>]` when there is an `errorType`.
+    error: String,
+    #[serde(rename = "errorType", skip_serializing_if = "Option::is_none")]
+    error_type: Option<String>,
+    /// The 401 of a route that needs a login: the same text as `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+    /// The 401 of a route that needs a login: `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    /// Always false.
+    success: bool,
+}
+
+impl RcFailure {
+    fn new(error: String) -> Self {
+        Self {
+            details: None,
+            error,
+            error_type: None,
+            message: None,
+            status: None,
+            success: false,
+        }
+    }
+
+    /// `API.v1.failure`'s body with an `errorType`.
+    fn typed(reason: &str, error_type: &str, details: Option<Value>) -> Self {
+        Self {
+            details,
+            error_type: Some(error_type.to_owned()),
+            ..Self::new(format!("{reason} [{error_type}]"))
+        }
+    }
+}
+
 /// RC's `API.v1.failure`: `{"success":false,"error":"<reason> [<type>]","errorType":"<type>"}` + details.
 pub fn failure(reason: &str, error_type: &str, details: Option<Value>) -> Response {
-    let mut body = json!({
-        "success": false,
-        "error": format!("{reason} [{error_type}]"),
-        "errorType": error_type,
-    });
-    if let Some(d) = details {
-        body["details"] = d;
-    }
+    let body = RcFailure::typed(reason, error_type, details);
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
@@ -79,7 +118,7 @@ pub fn failure(reason: &str, error_type: &str, details: Option<Value>) -> Respon
 fn plain_failure(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"success": false, "error": message})),
+        Json(RcFailure::new(message.to_owned())),
     )
         .into_response()
 }
@@ -89,7 +128,11 @@ fn unauthorized() -> Response {
     let m = "You must be logged in to do this.";
     (
         StatusCode::UNAUTHORIZED,
-        Json(json!({"success": false, "status": "error", "message": m, "error": m})),
+        Json(RcFailure {
+            message: Some(m),
+            status: Some("error"),
+            ..RcFailure::new(m.to_owned())
+        }),
     )
         .into_response()
 }
@@ -97,11 +140,11 @@ fn unauthorized() -> Response {
 fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
-        Json(json!({
-            "success": false,
-            "error": "User does not have the permissions required for this action [error-unauthorized]",
-            "errorType": "error-unauthorized",
-        })),
+        Json(RcFailure::typed(
+            "User does not have the permissions required for this action",
+            "error-unauthorized",
+            None,
+        )),
     )
         .into_response()
 }
@@ -115,12 +158,11 @@ fn too_many_requests(
     let secs = crate::wire::retry_after_secs(retry_after_ms);
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({
-            "success": false,
-            "error": format!("Error, too many requests. Please slow down. You must wait {secs} seconds before trying this endpoint again. [error-too-many-requests]"),
-            "errorType": "error-too-many-requests",
-            "details": {"timeToReset": retry_after_ms, "seconds": secs},
-        })),
+        Json(RcFailure::typed(
+            &format!("Error, too many requests. Please slow down. You must wait {secs} seconds before trying this endpoint again."),
+            "error-too-many-requests",
+            Some(json!({"timeToReset": retry_after_ms, "seconds": secs})),
+        )),
     )
         .into_response();
     let h = r.headers_mut();
@@ -136,10 +178,14 @@ fn with_status(mut r: Response, status: StatusCode) -> Response {
     r
 }
 
-fn internal() -> Response {
+pub(super) fn internal() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"success": false, "error": "Internal server error [error-internal]", "errorType": "error-internal"})),
+        Json(RcFailure::typed(
+            "Internal server error",
+            "error-internal",
+            None,
+        )),
     )
         .into_response()
 }
@@ -158,13 +204,7 @@ impl IntoResponse for RcError {
             RcError::Setting { id, err } => setting(&id, err),
             RcError::TwoFactor(f) => two_factor(f),
             RcError::SignInTwoFactor(f) => sign_in_two_factor(f),
-            RcError::LoginRejected => (
-                StatusCode::UNAUTHORIZED,
-                Json(
-                    json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"}),
-                ),
-            )
-                .into_response(),
+            RcError::LoginRejected => login_failure(None, "Unauthorized", "Unauthorized"),
             RcError::PayloadTooLarge => with_status(
                 failure("Request entity too large", "error-payload-too-large", None),
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -359,6 +399,17 @@ fn two_factor(f: Failure) -> Response {
 
 /// A second-factor failure of `/api/v1/login`: 401
 /// `{"status":"error","error":"totp-required","message":"TOTP Required","details":{…}}`.
+/// `/api/v1/login`'s 401, in the shape of RC's login errors.
+fn login_failure(details: Option<Value>, error: &'static str, message: &'static str) -> Response {
+    let body = LoginFailure {
+        details,
+        error,
+        message,
+        status: "error",
+    };
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
 fn sign_in_two_factor(f: Failure) -> Response {
     let (error, message, m) = match f {
         Failure::Required(m) => ("totp-required", "TOTP Required", m),
@@ -372,11 +423,7 @@ fn sign_in_two_factor(f: Failure) -> Response {
     };
     let details =
         json!({"method": m.as_str(), "codeGenerated": false, "availableMethods": m.available()});
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"status": "error", "error": error, "message": message, "details": details})),
-    )
-        .into_response()
+    login_failure(Some(details), error, message)
 }
 
 #[cfg(test)]

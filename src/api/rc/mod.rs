@@ -13,7 +13,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::core::session::{self, Credential};
 use crate::error::Error;
@@ -88,12 +90,29 @@ pub fn routes() -> Routes<AppState> {
         )
 }
 
-/// RC's `API.v1.success`: merges `"success": true` into an object body.
-pub fn success(mut body: Value) -> Response {
-    if let Value::Object(o) = &mut body {
-        o.insert("success".into(), Value::Bool(true));
+/// RC's `API.v1.success` envelope: an object body with `"success": true` merged in. `/openapi.json` documents
+/// each answer as `Success<T>` of the type its handler serializes.
+#[derive(Serialize, ToSchema)]
+pub struct Success<T> {
+    #[serde(flatten)]
+    pub body: T,
+    pub success: bool,
+}
+
+/// The body of an answer that carries nothing but `"success": true`.
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// Answers `body` (an object) in RC's success envelope. It goes through a [`Value`], whose map keeps keys sorted:
+/// RC answers have always been written in that order.
+pub fn success<T: Serialize>(body: T) -> Response {
+    match serde_json::to_value(Success {
+        body,
+        success: true,
+    }) {
+        Ok(v) => (StatusCode::OK, Json(v)).into_response(),
+        Err(_) => error::internal(),
     }
-    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// The authenticated caller of an RC route: an RC login token, or an OAuth access token granted `latchkey:api`.

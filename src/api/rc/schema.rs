@@ -1,7 +1,9 @@
 //! A tiny ajv look-alike for RC's `validateParams`: same keyword order (type, required, additionalProperties,
 //! property types) and the same messages, so clients that match on RC's `invalid-params` reasons keep working.
+//! The same shapes are the request bodies `/openapi.json` documents ([`Shape::schema`]).
 
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -25,6 +27,16 @@ impl Ty {
             _ => return Ok(()),
         };
         Err(reason.into())
+    }
+
+    /// The JSON Schema of a value that passes [`Ty::check`].
+    fn schema(self) -> Schema {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        match self {
+            Ty::Str => string().into(),
+            Ty::Bool => ObjectBuilder::new().schema_type(Type::Boolean).into(),
+            Ty::StrArray => ArrayBuilder::new().items(string()).into(),
+        }
     }
 }
 
@@ -61,6 +73,20 @@ impl Shape {
             }
         }
         Ok(obj)
+    }
+
+    /// The JSON Schema of the objects [`Shape::check`] accepts.
+    pub fn schema(&self) -> Schema {
+        let mut o = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for (k, ty) in self.required.iter().chain(self.optional) {
+            o = o.property(*k, ty.schema());
+        }
+        for (k, _) in self.required {
+            o = o.required(*k);
+        }
+        o.into()
     }
 }
 
@@ -123,5 +149,15 @@ mod tests {
                 .unwrap_err(),
             "must be string"
         );
+    }
+
+    #[test]
+    fn the_documented_schema_is_the_checked_shape() {
+        let doc = serde_json::to_value(S.schema()).unwrap();
+        assert_eq!(doc["required"], json!(["name", "active"]));
+        assert_eq!(doc["additionalProperties"], json!(false));
+        assert_eq!(doc["properties"]["name"]["type"], "string");
+        assert_eq!(doc["properties"]["active"]["type"], "boolean");
+        assert_eq!(doc["properties"]["tags"]["items"]["type"], "string");
     }
 }

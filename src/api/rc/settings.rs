@@ -6,10 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
-use super::{success, two_factor, Caller, InMethod, RcBody, RcError};
+use super::error::RcFailure;
+use super::{success, two_factor, Caller, Empty, InMethod, RcBody, RcError, Success};
 use crate::core::provider;
 use crate::error::{Error, Field};
 use crate::model::provider::SettingValue;
@@ -17,40 +18,106 @@ use crate::model::{Permission, Provider};
 use crate::state::AppState;
 
 /// RC's service configuration of a custom provider (`ServiceConfiguration` document), without the secret.
-pub fn service_configuration(p: &Provider) -> Value {
-    json!({
-        "_id": p.id,
-        "service": p.service_key(),
-        "custom": true,
-        "clientId": p.client_id(),
-        "serverURL": p.url,
-        "tokenPath": p.token_path,
-        "identityPath": p.identity_path,
-        "authorizePath": p.authorize_path,
-        "scope": p.scope,
-        "accessTokenParam": p.access_token_param,
-        "buttonLabelText": p.button_label_text,
-        "buttonLabelColor": p.button_label_color,
-        "loginStyle": p.login_style.as_str(),
-        "buttonColor": p.button_color,
-        "tokenSentVia": p.token_sent_via.as_str(),
-        "identityTokenSentVia": p.identity_token_sent_via.as_str(),
-        "keyField": p.key_field.as_str(),
-        "usernameField": p.username_field,
-        "emailField": p.email_field,
-        "nameField": p.name_field,
-        "avatarField": p.avatar_field,
-        "rolesClaim": p.roles_claim,
-        "groupsClaim": p.groups_claim,
-        "channelsMap": p.groups_channel_map,
-        "channelsAdmin": p.channels_admin,
-        "mergeUsers": p.merge_users,
-        "mergeUsersDistinctServices": p.merge_users_distinct_services,
-        "mapChannels": p.map_channels,
-        "mergeRoles": p.merge_roles,
-        "rolesToSync": p.roles_to_sync,
-        "showButton": p.show_button,
-    })
+#[derive(Serialize, ToSchema)]
+pub struct ServiceConfiguration {
+    #[serde(rename = "_id")]
+    id: String,
+    /// The lowercase service key.
+    service: String,
+    /// Always true.
+    custom: bool,
+    #[serde(rename = "clientId")]
+    client_id: String,
+    #[serde(rename = "serverURL")]
+    server_url: String,
+    #[serde(rename = "tokenPath")]
+    token_path: String,
+    #[serde(rename = "identityPath")]
+    identity_path: String,
+    #[serde(rename = "authorizePath")]
+    authorize_path: String,
+    scope: String,
+    #[serde(rename = "accessTokenParam")]
+    access_token_param: String,
+    #[serde(rename = "buttonLabelText")]
+    button_label_text: String,
+    #[serde(rename = "buttonLabelColor")]
+    button_label_color: String,
+    #[serde(rename = "loginStyle")]
+    login_style: &'static str,
+    #[serde(rename = "buttonColor")]
+    button_color: String,
+    #[serde(rename = "tokenSentVia")]
+    token_sent_via: &'static str,
+    #[serde(rename = "identityTokenSentVia")]
+    identity_token_sent_via: &'static str,
+    #[serde(rename = "keyField")]
+    key_field: &'static str,
+    #[serde(rename = "usernameField")]
+    username_field: String,
+    #[serde(rename = "emailField")]
+    email_field: String,
+    #[serde(rename = "nameField")]
+    name_field: String,
+    #[serde(rename = "avatarField")]
+    avatar_field: String,
+    #[serde(rename = "rolesClaim")]
+    roles_claim: String,
+    #[serde(rename = "groupsClaim")]
+    groups_claim: String,
+    #[serde(rename = "channelsMap")]
+    channels_map: String,
+    #[serde(rename = "channelsAdmin")]
+    channels_admin: String,
+    #[serde(rename = "mergeUsers")]
+    merge_users: bool,
+    #[serde(rename = "mergeUsersDistinctServices")]
+    merge_users_distinct_services: bool,
+    #[serde(rename = "mapChannels")]
+    map_channels: bool,
+    #[serde(rename = "mergeRoles")]
+    merge_roles: bool,
+    #[serde(rename = "rolesToSync")]
+    roles_to_sync: String,
+    #[serde(rename = "showButton")]
+    show_button: bool,
+}
+
+/// The service configuration of `p`.
+pub fn service_configuration(p: &Provider) -> ServiceConfiguration {
+    ServiceConfiguration {
+        id: p.id.clone(),
+        service: p.service_key(),
+        custom: true,
+        client_id: p.client_id().to_owned(),
+        server_url: p.url.clone(),
+        token_path: p.token_path.clone(),
+        identity_path: p.identity_path.clone(),
+        authorize_path: p.authorize_path.clone(),
+        scope: p.scope.clone(),
+        access_token_param: p.access_token_param.clone(),
+        button_label_text: p.button_label_text.clone(),
+        button_label_color: p.button_label_color.clone(),
+        login_style: p.login_style.as_str(),
+        button_color: p.button_color.clone(),
+        token_sent_via: p.token_sent_via.as_str(),
+        identity_token_sent_via: p.identity_token_sent_via.as_str(),
+        key_field: p.key_field.as_str(),
+        username_field: p.username_field.clone(),
+        email_field: p.email_field.clone(),
+        name_field: p.name_field.clone(),
+        avatar_field: p.avatar_field.clone(),
+        roles_claim: p.roles_claim.clone(),
+        groups_claim: p.groups_claim.clone(),
+        channels_map: p.groups_channel_map.clone(),
+        channels_admin: p.channels_admin.clone(),
+        merge_users: p.merge_users,
+        merge_users_distinct_services: p.merge_users_distinct_services,
+        map_channels: p.map_channels,
+        merge_roles: p.merge_roles,
+        roles_to_sync: p.roles_to_sync.clone(),
+        show_button: p.show_button,
+    }
 }
 
 /// Why a body has no usable `name`.
@@ -86,8 +153,8 @@ fn name_of(body: &Value) -> Result<String, BadName> {
 #[utoipa::path(post, path = "/api/v1/settings.addCustomOAuth", tag = "rc", security(("rc" = [])),
     request_body = NameRequest,
     params(("x-2fa-code" = Option<String>, Header), ("x-2fa-method" = Option<String>, Header, description = "totp | password")),
-    responses((status = 200, body = crate::api::openapi::Success), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody), (status = 403, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 pub async fn add_custom_oauth(
     State(s): State<AppState>,
     caller: Caller,
@@ -103,15 +170,15 @@ pub async fn add_custom_oauth(
     provider::add(&s.store, &s.clock, &name)
         .await
         .in_method("addOAuthService")?;
-    Ok(success(json!({})))
+    Ok(success(Empty {}))
 }
 
 /// Removes a provider and its links; an unknown name succeeds, as in RC.
 #[utoipa::path(post, path = "/api/v1/settings.removeCustomOAuth", tag = "rc", security(("rc" = [])),
     request_body = NameRequest,
     params(("x-2fa-code" = Option<String>, Header), ("x-2fa-method" = Option<String>, Header)),
-    responses((status = 200, body = crate::api::openapi::Success), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody), (status = 403, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 pub async fn remove_custom_oauth(
     State(s): State<AppState>,
     caller: Caller,
@@ -122,20 +189,20 @@ pub async fn remove_custom_oauth(
     two_factor::require(&s, &caller, &headers).await?;
     let name = name_of(&body)?;
     if crate::model::provider::normalize_name(&name).is_empty() {
-        return Ok(success(json!({})));
+        return Ok(success(Empty {}));
     }
     provider::remove(&s.store, &name)
         .await
         .in_method("removeOAuthService")?;
-    Ok(success(json!({})))
+    Ok(success(Empty {}))
 }
 
 /// RC rebuilds its service configurations here; Latchkey derives them from the providers on every read, so
 /// there is nothing to rebuild and this only checks the caller.
 #[utoipa::path(post, path = "/api/v1/settings.refreshOAuthServices", tag = "rc", security(("rc" = [])),
     params(("x-2fa-code" = Option<String>, Header), ("x-2fa-method" = Option<String>, Header)),
-    responses((status = 200, body = crate::api::openapi::Success), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody), (status = 403, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 pub async fn refresh_oauth_services(
     State(s): State<AppState>,
     caller: Caller,
@@ -143,14 +210,32 @@ pub async fn refresh_oauth_services(
 ) -> Result<Response, RcError> {
     caller.require(Permission::AddOauthService)?;
     two_factor::require(&s, &caller, &headers).await?;
-    Ok(success(json!({})))
+    Ok(success(Empty {}))
 }
 
-fn to_json(v: SettingValue) -> Value {
-    match v {
-        SettingValue::Bool(b) => Value::Bool(b),
-        SettingValue::Str(s) => Value::String(s),
+/// A setting's value on the wire: a boolean or a string, as the setting's type.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SettingJson {
+    Bool(bool),
+    Str(String),
+}
+
+impl From<SettingValue> for SettingJson {
+    fn from(v: SettingValue) -> Self {
+        match v {
+            SettingValue::Bool(b) => SettingJson::Bool(b),
+            SettingValue::Str(s) => SettingJson::Str(s),
+        }
     }
+}
+
+/// `settings/:_id`'s answer (in [`Success`]); a set secret reads `********`.
+#[derive(Serialize, ToSchema)]
+pub struct SettingAnswer {
+    #[serde(rename = "_id")]
+    id: String,
+    value: SettingJson,
 }
 
 /// Names the setting in the error, as `settings/:_id` answers.
@@ -164,8 +249,8 @@ fn in_setting(id: &str) -> impl Fn(Error) -> RcError + '_ {
 /// One provider setting; a set secret reads as `********`.
 #[utoipa::path(get, path = "/api/v1/settings/{_id}", tag = "rc", security(("rc" = [])),
     params(("_id" = String, Path, description = "an `Accounts_OAuth_Custom-<Name>[-suffix]` key")),
-    responses((status = 200, body = SettingResponse), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody), (status = 403, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<SettingAnswer>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 pub async fn get_setting(
     State(s): State<AppState>,
     caller: Caller,
@@ -173,15 +258,16 @@ pub async fn get_setting(
 ) -> Result<Response, RcError> {
     caller.require(Permission::ViewPrivilegedSetting)?;
     let value = provider::setting(&s.store, &id).map_err(in_setting(&id))?;
-    Ok(success(json!({"_id": id, "value": to_json(value)})))
+    let value = value.into();
+    Ok(success(SettingAnswer { id, value }))
 }
 
 /// Writes one provider setting, checked against RC's type and enum. Writing `********` to `-secret` keeps it.
 #[utoipa::path(post, path = "/api/v1/settings/{_id}", tag = "rc", security(("rc" = [])),
     params(("_id" = String, Path), ("x-2fa-code" = Option<String>, Header), ("x-2fa-method" = Option<String>, Header)),
     request_body = SettingValueRequest,
-    responses((status = 200, body = crate::api::openapi::Success), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody), (status = 403, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 pub async fn set_setting(
     State(s): State<AppState>,
     caller: Caller,
@@ -214,10 +300,10 @@ pub async fn set_setting(
     provider::set_setting(s.providers(), &id, value)
         .await
         .map_err(in_setting(&id))?;
-    Ok(success(json!({})))
+    Ok(success(Empty {}))
 }
 
-fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<Value>> {
+fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<ServiceConfiguration>> {
     Ok(provider::enabled(&s.store)?
         .iter()
         .map(service_configuration)
@@ -226,103 +312,48 @@ fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<Value>> {
 
 /// The enabled providers as RC service configurations, for login pages; public, never the secret.
 #[utoipa::path(get, path = "/api/v1/settings.oauth", tag = "rc",
-    responses((status = 200, body = ServicesResponse)))]
+    responses((status = 200, body = Success<ServicesAnswer>)))]
 pub async fn settings_oauth(State(s): State<AppState>) -> Result<Response, RcError> {
-    Ok(success(json!({"services": enabled_configurations(&s)?})))
+    Ok(success(ServicesAnswer {
+        services: enabled_configurations(&s)?,
+    }))
 }
 
 /// The same configurations under RC's `service.configurations` name.
 #[utoipa::path(get, path = "/api/v1/service.configurations", tag = "rc",
-    responses((status = 200, body = ConfigurationsResponse)))]
+    responses((status = 200, body = Success<ConfigurationsAnswer>)))]
 pub async fn service_configurations(State(s): State<AppState>) -> Result<Response, RcError> {
-    Ok(success(
-        json!({"configurations": enabled_configurations(&s)?}),
-    ))
+    Ok(success(ConfigurationsAnswer {
+        configurations: enabled_configurations(&s)?,
+    }))
 }
 
-#[derive(Serialize, ToSchema)]
+/// The body of `settings.addCustomOAuth` / `removeCustomOAuth`. RC reads it without a schema, so [`name_of`]
+/// reads it by hand for RC's answers; this type documents what it reads.
+#[derive(ToSchema)]
 pub struct NameRequest {
     /// Any text; RC-normalized (`"My IdP"` → `Myidp`).
+    #[allow(dead_code)]
     name: String,
 }
 
-#[derive(Serialize, ToSchema)]
+/// The body of `POST settings/:_id`, read by hand in [`set_setting`] for RC's answers; this type documents it.
+#[derive(ToSchema)]
 pub struct SettingValueRequest {
-    /// A boolean or a string, as the setting's type.
-    #[schema(value_type = Object)]
-    value: Value,
+    #[allow(dead_code)]
+    value: SettingJson,
 }
 
+/// `settings.oauth`'s answer (in [`Success`]).
 #[derive(Serialize, ToSchema)]
-pub struct SettingResponse {
-    #[serde(rename = "_id")]
-    id: String,
-    #[schema(value_type = Object)]
-    value: Value,
-    success: bool,
-}
-
-/// A custom provider as RC's service configuration.
-#[derive(Serialize, ToSchema)]
-pub struct ServiceConfiguration {
-    #[serde(rename = "_id")]
-    id: String,
-    /// The lowercase service key.
-    service: String,
-    custom: bool,
-    #[serde(rename = "clientId")]
-    client_id: String,
-    #[serde(rename = "serverURL")]
-    server_url: String,
-    #[serde(rename = "tokenPath")]
-    token_path: String,
-    #[serde(rename = "identityPath")]
-    identity_path: String,
-    #[serde(rename = "authorizePath")]
-    authorize_path: String,
-    scope: String,
-    #[serde(rename = "loginStyle")]
-    login_style: String,
-    #[serde(rename = "tokenSentVia")]
-    token_sent_via: String,
-    #[serde(rename = "identityTokenSentVia")]
-    identity_token_sent_via: String,
-    #[serde(rename = "keyField")]
-    key_field: String,
-    #[serde(rename = "usernameField")]
-    username_field: String,
-    #[serde(rename = "emailField")]
-    email_field: String,
-    #[serde(rename = "nameField")]
-    name_field: String,
-    #[serde(rename = "avatarField")]
-    avatar_field: String,
-    #[serde(rename = "mergeUsers")]
-    merge_users: bool,
-    #[serde(rename = "showButton")]
-    show_button: bool,
-    #[serde(rename = "buttonLabelText")]
-    button_label_text: String,
-    #[serde(rename = "buttonLabelColor")]
-    button_label_color: String,
-    #[serde(rename = "buttonColor")]
-    button_color: String,
-    /// RC's remaining fields (`accessTokenParam`, `rolesClaim`, `channelsMap`, ...) follow RC's names.
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    rest: Map<String, Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ServicesResponse {
+pub struct ServicesAnswer {
     services: Vec<ServiceConfiguration>,
-    success: bool,
 }
 
+/// `service.configurations`' answer (in [`Success`]).
 #[derive(Serialize, ToSchema)]
-pub struct ConfigurationsResponse {
+pub struct ConfigurationsAnswer {
     configurations: Vec<ServiceConfiguration>,
-    success: bool,
 }
 
 #[derive(OpenApi)]

@@ -6,18 +6,22 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
+use super::error::RcFailure;
 use super::schema::{str_of, Shape, Ty};
-use super::{success, Caller, RcBody, RcError};
+use super::{success, Caller, Empty, RcBody, RcError, Success};
+use crate::api::openapi::documented;
 use crate::core::two_factor::{self, Failure, Fallback};
 use crate::state::AppState;
 
+/// The body of `validateTempToken` and `disableTOTP`: a 6-digit TOTP code (or, for disableTOTP, an unused backup
+/// code).
 const CODE: Shape = Shape {
     required: &[("code", Ty::Str)],
     optional: &[],
 };
+documented!(CodeBody, CODE.schema());
 
 /// Guards a *2FA* route: `Ok` when the caller passed (or needs no) second factor, else RC's error.
 pub async fn require(
@@ -70,8 +74,8 @@ fn code_of(body: &serde_json::Value) -> Result<String, String> {
 #[utoipa::path(post, path = "/api/v1/users.2fa.enableTOTP", tag = "rc", security(("rc" = [])),
     params(("x-2fa-code" = Option<String>, Header, description = "the password (or its SHA-256 hex)"),
            ("x-2fa-method" = Option<String>, Header, description = "password")),
-    responses((status = 200, body = EnableTotpResponse), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<EnableTotpAnswer>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure)))]
 pub async fn enable_totp(
     State(s): State<AppState>,
     caller: Caller,
@@ -82,17 +86,20 @@ pub async fn enable_totp(
     }
     require_current(&s, &caller, &headers).await?;
     let e = two_factor::enable(s.factors(), &caller.user).await?;
-    Ok(success(json!({"secret": e.secret, "url": e.url})))
+    Ok(success(EnableTotpAnswer {
+        secret: e.secret,
+        url: e.url,
+    }))
 }
 
 /// Confirms enrolment with a code from the new seed; answers the backup codes (each works once), shown once.
 /// Needs the password in the 2FA headers.
 #[utoipa::path(post, path = "/api/v1/users.2fa.validateTempToken", tag = "rc", security(("rc" = [])),
-    request_body = CodeRequest,
+    request_body(content = inline(CodeBody)),
     params(("x-2fa-code" = Option<String>, Header, description = "the password (or its SHA-256 hex)"),
            ("x-2fa-method" = Option<String>, Header, description = "password")),
-    responses((status = 200, body = BackupCodesResponse), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody)))]
+    responses((status = 200, body = Success<BackupCodesAnswer>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure)))]
 pub async fn validate_temp_token(
     State(s): State<AppState>,
     caller: Caller,
@@ -102,15 +109,15 @@ pub async fn validate_temp_token(
     let code = code_of(&body).map_err(RcError::InvalidParams)?;
     require_current(&s, &caller, &headers).await?;
     let codes = two_factor::confirm(s.factors(), &caller.user, &code).await?;
-    Ok(success(json!({"codes": codes})))
+    Ok(success(BackupCodesAnswer { codes }))
 }
 
 /// Turns TOTP off; needs a current TOTP code or an unused backup code: the body's `code` is the current second
 /// factor, checked (and throttled, and used up) as the 2FA headers are elsewhere.
 #[utoipa::path(post, path = "/api/v1/users.2fa.disableTOTP", tag = "rc", security(("rc" = [])),
-    request_body = CodeRequest,
-    responses((status = 200, body = crate::api::openapi::Success), (status = 400, body = crate::api::openapi::RcErrorBody),
-              (status = 401, body = crate::api::openapi::RcErrorBody)))]
+    request_body(content = inline(CodeBody)),
+    responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure),
+              (status = 401, body = RcFailure)))]
 pub async fn disable_totp(
     State(s): State<AppState>,
     caller: Caller,
@@ -118,29 +125,23 @@ pub async fn disable_totp(
 ) -> Result<Response, RcError> {
     let code = code_of(&body).map_err(RcError::InvalidParams)?;
     two_factor::disable(s.factors(), &caller.user, &code).await?;
-    Ok(success(json!({})))
+    Ok(success(Empty {}))
 }
 
+/// `enableTOTP`'s answer (in [`Success`]).
 #[derive(Serialize, ToSchema)]
-pub struct EnableTotpResponse {
+pub struct EnableTotpAnswer {
     /// The seed in base32, for typing into an authenticator app.
     secret: String,
     /// `otpauth://totp/Latchkey:<username>?secret=…&issuer=Latchkey`
     url: String,
-    success: bool,
 }
 
+/// `validateTempToken`'s answer (in [`Success`]).
 #[derive(Serialize, ToSchema)]
-pub struct CodeRequest {
-    /// A 6-digit TOTP code (or, for disableTOTP, an unused backup code).
-    code: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BackupCodesResponse {
+pub struct BackupCodesAnswer {
     /// 12 single-use backup codes, shown once.
     codes: Vec<String>,
-    success: bool,
 }
 
 #[derive(OpenApi)]

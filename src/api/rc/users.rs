@@ -7,10 +7,13 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
-use super::{success, two_factor, Caller, InMethod, RcBody, RcError, SelfReader};
+use super::{success, two_factor, Caller, Empty, InMethod, RcBody, RcError, SelfReader};
+use crate::api::openapi::documented;
 use crate::clock::rfc3339;
 use crate::core::two_factor::{self as core_two_factor, Fallback};
 use crate::core::{session, user};
@@ -42,20 +45,139 @@ const DELETE: Shape = Shape {
     optional: &[("confirmRelinquish", Ty::Bool)],
 };
 
-/// The RC user document (never the password hash).
-pub fn user_json(u: &User) -> Value {
-    json!({
-        "_id": u.id,
-        "username": u.username,
-        "name": u.name,
-        "emails": u.emails.iter().map(|e| json!({"address": e.address, "verified": e.verified})).collect::<Vec<_>>(),
-        "roles": u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "active": u.active,
-        "type": "user",
-        "status": "offline",
-        "createdAt": rfc3339(u.created_at),
-        "_updatedAt": rfc3339(u.updated_at),
-    })
+documented!(LoginBody, LOGIN.schema());
+documented!(CreateUserBody, CREATE.schema());
+documented!(DeleteUserBody, DELETE.schema());
+
+/// RC's user document, never the password hash. The private fields (`emails`, `roles`, the dates) are left out
+/// of another user's record shown without `view-full-other-user-info`.
+#[derive(Serialize, ToSchema)]
+pub struct RcUser {
+    #[serde(rename = "_id")]
+    id: String,
+    username: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emails: Option<Vec<RcEmail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+    active: bool,
+    /// Always `user`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Always `offline`.
+    status: &'static str,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
+    #[serde(rename = "_updatedAt", skip_serializing_if = "Option::is_none")]
+    updated_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RcEmail {
+    address: String,
+    verified: bool,
+}
+
+fn emails(u: &User) -> Vec<RcEmail> {
+    let email = |e: &crate::model::user::Email| RcEmail {
+        address: e.address.clone(),
+        verified: e.verified,
+    };
+    u.emails.iter().map(email).collect()
+}
+
+fn roles(u: &User) -> Vec<String> {
+    u.roles.iter().map(|r| r.as_str().to_owned()).collect()
+}
+
+/// The whole RC user document: one's own, or anyone's with `view-full-other-user-info`.
+pub fn rc_user(u: &User) -> RcUser {
+    RcUser {
+        emails: Some(emails(u)),
+        roles: Some(roles(u)),
+        created_at: Some(rfc3339(u.created_at)),
+        updated_at: Some(rfc3339(u.updated_at)),
+        ..public_user(u)
+    }
+}
+
+/// Another user's public fields, what RC's `users.info` shows without `view-full-other-user-info`.
+fn public_user(u: &User) -> RcUser {
+    RcUser {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        name: u.name.clone(),
+        emails: None,
+        roles: None,
+        active: u.active,
+        kind: "user",
+        status: "offline",
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+/// `users.create`'s and `users.info`'s answer (in [`Success`]).
+#[derive(Serialize, ToSchema)]
+pub struct UserAnswer {
+    user: RcUser,
+}
+
+/// RC's login answer: `{"status":"success","data":{…}}`, without the `success` envelope. The answers written
+/// without [`success`] declare their fields in sorted order, the order their bytes have always had.
+#[derive(Serialize, ToSchema)]
+pub struct LoginAnswer {
+    data: LoginData,
+    /// Always `success`.
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginData {
+    /// The login token: send it as `X-Auth-Token` with `X-User-Id`.
+    #[serde(rename = "authToken")]
+    auth_token: String,
+    me: LoginUser,
+    #[serde(rename = "userId")]
+    user_id: String,
+}
+
+/// The part of the user the login answer carries.
+#[derive(Serialize, ToSchema)]
+pub struct LoginUser {
+    #[serde(rename = "_id")]
+    id: String,
+    emails: Vec<RcEmail>,
+    name: String,
+    roles: Vec<String>,
+    username: String,
+}
+
+/// RC's logout answer: `{"status":"success","data":{"message":"You've been logged out!"}}`.
+#[derive(Serialize, ToSchema)]
+pub struct LogoutAnswer {
+    data: LogoutMessage,
+    /// Always `success`.
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LogoutMessage {
+    message: &'static str,
+}
+
+/// RC's login failures (bad credentials, a missing or wrong TOTP code): 401
+/// `{"status":"error","error":…,"message":…}`, with `details` for the TOTP ones.
+#[derive(Serialize, ToSchema)]
+pub struct LoginFailure {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+    pub error: &'static str,
+    pub message: &'static str,
+    /// Always `error`.
+    pub status: &'static str,
 }
 
 /// What a login body names: the user, the password and the TOTP code (if any).
@@ -122,13 +244,22 @@ pub async fn login(
         .await
         .map_err(RcError::SignInTwoFactor)?;
     let token = session::issue_login_token(s.login_tokens(), &user).await?;
-    let me = json!({
-        "_id": user.id, "username": user.username, "name": user.name,
-        "emails": user_json(&user)["emails"], "roles": user_json(&user)["roles"],
-    });
-    Ok(Json(
-        json!({"status": "success", "data": {"userId": user.id, "authToken": token, "me": me}}),
-    )
+    let me = LoginUser {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        name: user.name.clone(),
+        emails: emails(&user),
+        roles: roles(&user),
+    };
+    let data = LoginData {
+        user_id: user.id.clone(),
+        auth_token: token,
+        me,
+    };
+    Ok(Json(LoginAnswer {
+        status: "success",
+        data,
+    })
     .into_response())
 }
 
@@ -136,14 +267,18 @@ pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Respons
     if let Some(t) = &caller.login_token {
         session::logout(&s.store, t).await?;
     }
-    Ok(
-        Json(json!({"status": "success", "data": {"message": "You've been logged out!"}}))
-            .into_response(),
-    )
+    let data = LogoutMessage {
+        message: "You've been logged out!",
+    };
+    Ok(Json(LogoutAnswer {
+        status: "success",
+        data,
+    })
+    .into_response())
 }
 
 pub async fn me(SelfReader(caller): SelfReader) -> Response {
-    success(user_json(&caller.user))
+    success(rc_user(&caller.user))
 }
 
 pub async fn create(
@@ -165,19 +300,7 @@ pub async fn create(
     let u = user::create(s.users(), input)
         .await
         .in_method("insertOrUpdateUser")?;
-    Ok(success(json!({"user": user_json(&u)})))
-}
-
-/// Another user's public fields, what RC's `users.info` shows without `view-full-other-user-info`.
-fn public_user_json(u: &User) -> Value {
-    json!({
-        "_id": u.id,
-        "username": u.username,
-        "name": u.name,
-        "active": u.active,
-        "type": "user",
-        "status": "offline",
-    })
+    Ok(success(UserAnswer { user: rc_user(&u) }))
 }
 
 /// One's own record and, with `view-full-other-user-info`, anyone's in full; otherwise another user's public
@@ -195,9 +318,11 @@ pub async fn info(
     }
     match user::find(&s.store, id.map(String::as_str), name.map(String::as_str)) {
         Ok(u) if u.id == caller.user.id || caller.user.can(Permission::ViewFullOtherUserInfo) => {
-            Ok(success(json!({"user": user_json(&u)})))
+            Ok(success(UserAnswer { user: rc_user(&u) }))
         }
-        Ok(u) => Ok(success(json!({"user": public_user_json(&u)}))),
+        Ok(u) => Ok(success(UserAnswer {
+            user: public_user(&u),
+        })),
         Err(Error::NotFound(_)) => Err(RcError::Plain("User not found.")),
         Err(e) => Err(e.into()),
     }
@@ -214,5 +339,5 @@ pub async fn delete(
     user::delete(&s.store, str_of(o, "userId").unwrap_or_default())
         .await
         .in_method("deleteUser")?;
-    Ok(success(json!({})))
+    Ok(success(Empty {}))
 }

@@ -17,7 +17,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{check_body, AccessType, Field, StackAuth, StackBody, StackError, Ty};
+use super::schema::schema;
+use super::{check_body, AccessType, Field, KnownErrorBody, StackAuth, StackBody, StackError, Ty};
+use crate::api::openapi::documented;
 use crate::core::link::{self as core_link, LinkChange, NewLink};
 use crate::error::{Entity, Error};
 use crate::model::link::{validate_account_id, validate_email};
@@ -47,6 +49,10 @@ const SERVER_UPDATE: &[Field] = &[
     ("email", Ty::Str, false),
     ("account_id", Ty::Str, false),
 ];
+
+documented!(CreateLinkBody, schema(CREATE));
+// Clients may send only `allow_sign_in` and `allow_connected_accounts` (`CLIENT_UPDATE`).
+documented!(UpdateLinkBody, schema(SERVER_UPDATE));
 
 /// A link as Stack renders it. `email` is omitted when unknown (Stack sends `undefined`), `account_id` for clients.
 #[derive(Serialize, ToSchema)]
@@ -159,9 +165,9 @@ fn link_error(user_id: &str, link_id: &str) -> impl Fn(Error) -> StackError {
 #[utoipa::path(post, path = "/api/v1/oauth-providers", tag = "stack",
     security(("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
-    request_body = CreateLinkRequest,
-    responses((status = 201, body = LinkView), (status = 400, body = StackKnownError),
-              (status = 401, body = StackKnownError), (status = 404, body = StackKnownError),
+    request_body(content = inline(CreateLinkBody)),
+    responses((status = 201, body = LinkView), (status = 400, body = KnownErrorBody),
+              (status = 401, body = KnownErrorBody), (status = 404, body = KnownErrorBody),
               (status = 413, description = "body over the limit (text/plain)")))]
 pub async fn create(
     State(s): State<AppState>,
@@ -209,9 +215,9 @@ pub async fn create(
              ("stack_project" = [], "stack_access_type" = [], "stack_server_key" = []),
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = Option<String>, Query, description = "a user id or `me`; required for clients")),
-    responses((status = 200, body = LinkList), (status = 400, body = StackKnownError),
-              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = StackKnownError)))]
+    responses((status = 200, body = LinkList), (status = 400, body = KnownErrorBody),
+              (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = KnownErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -238,7 +244,12 @@ pub async fn list(
             items.push(view(&l, auth.access));
         }
     }
-    Ok(Json(json!({"items": items, "is_paginated": false})).into_response())
+    // Through a `Value` (sorted keys), the bytes this answer has always had.
+    let list = json!(LinkList {
+        is_paginated: false,
+        items
+    });
+    Ok(Json(list).into_response())
 }
 
 /// Resolves and checks the path of a one-link route; `extra` holds the body's schema problems.
@@ -263,9 +274,9 @@ fn target(
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = String, Path, description = "a user id or `me`"),
            ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
-    responses((status = 200, body = LinkView), (status = 400, body = StackKnownError),
-              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = StackKnownError)))]
+    responses((status = 200, body = LinkView), (status = 400, body = KnownErrorBody),
+              (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = KnownErrorBody)))]
 pub async fn read(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -284,10 +295,10 @@ pub async fn read(
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = String, Path, description = "a user id or `me`"),
            ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
-    request_body = UpdateLinkRequest,
-    responses((status = 200, body = LinkView), (status = 400, body = StackKnownError),
-              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = StackKnownError)))]
+    request_body(content = inline(UpdateLinkBody), description = "server and admin; clients may send only `allow_sign_in` and `allow_connected_accounts`"),
+    responses((status = 200, body = LinkView), (status = 400, body = KnownErrorBody),
+              (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = KnownErrorBody)))]
 pub async fn update(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -329,9 +340,9 @@ pub async fn update(
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     params(("user_id" = String, Path, description = "a user id or `me`"),
            ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
-    responses((status = 200, body = StackSuccess), (status = 400, body = StackKnownError),
-              (status = 401, body = StackKnownError), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = StackKnownError)))]
+    responses((status = 200, body = StackSuccess), (status = 400, body = KnownErrorBody),
+              (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
+              (status = 404, body = KnownErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -342,32 +353,10 @@ pub async fn delete(
     core_link::delete(&s.store, &user_id, &link.id)
         .await
         .map_err(link_error(&user_id, &link.id))?;
-    Ok(Json(json!({"success": true})).into_response())
+    Ok(Json(StackSuccess { success: true }).into_response())
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct CreateLinkRequest {
-    /// A user id, or `me` with a user session.
-    user_id: String,
-    /// The provider's service key (e.g. `myidp`); it must exist and be enabled.
-    provider_config_id: String,
-    email: Option<String>,
-    allow_sign_in: bool,
-    allow_connected_accounts: bool,
-    account_id: String,
-}
-
-/// Clients may send only the two flags.
-#[derive(Serialize, ToSchema)]
-pub struct UpdateLinkRequest {
-    allow_sign_in: Option<bool>,
-    allow_connected_accounts: Option<bool>,
-    /// Server and admin only.
-    email: Option<String>,
-    /// Server and admin only.
-    account_id: Option<String>,
-}
-
+/// `GET /api/v1/oauth-providers`' answer.
 #[derive(Serialize, ToSchema)]
 pub struct LinkList {
     items: Vec<LinkView>,
@@ -375,14 +364,7 @@ pub struct LinkList {
     is_paginated: bool,
 }
 
-/// Stack's known error; the same code is in the `X-Stack-Known-Error` header.
-#[derive(Serialize, ToSchema)]
-pub struct StackKnownError {
-    code: String,
-    details: Option<Value>,
-    error: String,
-}
-
+/// `DELETE`'s answer.
 #[derive(Serialize, ToSchema)]
 pub struct StackSuccess {
     success: bool,

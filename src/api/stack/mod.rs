@@ -16,6 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::core::session;
 use crate::core::stack_keys::{self, Key};
@@ -121,11 +122,13 @@ impl From<Error> for StackError {
     }
 }
 
-/// Stack's `KnownError.toDescriptiveJson()` key order.
-#[derive(Serialize)]
-struct KnownErrorBody<'a> {
+/// Stack's known error, in `KnownError.toDescriptiveJson()`'s key order; the same code is in the
+/// `X-Stack-Known-Error` header.
+#[derive(Serialize, ToSchema)]
+pub struct KnownErrorBody<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     details: Option<Value>,
     error: &'a str,
 }

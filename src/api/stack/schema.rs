@@ -1,10 +1,12 @@
 //! Stack's request validation, as its yup schemas word it: one `SCHEMA_ERROR` listing every problem of the body
 //! (missing, null, wrongly typed and unknown fields), and the JSON body extractor with Stack's answers to an
-//! oversized (413) or unparsable (`BODY_PARSING_ERROR`) body.
+//! oversized (413) or unparsable (`BODY_PARSING_ERROR`) body. The field tables are also the request bodies
+//! `/openapi.json` documents ([`schema`]).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 
 use super::StackError;
 use crate::state::AppState;
@@ -80,6 +82,25 @@ pub fn check_body<'a>(
     }
 }
 
+/// The JSON Schema of the bodies [`check_body`] accepts with `fields`: an object of exactly those fields, none
+/// of them null.
+pub fn schema(fields: &[Field]) -> Schema {
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    for &(name, ty, required) in fields {
+        let ty = match ty {
+            Ty::Str => Type::String,
+            Ty::Bool => Type::Boolean,
+        };
+        o = o.property(name, ObjectBuilder::new().schema_type(ty));
+        if required {
+            o = o.required(name);
+        }
+    }
+    o.into()
+}
+
 /// A JSON body, or `None` when the request has none. Over the limit: 413 (a plain `StatusError`); not JSON:
 /// `BODY_PARSING_ERROR`, as Stack answers both.
 pub struct StackBody(pub Option<Value>);
@@ -128,5 +149,15 @@ mod tests {
         );
         assert!(check_body(Some(&json!({"a": "x"})), F).is_ok());
         assert!(check_body(Some(&json!([])), F).is_err());
+    }
+
+    #[test]
+    fn the_documented_schema_is_the_checked_table() {
+        const F: &[Field] = &[("a", Ty::Str, true), ("b", Ty::Bool, false)];
+        let doc = serde_json::to_value(schema(F)).unwrap();
+        assert_eq!(doc["required"], json!(["a"]));
+        assert_eq!(doc["additionalProperties"], json!(false));
+        assert_eq!(doc["properties"]["a"]["type"], "string");
+        assert_eq!(doc["properties"]["b"]["type"], "boolean");
     }
 }
