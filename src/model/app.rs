@@ -1,14 +1,11 @@
 //! OAuth apps: the clients of Latchkey's own authorization server (Rocket.Chat's `oauth-apps`, plus Latchkey's
 //! client type, grant types, scopes and consent fields).
 
-use serde::{Deserialize, Serialize};
-
 use super::{redirect, UserRef};
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ClientType {
     /// Holds a secret; authenticates at the token endpoint.
     #[default]
@@ -18,6 +15,13 @@ pub enum ClientType {
 }
 
 impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "confidential" => Ok(Self::Confidential),
@@ -30,8 +34,7 @@ impl ClientType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
@@ -88,7 +91,7 @@ fn parse_app_scopes(raw: &str) -> Result<Vec<String>> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct App {
     pub id: String,
     pub name: String,

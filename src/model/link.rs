@@ -6,8 +6,6 @@
 //! account (`provider`, `account_id`) signs in to at most one user, and a user has at most one sign-in link per
 //! provider. Connected-only links are free: the same upstream account may be connected to many users.
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
 
@@ -18,7 +16,7 @@ pub const MAX_ACCOUNT_ID_LEN: usize = 512;
 /// Longest email accepted on a link (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
     /// UUID v4 (`crate::crypto::uuid_v4`): Stack's `id`, the `{provider_id}` of the API paths.
     pub id: String,

@@ -1,4 +1,6 @@
 //! Domain types and their validation. No IO: the store persists these, the wire adapters translate them.
+//! They derive no serde traits: the store writes its own on-disk record types (`store::record`) and each API
+//! answers with its own response types, so changing a domain type can change neither a stored nor a wire format.
 
 pub mod app;
 pub mod link;

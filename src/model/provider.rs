@@ -5,8 +5,6 @@
 //! [`Provider`] record the rest of Latchkey reads. Locoia's `custom_auth` is the provider's ordered list of
 //! [`Credential`]s; the first one *is* RC's `-id`/`-secret` pair, so both APIs always agree.
 
-use serde::{Deserialize, Serialize};
-
 pub use super::provider_setting::{Kind, Setting, SettingValue};
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
@@ -61,7 +59,7 @@ pub fn validate_name(raw: &str) -> Result<String> {
 macro_rules! select {
     ($(#[$m:meta])* $name:ident { $($var:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum $name { $($var),+ }
         impl $name {
             /// RC's allowed values, in RC's order.
@@ -94,7 +92,7 @@ select!(
 );
 
 /// One named client credential at the upstream (Locoia's `custom_auth.oauth2[]` entry).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential {
     pub name: String,
     pub client_id: String,
@@ -148,7 +146,7 @@ pub fn validate_credentials(list: &[CredentialInput]) -> Result<()> {
 }
 
 /// A custom OAuth provider, keyed by its service key (`name` in lowercase).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provider {
     /// 17-character id: RC's service-configuration `_id` and the associated data of sealed secrets.
     pub id: String,

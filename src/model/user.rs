@@ -1,12 +1,9 @@
 //! Users, their roles and what each role may do (Rocket.Chat's permission names).
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Admin,
     User,
@@ -54,20 +51,20 @@ pub enum Permission {
     ViewFullOtherUserInfo,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email {
     pub address: String,
     pub verified: bool,
 }
 
 /// Who created a record, as Rocket.Chat embeds it (`_createdBy: {_id, username}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct UserRef {
     pub id: String,
     pub username: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -85,7 +82,7 @@ pub struct User {
 
 /// Rocket.Chat's `services.totp`, plus the verifier that lets the `password` 2FA method accept the SHA-256
 /// digest of the password that RC clients send.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TwoFactor {
     /// The TOTP seed, sealed under the master key (associated data `totp:` ‖ user id), never stored in clear.
     pub totp_secret: Option<Vec<u8>>,
@@ -101,7 +98,7 @@ pub struct TwoFactor {
 
 /// argon2id of the lowercase SHA-256 hex of the password. Only the plaintext password can make it, so it is
 /// made when the password is set or first presented in clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswordDigest {
     pub phc: String,
     /// SHA-256 of the `password_hash` it was made with: a changed password voids it without anyone having to

@@ -1,14 +1,13 @@
 //! Login tokens (Rocket.Chat's `authToken`): `login_tokens` (sha256(token) → LoginToken) and
 //! `login_tokens_by_user` (user id ‖ sha256 → ∅) so deleting a user finds its tokens by prefix.
 
-use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use super::{abort, codec, db_err, txn_result, Store};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginToken {
     pub user_id: String,
     pub created_at: Millis,

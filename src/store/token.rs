@@ -11,7 +11,6 @@
 //!   the dead tokens later.
 //! - `families_by_client` / `families_by_user`: owner ‖ 0 ‖ family → ∅, to revoke everything of an app or user.
 
-use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
@@ -24,7 +23,7 @@ pub type FamilyId = [u8; 16];
 pub type Digest = [u8; 32];
 
 /// What the resource owner approved, carried from the code to the tokens.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantRecord {
     /// The user who approved (a code is only ever made for a signed-in user).
     pub owner_id: String,
@@ -39,7 +38,7 @@ pub struct GrantRecord {
     pub auth_time: Millis,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeRecord {
     pub grant: GrantRecord,
     pub expires_at: Millis,
@@ -47,7 +46,7 @@ pub struct CodeRecord {
     pub redeemed: Option<FamilyId>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
     Access,
     Refresh,

@@ -15,7 +15,7 @@ use crate::api::openapi::documented;
 use crate::clock::rfc3339;
 use crate::core::app;
 use crate::model::app::AppInput;
-use crate::model::{App, ClientType, Permission};
+use crate::model::{App, Permission};
 use crate::state::AppState;
 
 const LATCHKEY_FIELDS: &[(&str, Ty)] = &[
@@ -78,8 +78,8 @@ pub struct RcApp {
     #[serde(rename = "_updatedAt")]
     updated_at: String,
     #[serde(rename = "clientType")]
-    #[schema(value_type = String, example = "confidential")]
-    client_type: ClientType,
+    #[schema(example = "confidential")]
+    client_type: &'static str,
     #[serde(rename = "grantTypes")]
     grant_types: Vec<&'static str>,
     /// The allowed scopes, space-separated.
@@ -110,7 +110,7 @@ pub fn rc_app(a: &App, secret: Option<&str>) -> RcApp {
             username: a.created_by.username.clone(),
         },
         updated_at: rfc3339(a.updated_at),
-        client_type: a.client_type,
+        client_type: a.client_type.as_str(),
         grant_types: a.grant_types.iter().map(|g| g.as_str()).collect(),
         scopes: a.scopes.join(" "),
         skip_consent: a.skip_consent,
