@@ -13,5 +13,6 @@ pub mod stack_keys;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod throttle;
+pub mod token_policy;
 pub mod two_factor;
 pub mod user;

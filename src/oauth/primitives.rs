@@ -20,6 +20,7 @@ use oxide_auth::primitives::registrar::{
 use super::error::OAuthError;
 use super::outcome::{Issued, Outcome};
 use crate::clock;
+use crate::core::token_policy::{self, Lifetime};
 use crate::crypto;
 use crate::model::{redirect, App, ClientType, GrantType};
 use crate::state::AppState;
@@ -58,7 +59,7 @@ impl<'a> Backend<'a> {
             auth_time: None,
             code: None,
             refresh_token: None,
-            allow_refresh: app.grant_types.contains(&GrantType::RefreshToken),
+            allow_refresh: token_policy::app_refreshes(&app.grant_types),
             public: app.client_type == ClientType::Public,
             outcome: None,
         }
@@ -86,11 +87,15 @@ impl<'a> Backend<'a> {
         }
     }
 
-    fn new_token(&self, ttl_secs: u64) -> (String, NewToken) {
+    fn new_token(&self, lifetime: Lifetime) -> (String, NewToken) {
         let token = crypto::random_token();
         let digest = crypto::sha256(token.as_bytes());
-        let expires_at = self.state.clock.now_ms() + ttl_secs as i64 * 1000;
+        let expires_at = lifetime.expires_at(&self.state.config.tokens, self.state.clock.now_ms());
         (token, NewToken { digest, expires_at })
+    }
+
+    fn secs(&self, lifetime: Lifetime) -> u64 {
+        lifetime.secs(&self.state.config.tokens)
     }
 
     fn issuer_url(&self) -> url::Url {
@@ -100,8 +105,8 @@ impl<'a> Backend<'a> {
 
     /// The client_credentials token of `grant`: it carries the app's token epoch instead of a family.
     fn client_token(&mut self, grant: Grant) -> IssuedToken {
-        let ttl = self.state.config.tokens.access_ttl_secs;
-        let (access, token) = self.new_token(ttl);
+        let ttl = self.secs(Lifetime::Access);
+        let (access, token) = self.new_token(Lifetime::Access);
         let scope = scope_str(&grant.scope);
         let record = TokenRecord {
             kind: TokenKind::Access,
@@ -134,13 +139,6 @@ fn bearer(access: String, refresh: Option<String>, ttl: u64) -> IssuedToken {
         until: clock::oxide_expiry(ttl),
         token_type: TokenType::Bearer,
     }
-}
-
-/// Whether a grant of `scope` may come with a refresh token: an OpenID request only with `offline_access`
-/// (OIDC Core §11, as the consent page says); a plain OAuth request always (the app's grant types decide).
-fn refresh_allowed(scope: &str) -> bool {
-    let has = |want: &str| scope.split(' ').any(|t| t == want);
-    !has("openid") || has("offline_access")
 }
 
 /// A scope as a stable, sorted, space-separated string (oxide-auth's `Scope` is an unordered set).
@@ -191,7 +189,7 @@ impl Registrar for Backend<'_> {
         })
     }
 
-    /// Requested scopes must all be allowed for the app; none requested means all the app's scopes.
+    /// The token policy's scope rule ([`token_policy::scope_allowed`], [`token_policy::default_scope`]).
     fn negotiate(
         &self,
         bound: BoundClient,
@@ -199,14 +197,9 @@ impl Registrar for Backend<'_> {
     ) -> Result<PreGrant, RegistrarError> {
         let allowed = &self.app.scopes;
         let scope = match scope {
-            Some(s) => {
-                if !s.iter().all(|t| allowed.iter().any(|a| a == t)) {
-                    return Err(RegistrarError::Unspecified);
-                }
-                s
-            }
-            None => allowed
-                .join(" ")
+            Some(s) if token_policy::scope_allowed(allowed, s.iter()) => s,
+            Some(_) => return Err(RegistrarError::Unspecified),
+            None => token_policy::default_scope(allowed)
                 .parse()
                 .map_err(|_| RegistrarError::Unspecified)?,
         };
@@ -249,7 +242,7 @@ impl Authorizer for Backend<'_> {
                 pkce,
                 auth_time,
             },
-            expires_at: now + self.state.config.tokens.code_ttl_secs.min(600) as i64 * 1000,
+            expires_at: Lifetime::Code.expires_at(&self.state.config.tokens, now),
             redeemed: None,
         };
         self.outcome = Some(Outcome::Code {
@@ -299,11 +292,11 @@ impl Authorizer for Backend<'_> {
 impl Issuer for Backend<'_> {
     /// The first tokens of the family the redeemed code starts.
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
-        let ttl = self.state.config.tokens.access_ttl_secs;
+        let ttl = self.secs(Lifetime::Access);
         let scope = scope_str(&grant.scope);
-        let (access, access_rec) = self.new_token(ttl);
-        let refresh = (self.allow_refresh && refresh_allowed(&scope))
-            .then(|| self.new_token(self.state.config.tokens.refresh_ttl_secs));
+        let (access, access_rec) = self.new_token(Lifetime::Access);
+        let refresh = (self.allow_refresh && token_policy::scope_refreshes(&scope))
+            .then(|| self.new_token(Lifetime::Refresh));
         let Some(Outcome::Redeem { verdict, .. }) = &mut self.outcome else {
             tracing::error!("tokens were about to be issued without a redeemed code");
             return Err(());
@@ -323,13 +316,13 @@ impl Issuer for Backend<'_> {
     }
 
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
-        let cfg = &self.state.config.tokens;
-        let (access, access_rec) = self.new_token(cfg.access_ttl_secs);
-        // The next refresh token carries the old one's scope, so the rule is checked on that, not on `grant`'s
-        // (possibly narrowed) scope: narrowing the access token does not end offline access.
+        let (access, access_rec) = self.new_token(Lifetime::Access);
+        // The next refresh token carries the old one's scope, so the rule is asked of that, not of `grant`'s
+        // (possibly narrowed) scope.
         let granted = self.refresh_token.as_ref();
-        let next = (self.allow_refresh && granted.is_some_and(|r| refresh_allowed(&r.scope)))
-            .then(|| self.new_token(cfg.refresh_ttl_secs));
+        let next = (self.allow_refresh
+            && granted.is_some_and(|r| token_policy::scope_refreshes(&r.scope)))
+        .then(|| self.new_token(Lifetime::Refresh));
         let scope = scope_str(&grant.scope);
         let next_token = next.as_ref().map(|n| n.0.clone());
         self.outcome = Some(Outcome::Rotate {
@@ -347,7 +340,7 @@ impl Issuer for Backend<'_> {
         Ok(RefreshedToken {
             token: access,
             refresh: next_token,
-            until: clock::oxide_expiry(cfg.access_ttl_secs),
+            until: clock::oxide_expiry(self.secs(Lifetime::Access)),
             token_type: TokenType::Bearer,
         })
     }

@@ -19,6 +19,7 @@ use super::outcome::Outcome;
 use super::params::Params;
 use super::primitives::{Backend, ClientIssuer};
 use super::{read_form, FormBody};
+use crate::core::token_policy::Lifetime;
 use crate::crypto;
 use crate::model::{ClientType, GrantType};
 use crate::state::AppState;
@@ -90,7 +91,7 @@ async fn issue(
     Ok(TokenResponse {
         access_token: issued.access,
         token_type: "Bearer",
-        expires_in: s.config.tokens.access_ttl_secs,
+        expires_in: Lifetime::Access.secs(&s.config.tokens),
         refresh_token: issued.refresh,
         scope: issued.scope,
     })
