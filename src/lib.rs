@@ -48,8 +48,20 @@ use std::process::ExitCode;
 
 use cli::{Cli, Command};
 
+/// Makes every file and dir this process creates from now on private to its user (umask 0o077): the data dir
+/// and any parent it needs, sled's files and lock and its later snapshots, `master.key`, are 0700/0600 from their
+/// first byte. The mask belongs to the whole process, so the process sets it once at start (`run_cli`), not the
+/// library when it opens a store; anything that embeds the server (the tests' in-process server) calls it too.
+pub fn private_umask() {
+    // SAFETY: umask(2) only swaps the process's file mode mask; it cannot fail and touches no memory.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run_cli(cli: Cli) -> ExitCode {
+    private_umask();
     let serve = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,

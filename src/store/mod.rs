@@ -52,16 +52,12 @@ pub enum OpenError {
     Io { dir: PathBuf, cause: String },
 }
 
-/// Makes `dir` private to the server's user: sets the process umask to 0o077, so everything created from then on
-/// (the dir and any parent it needs, sled's files and its lock, `master.key`, sled's later snapshots) is 0700/0600
-/// from its first byte, then creates `dir` and tightens what Latchkey keeps there (the dir, `db/`, `master.key`)
-/// where it already existed with a looser mode (logged): the store holds password hashes, token digests and
-/// sealed secrets. Other entries are left alone (the dir's own 0700 already hides them).
+/// Makes `dir` private to the server's user: creates `dir` and tightens what Latchkey keeps there (the dir, `db/`,
+/// `master.key`) where it already existed with a looser mode (logged): the store holds password hashes, token
+/// digests and sealed secrets. Other entries are left alone (the dir's own 0700 already hides them). What is
+/// created from then on is private from its first byte because the process runs with umask 0o077, which it sets
+/// at start ([`crate::private_umask`]): a process-wide setting is no side effect for a store to have.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    // SAFETY: umask(2) only swaps the process's file mode mask; it cannot fail and touches no memory.
-    unsafe {
-        libc::umask(0o077);
-    }
     std::fs::create_dir_all(dir)?;
     let mut tightened = tighten(dir, false)?;
     for own in ["db", crate::crypto::seal::KEY_FILE] {

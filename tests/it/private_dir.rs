@@ -1,15 +1,17 @@
 //! The data dir is private to the server's user: the dir and every dir in it 0700, every file 0600 (sled's files
-//! and lock, `master.key`), from a fresh start, after tightening a dir left open to others, and where `restore`
-//! creates the dirs.
+//! and lock, `master.key`), from a fresh start (of the real binary too, whatever umask it was started with),
+//! after tightening a dir left open to others, and where `restore` creates the dirs.
 
 use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 
 use latchkey::clock::Clock;
 use latchkey::config::Config;
 use serde_json::json;
 
-use crate::common::{spawn, TestServer};
+use crate::common::binary::{self, Latchkey};
+use crate::common::{login_at, spawn, TestServer, ADMIN_PASSWORD};
 use crate::providers::add;
 
 fn mode(p: &Path) -> u32 {
@@ -48,6 +50,24 @@ async fn a_fresh_data_dir_is_private_while_serving_and_after() {
     add(&s, &a, "Myidp").await;
     assert_private(s.dir.path());
     let dir = s.stop().await;
+    assert_private(dir.path());
+}
+
+/// The binary sets its own umask at start: started with a permissive one (022, which the test process may not
+/// have), what it creates in a fresh data dir is still private.
+#[tokio::test]
+async fn the_binary_keeps_a_fresh_data_dir_private_whatever_umask_it_inherits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = binary::serve(dir.path());
+    // SAFETY: runs in the child between fork and exec; umask(2) is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let server = Latchkey::start(cmd);
+    login_at(&reqwest::Client::new(), &server.url, "admin", ADMIN_PASSWORD).await;
     assert_private(dir.path());
 }
 

@@ -82,6 +82,8 @@ impl<'a> TestServer<'a> {
 
     /// Starts the server, or says why it refused (for tests of start-up checks).
     pub async fn try_start(self) -> Result<Server, Refused> {
+        // As the binary does at start: what the server creates is private from its first byte.
+        latchkey::private_umask();
         let dir = match self.dir {
             Some(dir) => dir,
             None => tempfile::tempdir().unwrap(),
