@@ -67,7 +67,13 @@ async fn the_binary_keeps_a_fresh_data_dir_private_whatever_umask_it_inherits() 
         });
     }
     let server = Latchkey::start(cmd);
-    login_at(&reqwest::Client::new(), &server.url, "admin", ADMIN_PASSWORD).await;
+    login_at(
+        &reqwest::Client::new(),
+        &server.url,
+        "admin",
+        ADMIN_PASSWORD,
+    )
+    .await;
     assert_private(dir.path());
 }
 
