@@ -87,6 +87,7 @@ impl<'a> Backend<'a> {
         }
     }
 
+    /// A fresh token (plaintext, and its digest with its expiry under the token policy).
     fn new_token(&self, lifetime: Lifetime) -> (String, NewToken) {
         let token = crypto::random_token();
         let digest = crypto::sha256(token.as_bytes());
@@ -94,6 +95,7 @@ impl<'a> Backend<'a> {
         (token, NewToken { digest, expires_at })
     }
 
+    /// The token policy's lifetime under this server's `[tokens]` config.
     fn secs(&self, lifetime: Lifetime) -> u64 {
         lifetime.secs(&self.state.config.tokens)
     }
