@@ -54,7 +54,7 @@ impl Store {
         self.durable().await
     }
 
-    pub fn get_app(&self, id: &str) -> Result<Option<App>> {
+    pub async fn get_app(&self, id: &str) -> Result<Option<App>> {
         match self.t.apps.get(id.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -62,7 +62,12 @@ impl Store {
     }
 
     /// The hot lookup of the token endpoint: two point reads, no scan, no lock.
-    pub fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        self.read_app_by_client_id(client_id)
+    }
+
+    /// [`Store::app_by_client_id`] for the store's own synchronous passes (verify, sweep).
+    pub(super) fn read_app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
         match self
             .t
             .apps_by_client
@@ -79,13 +84,18 @@ impl Store {
 
     /// The app of `client_id`, shared and cached (see [`AppCache`]): the lookup of every token, introspection and
     /// revocation request.
-    pub fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
+    pub async fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
+        self.cached_client_app(client_id)
+    }
+
+    /// [`Store::client_app`] for the store's own synchronous paths (the token liveness check, the sweeper).
+    pub(super) fn cached_client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
         let cache = &self.app_cache;
         if let Some(app) = cache.apps.get(client_id) {
             return Ok(Some(app.clone()));
         }
         let seen = cache.generation.load(Ordering::Acquire);
-        let Some(app) = self.app_by_client_id(client_id)?.map(Arc::new) else {
+        let Some(app) = self.read_app_by_client_id(client_id)?.map(Arc::new) else {
             return Ok(None);
         };
         if let dashmap::Entry::Vacant(slot) = cache.apps.entry(client_id.to_owned()) {
@@ -97,7 +107,7 @@ impl Store {
     }
 
     /// Every app, oldest first (the order Rocket.Chat lists them in).
-    pub fn list_apps(&self) -> Result<Vec<App>> {
+    pub async fn list_apps(&self) -> Result<Vec<App>> {
         let mut apps = self
             .t
             .apps
@@ -179,7 +189,7 @@ pub(crate) mod tests {
     async fn create_get_update_delete() {
         let (_d, s) = temp_store();
         s.create_app(&app("a1", "c1")).await.unwrap();
-        assert_eq!(s.app_by_client_id("c1").unwrap().unwrap().id, "a1");
+        assert_eq!(s.app_by_client_id("c1").await.unwrap().unwrap().id, "a1");
         assert!(
             s.create_app(&app("a2", "c1")).await.is_err(),
             "client id is unique"
@@ -192,10 +202,10 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(updated.name, "renamed");
-        assert_eq!(s.get_app("a1").unwrap().unwrap().name, "renamed");
+        assert_eq!(s.get_app("a1").await.unwrap().unwrap().name, "renamed");
         s.delete_app("a1").await.unwrap();
-        assert!(s.get_app("a1").unwrap().is_none());
-        assert!(s.app_by_client_id("c1").unwrap().is_none());
+        assert!(s.get_app("a1").await.unwrap().is_none());
+        assert!(s.app_by_client_id("c1").await.unwrap().is_none());
         assert!(s.delete_app("a1").await.is_err());
         s.verify().unwrap();
     }
@@ -203,9 +213,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn cached_client_app_follows_every_write() {
         let (_d, s) = temp_store();
-        assert!(s.client_app("c1").unwrap().is_none());
+        assert!(s.client_app("c1").await.unwrap().is_none());
         s.create_app(&app("a1", "c1")).await.unwrap();
-        assert!(s.client_app("c1").unwrap().unwrap().active);
+        assert!(s.client_app("c1").await.unwrap().unwrap().active);
         s.update_app("a1", |a| {
             a.active = false;
             Ok(())
@@ -213,16 +223,16 @@ pub(crate) mod tests {
         .await
         .unwrap();
         assert!(
-            !s.client_app("c1").unwrap().unwrap().active,
+            !s.client_app("c1").await.unwrap().unwrap().active,
             "deactivation is seen at once"
         );
         s.delete_app("a1").await.unwrap();
         assert!(
-            s.client_app("c1").unwrap().is_none(),
+            s.client_app("c1").await.unwrap().is_none(),
             "deletion is seen at once"
         );
         s.create_app(&app("a2", "c1")).await.unwrap();
-        assert_eq!(s.client_app("c1").unwrap().unwrap().id, "a2");
+        assert_eq!(s.client_app("c1").await.unwrap().unwrap().id, "a2");
     }
 
     /// Readers racing writers must never leave a stale app in the cache: after the last write, the cached lookup
@@ -237,7 +247,7 @@ pub(crate) mod tests {
                 let (s, stop) = (s.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        s.client_app("c1").unwrap();
+                        s.cached_client_app("c1").unwrap();
                     }
                 })
             })
@@ -249,12 +259,15 @@ pub(crate) mod tests {
             })
             .await
             .unwrap();
-            assert_eq!(s.client_app("c1").unwrap().unwrap().name, format!("n{i}"));
+            assert_eq!(
+                s.client_app("c1").await.unwrap().unwrap().name,
+                format!("n{i}")
+            );
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for r in readers {
             r.join().unwrap();
         }
-        assert_eq!(s.client_app("c1").unwrap().unwrap().name, "n299");
+        assert_eq!(s.client_app("c1").await.unwrap().unwrap().name, "n299");
     }
 }

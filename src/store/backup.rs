@@ -538,11 +538,16 @@ mod tests {
         restore(&file, &dir, 8 << 20, None).unwrap();
         let store = Store::open(&dir, 8 << 20).unwrap();
         store.verify().unwrap();
-        assert_eq!(store.list_apps().unwrap().len(), 2);
-        assert_eq!(
-            store.app_by_client_id("client-B").unwrap().unwrap(),
-            app("B")
-        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(store.list_apps().await.unwrap().len(), 2);
+            assert_eq!(
+                store.app_by_client_id("client-B").await.unwrap().unwrap(),
+                app("B")
+            );
+        });
         let extra = store.db.open_tree("added_by_someone_else").unwrap();
         assert_eq!(
             extra.get(b"\x00\xffbinary").unwrap().unwrap().as_ref(),

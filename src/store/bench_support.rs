@@ -226,32 +226,47 @@ mod tests {
         .unwrap();
         s.verify().unwrap();
         assert_eq!(s.admin_count().unwrap(), 43);
-        assert_eq!(s.app_by_client_id("client42").unwrap().unwrap().id, "app42");
-        assert_eq!(s.user_by_username("NAME42").unwrap().unwrap().id, "u42");
         assert_eq!(
-            s.user_by_email("name42@example.com").unwrap().unwrap().id,
+            s.app_by_client_id("client42").await.unwrap().unwrap().id,
+            "app42"
+        );
+        assert_eq!(
+            s.user_by_username("NAME42").await.unwrap().unwrap().id,
+            "u42"
+        );
+        assert_eq!(
+            s.user_by_email("name42@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             "u42"
         );
         let d = crate::crypto::sha256(&42u32.to_be_bytes());
-        assert_eq!(s.login_token(&d).unwrap().unwrap().user_id, "u42");
+        assert_eq!(s.login_token(&d).await.unwrap().unwrap().user_id, "u42");
         let d = crate::crypto::sha256(b"access42");
         assert_eq!(
-            s.active_token(&d, 0).unwrap().unwrap().client_id,
+            s.active_token(&d, 0).await.unwrap().unwrap().client_id,
             "client42"
         );
         assert_eq!(
-            s.sign_in_link("myidp", "acct42").unwrap().unwrap().id,
+            s.sign_in_link("myidp", "acct42").await.unwrap().unwrap().id,
             "l42"
         );
         let ids: Vec<String> = s
             .links_of_user("u42")
+            .await
             .unwrap()
             .into_iter()
             .map(|l| l.id)
             .collect();
         assert_eq!(ids, ["c42", "l42"]);
         assert_eq!(
-            s.sign_in_link_of_user("u42", "myidp").unwrap().unwrap().id,
+            s.sign_in_link_of_user("u42", "myidp")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             "l42"
         );
         // Population works like the create functions: the real delete path removes what was loaded.

@@ -209,7 +209,11 @@ impl Store {
         self.durable().await
     }
 
-    pub fn get_link(&self, id: &str) -> Result<Option<Link>> {
+    pub async fn get_link(&self, id: &str) -> Result<Option<Link>> {
+        self.read_link(id)
+    }
+
+    fn read_link(&self, id: &str) -> Result<Option<Link>> {
         match self.t.links.get(id.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -227,12 +231,16 @@ impl Store {
     }
 
     /// The `allow_sign_in` link of an upstream account: who it signs in as. Two point reads.
-    pub fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
+    pub async fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
         self.link_by_index(&self.t.links_by_account, &account_key(provider, account_id))
     }
 
     /// The user's `allow_sign_in` link to `provider`, if any. Two point reads.
-    pub fn sign_in_link_of_user(&self, user_id: &str, provider: &str) -> Result<Option<Link>> {
+    pub async fn sign_in_link_of_user(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<Link>> {
         self.link_by_index(
             &self.t.signin_by_user_provider,
             &signin_key(user_id, provider),
@@ -260,13 +268,13 @@ impl Store {
     }
 
     /// The user's links in creation order (ties in the same millisecond: by id).
-    pub fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
+    pub async fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
         let ids =
             self.link_ids_by_prefix(&self.t.links_by_user, &user_prefix(user_id), id_of_user_key)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             // Gone between the index read and this one: deleted meanwhile, so not listed.
-            if let Some(l) = self.get_link(&id)? {
+            if let Some(l) = self.read_link(&id)? {
                 out.push(l);
             }
         }
@@ -274,7 +282,7 @@ impl Store {
     }
 
     /// The newest `created_at` among the user's links (the last key of its prefix).
-    pub fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
+    pub async fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
         let prefix = user_prefix(user_id);
         match self.t.links_by_user.scan_prefix(&prefix).keys().next_back() {
             Some(k) => {
@@ -293,9 +301,9 @@ impl Store {
     /// past the user's newest link (which covers a restart under a clock that stands still), so "creation order"
     /// is strict even for links created within one millisecond. `created_at` is an ordering key, never shown on
     /// the wire, so running a few milliseconds ahead under a burst costs nothing.
-    pub fn next_link_time(&self, user_id: &str, now: Millis) -> Result<Millis> {
+    pub async fn next_link_time(&self, user_id: &str, now: Millis) -> Result<Millis> {
         use std::sync::atomic::Ordering;
-        let floor = match self.newest_link_time(user_id)? {
+        let floor = match self.newest_link_time(user_id).await? {
             Some(t) => now.max(t.saturating_add(1)),
             None => now,
         };
@@ -309,7 +317,7 @@ impl Store {
     }
 
     /// Every link, oldest first (ties by id).
-    pub fn list_links(&self) -> Result<Vec<Link>> {
+    pub async fn list_links(&self) -> Result<Vec<Link>> {
         let mut all = self
             .t
             .links

@@ -5,7 +5,8 @@
 //!
 //! The durability rule: every write method is `async` and returns only once its write is durable (it awaits the
 //! group-commit flusher, [`Store::durable`], itself; see `flush.rs`), so no caller outside `store` flushes, and an
-//! acknowledged write is never lost. Concurrent writers still share one flush. Reads are synchronous.
+//! acknowledged write is never lost. Concurrent writers still share one flush. Reads are `async` too, although sled
+//! answers them at once: a network database cannot, and the callers must not depend on which backend answers.
 
 mod app;
 pub mod backup;
@@ -269,7 +270,7 @@ impl Store {
     }
 
     /// A small persistent value in the `meta` tree (e.g. a generated key).
-    pub fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
+    pub async fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
         Ok(self.t.meta.get(key).map_err(db_err)?.map(|v| v.to_vec()))
     }
 
@@ -387,7 +388,7 @@ pub(crate) mod testing {
         mut m: M,
         apply: impl Fn(&mut M, &Op) -> Out,
         run: impl AsyncFn(&Store, &Op) -> Out,
-        check: impl Fn(&Store, &M) -> Result<(), proptest::test_runner::TestCaseError>,
+        check: impl AsyncFn(&Store, &M) -> Result<(), proptest::test_runner::TestCaseError>,
     ) -> Result<(), proptest::test_runner::TestCaseError> {
         use proptest::test_runner::TestCaseError;
         let verify = |s: &Store, when: &str| {
@@ -408,6 +409,7 @@ pub(crate) mod testing {
                 }
             }
             check(&s, &m)
+                .await
                 .map_err(|e| TestCaseError::fail(format!("after step #{i} {step:?}: {e}")))?;
         }
         verify(&s, &format!("after {steps:?}"))

@@ -25,7 +25,7 @@ impl Store {
         Ok(stored)
     }
 
-    pub fn get_provider(&self, key: &str) -> Result<Option<Provider>> {
+    pub async fn get_provider(&self, key: &str) -> Result<Option<Provider>> {
         match self.t.providers.get(key.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -33,7 +33,7 @@ impl Store {
     }
 
     /// Every provider, oldest first (RC lists settings sections in creation order).
-    pub fn list_providers(&self) -> Result<Vec<Provider>> {
+    pub async fn list_providers(&self) -> Result<Vec<Provider>> {
         let mut all = self
             .t
             .providers
@@ -120,7 +120,7 @@ mod tests {
             .await
             .unwrap();
         assert!(u.enabled);
-        assert!(s.get_provider("myidp").unwrap().unwrap().enabled);
+        assert!(s.get_provider("myidp").await.unwrap().unwrap().enabled);
         assert!(s
             .update_provider("myidp", |p| {
                 p.id = "other".into();
@@ -129,10 +129,10 @@ mod tests {
             .await
             .is_err());
         s.verify().unwrap();
-        assert_eq!(s.list_providers().unwrap().len(), 1);
+        assert_eq!(s.list_providers().await.unwrap().len(), 1);
         assert_eq!(s.remove_provider("myidp").await.unwrap().unwrap().id, "id1");
         assert!(s.remove_provider("myidp").await.unwrap().is_none());
-        assert!(s.get_provider("myidp").unwrap().is_none());
+        assert!(s.get_provider("myidp").await.unwrap().is_none());
         s.verify().unwrap();
     }
 

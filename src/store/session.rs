@@ -55,7 +55,7 @@ impl Store {
         self.durable().await
     }
 
-    pub fn login_token(&self, digest: &[u8; 32]) -> Result<Option<LoginToken>> {
+    pub async fn login_token(&self, digest: &[u8; 32]) -> Result<Option<LoginToken>> {
         match self.t.login_tokens.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -147,10 +147,10 @@ mod tests {
             .await
             .is_err());
         assert_eq!(s.sweep_login_tokens(50).unwrap(), 1);
-        assert!(s.login_token(&[2; 32]).unwrap().is_none());
+        assert!(s.login_token(&[2; 32]).await.unwrap().is_none());
         s.delete_user("u1").await.unwrap();
-        assert!(s.login_token(&[1; 32]).unwrap().is_none());
-        assert!(s.login_token(&[3; 32]).unwrap().is_some());
+        assert!(s.login_token(&[1; 32]).await.unwrap().is_none());
+        assert!(s.login_token(&[3; 32]).await.unwrap().is_some());
         s.verify().unwrap();
     }
 
@@ -174,7 +174,10 @@ mod tests {
             let r = s.create_login_token([7; 32], &tok(owner)).await;
             assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
         }
-        assert_eq!(s.login_token(&[7; 32]).unwrap().unwrap().user_id, "u1");
+        assert_eq!(
+            s.login_token(&[7; 32]).await.unwrap().unwrap().user_id,
+            "u1"
+        );
         s.verify().unwrap();
     }
 }

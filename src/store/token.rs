@@ -221,7 +221,7 @@ impl Store {
 
     /// Reads a code without redeeming it: the token endpoint's flow runs on this copy, and
     /// [`Store::redeem_code`] re-checks it.
-    pub fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
+    pub async fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
         match self.t.codes.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -229,7 +229,7 @@ impl Store {
     }
 
     /// The stored record of a token, live or not.
-    pub fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
+    pub async fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
         match self.t.tokens.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -354,7 +354,7 @@ impl Store {
     /// Whether a family-less (client_credentials) token's app still honours it.
     fn client_token_alive(&self, rec: &TokenRecord, epoch: u64) -> Result<bool> {
         Ok(self
-            .client_app(&rec.client_id)?
+            .cached_client_app(&rec.client_id)?
             .is_some_and(|app| app.active && app.token_epoch == epoch))
     }
 
@@ -435,14 +435,14 @@ impl Store {
 
     /// A token that is live now: known, unexpired, not rotated away (refresh), and its family not revoked.
     /// Two point reads; this is the introspection and bearer-auth hot path.
-    pub fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
+    pub async fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
         self.live_token(digest, now, None)
     }
 
     /// [`Store::active_token`] for a caller that already holds the token's client (introspection authenticated
     /// it): a token of another client is not live for it, and a client_credentials token is checked against
     /// `app` without reading the app again.
-    pub fn active_token_of(
+    pub async fn active_token_of(
         &self,
         digest: &Digest,
         now: Millis,
@@ -747,7 +747,7 @@ impl Store {
     /// Whether a family's app exists and is active and its user (if any) exists.
     fn family_owners_alive(&self, fam: &FamilyRecord) -> Result<bool> {
         let app_active = self
-            .app_by_client_id(&fam.client_id)?
+            .read_app_by_client_id(&fam.client_id)?
             .is_some_and(|a| a.active);
         let user = match fam.subject.user_id() {
             Some(id) => self.t.users.contains_key(id.as_bytes()).map_err(db_err)?,
@@ -812,11 +812,14 @@ pub(crate) mod tests {
         let tokens = Some(first_tokens(1, 2));
         let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], tokens).await;
         assert!(matches!(r.unwrap(), Redeemed::Ok));
-        assert!(s.active_token(&[1; 32], 10).unwrap().is_some());
+        assert!(s.active_token(&[1; 32], 10).await.unwrap().is_some());
         let again = s.redeem_code(&[7; 32], "c1", 10, [4; 16], Some(first_tokens(5, 6)));
         assert!(matches!(again.await.unwrap(), Redeemed::Replayed));
         for t in [1, 2, 5, 6] {
-            assert!(s.active_token(&[t; 32], 10).unwrap().is_none(), "token {t}");
+            assert!(
+                s.active_token(&[t; 32], 10).await.unwrap().is_none(),
+                "token {t}"
+            );
         }
         s.verify().unwrap();
     }
@@ -844,7 +847,10 @@ pub(crate) mod tests {
             .iter()
             .all(|r| matches!(r, Ok(Redeemed::Ok | Redeemed::Replayed))));
         for t in 1..=32 {
-            assert!(s.active_token(&[t; 32], 10).unwrap().is_none(), "token {t}");
+            assert!(
+                s.active_token(&[t; 32], 10).await.unwrap().is_none(),
+                "token {t}"
+            );
         }
     }
 
@@ -856,7 +862,7 @@ pub(crate) mod tests {
         assert!(matches!(r.unwrap(), Redeemed::Ok));
         let r = s.redeem_code(&[7; 32], "c1", 10, [4; 16], Some(first_tokens(1, 2)));
         assert!(matches!(r.await.unwrap(), Redeemed::Replayed));
-        assert!(s.token_record(&[1; 32]).unwrap().is_none());
+        assert!(s.token_record(&[1; 32]).await.unwrap().is_none());
         assert!(s.t.families.is_empty());
     }
 
@@ -867,7 +873,7 @@ pub(crate) mod tests {
         put_code(&s, 8, "c1", "nobody").await;
         let r = s.redeem_code(&[8; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
         assert!(matches!(r.await, Err(Error::NotFound(Entity::User))));
-        assert_eq!(s.peek_code(&[8; 32]).unwrap().unwrap().redeemed, None);
+        assert_eq!(s.peek_code(&[8; 32]).await.unwrap().unwrap().redeemed, None);
         assert!(s.t.families.is_empty() && s.t.tokens.is_empty());
     }
 }

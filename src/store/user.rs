@@ -61,7 +61,7 @@ impl Store {
         self.durable().await
     }
 
-    pub fn get_user(&self, id: &str) -> Result<Option<User>> {
+    pub async fn get_user(&self, id: &str) -> Result<Option<User>> {
         match self.t.users.get(id.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -79,19 +79,19 @@ impl Store {
     }
 
     /// Case-insensitive, as Rocket.Chat's login is.
-    pub fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         self.user_by_index(&self.t.users_by_name, &username.to_lowercase())
     }
 
-    pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         self.user_by_index(&self.t.users_by_email, &email.to_lowercase())
     }
 
-    pub fn has_users(&self) -> Result<bool> {
+    pub async fn has_users(&self) -> Result<bool> {
         Ok(!self.t.users.is_empty())
     }
 
-    pub fn list_users(&self) -> Result<Vec<User>> {
+    pub async fn list_users(&self) -> Result<Vec<User>> {
         self.t
             .users
             .iter()
@@ -279,9 +279,13 @@ pub(crate) mod tests {
                 ..
             }
         ));
-        assert_eq!(s.user_by_username("JANE").unwrap().unwrap().id, "u1");
+        assert_eq!(s.user_by_username("JANE").await.unwrap().unwrap().id, "u1");
         assert_eq!(
-            s.user_by_email("jane@example.com").unwrap().unwrap().id,
+            s.user_by_email("jane@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             "u1"
         );
         s.verify().unwrap();
@@ -313,8 +317,8 @@ pub(crate) mod tests {
             })
             .await;
         assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
-        assert_eq!(s.get_user("u1").unwrap().unwrap().id, "u1");
-        assert!(s.get_user("u2").unwrap().is_none());
+        assert_eq!(s.get_user("u1").await.unwrap().unwrap().id, "u1");
+        assert!(s.get_user("u2").await.unwrap().is_none());
         s.verify().unwrap();
     }
 }

@@ -448,7 +448,7 @@ mod tests {
         assert_eq!(s.repair().unwrap(), 1);
         s.verify().unwrap();
         assert!(
-            s.active_token(&[2; 32], 10).unwrap().is_some(),
+            s.active_token(&[2; 32], 10).await.unwrap().is_some(),
             "the rest is untouched"
         );
         assert_eq!(s.repair().unwrap(), 0, "nothing left to repair");
@@ -468,7 +468,7 @@ mod tests {
         s.t.families.remove(FAMILY).unwrap();
         // Both tokens with their entries, and the family's two owner entries.
         assert_eq!(s.repair().unwrap(), 6);
-        assert!(s.token_record(&[1; 32]).unwrap().is_none());
+        assert!(s.token_record(&[1; 32]).await.unwrap().is_none());
         assert!(s.t.tokens_by_family.is_empty());
         s.verify().unwrap();
     }
@@ -480,13 +480,13 @@ mod tests {
         let (_d, s) = granted().await;
         s.delete_user("u1").await.unwrap();
         assert!(
-            s.active_token(&[1; 32], 10).unwrap().is_some(),
+            s.active_token(&[1; 32], 10).await.unwrap().is_some(),
             "the crash window"
         );
         assert!(s.verify().is_err());
         s.repair().unwrap();
-        assert!(s.active_token(&[1; 32], 10).unwrap().is_none());
-        assert!(s.active_token(&[2; 32], 10).unwrap().is_none());
+        assert!(s.active_token(&[1; 32], 10).await.unwrap().is_none());
+        assert!(s.active_token(&[2; 32], 10).await.unwrap().is_none());
     }
 
     /// Corruption is refused, and nothing is written: not even the leftovers' repairs.
