@@ -13,9 +13,9 @@ use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::provider::{Setting, SettingValue};
 use crate::model::{Link, Provider};
-use crate::store::link::tests::link as make_link;
+use crate::store::sled::link::tests::link as make_link;
+use crate::store::sled::user::tests::user as make_user;
 use crate::store::testing::{agrees_with_model, steps, temp_store, Step};
-use crate::store::user::tests::user as make_user;
 use crate::store::Store;
 
 const USERS: [&str; 3] = ["u0", "u1", "u2"];
@@ -378,7 +378,7 @@ fn racing_sign_in_claims_admit_exactly_one() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (_dir, s) = crate::store::link::tests::seeded().await;
+        let (_dir, s) = crate::store::sled::link::tests::seeded().await;
         for i in 0..16 {
             s.create_user(&make_user(&format!("r{i:02}"), &format!("racer{i}"), false))
                 .await

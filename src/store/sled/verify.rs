@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use super::link::{
     account_key, id_of_provider_key, id_of_user_key, provider_key, signin_key, user_key,
 };
-use super::{codec, db_err, session::LoginToken, Store};
+use super::{codec, db_err, session::LoginToken, Sled};
 use crate::error::{Error, Result};
 use crate::model::provider::normalize_name;
 use crate::model::{App, Link, Provider, User};
@@ -64,7 +64,7 @@ impl Findings {
     }
 }
 
-impl Store {
+impl Sled {
     /// Returns `Err(Internal)` listing the first problems found; `Ok` when every index agrees with the records.
     pub fn verify(&self) -> Result<()> {
         let f = self.check()?;
@@ -416,11 +416,11 @@ pub(super) fn tree_name(tree: &sled::Tree) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::app::tests::app;
+    use crate::store::sled::app::tests::app;
+    use crate::store::sled::token::tests::{first_tokens, put_code};
+    use crate::store::sled::user::tests::user;
     use crate::store::testing::temp_store;
-    use crate::store::token::tests::{first_tokens, put_code};
-    use crate::store::user::tests::user;
+    use crate::store::Store;
 
     const FAMILY: [u8; 16] = [9; 16];
 

@@ -16,7 +16,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::verify::{tree_name, Findings, Op};
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Result};
 
@@ -209,8 +209,7 @@ fn token_dead(f: &FamilyRecord, token: Option<&[u8]>, now: Millis) -> Result<boo
     })
 }
 
-impl Store {
-    /// Stores a new authorization code; returns once it is durable.
+impl Sled {
     pub async fn put_code(&self, digest: &Digest, code: &CodeRecord) -> Result<()> {
         self.t
             .codes
@@ -219,29 +218,20 @@ impl Store {
         self.durable().await
     }
 
-    /// Reads a code without redeeming it: the token endpoint's flow runs on this copy, and
-    /// [`Store::redeem_code`] re-checks it.
-    pub async fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
+    pub fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
         match self.t.codes.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
         }
     }
 
-    /// The stored record of a token, live or not.
-    pub async fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
+    pub fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
         match self.t.tokens.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Redeems the code for `client_id` and, with `tokens` (the redemption verified), starts family `family` with
-    /// them, in one transaction: a concurrent replay either comes first (and this redemption fails) or finds the
-    /// family and revokes it. Without `tokens` the code is only used up, as it is by every attempt of its client.
-    /// A second redemption revokes the family; a code presented by another client is left as it is (whoever stole
-    /// it must not be able to burn it or its tokens). Fails with NotFound when the client or the user is gone, so a
-    /// token can never outlive a concurrent app or user deletion. Returns once the outcome is durable.
     pub async fn redeem_code(
         &self,
         digest: &Digest,
@@ -340,8 +330,6 @@ impl Store {
         Ok(redeemed)
     }
 
-    /// Stores a client_credentials token: one plain insert, no transaction, so the group commit batches them
-    /// (sled transactions serialize on a process-wide lock and seal the log buffer each). Returns once durable.
     pub async fn put_client_token(&self, digest: &Digest, rec: &TokenRecord) -> Result<()> {
         debug_assert!(matches!(rec.lineage, Lineage::Epoch(_)));
         self.t
@@ -354,14 +342,10 @@ impl Store {
     /// Whether a family-less (client_credentials) token's app still honours it.
     fn client_token_alive(&self, rec: &TokenRecord, epoch: u64) -> Result<bool> {
         Ok(self
-            .cached_client_app(&rec.client_id)?
+            .client_app(&rec.client_id)?
             .is_some_and(|app| app.active && app.token_epoch == epoch))
     }
 
-    /// Exchanges a refresh token of `client_id` for new tokens in the same family and revokes the access token
-    /// issued with it (as Rocket.Chat and Hydra do). The new refresh token keeps the old one's scope (RFC 6749 §6);
-    /// `scope` is the new access token's. Presenting an already rotated refresh token revokes the family
-    /// (RFC 9700 §4.14.2). Returns once the outcome is durable.
     pub async fn rotate_refresh(
         &self,
         old: &Digest,
@@ -433,16 +417,11 @@ impl Store {
         Ok(rotated)
     }
 
-    /// A token that is live now: known, unexpired, not rotated away (refresh), and its family not revoked.
-    /// Two point reads; this is the introspection and bearer-auth hot path.
-    pub async fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
+    pub fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
         self.live_token(digest, now, None)
     }
 
-    /// [`Store::active_token`] for a caller that already holds the token's client (introspection authenticated
-    /// it): a token of another client is not live for it, and a client_credentials token is checked against
-    /// `app` without reading the app again.
-    pub async fn active_token_of(
+    pub fn active_token_of(
         &self,
         digest: &Digest,
         now: Millis,
@@ -478,9 +457,6 @@ impl Store {
         Ok(alive.then_some(rec))
     }
 
-    /// RFC 7009 for `client_id`: a refresh token takes its whole family with it; an access token goes alone.
-    /// Tokens of other clients and unknown tokens are left alone (the caller answers 200 either way). Returns once
-    /// the revocation is durable.
     pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
         let t = &self.t;
         let r = (&t.families, &t.tokens, &t.tokens_by_family).transaction(
@@ -535,14 +511,11 @@ impl Store {
         Ok(n)
     }
 
-    /// Revokes every family of an app (deleted or deactivated). Call after the app change has committed: any
-    /// issuance racing with it either committed before (and is found here) or fails its client check.
     pub async fn revoke_client_tokens(&self, client_id: &str) -> Result<usize> {
         self.revoke_by_owner(&self.t.families_by_client, client_id)
             .await
     }
 
-    /// Revokes every family of a user (deleted).
     pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<usize> {
         self.revoke_by_owner(&self.t.families_by_user, user_id)
             .await
@@ -747,7 +720,7 @@ impl Store {
     /// Whether a family's app exists and is active and its user (if any) exists.
     fn family_owners_alive(&self, fam: &FamilyRecord) -> Result<bool> {
         let app_active = self
-            .read_app_by_client_id(&fam.client_id)?
+            .app_by_client_id(&fam.client_id)?
             .is_some_and(|a| a.active);
         let user = match fam.subject.user_id() {
             Some(id) => self.t.users.contains_key(id.as_bytes()).map_err(db_err)?,
@@ -760,9 +733,10 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::app::tests::app;
+    use crate::store::sled::app::tests::app;
+    use crate::store::sled::user::tests::user;
     use crate::store::testing::temp_store;
-    use crate::store::user::tests::user;
+    use crate::store::Store;
 
     /// Puts a code of `user` for `client` under digest `[code; 32]` (unexpired until 1_000).
     pub(crate) async fn put_code(s: &Store, code: u8, client: &str, user: &str) {

@@ -4,8 +4,9 @@
 use super::*;
 use crate::model::link::CUSTOM_TYPE;
 use crate::model::provider::{Setting, SettingValue};
+use crate::store::sled::user::tests::user;
 use crate::store::testing::temp_store;
-use crate::store::user::tests::user;
+use crate::store::Store;
 
 pub(crate) fn link(id: &str, user: &str, provider: &str, account: &str, sign_in: bool) -> Link {
     Link {

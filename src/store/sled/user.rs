@@ -5,7 +5,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::link::LinkTx;
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::error::{Entity, Error, Field, Result, Rule};
 use crate::model::User;
 
@@ -18,8 +18,7 @@ fn admins(meta: &TransactionalTree) -> Result<u64, ConflictableTransactionError<
         .unwrap_or(0))
 }
 
-impl Store {
-    /// Inserts a new user; username (case-insensitively) and every email must be free.
+impl Sled {
     pub async fn create_user(&self, user: &User) -> Result<()> {
         let bytes = codec::encode(user);
         let name_key = user.username.to_lowercase();
@@ -61,7 +60,7 @@ impl Store {
         self.durable().await
     }
 
-    pub async fn get_user(&self, id: &str) -> Result<Option<User>> {
+    pub fn get_user(&self, id: &str) -> Result<Option<User>> {
         match self.t.users.get(id.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -78,20 +77,19 @@ impl Store {
         }
     }
 
-    /// Case-insensitive, as Rocket.Chat's login is.
-    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+    pub fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         self.user_by_index(&self.t.users_by_name, &username.to_lowercase())
     }
 
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         self.user_by_index(&self.t.users_by_email, &email.to_lowercase())
     }
 
-    pub async fn has_users(&self) -> Result<bool> {
+    pub fn has_users(&self) -> Result<bool> {
         Ok(!self.t.users.is_empty())
     }
 
-    pub async fn list_users(&self) -> Result<Vec<User>> {
+    pub fn list_users(&self) -> Result<Vec<User>> {
         self.t
             .users
             .iter()
@@ -100,7 +98,6 @@ impl Store {
             .collect()
     }
 
-    /// Replaces the stored user (same id) keeping indexes and the admin count right. `change` must be pure.
     pub async fn update_user(
         &self,
         id: &str,
@@ -167,7 +164,6 @@ impl Store {
         Ok(user)
     }
 
-    /// Removes the user, its indexes, its links and its login tokens. The last admin cannot be removed.
     pub async fn delete_user(&self, id: &str) -> Result<User> {
         // The links seen now go in the user's own transaction, so the user and its links vanish together.
         let link_ids = self.link_ids_of_user(id)?;

@@ -17,7 +17,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::{Link, Provider};
@@ -166,12 +166,7 @@ impl LinkTx<'_> {
     }
 }
 
-impl Store {
-    /// Inserts a new link in one transaction that checks: the provider exists and is enabled (else
-    /// `NotFound(Entity::Provider)`, read inside the transaction so a concurrent removal serializes against it), the
-    /// user exists (else `NotFound(Entity::User)`), the id is free, and, for a sign-in link, that neither the upstream
-    /// account (`Conflict { field: Field::AccountId }`) nor the user's sign-in slot for the provider
-    /// (`Conflict { field: Field::Provider }`) is taken.
+impl Sled {
     pub async fn create_link(&self, link: &Link) -> Result<()> {
         let t = &self.t;
         let r = (
@@ -209,11 +204,7 @@ impl Store {
         self.durable().await
     }
 
-    pub async fn get_link(&self, id: &str) -> Result<Option<Link>> {
-        self.read_link(id)
-    }
-
-    fn read_link(&self, id: &str) -> Result<Option<Link>> {
+    pub fn get_link(&self, id: &str) -> Result<Option<Link>> {
         match self.t.links.get(id.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -230,17 +221,11 @@ impl Store {
         }
     }
 
-    /// The `allow_sign_in` link of an upstream account: who it signs in as. Two point reads.
-    pub async fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
+    pub fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
         self.link_by_index(&self.t.links_by_account, &account_key(provider, account_id))
     }
 
-    /// The user's `allow_sign_in` link to `provider`, if any. Two point reads.
-    pub async fn sign_in_link_of_user(
-        &self,
-        user_id: &str,
-        provider: &str,
-    ) -> Result<Option<Link>> {
+    pub fn sign_in_link_of_user(&self, user_id: &str, provider: &str) -> Result<Option<Link>> {
         self.link_by_index(
             &self.t.signin_by_user_provider,
             &signin_key(user_id, provider),
@@ -267,22 +252,20 @@ impl Store {
             .collect()
     }
 
-    /// The user's links in creation order (ties in the same millisecond: by id).
-    pub async fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
+    pub fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
         let ids =
             self.link_ids_by_prefix(&self.t.links_by_user, &user_prefix(user_id), id_of_user_key)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             // Gone between the index read and this one: deleted meanwhile, so not listed.
-            if let Some(l) = self.read_link(&id)? {
+            if let Some(l) = self.get_link(&id)? {
                 out.push(l);
             }
         }
         Ok(out)
     }
 
-    /// The newest `created_at` among the user's links (the last key of its prefix).
-    pub async fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
+    pub fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
         let prefix = user_prefix(user_id);
         match self.t.links_by_user.scan_prefix(&prefix).keys().next_back() {
             Some(k) => {
@@ -297,13 +280,9 @@ impl Store {
         }
     }
 
-    /// A `created_at` for a new link of `user_id`: `now`, raised past every time this store has handed out and
-    /// past the user's newest link (which covers a restart under a clock that stands still), so "creation order"
-    /// is strict even for links created within one millisecond. `created_at` is an ordering key, never shown on
-    /// the wire, so running a few milliseconds ahead under a burst costs nothing.
-    pub async fn next_link_time(&self, user_id: &str, now: Millis) -> Result<Millis> {
+    pub fn next_link_time(&self, user_id: &str, now: Millis) -> Result<Millis> {
         use std::sync::atomic::Ordering;
-        let floor = match self.newest_link_time(user_id).await? {
+        let floor = match self.newest_link_time(user_id)? {
             Some(t) => now.max(t.saturating_add(1)),
             None => now,
         };
@@ -316,8 +295,7 @@ impl Store {
         Ok(floor.max(prev.saturating_add(1)))
     }
 
-    /// Every link, oldest first (ties by id).
-    pub async fn list_links(&self) -> Result<Vec<Link>> {
+    pub fn list_links(&self) -> Result<Vec<Link>> {
         let mut all = self
             .t
             .links
@@ -329,9 +307,6 @@ impl Store {
         Ok(all)
     }
 
-    /// Reads, changes and writes one link atomically, re-checking the sign-in invariants when `allow_sign_in` or
-    /// `account_id` change. `change` may run more than once: keep it pure. The id, user, provider and creation
-    /// time cannot change (`Internal`).
     pub async fn update_link(
         &self,
         id: &str,
@@ -377,7 +352,6 @@ impl Store {
         Ok(link)
     }
 
-    /// Removes one link and its index entries; `NotFound(Entity::Link)` when there is none.
     pub async fn delete_link(&self, id: &str) -> Result<Link> {
         let link = self
             .remove_links(std::iter::once(id.to_owned()))?

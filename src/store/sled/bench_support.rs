@@ -2,7 +2,7 @@
 //! which would make a 10^6-record store take far too long to build; benches cannot reach the trees themselves.
 
 use super::link::{account_key, provider_key, signin_key, user_key};
-use super::{codec, db_err, session::LoginToken, Store, TokenRecord};
+use super::{codec, db_err, session::LoginToken, token::TokenRecord, Sled};
 use crate::error::Result;
 use crate::model::{App, Link, User};
 
@@ -37,7 +37,7 @@ pub struct BenchRecords<'a> {
     pub links: &'a [Link],
 }
 
-impl Store {
+impl Sled {
     /// Writes records and their index entries exactly as the create functions would, with no uniqueness checks,
     /// then flushes once. For benches only.
     #[doc(hidden)]
@@ -136,7 +136,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::{ClientType, Provider, UserRef};
-    use crate::store::link::tests::link;
+    use crate::store::sled::link::tests::link;
     use crate::store::testing::temp_store;
 
     #[tokio::test]
@@ -162,7 +162,11 @@ mod tests {
             .collect();
         let users: Vec<User> = (0..300)
             .map(|i| {
-                crate::store::user::tests::user(&format!("u{i}"), &format!("Name{i}"), i % 7 == 0)
+                crate::store::sled::user::tests::user(
+                    &format!("u{i}"),
+                    &format!("Name{i}"),
+                    i % 7 == 0,
+                )
             })
             .collect();
         let tokens: Vec<([u8; 32], LoginToken)> = (0..300u32)

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
-use super::{abort, codec, db_err, txn_result, Store};
+use super::{abort, codec, db_err, txn_result, Sled};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 
@@ -29,8 +29,7 @@ fn user_prefix(user_id: &str) -> Vec<u8> {
     k
 }
 
-impl Store {
-    /// Stores a login token by digest; fails if the user no longer exists or the digest is already stored.
+impl Sled {
     pub async fn create_login_token(&self, digest: [u8; 32], token: &LoginToken) -> Result<()> {
         let bytes = codec::encode(token);
         let t = &self.t;
@@ -55,7 +54,7 @@ impl Store {
         self.durable().await
     }
 
-    pub async fn login_token(&self, digest: &[u8; 32]) -> Result<Option<LoginToken>> {
+    pub fn login_token(&self, digest: &[u8; 32]) -> Result<Option<LoginToken>> {
         match self.t.login_tokens.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
@@ -124,10 +123,10 @@ mod tests {
     #[tokio::test]
     async fn tokens_die_with_their_user_and_when_expired() {
         let (_d, s) = temp_store();
-        s.create_user(&crate::store::user::tests::user("u1", "a", false))
+        s.create_user(&crate::store::sled::user::tests::user("u1", "a", false))
             .await
             .unwrap();
-        s.create_user(&crate::store::user::tests::user("u2", "b", false))
+        s.create_user(&crate::store::sled::user::tests::user("u2", "b", false))
             .await
             .unwrap();
         let tok = |u: &str, exp| LoginToken {
@@ -160,7 +159,7 @@ mod tests {
     async fn a_login_token_digest_is_created_once() {
         let (_d, s) = temp_store();
         for (id, name) in [("u1", "a"), ("u2", "b")] {
-            s.create_user(&crate::store::user::tests::user(id, name, false))
+            s.create_user(&crate::store::sled::user::tests::user(id, name, false))
                 .await
                 .unwrap();
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use sled::Transactional;
 
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::App;
 
@@ -28,8 +28,7 @@ impl AppCache {
     }
 }
 
-impl Store {
-    /// Inserts a new app; its `client_id` must be free.
+impl Sled {
     pub async fn create_app(&self, app: &App) -> Result<()> {
         let bytes = codec::encode(app);
         let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
@@ -54,20 +53,14 @@ impl Store {
         self.durable().await
     }
 
-    pub async fn get_app(&self, id: &str) -> Result<Option<App>> {
+    pub fn get_app(&self, id: &str) -> Result<Option<App>> {
         match self.t.apps.get(id.as_bytes()).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
             None => Ok(None),
         }
     }
 
-    /// The hot lookup of the token endpoint: two point reads, no scan, no lock.
-    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
-        self.read_app_by_client_id(client_id)
-    }
-
-    /// [`Store::app_by_client_id`] for the store's own synchronous passes (verify, sweep).
-    pub(super) fn read_app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+    pub fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
         match self
             .t
             .apps_by_client
@@ -82,20 +75,13 @@ impl Store {
         }
     }
 
-    /// The app of `client_id`, shared and cached (see [`AppCache`]): the lookup of every token, introspection and
-    /// revocation request.
-    pub async fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
-        self.cached_client_app(client_id)
-    }
-
-    /// [`Store::client_app`] for the store's own synchronous paths (the token liveness check, the sweeper).
-    pub(super) fn cached_client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
+    pub fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
         let cache = &self.app_cache;
         if let Some(app) = cache.apps.get(client_id) {
             return Ok(Some(app.clone()));
         }
         let seen = cache.generation.load(Ordering::Acquire);
-        let Some(app) = self.read_app_by_client_id(client_id)?.map(Arc::new) else {
+        let Some(app) = self.app_by_client_id(client_id)?.map(Arc::new) else {
             return Ok(None);
         };
         if let dashmap::Entry::Vacant(slot) = cache.apps.entry(client_id.to_owned()) {
@@ -106,8 +92,7 @@ impl Store {
         Ok(Some(app))
     }
 
-    /// Every app, oldest first (the order Rocket.Chat lists them in).
-    pub async fn list_apps(&self) -> Result<Vec<App>> {
+    pub fn list_apps(&self) -> Result<Vec<App>> {
         let mut apps = self
             .t
             .apps
@@ -119,7 +104,6 @@ impl Store {
         Ok(apps)
     }
 
-    /// Reads, changes and writes one app atomically. `change` may run more than once (transaction retry): keep it pure.
     pub async fn update_app(
         &self,
         id: &str,
@@ -144,7 +128,6 @@ impl Store {
         Ok(app)
     }
 
-    /// Removes the app and its index entry; returns what was removed.
     pub async fn delete_app(&self, id: &str) -> Result<App> {
         let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
             let Some(bytes) = apps.remove(id.as_bytes())? else {
@@ -247,7 +230,7 @@ pub(crate) mod tests {
                 let (s, stop) = (s.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        s.cached_client_app("c1").unwrap();
+                        s.0.client_app("c1").unwrap();
                     }
                 })
             })
