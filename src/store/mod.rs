@@ -17,7 +17,9 @@ mod link_model_test;
 #[cfg(test)]
 mod model_test;
 mod record;
+mod session;
 mod sled;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,12 +29,12 @@ use crate::error::Result;
 use crate::model::{App, Link, Provider, User};
 use token::{Digest, FirstTokens, NewToken};
 
+pub use self::sled::backup;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub use self::sled::bench_support::BenchRecords;
-pub use self::sled::session::LoginToken;
 pub use self::sled::spawn_sweeper;
-pub use self::sled::{backup, token};
+pub use session::LoginToken;
 pub use token::{
     CodeRecord, FamilyId, GrantRecord, Lineage, Redeemed, Rotated, Subject, TokenKind, TokenRecord,
 };

@@ -2,9 +2,10 @@
 //! which would make a 10^6-record store take far too long to build; benches cannot reach the trees themselves.
 
 use super::link::{account_key, provider_key, signin_key, user_key};
-use super::{codec, db_err, session::LoginToken, token::TokenRecord, Sled};
+use super::{codec, db_err, Sled};
 use crate::error::Result;
 use crate::model::{App, Link, User};
+use crate::store::{LoginToken, TokenRecord};
 
 /// Must match the admin counter key in `user.rs` (the test below runs `verify`, which checks the counter).
 const ADMINS: &[u8] = b"admins";

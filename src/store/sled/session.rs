@@ -1,19 +1,12 @@
 //! Login tokens (Rocket.Chat's `authToken`): `login_tokens` (sha256(token) → LoginToken) and
 //! `login_tokens_by_user` (user id ‖ sha256 → ∅) so deleting a user finds its tokens by prefix.
 
-use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use super::{abort, codec, db_err, txn_result, Sled};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoginToken {
-    pub user_id: String,
-    pub created_at: Millis,
-    pub expires_at: Millis,
-}
+use crate::store::LoginToken;
 
 pub(super) fn by_user_key(user_id: &str, digest: &[u8; 32]) -> Vec<u8> {
     let mut k = Vec::with_capacity(user_id.len() + 1 + 32);

@@ -11,7 +11,6 @@
 //!   the dead tokens later.
 //! - `families_by_client` / `families_by_user`: owner ‖ 0 ‖ family → ∅, to revoke everything of an app or user.
 
-use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
@@ -19,125 +18,10 @@ use super::verify::{tree_name, Findings, Op};
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Result};
-
-pub type FamilyId = [u8; 16];
-pub type Digest = [u8; 32];
-
-/// What the resource owner approved, carried from the code to the tokens.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRecord {
-    /// The user who approved (a code is only ever made for a signed-in user).
-    pub owner_id: String,
-    pub client_id: String,
-    /// Space-separated granted scopes.
-    pub scope: String,
-    pub redirect_uri: String,
-    /// Whether `redirect_uri` was sent at authorize (then it is required at the token endpoint).
-    pub redirect_uri_sent: bool,
-    /// PKCE challenge as encoded by oxide-auth's Pkce extension; `None` when no challenge was made.
-    pub pkce: Option<String>,
-    pub auth_time: Millis,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CodeRecord {
-    pub grant: GrantRecord,
-    pub expires_at: Millis,
-    /// The family the first redemption created; set once.
-    pub redeemed: Option<FamilyId>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
-
-/// Whom a grant's tokens act for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Subject {
-    /// The user who approved the code the grant came from.
-    User(String),
-    /// The client itself (client_credentials).
-    Client,
-}
-
-impl Subject {
-    pub fn user_id(&self) -> Option<&str> {
-        match self {
-            Subject::User(id) => Some(id),
-            Subject::Client => None,
-        }
-    }
-}
-
-/// What, besides its own expiry, keeps a token live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lineage {
-    /// A code grant's token: live while its family is not revoked.
-    Family(FamilyId),
-    /// A client_credentials token: no family (it is one plain insert, the hot path), live while its app exists, is
-    /// active and is still in this `token_epoch`.
-    Epoch(u64),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub kind: TokenKind,
-    pub lineage: Lineage,
-    pub client_id: String,
-    pub subject: Subject,
-    pub scope: String,
-    pub issued_at: Millis,
-    pub expires_at: Millis,
-    /// Refresh tokens: already exchanged; presenting it again is reuse and revokes the family.
-    pub rotated: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FamilyRecord {
-    pub client_id: String,
-    pub subject: Subject,
-    pub revoked: bool,
-    pub created_at: Millis,
-}
-
-/// A token to store: its digest and lifetime.
-#[derive(Clone, Copy, Debug)]
-pub struct NewToken {
-    pub digest: Digest,
-    pub expires_at: Millis,
-}
-
-/// The tokens a verified redemption starts its family with.
-#[derive(Clone, Copy, Debug)]
-pub struct FirstTokens {
-    pub access: NewToken,
-    pub refresh: Option<NewToken>,
-}
-
-/// The outcome of redeeming a code.
-#[derive(Debug)]
-pub enum Redeemed {
-    /// Used up by this redemption (and its family started, when it came with tokens).
-    Ok,
-    Unknown,
-    /// Issued to another client: nothing was changed, so its own client can still redeem it.
-    OtherClient,
-    Expired,
-    /// Already redeemed: the family it produced has now been revoked.
-    Replayed,
-}
-
-/// The outcome of rotating a refresh token.
-#[derive(Debug)]
-pub enum Rotated {
-    Ok,
-    /// Unknown, expired, revoked, of another client, or not a refresh token.
-    Invalid,
-    /// Already rotated: the whole family has now been revoked.
-    Replayed,
-}
+use crate::store::token::{
+    CodeRecord, Digest, FamilyId, FamilyRecord, FirstTokens, Lineage, NewToken, Redeemed, Rotated,
+    Subject, TokenKind, TokenRecord,
+};
 
 fn owner_key(owner: &str, family: &FamilyId) -> Vec<u8> {
     let mut k = Vec::with_capacity(owner.len() + 17);
@@ -736,6 +620,7 @@ pub(crate) mod tests {
     use crate::store::sled::app::tests::app;
     use crate::store::sled::user::tests::user;
     use crate::store::testing::temp_store;
+    use crate::store::token::GrantRecord;
     use crate::store::Store;
 
     /// Puts a code of `user` for `client` under digest `[code; 32]` (unexpired until 1_000).

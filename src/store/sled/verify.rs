@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use super::link::{
     account_key, id_of_provider_key, id_of_user_key, provider_key, signin_key, user_key,
 };
-use super::{codec, db_err, session::LoginToken, Sled};
+use super::{codec, db_err, Sled};
 use crate::error::{Error, Result};
 use crate::model::provider::normalize_name;
 use crate::model::{App, Link, Provider, User};
+use crate::store::LoginToken;
 
 /// One raw write of a repair.
 pub(super) enum Op {

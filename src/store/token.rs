@@ -1,0 +1,126 @@
+//! The records of authorization codes, access and refresh tokens and grant families as they cross the store
+//! boundary: what the OAuth flows hand to a [`Store`](super::Store) step and what its lookups answer. How the sled
+//! backend keeps and indexes them is in `sled/token.rs`; their on-disk forms are in `record/token.rs`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+
+pub type FamilyId = [u8; 16];
+pub type Digest = [u8; 32];
+
+/// What the resource owner approved, carried from the code to the tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// The user who approved (a code is only ever made for a signed-in user).
+    pub owner_id: String,
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was sent at authorize (then it is required at the token endpoint).
+    pub redirect_uri_sent: bool,
+    /// PKCE challenge as encoded by oxide-auth's Pkce extension; `None` when no challenge was made.
+    pub pkce: Option<String>,
+    pub auth_time: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    pub grant: GrantRecord,
+    pub expires_at: Millis,
+    /// The family the first redemption created; set once.
+    pub redeemed: Option<FamilyId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// Whom a grant's tokens act for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The user who approved the code the grant came from.
+    User(String),
+    /// The client itself (client_credentials).
+    Client,
+}
+
+impl Subject {
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Subject::User(id) => Some(id),
+            Subject::Client => None,
+        }
+    }
+}
+
+/// What, besides its own expiry, keeps a token live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lineage {
+    /// A code grant's token: live while its family is not revoked.
+    Family(FamilyId),
+    /// A client_credentials token: no family (it is one plain insert, the hot path), live while its app exists, is
+    /// active and is still in this `token_epoch`.
+    Epoch(u64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    pub lineage: Lineage,
+    pub client_id: String,
+    pub subject: Subject,
+    pub scope: String,
+    pub issued_at: Millis,
+    pub expires_at: Millis,
+    /// Refresh tokens: already exchanged; presenting it again is reuse and revokes the family.
+    pub rotated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyRecord {
+    pub client_id: String,
+    pub subject: Subject,
+    pub revoked: bool,
+    pub created_at: Millis,
+}
+
+/// A token to store: its digest and lifetime.
+#[derive(Clone, Copy, Debug)]
+pub struct NewToken {
+    pub digest: Digest,
+    pub expires_at: Millis,
+}
+
+/// The tokens a verified redemption starts its family with.
+#[derive(Clone, Copy, Debug)]
+pub struct FirstTokens {
+    pub access: NewToken,
+    pub refresh: Option<NewToken>,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// Used up by this redemption (and its family started, when it came with tokens).
+    Ok,
+    Unknown,
+    /// Issued to another client: nothing was changed, so its own client can still redeem it.
+    OtherClient,
+    Expired,
+    /// Already redeemed: the family it produced has now been revoked.
+    Replayed,
+}
+
+/// The outcome of rotating a refresh token.
+#[derive(Debug)]
+pub enum Rotated {
+    Ok,
+    /// Unknown, expired, revoked, of another client, or not a refresh token.
+    Invalid,
+    /// Already rotated: the whole family has now been revoked.
+    Replayed,
+}
