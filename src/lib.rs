@@ -18,7 +18,8 @@
 //! - [`state`]: `AppState`, the composition root's shared handles; it builds the use cases' narrow contexts.
 //! - [`core`]: use cases (users, sessions, apps, links, providers, 2FA, federation decisions, bootstrap) over the
 //!   store, free of wire formats; each takes only what it touches.
-//! - [`store`]: sled trees, versioned records, transactions, group-commit durability, `verify()`;
+//! - [`store`]: the `Store` facade (async use-case steps, durable on return) over its sled backend
+//!   (`store::sled`: trees, transactions, group commit, `verify()`), versioned records;
 //!   [`config`]: defaults < file < env < flags → one validated `Config`.
 //! - [`model`]: domain types and validation, no IO.
 //! - [`error`]: the domain `Error`.

@@ -76,10 +76,10 @@ pub async fn create_with_id(
 }
 
 /// Finds an app by exactly one of its `_id` or `clientId`.
-pub fn find(store: &Store, id: Option<&str>, client_id: Option<&str>) -> Result<App> {
+pub async fn find(store: &Store, id: Option<&str>, client_id: Option<&str>) -> Result<App> {
     let found = match (id, client_id) {
-        (Some(id), None) => store.get_app(id)?,
-        (None, Some(c)) => store.app_by_client_id(c)?,
+        (Some(id), None) => store.get_app(id).await?,
+        (None, Some(c)) => store.app_by_client_id(c).await?,
         _ => {
             return Err(Error::invalid(
                 Field::AppId,
@@ -93,7 +93,11 @@ pub fn find(store: &Store, id: Option<&str>, client_id: Option<&str>) -> Result<
 pub async fn update(ctx: Apps<'_>, id: &str, input: AppInput) -> Result<App> {
     let f = input.validate(ctx.redirects)?;
     let now = ctx.clock.now_ms();
-    let before = ctx.store.get_app(id)?.ok_or(Error::NotFound(Entity::App))?;
+    let before = ctx
+        .store
+        .get_app(id)
+        .await?
+        .ok_or(Error::NotFound(Entity::App))?;
     // Switching to confidential needs a secret: one is generated and must be fetched with regenerateSecret.
     let needs_secret =
         f.client_type == Some(ClientType::Confidential) && before.secret_hash.is_none();
@@ -127,7 +131,11 @@ pub async fn update(ctx: Apps<'_>, id: &str, input: AppInput) -> Result<App> {
 }
 
 pub async fn regenerate_secret(ctx: Apps<'_>, id: &str) -> Result<WithSecret> {
-    let app = ctx.store.get_app(id)?.ok_or(Error::NotFound(Entity::App))?;
+    let app = ctx
+        .store
+        .get_app(id)
+        .await?
+        .ok_or(Error::NotFound(Entity::App))?;
     if app.client_type == ClientType::Public {
         return Err(Error::invalid(
             Field::ClientType,
@@ -188,7 +196,9 @@ mod tests {
         .await
         .unwrap();
         let secret = conf.secret.unwrap();
-        let stored = find(&w.store, None, Some(&conf.app.client_id)).unwrap();
+        let stored = find(&w.store, None, Some(&conf.app.client_id))
+            .await
+            .unwrap();
         let phc = stored.secret_hash.unwrap();
         assert!(w
             .verifier
@@ -239,12 +249,12 @@ mod tests {
             .await
             .unwrap()
             .app;
-        assert_eq!(find(&w.store, Some(&a.id), None).unwrap().id, a.id);
-        let both = find(&w.store, Some(&a.id), Some(&a.client_id));
+        assert_eq!(find(&w.store, Some(&a.id), None).await.unwrap().id, a.id);
+        let both = find(&w.store, Some(&a.id), Some(&a.client_id)).await;
         assert!(matches!(both, Err(Error::Invalid { .. })));
         delete(w.apps(), &a.id).await.unwrap();
         assert!(matches!(
-            find(&w.store, Some(&a.id), None),
+            find(&w.store, Some(&a.id), None).await,
             Err(Error::NotFound(Entity::App))
         ));
     }

@@ -36,7 +36,7 @@ pub struct Announcements {
 
 /// Creates the admin on an empty store. Returns the generated password when none was configured.
 pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()> {
-    if ctx.users.store.has_users()? {
+    if ctx.users.store.has_users().await? {
         return Ok(());
     }
     let cfg = &ctx.config.admin;
@@ -72,7 +72,7 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
 /// Upserts `[[users]]` from the config: created when missing, password and roles refreshed when present.
 pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
     for d in &ctx.config.users {
-        match ctx.users.store.user_by_username(&d.username)? {
+        match ctx.users.store.user_by_username(&d.username).await? {
             None => {
                 user::create(
                     ctx.users,
@@ -131,7 +131,7 @@ pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
             skip_consent: Some(c.skip_consent),
         };
         let secret = Some(c.client_secret.clone()).filter(|s| !s.is_empty());
-        match ctx.users.store.app_by_client_id(&c.client_id)? {
+        match ctx.users.store.app_by_client_id(&c.client_id).await? {
             None => {
                 app::create_with_id(ctx.apps, input, owner, c.client_id.clone(), secret).await?;
             }
@@ -162,11 +162,13 @@ pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
     let owner = ctx
         .users
         .store
-        .user_by_username(&ctx.config.admin.username)?
+        .user_by_username(&ctx.config.admin.username)
+        .await?
         .or(ctx
             .users
             .store
-            .list_users()?
+            .list_users()
+            .await?
             .into_iter()
             .find(User::is_admin))
         .ok_or(Error::NotFound(Entity::Admin))?;
@@ -189,7 +191,7 @@ pub async fn stack_keys(ctx: Setup<'_>, out: &mut Announcements) -> Result<()> {
 /// `--dev`: a demo user and a demo client (consent skipped), upserted at every start, and the lines that let a
 /// developer run the whole code flow by pasting.
 async fn dev_demo(ctx: Setup<'_>, owner: &User, out: &mut Announcements) -> Result<()> {
-    if ctx.users.store.user_by_username(DEV_USER)?.is_none() {
+    if ctx.users.store.user_by_username(DEV_USER).await?.is_none() {
         user::create(
             ctx.users,
             user::NewUser {
@@ -217,7 +219,7 @@ async fn dev_demo(ctx: Setup<'_>, owner: &User, out: &mut Announcements) -> Resu
         scopes: None,
         skip_consent: Some(true),
     };
-    match ctx.users.store.app_by_client_id(DEV_CLIENT_ID)? {
+    match ctx.users.store.app_by_client_id(DEV_CLIENT_ID).await? {
         None => {
             app::create_with_id(
                 ctx.apps,

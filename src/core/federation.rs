@@ -44,15 +44,19 @@ pub enum Decision {
 
 /// Decides, reading only, which user `ident` signs in as through provider `p`. A link whose user is gone or
 /// deactivated is `Unauthorized`.
-pub fn decide(store: &Store, p: &Provider, ident: &Identity) -> Result<Decision> {
-    if let Some(link) = store.sign_in_link(&p.service_key(), &ident.account_id)? {
+pub async fn decide(store: &Store, p: &Provider, ident: &Identity) -> Result<Decision> {
+    if let Some(link) = store
+        .sign_in_link(&p.service_key(), &ident.account_id)
+        .await?
+    {
         let user = store
-            .get_user(&link.user_id)?
+            .get_user(&link.user_id)
+            .await?
             .filter(|u| u.active)
             .ok_or(Error::Unauthorized)?;
         return Ok(Decision::Linked { link, user });
     }
-    Ok(match merge_candidate(store, p, ident)? {
+    Ok(match merge_candidate(store, p, ident).await? {
         Some(u) => match merge_refusal(p, ident, &u) {
             Some(why) => Decision::Refuse(why),
             None => Decision::Merge(u),
@@ -70,7 +74,7 @@ pub async fn sign_in(
     ident: &Identity,
     sealed: Vec<u8>,
 ) -> Result<User> {
-    let (user, created) = match decide(store, p, ident)? {
+    let (user, created) = match decide(store, p, ident).await? {
         Decision::Linked { link, user } => {
             store
                 .update_link(&link.id, |l| {
@@ -96,7 +100,7 @@ pub async fn sign_in(
         allow_sign_in: true,
         allow_connected_accounts: true,
         account_id: ident.account_id.clone(),
-        created_at: store.next_link_time(&user.id, clock.now_ms())?,
+        created_at: store.next_link_time(&user.id, clock.now_ms()).await?,
         upstream: Some(sealed),
     };
     if let Err(e) = store.create_link(&link).await {
@@ -110,17 +114,17 @@ pub async fn sign_in(
 }
 
 /// The local user `-merge_users` matches by `-key_field`, if merging is on and one matches.
-fn merge_candidate(store: &Store, p: &Provider, ident: &Identity) -> Result<Option<User>> {
+async fn merge_candidate(store: &Store, p: &Provider, ident: &Identity) -> Result<Option<User>> {
     if !p.merge_users {
         return Ok(None);
     }
     match p.key_field {
         KeyField::Username => match &ident.username {
-            Some(u) => store.user_by_username(u),
+            Some(u) => store.user_by_username(u).await,
             None => Ok(None),
         },
         KeyField::Email => match ident.email.as_deref().map(normalize_email) {
-            Some(Ok(e)) => store.user_by_email(&e),
+            Some(Ok(e)) => store.user_by_email(&e).await,
             _ => Ok(None),
         },
     }
@@ -172,7 +176,7 @@ async fn create_user(
         base
     };
     let email = match ident.email.as_deref().map(normalize_email) {
-        Some(Ok(e)) if store.user_by_email(&e)?.is_none() => Some(e),
+        Some(Ok(e)) if store.user_by_email(&e).await?.is_none() => Some(e),
         _ => None,
     };
     let now = clock.now_ms();
@@ -182,7 +186,7 @@ async fn create_user(
         } else {
             format!("{base}-{}", n + 1)
         };
-        if store.user_by_username(&username)?.is_some() {
+        if store.user_by_username(&username).await?.is_some() {
             continue;
         }
         let user = User {
@@ -279,13 +283,13 @@ mod tests {
         let p = provider(&w, |_| {}).await;
         w.user("jane", &["user"]).await;
         let id = ident("42", Some("jane"), Some("jane@example.com"), true);
-        assert_eq!(decide(&w.store, &p, &id).unwrap(), Decision::Create);
+        assert_eq!(decide(&w.store, &p, &id).await.unwrap(), Decision::Create);
         let created = sign_in(&w.store, &w.clock, &p, &id, vec![1]).await.unwrap();
         // Merging is off: the taken name gets a suffix, the taken email is left out, no password is set.
         assert_eq!(created.username, "jane-2");
         assert!(created.emails.is_empty());
         assert!(created.password_hash.is_none());
-        match decide(&w.store, &p, &id).unwrap() {
+        match decide(&w.store, &p, &id).await.unwrap() {
             Decision::Linked { user, link } => {
                 assert_eq!(user.id, created.id);
                 assert_eq!(link.upstream, Some(vec![1]));
@@ -294,7 +298,7 @@ mod tests {
         }
         let again = sign_in(&w.store, &w.clock, &p, &id, vec![2]).await.unwrap();
         assert_eq!(again.id, created.id);
-        assert_eq!(w.store.list_users().unwrap().len(), 2);
+        assert_eq!(w.store.list_users().await.unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -304,29 +308,29 @@ mod tests {
         let jane = passwordless(&w, "jane").await;
         let unverified = ident("42", None, Some("Jane@Example.com"), false);
         assert_eq!(
-            decide(&w.store, &p, &unverified).unwrap(),
+            decide(&w.store, &p, &unverified).await.unwrap(),
             Decision::Refuse(Rule::MergeUnverifiedEmail)
         );
-        let users = w.store.list_users().unwrap().len();
+        let users = w.store.list_users().await.unwrap().len();
         let refused = sign_in(&w.store, &w.clock, &p, &unverified, vec![]).await;
         assert!(matches!(refused, Err(Error::NotAllowed(_))), "{refused:?}");
         assert_eq!(
-            w.store.list_users().unwrap().len(),
+            w.store.list_users().await.unwrap().len(),
             users,
             "a refusal writes nothing"
         );
-        assert!(w.store.links_of_user(&jane.id).unwrap().is_empty());
+        assert!(w.store.links_of_user(&jane.id).await.unwrap().is_empty());
 
         let verified = ident("42", None, Some("jane@example.com"), true);
         assert_eq!(
-            decide(&w.store, &p, &verified).unwrap(),
+            decide(&w.store, &p, &verified).await.unwrap(),
             Decision::Merge(jane.clone())
         );
         let merged = sign_in(&w.store, &w.clock, &p, &verified, vec![])
             .await
             .unwrap();
         assert_eq!(merged.id, jane.id);
-        assert_eq!(w.store.links_of_user(&jane.id).unwrap().len(), 1);
+        assert_eq!(w.store.links_of_user(&jane.id).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -340,7 +344,7 @@ mod tests {
         w.user("root", &["admin"]).await;
         let by_name = |n: &str| ident("1", Some(n), None, true);
         assert_eq!(
-            decide(&w.store, &p, &by_name("root")).unwrap(),
+            decide(&w.store, &p, &by_name("root")).await.unwrap(),
             Decision::Refuse(Rule::MergeAdmin)
         );
         let gone = w.user("gone", &["user"]).await;
@@ -352,7 +356,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            decide(&w.store, &p, &by_name("gone")).unwrap(),
+            decide(&w.store, &p, &by_name("gone")).await.unwrap(),
             Decision::Refuse(Rule::MergeDeactivated)
         );
     }
@@ -364,14 +368,14 @@ mod tests {
         let jane = w.user("jane", &["user"]).await;
         let id = ident("1", Some("jane"), None, false);
         assert_eq!(
-            decide(&w.store, &strict, &id).unwrap(),
+            decide(&w.store, &strict, &id).await.unwrap(),
             Decision::Refuse(Rule::MergePassword)
         );
         let mut lenient = strict.clone();
         lenient.merge_users_with_password = true;
         // By username, the upstream's email verification does not matter.
         assert_eq!(
-            decide(&w.store, &lenient, &id).unwrap(),
+            decide(&w.store, &lenient, &id).await.unwrap(),
             Decision::Merge(jane)
         );
     }
@@ -390,7 +394,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            decide(&w.store, &p, &id),
+            decide(&w.store, &p, &id).await,
             Err(Error::Unauthorized)
         ));
     }

@@ -32,7 +32,7 @@ pub struct LinkChange {
 /// Creates a link of type `custom`. The store checks, atomically, that the provider exists and is enabled, that
 /// the user exists, and the two sign-in rules.
 pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link> {
-    let created_at = store.next_link_time(&input.user_id, clock.now_ms())?;
+    let created_at = store.next_link_time(&input.user_id, clock.now_ms()).await?;
     let link = Link {
         id: uuid_v4(),
         user_id: input.user_id,
@@ -50,36 +50,36 @@ pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link
     Ok(link)
 }
 
-fn ensure_user(store: &Store, user_id: &str) -> Result<()> {
-    match store.get_user(user_id)? {
+async fn ensure_user(store: &Store, user_id: &str) -> Result<()> {
+    match store.get_user(user_id).await? {
         Some(_) => Ok(()),
         None => Err(Error::NotFound(Entity::User)),
     }
 }
 
 /// The links of `user_id` (`NotFound("user")` for an unknown user), or of everyone, in creation order.
-pub fn list(store: &Store, user_id: Option<&str>) -> Result<Vec<Link>> {
+pub async fn list(store: &Store, user_id: Option<&str>) -> Result<Vec<Link>> {
     match user_id {
         Some(u) => {
-            ensure_user(store, u)?;
-            store.links_of_user(u)
+            ensure_user(store, u).await?;
+            store.links_of_user(u).await
         }
-        None => store.list_links(),
+        None => store.list_links().await,
     }
 }
 
 /// Whether links through provider `key` are live: the provider exists and is enabled. Stack answers a link whose
 /// provider is no longer configured as not found and leaves it out of lists; the link itself is kept, so
 /// re-enabling the provider brings it back.
-pub fn provider_enabled(store: &Store, key: &str) -> Result<bool> {
-    Ok(store.get_provider(key)?.is_some_and(|p| p.enabled))
+pub async fn provider_enabled(store: &Store, key: &str) -> Result<bool> {
+    Ok(store.get_provider(key).await?.is_some_and(|p| p.enabled))
 }
 
 /// The link of user `user_id` through provider `key` (Stack's current API names a user's account by its provider
 /// config id): the sign-in link when there is one, else the oldest. `NotFound("user")`, else `NotFound("link")`.
-pub fn get_by_provider(store: &Store, user_id: &str, key: &str) -> Result<Link> {
-    ensure_user(store, user_id)?;
-    let links = store.links_of_user(user_id)?;
+pub async fn get_by_provider(store: &Store, user_id: &str, key: &str) -> Result<Link> {
+    ensure_user(store, user_id).await?;
+    let links = store.links_of_user(user_id).await?;
     let mut through = links.into_iter().filter(|l| l.provider == key);
     let first = through.next().ok_or(Error::NotFound(Entity::Link))?;
     Ok(if first.allow_sign_in {
@@ -90,9 +90,9 @@ pub fn get_by_provider(store: &Store, user_id: &str, key: &str) -> Result<Link> 
 }
 
 /// The link `id` of user `user_id`: `NotFound("user")`, else `NotFound("link")`.
-pub fn get(store: &Store, user_id: &str, id: &str) -> Result<Link> {
-    ensure_user(store, user_id)?;
-    match store.get_link(id)? {
+pub async fn get(store: &Store, user_id: &str, id: &str) -> Result<Link> {
+    ensure_user(store, user_id).await?;
+    match store.get_link(id).await? {
         Some(l) if l.user_id == user_id => Ok(l),
         _ => Err(Error::NotFound(Entity::Link)),
     }
@@ -106,7 +106,7 @@ pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) 
     if let Some(e) = &change.email {
         validate_email(e)?;
     }
-    ensure_user(store, user_id)?;
+    ensure_user(store, user_id).await?;
     store
         .update_link(id, |l| {
             if l.user_id != user_id {
@@ -132,7 +132,7 @@ pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) 
 /// Deletes the link `id` of user `user_id`.
 pub async fn delete(store: &Store, user_id: &str, id: &str) -> Result<Link> {
     // A link never changes user, so the one checked here is the one deleted (or it is gone: NotFound).
-    get(store, user_id, id)?;
+    get(store, user_id, id).await?;
     store.delete_link(id).await
 }
 
@@ -175,13 +175,13 @@ mod tests {
         let link = create(&w.store, &w.clock, new_link(&jane.id, "a1", true))
             .await
             .unwrap();
-        assert_eq!(get(&w.store, &jane.id, &link.id).unwrap(), link);
+        assert_eq!(get(&w.store, &jane.id, &link.id).await.unwrap(), link);
         assert!(matches!(
-            get(&w.store, &bob.id, &link.id),
+            get(&w.store, &bob.id, &link.id).await,
             Err(Error::NotFound(Entity::Link))
         ));
         assert!(matches!(
-            get(&w.store, "ghost", &link.id),
+            get(&w.store, "ghost", &link.id).await,
             Err(Error::NotFound(Entity::User))
         ));
         let other = delete(&w.store, &bob.id, &link.id).await;
@@ -201,9 +201,9 @@ mod tests {
                 .unwrap()
                 .allow_sign_in
         );
-        assert_eq!(list(&w.store, Some(&jane.id)).unwrap().len(), 1);
+        assert_eq!(list(&w.store, Some(&jane.id)).await.unwrap().len(), 1);
         delete(&w.store, &jane.id, &link.id).await.unwrap();
-        assert!(list(&w.store, None).unwrap().is_empty());
+        assert!(list(&w.store, None).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -220,7 +220,7 @@ mod tests {
         create(&w.store, &w.clock, new_link(&bob.id, "a1", false))
             .await
             .unwrap();
-        let first = get_by_provider(&w.store, &bob.id, "idp").unwrap();
+        let first = get_by_provider(&w.store, &bob.id, "idp").await.unwrap();
         assert!(!first.allow_sign_in);
     }
 
@@ -228,7 +228,7 @@ mod tests {
     async fn links_need_an_enabled_provider() {
         let w = world_with_provider(false).await;
         let jane = w.user("jane", &["user"]).await;
-        assert!(!provider_enabled(&w.store, "idp").unwrap());
+        assert!(!provider_enabled(&w.store, "idp").await.unwrap());
         let res = create(&w.store, &w.clock, new_link(&jane.id, "a1", true)).await;
         assert!(res.is_err(), "{res:?}");
         let empty = create(&w.store, &w.clock, new_link(&jane.id, "", true)).await;

@@ -36,26 +36,31 @@ pub async fn remove(store: &Store, raw_name: &str) -> Result<Option<Provider>> {
 }
 
 /// The provider with this service key (Locoia's connector id).
-pub fn get(store: &Store, key: &str) -> Result<Provider> {
+pub async fn get(store: &Store, key: &str) -> Result<Provider> {
     store
-        .get_provider(key)?
+        .get_provider(key)
+        .await?
         .ok_or(Error::NotFound(Entity::Provider))
 }
 
 /// Every provider, oldest first.
-pub fn list(store: &Store) -> Result<Vec<Provider>> {
-    store.list_providers()
+pub async fn list(store: &Store) -> Result<Vec<Provider>> {
+    store.list_providers().await
 }
 
 /// The providers users can sign in with (RC's service configurations).
-pub fn enabled(store: &Store) -> Result<Vec<Provider>> {
-    Ok(list(store)?.into_iter().filter(|p| p.enabled).collect())
+pub async fn enabled(store: &Store) -> Result<Vec<Provider>> {
+    Ok(list(store)
+        .await?
+        .into_iter()
+        .filter(|p| p.enabled)
+        .collect())
 }
 
 /// Resolves an RC setting key to its provider; `NotFound("setting")` for anything that is not one.
-fn by_key(store: &Store, key: &str) -> Result<(Provider, Setting)> {
+async fn by_key(store: &Store, key: &str) -> Result<(Provider, Setting)> {
     let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound(Entity::Setting))?;
-    match store.get_provider(&service_key(name))? {
+    match store.get_provider(&service_key(name)).await? {
         // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`.
         Some(p) if p.name == name => Ok((p, setting)),
         _ => Err(Error::NotFound(Entity::Setting)),
@@ -63,15 +68,15 @@ fn by_key(store: &Store, key: &str) -> Result<(Provider, Setting)> {
 }
 
 /// The value of an RC setting, secrets masked.
-pub fn setting(store: &Store, key: &str) -> Result<SettingValue> {
-    let (p, s) = by_key(store, key)?;
+pub async fn setting(store: &Store, key: &str) -> Result<SettingValue> {
+    let (p, s) = by_key(store, key).await?;
     Ok(p.get(s))
 }
 
 /// Writes an RC setting after checking its type and enum. Writing the mask back to `-secret` keeps the secret,
 /// so a read-modify-write client cannot wipe it by accident.
 pub async fn set_setting(ctx: Providers<'_>, key: &str, value: SettingValue) -> Result<Provider> {
-    let (p, s) = by_key(ctx.store, key)?;
+    let (p, s) = by_key(ctx.store, key).await?;
     Provider::check(s, &value)?;
     let now = ctx.clock.now_ms();
     let id = p.id.clone();
@@ -106,7 +111,7 @@ pub async fn put_custom_auth(
     list: Vec<CredentialInput>,
 ) -> Result<Provider> {
     validate_credentials(&list)?;
-    let p = get(ctx.store, key)?;
+    let p = get(ctx.store, key).await?;
     let credentials: Vec<Credential> = list
         .into_iter()
         .map(|c| Credential {
@@ -168,7 +173,7 @@ pub fn key_check_opens(sealed: &[u8], sealer: &Sealer) -> bool {
 /// Refuses to start with a master key other than the one the data dir's secrets were sealed with (they would all
 /// fail to open later, one request at a time); records a check value on first start.
 pub async fn check_master_key(store: &Store, sealer: &Sealer) -> Result<(), String> {
-    match store.meta_get(KEY_CHECK).map_err(|e| e.to_string())? {
+    match store.meta_get(KEY_CHECK).await.map_err(|e| e.to_string())? {
         Some(sealed) if key_check_opens(&sealed, sealer) => Ok(()),
         Some(_) => Err(format!(
             "the master key does not match the one the secrets in {} were sealed with: set LATCHKEY_MASTER_KEY \
@@ -195,14 +200,14 @@ mod tests {
         assert!(!first.enabled, "a new provider starts disabled");
         let again = add(&w.store, &w.clock, "My IdP").await.unwrap();
         assert_eq!(again.id, first.id);
-        assert_eq!(list(&w.store).unwrap().len(), 1);
-        assert!(enabled(&w.store).unwrap().is_empty());
+        assert_eq!(list(&w.store).await.unwrap().len(), 1);
+        assert!(enabled(&w.store).await.unwrap().is_empty());
         assert_eq!(
             remove(&w.store, "My IdP").await.unwrap().unwrap().id,
             first.id
         );
         assert!(matches!(
-            get(&w.store, "myidp"),
+            get(&w.store, "myidp").await,
             Err(Error::NotFound(Entity::Provider))
         ));
         assert!(
@@ -220,13 +225,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            setting(&w.store, key).unwrap(),
+            setting(&w.store, key).await.unwrap(),
             SettingValue::Str(MASK.into())
         );
         set_setting(w.providers(), key, SettingValue::Str(MASK.into()))
             .await
             .unwrap();
-        let p = get(&w.store, &p.service_key()).unwrap();
+        let p = get(&w.store, &p.service_key()).await.unwrap();
         assert_eq!(
             client_secret(&w.sealer, &p).unwrap().as_deref(),
             Some("s3cret")
@@ -236,7 +241,7 @@ mod tests {
             client_secret(&other, &p).is_err(),
             "opens only under its master key"
         );
-        let unknown = setting(&w.store, "Accounts_OAuth_Custom-Nope-secret");
+        let unknown = setting(&w.store, "Accounts_OAuth_Custom-Nope-secret").await;
         assert!(matches!(unknown, Err(Error::NotFound(Entity::Setting))));
     }
 }

@@ -44,9 +44,9 @@ pub async fn check_password(
 ) -> Result<User> {
     let now = ctx.clock.now_ms();
     let user = if ident.contains('@') {
-        ctx.store.user_by_email(ident)?
+        ctx.store.user_by_email(ident).await?
     } else {
-        ctx.store.user_by_username(ident)?
+        ctx.store.user_by_username(ident).await?
     };
     let user_key = user
         .as_ref()
@@ -95,33 +95,44 @@ pub async fn issue_login_token(ctx: LoginTokens<'_>, user: &User) -> Result<Stri
 }
 
 /// Resolves `X-User-Id` + `X-Auth-Token` to an active user.
-pub fn authenticate(store: &Store, clock: &Clock, user_id: &str, token: &str) -> Result<User> {
+pub async fn authenticate(
+    store: &Store,
+    clock: &Clock,
+    user_id: &str,
+    token: &str,
+) -> Result<User> {
     let digest = crypto::sha256(token.as_bytes());
-    let record = store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    let record = store
+        .login_token(&digest)
+        .await?
+        .ok_or(Error::Unauthorized)?;
     if !ct_eq(record.user_id.as_bytes(), user_id.as_bytes()) || record.expires_at <= clock.now_ms()
     {
         return Err(Error::Unauthorized);
     }
-    match store.get_user(user_id)? {
+    match store.get_user(user_id).await? {
         Some(u) if u.active => Ok(u),
         _ => Err(Error::Unauthorized),
     }
 }
 
 /// Resolves a login token alone (the `Authorization: Bearer` form used by the Locoia API).
-pub fn authenticate_token(store: &Store, clock: &Clock, token: &str) -> Result<User> {
-    signed_in(store, clock, token).map(|(user, _)| user)
+pub async fn authenticate_token(store: &Store, clock: &Clock, token: &str) -> Result<User> {
+    signed_in(store, clock, token).await.map(|(user, _)| user)
 }
 
 /// The user of a live login token and when they signed in (the token's creation): the browser session's
 /// `auth_time`, which an authorization code carries (OIDC Core §2), not the moment the code is made.
-pub fn signed_in(store: &Store, clock: &Clock, token: &str) -> Result<(User, Millis)> {
+pub async fn signed_in(store: &Store, clock: &Clock, token: &str) -> Result<(User, Millis)> {
     let digest = crypto::sha256(token.as_bytes());
-    let record = store.login_token(&digest)?.ok_or(Error::Unauthorized)?;
+    let record = store
+        .login_token(&digest)
+        .await?
+        .ok_or(Error::Unauthorized)?;
     if record.expires_at <= clock.now_ms() {
         return Err(Error::Unauthorized);
     }
-    match store.get_user(&record.user_id)? {
+    match store.get_user(&record.user_id).await? {
         Some(u) if u.active => Ok((u, record.created_at)),
         _ => Err(Error::Unauthorized),
     }
@@ -152,27 +163,31 @@ impl Credential {
 
 /// Resolves an `Authorization: Bearer` access token issued by Latchkey's own authorization server to its user and
 /// what the token may do (client_credentials tokens have no user and do not authenticate here).
-pub fn authenticate_bearer(
+pub async fn authenticate_bearer(
     store: &Store,
     clock: &Clock,
     token: &str,
 ) -> Result<(User, Credential)> {
-    let (user, scope) = bearer_user(store, clock, token).ok_or(Error::Unauthorized)?;
+    let (user, scope) = bearer_user(store, clock, token)
+        .await
+        .ok_or(Error::Unauthorized)?;
     let api = grants_api(&scope);
     Ok((user, Credential::AccessToken { api }))
 }
 
 /// The user behind a live access token, with the scope the token was granted (client_credentials tokens have no
 /// user).
-pub fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, String)> {
+pub async fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, String)> {
     let rec = store
         .active_token(&crypto::sha256(token.as_bytes()), clock.now_ms())
+        .await
         .ok()??;
     if rec.kind != TokenKind::Access {
         return None;
     }
     let user = store
         .get_user(rec.subject.user_id()?)
+        .await
         .ok()?
         .filter(|u| u.active)?;
     Some((user, rec.scope))
@@ -234,22 +249,29 @@ mod tests {
         let token = issue_login_token(w.login_tokens(), &jane).await.unwrap();
         assert_eq!(
             authenticate(&w.store, &w.clock, &jane.id, &token)
+                .await
                 .unwrap()
                 .id,
             jane.id
         );
-        let (user, at) = signed_in(&w.store, &w.clock, &token).unwrap();
+        let (user, at) = signed_in(&w.store, &w.clock, &token).await.unwrap();
         assert_eq!((user.id.as_str(), at), (jane.id.as_str(), w.clock.now_ms()));
-        assert!(authenticate(&w.store, &w.clock, &bob.id, &token).is_err());
+        assert!(authenticate(&w.store, &w.clock, &bob.id, &token)
+            .await
+            .is_err());
         w.clock.advance(86_400_000);
         assert!(
-            authenticate(&w.store, &w.clock, &jane.id, &token).is_err(),
+            authenticate(&w.store, &w.clock, &jane.id, &token)
+                .await
+                .is_err(),
             "expired"
         );
         let other = issue_login_token(w.login_tokens(), &jane).await.unwrap();
         logout(&w.store, &other).await.unwrap();
         assert!(
-            authenticate_token(&w.store, &w.clock, &other).is_err(),
+            authenticate_token(&w.store, &w.clock, &other)
+                .await
+                .is_err(),
             "logged out"
         );
     }
@@ -257,8 +279,8 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_bearer_token_is_nobody() {
         let w = World::new().await;
-        assert!(bearer_user(&w.store, &w.clock, "nope").is_none());
-        let res = authenticate_bearer(&w.store, &w.clock, "nope");
+        assert!(bearer_user(&w.store, &w.clock, "nope").await.is_none());
+        let res = authenticate_bearer(&w.store, &w.clock, "nope").await;
         assert!(matches!(res, Err(Error::Unauthorized)));
         assert!(Credential::LoginToken.admits_api());
         assert!(!Credential::AccessToken { api: false }.admits_api());

@@ -42,22 +42,28 @@ impl Key {
 }
 
 /// The project id requests must name: the configured one, else the generated one.
-pub fn project_id(store: &Store, config: &StackConfig) -> Result<Option<String>> {
+pub async fn project_id(store: &Store, config: &StackConfig) -> Result<Option<String>> {
     let configured = &config.project_id;
     if !configured.is_empty() {
         return Ok(Some(configured.clone()));
     }
     store
-        .meta_get(PROJECT_ID)?
+        .meta_get(PROJECT_ID)
+        .await?
         .map(|v| String::from_utf8(v).map_err(|_| Error::internal("stack project id is not UTF-8")))
         .transpose()
 }
 
 /// Whether `presented` is the key of this kind, compared in constant time on digests.
-pub fn key_matches(store: &Store, config: &StackConfig, key: Key, presented: &str) -> Result<bool> {
+pub async fn key_matches(
+    store: &Store,
+    config: &StackConfig,
+    key: Key,
+    presented: &str,
+) -> Result<bool> {
     let configured = key.configured(config);
     let want = if configured.is_empty() {
-        match store.meta_get(key.meta_key())? {
+        match store.meta_get(key.meta_key()).await? {
             Some(digest) => digest,
             None => return Ok(false),
         }
@@ -70,7 +76,7 @@ pub fn key_matches(store: &Store, config: &StackConfig, key: Key, presented: &st
 /// Generates what the config leaves unset and is not stored yet; returns the lines to print once.
 pub async fn ensure(store: &Store, cfg: &StackConfig) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    if cfg.project_id.is_empty() && store.meta_get(PROJECT_ID)?.is_none() {
+    if cfg.project_id.is_empty() && store.meta_get(PROJECT_ID).await?.is_none() {
         let id = uuid_v4();
         store.meta_put(PROJECT_ID, id.as_bytes()).await?;
         lines.push(format!(
@@ -89,7 +95,7 @@ pub async fn ensure(store: &Store, cfg: &StackConfig) -> Result<Vec<String>> {
             "LATCHKEY_STACK_ADMIN_KEY",
         ),
     ] {
-        if key.configured(cfg).is_empty() && store.meta_get(key.meta_key())?.is_none() {
+        if key.configured(cfg).is_empty() && store.meta_get(key.meta_key()).await?.is_none() {
             let secret = random_token();
             store
                 .meta_put(key.meta_key(), &sha256(secret.as_bytes()))

@@ -482,7 +482,7 @@ mod tests {
     }
 
     async fn reload(w: &crate::core::testing::World, u: &User) -> User {
-        w.store.get_user(&u.id).unwrap().unwrap()
+        w.store.get_user(&u.id).await.unwrap().unwrap()
     }
 
     #[tokio::test]

@@ -55,13 +55,13 @@ pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
         ));
     }
     // Cheap uniqueness pre-checks so a taken name does not cost an argon2 hash; the transaction re-checks.
-    if ctx.store.user_by_username(&input.username)?.is_some() {
+    if ctx.store.user_by_username(&input.username).await?.is_some() {
         return Err(Error::Conflict {
             field: Field::Username,
             value: input.username,
         });
     }
-    if ctx.store.user_by_email(&email)?.is_some() {
+    if ctx.store.user_by_email(&email).await?.is_some() {
         return Err(Error::Conflict {
             field: Field::Email,
             value: email,
@@ -91,10 +91,10 @@ pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
 }
 
 /// Finds a user by id or by username (exactly one given).
-pub fn find(store: &Store, id: Option<&str>, username: Option<&str>) -> Result<User> {
+pub async fn find(store: &Store, id: Option<&str>, username: Option<&str>) -> Result<User> {
     let found = match (id, username) {
-        (Some(id), _) => store.get_user(id)?,
-        (None, Some(name)) => store.user_by_username(name)?,
+        (Some(id), _) => store.get_user(id).await?,
+        (None, Some(name)) => store.user_by_username(name).await?,
         (None, None) => {
             return Err(Error::invalid(
                 Field::UserId,
@@ -158,7 +158,7 @@ mod tests {
             ),
             "{email:?}"
         );
-        assert_eq!(w.store.list_users().unwrap().len(), 1);
+        assert_eq!(w.store.list_users().await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -170,10 +170,13 @@ mod tests {
         let second = w.user("second", &["admin", "user"]).await;
         delete(&w.store, &root.id).await.unwrap();
         assert!(matches!(
-            find(&w.store, Some(&root.id), None),
+            find(&w.store, Some(&root.id), None).await,
             Err(Error::NotFound(Entity::User))
         ));
-        assert_eq!(find(&w.store, None, Some("second")).unwrap().id, second.id);
+        assert_eq!(
+            find(&w.store, None, Some("second")).await.unwrap().id,
+            second.id
+        );
     }
 
     #[tokio::test]
@@ -185,7 +188,7 @@ mod tests {
             .await
             .unwrap();
         delete(&w.store, &jane.id).await.unwrap();
-        let after = crate::core::session::authenticate(&w.store, &w.clock, &jane.id, &token);
+        let after = crate::core::session::authenticate(&w.store, &w.clock, &jane.id, &token).await;
         assert!(matches!(after, Err(Error::Unauthorized)));
     }
 }

@@ -91,7 +91,7 @@ async fn run(
     let Some(client_id) = params.get("client_id") else {
         return bad_request("The request has no client_id.");
     };
-    let app = match s.store.client_app(client_id) {
+    let app = match s.store.client_app(client_id).await {
         Ok(Some(app)) if app.active => app,
         Ok(_) => return bad_request("The application is unknown or disabled."),
         Err(_) => return server_error(),
@@ -128,9 +128,9 @@ async fn run(
     };
 
     // 3. The resource owner: signed in?
-    let Some(browser) = session::current_user(s, headers) else {
+    let Some(browser) = session::current_user(s, headers).await else {
         let return_to = format!("/oauth/authorize?{}", params.to_query());
-        return login_form(s, headers, &return_to, Some(&app.name), None);
+        return login_form(s, headers, &return_to, Some(&app.name), None).await;
     };
     let user = browser.user;
 

@@ -71,7 +71,7 @@ pub async fn authenticate(
         (None, None, _) => return Err(OAuthError::invalid_client(false)),
     };
 
-    let app = match state.store.client_app(&client_id) {
+    let app = match state.store.client_app(&client_id).await {
         Ok(Some(app)) if app.active => Some(app),
         Ok(_) => None,
         Err(e) => return Err(e.into()),

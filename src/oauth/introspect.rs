@@ -44,7 +44,8 @@ async fn run_introspect(
     let now = s.clock.now_ms();
     let rec = s
         .store
-        .active_token_of(&crypto::sha256(token.as_bytes()), now, &client.app)?;
+        .active_token_of(&crypto::sha256(token.as_bytes()), now, &client.app)
+        .await?;
     let Some(rec) = rec else {
         return Ok(Introspection::default());
     };
@@ -65,7 +66,7 @@ async fn run_introspect(
     };
     match rec.subject.user_id() {
         Some(id) => {
-            if let Some(u) = s.store.get_user(id)? {
+            if let Some(u) = s.store.get_user(id).await? {
                 v.username = Some(u.username);
             }
             v.sub = Some(id.to_owned());

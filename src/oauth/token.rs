@@ -83,8 +83,8 @@ async fn issue(
         ));
     }
     let outcome = match grant {
-        GrantType::AuthorizationCode => authorization_code(s, &client, &params)?,
-        GrantType::RefreshToken => refresh_token(s, &client, &params)?,
+        GrantType::AuthorizationCode => authorization_code(s, &client, &params).await?,
+        GrantType::RefreshToken => refresh_token(s, &client, &params).await?,
         GrantType::ClientCredentials => credentials(s, &client, &params)?,
     };
     let issued = outcome.commit_tokens(s, &client.app.client_id).await?;
@@ -137,7 +137,7 @@ fn oxide_error(desc: Option<&mut AccessTokenError>, used_basic: bool) -> OAuthEr
 }
 
 /// The authorization_code flow over the code as read now (`Store::redeem_code` re-checks it when it commits).
-fn authorization_code(
+async fn authorization_code(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
@@ -145,7 +145,7 @@ fn authorization_code(
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let record = s.store.peek_code(&crypto::sha256(code.as_bytes()))?;
+    let record = s.store.peek_code(&crypto::sha256(code.as_bytes())).await?;
     let mut req = request(client, params);
     if !params.contains("redirect_uri") {
         // RFC 6749 §4.1.3: required only if the authorization request included it.
@@ -166,7 +166,7 @@ fn authorization_code(
 }
 
 /// The refresh_token flow over the refresh token as read now (`Store::rotate_refresh` re-checks it).
-fn refresh_token(
+async fn refresh_token(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
@@ -176,7 +176,10 @@ fn refresh_token(
     };
     let req = request(client, params);
     let mut backend = Backend::new(s, &client.app);
-    backend.refresh_token = s.store.token_record(&crypto::sha256(token.as_bytes()))?;
+    backend.refresh_token = s
+        .store
+        .token_record(&crypto::sha256(token.as_bytes()))
+        .await?;
     let flow = refresh::refresh(&mut backend, &req)
         .map(drop)
         .map_err(|e| match e {

@@ -40,7 +40,7 @@ pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response
         Ok(None) => return no_credentials(),
         Err(MalformedBearer) => return invalid_token(),
     };
-    let Some((user, scope)) = bearer_user(&s.store, &s.clock, token) else {
+    let Some((user, scope)) = bearer_user(&s.store, &s.clock, token).await else {
         return invalid_token();
     };
     let mut r = Json(claims(&user, &scope)).into_response();

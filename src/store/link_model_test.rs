@@ -13,9 +13,9 @@ use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::provider::{Setting, SettingValue};
 use crate::model::{Link, Provider};
-use crate::store::link::tests::link as make_link;
+use crate::store::sled::link::tests::link as make_link;
+use crate::store::sled::user::tests::user as make_user;
 use crate::store::testing::{agrees_with_model, steps, temp_store, Step};
-use crate::store::user::tests::user as make_user;
 use crate::store::Store;
 
 const USERS: [&str; 3] = ["u0", "u1", "u2"];
@@ -287,10 +287,10 @@ async fn run(s: &Store, op: &Op) -> Outcome {
 }
 
 /// Every link lookup over the whole key space, against the model.
-fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
+async fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     for id in LINKS {
         prop_assert_eq!(
-            s.get_link(id).unwrap(),
+            s.get_link(id).await.unwrap(),
             m.links.get(id).cloned(),
             "get_link({})",
             id
@@ -300,7 +300,10 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
         v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         v.into_iter().cloned().collect::<Vec<_>>()
     };
-    prop_assert_eq!(s.list_links().unwrap(), ordered(m.links.values().collect()));
+    prop_assert_eq!(
+        s.list_links().await.unwrap(),
+        ordered(m.links.values().collect())
+    );
     for p in 0..PROVIDERS.len() {
         for a in ACCOUNTS {
             let want = m
@@ -309,7 +312,7 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
                 .find(|l| l.allow_sign_in && l.provider == key(p) && l.account_id == a)
                 .cloned();
             prop_assert_eq!(
-                s.sign_in_link(&key(p), a).unwrap(),
+                s.sign_in_link(&key(p), a).await.unwrap(),
                 want,
                 "sign_in_link({}, {})",
                 key(p),
@@ -322,16 +325,21 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
                 .values()
                 .find(|l| l.allow_sign_in && l.provider == key(p) && l.user_id == u)
                 .cloned();
-            prop_assert_eq!(s.sign_in_link_of_user(u, &key(p)).unwrap(), want);
+            prop_assert_eq!(s.sign_in_link_of_user(u, &key(p)).await.unwrap(), want);
         }
     }
     for u in USERS {
         let want = ordered(m.links.values().filter(|l| l.user_id == u).collect());
         prop_assert_eq!(
-            s.newest_link_time(u).unwrap(),
+            s.newest_link_time(u).await.unwrap(),
             want.last().map(|l| l.created_at)
         );
-        prop_assert_eq!(s.links_of_user(u).unwrap(), want, "links_of_user({})", u);
+        prop_assert_eq!(
+            s.links_of_user(u).await.unwrap(),
+            want,
+            "links_of_user({})",
+            u
+        );
     }
     Ok(())
 }
@@ -370,7 +378,7 @@ fn racing_sign_in_claims_admit_exactly_one() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (_dir, s) = crate::store::link::tests::seeded().await;
+        let (_dir, s) = crate::store::sled::link::tests::seeded().await;
         for i in 0..16 {
             s.create_user(&make_user(&format!("r{i:02}"), &format!("racer{i}"), false))
                 .await
@@ -405,7 +413,7 @@ fn racing_sign_in_claims_admit_exactly_one() {
             }
         }
         assert_eq!(winners.len(), 1, "{winners:?}");
-        let owner = s.sign_in_link("myidp", "shared").unwrap().unwrap();
+        let owner = s.sign_in_link("myidp", "shared").await.unwrap().unwrap();
         assert_eq!(owner.user_id, format!("r{:02}", winners[0]));
         let loser = (winners[0] + 1) % 16;
         s.create_link(&make_link(
@@ -417,7 +425,7 @@ fn racing_sign_in_claims_admit_exactly_one() {
         ))
         .await
         .unwrap();
-        assert_eq!(s.list_links().unwrap().len(), 2);
+        assert_eq!(s.list_links().await.unwrap().len(), 2);
         s.verify().unwrap();
     });
 }

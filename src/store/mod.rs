@@ -1,42 +1,40 @@
-//! The embedded store: sled trees of versioned records plus their point-lookup indexes.
+//! The store: one [`Store`] whose methods are the use cases' storage steps (create an app, redeem a code, rotate a
+//! refresh token, claim a sign-in link, …), over a backend that keeps the records (sled now, in `sled/`; no sled
+//! type is visible outside it). The methods here are the boundary a second backend implements; their doc comments
+//! are the contracts: what is atomic, what is re-checked inside the step, what a lookup costs.
 //!
-//! Every use case is one function here (in the file named for its record). A write that touches a record and its
-//! indexes is one multi-tree transaction whose closure is pure.
-//!
-//! The durability rule: every write method is `async` and returns only once its write is durable (it awaits the
-//! group-commit flusher, [`Store::durable`], itself; see `flush.rs`), so no caller outside `store` flushes, and an
-//! acknowledged write is never lost. Concurrent writers still share one flush. Reads are synchronous.
+//! The durability rule: every write is `async` and returns only once it is durable (the sled backend awaits its
+//! group-commit flusher, `Sled::durable`, at the end of each write; concurrent writers share one flush), so no
+//! caller flushes and an acknowledged write is never lost. Every read is `async` too, although sled answers at once:
+//! a network database cannot, and no caller may depend on which backend answers. A write that touches a record and
+//! its indexes is one atomic step (for sled: one multi-tree transaction whose closure is pure and may be retried).
+//! Offline operations (`verify`/`repair`, backup and restore, the sweeper, the bench loader) belong to the backend
+//! and stay synchronous: they run outside requests.
 
-mod app;
-pub mod backup;
-#[cfg(any(test, feature = "bench"))]
-mod bench_support;
 pub mod codec;
-mod flush;
-mod link;
 #[cfg(test)]
 mod link_model_test;
 #[cfg(test)]
 mod model_test;
-mod provider;
 mod record;
 mod session;
-mod sweep;
+mod sled;
 pub mod token;
-mod user;
-mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use crate::clock::Millis;
+use crate::error::Result;
+use crate::model::{App, Link, Provider, User};
+use token::{Digest, FirstTokens, NewToken};
 
-use crate::error::Error;
+pub use self::sled::backup;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
-pub use bench_support::BenchRecords;
+pub use self::sled::bench_support::BenchRecords;
+pub use self::sled::spawn_sweeper;
 pub use session::LoginToken;
-pub use sweep::spawn_sweeper;
 pub use token::{
     CodeRecord, FamilyId, GrantRecord, Lineage, Redeemed, Rotated, Subject, TokenKind, TokenRecord,
 };
@@ -95,56 +93,24 @@ fn tighten(path: &Path, deep: bool) -> std::io::Result<usize> {
     Ok(changed)
 }
 
-/// Handles to every tree; cloning a sled `Tree` is an `Arc` bump, so request handlers hold their own.
-#[derive(Clone)]
-pub(crate) struct Trees {
-    pub apps: sled::Tree,
-    pub apps_by_client: sled::Tree,
-    pub users: sled::Tree,
-    pub users_by_name: sled::Tree,
-    pub users_by_email: sled::Tree,
-    pub login_tokens: sled::Tree,
-    pub login_tokens_by_user: sled::Tree,
-    pub providers: sled::Tree,
-    pub links: sled::Tree,
-    pub links_by_user: sled::Tree,
-    pub links_by_provider: sled::Tree,
-    pub links_by_account: sled::Tree,
-    pub signin_by_user_provider: sled::Tree,
-    pub codes: sled::Tree,
-    pub tokens: sled::Tree,
-    pub tokens_by_family: sled::Tree,
-    pub families: sled::Tree,
-    pub families_by_client: sled::Tree,
-    pub families_by_user: sled::Tree,
-    pub meta: sled::Tree,
-}
+/// The backend behind the [`Store`]. A concrete type, so the hot path has no dynamic dispatch; a second backend
+/// turns this into an `enum` with one arm per backend.
+type Backend = sled::Sled;
 
 /// The store. Cloning is one atomic increment (request handlers clone it freely); every clone shares the
-/// database and its flusher.
+/// backend (for sled: the database and its flusher).
 #[derive(Clone)]
-pub struct Store(Arc<StoreInner>);
+pub struct Store(Arc<Backend>);
 
-pub struct StoreInner {
-    db: sled::Db,
-    pub(crate) t: Trees,
-    flusher: flush::Flusher,
-    app_cache: app::AppCache,
-    dir: PathBuf,
-    /// The newest link creation time this store has handed out (see `Store::next_link_time`).
-    link_clock: std::sync::atomic::AtomicI64,
-}
-
+/// The backend's own operations (offline checks, backup, metrics) and the store's internal tests reach it through
+/// the facade; every use case is a method of [`Store`] itself, which a backend method of the same name never shadows.
 impl std::ops::Deref for Store {
-    type Target = StoreInner;
+    type Target = Backend;
 
-    fn deref(&self) -> &StoreInner {
+    fn deref(&self) -> &Backend {
         &self.0
     }
 }
-
-/// The current layout of trees and keys; bumped when a migration is needed.
-const SCHEMA_VERSION: u8 = 1;
 
 impl Store {
     /// Opens (or creates) the store in `dir`. `cache_bytes` bounds sled's page cache.
@@ -153,125 +119,324 @@ impl Store {
             dir: dir.to_owned(),
             cause: e.to_string(),
         })?;
-        if dir.join(backup::STAGING).exists() {
+        if dir.join(sled::backup::STAGING).exists() {
             return Err(OpenError::Corrupt {
                 dir: dir.to_owned(),
                 cause: format!(
                     "a restore into it was interrupted ({} is still there)",
-                    backup::STAGING
+                    sled::backup::STAGING
                 ),
             });
         }
-        // sled releases its file lock from its own threads shortly after the last handle of a previous owner is
-        // dropped (an in-process restart, or a process that is just exiting): wait briefly before calling the dir
-        // busy.
-        let mut attempts = 0;
-        let db = loop {
-            let opened = sled::Config::new()
-                .path(dir.join("db"))
-                .cache_capacity(cache_bytes)
-                .mode(sled::Mode::HighThroughput)
-                .open()
-                .map_err(|e| classify_open_error(dir, e));
-            match opened {
-                Err(OpenError::Locked(_)) if attempts < 20 => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                other => break other?,
-            }
-        };
-        let tree = |name: &str| {
-            db.open_tree(name).map_err(|e| OpenError::Corrupt {
-                dir: dir.to_owned(),
-                cause: e.to_string(),
-            })
-        };
-        let t = Trees {
-            apps: tree("apps")?,
-            apps_by_client: tree("apps_by_client")?,
-            users: tree("users")?,
-            users_by_name: tree("users_by_name")?,
-            users_by_email: tree("users_by_email")?,
-            login_tokens: tree("login_tokens")?,
-            login_tokens_by_user: tree("login_tokens_by_user")?,
-            providers: tree("providers")?,
-            links: tree("links")?,
-            links_by_user: tree("links_by_user")?,
-            links_by_provider: tree("links_by_provider")?,
-            links_by_account: tree("links_by_account")?,
-            signin_by_user_provider: tree("signin_by_user_provider")?,
-            codes: tree("codes")?,
-            tokens: tree("tokens")?,
-            tokens_by_family: tree("tokens_by_family")?,
-            families: tree("families")?,
-            families_by_client: tree("families_by_client")?,
-            families_by_user: tree("families_by_user")?,
-            meta: tree("meta")?,
-        };
-        match t.meta.get("schema") {
-            Ok(None) => {
-                let _ = t.meta.insert("schema", &[SCHEMA_VERSION]);
-            }
-            Ok(Some(v)) if v.as_ref() == [SCHEMA_VERSION] => {}
-            Ok(Some(v)) => {
-                return Err(OpenError::Corrupt {
-                    dir: dir.to_owned(),
-                    cause: format!("unknown schema version {:?}", v.as_ref()),
-                })
-            }
-            Err(e) => {
-                return Err(OpenError::Corrupt {
-                    dir: dir.to_owned(),
-                    cause: e.to_string(),
-                })
-            }
-        }
-        let flusher = flush::Flusher::start(db.clone());
-        Ok(Self(Arc::new(StoreInner {
-            db,
-            t,
-            flusher,
-            app_cache: app::AppCache::default(),
-            dir: dir.to_owned(),
-            link_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
-        })))
+        Backend::open(dir, cache_bytes).map(|b| Self(Arc::new(b)))
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    // Apps.
+
+    /// Inserts a new app; its `client_id` must be free.
+    pub async fn create_app(&self, app: &App) -> Result<()> {
+        self.0.create_app(app).await
     }
 
-    /// Resolves once every write made before this call is on disk. Concurrent callers share one flush. Only the
-    /// store's own write methods call it (the durability rule in the module doc).
-    async fn durable(&self) -> crate::error::Result<()> {
-        self.flusher.durable().await
+    pub async fn get_app(&self, id: &str) -> Result<Option<App>> {
+        self.0.get_app(id)
     }
 
-    /// Synchronous flush for startup, shutdown and the CLI.
-    pub fn flush_blocking(&self) -> crate::error::Result<()> {
-        self.db.flush().map(drop).map_err(db_err)
+    /// The hot lookup of the token endpoint: two point reads, no scan, no lock.
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        self.0.app_by_client_id(client_id)
     }
 
-    /// Makes the next `n` group commits fail as on a full disk (a test hook for the 503 path).
-    #[doc(hidden)]
-    pub fn fail_next_flushes(&self, n: u32) {
-        self.flusher.fail_next(n);
+    /// The app of `client_id`, shared and cached by the backend (sled: a decoded-app cache that every app write invalidates): the lookup of every token, introspection and
+    /// revocation request.
+    pub async fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
+        self.0.client_app(client_id)
     }
 
-    /// Bytes used on disk, for `/metrics`.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+    /// Every app, oldest first (the order Rocket.Chat lists them in).
+    pub async fn list_apps(&self) -> Result<Vec<App>> {
+        self.0.list_apps()
     }
+
+    /// Reads, changes and writes one app atomically. `change` may run more than once (transaction retry): keep it pure.
+    pub async fn update_app(
+        &self,
+        id: &str,
+        change: impl Fn(&mut App) -> Result<()>,
+    ) -> Result<App> {
+        self.0.update_app(id, change).await
+    }
+
+    /// Removes the app and its index entry; returns what was removed.
+    pub async fn delete_app(&self, id: &str) -> Result<App> {
+        self.0.delete_app(id).await
+    }
+
+    // Users.
+
+    /// Inserts a new user; username (case-insensitively) and every email must be free.
+    pub async fn create_user(&self, user: &User) -> Result<()> {
+        self.0.create_user(user).await
+    }
+
+    pub async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        self.0.get_user(id)
+    }
+
+    /// Case-insensitive, as Rocket.Chat's login is.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.0.user_by_username(username)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.0.user_by_email(email)
+    }
+
+    pub async fn has_users(&self) -> Result<bool> {
+        self.0.has_users()
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        self.0.list_users()
+    }
+
+    /// Replaces the stored user (same id) keeping indexes and the admin count right. `change` must be pure.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        change: impl Fn(&mut User) -> Result<()>,
+    ) -> Result<User> {
+        self.0.update_user(id, change).await
+    }
+
+    /// Removes the user, its indexes, its links and its login tokens. The last admin cannot be removed.
+    pub async fn delete_user(&self, id: &str) -> Result<User> {
+        self.0.delete_user(id).await
+    }
+
+    // Login tokens (sessions).
+
+    /// Stores a login token by digest; fails if the user no longer exists or the digest is already stored.
+    pub async fn create_login_token(&self, digest: [u8; 32], token: &LoginToken) -> Result<()> {
+        self.0.create_login_token(digest, token).await
+    }
+
+    pub async fn login_token(&self, digest: &[u8; 32]) -> Result<Option<LoginToken>> {
+        self.0.login_token(digest)
+    }
+
+    pub async fn delete_login_token(&self, digest: &[u8; 32]) -> Result<()> {
+        self.0.delete_login_token(digest).await
+    }
+
+    // Upstream providers.
+
+    /// Inserts `p` unless its service key is taken; returns what is stored afterwards (the existing provider
+    /// when there was one), so adding twice is harmless.
+    pub async fn add_provider(&self, p: &Provider) -> Result<Provider> {
+        self.0.add_provider(p).await
+    }
+
+    pub async fn get_provider(&self, key: &str) -> Result<Option<Provider>> {
+        self.0.get_provider(key)
+    }
+
+    /// Every provider, oldest first (RC lists settings sections in creation order).
+    pub async fn list_providers(&self) -> Result<Vec<Provider>> {
+        self.0.list_providers()
+    }
+
+    /// Reads, changes and writes one provider atomically. `change` may run more than once: keep it pure.
+    pub async fn update_provider(
+        &self,
+        key: &str,
+        change: impl Fn(&mut Provider) -> Result<()>,
+    ) -> Result<Provider> {
+        self.0.update_provider(key, change).await
+    }
+
+    /// Removes the provider and its links; `None` when there was none. Links go first, so a crash part-way
+    /// leaves a provider with fewer links rather than links of a missing provider. Once the record is gone no new
+    /// link to it can be made (link creation reads the provider in its transaction), so a second pass after the
+    /// removal catches the links created during the first.
+    pub async fn remove_provider(&self, key: &str) -> Result<Option<Provider>> {
+        self.0.remove_provider(key).await
+    }
+
+    // Links to upstream accounts.
+
+    /// Inserts a new link in one transaction that checks: the provider exists and is enabled (else
+    /// `NotFound(Entity::Provider)`, read inside the transaction so a concurrent removal serializes against it), the
+    /// user exists (else `NotFound(Entity::User)`), the id is free, and, for a sign-in link, that neither the upstream
+    /// account (`Conflict { field: Field::AccountId }`) nor the user's sign-in slot for the provider
+    /// (`Conflict { field: Field::Provider }`) is taken.
+    pub async fn create_link(&self, link: &Link) -> Result<()> {
+        self.0.create_link(link).await
+    }
+
+    pub async fn get_link(&self, id: &str) -> Result<Option<Link>> {
+        self.0.get_link(id)
+    }
+
+    /// The `allow_sign_in` link of an upstream account: who it signs in as. Two point reads.
+    pub async fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
+        self.0.sign_in_link(provider, account_id)
+    }
+
+    /// The user's `allow_sign_in` link to `provider`, if any. Two point reads.
+    pub async fn sign_in_link_of_user(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<Link>> {
+        self.0.sign_in_link_of_user(user_id, provider)
+    }
+
+    /// The user's links in creation order (ties in the same millisecond: by id).
+    pub async fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
+        self.0.links_of_user(user_id)
+    }
+
+    /// The newest `created_at` among the user's links (the last key of its prefix).
+    pub async fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
+        self.0.newest_link_time(user_id)
+    }
+
+    /// A `created_at` for a new link of `user_id`: `now`, raised past every time this store has handed out and
+    /// past the user's newest link (which covers a restart under a clock that stands still), so "creation order"
+    /// is strict even for links created within one millisecond. `created_at` is an ordering key, never shown on
+    /// the wire, so running a few milliseconds ahead under a burst costs nothing.
+    pub async fn next_link_time(&self, user_id: &str, now: Millis) -> Result<Millis> {
+        self.0.next_link_time(user_id, now)
+    }
+
+    /// Every link, oldest first (ties by id).
+    pub async fn list_links(&self) -> Result<Vec<Link>> {
+        self.0.list_links()
+    }
+
+    /// Reads, changes and writes one link atomically, re-checking the sign-in invariants when `allow_sign_in` or
+    /// `account_id` change. `change` may run more than once: keep it pure. The id, user, provider and creation
+    /// time cannot change (`Internal`).
+    pub async fn update_link(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Link) -> Result<()>,
+    ) -> Result<Link> {
+        self.0.update_link(id, change).await
+    }
+
+    /// Removes one link and its index entries; `NotFound(Entity::Link)` when there is none.
+    pub async fn delete_link(&self, id: &str) -> Result<Link> {
+        self.0.delete_link(id).await
+    }
+
+    // Codes and tokens.
+
+    /// Stores a new authorization code; returns once it is durable.
+    pub async fn put_code(&self, digest: &Digest, code: &CodeRecord) -> Result<()> {
+        self.0.put_code(digest, code).await
+    }
+
+    /// Reads a code without redeeming it: the token endpoint's flow runs on this copy, and
+    /// [`Store::redeem_code`] re-checks it.
+    pub async fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
+        self.0.peek_code(digest)
+    }
+
+    /// The stored record of a token, live or not.
+    pub async fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
+        self.0.token_record(digest)
+    }
+
+    /// Redeems the code for `client_id` and, with `tokens` (the redemption verified), starts family `family` with
+    /// them, in one transaction: a concurrent replay either comes first (and this redemption fails) or finds the
+    /// family and revokes it. Without `tokens` the code is only used up, as it is by every attempt of its client.
+    /// A second redemption revokes the family; a code presented by another client is left as it is (whoever stole
+    /// it must not be able to burn it or its tokens). Fails with NotFound when the client or the user is gone, so a
+    /// token can never outlive a concurrent app or user deletion. Returns once the outcome is durable.
+    pub async fn redeem_code(
+        &self,
+        digest: &Digest,
+        client_id: &str,
+        now: Millis,
+        family: FamilyId,
+        tokens: Option<FirstTokens>,
+    ) -> Result<Redeemed> {
+        self.0
+            .redeem_code(digest, client_id, now, family, tokens)
+            .await
+    }
+
+    /// Stores a client_credentials token: one plain insert, no transaction, so the group commit batches them
+    /// (sled transactions serialize on a process-wide lock and seal the log buffer each). Returns once durable.
+    pub async fn put_client_token(&self, digest: &Digest, rec: &TokenRecord) -> Result<()> {
+        self.0.put_client_token(digest, rec).await
+    }
+
+    /// Exchanges a refresh token of `client_id` for new tokens in the same family and revokes the access token
+    /// issued with it (as Rocket.Chat and Hydra do). The new refresh token keeps the old one's scope (RFC 6749 §6);
+    /// `scope` is the new access token's. Presenting an already rotated refresh token revokes the family
+    /// (RFC 9700 §4.14.2). Returns once the outcome is durable.
+    pub async fn rotate_refresh(
+        &self,
+        old: &Digest,
+        client_id: &str,
+        scope: &str,
+        now: Millis,
+        access: NewToken,
+        refresh: Option<NewToken>,
+    ) -> Result<Rotated> {
+        self.0
+            .rotate_refresh(old, client_id, scope, now, access, refresh)
+            .await
+    }
+
+    /// A token that is live now: known, unexpired, not rotated away (refresh), and its family not revoked.
+    /// Two point reads; this is the introspection and bearer-auth hot path.
+    pub async fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
+        self.0.active_token(digest, now)
+    }
+
+    /// [`Store::active_token`] for a caller that already holds the token's client (introspection authenticated
+    /// it): a token of another client is not live for it, and a client_credentials token is checked against
+    /// `app` without reading the app again.
+    pub async fn active_token_of(
+        &self,
+        digest: &Digest,
+        now: Millis,
+        app: &crate::model::App,
+    ) -> Result<Option<TokenRecord>> {
+        self.0.active_token_of(digest, now, app)
+    }
+
+    /// RFC 7009 for `client_id`: a refresh token takes its whole family with it; an access token goes alone.
+    /// Tokens of other clients and unknown tokens are left alone (the caller answers 200 either way). Returns once
+    /// the revocation is durable.
+    pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
+        self.0.revoke_token(digest, client_id).await
+    }
+
+    /// Revokes every family of an app (deleted or deactivated). Call after the app change has committed: any
+    /// issuance racing with it either committed before (and is found here) or fails its client check.
+    pub async fn revoke_client_tokens(&self, client_id: &str) -> Result<usize> {
+        self.0.revoke_client_tokens(client_id).await
+    }
+
+    /// Revokes every family of a user (deleted).
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<usize> {
+        self.0.revoke_user_tokens(user_id).await
+    }
+
+    // Small persistent values.
 
     /// A small persistent value in the `meta` tree (e.g. a generated key).
-    pub fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
-        Ok(self.t.meta.get(key).map_err(db_err)?.map(|v| v.to_vec()))
+    pub async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.0.meta_get(key)
     }
 
-    pub async fn meta_put(&self, key: &str, value: &[u8]) -> crate::error::Result<()> {
-        self.t.meta.insert(key, value).map_err(db_err)?;
-        self.durable().await
+    pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.0.meta_put(key, value).await
     }
 
     /// Waits (up to `timeout`) until this is the last handle to the store, so dropping it releases the data-dir
@@ -285,62 +450,6 @@ impl Store {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         true
-    }
-
-    /// Stops the flusher after a final flush. Further writes are not durable.
-    pub fn close(&self) -> crate::error::Result<()> {
-        self.flusher.stop();
-        self.flush_blocking()
-    }
-}
-
-fn classify_open_error(dir: &Path, e: sled::Error) -> OpenError {
-    match e {
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock
-                || io.to_string().contains("could not acquire lock") =>
-        {
-            OpenError::Locked(dir.to_owned())
-        }
-        sled::Error::Io(io) => OpenError::Io {
-            dir: dir.to_owned(),
-            cause: io.to_string(),
-        },
-        other => OpenError::Corrupt {
-            dir: dir.to_owned(),
-            cause: other.to_string(),
-        },
-    }
-}
-
-/// Runs a sled transaction whose closure aborts with a domain [`Error`].
-pub(crate) fn txn_result<T>(r: Result<T, TransactionError<Error>>) -> crate::error::Result<T> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(TransactionError::Abort(e)) => Err(e),
-        Err(TransactionError::Storage(e)) => Err(db_err(e)),
-    }
-}
-
-/// Aborts a transaction with a domain error.
-pub(crate) fn abort<T>(e: Error) -> Result<T, ConflictableTransactionError<Error>> {
-    Err(ConflictableTransactionError::Abort(e))
-}
-
-pub(crate) fn decode_or_abort<T: codec::Record>(
-    bytes: &[u8],
-) -> Result<T, ConflictableTransactionError<Error>> {
-    codec::decode(bytes).map_err(ConflictableTransactionError::Abort)
-}
-
-/// A sled error as the domain's: an IO error (a full disk) is [`Error::Unavailable`], anything else internal.
-pub(crate) fn db_err(e: sled::Error) -> Error {
-    match e {
-        sled::Error::Io(io) => {
-            tracing::error!(error = %io, "store write failed");
-            Error::Unavailable
-        }
-        other => Error::internal(other),
     }
 }
 
@@ -383,7 +492,7 @@ pub(crate) mod testing {
         mut m: M,
         apply: impl Fn(&mut M, &Op) -> Out,
         run: impl AsyncFn(&Store, &Op) -> Out,
-        check: impl Fn(&Store, &M) -> Result<(), proptest::test_runner::TestCaseError>,
+        check: impl AsyncFn(&Store, &M) -> Result<(), proptest::test_runner::TestCaseError>,
     ) -> Result<(), proptest::test_runner::TestCaseError> {
         use proptest::test_runner::TestCaseError;
         let verify = |s: &Store, when: &str| {
@@ -404,6 +513,7 @@ pub(crate) mod testing {
                 }
             }
             check(&s, &m)
+                .await
                 .map_err(|e| TestCaseError::fail(format!("after step #{i} {step:?}: {e}")))?;
         }
         verify(&s, &format!("after {steps:?}"))

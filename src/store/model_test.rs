@@ -514,10 +514,10 @@ async fn run(s: &Store, op: &Op) -> Outcome {
 }
 
 /// Every lookup the store offers, over the whole key space, against the model.
-fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
+async fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     for id in APP_IDS {
         prop_assert_eq!(
-            s.get_app(id).unwrap(),
+            s.get_app(id).await.unwrap(),
             m.apps.get(id).cloned(),
             "get_app({})",
             id
@@ -525,12 +525,12 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     }
     for client in CLIENT_IDS {
         prop_assert_eq!(
-            s.app_by_client_id(client).unwrap(),
+            s.app_by_client_id(client).await.unwrap(),
             m.app_by_client(client).cloned(),
             "app_by_client_id({})",
             client
         );
-        let cached = s.client_app(client).unwrap();
+        let cached = s.client_app(client).await.unwrap();
         prop_assert_eq!(
             cached.as_deref(),
             m.app_by_client(client),
@@ -538,7 +538,13 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
             client
         );
     }
-    let listed: Vec<String> = s.list_apps().unwrap().into_iter().map(|a| a.id).collect();
+    let listed: Vec<String> = s
+        .list_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
     let mut expected: Vec<&App> = m.apps.values().collect();
     expected.sort_by_key(|a| (a.created_at, a.id.clone()));
     let expected: Vec<String> = expected.into_iter().map(|a| a.id.clone()).collect();
@@ -546,7 +552,7 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
 
     for id in USER_IDS {
         prop_assert_eq!(
-            s.get_user(id).unwrap(),
+            s.get_user(id).await.unwrap(),
             m.users.get(id).cloned(),
             "get_user({})",
             id
@@ -555,7 +561,7 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     for name in USERNAMES {
         for query in [name.to_owned(), name.to_uppercase(), name.to_lowercase()] {
             prop_assert_eq!(
-                s.user_by_username(&query).unwrap(),
+                s.user_by_username(&query).await.unwrap(),
                 m.user_by_name(&query).cloned(),
                 "user_by_username({})",
                 query
@@ -565,19 +571,19 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     for email in EMAILS {
         for query in [email.to_owned(), email.to_uppercase()] {
             prop_assert_eq!(
-                s.user_by_email(&query).unwrap(),
+                s.user_by_email(&query).await.unwrap(),
                 m.user_by_email(&query).cloned(),
                 "user_by_email({})",
                 query
             );
         }
     }
-    prop_assert_eq!(s.has_users().unwrap(), !m.users.is_empty());
+    prop_assert_eq!(s.has_users().await.unwrap(), !m.users.is_empty());
     prop_assert_eq!(s.admin_count().unwrap(), m.admins(), "admin counter");
 
     for (i, token) in TOKENS.iter().enumerate() {
         prop_assert_eq!(
-            s.login_token(&digest(i)).unwrap(),
+            s.login_token(&digest(i)).await.unwrap(),
             m.tokens.get(&digest(i)).cloned(),
             "login_token({})",
             token
@@ -668,9 +674,9 @@ fn racing_creates_of_one_client_id_admit_exactly_one() {
                 "{r:?}"
             );
         }
-        let stored = s.app_by_client_id("shared").unwrap().unwrap();
+        let stored = s.app_by_client_id("shared").await.unwrap().unwrap();
         assert_eq!(stored.id, format!("app{:02}", winners[0]));
-        assert_eq!(s.list_apps().unwrap().len(), 1);
+        assert_eq!(s.list_apps().await.unwrap().len(), 1);
         s.verify().unwrap();
     });
 }
@@ -704,16 +710,18 @@ fn concurrent_distinct_creates_all_succeed_and_are_durable() {
     });
     for path in [dir.path(), snapshot.path()] {
         let s = Store::open(path, 8 << 20).unwrap();
-        for i in 0..16 {
-            let app = s.app_by_client_id(&client(i)).unwrap();
-            assert_eq!(
-                app.map(|a| a.id),
-                Some(format!("app{i:02}")),
-                "{}",
-                path.display()
-            );
-        }
-        assert_eq!(s.list_apps().unwrap().len(), 16);
+        multi_thread().block_on(async {
+            for i in 0..16 {
+                let app = s.app_by_client_id(&client(i)).await.unwrap();
+                assert_eq!(
+                    app.map(|a| a.id),
+                    Some(format!("app{i:02}")),
+                    "{}",
+                    path.display()
+                );
+            }
+            assert_eq!(s.list_apps().await.unwrap().len(), 16);
+        });
         s.verify().unwrap();
     }
 }

@@ -55,7 +55,7 @@ async fn finish(
     headers: &HeaderMap,
     q: &HashMap<String, String>,
 ) -> Result<(String, String), Failure> {
-    let provider = match s.store.get_provider(service) {
+    let provider = match s.store.get_provider(service).await {
         Ok(Some(p)) if p.enabled => p,
         Ok(_) => {
             return Err(Failure::request(format!(

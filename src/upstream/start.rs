@@ -20,7 +20,7 @@ pub async fn start(
     Path(service): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let provider = match s.store.get_provider(&service) {
+    let provider = match s.store.get_provider(&service).await {
         Ok(Some(p)) if p.enabled => p,
         Ok(_) => {
             return error_page(

@@ -15,8 +15,10 @@ pub struct ProviderButton {
 
 /// Buttons for every enabled provider that shows one; none when the catalogue cannot be read (the password form
 /// still works).
-pub fn buttons(store: &Store, return_to: &str) -> Vec<ProviderButton> {
-    let providers = crate::core::provider::enabled(store).unwrap_or_default();
+pub async fn buttons(store: &Store, return_to: &str) -> Vec<ProviderButton> {
+    let providers = crate::core::provider::enabled(store)
+        .await
+        .unwrap_or_default();
     providers
         .iter()
         .filter(|p| p.show_button)

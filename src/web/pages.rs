@@ -224,7 +224,7 @@ fn login_error(code: &str) -> Option<&'static str> {
 }
 
 /// The sign-in form; `app_name` when it continues an authorization request.
-pub fn login_form(
+pub async fn login_form(
     state: &AppState,
     headers: &HeaderMap,
     return_to: &str,
@@ -233,7 +233,9 @@ pub fn login_form(
 ) -> Response {
     let (token, cookie) = csrf::token(state, headers);
     let signed_in = if app_name.is_none() {
-        session::current_user(state, headers).map(|b| b.user.username)
+        session::current_user(state, headers)
+            .await
+            .map(|b| b.user.username)
     } else {
         None
     };
@@ -243,7 +245,7 @@ pub fn login_form(
         app_name,
         error,
         signed_in: signed_in.as_deref(),
-        providers: buttons(&state.store, return_to),
+        providers: buttons(&state.store, return_to).await,
     };
     html(StatusCode::OK, page.render(), cookie)
 }
@@ -261,6 +263,7 @@ pub async fn login_page(
         None,
         q.get("error").and_then(|c| login_error(c)),
     )
+    .await
 }
 
 pub async fn login_submit(
@@ -375,7 +378,10 @@ async fn totp_submit(
     code: Option<&str>,
     return_to: &str,
 ) -> Response {
-    let user = Pending::open(s, csrf, pending).and_then(|id| s.store.get_user(&id).ok().flatten());
+    let user = match Pending::open(s, csrf, pending) {
+        Some(id) => s.store.get_user(&id).await.ok().flatten(),
+        None => None,
+    };
     let Some(user) = user.filter(|u| u.active) else {
         let q = form_urlencoded::Serializer::new(String::new())
             .append_pair("error", "sign_in_expired")
@@ -412,7 +418,7 @@ pub async fn logout(
             "This request did not come from Latchkey's sign-out button. Open the sign-in page and sign out there.",
         );
     }
-    if let Some(b) = session::current_user(&s, &headers) {
+    if let Some(b) = session::current_user(&s, &headers).await {
         let _ = login::logout(&s.store, &b.token).await;
     }
     see_other("/login", vec![session::clear_login_cookie(&s)])

@@ -60,9 +60,11 @@ pub struct BrowserSession {
 }
 
 /// The signed-in user of this browser, if any.
-pub fn current_user(state: &AppState, headers: &HeaderMap) -> Option<BrowserSession> {
+pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Option<BrowserSession> {
     let token = read_cookie(headers, &cookie_name(&state.issuer))?;
-    let (user, signed_in_at) = session::signed_in(&state.store, &state.clock, &token).ok()?;
+    let (user, signed_in_at) = session::signed_in(&state.store, &state.clock, &token)
+        .await
+        .ok()?;
     Some(BrowserSession {
         user,
         token,

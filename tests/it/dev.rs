@@ -102,7 +102,15 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let apps = s.running.as_ref().unwrap().state.store.list_apps().unwrap();
+    let apps = s
+        .running
+        .as_ref()
+        .unwrap()
+        .state
+        .store
+        .list_apps()
+        .await
+        .unwrap();
     assert_eq!(
         apps.iter().filter(|a| a.client_id == "my-service").count(),
         1

@@ -199,6 +199,7 @@ async fn sign_in_through_another_latchkey_creates_then_reuses_the_link() {
             .state
             .store
             .links_of_user(info["user"]["_id"].as_str().unwrap())
+            .await
             .unwrap();
     assert_eq!(links.len(), 1);
     assert_eq!(links[0].provider, SERVICE);
@@ -223,6 +224,7 @@ async fn sign_in_through_another_latchkey_creates_then_reuses_the_link() {
             .state
             .store
             .list_links()
+            .await
             .unwrap();
     assert_eq!(links.len(), 1);
     p.d.running.as_ref().unwrap().state.store.verify().unwrap();
@@ -254,13 +256,13 @@ async fn merge_refused(p: &Pair, because: &str, users: usize) {
         "{page}"
     );
     let store = &p.d.running.as_ref().unwrap().state.store;
-    assert!(store.list_links().unwrap().is_empty());
-    assert_eq!(store.list_users().unwrap().len(), users);
+    assert!(store.list_links().await.unwrap().is_empty());
+    assert_eq!(store.list_users().await.unwrap().len(), users);
 }
 
 async fn links_of(p: &Pair, user_id: &str) -> usize {
     let store = &p.d.running.as_ref().unwrap().state.store;
-    store.links_of_user(user_id).unwrap().len()
+    store.links_of_user(user_id).await.unwrap().len()
 }
 
 #[tokio::test]
@@ -363,8 +365,8 @@ async fn callback(d: &Server, b: &Client, query: &str) -> (StatusCode, String) {
 
 async fn assert_nothing_changed(p: &Pair) {
     let store = &p.d.running.as_ref().unwrap().state.store;
-    assert!(store.list_links().unwrap().is_empty());
-    assert_eq!(store.list_users().unwrap().len(), 1, "only D's admin");
+    assert!(store.list_links().await.unwrap().is_empty());
+    assert_eq!(store.list_users().await.unwrap().len(), 1, "only D's admin");
 }
 
 #[tokio::test]
@@ -551,7 +553,7 @@ async fn a_slow_upstream_ends_on_the_sign_in_error_page_before_the_request_timeo
     );
     assert!(started.elapsed() < Duration::from_secs(2));
     let store = &d.running.as_ref().unwrap().state.store;
-    assert!(store.list_links().unwrap().is_empty());
+    assert!(store.list_links().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -571,6 +573,6 @@ async fn an_oversized_identity_document_is_refused_without_buffering_it() {
         started.elapsed()
     );
     let store = &d.running.as_ref().unwrap().state.store;
-    assert!(store.list_links().unwrap().is_empty());
-    assert_eq!(store.list_users().unwrap().len(), 1, "only D's admin");
+    assert!(store.list_links().await.unwrap().is_empty());
+    assert_eq!(store.list_users().await.unwrap().len(), 1, "only D's admin");
 }

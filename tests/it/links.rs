@@ -259,10 +259,20 @@ async fn server_and_admin_run_every_endpoint() {
         );
         let st = state(&e.s);
         assert_eq!(
-            st.store.sign_in_link("myidp", "acc-2").unwrap().unwrap().id,
+            st.store
+                .sign_in_link("myidp", "acc-2")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             id
         );
-        assert!(st.store.sign_in_link("myidp", "acc-1").unwrap().is_none());
+        assert!(st
+            .store
+            .sign_in_link("myidp", "acc-1")
+            .await
+            .unwrap()
+            .is_none());
         let r = e.call(Method::PATCH, &one, who, Some(json!({}))).await;
         assert_eq!(
             (r.status, &r.json["account_id"]),
@@ -379,6 +389,7 @@ async fn clients_work_on_their_own_links_without_account_ids() {
         !state(&e.s)
             .store
             .get_link(&bobs)
+            .await
             .unwrap()
             .unwrap()
             .allow_sign_in,

@@ -74,7 +74,9 @@ async fn put_then_get_never_echoes_secrets_and_feeds_rc_settings() {
         "********"
     );
     let state = &s.running.as_ref().unwrap().state;
-    let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
+    let p = latchkey::core::provider::get(&state.store, "myidp")
+        .await
+        .unwrap();
     assert_eq!(
         latchkey::core::provider::client_secret(&state.sealer, &p)
             .unwrap()
@@ -116,7 +118,9 @@ async fn put_then_get_never_echoes_secrets_and_feeds_rc_settings() {
         v["oauth2"][0],
         json!({"client_id": "rotated", "name": "Production"})
     );
-    let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
+    let p = latchkey::core::provider::get(&state.store, "myidp")
+        .await
+        .unwrap();
     assert_eq!(
         latchkey::core::provider::client_secret(&state.sealer, &p)
             .unwrap()
@@ -134,7 +138,9 @@ async fn put_then_get_never_echoes_secrets_and_feeds_rc_settings() {
     .await;
     assert_eq!(st, 200);
     assert_eq!(v["oauth2"].as_array().unwrap().len(), 1);
-    let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
+    let p = latchkey::core::provider::get(&state.store, "myidp")
+        .await
+        .unwrap();
     assert_eq!(p.sign_in_scope(), "openid");
     state.store.verify().unwrap();
 }

@@ -258,8 +258,10 @@ async fn settings_check_types_and_enums_and_mask_the_secret() {
 
     // The secret: masked on read, the mask written back keeps it, "" clears it.
     let state = &s.running.as_ref().unwrap().state;
-    let secret_of = || {
-        let p = latchkey::core::provider::get(&state.store, "myidp").unwrap();
+    let secret_of = async || {
+        let p = latchkey::core::provider::get(&state.store, "myidp")
+            .await
+            .unwrap();
         latchkey::core::provider::client_secret(&state.sealer, &p).unwrap()
     };
     assert_eq!(
@@ -267,12 +269,12 @@ async fn settings_check_types_and_enums_and_mask_the_secret() {
         200
     );
     assert_eq!(get_value(&s, &a, &k("-secret")).await, "********");
-    assert_eq!(secret_of().as_deref(), Some("s3cr3t-upstream"));
+    assert_eq!(secret_of().await.as_deref(), Some("s3cr3t-upstream"));
     assert_eq!(set(&s, &a, &k("-secret"), json!("********")).await.0, 200);
-    assert_eq!(secret_of().as_deref(), Some("s3cr3t-upstream"));
+    assert_eq!(secret_of().await.as_deref(), Some("s3cr3t-upstream"));
     assert_eq!(set(&s, &a, &k("-secret"), json!("")).await.0, 200);
     assert_eq!(get_value(&s, &a, &k("-secret")).await, "");
-    assert_eq!(secret_of(), None);
+    assert_eq!(secret_of().await, None);
     state.store.verify().unwrap();
 }
 

@@ -178,7 +178,7 @@ async fn every_record_is_usable(s: &Server, m: &Value) {
         "{v}"
     );
     let state = &s.running.as_ref().unwrap().state;
-    let provider = state.store.get_provider(&service).unwrap().unwrap();
+    let provider = state.store.get_provider(&service).await.unwrap().unwrap();
     let opened = latchkey::core::provider::client_secret(&state.sealer, &provider).unwrap();
     assert_eq!(opened.as_deref(), m["provider"]["secret"].as_str());
     let link_id = str_of(&m["link"]["id"]);

@@ -107,7 +107,7 @@ pub async fn put(
     headers: HeaderMap,
     LocoiaJson(body): LocoiaJson,
 ) -> Result<Response, LocoiaError> {
-    provider::get(&s.store, &connector_id)?;
+    provider::get(&s.store, &connector_id).await?;
     let list = parse(&body)?;
     require_2fa(&s, &user, &headers).await?;
     let p = provider::put_custom_auth(s.providers(), &connector_id, list).await?;
@@ -124,7 +124,7 @@ pub async fn get(
     _admin: Admin,
     Path(connector_id): Path<String>,
 ) -> Result<Response, LocoiaError> {
-    let p = provider::get(&s.store, &connector_id)?;
+    let p = provider::get(&s.store, &connector_id).await?;
     Ok(Json(render(&p)).into_response())
 }
 

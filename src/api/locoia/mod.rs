@@ -242,10 +242,10 @@ impl FromRequestParts<AppState> for Admin {
         };
         // A login authToken first (a cheap digest lookup), then a Latchkey access token.
         let (user, credential) =
-            match session::authenticate_token(&state.store, &state.clock, token) {
+            match session::authenticate_token(&state.store, &state.clock, token).await {
                 Ok(u) => (u, Credential::LoginToken),
                 Err(Error::Unauthorized) => {
-                    session::authenticate_bearer(&state.store, &state.clock, token)?
+                    session::authenticate_bearer(&state.store, &state.clock, token).await?
                 }
                 Err(e) => return Err(e.into()),
             };

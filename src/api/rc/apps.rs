@@ -167,7 +167,7 @@ pub async fn create(
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Response, RcError> {
     caller.require(Permission::ManageOauthApps)?;
-    let apps = s.store.list_apps()?;
+    let apps = s.store.list_apps().await?;
     Ok(success(OauthAppsAnswer {
         oauth_apps: apps.iter().map(|a| rc_app(a, None)).collect(),
     }))
@@ -193,7 +193,9 @@ pub async fn get(
         &s.store,
         id.map(String::as_str),
         client_id.map(String::as_str),
-    ) {
+    )
+    .await
+    {
         Ok(a) => Ok(success(OauthAppAnswer {
             oauth_app: rc_app(&a, None),
         })),

@@ -134,7 +134,10 @@ impl Caller {
 
     /// Resolves `X-User-Id` + `X-Auth-Token`, else `Authorization: Bearer <access token>`, to the caller and the
     /// kind of credential it used.
-    fn authenticate(parts: &Parts, state: &AppState) -> crate::error::Result<(Self, Credential)> {
+    async fn authenticate(
+        parts: &Parts,
+        state: &AppState,
+    ) -> crate::error::Result<(Self, Credential)> {
         let h = &parts.headers;
         let header = |n: &str| {
             h.get(n)
@@ -142,12 +145,13 @@ impl Caller {
                 .filter(|s| !s.is_empty())
         };
         if let (Some(uid), Some(tok)) = (header("x-user-id"), header("x-auth-token")) {
-            let user = session::authenticate(&state.store, &state.clock, uid, tok)?;
+            let user = session::authenticate(&state.store, &state.clock, uid, tok).await?;
             let login_token = Some(tok.to_owned());
             return Ok((Caller { user, login_token }, Credential::LoginToken));
         }
         if let Ok(Some(tok)) = crate::wire::bearer(h) {
-            let (user, credential) = session::authenticate_bearer(&state.store, &state.clock, tok)?;
+            let (user, credential) =
+                session::authenticate_bearer(&state.store, &state.clock, tok).await?;
             let login_token = None;
             return Ok((Caller { user, login_token }, credential));
         }
@@ -163,7 +167,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match Caller::authenticate(parts, state)? {
+        match Caller::authenticate(parts, state).await? {
             (caller, credential) if credential.admits_api() => Ok(caller),
             _ => Err(Error::Unauthorized.into()),
         }
@@ -182,6 +186,7 @@ impl FromRequestParts<AppState> for SelfReader {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Caller::authenticate(parts, state)
+            .await
             .map(|(caller, _)| SelfReader(caller))
             .map_err(RcError::from)
     }

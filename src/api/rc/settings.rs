@@ -257,7 +257,9 @@ pub async fn get_setting(
     Path(id): Path<String>,
 ) -> Result<Response, RcError> {
     caller.require(Permission::ViewPrivilegedSetting)?;
-    let value = provider::setting(&s.store, &id).map_err(in_setting(&id))?;
+    let value = provider::setting(&s.store, &id)
+        .await
+        .map_err(in_setting(&id))?;
     let value = value.into();
     Ok(success(SettingAnswer { id, value }))
 }
@@ -290,7 +292,9 @@ pub async fn set_setting(
         Some(Value::String(v)) => SettingValue::Str(v.clone()),
         Some(_) => {
             // Numbers, null, arrays and objects fit no provider setting; say which type it needs.
-            provider::setting(&s.store, &id).map_err(in_setting(&id))?;
+            provider::setting(&s.store, &id)
+                .await
+                .map_err(in_setting(&id))?;
             return Err(in_setting(&id)(Error::invalid(
                 Field::SettingValue,
                 "must be a boolean or a string, as the setting's type",
@@ -303,8 +307,9 @@ pub async fn set_setting(
     Ok(success(Empty {}))
 }
 
-fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<ServiceConfiguration>> {
-    Ok(provider::enabled(&s.store)?
+async fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<ServiceConfiguration>> {
+    Ok(provider::enabled(&s.store)
+        .await?
         .iter()
         .map(service_configuration)
         .collect())
@@ -315,7 +320,7 @@ fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<ServiceConfi
     responses((status = 200, body = Success<ServicesAnswer>)))]
 pub async fn settings_oauth(State(s): State<AppState>) -> Result<Response, RcError> {
     Ok(success(ServicesAnswer {
-        services: enabled_configurations(&s)?,
+        services: enabled_configurations(&s).await?,
     }))
 }
 
@@ -324,7 +329,7 @@ pub async fn settings_oauth(State(s): State<AppState>) -> Result<Response, RcErr
     responses((status = 200, body = Success<ConfigurationsAnswer>)))]
 pub async fn service_configurations(State(s): State<AppState>) -> Result<Response, RcError> {
     Ok(success(ConfigurationsAnswer {
-        configurations: enabled_configurations(&s)?,
+        configurations: enabled_configurations(&s).await?,
     }))
 }
 

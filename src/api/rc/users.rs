@@ -316,7 +316,7 @@ pub async fn info(
             "must have required property 'userId'".into(),
         ));
     }
-    match user::find(&s.store, id.map(String::as_str), name.map(String::as_str)) {
+    match user::find(&s.store, id.map(String::as_str), name.map(String::as_str)).await {
         Ok(u) if u.id == caller.user.id || caller.user.can(Permission::ViewFullOtherUserInfo) => {
             Ok(success(UserAnswer { user: rc_user(&u) }))
         }

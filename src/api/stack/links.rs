@@ -131,19 +131,24 @@ impl<'a> LinkRef<'a> {
 
 /// The link a path names, for user `user_id`. With `live`, a link whose provider is no longer configured (removed
 /// or disabled) is not found, as Stack answers it; deleting it still works.
-fn find(s: &AppState, user_id: &str, r: &LinkRef, live: bool) -> Result<Link, StackError> {
+async fn find(
+    s: &AppState,
+    user_id: &str,
+    r: &LinkRef<'_>,
+    live: bool,
+) -> Result<Link, StackError> {
     let link = match *r {
-        LinkRef::Id(id) => {
-            core_link::get(&s.store, user_id, id).map_err(link_error(user_id, id))?
-        }
-        LinkRef::Provider(key) => {
-            core_link::get_by_provider(&s.store, user_id, key).map_err(|e| match e {
+        LinkRef::Id(id) => core_link::get(&s.store, user_id, id)
+            .await
+            .map_err(link_error(user_id, id))?,
+        LinkRef::Provider(key) => core_link::get_by_provider(&s.store, user_id, key)
+            .await
+            .map_err(|e| match e {
                 Error::NotFound(Entity::Link) => StackError::NoLinkForProvider,
                 other => other.into(),
-            })?
-        }
+            })?,
     };
-    if live && !core_link::provider_enabled(&s.store, &link.provider)? {
+    if live && !core_link::provider_enabled(&s.store, &link.provider).await? {
         return Err(StackError::ProviderGone(link.provider));
     }
     Ok(link)
@@ -231,11 +236,11 @@ pub async fn list(
     // Links through a provider that is no longer configured are left out, as Stack does.
     let mut enabled: HashMap<String, bool> = HashMap::new();
     let mut items: Vec<LinkView> = Vec::new();
-    for l in core_link::list(&s.store, user_id.as_deref())? {
+    for l in core_link::list(&s.store, user_id.as_deref()).await? {
         let live = match enabled.get(&l.provider) {
             Some(v) => *v,
             None => {
-                let v = core_link::provider_enabled(&s.store, &l.provider)?;
+                let v = core_link::provider_enabled(&s.store, &l.provider).await?;
                 enabled.insert(l.provider.clone(), v);
                 v
             }
@@ -283,7 +288,7 @@ pub async fn read(
     Path((user_id, link_id)): Path<(String, String)>,
 ) -> Result<Response, StackError> {
     let user_id = target(&auth, &user_id, Vec::new(), "read")?;
-    let link = find(&s, &user_id, &LinkRef::parse(&link_id), true)?;
+    let link = find(&s, &user_id, &LinkRef::parse(&link_id), true).await?;
     Ok(Json(view(&link, auth.access)).into_response())
 }
 
@@ -320,7 +325,7 @@ pub async fn update(
     };
     let user_id = target(&auth, &user_id, extra, "update")?;
     let o = checked.map_err(|p| auth.schema_error(&p))?;
-    let link = find(&s, &user_id, &LinkRef::parse(&link_id), true)?;
+    let link = find(&s, &user_id, &LinkRef::parse(&link_id), true).await?;
     let change = LinkChange {
         allow_sign_in: bool_of(o, "allow_sign_in"),
         allow_connected_accounts: bool_of(o, "allow_connected_accounts"),
@@ -349,7 +354,7 @@ pub async fn delete(
     Path((user_id, link_id)): Path<(String, String)>,
 ) -> Result<Response, StackError> {
     let user_id = target(&auth, &user_id, Vec::new(), "delete")?;
-    let link = find(&s, &user_id, &LinkRef::parse(&link_id), false)?;
+    let link = find(&s, &user_id, &LinkRef::parse(&link_id), false).await?;
     core_link::delete(&s.store, &user_id, &link.id)
         .await
         .map_err(link_error(&user_id, &link.id))?;

@@ -414,13 +414,13 @@ impl FromRequestParts<AppState> for StackAuth {
             AccessType::parse(raw).ok_or_else(|| StackError::InvalidAccessType(raw.to_owned()))?;
         let project = header_str(h, "x-stack-project-id")
             .ok_or(StackError::AccessTypeWithoutProjectId(access))?;
-        match stack_keys::project_id(&state.store, &state.config.stack)? {
+        match stack_keys::project_id(&state.store, &state.config.stack).await? {
             Some(id) if crate::crypto::ct_eq(id.as_bytes(), project.as_bytes()) => {}
             _ => return Err(StackError::ProjectNotFound(project.to_owned())),
         }
-        let key_check = |name: &str, key: Key, missing: StackError, wrong: StackError| {
+        let key_check = async |name: &str, key: Key, missing: StackError, wrong: StackError| {
             let presented = header_str(h, name).ok_or(missing)?;
-            if stack_keys::key_matches(&state.store, &state.config.stack, key, presented)? {
+            if stack_keys::key_matches(&state.store, &state.config.stack, key, presented).await? {
                 Ok(())
             } else {
                 Err(wrong)
@@ -428,25 +428,31 @@ impl FromRequestParts<AppState> for StackAuth {
         };
         match access {
             AccessType::Client => {}
-            AccessType::Server => key_check(
-                "x-stack-secret-server-key",
-                Key::Server,
-                StackError::ServerAuthenticationRequired,
-                StackError::InvalidSecretServerKey(project.to_owned()),
-            )?,
-            AccessType::Admin => key_check(
-                "x-stack-super-secret-admin-key",
-                Key::Admin,
-                StackError::AdminAuthenticationRequired,
-                StackError::InvalidSuperSecretAdminKey(project.to_owned()),
-            )?,
+            AccessType::Server => {
+                key_check(
+                    "x-stack-secret-server-key",
+                    Key::Server,
+                    StackError::ServerAuthenticationRequired,
+                    StackError::InvalidSecretServerKey(project.to_owned()),
+                )
+                .await?
+            }
+            AccessType::Admin => {
+                key_check(
+                    "x-stack-super-secret-admin-key",
+                    Key::Admin,
+                    StackError::AdminAuthenticationRequired,
+                    StackError::InvalidSuperSecretAdminKey(project.to_owned()),
+                )
+                .await?
+            }
         }
         let token = match header_str(h, "x-stack-access-token") {
             Some(t) => Some(t),
             None => crate::wire::bearer(h).map_err(|_| StackError::InvalidAccessToken)?,
         };
         let user = match token {
-            Some(t) => Some(user_session(state, t)?),
+            Some(t) => Some(user_session(state, t).await?),
             None => None,
         };
         Ok(StackAuth {
@@ -460,8 +466,8 @@ impl FromRequestParts<AppState> for StackAuth {
 
 /// The user of a session token: a Latchkey access token granted `latchkey:api`, under any access type (with
 /// `openid`/`profile` alone an app may read its user through `/oauth/userinfo`, not manage its links).
-fn user_session(state: &AppState, token: &str) -> Result<User, StackError> {
-    match session::authenticate_bearer(&state.store, &state.clock, token) {
+async fn user_session(state: &AppState, token: &str) -> Result<User, StackError> {
+    match session::authenticate_bearer(&state.store, &state.clock, token).await {
         Ok((user, credential)) if credential.admits_api() => Ok(user),
         Ok(_) => Err(StackError::AccessTokenWithoutApiScope),
         Err(Error::Unauthorized) => Err(StackError::InvalidAccessToken),

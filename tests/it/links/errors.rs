@@ -83,7 +83,7 @@ async fn header_errors_use_stacks_codes_and_statuses() {
 async fn link_errors_are_stacks_known_errors_and_change_nothing() {
     let e = env().await;
     let jane_link = e.link(&e.jane, "acc", true).await;
-    let before = state(&e.s).store.list_links().unwrap();
+    let before = state(&e.s).store.list_links().await.unwrap();
 
     // The upstream account signs in to jane: not to bob too; nor may jane sign in twice through myidp.
     e.create(As::Server, new_link(&e.bob, "acc", true))
@@ -206,7 +206,7 @@ async fn link_errors_are_stacks_known_errors_and_change_nothing() {
     .known(400, "SCHEMA_ERROR");
 
     assert_eq!(
-        state(&e.s).store.list_links().unwrap(),
+        state(&e.s).store.list_links().await.unwrap(),
         before,
         "no rejected request changed anything"
     );
@@ -251,13 +251,19 @@ async fn patch_rechecks_the_sign_in_rules() {
     assert_eq!(
         st.store
             .sign_in_link("myidp", "acc")
+            .await
             .unwrap()
             .unwrap()
             .user_id,
         e.jane
     );
     assert_eq!(
-        st.store.sign_in_link("myidp", "acc-b").unwrap().unwrap().id,
+        st.store
+            .sign_in_link("myidp", "acc-b")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         other
     );
     st.store.verify().unwrap();
@@ -309,6 +315,7 @@ async fn unknown_or_disabled_providers_are_stacks_404() {
         state(&e.s)
             .store
             .get_link(&link)
+            .await
             .unwrap()
             .unwrap()
             .allow_sign_in,
@@ -321,5 +328,5 @@ async fn unknown_or_disabled_providers_are_stacks_404() {
     assert_eq!(r.json["items"][0]["id"], link.as_str());
     let r = e.call(Method::DELETE, &by_provider, As::Server, None).await;
     assert_eq!((r.status, &r.json), (200, &json!({"success": true})));
-    assert!(state(&e.s).store.get_link(&link).unwrap().is_none());
+    assert!(state(&e.s).store.get_link(&link).await.unwrap().is_none());
 }

@@ -39,12 +39,13 @@ async fn sixteen_racing_claims_of_one_upstream_account_admit_exactly_one() {
     assert_eq!(
         st.store
             .sign_in_link("myidp", "contested")
+            .await
             .unwrap()
             .unwrap()
             .user_id,
         winners[0]
     );
-    assert_eq!(st.store.list_links().unwrap().len(), 1);
+    assert_eq!(st.store.list_links().await.unwrap().len(), 1);
     st.store.verify().unwrap();
 }
 
@@ -97,6 +98,7 @@ async fn removing_a_provider_removes_its_links() {
     assert!(state(&e.s)
         .store
         .sign_in_link("myidp", "acc")
+        .await
         .unwrap()
         .is_none());
     e.create(As::Server, new_link(&e.jane, "acc", true))
@@ -139,7 +141,7 @@ async fn generated_keys_are_announced_once_and_persist() {
         .known(401, "INVALID_SECRET_SERVER_KEY");
     let state = state(&s);
     for k in ["stack_server_key_sha256", "stack_admin_key_sha256"] {
-        let stored = state.store.meta_get(k).unwrap().unwrap();
+        let stored = state.store.meta_get(k).await.unwrap().unwrap();
         assert_eq!(stored.len(), 32, "only a digest is stored");
     }
 

@@ -192,6 +192,7 @@ async fn a_code_records_when_its_user_signed_in_not_when_it_was_made() {
     let store = &s.running.as_ref().unwrap().state.store;
     let rec = store
         .peek_code(&latchkey::crypto::sha256(code.as_bytes()))
+        .await
         .unwrap()
         .expect("the code is stored");
     assert_eq!(

@@ -2,9 +2,10 @@
 //! which would make a 10^6-record store take far too long to build; benches cannot reach the trees themselves.
 
 use super::link::{account_key, provider_key, signin_key, user_key};
-use super::{codec, db_err, session::LoginToken, Store, TokenRecord};
+use super::{codec, db_err, Sled};
 use crate::error::Result;
 use crate::model::{App, Link, User};
+use crate::store::{LoginToken, TokenRecord};
 
 /// Must match the admin counter key in `user.rs` (the test below runs `verify`, which checks the counter).
 const ADMINS: &[u8] = b"admins";
@@ -37,7 +38,7 @@ pub struct BenchRecords<'a> {
     pub links: &'a [Link],
 }
 
-impl Store {
+impl Sled {
     /// Writes records and their index entries exactly as the create functions would, with no uniqueness checks,
     /// then flushes once. For benches only.
     #[doc(hidden)]
@@ -136,7 +137,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::{ClientType, Provider, UserRef};
-    use crate::store::link::tests::link;
+    use crate::store::sled::link::tests::link;
     use crate::store::testing::temp_store;
 
     #[tokio::test]
@@ -162,7 +163,11 @@ mod tests {
             .collect();
         let users: Vec<User> = (0..300)
             .map(|i| {
-                crate::store::user::tests::user(&format!("u{i}"), &format!("Name{i}"), i % 7 == 0)
+                crate::store::sled::user::tests::user(
+                    &format!("u{i}"),
+                    &format!("Name{i}"),
+                    i % 7 == 0,
+                )
             })
             .collect();
         let tokens: Vec<([u8; 32], LoginToken)> = (0..300u32)
@@ -226,32 +231,47 @@ mod tests {
         .unwrap();
         s.verify().unwrap();
         assert_eq!(s.admin_count().unwrap(), 43);
-        assert_eq!(s.app_by_client_id("client42").unwrap().unwrap().id, "app42");
-        assert_eq!(s.user_by_username("NAME42").unwrap().unwrap().id, "u42");
         assert_eq!(
-            s.user_by_email("name42@example.com").unwrap().unwrap().id,
+            s.app_by_client_id("client42").await.unwrap().unwrap().id,
+            "app42"
+        );
+        assert_eq!(
+            s.user_by_username("NAME42").await.unwrap().unwrap().id,
+            "u42"
+        );
+        assert_eq!(
+            s.user_by_email("name42@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             "u42"
         );
         let d = crate::crypto::sha256(&42u32.to_be_bytes());
-        assert_eq!(s.login_token(&d).unwrap().unwrap().user_id, "u42");
+        assert_eq!(s.login_token(&d).await.unwrap().unwrap().user_id, "u42");
         let d = crate::crypto::sha256(b"access42");
         assert_eq!(
-            s.active_token(&d, 0).unwrap().unwrap().client_id,
+            s.active_token(&d, 0).await.unwrap().unwrap().client_id,
             "client42"
         );
         assert_eq!(
-            s.sign_in_link("myidp", "acct42").unwrap().unwrap().id,
+            s.sign_in_link("myidp", "acct42").await.unwrap().unwrap().id,
             "l42"
         );
         let ids: Vec<String> = s
             .links_of_user("u42")
+            .await
             .unwrap()
             .into_iter()
             .map(|l| l.id)
             .collect();
         assert_eq!(ids, ["c42", "l42"]);
         assert_eq!(
-            s.sign_in_link_of_user("u42", "myidp").unwrap().unwrap().id,
+            s.sign_in_link_of_user("u42", "myidp")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             "l42"
         );
         // Population works like the create functions: the real delete path removes what was loaded.

@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use super::link::{
     account_key, id_of_provider_key, id_of_user_key, provider_key, signin_key, user_key,
 };
-use super::{codec, db_err, session::LoginToken, Store};
+use super::{codec, db_err, Sled};
 use crate::error::{Error, Result};
 use crate::model::provider::normalize_name;
 use crate::model::{App, Link, Provider, User};
+use crate::store::LoginToken;
 
 /// One raw write of a repair.
 pub(super) enum Op {
@@ -64,7 +65,7 @@ impl Findings {
     }
 }
 
-impl Store {
+impl Sled {
     /// Returns `Err(Internal)` listing the first problems found; `Ok` when every index agrees with the records.
     pub fn verify(&self) -> Result<()> {
         let f = self.check()?;
@@ -416,11 +417,11 @@ pub(super) fn tree_name(tree: &sled::Tree) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::app::tests::app;
+    use crate::store::sled::app::tests::app;
+    use crate::store::sled::token::tests::{first_tokens, put_code};
+    use crate::store::sled::user::tests::user;
     use crate::store::testing::temp_store;
-    use crate::store::token::tests::{first_tokens, put_code};
-    use crate::store::user::tests::user;
+    use crate::store::Store;
 
     const FAMILY: [u8; 16] = [9; 16];
 
@@ -448,7 +449,7 @@ mod tests {
         assert_eq!(s.repair().unwrap(), 1);
         s.verify().unwrap();
         assert!(
-            s.active_token(&[2; 32], 10).unwrap().is_some(),
+            s.active_token(&[2; 32], 10).await.unwrap().is_some(),
             "the rest is untouched"
         );
         assert_eq!(s.repair().unwrap(), 0, "nothing left to repair");
@@ -468,7 +469,7 @@ mod tests {
         s.t.families.remove(FAMILY).unwrap();
         // Both tokens with their entries, and the family's two owner entries.
         assert_eq!(s.repair().unwrap(), 6);
-        assert!(s.token_record(&[1; 32]).unwrap().is_none());
+        assert!(s.token_record(&[1; 32]).await.unwrap().is_none());
         assert!(s.t.tokens_by_family.is_empty());
         s.verify().unwrap();
     }
@@ -480,13 +481,13 @@ mod tests {
         let (_d, s) = granted().await;
         s.delete_user("u1").await.unwrap();
         assert!(
-            s.active_token(&[1; 32], 10).unwrap().is_some(),
+            s.active_token(&[1; 32], 10).await.unwrap().is_some(),
             "the crash window"
         );
         assert!(s.verify().is_err());
         s.repair().unwrap();
-        assert!(s.active_token(&[1; 32], 10).unwrap().is_none());
-        assert!(s.active_token(&[2; 32], 10).unwrap().is_none());
+        assert!(s.active_token(&[1; 32], 10).await.unwrap().is_none());
+        assert!(s.active_token(&[2; 32], 10).await.unwrap().is_none());
     }
 
     /// Corruption is refused, and nothing is written: not even the leftovers' repairs.

@@ -3,13 +3,11 @@
 
 use sled::transaction::ConflictableTransactionError;
 
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::error::{Entity, Error, Result};
 use crate::model::Provider;
 
-impl Store {
-    /// Inserts `p` unless its service key is taken; returns what is stored afterwards (the existing provider
-    /// when there was one), so adding twice is harmless.
+impl Sled {
     pub async fn add_provider(&self, p: &Provider) -> Result<Provider> {
         let key = p.service_key();
         let bytes = codec::encode(p);
@@ -32,7 +30,6 @@ impl Store {
         }
     }
 
-    /// Every provider, oldest first (RC lists settings sections in creation order).
     pub fn list_providers(&self) -> Result<Vec<Provider>> {
         let mut all = self
             .t
@@ -45,7 +42,6 @@ impl Store {
         Ok(all)
     }
 
-    /// Reads, changes and writes one provider atomically. `change` may run more than once: keep it pure.
     pub async fn update_provider(
         &self,
         key: &str,
@@ -71,10 +67,6 @@ impl Store {
         Ok(p)
     }
 
-    /// Removes the provider and its links; `None` when there was none. Links go first, so a crash part-way
-    /// leaves a provider with fewer links rather than links of a missing provider. Once the record is gone no new
-    /// link to it can be made (link creation reads the provider in its transaction), so a second pass after the
-    /// removal catches the links created during the first.
     pub async fn remove_provider(&self, key: &str) -> Result<Option<Provider>> {
         self.remove_links_of_provider(key)?;
         let removed = match self.t.providers.remove(key.as_bytes()).map_err(db_err)? {
@@ -120,7 +112,7 @@ mod tests {
             .await
             .unwrap();
         assert!(u.enabled);
-        assert!(s.get_provider("myidp").unwrap().unwrap().enabled);
+        assert!(s.get_provider("myidp").await.unwrap().unwrap().enabled);
         assert!(s
             .update_provider("myidp", |p| {
                 p.id = "other".into();
@@ -129,10 +121,10 @@ mod tests {
             .await
             .is_err());
         s.verify().unwrap();
-        assert_eq!(s.list_providers().unwrap().len(), 1);
+        assert_eq!(s.list_providers().await.unwrap().len(), 1);
         assert_eq!(s.remove_provider("myidp").await.unwrap().unwrap().id, "id1");
         assert!(s.remove_provider("myidp").await.unwrap().is_none());
-        assert!(s.get_provider("myidp").unwrap().is_none());
+        assert!(s.get_provider("myidp").await.unwrap().is_none());
         s.verify().unwrap();
     }
 

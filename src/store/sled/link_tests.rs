@@ -4,8 +4,9 @@
 use super::*;
 use crate::model::link::CUSTOM_TYPE;
 use crate::model::provider::{Setting, SettingValue};
+use crate::store::sled::user::tests::user;
 use crate::store::testing::temp_store;
-use crate::store::user::tests::user;
+use crate::store::Store;
 
 pub(crate) fn link(id: &str, user: &str, provider: &str, account: &str, sign_in: bool) -> Link {
     Link {
@@ -53,12 +54,16 @@ async fn create_checks_user_provider_and_both_sign_in_rules() {
         .await
         .unwrap();
     assert_eq!(
-        s.sign_in_link("myidp", "acc").unwrap().unwrap().id,
+        s.sign_in_link("myidp", "acc").await.unwrap().unwrap().id,
         "l1",
         "one point lookup finds the sign-in user"
     );
     assert_eq!(
-        s.sign_in_link_of_user("u1", "myidp").unwrap().unwrap().id,
+        s.sign_in_link_of_user("u1", "myidp")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "l1"
     );
     // The same upstream account cannot sign in to another user...
@@ -85,7 +90,7 @@ async fn create_checks_user_provider_and_both_sign_in_rules() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(s.list_links().unwrap().len(), 2);
+    assert_eq!(s.list_links().await.unwrap().len(), 2);
     s.verify().unwrap();
 }
 
@@ -99,28 +104,35 @@ async fn links_of_a_user_come_in_creation_order() {
     }
     let ids = |v: Vec<Link>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(s.links_of_user("u1").unwrap()),
+        ids(s.links_of_user("u1").await.unwrap()),
         ["l1", "l2", "l3", "l0"]
     );
-    assert_eq!(ids(s.list_links().unwrap()), ["l1", "l2", "l3", "l0"]);
-    assert_eq!(s.newest_link_time("u1").unwrap(), Some(30));
-    assert_eq!(s.newest_link_time("u2").unwrap(), None);
-    assert!(s.links_of_user("u2").unwrap().is_empty());
-    assert!(s.links_of_user("u").unwrap().is_empty(), "no prefix bleed");
+    assert_eq!(ids(s.list_links().await.unwrap()), ["l1", "l2", "l3", "l0"]);
+    assert_eq!(s.newest_link_time("u1").await.unwrap(), Some(30));
+    assert_eq!(s.newest_link_time("u2").await.unwrap(), None);
+    assert!(s.links_of_user("u2").await.unwrap().is_empty());
+    assert!(
+        s.links_of_user("u").await.unwrap().is_empty(),
+        "no prefix bleed"
+    );
 
-    assert_eq!(s.next_link_time("u2", 100).unwrap(), 100);
+    assert_eq!(s.next_link_time("u2", 100).await.unwrap(), 100);
     assert_eq!(
-        s.next_link_time("u2", 100).unwrap(),
+        s.next_link_time("u2", 100).await.unwrap(),
         101,
         "never twice the same"
     );
-    assert_eq!(s.next_link_time("u1", 50).unwrap(), 102, "never backwards");
+    assert_eq!(
+        s.next_link_time("u1", 50).await.unwrap(),
+        102,
+        "never backwards"
+    );
     let (_d2, fresh) = seeded().await;
     let mut l = link("l9", "u1", "myidp", "a9", false);
     l.created_at = 500;
     fresh.create_link(&l).await.unwrap();
     assert_eq!(
-        fresh.next_link_time("u1", 7).unwrap(),
+        fresh.next_link_time("u1", 7).await.unwrap(),
         501,
         "after a restart: past the user's newest link"
     );
@@ -152,8 +164,11 @@ async fn update_rechecks_the_invariants_and_keeps_identity() {
         .await
         .unwrap();
     assert_eq!(l1.account_id, "acc2");
-    assert!(s.sign_in_link("myidp", "acc").unwrap().is_none());
-    assert_eq!(s.sign_in_link("myidp", "acc2").unwrap().unwrap().id, "l1");
+    assert!(s.sign_in_link("myidp", "acc").await.unwrap().is_none());
+    assert_eq!(
+        s.sign_in_link("myidp", "acc2").await.unwrap().unwrap().id,
+        "l1"
+    );
     s.update_link("l2", |l| {
         l.allow_sign_in = true;
         Ok(())
@@ -161,7 +176,11 @@ async fn update_rechecks_the_invariants_and_keeps_identity() {
     .await
     .unwrap();
     assert_eq!(
-        s.sign_in_link("myidp", "acc").unwrap().unwrap().user_id,
+        s.sign_in_link("myidp", "acc")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
         "u2"
     );
     // Turning sign-in off releases both keys.
@@ -171,7 +190,11 @@ async fn update_rechecks_the_invariants_and_keeps_identity() {
     })
     .await
     .unwrap();
-    assert!(s.sign_in_link_of_user("u1", "myidp").unwrap().is_none());
+    assert!(s
+        .sign_in_link_of_user("u1", "myidp")
+        .await
+        .unwrap()
+        .is_none());
     for change in [
         (|l: &mut Link| l.user_id = "u2".into()) as fn(&mut Link),
         |l| l.provider = "off".into(),
@@ -193,7 +216,7 @@ async fn update_rechecks_the_invariants_and_keeps_identity() {
         })
         .await;
     assert!(matches!(r, Err(Error::Invalid { .. })));
-    assert!(!s.get_link("l1").unwrap().unwrap().allow_sign_in);
+    assert!(!s.get_link("l1").await.unwrap().unwrap().allow_sign_in);
     assert!(matches!(
         s.update_link("nope", |_| Ok(())).await,
         Err(Error::NotFound(Entity::Link))
@@ -218,19 +241,19 @@ async fn deleting_links_users_and_providers_leaves_no_index_behind() {
         s.delete_link("l1").await,
         Err(Error::NotFound(Entity::Link))
     ));
-    assert!(s.sign_in_link("myidp", "a1").unwrap().is_none());
+    assert!(s.sign_in_link("myidp", "a1").await.unwrap().is_none());
     s.verify().unwrap();
 
     s.delete_user("u2").await.unwrap();
-    assert!(s.list_links().unwrap().is_empty());
+    assert!(s.list_links().await.unwrap().is_empty());
     s.verify().unwrap();
 
     s.create_link(&link("l4", "u1", "myidp", "a1", true))
         .await
         .unwrap();
     s.remove_provider("myidp").await.unwrap();
-    assert!(s.list_links().unwrap().is_empty());
-    assert!(s.sign_in_link("myidp", "a1").unwrap().is_none());
+    assert!(s.list_links().await.unwrap().is_empty());
+    assert!(s.sign_in_link("myidp", "a1").await.unwrap().is_none());
     s.verify().unwrap();
 }
 
@@ -241,6 +264,6 @@ async fn upstream_tokens_round_trip_opaquely() {
     l.upstream = Some(vec![0, 1, 2, 255]);
     l.email = Some("Jane@Example.com".into());
     s.create_link(&l).await.unwrap();
-    assert_eq!(s.get_link("l1").unwrap().unwrap(), l);
+    assert_eq!(s.get_link("l1").await.unwrap().unwrap(), l);
     assert_eq!(codec::decode::<Link>(&codec::encode(&l)).unwrap(), l);
 }

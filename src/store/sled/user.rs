@@ -5,7 +5,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::link::LinkTx;
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::error::{Entity, Error, Field, Result, Rule};
 use crate::model::User;
 
@@ -18,8 +18,7 @@ fn admins(meta: &TransactionalTree) -> Result<u64, ConflictableTransactionError<
         .unwrap_or(0))
 }
 
-impl Store {
-    /// Inserts a new user; username (case-insensitively) and every email must be free.
+impl Sled {
     pub async fn create_user(&self, user: &User) -> Result<()> {
         let bytes = codec::encode(user);
         let name_key = user.username.to_lowercase();
@@ -78,7 +77,6 @@ impl Store {
         }
     }
 
-    /// Case-insensitive, as Rocket.Chat's login is.
     pub fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         self.user_by_index(&self.t.users_by_name, &username.to_lowercase())
     }
@@ -100,7 +98,6 @@ impl Store {
             .collect()
     }
 
-    /// Replaces the stored user (same id) keeping indexes and the admin count right. `change` must be pure.
     pub async fn update_user(
         &self,
         id: &str,
@@ -167,7 +164,6 @@ impl Store {
         Ok(user)
     }
 
-    /// Removes the user, its indexes, its links and its login tokens. The last admin cannot be removed.
     pub async fn delete_user(&self, id: &str) -> Result<User> {
         // The links seen now go in the user's own transaction, so the user and its links vanish together.
         let link_ids = self.link_ids_of_user(id)?;
@@ -279,9 +275,13 @@ pub(crate) mod tests {
                 ..
             }
         ));
-        assert_eq!(s.user_by_username("JANE").unwrap().unwrap().id, "u1");
+        assert_eq!(s.user_by_username("JANE").await.unwrap().unwrap().id, "u1");
         assert_eq!(
-            s.user_by_email("jane@example.com").unwrap().unwrap().id,
+            s.user_by_email("jane@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             "u1"
         );
         s.verify().unwrap();
@@ -313,8 +313,8 @@ pub(crate) mod tests {
             })
             .await;
         assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
-        assert_eq!(s.get_user("u1").unwrap().unwrap().id, "u1");
-        assert!(s.get_user("u2").unwrap().is_none());
+        assert_eq!(s.get_user("u1").await.unwrap().unwrap().id, "u1");
+        assert!(s.get_user("u2").await.unwrap().is_none());
         s.verify().unwrap();
     }
 }

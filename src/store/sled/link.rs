@@ -17,7 +17,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::{Link, Provider};
@@ -166,12 +166,7 @@ impl LinkTx<'_> {
     }
 }
 
-impl Store {
-    /// Inserts a new link in one transaction that checks: the provider exists and is enabled (else
-    /// `NotFound(Entity::Provider)`, read inside the transaction so a concurrent removal serializes against it), the
-    /// user exists (else `NotFound(Entity::User)`), the id is free, and, for a sign-in link, that neither the upstream
-    /// account (`Conflict { field: Field::AccountId }`) nor the user's sign-in slot for the provider
-    /// (`Conflict { field: Field::Provider }`) is taken.
+impl Sled {
     pub async fn create_link(&self, link: &Link) -> Result<()> {
         let t = &self.t;
         let r = (
@@ -226,12 +221,10 @@ impl Store {
         }
     }
 
-    /// The `allow_sign_in` link of an upstream account: who it signs in as. Two point reads.
     pub fn sign_in_link(&self, provider: &str, account_id: &str) -> Result<Option<Link>> {
         self.link_by_index(&self.t.links_by_account, &account_key(provider, account_id))
     }
 
-    /// The user's `allow_sign_in` link to `provider`, if any. Two point reads.
     pub fn sign_in_link_of_user(&self, user_id: &str, provider: &str) -> Result<Option<Link>> {
         self.link_by_index(
             &self.t.signin_by_user_provider,
@@ -259,7 +252,6 @@ impl Store {
             .collect()
     }
 
-    /// The user's links in creation order (ties in the same millisecond: by id).
     pub fn links_of_user(&self, user_id: &str) -> Result<Vec<Link>> {
         let ids =
             self.link_ids_by_prefix(&self.t.links_by_user, &user_prefix(user_id), id_of_user_key)?;
@@ -273,7 +265,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest `created_at` among the user's links (the last key of its prefix).
     pub fn newest_link_time(&self, user_id: &str) -> Result<Option<Millis>> {
         let prefix = user_prefix(user_id);
         match self.t.links_by_user.scan_prefix(&prefix).keys().next_back() {
@@ -289,10 +280,6 @@ impl Store {
         }
     }
 
-    /// A `created_at` for a new link of `user_id`: `now`, raised past every time this store has handed out and
-    /// past the user's newest link (which covers a restart under a clock that stands still), so "creation order"
-    /// is strict even for links created within one millisecond. `created_at` is an ordering key, never shown on
-    /// the wire, so running a few milliseconds ahead under a burst costs nothing.
     pub fn next_link_time(&self, user_id: &str, now: Millis) -> Result<Millis> {
         use std::sync::atomic::Ordering;
         let floor = match self.newest_link_time(user_id)? {
@@ -308,7 +295,6 @@ impl Store {
         Ok(floor.max(prev.saturating_add(1)))
     }
 
-    /// Every link, oldest first (ties by id).
     pub fn list_links(&self) -> Result<Vec<Link>> {
         let mut all = self
             .t
@@ -321,9 +307,6 @@ impl Store {
         Ok(all)
     }
 
-    /// Reads, changes and writes one link atomically, re-checking the sign-in invariants when `allow_sign_in` or
-    /// `account_id` change. `change` may run more than once: keep it pure. The id, user, provider and creation
-    /// time cannot change (`Internal`).
     pub async fn update_link(
         &self,
         id: &str,
@@ -369,7 +352,6 @@ impl Store {
         Ok(link)
     }
 
-    /// Removes one link and its index entries; `NotFound(Entity::Link)` when there is none.
     pub async fn delete_link(&self, id: &str) -> Result<Link> {
         let link = self
             .remove_links(std::iter::once(id.to_owned()))?

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::Store;
+use super::Sled;
 use crate::clock::Clock;
+use crate::store::Store;
 
 /// Sweeps every `every` until the returned handle is aborted (or the runtime stops).
 pub fn spawn_sweeper(store: Store, clock: Clock, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -26,7 +27,7 @@ pub fn spawn_sweeper(store: Store, clock: Clock, every: Duration) -> tokio::task
     })
 }
 
-impl Store {
+impl Sled {
     /// Removes everything that expired at or before `now`; returns how many records went.
     pub fn sweep(&self, now: crate::clock::Millis) -> crate::error::Result<usize> {
         let n = self.sweep_login_tokens(now)? + self.sweep_tokens(now)?;

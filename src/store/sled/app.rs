@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use sled::Transactional;
 
-use super::{abort, codec, db_err, decode_or_abort, txn_result, Store};
+use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::App;
 
@@ -28,8 +28,7 @@ impl AppCache {
     }
 }
 
-impl Store {
-    /// Inserts a new app; its `client_id` must be free.
+impl Sled {
     pub async fn create_app(&self, app: &App) -> Result<()> {
         let bytes = codec::encode(app);
         let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
@@ -61,7 +60,6 @@ impl Store {
         }
     }
 
-    /// The hot lookup of the token endpoint: two point reads, no scan, no lock.
     pub fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
         match self
             .t
@@ -77,8 +75,6 @@ impl Store {
         }
     }
 
-    /// The app of `client_id`, shared and cached (see [`AppCache`]): the lookup of every token, introspection and
-    /// revocation request.
     pub fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
         let cache = &self.app_cache;
         if let Some(app) = cache.apps.get(client_id) {
@@ -96,7 +92,6 @@ impl Store {
         Ok(Some(app))
     }
 
-    /// Every app, oldest first (the order Rocket.Chat lists them in).
     pub fn list_apps(&self) -> Result<Vec<App>> {
         let mut apps = self
             .t
@@ -109,7 +104,6 @@ impl Store {
         Ok(apps)
     }
 
-    /// Reads, changes and writes one app atomically. `change` may run more than once (transaction retry): keep it pure.
     pub async fn update_app(
         &self,
         id: &str,
@@ -134,7 +128,6 @@ impl Store {
         Ok(app)
     }
 
-    /// Removes the app and its index entry; returns what was removed.
     pub async fn delete_app(&self, id: &str) -> Result<App> {
         let r = (&self.t.apps, &self.t.apps_by_client).transaction(|(apps, by_client)| {
             let Some(bytes) = apps.remove(id.as_bytes())? else {
@@ -179,7 +172,7 @@ pub(crate) mod tests {
     async fn create_get_update_delete() {
         let (_d, s) = temp_store();
         s.create_app(&app("a1", "c1")).await.unwrap();
-        assert_eq!(s.app_by_client_id("c1").unwrap().unwrap().id, "a1");
+        assert_eq!(s.app_by_client_id("c1").await.unwrap().unwrap().id, "a1");
         assert!(
             s.create_app(&app("a2", "c1")).await.is_err(),
             "client id is unique"
@@ -192,10 +185,10 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(updated.name, "renamed");
-        assert_eq!(s.get_app("a1").unwrap().unwrap().name, "renamed");
+        assert_eq!(s.get_app("a1").await.unwrap().unwrap().name, "renamed");
         s.delete_app("a1").await.unwrap();
-        assert!(s.get_app("a1").unwrap().is_none());
-        assert!(s.app_by_client_id("c1").unwrap().is_none());
+        assert!(s.get_app("a1").await.unwrap().is_none());
+        assert!(s.app_by_client_id("c1").await.unwrap().is_none());
         assert!(s.delete_app("a1").await.is_err());
         s.verify().unwrap();
     }
@@ -203,9 +196,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn cached_client_app_follows_every_write() {
         let (_d, s) = temp_store();
-        assert!(s.client_app("c1").unwrap().is_none());
+        assert!(s.client_app("c1").await.unwrap().is_none());
         s.create_app(&app("a1", "c1")).await.unwrap();
-        assert!(s.client_app("c1").unwrap().unwrap().active);
+        assert!(s.client_app("c1").await.unwrap().unwrap().active);
         s.update_app("a1", |a| {
             a.active = false;
             Ok(())
@@ -213,16 +206,16 @@ pub(crate) mod tests {
         .await
         .unwrap();
         assert!(
-            !s.client_app("c1").unwrap().unwrap().active,
+            !s.client_app("c1").await.unwrap().unwrap().active,
             "deactivation is seen at once"
         );
         s.delete_app("a1").await.unwrap();
         assert!(
-            s.client_app("c1").unwrap().is_none(),
+            s.client_app("c1").await.unwrap().is_none(),
             "deletion is seen at once"
         );
         s.create_app(&app("a2", "c1")).await.unwrap();
-        assert_eq!(s.client_app("c1").unwrap().unwrap().id, "a2");
+        assert_eq!(s.client_app("c1").await.unwrap().unwrap().id, "a2");
     }
 
     /// Readers racing writers must never leave a stale app in the cache: after the last write, the cached lookup
@@ -237,7 +230,7 @@ pub(crate) mod tests {
                 let (s, stop) = (s.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        s.client_app("c1").unwrap();
+                        s.0.client_app("c1").unwrap();
                     }
                 })
             })
@@ -249,12 +242,15 @@ pub(crate) mod tests {
             })
             .await
             .unwrap();
-            assert_eq!(s.client_app("c1").unwrap().unwrap().name, format!("n{i}"));
+            assert_eq!(
+                s.client_app("c1").await.unwrap().unwrap().name,
+                format!("n{i}")
+            );
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for r in readers {
             r.join().unwrap();
         }
-        assert_eq!(s.client_app("c1").unwrap().unwrap().name, "n299");
+        assert_eq!(s.client_app("c1").await.unwrap().unwrap().name, "n299");
     }
 }

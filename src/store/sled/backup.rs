@@ -28,9 +28,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::{OpenError, Store, SCHEMA_VERSION};
+use super::{Sled, SCHEMA_VERSION};
 use crate::clock::{rfc3339, Millis};
 use crate::error::Error;
+use crate::store::{OpenError, Store};
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "latchkey-backup";
@@ -121,7 +122,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Store {
+impl Sled {
     /// Writes every tree to `out` in the format above. The caller holds the data dir (the server is stopped), so
     /// the export is a consistent snapshot.
     pub fn export(
@@ -400,7 +401,8 @@ pub fn restore(
     check_target(dir, cache_bytes)?;
     inspect(file)?;
     let created_dir = !dir.exists();
-    super::create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::store::create_private_dir(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let staging = dir.join(STAGING);
     let result = import(file, &staging, cache_bytes).and_then(|info| {
         if let Some(text) = master_key_file {
@@ -538,11 +540,16 @@ mod tests {
         restore(&file, &dir, 8 << 20, None).unwrap();
         let store = Store::open(&dir, 8 << 20).unwrap();
         store.verify().unwrap();
-        assert_eq!(store.list_apps().unwrap().len(), 2);
-        assert_eq!(
-            store.app_by_client_id("client-B").unwrap().unwrap(),
-            app("B")
-        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(store.list_apps().await.unwrap().len(), 2);
+            assert_eq!(
+                store.app_by_client_id("client-B").await.unwrap().unwrap(),
+                app("B")
+            );
+        });
         let extra = store.db.open_tree("added_by_someone_else").unwrap();
         assert_eq!(
             extra.get(b"\x00\xffbinary").unwrap().unwrap().as_ref(),

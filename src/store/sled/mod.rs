@@ -1,0 +1,235 @@
+//! The sled backend of the [`Store`](crate::store::Store): sled trees of versioned records plus their point-lookup indexes, one file per
+//! record family. A write that touches a record and its indexes is one multi-tree transaction whose closure is pure;
+//! every write method ends with [`Sled::durable`] (the group commit of `flush.rs`). Reads answer at once. Nothing
+//! outside this module names a sled type.
+
+pub(super) mod app;
+pub mod backup;
+#[cfg(any(test, feature = "bench"))]
+pub(super) mod bench_support;
+mod flush;
+pub(super) mod link;
+mod provider;
+pub(super) mod session;
+mod sweep;
+pub mod token;
+pub(super) mod user;
+mod verify;
+
+use std::path::{Path, PathBuf};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{codec, OpenError};
+use crate::error::Error;
+pub use sweep::spawn_sweeper;
+
+/// Handles to every tree; cloning a sled `Tree` is an `Arc` bump, so request handlers hold their own.
+#[derive(Clone)]
+pub(super) struct Trees {
+    pub apps: sled::Tree,
+    pub apps_by_client: sled::Tree,
+    pub users: sled::Tree,
+    pub users_by_name: sled::Tree,
+    pub users_by_email: sled::Tree,
+    pub login_tokens: sled::Tree,
+    pub login_tokens_by_user: sled::Tree,
+    pub providers: sled::Tree,
+    pub links: sled::Tree,
+    pub links_by_user: sled::Tree,
+    pub links_by_provider: sled::Tree,
+    pub links_by_account: sled::Tree,
+    pub signin_by_user_provider: sled::Tree,
+    pub codes: sled::Tree,
+    pub tokens: sled::Tree,
+    pub tokens_by_family: sled::Tree,
+    pub families: sled::Tree,
+    pub families_by_client: sled::Tree,
+    pub families_by_user: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+/// The sled backend: one database, its trees, the group-commit flusher and the decoded-app cache.
+pub struct Sled {
+    db: sled::Db,
+    pub(super) t: Trees,
+    flusher: flush::Flusher,
+    app_cache: app::AppCache,
+    dir: PathBuf,
+    /// The newest link creation time this store has handed out (see `Store::next_link_time`).
+    link_clock: std::sync::atomic::AtomicI64,
+}
+
+/// The current layout of trees and keys; bumped when a migration is needed.
+pub(super) const SCHEMA_VERSION: u8 = 1;
+
+impl Sled {
+    /// Opens (or creates) the database in `dir` (already private and checked by [`crate::store::Store::open`]).
+    pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<Self, OpenError> {
+        // sled releases its file lock from its own threads shortly after the last handle of a previous owner is
+        // dropped (an in-process restart, or a process that is just exiting): wait briefly before calling the dir
+        // busy.
+        let mut attempts = 0;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(dir.join("db"))
+                .cache_capacity(cache_bytes)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+                .map_err(|e| classify_open_error(dir, e));
+            match opened {
+                Err(OpenError::Locked(_)) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => break other?,
+            }
+        };
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|e| OpenError::Corrupt {
+                dir: dir.to_owned(),
+                cause: e.to_string(),
+            })
+        };
+        let t = Trees {
+            apps: tree("apps")?,
+            apps_by_client: tree("apps_by_client")?,
+            users: tree("users")?,
+            users_by_name: tree("users_by_name")?,
+            users_by_email: tree("users_by_email")?,
+            login_tokens: tree("login_tokens")?,
+            login_tokens_by_user: tree("login_tokens_by_user")?,
+            providers: tree("providers")?,
+            links: tree("links")?,
+            links_by_user: tree("links_by_user")?,
+            links_by_provider: tree("links_by_provider")?,
+            links_by_account: tree("links_by_account")?,
+            signin_by_user_provider: tree("signin_by_user_provider")?,
+            codes: tree("codes")?,
+            tokens: tree("tokens")?,
+            tokens_by_family: tree("tokens_by_family")?,
+            families: tree("families")?,
+            families_by_client: tree("families_by_client")?,
+            families_by_user: tree("families_by_user")?,
+            meta: tree("meta")?,
+        };
+        match t.meta.get("schema") {
+            Ok(None) => {
+                let _ = t.meta.insert("schema", &[SCHEMA_VERSION]);
+            }
+            Ok(Some(v)) if v.as_ref() == [SCHEMA_VERSION] => {}
+            Ok(Some(v)) => {
+                return Err(OpenError::Corrupt {
+                    dir: dir.to_owned(),
+                    cause: format!("unknown schema version {:?}", v.as_ref()),
+                })
+            }
+            Err(e) => {
+                return Err(OpenError::Corrupt {
+                    dir: dir.to_owned(),
+                    cause: e.to_string(),
+                })
+            }
+        }
+        let flusher = flush::Flusher::start(db.clone());
+        Ok(Self {
+            db,
+            t,
+            flusher,
+            app_cache: app::AppCache::default(),
+            dir: dir.to_owned(),
+            link_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Resolves once every write made before this call is on disk. Concurrent callers share one flush. Only the
+    /// store's own write methods call it (the durability rule in the module doc).
+    pub(super) async fn durable(&self) -> crate::error::Result<()> {
+        self.flusher.durable().await
+    }
+
+    /// Synchronous flush for startup, shutdown and the CLI.
+    pub fn flush_blocking(&self) -> crate::error::Result<()> {
+        self.db.flush().map(drop).map_err(db_err)
+    }
+
+    /// Makes the next `n` group commits fail as on a full disk (a test hook for the 503 path).
+    #[doc(hidden)]
+    pub fn fail_next_flushes(&self, n: u32) {
+        self.flusher.fail_next(n);
+    }
+
+    /// Bytes used on disk, for `/metrics`.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    pub fn meta_get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
+        Ok(self.t.meta.get(key).map_err(db_err)?.map(|v| v.to_vec()))
+    }
+
+    pub async fn meta_put(&self, key: &str, value: &[u8]) -> crate::error::Result<()> {
+        self.t.meta.insert(key, value).map_err(db_err)?;
+        self.durable().await
+    }
+
+    /// Stops the flusher after a final flush. Further writes are not durable.
+    pub fn close(&self) -> crate::error::Result<()> {
+        self.flusher.stop();
+        self.flush_blocking()
+    }
+}
+
+fn classify_open_error(dir: &Path, e: sled::Error) -> OpenError {
+    match e {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            OpenError::Locked(dir.to_owned())
+        }
+        sled::Error::Io(io) => OpenError::Io {
+            dir: dir.to_owned(),
+            cause: io.to_string(),
+        },
+        other => OpenError::Corrupt {
+            dir: dir.to_owned(),
+            cause: other.to_string(),
+        },
+    }
+}
+
+/// Runs a sled transaction whose closure aborts with a domain [`Error`].
+pub(crate) fn txn_result<T>(r: Result<T, TransactionError<Error>>) -> crate::error::Result<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(TransactionError::Abort(e)) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(db_err(e)),
+    }
+}
+
+/// Aborts a transaction with a domain error.
+pub(crate) fn abort<T>(e: Error) -> Result<T, ConflictableTransactionError<Error>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+pub(crate) fn decode_or_abort<T: codec::Record>(
+    bytes: &[u8],
+) -> Result<T, ConflictableTransactionError<Error>> {
+    codec::decode(bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+/// A sled error as the domain's: an IO error (a full disk) is [`Error::Unavailable`], anything else internal.
+pub(crate) fn db_err(e: sled::Error) -> Error {
+    match e {
+        sled::Error::Io(io) => {
+            tracing::error!(error = %io, "store write failed");
+            Error::Unavailable
+        }
+        other => Error::internal(other),
+    }
+}
