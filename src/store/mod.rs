@@ -102,13 +102,74 @@ type Backend = sled::Sled;
 #[derive(Clone)]
 pub struct Store(Arc<Backend>);
 
-/// The backend's own operations (offline checks, backup, metrics) and the store's internal tests reach it through
-/// the facade; every use case is a method of [`Store`] itself, which a backend method of the same name never shadows.
+/// The store's own unit tests reach the backend's internals (trees, counters) through the facade; the program
+/// itself only sees the methods of `Store`.
+#[cfg(test)]
 impl std::ops::Deref for Store {
     type Target = Backend;
 
     fn deref(&self) -> &Backend {
         &self.0
+    }
+}
+
+/// Operations on the store as a whole rather than use cases: opening checks, offline commands, metrics, tests.
+/// They run outside requests (or are cheap), so they stay synchronous.
+impl Store {
+    /// The data dir the store lives in.
+    pub fn dir(&self) -> &Path {
+        self.0.dir()
+    }
+
+    /// The bytes the store takes on disk (the `/metrics` gauge).
+    pub fn size_on_disk(&self) -> u64 {
+        self.0.size_on_disk()
+    }
+
+    /// Flushes everything written so far, blocking (shutdown and offline commands).
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.0.flush_blocking()
+    }
+
+    /// Flushes and releases the data dir.
+    pub fn close(&self) -> Result<()> {
+        self.0.close()
+    }
+
+    /// Checks every record and index (at start, after restore, in tests); an error names what is wrong.
+    pub fn verify(&self) -> Result<()> {
+        self.0.verify()
+    }
+
+    /// Completes or undoes what a crash interrupted (at start, before `verify`); returns how many fixes it made.
+    pub fn repair(&self) -> Result<usize> {
+        self.0.repair()
+    }
+
+    /// Removes expired codes, tokens and sessions up to `now`; returns how many records went.
+    pub fn sweep(&self, now: Millis) -> Result<usize> {
+        self.0.sweep(now)
+    }
+
+    /// Writes a backup of everything to `out` (the server is stopped: a consistent snapshot).
+    pub fn export(
+        &self,
+        out: impl std::io::Write,
+        created_at: Millis,
+        master_key_file: Option<&str>,
+    ) -> std::result::Result<backup::BackupInfo, String> {
+        self.0.export(out, created_at, master_key_file)
+    }
+
+    /// Test hook: the next `n` group-commit flushes fail, as on a full disk.
+    pub fn fail_next_flushes(&self, n: u32) {
+        self.0.fail_next_flushes(n)
+    }
+
+    /// Loads generated records in bulk for the lookup bench.
+    #[cfg(feature = "bench")]
+    pub fn bulk_load_for_bench(&self, r: &BenchRecords<'_>) -> Result<()> {
+        self.0.bulk_load_for_bench(r)
     }
 }
 

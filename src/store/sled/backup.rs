@@ -434,6 +434,7 @@ fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, Strin
     let mut batches: BTreeMap<String, (sled::Batch, usize)> = BTreeMap::new();
     let apply = |store: &Store, tree: &str, batch: sled::Batch| -> Result<(), String> {
         store
+            .0
             .db
             .open_tree(tree)
             .and_then(|t| t.apply_batch(batch))
@@ -454,7 +455,7 @@ fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, Strin
     }
     for tree in info.trees.keys() {
         // Empty trees too, so the restored dir has the same trees as the backed-up one.
-        store.db.open_tree(tree).map_err(|e| e.to_string())?;
+        store.0.db.open_tree(tree).map_err(|e| e.to_string())?;
     }
     // A backup of a store that a crash left leftovers in carries them: repair (logged), then verify.
     store
