@@ -127,6 +127,16 @@ pub fn retry_after_secs(ms: i64) -> i64 {
     (ms.max(1) + 999) / 1000
 }
 
+/// A response's status and JSON body: what the dialects' error-table tests compare.
+#[cfg(test)]
+pub async fn json_answer(r: axum::response::Response) -> (StatusCode, serde_json::Value) {
+    let status = r.status();
+    let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

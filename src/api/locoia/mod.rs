@@ -99,28 +99,13 @@ impl IntoResponse for LocoiaError {
     }
 }
 
-/// Locoia's name of each field, as its bodies spell it (snake_case).
+/// Locoia's name of each field, as its bodies spell it: snake_case, the domain's own spelling
+/// ([`Field::as_str`]), except where Locoia names the concept otherwise (a provider is a connector).
 pub fn field_name(f: Field) -> &'static str {
     match f {
-        Field::Name => "name",
-        Field::Username => "username",
-        Field::Email => "email",
-        Field::Password => "password",
-        Field::Roles => "roles",
-        Field::RedirectUri => "redirect_uri",
-        Field::ClientType => "client_type",
-        Field::GrantTypes => "grant_types",
-        Field::Scopes => "scopes",
-        Field::ClientId => "client_id",
-        Field::ClientSecret => "client_secret",
-        Field::AppId => "app_id",
-        Field::UserId => "user_id",
-        Field::Id => "id",
-        Field::LoginToken => "login_token",
-        Field::AccountId => "account_id",
         Field::Provider => "connector_id",
         Field::ProviderType => "type",
-        Field::SettingValue => "value",
+        other => other.as_str(),
     }
 }
 
@@ -284,12 +269,7 @@ mod tests {
     use serde_json::json;
 
     async fn answer(e: LocoiaError) -> (StatusCode, Value) {
-        let r = e.into_response();
-        let status = r.status();
-        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap())
+        crate::wire::json_answer(e.into_response()).await
     }
 
     #[test]

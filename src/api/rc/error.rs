@@ -431,12 +431,7 @@ mod tests {
     use super::*;
 
     async fn body(e: RcError) -> (StatusCode, Value) {
-        let r = e.into_response();
-        let status = r.status();
-        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap())
+        crate::wire::json_answer(e.into_response()).await
     }
 
     #[test]
