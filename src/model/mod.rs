@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod link;
+pub mod oidc;
 pub mod provider;
 mod provider_setting;
 pub mod redirect;
