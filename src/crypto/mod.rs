@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod ids;
+pub mod jose;
 pub mod password;
 pub mod seal;
 pub mod secret;
