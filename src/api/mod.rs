@@ -36,9 +36,20 @@ pub fn routes() -> Routes<AppState> {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
-    routes()
-        .into_router()
-        .fallback(not_found)
+    let app = routes().into_router();
+    let app = match issuer_path(&state.issuer) {
+        // Served both under the issuer's path (a proxy that forwards it as is) and at the root (one that strips
+        // it), plus RFC 8414 §3.1's metadata location, which puts the path after the well-known segment.
+        Some(path) => Router::new()
+            .route(
+                &format!("/.well-known/oauth-authorization-server{path}"),
+                axum::routing::get(crate::oauth::metadata::metadata),
+            )
+            .nest(path, app.clone())
+            .merge(app),
+        None => app,
+    };
+    app.fallback(not_found)
         .layer(middleware::map_response(json_charset))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), header_limit))
@@ -48,6 +59,14 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
         ))
         .with_state(state)
+}
+
+/// The path of an issuer URL such as `https://host/auth` (`/auth`), without a trailing slash; `None` when the
+/// issuer is the host's root.
+fn issuer_path(issuer: &str) -> Option<&str> {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    let path = after_scheme.find('/').map(|i| &after_scheme[i..])?;
+    Some(path.trim_end_matches('/')).filter(|p| !p.is_empty())
 }
 
 async fn not_found() -> Response {
@@ -159,4 +178,17 @@ async fn observe(State(_s): State<AppState>, req: Request, next: Next) -> Respon
     );
     crate::telemetry::record_request(method.as_str(), &route, status, elapsed);
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_path;
+
+    #[test]
+    fn an_issuer_path_is_found_without_its_trailing_slash() {
+        assert_eq!(issuer_path("http://127.0.0.1:8080"), None);
+        assert_eq!(issuer_path("https://id.example.com/"), None);
+        assert_eq!(issuer_path("https://host/auth"), Some("/auth"));
+        assert_eq!(issuer_path("https://host/a/b/"), Some("/a/b"));
+    }
 }

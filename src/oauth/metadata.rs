@@ -1,31 +1,65 @@
-//! RFC 8414 authorization-server metadata.
+//! The authorization server's metadata: one document served at both well-known locations, RFC 8414's
+//! `/.well-known/oauth-authorization-server` and OpenID Connect Discovery 1.0's `/.well-known/openid-configuration`
+//! (certified servers answer the same document at both, so a client finds the same facts whichever it asks).
+//! For an issuer with a path (`https://host/auth`) the documents are also at the locations the two specs derive
+//! from it (RFC 8414 §3.1: `/.well-known/oauth-authorization-server/auth`; Discovery §4:
+//! `/auth/.well-known/openid-configuration`): `api::router` mounts them.
 
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::crypto::jose::SigningAlg;
 use crate::model::app::DEFAULT_SCOPES;
 use crate::state::AppState;
 
 /// What `client_auth::authenticate` accepts, for every endpoint that calls it.
 const CLIENT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
-/// RFC 8414 §2 metadata. The fields are in sorted order, the order this answer has always been written in.
+/// The claims a token or userinfo may carry (OIDC Core §2 and §5.1), for `claims_supported`.
+const CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "azp",
+    "sid",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+];
+
+/// RFC 8414 §2 and OpenID Connect Discovery §3 metadata. The fields are in sorted order, the order this answer
+/// has always been written in. Boolean capabilities whose defaults would claim support Latchkey lacks
+/// (`request_uri_parameter_supported` defaults to true) are stated explicitly.
 #[derive(Serialize, ToSchema)]
 pub struct Metadata {
     authorization_endpoint: String,
     authorization_response_iss_parameter_supported: bool,
+    claims_parameter_supported: bool,
+    claims_supported: &'static [&'static str],
     code_challenge_methods_supported: [&'static str; 1],
     grant_types_supported: [&'static str; 3],
+    id_token_signing_alg_values_supported: Vec<&'static str>,
     introspection_endpoint: String,
     introspection_endpoint_auth_methods_supported: [&'static str; 3],
     issuer: String,
+    jwks_uri: String,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
     response_modes_supported: [&'static str; 1],
     response_types_supported: [&'static str; 1],
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: [&'static str; 3],
     scopes_supported: Vec<&'static str>,
+    subject_types_supported: [&'static str; 2],
     token_endpoint: String,
     token_endpoint_auth_methods_supported: [&'static str; 3],
     userinfo_endpoint: String,
@@ -40,6 +74,7 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
         introspection_endpoint: format!("{iss}/oauth/introspect"),
         revocation_endpoint: format!("{iss}/oauth/revoke"),
         userinfo_endpoint: format!("{iss}/oauth/userinfo"),
+        jwks_uri: format!("{iss}/.well-known/jwks.json"),
         response_types_supported: ["code"],
         response_modes_supported: ["query"],
         grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
@@ -54,5 +89,11 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
             .split(' ')
             .chain([crate::model::app::API_SCOPE])
             .collect(),
+        subject_types_supported: ["public", "pairwise"],
+        id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
+        claims_supported: CLAIMS,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
     })
 }

@@ -1,4 +1,5 @@
-//! Latchkey's own authorization server (RFC 6749 + PKCE, RFC 7662, RFC 7009, RFC 8414), built on oxide-auth's
+//! Latchkey's own authorization server and OpenID Provider (RFC 6749 + PKCE, RFC 7662, RFC 7009, RFC 8414,
+//! OpenID Connect Core and Discovery), built on oxide-auth's
 //! flows over the store. The only module that imports `oxide_auth`.
 
 pub mod authorize;
@@ -29,6 +30,11 @@ pub fn routes() -> Routes<AppState> {
         .route(
             Method::GET,
             "/.well-known/oauth-authorization-server",
+            metadata::metadata,
+        )
+        .route(
+            Method::GET,
+            "/.well-known/openid-configuration",
             metadata::metadata,
         )
         .route(Method::GET, "/oauth/authorize", authorize::authorize_get)

@@ -61,6 +61,10 @@ fn userinfo() {}
     responses((status = 200, description = "RFC 8414 metadata", body = Metadata)))]
 fn metadata() {}
 
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth",
+    responses((status = 200, description = "OpenID Connect Discovery 1.0 metadata (the same document)", body = Metadata)))]
+fn discovery() {}
+
 struct Bearer;
 
 impl utoipa::Modify for Bearer {
@@ -75,5 +79,5 @@ impl utoipa::Modify for Bearer {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata), modifiers(&Bearer))]
+#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata, discovery), modifiers(&Bearer))]
 pub struct OAuthDoc;
