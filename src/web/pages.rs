@@ -314,9 +314,11 @@ pub async fn login_submit(
     sign_in(&s, &user, &return_to).await
 }
 
-/// Starts the browser session of `user` and continues to `return_to`.
+/// Starts the browser session of `user`, who signed in with a password (and, when they have TOTP on, a code),
+/// and continues to `return_to`.
 async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
-    match login::issue_login_token(s.login_tokens(), user).await {
+    let amr = login::password_amr(user);
+    match login::issue_login_token(s.login_tokens(), user, amr).await {
         Ok(token) => see_other(return_to, vec![session::login_cookie(s, &token)]),
         Err(e) => failure_page(&e),
     }
