@@ -279,7 +279,10 @@ mod tests {
             jane.id
         );
         let (user, rec) = signed_in(&w.store, &w.clock, &token).await.unwrap();
-        assert_eq!((user.id.as_str(), rec.created_at), (jane.id.as_str(), w.clock.now_ms()));
+        assert_eq!(
+            (user.id.as_str(), rec.created_at),
+            (jane.id.as_str(), w.clock.now_ms())
+        );
         assert_eq!(rec.amr, [Amr::Pwd]);
         assert!(authenticate(&w.store, &w.clock, &bob.id, &token)
             .await
@@ -304,6 +307,20 @@ mod tests {
                 .is_err(),
             "logged out"
         );
+    }
+
+    /// A password sign-in claims `otp` exactly when the user has TOTP on (then the code was demanded).
+    #[tokio::test]
+    async fn a_password_sign_in_claims_otp_only_with_totp_on() {
+        let w = World::new().await;
+        let mut jane = w.user("jane", &["user"]).await;
+        assert_eq!(password_amr(&jane), [Amr::Pwd]);
+        jane.two_factor = Some(crate::model::user::TwoFactor {
+            totp_secret: Some(vec![1; 20]),
+            totp_enabled: true,
+            ..Default::default()
+        });
+        assert_eq!(password_amr(&jane), [Amr::Pwd, Amr::Otp]);
     }
 
     #[tokio::test]

@@ -140,7 +140,10 @@ async fn run(
         Ok(o) => o,
         Err(r) => return refuse(r),
     };
-    let fresh = match params.get(fresh::PARAM).map(|v| fresh::open(s, &app.client_id, v)) {
+    let fresh = match params
+        .get(fresh::PARAM)
+        .map(|v| fresh::open(s, &app.client_id, v))
+    {
         None => None,
         Some(Some(start)) => Some(start),
         Some(None) => return refuse(STALE),

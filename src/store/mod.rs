@@ -36,7 +36,8 @@ pub use self::sled::bench_support::BenchRecords;
 pub use self::sled::spawn_sweeper;
 pub use session::LoginToken;
 pub use token::{
-    CodeRecord, FamilyId, FamilyRecord, GrantRecord, Lineage, Redeemed, Rotated, Subject, TokenKind, TokenRecord,
+    CodeRecord, FamilyId, FamilyRecord, GrantRecord, Lineage, Redeemed, Rotated, Subject,
+    TokenKind, TokenRecord,
 };
 
 /// Why the store could not be opened; each variant names the data dir so the operator knows what to fix.

@@ -52,11 +52,24 @@ pub struct OidcRequest {
 impl OidcRequest {
     pub fn parse(params: &Params) -> Result<Self, Refusal> {
         let unsupported = [
-            ("request", "request_not_supported", "request objects are not supported"),
-            ("request_uri", "request_uri_not_supported", "request_uri is not supported"),
-            ("registration", "registration_not_supported", "registration is not supported"),
+            (
+                "request",
+                "request_not_supported",
+                "request objects are not supported",
+            ),
+            (
+                "request_uri",
+                "request_uri_not_supported",
+                "request_uri is not supported",
+            ),
+            (
+                "registration",
+                "registration_not_supported",
+                "registration is not supported",
+            ),
         ];
-        if let Some((_, error, description)) = unsupported.iter().find(|(p, ..)| params.contains(p)) {
+        if let Some((_, error, description)) = unsupported.iter().find(|(p, ..)| params.contains(p))
+        {
             return Err(Refusal { error, description });
         }
         if params.get("response_mode").is_some_and(|m| m != "query") {
@@ -92,7 +105,12 @@ impl OidcRequest {
 
     /// Whether a session that signed in at `signed_in_at` satisfies the request at `now`. `fresh` is the time
     /// the request started, as the sealed freshness parameter carries it back from the sign-in page.
-    pub fn accepts_sign_in(&self, signed_in_at: Millis, fresh: Option<Millis>, now: Millis) -> bool {
+    pub fn accepts_sign_in(
+        &self,
+        signed_in_at: Millis,
+        fresh: Option<Millis>,
+        now: Millis,
+    ) -> bool {
         let fresh_enough = match fresh {
             Some(start) => signed_in_at >= start,
             None => !self.demands_fresh_sign_in(),
@@ -116,7 +134,9 @@ fn prompt(raw: &str) -> Result<Prompt, Refusal> {
         }
     }
     if p.none && (p.login || p.consent) {
-        return Err(Refusal::invalid("prompt=none cannot be combined with other values"));
+        return Err(Refusal::invalid(
+            "prompt=none cannot be combined with other values",
+        ));
     }
     Ok(p)
 }
@@ -145,10 +165,21 @@ mod tests {
     #[test]
     fn prompt_values_combine_except_none() {
         let p = parse("prompt=login%20consent").unwrap().prompt;
-        assert_eq!(p, Prompt { none: false, login: true, consent: true });
+        assert_eq!(
+            p,
+            Prompt {
+                none: false,
+                login: true,
+                consent: true
+            }
+        );
         assert!(parse("prompt=select_account").unwrap().prompt.login);
         assert!(parse("prompt=none").unwrap().prompt.none);
-        for bad in ["prompt=none%20login", "prompt=none%20consent", "prompt=bogus"] {
+        for bad in [
+            "prompt=none%20login",
+            "prompt=none%20consent",
+            "prompt=bogus",
+        ] {
             assert_eq!(error(bad), "invalid_request", "{bad}");
         }
     }
@@ -156,17 +187,29 @@ mod tests {
     #[test]
     fn nonce_max_age_and_login_hint_are_bounded() {
         let long = "n".repeat(MAX_NONCE_LEN);
-        assert_eq!(parse(&format!("nonce={long}")).unwrap().nonce, Some(long.clone()));
+        assert_eq!(
+            parse(&format!("nonce={long}")).unwrap().nonce,
+            Some(long.clone())
+        );
         assert_eq!(error(&format!("nonce={long}n")), "invalid_request");
         assert_eq!(parse("nonce=").unwrap().nonce, None);
         assert_eq!(parse("max_age=60").unwrap().max_age, Some(60));
         for bad in ["max_age=-1", "max_age=1.5", "max_age=abc"] {
             assert_eq!(error(bad), "invalid_request", "{bad}");
         }
-        assert_eq!(parse("login_hint=jane").unwrap().login_hint.as_deref(), Some("jane"));
+        assert_eq!(
+            parse("login_hint=jane").unwrap().login_hint.as_deref(),
+            Some("jane")
+        );
         let hint = "h".repeat(256);
-        assert_eq!(parse(&format!("login_hint={hint}")).unwrap().login_hint, None);
-        assert!(parse("id_token_hint=x&display=page&ui_locales=de&acr_values=1&claims_locales=de").is_ok());
+        assert_eq!(
+            parse(&format!("login_hint={hint}")).unwrap().login_hint,
+            None
+        );
+        assert!(
+            parse("id_token_hint=x&display=page&ui_locales=de&acr_values=1&claims_locales=de")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -174,7 +217,10 @@ mod tests {
         let plain = parse("").unwrap();
         assert!(plain.accepts_sign_in(0, None, 1_000_000));
         let login = parse("prompt=login").unwrap();
-        assert!(!login.accepts_sign_in(1_000_000, None, 1_000_000), "no session predates the request");
+        assert!(
+            !login.accepts_sign_in(1_000_000, None, 1_000_000),
+            "no session predates the request"
+        );
         assert!(login.accepts_sign_in(500, Some(500), 900));
         assert!(!login.accepts_sign_in(499, Some(500), 900));
         let zero = parse("max_age=0").unwrap();
@@ -184,6 +230,8 @@ mod tests {
         assert!(!minute.demands_fresh_sign_in());
         assert!(minute.accepts_sign_in(40_000, None, 100_000));
         assert!(!minute.accepts_sign_in(39_999, None, 100_000));
-        assert!(parse("max_age=99999999999999999999").unwrap().accepts_sign_in(0, None, 1));
+        assert!(parse("max_age=99999999999999999999")
+            .unwrap()
+            .accepts_sign_in(0, None, 1));
     }
 }

@@ -311,13 +311,22 @@ fn golden_bytes_decode_to_todays_values() {
 fn version_2_goldens_decode_without_the_sign_in_context() {
     let mut t = login_token();
     t.amr = vec![Amr::Pwd];
-    assert_eq!(codec::decode::<LoginToken>(&read("login_token.v2.bin")).unwrap(), t);
+    assert_eq!(
+        codec::decode::<LoginToken>(&read("login_token.v2.bin")).unwrap(),
+        t
+    );
     let mut c = code();
     (c.grant.nonce, c.grant.amr, c.grant.sid) = (None, Vec::new(), None);
-    assert_eq!(codec::decode::<CodeRecord>(&read("code.v2.bin")).unwrap(), c);
+    assert_eq!(
+        codec::decode::<CodeRecord>(&read("code.v2.bin")).unwrap(),
+        c
+    );
     let mut f = family();
     (f.auth_time, f.amr, f.sid) = (None, Vec::new(), None);
-    assert_eq!(codec::decode::<FamilyRecord>(&read("family.v2.bin")).unwrap(), f);
+    assert_eq!(
+        codec::decode::<FamilyRecord>(&read("family.v2.bin")).unwrap(),
+        f
+    );
 }
 
 #[test]

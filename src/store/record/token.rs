@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
 use super::session::{amr_names, amr_values};
+use crate::error::Result;
 use crate::store::codec::{Body, Record};
 use crate::store::token::{
     CodeRecord, FamilyRecord, GrantRecord, Lineage, Subject, TokenKind, TokenRecord,
