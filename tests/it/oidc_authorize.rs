@@ -371,3 +371,17 @@ async fn the_code_and_its_family_carry_the_sign_in() {
     assert_eq!(family.amr, [Amr::Pwd]);
     assert_eq!(family.sid, Some(sid));
 }
+
+/// RC's `/api/v1/login` records a password sign-in as such.
+#[tokio::test]
+async fn an_api_login_records_a_password_sign_in() {
+    let s = start(&Clock::manual(T0)).await;
+    let auth = s.admin().await;
+    let store = &s.running.as_ref().unwrap().state.store;
+    let rec = store
+        .login_token(&latchkey::crypto::sha256(auth.token.as_bytes()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.amr, [Amr::Pwd]);
+}
