@@ -149,6 +149,7 @@ fn login_token(i: u64, n: u64) -> ([u8; 32], LoginToken) {
         user_id: id(USER_ID, mix(i) % n),
         created_at: i as i64,
         expires_at: i as i64 + 90 * 86_400_000,
+        amr: Vec::new(),
     };
     (crypto::sha256(token(i).as_bytes()), record)
 }

@@ -3,10 +3,11 @@
 use std::net::IpAddr;
 
 use super::throttle::Throttle;
-use crate::clock::{Clock, Millis};
+use crate::clock::Clock;
 use crate::crypto::{self, ct_eq, Hasher};
 use crate::error::{Error, Result};
 use crate::model::app::grants_api;
+use crate::model::oidc::Amr;
 use crate::model::User;
 use crate::store::{LoginToken, Store, TokenKind};
 
@@ -78,8 +79,18 @@ pub async fn check_password(
     }
 }
 
-/// Issues a login token for `user`; only its SHA-256 digest is stored.
-pub async fn issue_login_token(ctx: LoginTokens<'_>, user: &User) -> Result<String> {
+/// How a password sign-in of `user` authenticated, once its second factor passed (`two_factor::check` with
+/// `Fallback::Never` demands a TOTP or backup code exactly when the user has TOTP on).
+pub fn password_amr(user: &User) -> Vec<Amr> {
+    if user.totp_active() {
+        vec![Amr::Pwd, Amr::Otp]
+    } else {
+        vec![Amr::Pwd]
+    }
+}
+
+/// Issues a login token for `user`, who authenticated by `amr`; only its SHA-256 digest is stored.
+pub async fn issue_login_token(ctx: LoginTokens<'_>, user: &User, amr: Vec<Amr>) -> Result<String> {
     let token = crypto::random_token();
     let now = ctx.clock.now_ms();
     let ttl = ctx.ttl_days as i64 * 86_400_000;
@@ -87,6 +98,7 @@ pub async fn issue_login_token(ctx: LoginTokens<'_>, user: &User) -> Result<Stri
         user_id: user.id.clone(),
         created_at: now,
         expires_at: now + ttl,
+        amr,
     };
     ctx.store
         .create_login_token(crypto::sha256(token.as_bytes()), &record)
@@ -121,9 +133,10 @@ pub async fn authenticate_token(store: &Store, clock: &Clock, token: &str) -> Re
     signed_in(store, clock, token).await.map(|(user, _)| user)
 }
 
-/// The user of a live login token and when they signed in (the token's creation): the browser session's
-/// `auth_time`, which an authorization code carries (OIDC Core §2), not the moment the code is made.
-pub async fn signed_in(store: &Store, clock: &Clock, token: &str) -> Result<(User, Millis)> {
+/// The user of a live login token and its record: when they signed in (the token's creation, the browser
+/// session's `auth_time`, which an authorization code carries (OIDC Core §2), not the moment the code is made) and
+/// how.
+pub async fn signed_in(store: &Store, clock: &Clock, token: &str) -> Result<(User, LoginToken)> {
     let digest = crypto::sha256(token.as_bytes());
     let record = store
         .login_token(&digest)
@@ -133,9 +146,18 @@ pub async fn signed_in(store: &Store, clock: &Clock, token: &str) -> Result<(Use
         return Err(Error::Unauthorized);
     }
     match store.get_user(&record.user_id).await? {
-        Some(u) if u.active => Ok((u, record.created_at)),
+        Some(u) if u.active => Ok((u, record)),
         _ => Err(Error::Unauthorized),
     }
+}
+
+/// The session id of a login token (the ID token's `sid`): the first 16 bytes of SHA-256("sid" ‖ the token's
+/// digest), base64url. Stable for the session, needs no storage, and neither reveals the token nor finds its
+/// record (the store is keyed by the digest itself).
+pub fn session_id(token: &str) -> String {
+    let digest = crypto::sha256(token.as_bytes());
+    let sid = crypto::sha256(&[b"sid".as_slice(), &digest].concat());
+    crypto::secret::b64url(&sid[..16])
 }
 
 pub async fn logout(store: &Store, token: &str) -> Result<()> {
@@ -246,7 +268,9 @@ mod tests {
         let w = World::new().await;
         let jane = w.user("jane", &["user"]).await;
         let bob = w.user("bob", &["user"]).await;
-        let token = issue_login_token(w.login_tokens(), &jane).await.unwrap();
+        let token = issue_login_token(w.login_tokens(), &jane, vec![Amr::Pwd])
+            .await
+            .unwrap();
         assert_eq!(
             authenticate(&w.store, &w.clock, &jane.id, &token)
                 .await
@@ -254,8 +278,12 @@ mod tests {
                 .id,
             jane.id
         );
-        let (user, at) = signed_in(&w.store, &w.clock, &token).await.unwrap();
-        assert_eq!((user.id.as_str(), at), (jane.id.as_str(), w.clock.now_ms()));
+        let (user, rec) = signed_in(&w.store, &w.clock, &token).await.unwrap();
+        assert_eq!(
+            (user.id.as_str(), rec.created_at),
+            (jane.id.as_str(), w.clock.now_ms())
+        );
+        assert_eq!(rec.amr, [Amr::Pwd]);
         assert!(authenticate(&w.store, &w.clock, &bob.id, &token)
             .await
             .is_err());
@@ -266,7 +294,12 @@ mod tests {
                 .is_err(),
             "expired"
         );
-        let other = issue_login_token(w.login_tokens(), &jane).await.unwrap();
+        let other = issue_login_token(w.login_tokens(), &jane, vec![Amr::Fed])
+            .await
+            .unwrap();
+        assert_ne!(session_id(&token), session_id(&other));
+        assert_eq!(session_id(&token), session_id(&token));
+        assert_eq!(session_id(&token).len(), 22);
         logout(&w.store, &other).await.unwrap();
         assert!(
             authenticate_token(&w.store, &w.clock, &other)
@@ -274,6 +307,20 @@ mod tests {
                 .is_err(),
             "logged out"
         );
+    }
+
+    /// A password sign-in claims `otp` exactly when the user has TOTP on (then the code was demanded).
+    #[tokio::test]
+    async fn a_password_sign_in_claims_otp_only_with_totp_on() {
+        let w = World::new().await;
+        let mut jane = w.user("jane", &["user"]).await;
+        assert_eq!(password_amr(&jane), [Amr::Pwd]);
+        jane.two_factor = Some(crate::model::user::TwoFactor {
+            totp_secret: Some(vec![1; 20]),
+            totp_enabled: true,
+            ..Default::default()
+        });
+        assert_eq!(password_amr(&jane), [Amr::Pwd, Amr::Otp]);
     }
 
     #[tokio::test]

@@ -184,7 +184,7 @@ mod tests {
         let w = World::new().await;
         w.user("root", &["admin"]).await;
         let jane = w.user("jane", &["user"]).await;
-        let token = crate::core::session::issue_login_token(w.login_tokens(), &jane)
+        let token = crate::core::session::issue_login_token(w.login_tokens(), &jane, Vec::new())
             .await
             .unwrap();
         delete(&w.store, &jane.id).await.unwrap();

@@ -2,7 +2,12 @@
 //!
 //! Every request re-runs oxide-auth's authorization flow over the parameters (they travel in the URL and the
 //! consent form's hidden inputs), so no server-side state is kept between the pages. Errors before the client and
-//! redirect URI are known end on an error page; after, they redirect with `error`, `state` and `iss`.
+//! redirect URI are known end on an error page; after, they redirect with `error`, `state` and `iss`. The OpenID
+//! Connect parameters are read in `oidc.rs`; a demanded fresh sign-in is carried across the sign-in page by the
+//! sealed parameter of `fresh.rs`.
+
+mod fresh;
+mod oidc;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,6 +19,7 @@ use super::flow::FlowRequest;
 use super::outcome::Outcome;
 use super::params::Params;
 use super::primitives::Backend;
+use crate::clock::Millis;
 use crate::model::app::API_SCOPE;
 use crate::model::{redirect, App};
 use crate::state::AppState;
@@ -21,6 +27,7 @@ use crate::web::pages::{
     error_page, failure_page, html, login_form, see_other, server_error, ConsentPage, PageBody,
 };
 use crate::web::{csrf, session};
+use oidc::{OidcRequest, Refusal};
 
 /// Form fields of the consent page that are not OAuth parameters.
 const PAGE_FIELDS: [&str; 2] = ["csrf", "decision"];
@@ -126,26 +133,60 @@ async fn run(
         Ok(p) => p,
         Err(e) => return flow_error(s, e),
     };
+    let refuse = |r: Refusal| refusal(s, &pending, &params, r);
 
-    // 3. The resource owner: signed in?
-    let Some(browser) = session::current_user(s, headers).await else {
-        let return_to = format!("/oauth/authorize?{}", params.to_query());
-        return login_form(s, headers, &return_to, Some(&app.name), None).await;
+    // 3. What OpenID Connect asks of the sign-in and the consent.
+    let oidc = match OidcRequest::parse(&params) {
+        Ok(o) => o,
+        Err(r) => return refuse(r),
+    };
+    let fresh = match params
+        .get(fresh::PARAM)
+        .map(|v| fresh::open(s, &app.client_id, v))
+    {
+        None => None,
+        Some(Some(start)) => Some(start),
+        Some(None) => return refuse(STALE),
+    };
+
+    // 4. The resource owner: signed in, recently enough?
+    let now = s.clock.now_ms();
+    let browser = session::current_user(s, headers)
+        .await
+        .filter(|b| oidc.accepts_sign_in(b.signed_in_at, fresh, now));
+    let Some(browser) = browser else {
+        if oidc.prompt.none {
+            return refuse(Refusal {
+                error: "login_required",
+                description: "the user is not signed in, or not recently enough",
+            });
+        }
+        return sign_in_first(s, headers, &app, &params, &oidc, fresh, now).await;
     };
     let user = browser.user;
 
-    // 4. Consent: skipped for trusted apps, else asked once per request.
+    // 5. Consent: skipped for trusted apps unless `prompt=consent`, else asked once per request.
+    let trusted = !oidc.prompt.consent && (app.skip_consent || dev_trusted(s, &app));
     let approved = match decision {
         Some("allow") => true,
         Some("deny") => return flow_error(s, pending.deny().unwrap_err()),
         Some(_) => return bad_request("Unknown decision."),
-        None if app.skip_consent || dev_trusted(s, &app) => true,
+        None if trusted => true,
+        None if oidc.prompt.none => {
+            return refuse(Refusal {
+                error: "consent_required",
+                description: "the user has not approved this request",
+            })
+        }
         None => false,
     };
     if !approved {
         return consent(s, headers, &app, &user.username, &params, &pending);
     }
     backend.auth_time = Some(browser.signed_in_at);
+    backend.nonce = oidc.nonce;
+    backend.amr = browser.amr;
+    backend.sid = Some(browser.sid);
     let url = match pending.authorize(&mut backend, user.id.as_str().into()) {
         Ok(url) => url,
         Err(e) => return flow_error(s, e),
@@ -158,6 +199,48 @@ async fn run(
         Ok(()) => see_other(&with_iss(url, &s.issuer), vec![]),
         Err(e) => failure_page(&e),
     }
+}
+
+/// A freshness parameter that is forged, of another client or stale.
+const STALE: Refusal = Refusal {
+    error: "invalid_request",
+    description: "the sign-in took too long or the request was altered; start again",
+};
+
+/// The sign-in page, returning here. When the request demands a fresh sign-in, the return URL carries the sealed
+/// time the request started, so that the sign-in made then satisfies it (and `prompt=login` does not loop).
+async fn sign_in_first(
+    s: &AppState,
+    headers: &HeaderMap,
+    app: &App,
+    params: &Params,
+    oidc: &OidcRequest,
+    fresh: Option<Millis>,
+    now: Millis,
+) -> Response {
+    let mut return_to = format!("/oauth/authorize?{}", params.to_query());
+    if fresh.is_none() && oidc.demands_fresh_sign_in() {
+        let sealed = fresh::seal(s, &app.client_id, now);
+        return_to.push_str(&format!("&{}={sealed}", fresh::PARAM));
+    }
+    let hint = oidc.login_hint.as_deref();
+    login_form(s, headers, &return_to, Some(&app.name), None, hint).await
+}
+
+/// An error redirect to the bound redirect URI, with `state` and `iss`; nothing was written.
+fn refusal(s: &AppState, pending: &Pending, params: &Params, r: Refusal) -> Response {
+    let Ok(mut url) = Url::parse(&pending.pre_grant().redirect_uri.to_string()) else {
+        return server_error();
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", r.error)
+            .append_pair("error_description", r.description);
+        if let Some(state) = params.get("state") {
+            q.append_pair("state", state);
+        }
+    }
+    see_other(&with_iss(url, &s.issuer), vec![])
 }
 
 /// `--dev` skips consent for its demo client.

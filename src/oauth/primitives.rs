@@ -22,6 +22,7 @@ use super::outcome::{Issued, Outcome};
 use crate::clock;
 use crate::core::token_policy::{self, Lifetime};
 use crate::crypto;
+use crate::model::oidc::Amr;
 use crate::model::{redirect, App, ClientType, GrantType};
 use crate::state::AppState;
 use crate::store::token::{FirstTokens, NewToken};
@@ -38,6 +39,10 @@ pub struct Backend<'a> {
     /// When the resource owner signed in (the authorize handler sets it from the browser session): the codes'
     /// `auth_time`.
     pub auth_time: Option<clock::Millis>,
+    /// The request's `nonce` and the session's `amr` and `sid` (the authorize handler sets them): the code's.
+    pub nonce: Option<String>,
+    pub amr: Vec<Amr>,
+    pub sid: Option<String>,
     /// The presented code's record as the handler read it (the redemption re-checks it when it commits).
     pub code: Option<CodeRecord>,
     /// The presented refresh token's record as the handler read it (the rotation re-checks it when it commits).
@@ -57,6 +62,9 @@ impl<'a> Backend<'a> {
             app,
             redirect_uri_sent: true,
             auth_time: None,
+            nonce: None,
+            amr: Vec::new(),
+            sid: None,
             code: None,
             refresh_token: None,
             allow_refresh: token_policy::app_refreshes(&app.grant_types),
@@ -243,6 +251,9 @@ impl Authorizer for Backend<'_> {
                 redirect_uri_sent: self.redirect_uri_sent,
                 pkce,
                 auth_time,
+                nonce: self.nonce.take(),
+                amr: std::mem::take(&mut self.amr),
+                sid: self.sid.take(),
             },
             expires_at: Lifetime::Code.expires_at(&self.state.config.tokens, now),
             redeemed: None,

@@ -180,6 +180,7 @@ mod tests {
             user_id: "u".into(),
             created_at: 1,
             expires_at: 2,
+            amr: Vec::new(),
         };
         let mut bytes = encode(&token);
         assert_eq!(decode::<LoginToken>(&bytes).unwrap(), token);

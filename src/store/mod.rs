@@ -36,7 +36,8 @@ pub use self::sled::bench_support::BenchRecords;
 pub use self::sled::spawn_sweeper;
 pub use session::LoginToken;
 pub use token::{
-    CodeRecord, FamilyId, GrantRecord, Lineage, Redeemed, Rotated, Subject, TokenKind, TokenRecord,
+    CodeRecord, FamilyId, FamilyRecord, GrantRecord, Lineage, Redeemed, Rotated, Subject,
+    TokenKind, TokenRecord,
 };
 
 /// Why the store could not be opened; each variant names the data dir so the operator knows what to fix.
@@ -403,6 +404,12 @@ impl Store {
     /// [`Store::redeem_code`] re-checks it.
     pub async fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
         self.0.peek_code(digest)
+    }
+
+    /// A grant family, revoked or not: the token endpoint reads the sign-in a refresh token's family was started
+    /// with (`auth_time`, `amr`, `sid`) to issue its ID token.
+    pub async fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>> {
+        self.0.family(id)
     }
 
     /// The stored record of a token, live or not.

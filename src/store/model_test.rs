@@ -386,6 +386,7 @@ impl Model {
                     user_id: USER_IDS[user].into(),
                     created_at: 0,
                     expires_at,
+                    amr: Vec::new(),
                 };
                 self.tokens.insert(digest(token), record);
                 (Class::Ok, Ret::None)
@@ -501,6 +502,7 @@ async fn run(s: &Store, op: &Op) -> Outcome {
                 user_id: USER_IDS[user].into(),
                 created_at: 0,
                 expires_at,
+                amr: Vec::new(),
             };
             outcome(s.create_login_token(digest(token), &record).await, |()| {
                 Ret::None

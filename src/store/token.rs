@@ -3,6 +3,7 @@
 //! backend keeps and indexes them is in `sled/token.rs`; their on-disk forms are in `record/token.rs`.
 
 use crate::clock::Millis;
+use crate::model::oidc::Amr;
 
 pub type FamilyId = [u8; 16];
 pub type Digest = [u8; 32];
@@ -20,7 +21,14 @@ pub struct GrantRecord {
     pub redirect_uri_sent: bool,
     /// PKCE challenge as encoded by oxide-auth's Pkce extension; `None` when no challenge was made.
     pub pkce: Option<String>,
+    /// When the user signed in (the session's start, or the fresh sign-in `prompt=login`/`max_age` demanded).
     pub auth_time: Millis,
+    /// The request's OIDC `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// How the user signed in (the session's `amr`).
+    pub amr: Vec<Amr>,
+    /// The sign-in session's id (the ID token's `sid`); `None` for codes made before it was recorded.
+    pub sid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +92,11 @@ pub struct FamilyRecord {
     pub subject: Subject,
     pub revoked: bool,
     pub created_at: Millis,
+    /// The code's sign-in, kept so that a refresh can issue an ID token with the original `auth_time`, `amr` and
+    /// `sid` (OIDC Core §12.2). `auth_time` is `None` for families started before it was recorded.
+    pub auth_time: Option<Millis>,
+    pub amr: Vec<Amr>,
+    pub sid: Option<String>,
 }
 
 /// A token to store: its digest and lifetime.

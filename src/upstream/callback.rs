@@ -13,6 +13,7 @@ use super::{callback_url, cookie_name, open_pending};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
+use crate::model::oidc::Amr;
 use crate::model::provider::{IdentityTokenSentVia, Provider, TokenSentVia};
 use crate::state::AppState;
 use crate::web::pages::{error_page, see_other};
@@ -144,7 +145,7 @@ async fn finish(
             }
             _ => Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
         })?;
-    let token = session::issue_login_token(s.login_tokens(), &user)
+    let token = session::issue_login_token(s.login_tokens(), &user, vec![Amr::Fed])
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     Ok((token, pending.return_to))

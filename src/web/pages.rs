@@ -29,6 +29,8 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     signed_in: Option<&'a str>,
     providers: Vec<ProviderButton>,
+    /// Prefills the username (an authorization request's `login_hint`).
+    login_hint: &'a str,
 }
 
 /// The sign-in's second step, for a user with TOTP: `pending` is the sealed [`Pending`], never the password.
@@ -230,6 +232,7 @@ pub async fn login_form(
     return_to: &str,
     app_name: Option<&str>,
     error: Option<&str>,
+    login_hint: Option<&str>,
 ) -> Response {
     let (token, cookie) = csrf::token(state, headers);
     let signed_in = if app_name.is_none() {
@@ -246,6 +249,7 @@ pub async fn login_form(
         error,
         signed_in: signed_in.as_deref(),
         providers: buttons(&state.store, return_to).await,
+        login_hint: login_hint.unwrap_or_default(),
     };
     html(StatusCode::OK, page.render(), cookie)
 }
@@ -262,6 +266,7 @@ pub async fn login_page(
         &return_to,
         None,
         q.get("error").and_then(|c| login_error(c)),
+        None,
     )
     .await
 }
@@ -314,9 +319,11 @@ pub async fn login_submit(
     sign_in(&s, &user, &return_to).await
 }
 
-/// Starts the browser session of `user` and continues to `return_to`.
+/// Starts the browser session of `user`, who signed in with a password (and, when they have TOTP on, a code),
+/// and continues to `return_to`.
 async fn sign_in(s: &AppState, user: &User, return_to: &str) -> Response {
-    match login::issue_login_token(s.login_tokens(), user).await {
+    let amr = login::password_amr(user);
+    match login::issue_login_token(s.login_tokens(), user, amr).await {
         Ok(token) => see_other(return_to, vec![session::login_cookie(s, &token)]),
         Err(e) => failure_page(&e),
     }

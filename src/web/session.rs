@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use crate::clock::Millis;
 use crate::core::session;
 use crate::crypto;
+use crate::model::oidc::Amr;
 use crate::model::User;
 use crate::state::AppState;
 
@@ -57,17 +58,23 @@ pub struct BrowserSession {
     pub token: String,
     /// When the user signed in: the `auth_time` of the codes issued in this session.
     pub signed_in_at: Millis,
+    /// How the user signed in: the codes' `amr`.
+    pub amr: Vec<Amr>,
+    /// The session's id ([`session::session_id`]): the codes' `sid`.
+    pub sid: String,
 }
 
 /// The signed-in user of this browser, if any.
 pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Option<BrowserSession> {
     let token = read_cookie(headers, &cookie_name(&state.issuer))?;
-    let (user, signed_in_at) = session::signed_in(&state.store, &state.clock, &token)
+    let (user, record) = session::signed_in(&state.store, &state.clock, &token)
         .await
         .ok()?;
     Some(BrowserSession {
         user,
+        sid: session::session_id(&token),
         token,
-        signed_in_at,
+        signed_in_at: record.created_at,
+        amr: record.amr,
     })
 }

@@ -370,6 +370,9 @@ fn leave_crash_leftovers(dir: &Path) {
         subject: Subject::Client,
         revoked: true,
         created_at: 1,
+        auth_time: None,
+        amr: Vec::new(),
+        sid: None,
     };
     tree("families")
         .insert(family, codec::encode(&orphan))

@@ -14,6 +14,7 @@ mod links;
 mod locoia;
 mod oauth_flow;
 mod oidc_discovery;
+mod oidc_authorize;
 mod openapi;
 mod ops;
 mod private_dir;

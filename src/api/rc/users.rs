@@ -243,7 +243,8 @@ pub async fn login(
     core_two_factor::check(s.factors(), &user, code, Fallback::Never)
         .await
         .map_err(RcError::SignInTwoFactor)?;
-    let token = session::issue_login_token(s.login_tokens(), &user).await?;
+    let amr = session::password_amr(&user);
+    let token = session::issue_login_token(s.login_tokens(), &user, amr).await?;
     let me = LoginUser {
         id: user.id.clone(),
         username: user.username.clone(),

@@ -2,11 +2,13 @@
 //! that a change to an on-disk type (or to a domain type it mirrors) that would change the bytes fails here
 //! instead of in someone's data dir. `<type>.v2.bin` are what the code before the on-disk types wrote (the shared
 //! envelope, version byte 2); `<type>.v1.bin` are the version-1 layouts of the types that have one, made from the
-//! `V1` types with the same values. `write_golden_files` (ignored) made them; a new version adds files, it never
-//! rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
+//! `V1` types with the same values; `<type>.v3.bin` are the layouts that gained the sign-in's context (login tokens,
+//! codes, families), whose `.v2.bin` still decode, with that context defaulted. `write_golden_files` (ignored) made
+//! them; a new version adds files, it never rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
 
 use std::path::PathBuf;
 
+use crate::model::oidc::Amr;
 use crate::model::provider::{
     Credential, IdentityTokenSentVia, KeyField, LoginStyle, TokenSentVia,
 };
@@ -159,6 +161,7 @@ fn login_token() -> LoginToken {
         user_id: "GoldenUser0000001".into(),
         created_at: T,
         expires_at: T + 90 * 86_400_000,
+        amr: vec![Amr::Pwd, Amr::Otp],
     }
 }
 
@@ -172,6 +175,9 @@ fn code() -> CodeRecord {
             redirect_uri_sent: true,
             pkce: Some("S256:E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
             auth_time: T - 5,
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            amr: vec![Amr::Fed],
+            sid: Some("c2lkLWdvbGRlbi0wMQ".into()),
         },
         expires_at: T + 60_000,
         redeemed: Some([9; 16]),
@@ -212,6 +218,9 @@ fn family() -> FamilyRecord {
         subject: Subject::User("GoldenUser0000001".into()),
         revoked: true,
         created_at: T,
+        auth_time: Some(T - 5),
+        amr: vec![Amr::Pwd, Amr::Otp],
+        sid: Some("c2lkLWdvbGRlbi0wMQ".into()),
     }
 }
 
@@ -223,11 +232,11 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
         ("app.v2.bin", codec::encode(&app())),
         ("provider.v2.bin", codec::encode(&provider())),
         ("link.v2.bin", codec::encode(&link())),
-        ("login_token.v2.bin", codec::encode(&login_token())),
-        ("code.v2.bin", codec::encode(&code())),
+        ("login_token.v3.bin", codec::encode(&login_token())),
+        ("code.v3.bin", codec::encode(&code())),
         ("token_refresh.v2.bin", codec::encode(&token_refresh())),
         ("token_client.v2.bin", codec::encode(&token_client())),
-        ("family.v2.bin", codec::encode(&family())),
+        ("family.v3.bin", codec::encode(&family())),
     ]
 }
 
@@ -289,11 +298,35 @@ fn golden_bytes_decode_to_todays_values() {
     check("app.v2.bin", app());
     check("provider.v2.bin", provider());
     check("link.v2.bin", link());
-    check("login_token.v2.bin", login_token());
-    check("code.v2.bin", code());
+    check("login_token.v3.bin", login_token());
+    check("code.v3.bin", code());
     check("token_refresh.v2.bin", token_refresh());
     check("token_client.v2.bin", token_client());
-    check("family.v2.bin", family());
+    check("family.v3.bin", family());
+}
+
+/// The version-2 goldens of the types that gained the sign-in's context read with it defaulted: a session as a
+/// password one, a code without nonce, methods or session id, a family without its sign-in.
+#[test]
+fn version_2_goldens_decode_without_the_sign_in_context() {
+    let mut t = login_token();
+    t.amr = vec![Amr::Pwd];
+    assert_eq!(
+        codec::decode::<LoginToken>(&read("login_token.v2.bin")).unwrap(),
+        t
+    );
+    let mut c = code();
+    (c.grant.nonce, c.grant.amr, c.grant.sid) = (None, Vec::new(), None);
+    assert_eq!(
+        codec::decode::<CodeRecord>(&read("code.v2.bin")).unwrap(),
+        c
+    );
+    let mut f = family();
+    (f.auth_time, f.amr, f.sid) = (None, Vec::new(), None);
+    assert_eq!(
+        codec::decode::<FamilyRecord>(&read("family.v2.bin")).unwrap(),
+        f
+    );
 }
 
 #[test]
@@ -313,19 +346,18 @@ fn version_1_goldens_decode_with_the_new_fields_defaulted() {
 }
 
 /// Every record 0.1.0 wrote (its backup fixture, `tests/fixtures/v0.1.0`) decodes, and re-encoding it writes
-/// today's version with the same bytes, plus, where a type gained a field at the end of its layout (a provider, a
-/// user's second-factor state), that field's default: one 0 byte.
+/// today's version with the same bytes, plus, where a type gained fields at the end of its layout, their defaults:
+/// one 0 byte for a provider's flag and a user's second-factor state, `None`, `[]`, `None` for a code's and a
+/// family's sign-in context, `["pwd"]` for a login token's methods.
 #[test]
 fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
     use base64::Engine as _;
-    fn check<T: Record + PartialEq + std::fmt::Debug>(old: &[u8], grew: impl Fn(&T) -> bool) {
+    fn check<T: Record + PartialEq + std::fmt::Debug>(old: &[u8], grew: impl Fn(&T) -> &[u8]) {
         let value: T = codec::decode(old).unwrap();
         let now = codec::encode(&value);
         assert_eq!((old[0], now[0]), (1, T::VERSION));
         let mut want = old[1..].to_vec();
-        if grew(&value) {
-            want.push(0);
-        }
+        want.extend_from_slice(grew(&value));
         assert_eq!(now[1..], want[..], "{value:?}");
         assert_eq!(codec::decode::<T>(&now).unwrap(), value);
     }
@@ -340,14 +372,14 @@ fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
             .decode(value)
             .unwrap();
         match tree {
-            "apps" => check::<App>(&old, |_| false),
-            "users" => check::<User>(&old, |u| u.two_factor.is_some()),
-            "providers" => check::<Provider>(&old, |_| true),
-            "links" => check::<Link>(&old, |_| false),
-            "login_tokens" => check::<LoginToken>(&old, |_| false),
-            "codes" => check::<CodeRecord>(&old, |_| false),
-            "tokens" => check::<TokenRecord>(&old, |_| false),
-            "families" => check::<FamilyRecord>(&old, |_| false),
+            "apps" => check::<App>(&old, |_| &[]),
+            "users" => check::<User>(&old, |u| if u.two_factor.is_some() { &[0] } else { &[] }),
+            "providers" => check::<Provider>(&old, |_| &[0]),
+            "links" => check::<Link>(&old, |_| &[]),
+            "login_tokens" => check::<LoginToken>(&old, |_| &[1, 3, b'p', b'w', b'd']),
+            "codes" => check::<CodeRecord>(&old, |_| &[0, 0, 0]),
+            "tokens" => check::<TokenRecord>(&old, |_| &[]),
+            "families" => check::<FamilyRecord>(&old, |_| &[0, 0, 0]),
             _ => continue,
         }
         *seen.entry(tree.to_owned()).or_default() += 1;

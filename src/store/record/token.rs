@@ -1,9 +1,13 @@
-//! `codes`, `tokens` and `families` values: [`CodeRecord`], [`TokenRecord`], [`FamilyRecord`]. One layout each so
-//! far, read under version bytes 1 and 2. The conversions are field by field, so a change of the domain shape
-//! (typed owners, an optional family) is a change of the conversions here, not of the bytes.
+//! `codes`, `tokens` and `families` values: [`CodeRecord`], [`TokenRecord`], [`FamilyRecord`]. Tokens have one
+//! layout, read under version bytes 1 and 2. Codes and families gained the sign-in's context in version 3 (a code
+//! its `nonce`, `amr` and `sid`; a family the code's `auth_time`, `amr` and `sid`); their versions 1 and 2 read with
+//! none of it (no nonce, no methods, no session id, an unknown `auth_time`). The conversions are field by field,
+//! so a change of the domain shape (typed owners, an optional family) is a change of the conversions here, not of
+//! the bytes.
 
 use serde::{Deserialize, Serialize};
 
+use super::session::{amr_names, amr_values};
 use crate::error::Result;
 use crate::store::codec::{Body, Record};
 use crate::store::token::{
@@ -16,6 +20,15 @@ pub struct CodeRecordV1 {
     pub expires_at: i64,
     /// The family the first redemption created.
     pub redeemed: Option<[u8; 16]>,
+}
+
+/// Version 1's fields in place, then the sign-in's context (`amr` by RFC 8176 name, as a login token keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeRecordV3 {
+    pub base: CodeRecordV1,
+    pub nonce: Option<String>,
+    pub amr: Vec<String>,
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,13 +73,23 @@ pub struct FamilyRecordV1 {
     pub created_at: i64,
 }
 
-impl Record for CodeRecord {
-    const VERSION: u8 = 2;
-    type Disk = CodeRecordV1;
+/// Version 1's fields in place, then the redeemed code's sign-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyRecordV3 {
+    pub base: FamilyRecordV1,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub sid: Option<String>,
+}
 
-    fn upgrade(body: Body<'_>) -> Result<CodeRecordV1> {
+impl Record for CodeRecord {
+    const VERSION: u8 = 3;
+    type Disk = CodeRecordV3;
+
+    fn upgrade(body: Body<'_>) -> Result<CodeRecordV3> {
         match body.version() {
-            1 | 2 => body.read(),
+            1 | 2 => body.read::<CodeRecordV1>().map(Into::into),
+            3 => body.read(),
             _ => body.unknown(),
         }
     }
@@ -85,61 +108,82 @@ impl Record for TokenRecord {
 }
 
 impl Record for FamilyRecord {
-    const VERSION: u8 = 2;
-    type Disk = FamilyRecordV1;
+    const VERSION: u8 = 3;
+    type Disk = FamilyRecordV3;
 
-    fn upgrade(body: Body<'_>) -> Result<FamilyRecordV1> {
+    fn upgrade(body: Body<'_>) -> Result<FamilyRecordV3> {
         match body.version() {
-            1 | 2 => body.read(),
+            1 | 2 => body.read::<FamilyRecordV1>().map(Into::into),
+            3 => body.read(),
             _ => body.unknown(),
         }
     }
 }
 
-impl From<CodeRecord> for CodeRecordV1 {
+impl From<CodeRecordV1> for CodeRecordV3 {
+    fn from(base: CodeRecordV1) -> Self {
+        Self {
+            base,
+            nonce: None,
+            amr: Vec::new(),
+            sid: None,
+        }
+    }
+}
+
+impl From<FamilyRecordV1> for FamilyRecordV3 {
+    fn from(base: FamilyRecordV1) -> Self {
+        Self {
+            base,
+            auth_time: None,
+            amr: Vec::new(),
+            sid: None,
+        }
+    }
+}
+
+impl From<CodeRecord> for CodeRecordV3 {
     fn from(c: CodeRecord) -> Self {
+        let g = c.grant;
         Self {
-            grant: c.grant.into(),
-            expires_at: c.expires_at,
-            redeemed: c.redeemed,
+            base: CodeRecordV1 {
+                grant: GrantRecordV1 {
+                    owner_id: g.owner_id,
+                    client_id: g.client_id,
+                    scope: g.scope,
+                    redirect_uri: g.redirect_uri,
+                    redirect_uri_sent: g.redirect_uri_sent,
+                    pkce: g.pkce,
+                    auth_time: g.auth_time,
+                },
+                expires_at: c.expires_at,
+                redeemed: c.redeemed,
+            },
+            nonce: g.nonce,
+            amr: amr_names(&g.amr),
+            sid: g.sid,
         }
     }
 }
 
-impl From<CodeRecordV1> for CodeRecord {
-    fn from(c: CodeRecordV1) -> Self {
+impl From<CodeRecordV3> for CodeRecord {
+    fn from(c: CodeRecordV3) -> Self {
+        let g = c.base.grant;
         Self {
-            grant: c.grant.into(),
-            expires_at: c.expires_at,
-            redeemed: c.redeemed,
-        }
-    }
-}
-
-impl From<GrantRecord> for GrantRecordV1 {
-    fn from(g: GrantRecord) -> Self {
-        Self {
-            owner_id: g.owner_id,
-            client_id: g.client_id,
-            scope: g.scope,
-            redirect_uri: g.redirect_uri,
-            redirect_uri_sent: g.redirect_uri_sent,
-            pkce: g.pkce,
-            auth_time: g.auth_time,
-        }
-    }
-}
-
-impl From<GrantRecordV1> for GrantRecord {
-    fn from(g: GrantRecordV1) -> Self {
-        Self {
-            owner_id: g.owner_id,
-            client_id: g.client_id,
-            scope: g.scope,
-            redirect_uri: g.redirect_uri,
-            redirect_uri_sent: g.redirect_uri_sent,
-            pkce: g.pkce,
-            auth_time: g.auth_time,
+            grant: GrantRecord {
+                owner_id: g.owner_id,
+                client_id: g.client_id,
+                scope: g.scope,
+                redirect_uri: g.redirect_uri,
+                redirect_uri_sent: g.redirect_uri_sent,
+                pkce: g.pkce,
+                auth_time: g.auth_time,
+                nonce: c.nonce,
+                amr: amr_values(&c.amr),
+                sid: c.sid,
+            },
+            expires_at: c.base.expires_at,
+            redeemed: c.base.redeemed,
         }
     }
 }
@@ -218,24 +262,33 @@ impl From<TokenKindV1> for TokenKind {
     }
 }
 
-impl From<FamilyRecord> for FamilyRecordV1 {
+impl From<FamilyRecord> for FamilyRecordV3 {
     fn from(f: FamilyRecord) -> Self {
         Self {
-            client_id: f.client_id,
-            owner_id: owner_id(f.subject),
-            revoked: f.revoked,
-            created_at: f.created_at,
+            base: FamilyRecordV1 {
+                client_id: f.client_id,
+                owner_id: owner_id(f.subject),
+                revoked: f.revoked,
+                created_at: f.created_at,
+            },
+            auth_time: f.auth_time,
+            amr: amr_names(&f.amr),
+            sid: f.sid,
         }
     }
 }
 
-impl From<FamilyRecordV1> for FamilyRecord {
-    fn from(f: FamilyRecordV1) -> Self {
+impl From<FamilyRecordV3> for FamilyRecord {
+    fn from(f: FamilyRecordV3) -> Self {
+        let b = f.base;
         Self {
-            subject: subject(f.owner_id, &f.client_id),
-            client_id: f.client_id,
-            revoked: f.revoked,
-            created_at: f.created_at,
+            subject: subject(b.owner_id, &b.client_id),
+            client_id: b.client_id,
+            revoked: b.revoked,
+            created_at: b.created_at,
+            auth_time: f.auth_time,
+            amr: amr_values(&f.amr),
+            sid: f.sid,
         }
     }
 }

@@ -176,6 +176,7 @@ mod tests {
                     user_id: format!("u{}", i % 300),
                     created_at: 0,
                     expires_at: 1,
+                    amr: Vec::new(),
                 };
                 (crate::crypto::sha256(&i.to_be_bytes()), tok)
             })

@@ -126,6 +126,7 @@ mod tests {
             user_id: u.into(),
             created_at: 0,
             expires_at: exp,
+            amr: Vec::new(),
         };
         s.create_login_token([1; 32], &tok("u1", 100))
             .await
@@ -160,6 +161,7 @@ mod tests {
             user_id: u.into(),
             created_at: 0,
             expires_at: 100,
+            amr: Vec::new(),
         };
         s.create_login_token([7; 32], &tok("u1")).await.unwrap();
         for owner in ["u1", "u2"] {

@@ -109,6 +109,13 @@ impl Sled {
         }
     }
 
+    pub fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>> {
+        match self.t.families.get(id).map_err(db_err)? {
+            Some(b) => codec::decode(&b).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
         match self.t.tokens.get(digest).map_err(db_err)? {
             Some(b) => codec::decode(&b).map(Some),
@@ -180,6 +187,9 @@ impl Sled {
                         subject: subject.clone(),
                         revoked: false,
                         created_at: now,
+                        auth_time: Some(g.auth_time),
+                        amr: g.amr.clone(),
+                        sid: g.sid.clone(),
                     };
                     families.insert(&family[..], codec::encode(&fam))?;
                     by_client.insert(owner_key(client_id, &family), &[][..])?;
@@ -633,6 +643,9 @@ pub(crate) mod tests {
             redirect_uri_sent: true,
             pkce: None,
             auth_time: 0,
+            nonce: None,
+            amr: Vec::new(),
+            sid: None,
         };
         let rec = CodeRecord {
             grant,
@@ -711,6 +724,28 @@ pub(crate) mod tests {
                 "token {t}"
             );
         }
+    }
+
+    /// The family a redemption starts keeps the code's sign-in (not its nonce), so a refresh can issue an ID token
+    /// with the original `auth_time`, `amr` and `sid`.
+    #[tokio::test]
+    async fn a_family_keeps_the_sign_in_of_its_code() {
+        use crate::model::oidc::Amr;
+        let (_d, s) = store_with_code().await;
+        let mut code = s.peek_code(&[7; 32]).await.unwrap().unwrap();
+        code.grant.auth_time = 5;
+        code.grant.nonce = Some("n1".into());
+        code.grant.amr = vec![Amr::Pwd, Amr::Otp];
+        code.grant.sid = Some("sid1".into());
+        s.put_code(&[7; 32], &code).await.unwrap();
+        assert!(s.family(&[3; 16]).await.unwrap().is_none());
+        let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+        assert!(matches!(r.await.unwrap(), Redeemed::Ok));
+        let f = s.family(&[3; 16]).await.unwrap().unwrap();
+        assert_eq!(f.auth_time, Some(5));
+        assert_eq!(f.amr, [Amr::Pwd, Amr::Otp]);
+        assert_eq!(f.sid.as_deref(), Some("sid1"));
+        assert_eq!(f.created_at, 10);
     }
 
     /// A failed verification (PKCE, redirect URI) still uses the code up, and writes no tokens.
