@@ -4,6 +4,7 @@
 //! imports nothing above the store and its use cases are tested on a temp store with a manual clock.
 
 pub mod app;
+pub mod claims;
 pub mod bootstrap;
 pub mod federation;
 pub mod link;

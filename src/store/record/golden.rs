@@ -61,6 +61,7 @@ fn user() -> User {
             }),
             last_totp_step: 58_907_520,
         }),
+        profile: Default::default(),
     }
 }
 
@@ -77,6 +78,7 @@ fn user_plain() -> User {
         created_at: -T,
         updated_at: i64::MAX,
         two_factor: None,
+        profile: Default::default(),
     }
 }
 
@@ -106,6 +108,7 @@ fn app() -> App {
             id: "GoldenUser0000001".into(),
             username: "jane.doe".into(),
         },
+        oidc: Default::default(),
     }
 }
 
