@@ -583,6 +583,99 @@ mod tests {
         assert!(!grants_api("openid latchkey:apix profile"));
     }
 
+    #[test]
+    fn oidc_settings_are_validated() {
+        let with = |oidc: OidcInput, uri: &str| {
+            AppInput {
+                redirect_uri: uri.into(),
+                oidc,
+                ..input()
+            }
+            .validate(redirect::HttpRedirects::LoopbackOnly)
+        };
+        let field = |r: Result<AppFields>| match r {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let bad = [
+            (
+                OidcInput {
+                    id_token_signed_response_alg: Some("HS256".into()),
+                    ..Default::default()
+                },
+                Field::IdTokenSignedResponseAlg,
+            ),
+            (
+                OidcInput {
+                    access_token_format: Some("macaroon".into()),
+                    ..Default::default()
+                },
+                Field::AccessTokenFormat,
+            ),
+            (
+                OidcInput {
+                    post_logout_redirect_uris: Some(vec!["http://rp.example/bye".into()]),
+                    ..Default::default()
+                },
+                Field::PostLogoutRedirectUris,
+            ),
+            (
+                OidcInput {
+                    subject_type: Some("secret".into()),
+                    ..Default::default()
+                },
+                Field::SubjectType,
+            ),
+            (
+                OidcInput {
+                    extra_claims: Some(vec!["email".into()]),
+                    ..Default::default()
+                },
+                Field::ExtraClaims,
+            ),
+        ];
+        for (oidc, want) in bad {
+            assert_eq!(field(with(oidc, "https://a.example/cb")), want);
+        }
+        let ok = with(
+            OidcInput {
+                id_token_signed_response_alg: Some("EdDSA".into()),
+                post_logout_redirect_uris: Some(vec!["https://a.example/bye".into()]),
+                subject_type: Some("pairwise".into()),
+                extra_claims: Some(vec!["department".into(), "department".into()]),
+                ..Default::default()
+            },
+            "https://a.example/cb",
+        )
+        .unwrap();
+        let s = OidcSettings::default().patched(ok.oidc);
+        assert_eq!(s.id_token_signed_response_alg, SigningAlg::EdDsa);
+        assert_eq!(s.extra_claims, ["department"]);
+        assert!(s.id_token_claims, "on by default");
+    }
+
+    #[test]
+    fn pairwise_needs_one_sector() {
+        let pairwise = OidcSettings {
+            subject_type: SubjectType::Pairwise,
+            ..OidcSettings::default()
+        };
+        let uris = |u: &[&str]| u.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(pairwise
+            .check_with(&uris(&["https://A.example/cb", "https://a.example/other"]))
+            .is_ok());
+        let e = pairwise
+            .check_with(&uris(&["https://a.example/cb", "https://b.example/cb"]))
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid { field: Field::SubjectType, .. }));
+        assert!(pairwise
+            .check_with(&uris(&["com.example.app:/cb"]))
+            .is_err());
+        assert!(OidcSettings::default()
+            .check_with(&uris(&["https://a.example/cb", "https://b.example/cb"]))
+            .is_ok());
+    }
+
     proptest! {
         #[test]
         fn scope_parsing_is_idempotent(raw in "[ -~]{0,60}") {
