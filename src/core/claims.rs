@@ -126,13 +126,21 @@ fn standard_claim(user: &User, name: &str) -> Option<Value> {
         "email_verified" => user.emails.first()?.verified.into(),
         "address" if !p.address.is_empty() => {
             let members = p.address.iter();
-            Value::Object(members.map(|(k, v)| (k.clone(), v.as_str().into())).collect())
+            Value::Object(
+                members
+                    .map(|(k, v)| (k.clone(), v.as_str().into()))
+                    .collect(),
+            )
         }
         "phone_number_verified" => {
             p.standard.get(&StandardClaim::PhoneNumber)?;
             p.phone_number_verified?.into()
         }
-        other => p.standard.get(&StandardClaim::parse(other)?)?.clone().into(),
+        other => p
+            .standard
+            .get(&StandardClaim::parse(other)?)?
+            .clone()
+            .into(),
     };
     Some(v)
 }
@@ -169,10 +177,7 @@ pub async fn userinfo(
         return Some(Userinfo::NoOpenid);
     }
     let mut claims = for_scope(&user, &rec.scope, &app, Audience::Userinfo);
-    claims.insert(
-        "sub".into(),
-        subject(&app, &user.id, pairwise_key).into(),
-    );
+    claims.insert("sub".into(), subject(&app, &user.id, pairwise_key).into());
     Some(Userinfo::Claims(claims))
 }
 
@@ -263,7 +268,12 @@ mod tests {
             profile: Profile::default(),
             ..user()
         };
-        let c = for_scope(&u, "openid profile email address phone", &plain(), Audience::Userinfo);
+        let c = for_scope(
+            &u,
+            "openid profile email address phone",
+            &plain(),
+            Audience::Userinfo,
+        );
         assert_eq!(
             Value::Object(c),
             json!({"preferred_username": "jane", "updated_at": 1_700_000_000})

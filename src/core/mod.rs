@@ -4,8 +4,8 @@
 //! imports nothing above the store and its use cases are tested on a temp store with a manual clock.
 
 pub mod app;
-pub mod claims;
 pub mod bootstrap;
+pub mod claims;
 pub mod federation;
 pub mod link;
 pub mod provider;

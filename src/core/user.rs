@@ -222,7 +222,16 @@ mod tests {
             ..new_user("john", "john@example.com")
         };
         let e = create(w.users(), bad).await.unwrap_err();
-        assert!(matches!(e, Error::Invalid { field: Field::Claims, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::Invalid {
+                    field: Field::Claims,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let changes = UserChanges {
             name: Some(" Jane D ".into()),
             claims: Some(serde_json::json!({"nickname": "jd"})),

@@ -268,7 +268,11 @@ impl OidcInput {
                 .map(AccessTokenFormat::parse)
                 .transpose()?,
             post_logout_redirect_uris: self.post_logout_redirect_uris.map(uris).transpose()?,
-            subject_type: self.subject_type.as_deref().map(SubjectType::parse).transpose()?,
+            subject_type: self
+                .subject_type
+                .as_deref()
+                .map(SubjectType::parse)
+                .transpose()?,
             id_token_claims: self.id_token_claims,
             extra_claims: self.extra_claims.map(names).transpose()?,
         })
@@ -307,9 +311,12 @@ impl OidcSettings {
 
 /// The host every URI names, or `None` when they name several (or none, or a URI has no host).
 fn sector_of(uris: &[String]) -> Option<String> {
-    let mut hosts = uris
-        .iter()
-        .map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_ascii_lowercase));
+    let mut hosts = uris.iter().map(|u| {
+        url::Url::parse(u)
+            .ok()?
+            .host_str()
+            .map(str::to_ascii_lowercase)
+    });
     let first = hosts.next()??;
     hosts
         .all(|h| h.as_deref() == Some(first.as_str()))
@@ -667,7 +674,13 @@ mod tests {
         let e = pairwise
             .check_with(&uris(&["https://a.example/cb", "https://b.example/cb"]))
             .unwrap_err();
-        assert!(matches!(e, Error::Invalid { field: Field::SubjectType, .. }));
+        assert!(matches!(
+            e,
+            Error::Invalid {
+                field: Field::SubjectType,
+                ..
+            }
+        ));
         assert!(pairwise
             .check_with(&uris(&["com.example.app:/cb"]))
             .is_err());

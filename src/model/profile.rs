@@ -167,7 +167,9 @@ impl Profile {
                 p.custom.insert(k.clone(), v.clone());
             }
         }
-        if p.phone_number_verified.is_some() && !p.standard.contains_key(&StandardClaim::PhoneNumber) {
+        if p.phone_number_verified.is_some()
+            && !p.standard.contains_key(&StandardClaim::PhoneNumber)
+        {
             return Err(invalid("phone_number_verified needs a phone_number"));
         }
         if custom_json(&p.custom).map_or(0, |j| j.len()) > MAX_CUSTOM_BYTES {
@@ -188,7 +190,10 @@ impl Profile {
             o.insert("phone_number_verified".into(), Value::Bool(b));
         }
         if !self.address.is_empty() {
-            let a = self.address.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str())));
+            let a = self
+                .address
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())));
             o.insert("address".into(), Value::Object(a.collect()));
         }
         o
@@ -294,10 +299,7 @@ fn is_e164(v: &str) -> bool {
     let digits = |s: &str, max: usize| {
         !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
     };
-    number
-        .strip_prefix('+')
-        .is_some_and(|n| digits(n, 15))
-        && ext.is_none_or(|e| digits(e, 10))
+    number.strip_prefix('+').is_some_and(|n| digits(n, 15)) && ext.is_none_or(|e| digits(e, 10))
 }
 
 #[cfg(test)]
@@ -351,7 +353,13 @@ mod tests {
         ] {
             let e = Profile::parse(&bad).unwrap_err();
             assert!(
-                matches!(e, Error::Invalid { field: Field::Claims, .. }),
+                matches!(
+                    e,
+                    Error::Invalid {
+                        field: Field::Claims,
+                        ..
+                    }
+                ),
                 "{bad}: {e:?}"
             );
         }

@@ -28,8 +28,10 @@ fn bearer_error(status: StatusCode, error: &'static str, description: &'static s
         "insufficient_scope" => "Bearer error=\"insufficient_scope\", scope=\"openid\"",
         _ => "Bearer error=\"invalid_token\"",
     };
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     r
 }
 
@@ -64,9 +66,10 @@ fn presented(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Presen
         Ok(None) => Presented::None,
         Err(MalformedBearer) => Presented::Malformed,
     };
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    let form = headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    });
     if method != Method::POST || !form {
         return Ok(in_header);
     }

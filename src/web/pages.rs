@@ -490,7 +490,10 @@ mod tests {
             (Field::ProviderType, "provider type"),
             (Field::SettingValue, "setting value"),
             (Field::Claims, "claims"),
-            (Field::IdTokenSignedResponseAlg, "ID token signing algorithm"),
+            (
+                Field::IdTokenSignedResponseAlg,
+                "ID token signing algorithm",
+            ),
             (Field::AccessTokenFormat, "access token format"),
             (Field::PostLogoutRedirectUris, "post-logout redirect URIs"),
             (Field::SubjectType, "subject type"),

@@ -295,7 +295,10 @@ mod tests {
             (Field::ProviderType, "type"),
             (Field::SettingValue, "value"),
             (Field::Claims, "claims"),
-            (Field::IdTokenSignedResponseAlg, "id_token_signed_response_alg"),
+            (
+                Field::IdTokenSignedResponseAlg,
+                "id_token_signed_response_alg",
+            ),
             (Field::AccessTokenFormat, "access_token_format"),
             (Field::PostLogoutRedirectUris, "post_logout_redirect_uris"),
             (Field::SubjectType, "subject_type"),

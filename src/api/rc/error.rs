@@ -277,8 +277,7 @@ fn invalid(field: Field, reason: &str) -> (String, &'static str) {
         | Field::AccessTokenFormat
         | Field::PostLogoutRedirectUris
         | Field::SubjectType
-        | Field::ExtraClaims
-        => (
+        | Field::ExtraClaims => (
             format!("Invalid {}: {reason}", field_name(field)),
             "error-invalid-arguments",
         ),

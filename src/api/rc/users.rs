@@ -67,7 +67,8 @@ documented!(UpdateUserBody, update_schema());
 fn update_schema() -> utoipa::openapi::schema::Schema {
     let mut s = UPDATE.schema();
     if let utoipa::openapi::schema::Schema::Object(o) = &mut s {
-        o.properties.insert("data".into(), UPDATE_DATA.schema().into());
+        o.properties
+            .insert("data".into(), UPDATE_DATA.schema().into());
     }
     s
 }

@@ -8,11 +8,11 @@
 
 use std::path::PathBuf;
 
+use crate::model::app::{AccessTokenFormat, OidcSettings, SubjectType};
+use crate::model::oidc::SigningAlg;
 use crate::model::provider::{
     Credential, IdentityTokenSentVia, KeyField, LoginStyle, TokenSentVia,
 };
-use crate::model::app::{AccessTokenFormat, OidcSettings, SubjectType};
-use crate::model::oidc::SigningAlg;
 use crate::model::user::{Email, PasswordDigest, Profile, TwoFactor};
 use crate::model::{App, ClientType, GrantType, Link, Provider, Role, User, UserRef};
 use crate::store::codec::{self, Record};
@@ -256,7 +256,10 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
 fn version_2() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("user.v2.bin", codec::encode_as(2, &UserV2::from(user()))),
-        ("user_plain.v2.bin", codec::encode_as(2, &UserV2::from(user_plain()))),
+        (
+            "user_plain.v2.bin",
+            codec::encode_as(2, &UserV2::from(user_plain())),
+        ),
         ("app.v2.bin", codec::encode_as(2, &AppV1::from(app()))),
     ]
 }
