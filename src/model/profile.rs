@@ -198,10 +198,6 @@ impl Profile {
         }
         o
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Profile::default()
-    }
 }
 
 /// The custom claims as canonical JSON text (keys sorted, no spaces), `None` when there are none: how the store
@@ -325,7 +321,7 @@ mod tests {
             custom_json(&p.custom).unwrap(),
             r#"{"department":"Ops","https://example.com/groups":["a","b"],"level":3}"#
         );
-        assert!(Profile::parse(&json!({})).unwrap().is_empty());
+        assert_eq!(Profile::parse(&json!({})).unwrap(), Profile::default());
     }
 
     #[test]

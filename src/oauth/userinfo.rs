@@ -8,8 +8,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::error::{OAuthError, OAuthErrorBody};
 use super::{read_form, FormBody};
@@ -110,35 +108,4 @@ pub async fn userinfo(
         ),
         None => invalid_token(),
     }
-}
-
-/// The answer's schema (OIDC Core §5.1): `sub` always, and the claims the token's scope grants (`profile`,
-/// `email`, `address`, `phone`) that the user has, plus the custom claims the client is mapped
-/// (`extraClaims`). A claim the user lacks is left out, never null. Documentation only: the handler answers
-/// `core::claims`' map.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct UserInfo {
-    /// The user id, or a pairwise subject for a client with `subjectType: pairwise`.
-    sub: String,
-    /// With `profile`.
-    name: Option<String>,
-    /// With `profile`.
-    preferred_username: Option<String>,
-    /// With `profile`: given_name, family_name, middle_name, nickname, picture, website, gender, birthdate,
-    /// zoneinfo, locale alike.
-    given_name: Option<String>,
-    /// With `profile`: seconds since the epoch.
-    updated_at: Option<i64>,
-    /// With `email`.
-    email: Option<String>,
-    /// With `email`.
-    email_verified: Option<bool>,
-    /// With `address`: formatted, street_address, locality, region, postal_code, country.
-    #[schema(value_type = Option<Object>)]
-    address: Option<serde_json::Value>,
-    /// With `phone`.
-    phone_number: Option<String>,
-    /// With `phone`.
-    phone_number_verified: Option<bool>,
 }
