@@ -311,16 +311,17 @@ impl OidcSettings {
 
 /// The host every URI names, or `None` when they name several (or none, or a URI has no host).
 fn sector_of(uris: &[String]) -> Option<String> {
-    let mut hosts = uris.iter().map(|u| {
-        url::Url::parse(u)
-            .ok()?
-            .host_str()
-            .map(str::to_ascii_lowercase)
-    });
-    let first = hosts.next()??;
-    hosts
-        .all(|h| h.as_deref() == Some(first.as_str()))
+    let first = host_of(uris.first()?)?;
+    uris.iter()
+        .all(|u| host_of(u).as_deref() == Some(first.as_str()))
         .then_some(first)
+}
+
+fn host_of(uri: &str) -> Option<String> {
+    url::Url::parse(uri)
+        .ok()?
+        .host_str()
+        .map(str::to_ascii_lowercase)
 }
 
 /// The caller-settable fields, validated; what `create` and `update` agree on.
@@ -438,11 +439,13 @@ impl App {
         self.redirect_uris.join(",")
     }
 
-    /// The pairwise sector identifier (OIDC Core §8.1): the one host of the redirect URIs. Only pairwise apps
-    /// are held to one host; for another app it is its first URI's host. Changing that host changes every
-    /// pairwise subject the app sees.
+    /// The pairwise sector identifier (OIDC Core §8.1): the host of the redirect URIs, which a pairwise app must
+    /// hold to one ([`OidcSettings::check_with`]). Changing that host changes every pairwise subject the app sees.
     pub fn sector(&self) -> String {
-        sector_of(&self.redirect_uris[..self.redirect_uris.len().min(1)]).unwrap_or_default()
+        self.redirect_uris
+            .first()
+            .and_then(|u| host_of(u))
+            .unwrap_or_default()
     }
 
     /// Applies validated fields, keeping current values where a field was not given.

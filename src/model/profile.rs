@@ -97,7 +97,7 @@ impl StandardClaim {
             Self::Zoneinfo => is_token(v, 64, |c| c.is_ascii_alphanumeric() || "/_+-".contains(c)),
             Self::Locale => is_token(v, 35, |c| c.is_ascii_alphanumeric() || "-_".contains(c)),
             Self::PhoneNumber => is_e164(v),
-            _ => is_text(v, MAX_TEXT),
+            _ => is_text(v, MAX_TEXT, false),
         };
         if ok {
             Ok(())
@@ -220,7 +220,7 @@ fn parse_address(v: &Value) -> Result<BTreeMap<String, String>> {
             return Err(invalid(format!("address has no member {k:?}")));
         }
         match v.as_str() {
-            Some(s) if is_text(s, 2 * MAX_TEXT) => out.insert(k.clone(), s.to_owned()),
+            Some(s) if is_text(s, 2 * MAX_TEXT, true) => out.insert(k.clone(), s.to_owned()),
             _ => return Err(invalid(format!("address.{k} has an invalid value"))),
         };
     }
@@ -247,11 +247,13 @@ fn check_custom_name(k: &str) -> Result<()> {
     }
 }
 
-/// Non-empty text without control characters other than line breaks (a formatted address has them).
-fn is_text(v: &str, max_chars: usize) -> bool {
+/// Non-empty text without control characters; line breaks only where `lines` (a formatted address has them).
+fn is_text(v: &str, max_chars: usize, lines: bool) -> bool {
     !v.trim().is_empty()
         && v.chars().count() <= max_chars
-        && !v.chars().any(|c| c.is_control() && c != '\n' && c != '\r')
+        && !v
+            .chars()
+            .any(|c| c.is_control() && !(lines && matches!(c, '\n' | '\r')))
 }
 
 fn is_token(v: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
@@ -334,6 +336,7 @@ mod tests {
             json!({"updated_at": 1}),
             json!({"given_name": 1}),
             json!({"given_name": ""}),
+            json!({"given_name": "Ja\nne"}),
             json!({"picture": "javascript:alert(1)"}),
             json!({"website": "example.com"}),
             json!({"birthdate": "1990-13-01"}),
