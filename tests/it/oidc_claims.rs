@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::steps::{make_app, TestApp, VERIFIER};
-use crate::common::{browser, json_of, query_of, s256, spawn_with, Auth, Server, ADMIN_PASSWORD};
+use crate::common::{
+    browser, json_of, query_of, s256, spawn_with, Auth, Server, TestServer, ADMIN_PASSWORD,
+};
 use crate::oauth_flow::{consent, sign_in, token};
 
 /// Hosts of the redirect URIs: two sectors (plain `http` on any host is allowed below; no browser follows them).
@@ -429,48 +431,66 @@ async fn claims_round_trip_through_users_update_and_info() {
     assert!(v["user"].get("claims").is_none(), "{v}");
 }
 
-#[tokio::test]
-async fn users_and_clients_declared_in_the_config_carry_claims_and_settings() {
-    let s = spawn_with(|c| {
-        c.users.push(DeclaredUser {
-            username: "carol".into(),
-            password: "carol-pw".into(),
-            email: "carol@example.com".into(),
-            claims: claims().as_object().unwrap().clone(),
-            ..Default::default()
-        });
-        c.clients.push(DeclaredClient {
-            client_id: "declared-rp".into(),
-            client_secret: "declared-secret".into(),
-            redirect_uri: "https://rp.example/cb".into(),
-            subject_type: "pairwise".into(),
-            id_token_signed_response_alg: "EdDSA".into(),
-            extra_claims: vec!["department".into()],
-            id_token_claims: Some(false),
-            ..Default::default()
-        });
-    })
-    .await;
+/// `[[users]]` carol with `claims`, `[[clients]]` declared-rp with `subject_type`.
+fn declare(c: &mut latchkey::config::Config, claims: Value, subject_type: &str) {
+    c.users.push(DeclaredUser {
+        username: "carol".into(),
+        password: "carol-pw".into(),
+        email: "carol@example.com".into(),
+        claims: claims.as_object().unwrap().clone(),
+        ..Default::default()
+    });
+    c.clients.push(DeclaredClient {
+        client_id: "declared-rp".into(),
+        client_secret: "declared-secret".into(),
+        redirect_uri: "https://rp.example/cb".into(),
+        subject_type: subject_type.into(),
+        id_token_signed_response_alg: "EdDSA".into(),
+        extra_claims: vec!["department".into()],
+        id_token_claims: Some(false),
+        ..Default::default()
+    });
+}
+
+/// The declared user's claims and the declared client's settings (as the RC API shows them).
+async fn declared(s: &Server) -> (Value, Value) {
     let admin = s.admin().await;
-    let (_, v) = s.get("/api/v1/users.info?username=carol", &admin).await;
-    assert_eq!(v["user"]["claims"], claims(), "{v}");
-    let (_, v) = s
+    let (_, u) = s.get("/api/v1/users.info?username=carol", &admin).await;
+    let (_, a) = s
         .get("/api/v1/oauth-apps.get?clientId=declared-rp", &admin)
         .await;
-    let app = &v["oauthApp"];
+    let a = &a["oauthApp"];
+    let settings = json!([
+        a["subjectType"],
+        a["idTokenSignedResponseAlg"],
+        a["extraClaims"],
+        a["idTokenClaims"]
+    ]);
+    (u["user"]["claims"].clone(), settings)
+}
+
+#[tokio::test]
+async fn users_and_clients_declared_in_the_config_carry_claims_and_settings() {
+    let s = spawn_with(|c| declare(c, claims(), "pairwise")).await;
     assert_eq!(
+        declared(&s).await,
         (
-            &app["subjectType"],
-            &app["idTokenSignedResponseAlg"],
-            &app["extraClaims"],
-            &app["idTokenClaims"]
-        ),
+            claims(),
+            json!(["pairwise", "EdDSA", ["department"], false])
+        )
+    );
+    // At the next start the config's values replace the stored ones.
+    let dir = s.stop().await;
+    let s = TestServer::new()
+        .data_dir(dir)
+        .config(|c| declare(c, json!({"nickname": "caz"}), "public"))
+        .start()
+        .await;
+    assert_eq!(
+        declared(&s).await,
         (
-            &json!("pairwise"),
-            &json!("EdDSA"),
-            &json!(["department"]),
-            &json!(false)
-        ),
-        "{v}"
+            json!({"nickname": "caz"}),
+            json!(["public", "EdDSA", ["department"], false])
+        )
     );
 }
