@@ -85,6 +85,7 @@ fn app(i: u64) -> App {
             id: id(USER_ID, 0),
             username: id(USERNAME, 0),
         },
+        oidc: Default::default(),
     }
 }
 
@@ -104,6 +105,7 @@ fn user(i: u64) -> User {
         created_at: i as i64,
         updated_at: i as i64,
         two_factor: None,
+        profile: Default::default(),
     }
 }
 

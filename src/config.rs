@@ -125,6 +125,13 @@ pub struct DeclaredClient {
     pub grant_types: Vec<String>,
     pub scopes: String,
     pub skip_consent: bool,
+    /// OpenID Connect settings (docs/config.md); empty or unset keeps the current value (the default when new).
+    pub id_token_signed_response_alg: String,
+    pub access_token_format: String,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub subject_type: String,
+    pub id_token_claims: Option<bool>,
+    pub extra_claims: Vec<String>,
 }
 
 /// A user declared in the config file, upserted at start.
@@ -136,6 +143,8 @@ pub struct DeclaredUser {
     pub email: String,
     pub name: String,
     pub roles: Vec<String>,
+    /// OpenID Connect claims, standard and custom together (`[users.claims]`); empty keeps the current ones.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for Config {

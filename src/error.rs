@@ -137,6 +137,18 @@ listed! {
         ProviderType,
         /// The value written to a provider setting.
         SettingValue,
+        /// A user's OpenID Connect claims (standard and custom).
+        Claims,
+        /// An app's JWS algorithm for its ID tokens.
+        IdTokenSignedResponseAlg,
+        /// An app's access token format (`opaque` or `jwt`).
+        AccessTokenFormat,
+        /// An app's post-logout redirect URIs.
+        PostLogoutRedirectUris,
+        /// An app's subject type (`public` or `pairwise`).
+        SubjectType,
+        /// The custom claims an app receives.
+        ExtraClaims,
     }
 }
 
@@ -163,6 +175,12 @@ impl Field {
             Field::Provider => "provider",
             Field::ProviderType => "provider_type",
             Field::SettingValue => "value",
+            Field::Claims => "claims",
+            Field::IdTokenSignedResponseAlg => "id_token_signed_response_alg",
+            Field::AccessTokenFormat => "access_token_format",
+            Field::PostLogoutRedirectUris => "post_logout_redirect_uris",
+            Field::SubjectType => "subject_type",
+            Field::ExtraClaims => "extra_claims",
         }
     }
 }

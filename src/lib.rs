@@ -16,8 +16,8 @@
 //! - [`web`]: sign-in, consent and error pages, the session cookie, CSRF and the strict form parser: browser
 //!   plumbing that knows neither OAuth nor federation.
 //! - [`state`]: `AppState`, the composition root's shared handles; it builds the use cases' narrow contexts.
-//! - [`core`]: use cases (users, sessions, apps, links, providers, 2FA, federation decisions, bootstrap) over the
-//!   store, free of wire formats; each takes only what it touches.
+//! - [`core`]: use cases (users, sessions, apps, links, providers, 2FA, federation decisions, OpenID Connect
+//!   claims, bootstrap) over the store, free of wire formats; each takes only what it touches.
 //! - [`store`]: the `Store` facade (async use-case steps, durable on return) over its sled backend
 //!   (`store::sled`: trees, transactions, group commit, `verify()`), versioned records;
 //!   [`config`]: defaults < file < env < flags → one validated `Config`.

@@ -15,7 +15,7 @@ use crate::api::rc::apps::{
 use crate::api::rc::error::RcFailure;
 use crate::api::rc::users::{
     CreateUserBody, DeleteUserBody, LoginAnswer, LoginBody, LoginFailure, LogoutAnswer, RcUser,
-    UserAnswer,
+    UpdateUserBody, UserAnswer,
 };
 use crate::api::rc::{Empty, Success};
 
@@ -63,6 +63,10 @@ fn users_info() {}
 #[utoipa::path(post, path = "/api/v1/users.delete", tag = "rc", security(("rc" = [])), request_body(content = inline(DeleteUserBody)),
     responses((status = 200, body = Success<Empty>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn users_delete() {}
+
+#[utoipa::path(post, path = "/api/v1/users.update", tag = "rc", security(("rc" = [])), request_body(content = inline(UpdateUserBody)),
+    responses((status = 200, body = Success<UserAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
+fn users_update() {}
 
 #[utoipa::path(post, path = "/api/v1/oauth-apps.create", tag = "rc", security(("rc" = [])), request_body(content = inline(CreateAppBody)),
     responses((status = 200, body = Success<ApplicationAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
@@ -114,7 +118,7 @@ impl utoipa::Modify for RcAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Latchkey", description = "Self-hosted OAuth 2.0 authorization server: admin and OAuth APIs"),
-    paths(login, logout, me, users_create, users_info, users_delete, oauth_apps_create, oauth_apps_list,
+    paths(login, logout, me, users_create, users_info, users_delete, users_update, oauth_apps_create, oauth_apps_list,
           oauth_apps_get, oauth_apps_update, oauth_apps_delete, oauth_apps_regenerate_secret, healthz, metrics),
     modifiers(&RcAuth)
 )]

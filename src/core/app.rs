@@ -46,6 +46,8 @@ pub async fn create_with_id(
     let client_type = f.client_type.unwrap_or_default();
     let grant_types = f.grant_types.clone().unwrap_or_else(App::default_grants);
     crate::model::app::AppFields::check_combination(client_type, &grant_types)?;
+    let app_oidc = crate::model::app::OidcSettings::default().patched(f.oidc);
+    app_oidc.check_with(&f.redirect_uris)?;
     let (secret, secret_hash) = match client_type {
         ClientType::Public => (None, None),
         ClientType::Confidential => {
@@ -70,6 +72,7 @@ pub async fn create_with_id(
         created_at: now,
         updated_at: now,
         created_by: by.as_ref(),
+        oidc: app_oidc,
     };
     ctx.store.create_app(&app).await?;
     Ok(WithSecret { app, secret })
@@ -181,6 +184,7 @@ mod tests {
             grant_types: None,
             scopes: None,
             skip_consent: None,
+            oidc: Default::default(),
         }
     }
 

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::core::app::{self, Apps};
 use crate::core::user::{self, Users};
 use crate::error::{Entity, Error, Field, Result};
-use crate::model::app::AppInput;
+use crate::model::app::{AppInput, OidcInput};
 use crate::model::User;
 
 /// What start-up touches: the config it applies, the issuer the `--dev` lines name, and the user and app use
@@ -82,6 +82,7 @@ pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
                         password: d.password.clone(),
                         name: Some(d.name.clone()),
                         roles: Some(d.roles.clone()),
+                        claims: declared_claims(d),
                         ..Default::default()
                     },
                 )
@@ -97,11 +98,18 @@ pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
                         .map(|r| crate::model::Role::parse(r))
                         .collect::<Result<Vec<_>>>()?
                 };
+                let profile = declared_claims(d)
+                    .as_ref()
+                    .map(crate::model::user::Profile::parse)
+                    .transpose()?;
                 ctx.users
                     .store
                     .update_user(&u.id, |u| {
                         u.password_hash = Some(hash.clone());
                         u.roles = roles.clone();
+                        if let Some(p) = &profile {
+                            u.profile = p.clone();
+                        }
                         Ok(())
                     })
                     .await?;
@@ -109,6 +117,11 @@ pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A declared user's `claims`, `None` when it declares none.
+fn declared_claims(d: &crate::config::DeclaredUser) -> Option<serde_json::Value> {
+    (!d.claims.is_empty()).then(|| serde_json::Value::Object(d.claims.clone()))
 }
 
 /// Upserts `[[clients]]`: they keep their `client_id`; a given secret is hashed on load.
@@ -129,6 +142,16 @@ pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
             grant_types: Some(c.grant_types.clone()).filter(|g| !g.is_empty()),
             scopes: Some(c.scopes.clone()).filter(|s| !s.is_empty()),
             skip_consent: Some(c.skip_consent),
+            oidc: OidcInput {
+                id_token_signed_response_alg: Some(c.id_token_signed_response_alg.clone())
+                    .filter(|s| !s.is_empty()),
+                access_token_format: Some(c.access_token_format.clone()).filter(|s| !s.is_empty()),
+                post_logout_redirect_uris: Some(c.post_logout_redirect_uris.clone())
+                    .filter(|u| !u.is_empty()),
+                subject_type: Some(c.subject_type.clone()).filter(|s| !s.is_empty()),
+                id_token_claims: c.id_token_claims,
+                extra_claims: Some(c.extra_claims.clone()).filter(|e| !e.is_empty()),
+            },
         };
         let secret = Some(c.client_secret.clone()).filter(|s| !s.is_empty());
         match ctx.users.store.app_by_client_id(&c.client_id).await? {
@@ -218,6 +241,7 @@ async fn dev_demo(ctx: Setup<'_>, owner: &User, out: &mut Announcements) -> Resu
         ]),
         scopes: None,
         skip_consent: Some(true),
+        oidc: OidcInput::default(),
     };
     match ctx.users.store.app_by_client_id(DEV_CLIENT_ID).await? {
         None => {

@@ -206,6 +206,7 @@ async fn create_user(
             created_at: now,
             updated_at: now,
             two_factor: None,
+            profile: Default::default(),
         };
         match store.create_user(&user).await {
             Ok(()) => return Ok(user),

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod claims;
 pub mod federation;
 pub mod link;
 pub mod provider;

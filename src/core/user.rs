@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::crypto::{self, Hasher};
 use crate::error::{Entity, Error, Field, Result};
-use crate::model::user::{normalize_email, validate_password, validate_username, Email};
+use crate::model::user::{normalize_email, validate_password, validate_username, Email, Profile};
 use crate::model::{Role, User};
 use crate::store::Store;
 
@@ -25,12 +25,28 @@ pub struct NewUser {
     pub roles: Option<Vec<String>>,
     pub active: Option<bool>,
     pub verified: Option<bool>,
+    /// The OpenID Connect claims, standard and custom together (see [`Profile::parse`]).
+    pub claims: Option<serde_json::Value>,
+}
+
+/// What a caller may change on a user; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    /// Replaces the whole profile; `{}` clears it.
+    pub claims: Option<serde_json::Value>,
 }
 
 pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
     validate_username(&input.username)?;
     let email = normalize_email(&input.email)?;
     validate_password(&input.password)?;
+    let profile = input
+        .claims
+        .as_ref()
+        .map(Profile::parse)
+        .transpose()?
+        .unwrap_or_default();
     let roles = match input.roles {
         Some(r) if !r.is_empty() => {
             let mut roles = r
@@ -48,12 +64,7 @@ pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| input.username.clone());
-    if name.chars().count() > 200 {
-        return Err(Error::invalid(
-            Field::Name,
-            "must be at most 200 characters",
-        ));
-    }
+    check_name(&name)?;
     // Cheap uniqueness pre-checks so a taken name does not cost an argon2 hash; the transaction re-checks.
     if ctx.store.user_by_username(&input.username).await?.is_some() {
         return Err(Error::Conflict {
@@ -85,9 +96,45 @@ pub async fn create(ctx: Users<'_>, input: NewUser) -> Result<User> {
         created_at: now,
         updated_at: now,
         two_factor: Some(two_factor),
+        profile,
     };
     ctx.store.create_user(&user).await?;
     Ok(user)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.chars().count() > 200 {
+        return Err(Error::invalid(
+            Field::Name,
+            "must be at most 200 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Changes a user's name or OpenID Connect claims (validated before anything is written).
+pub async fn update(ctx: Users<'_>, id: &str, changes: UserChanges) -> Result<User> {
+    let name = changes.name.map(|n| n.trim().to_owned());
+    if let Some(n) = &name {
+        if n.is_empty() {
+            return Err(Error::invalid(Field::Name, "must not be empty"));
+        }
+        check_name(n)?;
+    }
+    let profile = changes.claims.as_ref().map(Profile::parse).transpose()?;
+    let now = ctx.clock.now_ms();
+    ctx.store
+        .update_user(id, |u| {
+            if let Some(n) = &name {
+                u.name = n.clone();
+            }
+            if let Some(p) = &profile {
+                u.profile = p.clone();
+            }
+            u.updated_at = now;
+            Ok(())
+        })
+        .await
 }
 
 /// Finds a user by id or by username (exactly one given).
@@ -159,6 +206,43 @@ mod tests {
             "{email:?}"
         );
         assert_eq!(w.store.list_users().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn claims_are_set_on_create_and_replaced_on_update() {
+        let w = World::new().await;
+        let input = NewUser {
+            claims: Some(serde_json::json!({"given_name": "Jane", "team": "ops"})),
+            ..new_user("jane", "jane@example.com")
+        };
+        let jane = create(w.users(), input).await.unwrap();
+        assert_eq!(jane.profile.custom["team"], "ops");
+        let bad = NewUser {
+            claims: Some(serde_json::json!({"sub": "x"})),
+            ..new_user("john", "john@example.com")
+        };
+        let e = create(w.users(), bad).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Invalid {
+                    field: Field::Claims,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let changes = UserChanges {
+            name: Some(" Jane D ".into()),
+            claims: Some(serde_json::json!({"nickname": "jd"})),
+        };
+        let after = update(w.users(), &jane.id, changes).await.unwrap();
+        assert_eq!(after.name, "Jane D");
+        assert_eq!(
+            serde_json::Value::Object(after.profile.to_json()),
+            serde_json::json!({"nickname": "jd"})
+        );
+        assert_eq!(w.store.get_user(&jane.id).await.unwrap().unwrap(), after);
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@ use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use super::secret::{b64url, b64url_decode, random_bytes};
 
@@ -22,9 +24,12 @@ pub const TAG_LEN: usize = 16;
 /// Name of the key file created in the data dir when no key is configured.
 pub const KEY_FILE: &str = "master.key";
 
-/// Seals and opens values under one master key. Holds only the expanded cipher; never prints it.
+/// Seals and opens values under one master key, and derives the server's other secrets from it. Holds only the
+/// expanded cipher and a derivation root (never the key itself); never prints either.
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// HMAC-SHA256(master key, "latchkey derive"): the root [`Sealer::derive`] keys its HMAC with.
+    derive_root: [u8; 32],
 }
 
 impl fmt::Debug for Sealer {
@@ -37,7 +42,14 @@ impl Sealer {
     pub fn new(key: [u8; 32]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(&key.into()),
+            derive_root: hmac(&key, b"latchkey derive"),
         }
+    }
+
+    /// A 32-byte secret for one `purpose` (e.g. `pairwise-subject`), derived from the master key: stable while
+    /// the key is, different per purpose, and revealing neither the key nor another purpose's secret.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        hmac(&self.derive_root, purpose.as_bytes())
     }
 
     /// `nonce ‖ ciphertext ‖ tag`, bound to `aad`.
@@ -69,6 +81,13 @@ impl Sealer {
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
             .ok()
     }
+}
+
+fn hmac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 /// Parses a configured key: base64url (padding tolerated) of exactly 32 bytes.
@@ -153,6 +172,15 @@ mod tests {
 
     fn sealer() -> Sealer {
         Sealer::new([7u8; 32])
+    }
+
+    #[test]
+    fn derived_secrets_are_stable_per_key_and_purpose() {
+        let a = sealer().derive("pairwise-subject");
+        assert_eq!(a, sealer().derive("pairwise-subject"));
+        assert_ne!(a, sealer().derive("other"));
+        assert_ne!(a, Sealer::new([8u8; 32]).derive("pairwise-subject"));
+        assert_ne!(a, [7u8; 32]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! OAuth apps: the clients of Latchkey's own authorization server (Rocket.Chat's `oauth-apps`, plus Latchkey's
 //! client type, grant types, scopes and consent fields).
 
-use super::{redirect, UserRef};
+use super::oidc::{parse_alg, SigningAlg};
+use super::{profile, redirect, UserRef};
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
 
@@ -112,6 +113,215 @@ pub struct App {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub created_by: UserRef,
+    pub oidc: OidcSettings,
+}
+
+/// The format of the access tokens an app receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AccessTokenFormat {
+    /// Random, looked up in the store (introspection, userinfo).
+    #[default]
+    Opaque,
+    /// An RFC 9068 JWT a resource server can verify offline; the store still decides whether it is live.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "opaque" => Ok(Self::Opaque),
+            "jwt" => Ok(Self::Jwt),
+            _ => Err(Error::invalid(
+                Field::AccessTokenFormat,
+                "must be \"opaque\" or \"jwt\"",
+            )),
+        }
+    }
+}
+
+/// What an app's tokens say `sub` is (OIDC Core §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SubjectType {
+    /// The user id: the same for every app.
+    #[default]
+    Public,
+    /// Derived from the app's sector (the host of its redirect URIs) and the user id, so apps on different hosts
+    /// cannot correlate their users.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "public" => Ok(Self::Public),
+            "pairwise" => Ok(Self::Pairwise),
+            _ => Err(Error::invalid(
+                Field::SubjectType,
+                "must be \"public\" or \"pairwise\"",
+            )),
+        }
+    }
+}
+
+/// An app's OpenID Connect settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcSettings {
+    pub id_token_signed_response_alg: SigningAlg,
+    pub access_token_format: AccessTokenFormat,
+    /// Where RP-initiated logout may send the browser back to: validated as redirect URIs, matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+    pub subject_type: SubjectType,
+    /// Whether the scope's claims also go in the ID token (many relying parties read email and name from it),
+    /// not only in userinfo.
+    pub id_token_claims: bool,
+    /// The users' custom claims this app receives (ID token, userinfo, JWT access tokens), by name.
+    pub extra_claims: Vec<String>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            id_token_signed_response_alg: SigningAlg::default(),
+            access_token_format: AccessTokenFormat::default(),
+            post_logout_redirect_uris: Vec::new(),
+            subject_type: SubjectType::default(),
+            id_token_claims: true,
+            extra_claims: Vec::new(),
+        }
+    }
+}
+
+/// The caller-settable OpenID Connect settings as given; `None` keeps the current (or default) value.
+#[derive(Clone, Debug, Default)]
+pub struct OidcInput {
+    pub id_token_signed_response_alg: Option<String>,
+    pub access_token_format: Option<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub subject_type: Option<String>,
+    pub id_token_claims: Option<bool>,
+    pub extra_claims: Option<Vec<String>>,
+}
+
+/// The validated form of [`OidcInput`].
+#[derive(Clone, Debug, Default)]
+pub struct OidcPatch {
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+    pub access_token_format: Option<AccessTokenFormat>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub subject_type: Option<SubjectType>,
+    pub id_token_claims: Option<bool>,
+    pub extra_claims: Option<Vec<String>>,
+}
+
+impl OidcInput {
+    pub fn validate(self, http: redirect::HttpRedirects) -> Result<OidcPatch> {
+        let alg = |s: String| parse_alg(&s, Field::IdTokenSignedResponseAlg);
+        let uris = |list: Vec<String>| {
+            let mut out: Vec<String> = Vec::new();
+            for u in list {
+                redirect::validate_with(&u, http).map_err(|e| match e {
+                    Error::Invalid { reason, .. } => {
+                        Error::invalid(Field::PostLogoutRedirectUris, reason)
+                    }
+                    other => other,
+                })?;
+                if !out.contains(&u) {
+                    out.push(u);
+                }
+            }
+            Ok::<_, Error>(out)
+        };
+        let names = |list: Vec<String>| {
+            let mut out: Vec<String> = Vec::new();
+            for n in list {
+                if !profile::is_custom_name(&n) {
+                    return Err(Error::invalid(
+                        Field::ExtraClaims,
+                        format!("{n:?} cannot name a custom claim"),
+                    ));
+                }
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+            Ok(out)
+        };
+        Ok(OidcPatch {
+            id_token_signed_response_alg: self.id_token_signed_response_alg.map(alg).transpose()?,
+            access_token_format: self
+                .access_token_format
+                .as_deref()
+                .map(AccessTokenFormat::parse)
+                .transpose()?,
+            post_logout_redirect_uris: self.post_logout_redirect_uris.map(uris).transpose()?,
+            subject_type: self
+                .subject_type
+                .as_deref()
+                .map(SubjectType::parse)
+                .transpose()?,
+            id_token_claims: self.id_token_claims,
+            extra_claims: self.extra_claims.map(names).transpose()?,
+        })
+    }
+}
+
+impl OidcSettings {
+    /// These settings with the patch's given values.
+    pub fn patched(&self, p: OidcPatch) -> Self {
+        let s = self.clone();
+        Self {
+            id_token_signed_response_alg: p
+                .id_token_signed_response_alg
+                .unwrap_or(s.id_token_signed_response_alg),
+            access_token_format: p.access_token_format.unwrap_or(s.access_token_format),
+            post_logout_redirect_uris: p
+                .post_logout_redirect_uris
+                .unwrap_or(s.post_logout_redirect_uris),
+            subject_type: p.subject_type.unwrap_or(s.subject_type),
+            id_token_claims: p.id_token_claims.unwrap_or(s.id_token_claims),
+            extra_claims: p.extra_claims.unwrap_or(s.extra_claims),
+        }
+    }
+
+    /// A pairwise app needs one sector: all its redirect URIs on one host.
+    pub fn check_with(&self, redirect_uris: &[String]) -> Result<()> {
+        if self.subject_type == SubjectType::Pairwise && sector_of(redirect_uris).is_none() {
+            return Err(Error::invalid(
+                Field::SubjectType,
+                "pairwise subjects need every redirect URI on one host (the sector)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The host every URI names, or `None` when they name several (or none, or a URI has no host).
+fn sector_of(uris: &[String]) -> Option<String> {
+    let first = host_of(uris.first()?)?;
+    uris.iter()
+        .all(|u| host_of(u).as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
+fn host_of(uri: &str) -> Option<String> {
+    url::Url::parse(uri)
+        .ok()?
+        .host_str()
+        .map(str::to_ascii_lowercase)
 }
 
 /// The caller-settable fields, validated; what `create` and `update` agree on.
@@ -124,6 +334,7 @@ pub struct AppInput {
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<String>,
     pub skip_consent: Option<bool>,
+    pub oidc: OidcInput,
 }
 
 /// The validated form of [`AppInput`]; `None` keeps the current (or default) value.
@@ -136,6 +347,7 @@ pub struct AppFields {
     pub grant_types: Option<Vec<GrantType>>,
     pub scopes: Option<Vec<String>>,
     pub skip_consent: Option<bool>,
+    pub oidc: OidcPatch,
 }
 
 impl AppInput {
@@ -167,6 +379,7 @@ impl AppInput {
             }
         };
         let scopes = self.scopes.as_deref().map(parse_app_scopes).transpose()?;
+        let oidc = self.oidc.validate(http)?;
         Ok(AppFields {
             name,
             active: self.active,
@@ -175,6 +388,7 @@ impl AppInput {
             grant_types,
             scopes,
             skip_consent: self.skip_consent,
+            oidc,
         })
     }
 }
@@ -225,11 +439,23 @@ impl App {
         self.redirect_uris.join(",")
     }
 
+    /// The pairwise sector identifier (OIDC Core §8.1): the host of the redirect URIs, which a pairwise app must
+    /// hold to one ([`OidcSettings::check_with`]). Changing that host changes every pairwise subject the app sees.
+    pub fn sector(&self) -> String {
+        self.redirect_uris
+            .first()
+            .and_then(|u| host_of(u))
+            .unwrap_or_default()
+    }
+
     /// Applies validated fields, keeping current values where a field was not given.
     pub fn apply(&mut self, f: AppFields, now: Millis) -> Result<()> {
         let client_type = f.client_type.unwrap_or(self.client_type);
         let grants = f.grant_types.unwrap_or_else(|| self.grant_types.clone());
         AppFields::check_combination(client_type, &grants)?;
+        let oidc = self.oidc.patched(f.oidc);
+        oidc.check_with(&f.redirect_uris)?;
+        self.oidc = oidc;
         self.name = f.name;
         if self.active != f.active {
             self.token_epoch += 1;
@@ -365,6 +591,105 @@ mod tests {
         assert!(!App::default_scopes().iter().any(|s| s == API_SCOPE));
         assert!(grants_api("openid latchkey:api profile"));
         assert!(!grants_api("openid latchkey:apix profile"));
+    }
+
+    #[test]
+    fn oidc_settings_are_validated() {
+        let with = |oidc: OidcInput, uri: &str| {
+            AppInput {
+                redirect_uri: uri.into(),
+                oidc,
+                ..input()
+            }
+            .validate(redirect::HttpRedirects::LoopbackOnly)
+        };
+        let field = |r: Result<AppFields>| match r {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let bad = [
+            (
+                OidcInput {
+                    id_token_signed_response_alg: Some("HS256".into()),
+                    ..Default::default()
+                },
+                Field::IdTokenSignedResponseAlg,
+            ),
+            (
+                OidcInput {
+                    access_token_format: Some("macaroon".into()),
+                    ..Default::default()
+                },
+                Field::AccessTokenFormat,
+            ),
+            (
+                OidcInput {
+                    post_logout_redirect_uris: Some(vec!["http://rp.example/bye".into()]),
+                    ..Default::default()
+                },
+                Field::PostLogoutRedirectUris,
+            ),
+            (
+                OidcInput {
+                    subject_type: Some("secret".into()),
+                    ..Default::default()
+                },
+                Field::SubjectType,
+            ),
+            (
+                OidcInput {
+                    extra_claims: Some(vec!["email".into()]),
+                    ..Default::default()
+                },
+                Field::ExtraClaims,
+            ),
+        ];
+        for (oidc, want) in bad {
+            assert_eq!(field(with(oidc, "https://a.example/cb")), want);
+        }
+        let ok = with(
+            OidcInput {
+                id_token_signed_response_alg: Some("EdDSA".into()),
+                post_logout_redirect_uris: Some(vec!["https://a.example/bye".into()]),
+                subject_type: Some("pairwise".into()),
+                extra_claims: Some(vec!["department".into(), "department".into()]),
+                ..Default::default()
+            },
+            "https://a.example/cb",
+        )
+        .unwrap();
+        let s = OidcSettings::default().patched(ok.oidc);
+        assert_eq!(s.id_token_signed_response_alg, SigningAlg::EdDsa);
+        assert_eq!(s.extra_claims, ["department"]);
+        assert!(s.id_token_claims, "on by default");
+    }
+
+    #[test]
+    fn pairwise_needs_one_sector() {
+        let pairwise = OidcSettings {
+            subject_type: SubjectType::Pairwise,
+            ..OidcSettings::default()
+        };
+        let uris = |u: &[&str]| u.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(pairwise
+            .check_with(&uris(&["https://A.example/cb", "https://a.example/other"]))
+            .is_ok());
+        let e = pairwise
+            .check_with(&uris(&["https://a.example/cb", "https://b.example/cb"]))
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Invalid {
+                field: Field::SubjectType,
+                ..
+            }
+        ));
+        assert!(pairwise
+            .check_with(&uris(&["com.example.app:/cb"]))
+            .is_err());
+        assert!(OidcSettings::default()
+            .check_with(&uris(&["https://a.example/cb", "https://b.example/cb"]))
+            .is_ok());
     }
 
     proptest! {

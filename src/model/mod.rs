@@ -5,6 +5,7 @@
 pub mod app;
 pub mod link;
 pub mod oidc;
+pub mod profile;
 pub mod provider;
 mod provider_setting;
 pub mod redirect;

@@ -3,6 +3,8 @@
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
 
+pub use super::profile::Profile;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Admin,
@@ -47,8 +49,10 @@ pub enum Permission {
     EditPrivilegedSetting,
     CreateUser,
     DeleteUser,
-    /// RC's `view-full-other-user-info`: another user's emails, roles and dates in `users.info`.
+    /// RC's `view-full-other-user-info`: another user's emails, roles, dates and claims in `users.info`.
     ViewFullOtherUserInfo,
+    /// RC's `edit-other-user-info`: `users.update`.
+    EditOtherUserInfo,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +82,8 @@ pub struct User {
     pub updated_at: Millis,
     /// Second-factor state; `None` until the user (or a password check on a *2FA* route) first touches it.
     pub two_factor: Option<TwoFactor>,
+    /// The optional OpenID Connect claims: standard (given name, address, …) and custom.
+    pub profile: Profile,
 }
 
 /// Rocket.Chat's `services.totp`, plus the verifier that lets the `password` 2FA method accept the SHA-256

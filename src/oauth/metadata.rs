@@ -84,10 +84,11 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
         introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
         authorization_response_iss_parameter_supported: true,
-        // The default scopes, and the API scope an app may list (README "API access with OAuth tokens").
+        // The default scopes, the OpenID Connect claim scopes an app may list besides them (OIDC Core §5.4), and
+        // the API scope (README "API access with OAuth tokens").
         scopes_supported: DEFAULT_SCOPES
             .split(' ')
-            .chain([crate::model::app::API_SCOPE])
+            .chain(["address", "phone", crate::model::app::API_SCOPE])
             .collect(),
         subject_types_supported: ["public", "pairwise"],
         id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),

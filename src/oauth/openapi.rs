@@ -9,7 +9,6 @@ use super::error::OAuthErrorBody;
 use super::introspect::Introspection;
 use super::metadata::Metadata;
 use super::token::TokenResponse;
-use super::userinfo::UserInfo;
 
 /// `application/x-www-form-urlencoded` token request; client credentials via Basic or the body.
 #[derive(ToSchema)]
@@ -25,6 +24,12 @@ pub struct TokenRequest {
     client_secret: Option<String>,
 }
 
+/// Userinfo's POST body, when the token is not in the `Authorization` header.
+#[derive(ToSchema)]
+pub struct UserinfoForm {
+    access_token: String,
+}
+
 /// The form of introspection and revocation; client credentials via Basic or the body.
 #[derive(ToSchema)]
 pub struct TokenParam {
@@ -32,6 +37,36 @@ pub struct TokenParam {
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+/// The answer's schema (OIDC Core §5.1): `sub` always, and the claims the token's scope grants (`profile`,
+/// `email`, `address`, `phone`) that the user has, plus the custom claims the client is mapped
+/// (`extraClaims`). A claim the user lacks is left out, never null. The handler answers `core::claims`' map;
+/// this type only documents it.
+#[derive(ToSchema)]
+pub struct UserInfo {
+    /// The user id, or a pairwise subject for a client with `subjectType: pairwise`.
+    sub: String,
+    /// With `profile`.
+    name: Option<String>,
+    /// With `profile`.
+    preferred_username: Option<String>,
+    /// With `profile`: given_name, family_name, middle_name, nickname, picture, website, gender, birthdate,
+    /// zoneinfo, locale alike.
+    given_name: Option<String>,
+    /// With `profile`: seconds since the epoch.
+    updated_at: Option<i64>,
+    /// With `email`.
+    email: Option<String>,
+    /// With `email`.
+    email_verified: Option<bool>,
+    /// With `address`: formatted, street_address, locality, region, postal_code, country.
+    #[schema(value_type = Option<Object>)]
+    address: Option<serde_json::Value>,
+    /// With `phone`.
+    phone_number: Option<String>,
+    /// With `phone`.
+    phone_number_verified: Option<bool>,
 }
 
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
@@ -54,7 +89,8 @@ fn introspect() {}
 fn revoke() {}
 
 #[utoipa::path(method(get, post), path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
-    responses((status = 200, body = UserInfo), (status = 401, description = "`WWW-Authenticate: Bearer`, with `error=\"invalid_token\"` and an RFC 6750 JSON error when a token was sent (RFC 6750 §3.1)")))]
+    request_body(content = UserinfoForm, content_type = "application/x-www-form-urlencoded", description = "POST only, instead of the `Authorization` header (RFC 6750 §2.2)"),
+    responses((status = 200, body = UserInfo), (status = 400, description = "`invalid_request`: the token in both the header and the body", body = OAuthErrorBody), (status = 401, description = "`WWW-Authenticate: Bearer`, with `error=\"invalid_token\"` and an RFC 6750 JSON error when a token was sent (RFC 6750 §3.1)"), (status = 403, description = "`insufficient_scope`: the token was not granted `openid`", body = OAuthErrorBody)))]
 fn userinfo() {}
 
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",

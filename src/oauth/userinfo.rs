@@ -1,29 +1,44 @@
-//! `GET/POST /oauth/userinfo`: the signed-in user behind a Bearer access token (RFC 6750 errors).
+//! `GET/POST /oauth/userinfo` (OIDC Core §5.3): the claims of the signed-in user behind an access token, by the
+//! token's scope and for the token's client (its pairwise `sub`, its extra claims). The token comes in the
+//! `Authorization: Bearer` header (GET or POST) or as `access_token` in a form-encoded POST body (RFC 6750 §2.1,
+//! §2.2), never both. The token must have been granted `openid`, as node-oidc-provider requires: 403
+//! `insufficient_scope` otherwise (RFC 6750 §3.1).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::error::OAuthErrorBody;
-use crate::core::session::bearer_user;
-use crate::model::User;
+use super::error::{OAuthError, OAuthErrorBody};
+use super::{read_form, FormBody};
+use crate::core::claims::{self, Userinfo};
 use crate::state::AppState;
 use crate::wire::{self, MalformedBearer};
 
-fn invalid_token() -> Response {
+/// An RFC 6750 §3.1 error with its `WWW-Authenticate` challenge.
+fn bearer_error(status: StatusCode, error: &'static str, description: &'static str) -> Response {
     let body = OAuthErrorBody {
-        error: "invalid_token",
-        error_description: Some("a live access token is required"),
+        error,
+        error_description: Some(description),
     };
-    let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    let mut r = (status, Json(body)).into_response();
+    let challenge = match error {
+        "insufficient_scope" => "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+        _ => "Bearer error=\"invalid_token\"",
+    };
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        HeaderValue::from_static(challenge),
     );
     r
+}
+
+fn invalid_token() -> Response {
+    bearer_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "a live access token is required",
+    )
 }
 
 /// 401 for a request without any Bearer credentials: a bare challenge, no error code (RFC 6750 §3.1).
@@ -34,87 +49,63 @@ fn no_credentials() -> Response {
     r
 }
 
-pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let token = match wire::bearer(&headers) {
-        Ok(Some(token)) => token,
-        Ok(None) => return no_credentials(),
-        Err(MalformedBearer) => return invalid_token(),
-    };
-    let Some((user, scope)) = bearer_user(&s.store, &s.clock, token).await else {
-        return invalid_token();
-    };
-    let mut r = Json(claims(&user, &scope)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+/// Where the request put its token.
+enum Presented {
+    None,
+    Malformed,
+    Token(String),
 }
 
-/// OIDC Core §5.4 claims. The fields are in sorted order, the order this answer has always been written in.
-#[derive(Serialize, ToSchema, Default)]
-pub struct UserInfo {
-    /// With `email`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    /// With `email`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_verified: Option<bool>,
-    /// With `profile`, when the user has a name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// With `profile`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_username: Option<String>,
-    sub: String,
-    /// With `profile`: seconds since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    updated_at: Option<i64>,
-}
-
-/// The claims the token's scope grants (OIDC Core §5.4): `sub` always; `profile` adds the user's names and
-/// `updated_at`, `email` their address. A claim the user lacks is left out, never sent as null.
-fn claims(user: &User, scope: &str) -> UserInfo {
-    let granted = |want: &str| scope.split(' ').any(|t| t == want);
-    let mut c = UserInfo {
-        sub: user.id.clone(),
-        ..UserInfo::default()
+/// The token of the header or of a form-encoded POST body; more than one method is `invalid_request` (RFC 6750
+/// §2: "Clients MUST NOT use more than one method").
+fn presented(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Presented, OAuthError> {
+    let in_header = match wire::bearer(headers) {
+        Ok(Some(t)) => Presented::Token(t.to_owned()),
+        Ok(None) => Presented::None,
+        Err(MalformedBearer) => Presented::Malformed,
     };
-    if granted("profile") {
-        c.preferred_username = Some(user.username.clone());
-        c.name = Some(user.name.clone()).filter(|n| !n.is_empty());
-        c.updated_at = Some(user.updated_at / 1000);
+    let form = headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    });
+    if method != Method::POST || !form {
+        return Ok(in_header);
     }
-    if let (true, Some(e)) = (granted("email"), user.emails.first()) {
-        c.email = Some(e.address.clone());
-        c.email_verified = Some(e.verified);
+    let params = read_form(headers, body)?;
+    match (in_header, params.get("access_token")) {
+        (in_header, None) => Ok(in_header),
+        (Presented::None, Some(t)) => Ok(Presented::Token(t.to_owned())),
+        (_, Some(_)) => Err(OAuthError::invalid_request(
+            "the access token was sent both in the Authorization header and in the body",
+        )),
     }
-    c
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// A federated user can lack a name and an email: the claims are left out, not sent as null.
-    #[test]
-    fn claims_the_user_lacks_are_omitted() {
-        let user = User {
-            id: "u1".into(),
-            username: "jane".into(),
-            name: String::new(),
-            emails: vec![],
-            roles: vec![],
-            active: true,
-            password_hash: None,
-            created_at: 0,
-            updated_at: 1_700_000_000_000,
-            two_factor: None,
-        };
-        let claims = |scope| serde_json::to_value(claims(&user, scope)).unwrap();
-        assert_eq!(
-            claims("email openid profile"),
-            json!({"sub": "u1", "preferred_username": "jane", "updated_at": 1_700_000_000})
-        );
-        assert_eq!(claims("openid"), json!({"sub": "u1"}));
+pub async fn userinfo(
+    State(s): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
+    let token = match presented(&method, &headers, &body) {
+        Ok(Presented::Token(t)) => t,
+        Ok(Presented::None) => return no_credentials(),
+        Ok(Presented::Malformed) => return invalid_token(),
+        Err(e) => return e.into_response(),
+    };
+    let key = claims::pairwise_key(&s.sealer);
+    match claims::userinfo(&s.store, &s.clock, &key, &token).await {
+        Some(Userinfo::Claims(c)) => {
+            let mut r = Json(c).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Some(Userinfo::NoOpenid) => bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "userinfo needs an access token granted the openid scope",
+        ),
+        None => invalid_token(),
     }
 }

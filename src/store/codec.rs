@@ -126,6 +126,7 @@ mod tests {
                     id: "u".into(),
                     username: "admin".into(),
                 },
+                oidc: Default::default(),
             })
     }
 

@@ -183,6 +183,7 @@ fn make_app(id: usize, client: usize, created_at: Millis) -> App {
         created_at,
         updated_at: created_at,
         created_by: UserRef::default(),
+        oidc: Default::default(),
     }
 }
 
@@ -198,6 +199,7 @@ fn make_user(id: usize, name: usize, email: usize, admin: bool) -> User {
         created_at: 0,
         updated_at: 0,
         two_factor: None,
+        profile: Default::default(),
     }
 }
 

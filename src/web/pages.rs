@@ -142,6 +142,12 @@ pub fn field_name(f: Field) -> &'static str {
         Field::Provider => "provider_config_id",
         Field::ProviderType => "provider type",
         Field::SettingValue => "setting value",
+        Field::Claims => "claims",
+        Field::IdTokenSignedResponseAlg => "ID token signing algorithm",
+        Field::AccessTokenFormat => "access token format",
+        Field::PostLogoutRedirectUris => "post-logout redirect URIs",
+        Field::SubjectType => "subject type",
+        Field::ExtraClaims => "extra claims",
     }
 }
 
@@ -490,6 +496,15 @@ mod tests {
             (Field::Provider, "provider_config_id"),
             (Field::ProviderType, "provider type"),
             (Field::SettingValue, "setting value"),
+            (Field::Claims, "claims"),
+            (
+                Field::IdTokenSignedResponseAlg,
+                "ID token signing algorithm",
+            ),
+            (Field::AccessTokenFormat, "access token format"),
+            (Field::PostLogoutRedirectUris, "post-logout redirect URIs"),
+            (Field::SubjectType, "subject type"),
+            (Field::ExtraClaims, "extra claims"),
         ];
         assert_eq!(want.len(), Field::ALL.len());
         for (f, name) in want {

@@ -14,6 +14,7 @@ mod links;
 mod locoia;
 mod oauth_flow;
 mod oidc_authorize;
+mod oidc_claims;
 mod oidc_discovery;
 mod openapi;
 mod ops;

@@ -236,6 +236,23 @@ async fn real_answers_match_the_openapi_document() {
     );
     let (_, v) = c.rc(get.clone(), &public, Some(&jane), json!({})).await;
     assert!(v["user"].get("emails").is_none(), "{v}");
+    let claims =
+        json!({"userId": jane_id, "data": {"claims": {"given_name": "Jane", "team": "ops"}}});
+    let (st, v) = c
+        .rc(post.clone(), "/api/v1/users.update", Some(&admin), claims)
+        .await;
+    assert_eq!(
+        (st, &v["user"]["claims"]["team"]),
+        (200, &json!("ops")),
+        "{v}"
+    );
+    let bad = json!({"userId": jane_id, "data": {"claims": {"sub": "x"}}});
+    assert_eq!(
+        c.rc(post.clone(), "/api/v1/users.update", Some(&admin), bad)
+            .await
+            .0,
+        400
+    );
 
     // RC: apps, from creation to deletion (the bare `true`).
     let app = json!({"name": "A", "active": true, "redirectUri": "https://a.example/cb", "grantTypes": ["client_credentials"]});

@@ -294,6 +294,15 @@ mod tests {
             (Field::Provider, "connector_id"),
             (Field::ProviderType, "type"),
             (Field::SettingValue, "value"),
+            (Field::Claims, "claims"),
+            (
+                Field::IdTokenSignedResponseAlg,
+                "id_token_signed_response_alg",
+            ),
+            (Field::AccessTokenFormat, "access_token_format"),
+            (Field::PostLogoutRedirectUris, "post_logout_redirect_uris"),
+            (Field::SubjectType, "subject_type"),
+            (Field::ExtraClaims, "extra_claims"),
         ];
         assert_eq!(want.len(), Field::ALL.len());
         for (f, name) in want {

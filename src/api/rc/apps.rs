@@ -14,7 +14,7 @@ use super::{success, Caller, InMethod, RcBody, RcError};
 use crate::api::openapi::documented;
 use crate::clock::rfc3339;
 use crate::core::app;
-use crate::model::app::AppInput;
+use crate::model::app::{AppInput, OidcInput};
 use crate::model::{App, Permission};
 use crate::state::AppState;
 
@@ -23,6 +23,12 @@ const LATCHKEY_FIELDS: &[(&str, Ty)] = &[
     ("grantTypes", Ty::StrArray),
     ("scopes", Ty::Str),
     ("skipConsent", Ty::Bool),
+    ("idTokenSignedResponseAlg", Ty::Str),
+    ("accessTokenFormat", Ty::Str),
+    ("postLogoutRedirectUris", Ty::StrArray),
+    ("subjectType", Ty::Str),
+    ("idTokenClaims", Ty::Bool),
+    ("extraClaims", Ty::StrArray),
 ];
 
 /// `oauth-apps.create`'s body schema.
@@ -86,6 +92,27 @@ pub struct RcApp {
     scopes: String,
     #[serde(rename = "skipConsent")]
     skip_consent: bool,
+    /// The JWS algorithm of the app's ID tokens: `RS256` (default), `ES256` or `EdDSA`.
+    #[serde(rename = "idTokenSignedResponseAlg")]
+    #[schema(example = "RS256")]
+    id_token_signed_response_alg: &'static str,
+    /// `opaque` (default) or `jwt` (RFC 9068).
+    #[serde(rename = "accessTokenFormat")]
+    #[schema(example = "opaque")]
+    access_token_format: &'static str,
+    /// Where RP-initiated logout may return to (exact match).
+    #[serde(rename = "postLogoutRedirectUris")]
+    post_logout_redirect_uris: Vec<String>,
+    /// `public` (default: `sub` is the user id) or `pairwise` (per sector: the one host of the redirect URIs).
+    #[serde(rename = "subjectType")]
+    #[schema(example = "public")]
+    subject_type: &'static str,
+    /// Whether the scope's claims also go in the ID token (default true).
+    #[serde(rename = "idTokenClaims")]
+    id_token_claims: bool,
+    /// The users' custom claims the app receives (ID token, userinfo, JWT access tokens).
+    #[serde(rename = "extraClaims")]
+    extra_claims: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -114,6 +141,12 @@ pub fn rc_app(a: &App, secret: Option<&str>) -> RcApp {
         grant_types: a.grant_types.iter().map(|g| g.as_str()).collect(),
         scopes: a.scopes.join(" "),
         skip_consent: a.skip_consent,
+        id_token_signed_response_alg: a.oidc.id_token_signed_response_alg.as_str(),
+        access_token_format: a.oidc.access_token_format.as_str(),
+        post_logout_redirect_uris: a.oidc.post_logout_redirect_uris.clone(),
+        subject_type: a.oidc.subject_type.as_str(),
+        id_token_claims: a.oidc.id_token_claims,
+        extra_claims: a.oidc.extra_claims.clone(),
     }
 }
 
@@ -147,6 +180,14 @@ pub fn input(o: &serde_json::Map<String, Value>) -> AppInput {
         grant_types: strs_of(o, "grantTypes"),
         scopes: str_of(o, "scopes").map(str::to_owned),
         skip_consent: bool_of(o, "skipConsent"),
+        oidc: OidcInput {
+            id_token_signed_response_alg: str_of(o, "idTokenSignedResponseAlg").map(str::to_owned),
+            access_token_format: str_of(o, "accessTokenFormat").map(str::to_owned),
+            post_logout_redirect_uris: strs_of(o, "postLogoutRedirectUris"),
+            subject_type: str_of(o, "subjectType").map(str::to_owned),
+            id_token_claims: bool_of(o, "idTokenClaims"),
+            extra_claims: strs_of(o, "extraClaims"),
+        },
     }
 }
 

@@ -235,6 +235,12 @@ pub fn field_name(f: Field) -> &'static str {
         Field::Provider => "service",
         Field::ProviderType => "type",
         Field::SettingValue => "value",
+        Field::Claims => "claims",
+        Field::IdTokenSignedResponseAlg => "idTokenSignedResponseAlg",
+        Field::AccessTokenFormat => "accessTokenFormat",
+        Field::PostLogoutRedirectUris => "postLogoutRedirectUris",
+        Field::SubjectType => "subjectType",
+        Field::ExtraClaims => "extraClaims",
     }
 }
 
@@ -265,6 +271,16 @@ fn invalid(field: Field, reason: &str) -> (String, &'static str) {
         | Field::Provider
         | Field::ProviderType
         | Field::SettingValue => ("Invalid arguments".to_owned(), "error-invalid-arguments"),
+        // Latchkey's own fields: RC has no message for them, so the reason is the message.
+        Field::Claims
+        | Field::IdTokenSignedResponseAlg
+        | Field::AccessTokenFormat
+        | Field::PostLogoutRedirectUris
+        | Field::SubjectType
+        | Field::ExtraClaims => (
+            format!("Invalid {}: {reason}", field_name(field)),
+            "error-invalid-arguments",
+        ),
     }
 }
 
@@ -456,6 +472,12 @@ mod tests {
             (Field::Provider, "service"),
             (Field::ProviderType, "type"),
             (Field::SettingValue, "value"),
+            (Field::Claims, "claims"),
+            (Field::IdTokenSignedResponseAlg, "idTokenSignedResponseAlg"),
+            (Field::AccessTokenFormat, "accessTokenFormat"),
+            (Field::PostLogoutRedirectUris, "postLogoutRedirectUris"),
+            (Field::SubjectType, "subjectType"),
+            (Field::ExtraClaims, "extraClaims"),
         ];
         assert_eq!(want.len(), Field::ALL.len());
         for (f, name) in want {
@@ -474,6 +496,20 @@ mod tests {
                 Field::Email => ("why", "error-invalid-email"),
                 Field::Password => ("Invalid password: why", "error-invalid-password"),
                 Field::UserId | Field::AppId => ("why", "error-invalid-params"),
+                Field::Claims => ("Invalid claims: why", "error-invalid-arguments"),
+                Field::IdTokenSignedResponseAlg => (
+                    "Invalid idTokenSignedResponseAlg: why",
+                    "error-invalid-arguments",
+                ),
+                Field::AccessTokenFormat => {
+                    ("Invalid accessTokenFormat: why", "error-invalid-arguments")
+                }
+                Field::PostLogoutRedirectUris => (
+                    "Invalid postLogoutRedirectUris: why",
+                    "error-invalid-arguments",
+                ),
+                Field::SubjectType => ("Invalid subjectType: why", "error-invalid-arguments"),
+                Field::ExtraClaims => ("Invalid extraClaims: why", "error-invalid-arguments"),
                 _ => ("Invalid arguments", "error-invalid-arguments"),
             };
             assert_eq!((text.as_str(), kind), want, "{f:?}");

@@ -32,6 +32,7 @@ pub fn routes() -> Routes<AppState> {
         .route(Method::POST, "/api/v1/users.create", users::create)
         .route(Method::GET, "/api/v1/users.info", users::info)
         .route(Method::POST, "/api/v1/users.delete", users::delete)
+        .route(Method::POST, "/api/v1/users.update", users::update)
         .route(Method::POST, "/api/v1/oauth-apps.create", apps::create)
         .route(Method::GET, "/api/v1/oauth-apps.list", apps::list)
         .route(Method::GET, "/api/v1/oauth-apps.get", apps::get)

@@ -10,6 +10,8 @@ pub enum Ty {
     Str,
     Bool,
     StrArray,
+    /// Any JSON object (its members are checked by the domain, e.g. a user's claims).
+    Object,
 }
 
 impl Ty {
@@ -19,6 +21,7 @@ impl Ty {
         let reason = match self {
             Ty::Str if !v.is_string() => "must be string",
             Ty::Bool if !v.is_boolean() => "must be boolean",
+            Ty::Object if !v.is_object() => "must be object",
             Ty::StrArray => match v.as_array() {
                 None => "must be array",
                 Some(a) if !a.iter().all(Value::is_string) => "must be string",
@@ -36,6 +39,7 @@ impl Ty {
             Ty::Str => string().into(),
             Ty::Bool => ObjectBuilder::new().schema_type(Type::Boolean).into(),
             Ty::StrArray => ArrayBuilder::new().items(string()).into(),
+            Ty::Object => ObjectBuilder::new().schema_type(Type::Object).into(),
         }
     }
 }
@@ -113,7 +117,7 @@ mod tests {
 
     const S: Shape = Shape {
         required: &[("name", Ty::Str), ("active", Ty::Bool)],
-        optional: &[("tags", Ty::StrArray)],
+        optional: &[("tags", Ty::StrArray), ("meta", Ty::Object)],
     };
 
     #[test]
@@ -149,6 +153,14 @@ mod tests {
                 .unwrap_err(),
             "must be string"
         );
+        assert_eq!(
+            S.check(&json!({"name": "a", "active": true, "meta": []}))
+                .unwrap_err(),
+            "must be object"
+        );
+        assert!(S
+            .check(&json!({"name": "a", "active": true, "meta": {"x": [1]}}))
+            .is_ok());
     }
 
     #[test]
@@ -159,5 +171,6 @@ mod tests {
         assert_eq!(doc["properties"]["name"]["type"], "string");
         assert_eq!(doc["properties"]["active"]["type"], "boolean");
         assert_eq!(doc["properties"]["tags"]["items"]["type"], "string");
+        assert_eq!(doc["properties"]["meta"]["type"], "object");
     }
 }

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::schema::{bool_of, str_of, strs_of, Shape, Ty};
@@ -37,7 +37,20 @@ const CREATE: Shape = Shape {
         ("roles", Ty::StrArray),
         ("active", Ty::Bool),
         ("verified", Ty::Bool),
+        ("claims", Ty::Object),
     ],
+};
+
+/// `users.update`: RC's `{userId, data}`; Latchkey's `data` holds the name and the OpenID Connect claims.
+const UPDATE: Shape = Shape {
+    required: &[("userId", Ty::Str), ("data", Ty::Object)],
+    optional: &[],
+};
+
+/// `users.update`'s `data`.
+const UPDATE_DATA: Shape = Shape {
+    required: &[],
+    optional: &[("name", Ty::Str), ("claims", Ty::Object)],
 };
 
 const DELETE: Shape = Shape {
@@ -48,6 +61,17 @@ const DELETE: Shape = Shape {
 documented!(LoginBody, LOGIN.schema());
 documented!(CreateUserBody, CREATE.schema());
 documented!(DeleteUserBody, DELETE.schema());
+documented!(UpdateUserBody, update_schema());
+
+/// [`UPDATE`] with `data` as [`UPDATE_DATA`].
+fn update_schema() -> utoipa::openapi::schema::Schema {
+    let mut s = UPDATE.schema();
+    if let utoipa::openapi::schema::Schema::Object(o) = &mut s {
+        o.properties
+            .insert("data".into(), UPDATE_DATA.schema().into());
+    }
+    s
+}
 
 /// RC's user document, never the password hash. The private fields (`emails`, `roles`, the dates) are left out
 /// of another user's record shown without `view-full-other-user-info`.
@@ -71,6 +95,11 @@ pub struct RcUser {
     created_at: Option<String>,
     #[serde(rename = "_updatedAt", skip_serializing_if = "Option::is_none")]
     updated_at: Option<String>,
+    /// Latchkey's OpenID Connect claims, standard (`given_name`, `address`, …) and custom together; only in the
+    /// full record, and only when the user has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    claims: Option<Map<String, Value>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -98,6 +127,7 @@ pub fn rc_user(u: &User) -> RcUser {
         roles: Some(roles(u)),
         created_at: Some(rfc3339(u.created_at)),
         updated_at: Some(rfc3339(u.updated_at)),
+        claims: Some(u.profile.to_json()).filter(|c| !c.is_empty()),
         ..public_user(u)
     }
 }
@@ -115,6 +145,7 @@ fn public_user(u: &User) -> RcUser {
         status: "offline",
         created_at: None,
         updated_at: None,
+        claims: None,
     }
 }
 
@@ -297,10 +328,35 @@ pub async fn create(
         roles: strs_of(o, "roles"),
         active: bool_of(o, "active"),
         verified: bool_of(o, "verified"),
+        claims: o.get("claims").cloned(),
     };
     let u = user::create(s.users(), input)
         .await
         .in_method("insertOrUpdateUser")?;
+    Ok(success(UserAnswer { user: rc_user(&u) }))
+}
+
+/// Changes a user's name or claims (`data.claims` replaces them all; `{}` clears them). Needs RC's
+/// `edit-other-user-info`.
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    RcBody(body): RcBody,
+) -> Result<Response, RcError> {
+    caller.require(Permission::EditOtherUserInfo)?;
+    let o = UPDATE.check(&body).map_err(RcError::InvalidParams)?;
+    let data = o.get("data").unwrap_or(&Value::Null);
+    let d = UPDATE_DATA
+        .check(data)
+        .map_err(|e| RcError::InvalidParams(format!("/data {e}")))?;
+    let changes = user::UserChanges {
+        name: str_of(d, "name").map(str::to_owned),
+        claims: d.get("claims").cloned(),
+    };
+    let u = match user::update(s.users(), str_of(o, "userId").unwrap_or_default(), changes).await {
+        Err(Error::NotFound(_)) => return Err(RcError::Plain("User not found.")),
+        other => other.in_method("insertOrUpdateUser")?,
+    };
     Ok(success(UserAnswer { user: rc_user(&u) }))
 }
 

@@ -323,6 +323,12 @@ pub fn field_name(f: error::Field) -> &'static str {
         F::Provider => "provider_config_id",
         F::ProviderType => "type",
         F::SettingValue => "value",
+        F::Claims => "claims",
+        F::IdTokenSignedResponseAlg => "id_token_signed_response_alg",
+        F::AccessTokenFormat => "access_token_format",
+        F::PostLogoutRedirectUris => "post_logout_redirect_uris",
+        F::SubjectType => "subject_type",
+        F::ExtraClaims => "extra_claims",
     }
 }
 
@@ -572,6 +578,12 @@ mod tests {
             (F::Provider, "provider_config_id"),
             (F::ProviderType, "type"),
             (F::SettingValue, "value"),
+            (F::Claims, "claims"),
+            (F::IdTokenSignedResponseAlg, "id_token_signed_response_alg"),
+            (F::AccessTokenFormat, "access_token_format"),
+            (F::PostLogoutRedirectUris, "post_logout_redirect_uris"),
+            (F::SubjectType, "subject_type"),
+            (F::ExtraClaims, "extra_claims"),
         ];
         assert_eq!(want.len(), F::ALL.len());
         for (f, name) in want {

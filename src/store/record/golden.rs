@@ -2,19 +2,22 @@
 //! that a change to an on-disk type (or to a domain type it mirrors) that would change the bytes fails here
 //! instead of in someone's data dir. `<type>.v2.bin` are what the code before the on-disk types wrote (the shared
 //! envelope, version byte 2); `<type>.v1.bin` are the version-1 layouts of the types that have one, made from the
-//! `V1` types with the same values; `<type>.v3.bin` are the layouts that gained the sign-in's context (login tokens,
-//! codes, families), whose `.v2.bin` still decode, with that context defaulted. `write_golden_files` (ignored) made
-//! them; a new version adds files, it never rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
+//! `V1` types with the same values; `<type>.v3.bin` are the layouts of version 3: the sign-in's context (login
+//! tokens, codes, families) and the OpenID Connect fields (users' profiles, apps' settings); their `.v2.bin` still
+//! decode, with the new fields defaulted. `write_golden_files` (ignored) made them; a new version adds files, it
+//! never rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
 
 use std::path::PathBuf;
 
-use crate::model::oidc::Amr;
+use crate::model::app::{AccessTokenFormat, OidcSettings, SubjectType};
+use crate::model::oidc::{Amr, SigningAlg};
 use crate::model::provider::{
     Credential, IdentityTokenSentVia, KeyField, LoginStyle, TokenSentVia,
 };
-use crate::model::user::{Email, PasswordDigest, TwoFactor};
+use crate::model::user::{Email, PasswordDigest, Profile, TwoFactor};
 use crate::model::{App, ClientType, GrantType, Link, Provider, Role, User, UserRef};
 use crate::store::codec::{self, Record};
+use crate::store::record::app::AppV1;
 use crate::store::record::provider::ProviderV2;
 use crate::store::record::user::{UserV1, UserV2};
 use crate::store::token::{
@@ -63,6 +66,13 @@ fn user() -> User {
             }),
             last_totp_step: 58_907_520,
         }),
+        profile: Profile::parse(&serde_json::json!({
+            "given_name": "Jane", "family_name": "Doe", "picture": "https://img.example/jane.png",
+            "birthdate": "1990-04-01", "locale": "fr-FR", "phone_number": "+33123456789",
+            "phone_number_verified": true, "address": {"locality": "Lyon", "country": "FR"},
+            "department": "Ops", "groups": ["a", "b"], "level": 3,
+        }))
+        .unwrap(),
     }
 }
 
@@ -79,6 +89,7 @@ fn user_plain() -> User {
         created_at: -T,
         updated_at: i64::MAX,
         two_factor: None,
+        profile: Default::default(),
     }
 }
 
@@ -107,6 +118,14 @@ fn app() -> App {
         created_by: UserRef {
             id: "GoldenUser0000001".into(),
             username: "jane.doe".into(),
+        },
+        oidc: OidcSettings {
+            id_token_signed_response_alg: SigningAlg::Es256,
+            access_token_format: AccessTokenFormat::Jwt,
+            post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+            subject_type: SubjectType::Pairwise,
+            id_token_claims: false,
+            extra_claims: vec!["department".into(), "level".into()],
         },
     }
 }
@@ -227,9 +246,9 @@ fn family() -> FamilyRecord {
 /// Every golden of today's version: file name and the bytes encoding its value gives.
 fn current() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("user.v2.bin", codec::encode(&user())),
-        ("user_plain.v2.bin", codec::encode(&user_plain())),
-        ("app.v2.bin", codec::encode(&app())),
+        ("user.v3.bin", codec::encode(&user())),
+        ("user_plain.v3.bin", codec::encode(&user_plain())),
+        ("app.v3.bin", codec::encode(&app())),
         ("provider.v2.bin", codec::encode(&provider())),
         ("link.v2.bin", codec::encode(&link())),
         ("login_token.v3.bin", codec::encode(&login_token())),
@@ -237,6 +256,19 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
         ("token_refresh.v2.bin", codec::encode(&token_refresh())),
         ("token_client.v2.bin", codec::encode(&token_client())),
         ("family.v3.bin", codec::encode(&family())),
+    ]
+}
+
+/// The goldens of the types that have had a version 3: their version-2 layouts, with the same values but the
+/// fields version 3 added (a user's profile, an app's OIDC settings).
+fn version_2() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("user.v2.bin", codec::encode_as(2, &UserV2::from(user()))),
+        (
+            "user_plain.v2.bin",
+            codec::encode_as(2, &UserV2::from(user_plain())),
+        ),
+        ("app.v2.bin", codec::encode_as(2, &AppV1::from(app()))),
     ]
 }
 
@@ -293,9 +325,9 @@ fn golden_bytes_decode_to_todays_values() {
     fn check<T: Record + PartialEq + std::fmt::Debug>(name: &str, want: T) {
         assert_eq!(codec::decode::<T>(&read(name)).unwrap(), want, "{name}");
     }
-    check("user.v2.bin", user());
-    check("user_plain.v2.bin", user_plain());
-    check("app.v2.bin", app());
+    check("user.v3.bin", user());
+    check("user_plain.v3.bin", user_plain());
+    check("app.v3.bin", app());
     check("provider.v2.bin", provider());
     check("link.v2.bin", link());
     check("login_token.v3.bin", login_token());
@@ -330,8 +362,32 @@ fn version_2_goldens_decode_without_the_sign_in_context() {
 }
 
 #[test]
+fn version_2_goldens_decode_with_the_new_fields_defaulted() {
+    let u = User {
+        profile: Profile::default(),
+        ..user()
+    };
+    assert_eq!(codec::decode::<User>(&read("user.v2.bin")).unwrap(), u);
+    assert_eq!(
+        codec::decode::<User>(&read("user_plain.v2.bin")).unwrap(),
+        user_plain()
+    );
+    let a = App {
+        oidc: OidcSettings::default(),
+        ..app()
+    };
+    assert_eq!(codec::decode::<App>(&read("app.v2.bin")).unwrap(), a);
+    for (name, bytes) in version_2() {
+        assert_eq!(bytes, read(name), "{name}");
+    }
+}
+
+#[test]
 fn version_1_goldens_decode_with_the_new_fields_defaulted() {
-    let mut u = user();
+    let mut u = User {
+        profile: Profile::default(),
+        ..user()
+    };
     u.two_factor.as_mut().unwrap().last_totp_step = 0;
     assert_eq!(codec::decode::<User>(&read("user.v1.bin")).unwrap(), u);
     let mut p = provider();
@@ -346,18 +402,19 @@ fn version_1_goldens_decode_with_the_new_fields_defaulted() {
 }
 
 /// Every record 0.1.0 wrote (its backup fixture, `tests/fixtures/v0.1.0`) decodes, and re-encoding it writes
-/// today's version with the same bytes, plus, where a type gained fields at the end of its layout, their defaults:
-/// one 0 byte for a provider's flag and a user's second-factor state, `None`, `[]`, `None` for a code's and a
-/// family's sign-in context, `["pwd"]` for a login token's methods.
+/// today's version with the same bytes, plus, where a type gained fields at the end of its layout, their defaults'
+/// bytes: a provider's flag and a user's second-factor step (one 0 byte each), a user's empty profile (four 0
+/// bytes), an app's default OIDC settings (RS256, opaque, no URIs, public, ID-token claims on, no extra claims),
+/// `None`, `[]`, `None` for a code's and a family's sign-in context, `["pwd"]` for a login token's methods.
 #[test]
 fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
     use base64::Engine as _;
-    fn check<T: Record + PartialEq + std::fmt::Debug>(old: &[u8], grew: impl Fn(&T) -> &[u8]) {
+    fn check<T: Record + PartialEq + std::fmt::Debug>(old: &[u8], grew: impl Fn(&T) -> Vec<u8>) {
         let value: T = codec::decode(old).unwrap();
         let now = codec::encode(&value);
         assert_eq!((old[0], now[0]), (1, T::VERSION));
         let mut want = old[1..].to_vec();
-        want.extend_from_slice(grew(&value));
+        want.extend(grew(&value));
         assert_eq!(now[1..], want[..], "{value:?}");
         assert_eq!(codec::decode::<T>(&now).unwrap(), value);
     }
@@ -372,14 +429,17 @@ fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
             .decode(value)
             .unwrap();
         match tree {
-            "apps" => check::<App>(&old, |_| &[]),
-            "users" => check::<User>(&old, |u| if u.two_factor.is_some() { &[0] } else { &[] }),
-            "providers" => check::<Provider>(&old, |_| &[0]),
-            "links" => check::<Link>(&old, |_| &[]),
-            "login_tokens" => check::<LoginToken>(&old, |_| &[1, 3, b'p', b'w', b'd']),
-            "codes" => check::<CodeRecord>(&old, |_| &[0, 0, 0]),
-            "tokens" => check::<TokenRecord>(&old, |_| &[]),
-            "families" => check::<FamilyRecord>(&old, |_| &[0, 0, 0]),
+            "apps" => check::<App>(&old, |_| vec![0, 0, 0, 0, 1, 0]),
+            "users" => check::<User>(&old, |u| {
+                let step = u.two_factor.as_ref().map(|_| 0);
+                step.into_iter().chain([0; 4]).collect()
+            }),
+            "providers" => check::<Provider>(&old, |_| vec![0]),
+            "links" => check::<Link>(&old, |_| vec![]),
+            "login_tokens" => check::<LoginToken>(&old, |_| vec![1, 3, b'p', b'w', b'd']),
+            "codes" => check::<CodeRecord>(&old, |_| vec![0, 0, 0]),
+            "tokens" => check::<TokenRecord>(&old, |_| vec![]),
+            "families" => check::<FamilyRecord>(&old, |_| vec![0, 0, 0]),
             _ => continue,
         }
         *seen.entry(tree.to_owned()).or_default() += 1;

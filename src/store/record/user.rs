@@ -1,9 +1,11 @@
-//! `users` values: [`User`] with its emails, roles and second-factor state. Version 2 added
-//! `TwoFactor::last_totp_step` (a version-1 record reads as 0: no code accepted yet).
+//! `users` values: [`User`] with its emails, roles, second-factor state and OpenID Connect profile. Version 2
+//! added `TwoFactor::last_totp_step` (a version-1 record reads as 0: no code accepted yet); version 3 the profile
+//! (an older record reads with an empty one).
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::model::profile::{custom_json, Profile, StandardClaim};
 use crate::model::user::{Email, PasswordDigest, TwoFactor};
 use crate::model::{Role, User};
 use crate::store::codec::{Body, Record};
@@ -34,6 +36,25 @@ pub struct UserV2 {
     pub created_at: i64,
     pub updated_at: i64,
     pub two_factor: Option<TwoFactorV2>,
+}
+
+/// Version 2's fields in place (bincode writes a nested struct's fields inline), then the profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserV3 {
+    pub base: UserV2,
+    pub profile: ProfileV3,
+}
+
+/// An empty profile is four zero bytes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProfileV3 {
+    /// Standard string claims by their OIDC name, in name order.
+    pub standard: Vec<(String, String)>,
+    pub phone_number_verified: Option<bool>,
+    /// `address` members by name.
+    pub address: Vec<(String, String)>,
+    /// The custom claims as canonical JSON text (a JSON value has no bincode layout); `None`: none.
+    pub custom: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,14 +91,85 @@ pub struct PasswordDigestV1 {
 }
 
 impl Record for User {
-    const VERSION: u8 = 2;
-    type Disk = UserV2;
+    const VERSION: u8 = 3;
+    type Disk = UserV3;
 
-    fn upgrade(body: Body<'_>) -> Result<UserV2> {
+    fn upgrade(body: Body<'_>) -> Result<UserV3> {
         match body.version() {
-            1 => body.read::<UserV1>().map(Into::into),
-            2 => body.read(),
+            1 => body.read::<UserV1>().map(|u| UserV2::from(u).into()),
+            2 => body.read::<UserV2>().map(Into::into),
+            3 => {
+                let u: UserV3 = body.read()?;
+                match &u.profile.custom {
+                    Some(j) if serde_json::from_str::<serde_json::Map<_, _>>(j).is_err() => Err(
+                        Error::internal("corrupt record: custom claims are not a JSON object"),
+                    ),
+                    _ => Ok(u),
+                }
+            }
             _ => body.unknown(),
+        }
+    }
+}
+
+impl From<UserV2> for UserV3 {
+    fn from(base: UserV2) -> Self {
+        Self {
+            base,
+            profile: ProfileV3::default(),
+        }
+    }
+}
+
+impl From<User> for UserV3 {
+    fn from(u: User) -> Self {
+        let profile = u.profile.clone().into();
+        Self {
+            base: u.into(),
+            profile,
+        }
+    }
+}
+
+impl From<UserV3> for User {
+    fn from(u: UserV3) -> Self {
+        Self {
+            profile: u.profile.into(),
+            ..u.base.into()
+        }
+    }
+}
+
+impl From<Profile> for ProfileV3 {
+    fn from(p: Profile) -> Self {
+        Self {
+            standard: p
+                .standard
+                .into_iter()
+                .map(|(c, v)| (c.as_str().to_owned(), v))
+                .collect(),
+            phone_number_verified: p.phone_number_verified,
+            address: p.address.into_iter().collect(),
+            custom: custom_json(&p.custom),
+        }
+    }
+}
+
+/// `upgrade` has checked that the custom claims parse.
+impl From<ProfileV3> for Profile {
+    fn from(p: ProfileV3) -> Self {
+        Self {
+            standard: p
+                .standard
+                .into_iter()
+                .filter_map(|(k, v)| Some((StandardClaim::parse(&k)?, v)))
+                .collect(),
+            phone_number_verified: p.phone_number_verified,
+            address: p.address.into_iter().collect(),
+            custom: p
+                .custom
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
         }
     }
 }
@@ -108,6 +200,7 @@ impl From<TwoFactorV1> for TwoFactorV2 {
     }
 }
 
+/// The base layout of a user; its profile is [`UserV3`]'s.
 impl From<User> for UserV2 {
     fn from(u: User) -> Self {
         Self {
@@ -125,6 +218,7 @@ impl From<User> for UserV2 {
     }
 }
 
+/// A user of version 2's layout, with an empty profile.
 impl From<UserV2> for User {
     fn from(u: UserV2) -> Self {
         Self {
@@ -138,6 +232,7 @@ impl From<UserV2> for User {
             created_at: u.created_at,
             updated_at: u.updated_at,
             two_factor: u.two_factor.map(Into::into),
+            profile: Profile::default(),
         }
     }
 }

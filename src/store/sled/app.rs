@@ -165,6 +165,7 @@ pub(crate) mod tests {
             created_at: 1,
             updated_at: 1,
             created_by: UserRef::default(),
+            oidc: Default::default(),
         }
     }
 

@@ -490,6 +490,7 @@ mod tests {
                 id: "u".into(),
                 username: "admin".into(),
             },
+            oidc: Default::default(),
         }
     }
 

@@ -159,6 +159,7 @@ mod tests {
                 created_at: i,
                 updated_at: i,
                 created_by: UserRef::default(),
+                oidc: Default::default(),
             })
             .collect();
         let users: Vec<User> = (0..300)

@@ -260,6 +260,7 @@ pub(crate) mod tests {
             created_at: 0,
             updated_at: 0,
             two_factor: None,
+            profile: Default::default(),
         }
     }
 
