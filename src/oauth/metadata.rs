@@ -17,9 +17,8 @@ use crate::state::AppState;
 /// What `client_auth::authenticate` accepts, for every endpoint that calls it.
 const CLIENT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
-/// The claims a token or userinfo may carry (OIDC Core §2 and §5.1), for `claims_supported`.
-const CLAIMS: &[&str] = &[
-    "sub",
+/// The ID token's own claims (OIDC Core §2), listed in `claims_supported` before the user's (`core::claims`).
+const TOKEN_CLAIMS: [&str; 9] = [
     "iss",
     "aud",
     "exp",
@@ -29,11 +28,6 @@ const CLAIMS: &[&str] = &[
     "amr",
     "azp",
     "sid",
-    "name",
-    "preferred_username",
-    "updated_at",
-    "email",
-    "email_verified",
 ];
 
 /// RFC 8414 §2 and OpenID Connect Discovery §3 metadata. The fields are in sorted order, the order this answer
@@ -44,7 +38,7 @@ pub struct Metadata {
     authorization_endpoint: String,
     authorization_response_iss_parameter_supported: bool,
     claims_parameter_supported: bool,
-    claims_supported: &'static [&'static str],
+    claims_supported: Vec<&'static str>,
     code_challenge_methods_supported: [&'static str; 1],
     grant_types_supported: [&'static str; 3],
     id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -92,7 +86,11 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
             .collect(),
         subject_types_supported: ["public", "pairwise"],
         id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
-        claims_supported: CLAIMS,
+        claims_supported: {
+            let mut all = crate::core::claims::supported();
+            all.splice(1..1, TOKEN_CLAIMS);
+            all
+        },
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
