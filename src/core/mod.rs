@@ -6,6 +6,7 @@
 pub mod app;
 pub mod bootstrap;
 pub mod federation;
+pub mod keys;
 pub mod link;
 pub mod provider;
 pub mod session;
