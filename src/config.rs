@@ -246,7 +246,11 @@ impl KeysConfig {
     /// The algorithms that have a key: RS256 first, then those listed (checked by `Config::validate`).
     pub fn algs(&self) -> Vec<SigningAlg> {
         let mut algs = vec![SigningAlg::Rs256];
-        for a in self.algorithms.iter().filter_map(|a| SigningAlg::from_name(a)) {
+        for a in self
+            .algorithms
+            .iter()
+            .filter_map(|a| SigningAlg::from_name(a))
+        {
             if !algs.contains(&a) {
                 algs.push(a);
             }
@@ -495,7 +499,12 @@ impl Config {
                 1,
                 1 << 20,
             ),
-            ("tokens.id_token_ttl_secs", t.id_token_ttl_secs, 1, MAX_TTL_SECS),
+            (
+                "tokens.id_token_ttl_secs",
+                t.id_token_ttl_secs,
+                1,
+                MAX_TTL_SECS,
+            ),
             (
                 "keys.rotate_after_days",
                 self.keys.rotate_after_days,

@@ -144,7 +144,9 @@ pub struct Changes {
 }
 
 /// Brings the keys in line with the policy at `now` (see the module doc): a signing key for every algorithm, a
-/// successor for one older than `rotate_after`, retired keys pruned. Idempotent.
+/// successor for one older than `rotate_after`, retired keys pruned. Idempotent. An algorithm with no key signing
+/// now gets one that signs at once, even when a successor is scheduled (made by `keys rotate` before the first
+/// start): it takes over when its time comes.
 pub async fn ensure(ctx: &Keys<'_>, now: Millis) -> Result<Changes> {
     let mut changes = Changes::default();
     let all = statuses(ctx.store.list_signing_keys().await?, ctx.policy, now);
@@ -157,13 +159,15 @@ pub async fn ensure(ctx: &Keys<'_>, now: Millis) -> Result<Changes> {
         let signing = of_alg().find(|s| s.state == KeyState::Signing);
         let scheduled = of_alg().any(|s| s.state == KeyState::Next);
         let signs_from = match (signing, ctx.policy.rotate_after_ms) {
-            (None, _) if !scheduled => now,
+            (None, _) => now,
             (Some(s), Some(after)) if !scheduled && s.key.signs_from + after <= now => {
                 now + ctx.policy.publish_ahead_ms
             }
             _ => continue,
         };
-        changes.created.push(create(ctx, alg, now, signs_from).await?.kid);
+        changes
+            .created
+            .push(create(ctx, alg, now, signs_from).await?.kid);
     }
     Ok(changes)
 }
@@ -195,7 +199,12 @@ pub async fn rotate(
 }
 
 /// Generates a key (off the async workers: RSA generation is slow), seals its private part and stores it.
-async fn create(ctx: &Keys<'_>, alg: SigningAlg, now: Millis, signs_from: Millis) -> Result<SigningKey> {
+async fn create(
+    ctx: &Keys<'_>,
+    alg: SigningAlg,
+    now: Millis,
+    signs_from: Millis,
+) -> Result<SigningKey> {
     let der = tokio::task::spawn_blocking(move || jose::generate(alg))
         .await
         .map_err(Error::internal)?;
@@ -225,7 +234,12 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// The ring of `keys` at `now`. Fails when a private key does not open under `sealer` (another master key).
-    pub fn build(keys: Vec<SigningKey>, sealer: &Sealer, policy: &KeyPolicy, now: Millis) -> Result<Self> {
+    pub fn build(
+        keys: Vec<SigningKey>,
+        sealer: &Sealer,
+        policy: &KeyPolicy,
+        now: Millis,
+    ) -> Result<Self> {
         let mut published: Vec<KeyStatus> = statuses(keys, policy, now)
             .into_iter()
             .filter(|s| s.state != KeyState::Retired)
@@ -249,12 +263,16 @@ impl KeyRing {
                     })?;
                 signers.push(Signer::new(k.kid.clone(), k.alg, &der).map_err(Error::internal)?);
             }
-            verifying.push(VerifyingKey::new(k.kid.clone(), k.alg, &k.public).map_err(Error::internal)?);
+            verifying
+                .push(VerifyingKey::new(k.kid.clone(), k.alg, &k.public).map_err(Error::internal)?);
             jwks.push(k.public.jwk(k.alg, &k.kid));
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": jwks }))
             .expect("a JSON value serializes");
-        let etag = format!("\"{}\"", crate::crypto::secret::b64url(&sha256(&jwks)[..12]));
+        let etag = format!(
+            "\"{}\"",
+            crate::crypto::secret::b64url(&sha256(&jwks)[..12])
+        );
         Ok(Self {
             signers,
             verifying,
@@ -289,21 +307,36 @@ impl KeyRing {
     }
 }
 
-/// The current [`KeyRing`], shared by every request: reading it is a lock-free load; [`SharedKeyRing::refresh`]
-/// swaps in a new one.
-pub struct SharedKeyRing(ArcSwap<KeyRing>);
+/// The current [`KeyRing`], shared by every request, and the policy it follows: reading it is a lock-free load;
+/// [`SharedKeyRing::refresh`] swaps in a new one.
+pub struct SharedKeyRing {
+    ring: ArcSwap<KeyRing>,
+    policy: KeyPolicy,
+}
 
 impl SharedKeyRing {
     /// Runs [`ensure`] and builds the first ring (at start, before the server answers).
     pub async fn start(ctx: &Keys<'_>, now: Millis) -> Result<Self> {
         ensure(ctx, now).await?;
-        let ring = KeyRing::build(ctx.store.list_signing_keys().await?, ctx.sealer, ctx.policy, now)?;
-        Ok(Self(ArcSwap::from_pointee(ring)))
+        let ring = KeyRing::build(
+            ctx.store.list_signing_keys().await?,
+            ctx.sealer,
+            ctx.policy,
+            now,
+        )?;
+        Ok(Self {
+            ring: ArcSwap::from_pointee(ring),
+            policy: ctx.policy.clone(),
+        })
     }
 
     /// The ring now.
     pub fn load(&self) -> Guard<Arc<KeyRing>> {
-        self.0.load()
+        self.ring.load()
+    }
+
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
     }
 
     /// Rotates what is due and reloads the ring from the store (other nodes' keys included). On an error the old
@@ -313,8 +346,13 @@ impl SharedKeyRing {
         for kid in &changes.pruned {
             tracing::info!(%kid, "signing key retired");
         }
-        let ring = KeyRing::build(ctx.store.list_signing_keys().await?, ctx.sealer, ctx.policy, now)?;
-        self.0.store(Arc::new(ring));
+        let ring = KeyRing::build(
+            ctx.store.list_signing_keys().await?,
+            ctx.sealer,
+            ctx.policy,
+            now,
+        )?;
+        self.ring.store(Arc::new(ring));
         Ok(())
     }
 }
@@ -360,8 +398,17 @@ mod tests {
         let now = w.clock.now_ms();
         let made = ensure(&keys(&w, &p), now).await.unwrap();
         assert_eq!(made.created.len(), 3);
-        assert_eq!(ensure(&keys(&w, &p), now).await.unwrap(), Changes::default());
-        let ring = KeyRing::build(w.store.list_signing_keys().await.unwrap(), &w.sealer, &p, now).unwrap();
+        assert_eq!(
+            ensure(&keys(&w, &p), now).await.unwrap(),
+            Changes::default()
+        );
+        let ring = KeyRing::build(
+            w.store.list_signing_keys().await.unwrap(),
+            &w.sealer,
+            &p,
+            now,
+        )
+        .unwrap();
         for alg in SigningAlg::ALL {
             let signer = ring.signer(alg).unwrap();
             let token = signer.sign("JWT", &serde_json::json!({"sub": "u"}));
@@ -387,23 +434,43 @@ mod tests {
         ensure(&ctx, w.clock.now_ms()).await.unwrap();
         let old = states(&w, &p).await[0].0.clone();
         w.clock.advance(90 * DAY - 1);
-        assert!(ensure(&ctx, w.clock.now_ms()).await.unwrap().created.is_empty());
+        assert!(ensure(&ctx, w.clock.now_ms())
+            .await
+            .unwrap()
+            .created
+            .is_empty());
         w.clock.advance(1);
         let new = ensure(&ctx, w.clock.now_ms()).await.unwrap().created;
         assert_eq!(new.len(), 1, "rotate_after reached: a successor");
         let new = new[0].clone();
         assert_eq!(
             states(&w, &p).await,
-            [(old.clone(), KeyState::Signing), (new.clone(), KeyState::Next)]
+            [
+                (old.clone(), KeyState::Signing),
+                (new.clone(), KeyState::Next)
+            ]
         );
-        assert!(ensure(&ctx, w.clock.now_ms()).await.unwrap().created.is_empty(), "one successor");
+        assert!(
+            ensure(&ctx, w.clock.now_ms())
+                .await
+                .unwrap()
+                .created
+                .is_empty(),
+            "one successor"
+        );
         w.clock.advance(DAY);
         assert_eq!(
             states(&w, &p).await,
-            [(old.clone(), KeyState::Retiring), (new.clone(), KeyState::Signing)]
+            [
+                (old.clone(), KeyState::Retiring),
+                (new.clone(), KeyState::Signing)
+            ]
         );
         w.clock.advance(2 * HOUR - 1);
-        assert_eq!(ensure(&ctx, w.clock.now_ms()).await.unwrap(), Changes::default());
+        assert_eq!(
+            ensure(&ctx, w.clock.now_ms()).await.unwrap(),
+            Changes::default()
+        );
         w.clock.advance(1);
         assert_eq!(ensure(&ctx, w.clock.now_ms()).await.unwrap().pruned, [old]);
         assert_eq!(states(&w, &p).await, [(new, KeyState::Signing)]);
@@ -418,10 +485,22 @@ mod tests {
         ensure(&ctx, now).await.unwrap();
         let next = rotate(&ctx, SigningAlg::Es256, now, false).await.unwrap();
         assert_eq!(next.signs_from, now + DAY);
-        assert_eq!(rotate(&ctx, SigningAlg::Es256, now, false).await.unwrap().kid, next.kid);
+        assert_eq!(
+            rotate(&ctx, SigningAlg::Es256, now, false)
+                .await
+                .unwrap()
+                .kid,
+            next.kid
+        );
         let now = now + 1;
         let urgent = rotate(&ctx, SigningAlg::Es256, now, true).await.unwrap();
-        let ring = KeyRing::build(w.store.list_signing_keys().await.unwrap(), &w.sealer, &p, now).unwrap();
+        let ring = KeyRing::build(
+            w.store.list_signing_keys().await.unwrap(),
+            &w.sealer,
+            &p,
+            now,
+        )
+        .unwrap();
         assert_eq!(ring.signer(SigningAlg::Es256).unwrap().kid(), urgent.kid);
         assert!(ring.signer(SigningAlg::Rs256).is_none());
     }
@@ -435,7 +514,10 @@ mod tests {
         let e = KeyRing::build(w.store.list_signing_keys().await.unwrap(), &other, &p, 0)
             .err()
             .unwrap();
-        assert!(matches!(&e, Error::Internal(m) if m.contains("master key")), "{e:?}");
+        assert!(
+            matches!(&e, Error::Internal(m) if m.contains("master key")),
+            "{e:?}"
+        );
     }
 
     #[test]

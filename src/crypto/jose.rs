@@ -10,7 +10,8 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SystemRandom;
 use ring::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents, ECDSA_P256_SHA256_FIXED_SIGNING,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -85,7 +86,9 @@ impl PublicKey {
     /// The members RFC 7638 §3.2 hashes, in its lexicographic order, as (name, value) pairs.
     fn required_members(&self) -> Vec<(&'static str, String)> {
         match self {
-            PublicKey::Rsa { n, e } => vec![("e", b64url(e)), ("kty", "RSA".into()), ("n", b64url(n))],
+            PublicKey::Rsa { n, e } => {
+                vec![("e", b64url(e)), ("kty", "RSA".into()), ("n", b64url(n))]
+            }
             PublicKey::Ec { x, y } => vec![
                 ("crv", "P-256".into()),
                 ("kty", "EC".into()),
@@ -126,7 +129,9 @@ impl PublicKey {
         let bad = |_| JoseError::BadKey("public");
         Ok(match self {
             PublicKey::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
-            PublicKey::Ec { x, y } => DecodingKey::from_ec_components(&b64url(x), &b64url(y)).map_err(bad)?,
+            PublicKey::Ec { x, y } => {
+                DecodingKey::from_ec_components(&b64url(x), &b64url(y)).map_err(bad)?
+            }
             PublicKey::Ed25519 { x } => DecodingKey::from_ed_components(&b64url(x)).map_err(bad)?,
         })
     }
@@ -170,8 +175,12 @@ pub fn public_key(alg: SigningAlg, der: &[u8]) -> Result<PublicKey, JoseError> {
             }
         }
         SigningAlg::Es256 => {
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
-                .map_err(bad)?;
+            let pair = EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                der,
+                &SystemRandom::new(),
+            )
+            .map_err(bad)?;
             // The uncompressed point: 0x04 ‖ x ‖ y, 32 bytes each.
             let point = pair.public_key().as_ref();
             PublicKey::Ec {
@@ -336,7 +345,10 @@ mod tests {
             n,
             e: vec![1, 0, 1],
         };
-        assert_eq!(key.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            key.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
         let jwk = key.jwk(SigningAlg::Rs256, "k");
         assert_eq!(jwk["e"], "AQAB");
         assert_eq!(jwk["use"], "sig");

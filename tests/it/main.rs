@@ -13,6 +13,7 @@ mod hostile;
 mod links;
 mod locoia;
 mod oauth_flow;
+mod oidc_keys;
 mod openapi;
 mod ops;
 mod private_dir;

@@ -7,12 +7,12 @@
 
 use std::path::PathBuf;
 
+use crate::model::oidc::SigningAlg;
 use crate::model::provider::{
     Credential, IdentityTokenSentVia, KeyField, LoginStyle, TokenSentVia,
 };
-use crate::model::user::{Email, PasswordDigest, TwoFactor};
-use crate::model::oidc::SigningAlg;
 use crate::model::signing_key::PublicKey;
+use crate::model::user::{Email, PasswordDigest, TwoFactor};
 use crate::model::{App, ClientType, GrantType, Link, Provider, Role, SigningKey, User, UserRef};
 use crate::store::codec::{self, Record};
 use crate::store::record::provider::ProviderV2;
@@ -259,9 +259,18 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
         ("token_refresh.v2.bin", codec::encode(&token_refresh())),
         ("token_client.v2.bin", codec::encode(&token_client())),
         ("family.v2.bin", codec::encode(&family())),
-        ("signing_key_rs256.v1.bin", codec::encode(&signing_keys()[0])),
-        ("signing_key_es256.v1.bin", codec::encode(&signing_keys()[1])),
-        ("signing_key_eddsa.v1.bin", codec::encode(&signing_keys()[2])),
+        (
+            "signing_key_rs256.v1.bin",
+            codec::encode(&signing_keys()[0]),
+        ),
+        (
+            "signing_key_es256.v1.bin",
+            codec::encode(&signing_keys()[1]),
+        ),
+        (
+            "signing_key_eddsa.v1.bin",
+            codec::encode(&signing_keys()[2]),
+        ),
     ]
 }
 

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::signing_key::PublicKey;
 use crate::model::oidc::SigningAlg;
+use crate::model::signing_key::PublicKey;
 use crate::model::SigningKey;
 use crate::store::codec::{Body, Record};
 

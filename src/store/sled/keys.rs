@@ -45,7 +45,10 @@ impl Sled {
                 f.corrupt(format!("signing key {} stored under another key", key.kid));
             }
             if key.public.thumbprint() != key.kid {
-                f.corrupt(format!("signing key {} is not named by its thumbprint", key.kid));
+                f.corrupt(format!(
+                    "signing key {} is not named by its thumbprint",
+                    key.kid
+                ));
             }
         }
         Ok(())
