@@ -87,7 +87,10 @@ mod tests {
         s.close().unwrap();
         drop(s);
         let s = crate::store::Store::open(d.path(), 8 << 20).unwrap();
-        assert_eq!(s.list_signing_keys().await.unwrap(), [b.clone()]);
+        assert_eq!(
+            s.list_signing_keys().await.unwrap(),
+            std::slice::from_ref(&b)
+        );
         let mut renamed = b;
         renamed.kid = "not-its-thumbprint".into();
         s.put_signing_key(&renamed).await.unwrap();
