@@ -61,6 +61,12 @@ fn userinfo() {}
     responses((status = 200, description = "RFC 8414 metadata", body = Metadata)))]
 fn metadata() {}
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses(
+        (status = 200, description = "RFC 7517 JWKS: every published signing key", content_type = "application/json"),
+        (status = 304, description = "Not modified: the `If-None-Match` ETag is current")))]
+fn jwks() {}
+
 struct Bearer;
 
 impl utoipa::Modify for Bearer {
@@ -75,5 +81,5 @@ impl utoipa::Modify for Bearer {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata), modifiers(&Bearer))]
+#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata, jwks), modifiers(&Bearer))]
 pub struct OAuthDoc;

@@ -96,4 +96,19 @@ mod tests {
         s.put_signing_key(&renamed).await.unwrap();
         assert!(s.verify().is_err());
     }
+
+    #[tokio::test]
+    async fn backup_and_restore_carry_the_keys_byte_for_byte() {
+        let (_d, s) = temp_store();
+        let k = key(3, 5);
+        s.put_signing_key(&k).await.unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let file = out.path().join("b.jsonl");
+        s.export(std::fs::File::create(&file).unwrap(), 0, None)
+            .unwrap();
+        let target = out.path().join("restored");
+        crate::store::backup::restore(&file, &target, 8 << 20, None).unwrap();
+        let restored = crate::store::Store::open(&target, 8 << 20).unwrap();
+        assert_eq!(restored.list_signing_keys().await.unwrap(), [k]);
+    }
 }
