@@ -1,11 +1,13 @@
-//! Command-line interface: `serve` (the default), `backup`, `restore`.
+//! Command-line interface: `serve` (the default), `backup`, `restore`, `keys list|rotate`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::clock::Clock;
+use crate::clock::{rfc3339, Clock};
 use crate::config::{Config, Overrides};
+use crate::core::keys::{self as signing, KeyPolicy, Keys};
+use crate::crypto::jose::SigningAlg;
 use crate::crypto::seal;
 use crate::store::backup::{self, BackupInfo};
 
@@ -30,6 +32,27 @@ pub enum Command {
     Backup(BackupArgs),
     /// Import a backup FILE into an empty (or new) data dir, then verify it.
     Restore(RestoreArgs),
+    /// List or rotate the keys ID tokens are signed with (the server must be stopped).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeysCommand {
+    /// Every signing key: kid, algorithm, state (next, signing, retiring), created, signs from, retires.
+    List,
+    /// Schedule a successor of an algorithm's signing key, published `[keys] publish_ahead_secs` before it signs.
+    Rotate(RotateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RotateArgs {
+    /// The algorithm whose key to rotate: RS256, ES256 or EdDSA.
+    #[arg(long, default_value = "RS256")]
+    pub alg: String,
+    /// Sign with the new key at once (a compromised key); the old one stays published while its tokens live.
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -190,4 +213,72 @@ pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, S
         config.data_dir.display(),
         trees_summary(&info)
     )])
+}
+
+/// `latchkey keys list|rotate`: offline, on the configured data dir, like `backup`.
+pub fn keys(config: &Config, command: &KeysCommand, clock: &Clock) -> Result<Vec<String>, String> {
+    let alg = match command {
+        KeysCommand::Rotate(a) => Some(
+            SigningAlg::from_name(&a.alg)
+                .ok_or_else(|| format!("--alg {}: must be one of RS256, ES256, EdDSA", a.alg))?,
+        ),
+        KeysCommand::List => None,
+    };
+    let store = crate::store::Store::open(&config.data_dir, config.cache_mb << 20).map_err(
+        |e| match e {
+            crate::store::OpenError::Locked(_) => {
+                format!("{e}: stop the server first, then run `latchkey keys` again")
+            }
+            other => other.to_string(),
+        },
+    )?;
+    let sealer = seal::Sealer::new(seal::load_master_key(&config.master_key, &config.data_dir)?);
+    let policy = KeyPolicy::from_config(config);
+    let ctx = Keys {
+        store: &store,
+        sealer: &sealer,
+        policy: &policy,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let now = clock.now_ms();
+    let lines = rt.block_on(async {
+        let mut lines = Vec::new();
+        if let (Some(alg), KeysCommand::Rotate(a)) = (alg, command) {
+            signing::ensure(&ctx, now).await?;
+            let key = signing::rotate(&ctx, alg, now, a.now).await?;
+            lines.push(format!(
+                "{} key {} signs from {}",
+                alg.as_str(),
+                key.kid,
+                rfc3339(key.signs_from)
+            ));
+        }
+        let keys = store.list_signing_keys().await?;
+        if keys.is_empty() {
+            lines.push("no signing keys yet: the server makes them at its first start".into());
+        }
+        for s in signing::statuses(keys, &policy, now) {
+            let k = &s.key;
+            lines.push(format!(
+                "{} {} {} created {} signs_from {} retires {}",
+                k.kid,
+                k.alg.as_str(),
+                s.state.as_str(),
+                rfc3339(k.created_at),
+                rfc3339(k.signs_from),
+                s.retires_at.map_or_else(|| "-".to_owned(), rfc3339)
+            ));
+        }
+        Ok::<_, crate::error::Error>(lines)
+    });
+    let closed = store.close();
+    let lines = lines.map_err(|e| match e {
+        crate::error::Error::Internal(cause) => cause,
+        other => other.to_string(),
+    })?;
+    closed.map_err(|e| e.to_string())?;
+    Ok(lines)
 }

@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::jose::SigningAlg;
 use crate::crypto::Argon2Params;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -29,6 +30,7 @@ pub struct Config {
     pub limits: Limits,
     pub login: LoginConfig,
     pub tokens: TokenConfig,
+    pub keys: KeysConfig,
     pub stack: StackConfig,
     pub two_factor: TwoFactorConfig,
     pub apps: AppsConfig,
@@ -87,6 +89,21 @@ pub struct TokenConfig {
     pub refresh_ttl_secs: u64,
     pub code_ttl_secs: u64,
     pub client_failures_per_minute: u32,
+    pub id_token_ttl_secs: u64,
+}
+
+/// The signing keys of ID tokens and JWT access tokens (docs/oidc.md#signing-keys).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// JWS algorithms that always have a key (RS256 always does, listed or not).
+    pub algorithms: Vec<String>,
+    /// A signing key older than this gets a successor; 0: never rotate automatically.
+    pub rotate_after_days: u64,
+    /// How long a new key is published in the JWKS before it signs.
+    pub publish_ahead_secs: u64,
+    /// How often each node reloads the keys from the store and rotates what is due.
+    pub refresh_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -162,6 +179,7 @@ impl Default for Config {
             limits: Limits::default(),
             login: LoginConfig::default(),
             tokens: TokenConfig::default(),
+            keys: KeysConfig::default(),
             stack: StackConfig::default(),
             two_factor: TwoFactorConfig::default(),
             apps: AppsConfig::default(),
@@ -217,7 +235,36 @@ impl Default for TokenConfig {
             refresh_ttl_secs: 30 * 24 * 3600,
             code_ttl_secs: 600,
             client_failures_per_minute: 20,
+            id_token_ttl_secs: 3600,
         }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            algorithms: SigningAlg::ALL.iter().map(|a| a.as_str().into()).collect(),
+            rotate_after_days: 90,
+            publish_ahead_secs: 86_400,
+            refresh_interval_ms: 60_000,
+        }
+    }
+}
+
+impl KeysConfig {
+    /// The algorithms that have a key: RS256 first, then those listed (checked by `Config::validate`).
+    pub fn algs(&self) -> Vec<SigningAlg> {
+        let mut algs = vec![SigningAlg::Rs256];
+        for a in self
+            .algorithms
+            .iter()
+            .filter_map(|a| SigningAlg::from_name(a))
+        {
+            if !algs.contains(&a) {
+                algs.push(a);
+            }
+        }
+        algs
     }
 }
 
@@ -353,6 +400,16 @@ impl Config {
                 8 * a.parallelism
             ));
         }
+        if let Some(a) = self
+            .keys
+            .algorithms
+            .iter()
+            .find(|a| SigningAlg::from_name(a).is_none())
+        {
+            return Err(format!(
+                "keys.algorithms: {a:?} is not one of RS256, ES256, EdDSA"
+            ));
+        }
         if self.admin.username.is_empty() {
             return Err("admin.username must not be empty".into());
         }
@@ -363,7 +420,7 @@ impl Config {
     /// (a TTL becomes i64 milliseconds added to now; `cache_mb` is shifted into bytes; `header_bytes` becomes
     /// HTTP/2's u32 limit; timeouts become deadlines) and are far beyond any sensible setting; a lower bound of 1
     /// marks keys where zero is nonsense (it would refuse, or expire, everything).
-    fn numeric_keys(&self) -> [(&'static str, u64, u64, u64); 24] {
+    fn numeric_keys(&self) -> [(&'static str, u64, u64, u64); 28] {
         let (l, a, lg, t) = (&self.limits, &self.argon2, &self.login, &self.tokens);
         let n = |v: usize| v as u64;
         [
@@ -450,6 +507,30 @@ impl Config {
                 t.client_failures_per_minute.into(),
                 1,
                 1 << 20,
+            ),
+            (
+                "tokens.id_token_ttl_secs",
+                t.id_token_ttl_secs,
+                1,
+                MAX_TTL_SECS,
+            ),
+            (
+                "keys.rotate_after_days",
+                self.keys.rotate_after_days,
+                0,
+                MAX_TTL_SECS / 86_400,
+            ),
+            (
+                "keys.publish_ahead_secs",
+                self.keys.publish_ahead_secs,
+                0,
+                MAX_TTL_SECS,
+            ),
+            (
+                "keys.refresh_interval_ms",
+                self.keys.refresh_interval_ms,
+                1,
+                MAX_TIMEOUT_SECS * 1000,
             ),
         ]
     }

@@ -74,6 +74,11 @@ pub fn run_cli(cli: Cli) -> ExitCode {
         Some(Command::Restore(args)) => {
             return offline(&cli.serve, |c| cli::restore(c, &args.file))
         }
+        Some(Command::Keys(command)) => {
+            return offline(&cli.serve, |c| {
+                cli::keys(c, &command, &clock::Clock::system())
+            })
+        }
     };
     let config = match config::Config::load(&serve.overrides()) {
         Ok(c) => c,
@@ -90,7 +95,7 @@ pub fn run_cli(cli: Cli) -> ExitCode {
     rt.block_on(serve_until_signal(config))
 }
 
-/// Runs an offline command (backup, restore) on the configured data dir: prints its lines, or the error on stderr.
+/// Runs an offline command (backup, restore, keys) on the configured data dir: prints its lines, or the error on stderr.
 fn offline(
     args: &cli::ServeArgs,
     command: impl FnOnce(&config::Config) -> Result<Vec<String>, String>,

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use crate::clock::Clock;
 use crate::config::{Config, Limits};
 use crate::core::bootstrap::{self, Announcements};
+use crate::core::keys::{KeyPolicy, Keys, SharedKeyRing};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -267,6 +268,7 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
+    key_refresher: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -282,6 +284,8 @@ impl Running {
         let _ = (&mut self.task).await;
         self.sweeper.abort();
         let _ = (&mut self.sweeper).await;
+        self.key_refresher.abort();
+        let _ = (&mut self.key_refresher).await;
         let store = self.state.store.clone();
         drop(self);
         store.close()?;
@@ -336,15 +340,17 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let sweep_every = Duration::from_millis(config.limits.sweep_interval_ms);
     let key = crate::crypto::seal::load_master_key(&config.master_key, &config.data_dir)
         .map_err(StartError::Setup)?;
-    let sealer = crate::crypto::Sealer::new(key);
+    let sealer = Arc::new(crate::crypto::Sealer::new(key));
     crate::core::provider::check_master_key(&store, &sealer)
         .await
         .map_err(StartError::Setup)?;
-    let state = AppState::new(store.clone(), config, clock.clone(), issuer, sealer).await;
+    let keys = start_keys(&store, &sealer, &config, &clock).await?;
+    let state = AppState::new(store.clone(), config, clock.clone(), issuer, sealer, keys).await;
     let announcements = bootstrap::run(state.setup())
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
     let sweeper = crate::store::spawn_sweeper(store, clock, sweep_every);
+    let key_refresher = spawn_key_refresher(state.clone());
     let router = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -360,5 +366,46 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         stop: Some(tx),
         task,
         sweeper,
+        key_refresher,
+    })
+}
+
+/// Brings the signing keys in line with the config (a key per algorithm, rotation due) and loads them, before the
+/// server answers: the first request may need to sign.
+async fn start_keys(
+    store: &Store,
+    sealer: &crate::crypto::Sealer,
+    config: &Config,
+    clock: &Clock,
+) -> Result<Arc<SharedKeyRing>, StartError> {
+    let policy = KeyPolicy::from_config(config);
+    let ctx = Keys {
+        store,
+        sealer,
+        policy: &policy,
+    };
+    match SharedKeyRing::start(&ctx, clock.now_ms()).await {
+        Ok(ring) => Ok(Arc::new(ring)),
+        Err(crate::error::Error::Internal(cause)) => {
+            Err(StartError::Setup(format!("signing keys: {cause}")))
+        }
+        Err(e) => Err(StartError::Setup(format!("signing keys: {e}"))),
+    }
+}
+
+/// Every `[keys] refresh_interval_ms`: rotates what is due and reloads the ring from the store, so nodes sharing
+/// a store converge on the same keys.
+fn spawn_key_refresher(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = Duration::from_millis(state.keys.policy().refresh_ms as u64);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = state.clock.now_ms();
+            if let Err(e) = state.keys.refresh(&state.signing_keys(), now).await {
+                tracing::warn!(error = ?e, "signing key refresh failed; the previous keys stay");
+            }
+        }
     })
 }

@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::app::Apps;
 use crate::core::bootstrap::Setup;
+use crate::core::keys::{Keys, SharedKeyRing};
 use crate::core::provider::Providers;
 use crate::core::session::{LoginTokens, SignIn};
 use crate::core::throttle::Throttle;
@@ -54,6 +55,9 @@ pub struct AppStateInner {
     pub two_factor_throttle: Arc<Throttle>,
     /// The client for upstream providers (federated sign-in): pooled, with connect and request timeouts.
     pub http: reqwest::Client,
+    /// The signing keys: `keys.load().signer(alg)` signs an ID token or JWT access token without a lock
+    /// (docs/oidc.md#signing-keys).
+    pub keys: Arc<SharedKeyRing>,
 }
 
 impl AppState {
@@ -62,7 +66,8 @@ impl AppState {
         config: Config,
         clock: Clock,
         issuer: String,
-        sealer: Sealer,
+        sealer: Arc<Sealer>,
+        keys: Arc<SharedKeyRing>,
     ) -> Self {
         let hasher = Arc::new(Hasher::new(
             config.argon2,
@@ -97,12 +102,13 @@ impl AppState {
             clock,
             issuer: issuer.trim_end_matches('/').into(),
             dummy_hash: dummy_hash.into(),
-            sealer: Arc::new(sealer),
+            sealer,
             two_factor_throttle: Arc::new(Throttle::new(
                 crate::core::two_factor::MAX_FAILURES,
                 crate::core::two_factor::FAILURE_WINDOW_MS,
             )),
             http: http_client(),
+            keys,
         }))
     }
 
@@ -164,6 +170,14 @@ impl AppState {
             store: &self.store,
             clock: &self.clock,
             sealer: &self.sealer,
+        }
+    }
+
+    pub fn signing_keys(&self) -> Keys<'_> {
+        Keys {
+            store: &self.store,
+            sealer: &self.sealer,
+            policy: self.keys.policy(),
         }
     }
 

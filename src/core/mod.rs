@@ -7,6 +7,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod claims;
 pub mod federation;
+pub mod keys;
 pub mod link;
 pub mod provider;
 pub mod session;

@@ -9,9 +9,11 @@ pub mod profile;
 pub mod provider;
 mod provider_setting;
 pub mod redirect;
+pub mod signing_key;
 pub mod user;
 
 pub use app::{App, ClientType, GrantType};
 pub use link::Link;
 pub use provider::Provider;
+pub use signing_key::SigningKey;
 pub use user::{Permission, Role, User, UserRef};

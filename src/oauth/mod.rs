@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod error;
 pub mod flow;
 pub mod introspect;
+pub mod jwks;
 pub mod metadata;
 pub mod openapi;
 pub mod outcome;
@@ -37,6 +38,7 @@ pub fn routes() -> Routes<AppState> {
             "/.well-known/openid-configuration",
             metadata::metadata,
         )
+        .route(Method::GET, "/.well-known/jwks.json", jwks::jwks)
         .route(Method::GET, "/oauth/authorize", authorize::authorize_get)
         .route(Method::POST, "/oauth/authorize", authorize::authorize_post)
         .route(Method::POST, "/oauth/token", token::token)

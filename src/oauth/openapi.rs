@@ -101,6 +101,12 @@ fn metadata() {}
     responses((status = 200, description = "OpenID Connect Discovery 1.0 metadata (the same document)", body = Metadata)))]
 fn discovery() {}
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses(
+        (status = 200, description = "RFC 7517 JWKS: every published signing key", content_type = "application/json"),
+        (status = 304, description = "Not modified: the `If-None-Match` ETag is current")))]
+fn jwks() {}
+
 struct Bearer;
 
 impl utoipa::Modify for Bearer {
@@ -115,5 +121,5 @@ impl utoipa::Modify for Bearer {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata, discovery), modifiers(&Bearer))]
+#[openapi(paths(token, token_get, introspect, revoke, userinfo, metadata, discovery, jwks), modifiers(&Bearer))]
 pub struct OAuthDoc;

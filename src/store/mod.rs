@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use crate::clock::Millis;
 use crate::error::Result;
-use crate::model::{App, Link, Provider, User};
+use crate::model::{App, Link, Provider, SigningKey, User};
 use token::{Digest, FirstTokens, NewToken};
 
 pub use self::sled::backup;
@@ -289,6 +289,23 @@ impl Store {
 
     pub async fn delete_login_token(&self, digest: &[u8; 32]) -> Result<()> {
         self.0.delete_login_token(digest).await
+    }
+
+    // Signing keys (the JWKS).
+
+    /// Every signing key, in the order they sign (`signs_from`, then kid). A handful of records.
+    pub async fn list_signing_keys(&self) -> Result<Vec<SigningKey>> {
+        self.0.list_signing_keys()
+    }
+
+    /// Inserts or replaces the key with `key.kid`.
+    pub async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
+        self.0.put_signing_key(key).await
+    }
+
+    /// Removes the key `kid`; whether there was one.
+    pub async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
+        self.0.delete_signing_key(kid).await
     }
 
     // Upstream providers.

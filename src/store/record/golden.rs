@@ -14,8 +14,9 @@ use crate::model::oidc::{Amr, SigningAlg};
 use crate::model::provider::{
     Credential, IdentityTokenSentVia, KeyField, LoginStyle, TokenSentVia,
 };
+use crate::model::signing_key::PublicKey;
 use crate::model::user::{Email, PasswordDigest, Profile, TwoFactor};
-use crate::model::{App, ClientType, GrantType, Link, Provider, Role, User, UserRef};
+use crate::model::{App, ClientType, GrantType, Link, Provider, Role, SigningKey, User, UserRef};
 use crate::store::codec::{self, Record};
 use crate::store::record::app::AppV1;
 use crate::store::record::provider::ProviderV2;
@@ -243,6 +244,35 @@ fn family() -> FamilyRecord {
     }
 }
 
+/// One signing key per algorithm (each public-key layout), with recognisable bytes in place of real keys.
+fn signing_keys() -> [SigningKey; 3] {
+    let key = |alg, public| SigningKey {
+        kid: format!("golden-kid-{}", SigningAlg::as_str(alg)),
+        alg,
+        private_sealed: vec![0x3C; 56],
+        public,
+        created_at: T,
+        signs_from: T + 86_400_000,
+    };
+    [
+        key(
+            SigningAlg::Rs256,
+            PublicKey::Rsa {
+                n: vec![0xC1; 256],
+                e: vec![1, 0, 1],
+            },
+        ),
+        key(
+            SigningAlg::Es256,
+            PublicKey::Ec {
+                x: vec![0xE1; 32],
+                y: vec![0xE2; 32],
+            },
+        ),
+        key(SigningAlg::EdDsa, PublicKey::Ed25519 { x: vec![0xED; 32] }),
+    ]
+}
+
 /// Every golden of today's version: file name and the bytes encoding its value gives.
 fn current() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -256,6 +286,18 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
         ("token_refresh.v2.bin", codec::encode(&token_refresh())),
         ("token_client.v2.bin", codec::encode(&token_client())),
         ("family.v3.bin", codec::encode(&family())),
+        (
+            "signing_key_rs256.v1.bin",
+            codec::encode(&signing_keys()[0]),
+        ),
+        (
+            "signing_key_es256.v1.bin",
+            codec::encode(&signing_keys()[1]),
+        ),
+        (
+            "signing_key_eddsa.v1.bin",
+            codec::encode(&signing_keys()[2]),
+        ),
     ]
 }
 
@@ -335,6 +377,10 @@ fn golden_bytes_decode_to_todays_values() {
     check("token_refresh.v2.bin", token_refresh());
     check("token_client.v2.bin", token_client());
     check("family.v3.bin", family());
+    let [rs, es, ed] = signing_keys();
+    check("signing_key_rs256.v1.bin", rs);
+    check("signing_key_es256.v1.bin", es);
+    check("signing_key_eddsa.v1.bin", ed);
 }
 
 /// The version-2 goldens of the types that gained the sign-in's context read with it defaulted: a session as a

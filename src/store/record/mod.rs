@@ -28,6 +28,7 @@ mod app;
 mod link;
 mod provider;
 mod session;
+mod signing_key;
 mod token;
 mod user;
 

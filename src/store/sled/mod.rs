@@ -8,6 +8,7 @@ pub mod backup;
 #[cfg(any(test, feature = "bench"))]
 pub(super) mod bench_support;
 mod flush;
+mod keys;
 pub(super) mod link;
 mod provider;
 pub(super) mod session;
@@ -46,6 +47,7 @@ pub(super) struct Trees {
     pub families: sled::Tree,
     pub families_by_client: sled::Tree,
     pub families_by_user: sled::Tree,
+    pub signing_keys: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -111,6 +113,7 @@ impl Sled {
             families: tree("families")?,
             families_by_client: tree("families_by_client")?,
             families_by_user: tree("families_by_user")?,
+            signing_keys: tree("signing_keys")?,
             meta: tree("meta")?,
         };
         match t.meta.get("schema") {

@@ -119,6 +119,7 @@ impl Sled {
         self.check_providers(&mut f)?;
         self.check_links(&mut f)?;
         self.check_tokens(&mut f)?;
+        self.check_signing_keys(&mut f)?;
         Ok(f)
     }
 
