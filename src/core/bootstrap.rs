@@ -276,6 +276,9 @@ async fn dev_demo(ctx: Setup<'_>, owner: &User, out: &mut Announcements) -> Resu
     ));
     out.lines
         .push(format!("dev: open {iss}/oauth/authorize?{q}"));
+    out.lines.push(format!(
+        "dev: discovery {iss}/.well-known/openid-configuration"
+    ));
     out.lines
         .push(format!("dev: then {}", dev_token_curl(iss, "CODE")));
     Ok(())

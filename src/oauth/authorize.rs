@@ -3,8 +3,8 @@
 //! Every request re-runs oxide-auth's authorization flow over the parameters (they travel in the URL and the
 //! consent form's hidden inputs), so no server-side state is kept between the pages. Errors before the client and
 //! redirect URI are known end on an error page; after, they redirect with `error`, `state` and `iss`. The OpenID
-//! Connect parameters are read in `oidc.rs`; a demanded fresh sign-in is carried across the sign-in page by the
-//! sealed parameter of `fresh.rs`.
+//! Connect parameters are read in `oidc.rs` (`id_token_hint` here: it is verified against the signing keys); a
+//! demanded fresh sign-in is carried across the sign-in page by the sealed parameter of `fresh.rs`.
 
 mod fresh;
 mod oidc;
@@ -16,6 +16,7 @@ use oxide_auth::code_grant::authorization::{self, Pending};
 use url::Url;
 
 use super::flow::FlowRequest;
+use super::id_token_hint::IdTokenHint;
 use super::outcome::Outcome;
 use super::params::Params;
 use super::primitives::Backend;
@@ -140,6 +141,14 @@ async fn run(
         Ok(o) => o,
         Err(r) => return refuse(r),
     };
+    let hint = match params
+        .get("id_token_hint")
+        .map(|t| IdTokenHint::verify(s, t).filter(|h| h.names_client(&app.client_id)))
+    {
+        None => None,
+        Some(Some(hint)) => Some(hint),
+        Some(None) => return refuse(BAD_HINT),
+    };
     let fresh = match params
         .get(fresh::PARAM)
         .map(|v| fresh::open(s, &app.client_id, v))
@@ -163,6 +172,13 @@ async fn run(
         }
         return sign_in_first(s, headers, &app, &params, &oidc, fresh, now).await;
     };
+    // `prompt=none` cannot ask who should sign in: a hint naming another user than the signed-in one is refused.
+    if oidc.prompt.none && hint.is_some_and(|h| !h.names_user(s, &app, &browser.user.id)) {
+        return refuse(Refusal {
+            error: "login_required",
+            description: "the signed-in user is not the one the id_token_hint names",
+        });
+    }
     let user = browser.user;
 
     // 5. Consent: skipped for trusted apps unless `prompt=consent`, else asked once per request.
@@ -200,6 +216,12 @@ async fn run(
         Err(e) => failure_page(&e),
     }
 }
+
+/// An `id_token_hint` that is not an ID token of this server for this client.
+const BAD_HINT: Refusal = Refusal {
+    error: "invalid_request",
+    description: "the id_token_hint is not an ID token issued by this server to this client",
+};
 
 /// A freshness parameter that is forged, of another client or stale.
 const STALE: Refusal = Refusal {

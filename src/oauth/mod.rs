@@ -1,13 +1,15 @@
 //! Latchkey's own authorization server and OpenID Provider (RFC 6749 + PKCE, RFC 7662, RFC 7009, RFC 8414,
-//! OpenID Connect Core and Discovery), built on oxide-auth's
+//! OpenID Connect Core, Discovery and RP-Initiated Logout), built on oxide-auth's
 //! flows over the store. The only module that imports `oxide_auth`.
 
 pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod flow;
+pub mod id_token_hint;
 pub mod introspect;
 pub mod jwks;
+pub mod logout;
 pub mod metadata;
 pub mod openapi;
 pub mod outcome;
@@ -47,6 +49,8 @@ pub fn routes() -> Routes<AppState> {
         .route(Method::POST, "/oauth/revoke", introspect::revoke)
         .route(Method::GET, "/oauth/userinfo", userinfo::userinfo)
         .route(Method::POST, "/oauth/userinfo", userinfo::userinfo)
+        .route(Method::GET, "/oauth/logout", logout::logout_get)
+        .route(Method::POST, "/oauth/logout", logout::logout_post)
 }
 
 /// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §4.1.3), refusing other content types and

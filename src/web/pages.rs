@@ -55,6 +55,26 @@ pub struct ConsentPage<'a> {
     pub redirect_host: String,
 }
 
+/// RP-initiated logout's confirmation: the request's parameters travel in `hidden`, posted back with `csrf`.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub csrf: &'a str,
+    /// The value of the form's `decision` button.
+    pub decision: &'a str,
+    /// The signed-in user, when the browser sent its session cookie.
+    pub username: Option<&'a str>,
+    pub app_name: Option<&'a str>,
+    pub hidden: Vec<(String, String)>,
+}
+
+/// The end of a logout that sends the browser nowhere.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub app_name: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {

@@ -16,6 +16,17 @@ async fn dev_mode_prints_a_flow_that_works_by_pasting() {
         .expect("authorize URL printed")
         .to_owned();
     assert!(lines.iter().any(|l| l.starts_with("dev: then curl")));
+    let discovery = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("dev: discovery "))
+        .expect("discovery URL printed beside the authorize URL");
+    assert_eq!(
+        discovery,
+        format!("{}/.well-known/openid-configuration", s.url)
+    );
+    let (st, doc) = json_of(s.http.get(discovery).send().await.unwrap()).await;
+    assert_eq!(st, 200);
+    assert_eq!(doc["issuer"], json!(s.url));
 
     let b = browser();
     let page = page_text(&b, &url).await;

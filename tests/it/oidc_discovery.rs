@@ -24,6 +24,7 @@ async fn discovery_states_what_the_provider_supports() {
         ("jwks_uri", "/.well-known/jwks.json"),
         ("introspection_endpoint", "/oauth/introspect"),
         ("revocation_endpoint", "/oauth/revoke"),
+        ("end_session_endpoint", "/oauth/logout"),
     ] {
         assert_eq!(d[field], json!(format!("{iss}{path}")), "{field}");
     }

@@ -37,9 +37,9 @@ pub struct Prompt {
     pub consent: bool,
 }
 
-/// What the OIDC parameters ask of this request. `id_token_hint`, `display`, `ui_locales`, `claims_locales` and
-/// `acr_values` are accepted and not acted on (`id_token_hint` is to be verified against the signing keys once
-/// there are any, here, and then compared with the session's user).
+/// What the OIDC parameters ask of this request. `display`, `ui_locales`, `claims_locales` and `acr_values` are
+/// accepted and not acted on; `id_token_hint` needs the signing keys, so the handler verifies it
+/// (`oauth::id_token_hint`) and compares it with the session's user under `prompt=none`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct OidcRequest {
     pub prompt: Prompt,
