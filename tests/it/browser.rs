@@ -89,6 +89,41 @@ async fn screenshot(c: &Client, name: &str) {
     }
 }
 
+/// Fills and submits the sign-in page as admin.
+async fn sign_in(c: &Client) {
+    c.find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("admin-password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The URL the browser reaches that starts with `prefix` (within 10 s).
+async fn landed_at(c: &Client, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let u = c.current_url().await.unwrap().to_string();
+        if u.starts_with(prefix) {
+            return u;
+        }
+        assert!(Instant::now() < deadline, "never reached {prefix}; at {u}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn make_app(s: &Server, redirect: &str) -> String {
     steps::make_app(s, json!({"name": "Browser App", "redirectUri": redirect}))
         .await
@@ -113,24 +148,7 @@ async fn sign_in_and_consent_in_headless_chromium() {
     );
     c.goto(&url).await.unwrap();
     screenshot(&c, "login").await;
-    c.find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys("admin-password")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&c).await;
 
     c.wait()
         .for_element(Locator::Css("button[value=allow]"))
@@ -155,21 +173,74 @@ async fn sign_in_and_consent_in_headless_chromium() {
         .await
         .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let landed = loop {
-        let u = c.current_url().await.unwrap().to_string();
-        if u.starts_with(&redirect) {
-            break u;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never reached the redirect URI; at {u}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let landed = landed_at(&c, &redirect).await;
     let q = query_of(&landed);
     assert_eq!(q["state"], "b-state");
     assert_eq!(q["iss"], s.url);
     assert_eq!(q["code"].len(), 43);
+    c.close().await.unwrap();
+}
+
+/// RP-initiated logout without an `id_token_hint`: the user confirms on the page, is sent back to the registered
+/// URI with `state`, and the next authorization request asks them to sign in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_through_the_confirmation_page_in_headless_chromium() {
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let s = spawn().await;
+    let redirect = format!("{}/healthz", s.url);
+    let bye = format!("{}/healthz?signed-out", s.url);
+    let client_id = steps::make_app(
+        &s,
+        json!({"name": "Browser App", "redirectUri": redirect, "skipConsent": true,
+               "postLogoutRedirectUris": [bye]}),
+    )
+    .await
+    .client_id;
+    let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let authorize = format!(
+        "{}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={}&state=in&scope=openid&code_challenge={}&code_challenge_method=S256",
+        s.url,
+        enc(&redirect),
+        s256("browser-test-verifier-0123456789-abcdefghijklmnopq")
+    );
+    c.goto(&authorize).await.unwrap();
+    sign_in(&c).await;
+    landed_at(&c, &redirect).await;
+
+    c.goto(&format!(
+        "{}/oauth/logout?client_id={client_id}&post_logout_redirect_uri={}&state=out",
+        s.url,
+        enc(&bye)
+    ))
+    .await
+    .unwrap();
+    let confirm = c
+        .wait()
+        .for_element(Locator::Css("button[value=logout]"))
+        .await
+        .unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Browser App") && text.contains("admin"),
+        "{text}"
+    );
+    screenshot(&c, "logout").await;
+    confirm.click().await.unwrap();
+    let landed = landed_at(&c, &bye).await;
+    assert_eq!(query_of(&landed)["state"], "out");
+
+    c.goto(&authorize).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=password]"))
+        .await
+        .unwrap();
     c.close().await.unwrap();
 }
