@@ -159,15 +159,20 @@ impl EndSession {
                     "A post_logout_redirect_uri needs the client_id or an id_token_hint.",
                 ))
             }
-            (Some(uri), Some(app)) => Some(back_to(app, uri, params.get("state"))?),
+            (Some(uri), Some(app)) => Some(back_to(
+                &app.oidc.post_logout_redirect_uris,
+                uri,
+                params.get("state"),
+            )?),
         };
         Ok(Self { app, hint, back_to })
     }
 }
 
-/// `uri` with `state`, when `app` registered it exactly.
-fn back_to(app: &App, uri: &str, state: Option<&str>) -> Result<String, Refused> {
-    if !app.oidc.post_logout_redirect_uris.iter().any(|r| r == uri) {
+/// `uri` with `state`, when it is one of the `registered` post-logout redirect URIs, byte for byte (no
+/// normalization: what the client registered is the only place the browser may go).
+fn back_to(registered: &[String], uri: &str, state: Option<&str>) -> Result<String, Refused> {
+    if !registered.iter().any(|r| r == uri) {
         return Err(Refused::Invalid(
             "The post_logout_redirect_uri is not registered for this application.",
         ));
@@ -224,4 +229,51 @@ fn malformed(e: ParamError) -> Response {
 
 fn bad_request(msg: &str) -> Response {
     error_page(StatusCode::BAD_REQUEST, "Invalid sign-out request", msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn back(uri: &str, state: Option<&str>) -> Result<String, &'static str> {
+        let registered = [
+            "https://rp.example/bye".to_owned(),
+            "https://rp.example/out?from=op".to_owned(),
+        ];
+        back_to(&registered, uri, state).map_err(|e| match e {
+            Refused::Invalid(why) => why,
+            Refused::Server => "server",
+        })
+    }
+
+    #[test]
+    fn only_a_registered_uri_byte_for_byte_is_a_way_back_and_state_rides_along() {
+        assert_eq!(
+            back("https://rp.example/bye", None).unwrap(),
+            "https://rp.example/bye"
+        );
+        assert_eq!(
+            back("https://rp.example/bye", Some("a b&c")).unwrap(),
+            "https://rp.example/bye?state=a+b%26c"
+        );
+        assert_eq!(
+            back("https://rp.example/out?from=op", Some("s")).unwrap(),
+            "https://rp.example/out?from=op&state=s"
+        );
+        for near in [
+            "https://rp.example/bye/",
+            "https://RP.example/bye",
+            "https://rp.example/bye?x=1",
+            "https://rp.example/bye#f",
+            "http://rp.example/bye",
+            "https://rp.example/out",
+        ] {
+            assert!(
+                back(near, Some("s"))
+                    .unwrap_err()
+                    .contains("not registered"),
+                "{near}"
+            );
+        }
+    }
 }
