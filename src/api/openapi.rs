@@ -125,7 +125,8 @@ impl utoipa::Modify for RcAuth {
 struct ApiDoc;
 
 /// The routes that are not JSON APIs and so are not in the document: the pages and browser redirects (sign-in,
-/// consent, RP-initiated logout, federation) and the document itself. Every other route must be documented (tested below).
+/// consent, RP-initiated logout, federation) and the document itself. Every other route must be documented
+/// (tested below).
 pub const UNDOCUMENTED: &[&str] = &[
     "/openapi.json",
     "/login",
