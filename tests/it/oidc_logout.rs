@@ -83,6 +83,7 @@ async fn id_token(s: &Server, app: &TestApp, user_id: &str, ttl_secs: i64, extra
     .await
 }
 
+/// [`id_token`] signed by `signer` (a key of the ring, or a stranger's).
 async fn sign(
     s: &Server,
     app: &TestApp,
@@ -98,7 +99,7 @@ async fn sign(
         "iss": &*st.issuer,
         "sub": claims::subject(&registered, user_id, &claims::pairwise_key(&st.sealer)),
         "aud": app.client_id,
-        "iat": now - ttl_secs.min(0) - 60,
+        "iat": now + ttl_secs.min(0) - 60,
         "exp": now + ttl_secs,
     });
     c.as_object_mut()
