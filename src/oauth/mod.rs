@@ -8,6 +8,7 @@ pub mod error;
 pub mod flow;
 pub mod introspect;
 pub mod jwks;
+pub mod jwt_access;
 pub mod metadata;
 pub mod openapi;
 pub mod outcome;
