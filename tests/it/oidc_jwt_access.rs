@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
+use latchkey::clock::Clock;
 use latchkey::crypto::jose::{self, SigningAlg};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -188,8 +189,9 @@ async fn client_credentials_jwts_are_not_stored_and_a_revoked_one_stays_revoked_
 }
 
 #[tokio::test]
-async fn an_epoch_bump_a_tampered_or_foreign_jwt_and_a_wrong_typ_are_inactive() {
-    let s = spawn().await;
+async fn an_epoch_bump_expiry_a_tampered_or_foreign_jwt_and_a_wrong_typ_are_inactive() {
+    let clock = Clock::manual(1_800_000_000_000);
+    let s = TestServer::new().clock(clock.clone()).start().await;
     let app = jwt_app(&s, json!({})).await;
     let tok = client_token(&s, &app).await;
     assert_eq!(introspect(&s, &app, &tok).await["active"], true);
@@ -233,10 +235,11 @@ async fn an_epoch_bump_a_tampered_or_foreign_jwt_and_a_wrong_typ_are_inactive() 
         assert_eq!(st, 200, "{v}");
     }
     assert_eq!(introspect(&s, &app, &tok).await, json!({"active": false}));
-    assert_eq!(
-        introspect(&s, &app, &client_token(&s, &app).await).await["active"],
-        true
-    );
+    let fresh = client_token(&s, &app).await;
+    assert_eq!(introspect(&s, &app, &fresh).await["active"], true);
+    clock.advance(3_600_000);
+    let expired = introspect(&s, &app, &fresh).await;
+    assert_eq!(expired, json!({"active": false}));
 }
 
 #[tokio::test]
