@@ -6,6 +6,8 @@
 //!
 //! - `GET /healthz`: the trivial ceiling of this server on this machine;
 //! - `POST /oauth/token` (`client_credentials`, Basic auth): a store write that is flushed before the answer;
+//! - the same for a client whose access tokens are JWTs (RFC 9068), EdDSA-signed: not stored, no write (RS256
+//!   would measure RSA-2048 signing, ~1 ms of CPU a token: `cargo bench --bench jose`);
 //! - `POST /oauth/introspect` (Basic auth): two point lookups and the cached client-secret check;
 //! - `GET /api/v1/oauth-apps.get?_id=…` (RC headers): session-token lookup and app lookup.
 //!
@@ -46,7 +48,7 @@ const ADMIN_PASSWORD: &str = "bench-admin";
 const DEFAULT_SECS: u64 = 10;
 const DEFAULT_CONNS: usize = 64;
 /// The endpoint keys `LOAD_ONLY` accepts, in run order.
-const KEYS: [&str; 4] = ["healthz", "token", "introspect", "apps-get"];
+const KEYS: [&str; 5] = ["healthz", "token", "token-jwt", "introspect", "apps-get"];
 const WARMUP: Duration = Duration::from_secs(2);
 /// A request slower than this counts as an error and its connection is replaced.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -333,7 +335,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue) -> Vec<Scenario> {
     ];
 
     let mut create_headers = rc_headers.clone();
-    create_headers.push(json_ct);
+    create_headers.push(json_ct.clone());
     let created = one_shot(
         addr,
         host,
@@ -361,6 +363,39 @@ async fn setup(addr: SocketAddr, host: &HeaderValue) -> Vec<Scenario> {
     let basic = (
         AUTHORIZATION,
         HeaderValue::from_str(&basic).expect("basic header"),
+    );
+
+    // The same grant for a client with JWT access tokens: nothing is stored (docs/oidc.md#jwt-access-tokens).
+    let mut jwt_create_headers = rc_headers.clone();
+    jwt_create_headers.push(json_ct);
+    let jwt_app = one_shot(
+        addr,
+        host,
+        Method::POST,
+        "/api/v1/oauth-apps.create",
+        jwt_create_headers,
+        json!({
+            "name": "load-bench-jwt",
+            "redirectUri": "https://bench.example/cb",
+            "active": true,
+            "grantTypes": ["client_credentials"],
+            "accessTokenFormat": "jwt",
+            "idTokenSignedResponseAlg": "EdDSA",
+        })
+        .to_string(),
+    )
+    .await;
+    let jwt_basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!(
+            "{}:{}",
+            enc(&str_at(&jwt_app, "/application/clientId")),
+            enc(&str_at(&jwt_app, "/application/clientSecret"))
+        ))
+    );
+    let jwt_basic = (
+        AUTHORIZATION,
+        HeaderValue::from_str(&jwt_basic).expect("basic header"),
     );
 
     let token_body = "grant_type=client_credentials";
@@ -405,6 +440,14 @@ async fn setup(addr: SocketAddr, host: &HeaderValue) -> Vec<Scenario> {
             method: Method::POST,
             path: "/oauth/token".into(),
             headers: vec![basic.clone(), form_ct.clone()],
+            body: Bytes::from_static(token_body.as_bytes()),
+        },
+        Scenario {
+            key: "token-jwt",
+            label: "POST /oauth/token (client_credentials, JWT access token, EdDSA)",
+            method: Method::POST,
+            path: "/oauth/token".into(),
+            headers: vec![jwt_basic, form_ct.clone()],
             body: Bytes::from_static(token_body.as_bytes()),
         },
         Scenario {
@@ -835,6 +878,7 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
         }
     };
     goal("token", 0.25);
+    goal("token-jwt", 0.50);
     goal("introspect", 0.50);
     if failed {
         println!(

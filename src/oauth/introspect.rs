@@ -1,5 +1,9 @@
 //! RFC 7662 introspection and RFC 7009 revocation, both client-authenticated. A client learns only about its own
 //! tokens: anything else (expired, revoked, unknown, another client's) is exactly `{"active":false}`.
+//!
+//! Both formats of access token: an opaque one is found by its digest; a JWT one (`jwt_access.rs`) is verified
+//! first and answered from its claims, then found live by its digest when it is stored (code flow, refresh) or by
+//! its app's epoch and the revoked set when it is not (client_credentials).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,10 +17,12 @@ use utoipa::ToSchema;
 
 use super::client_auth;
 use super::error::{no_store, OAuthError};
+use super::jwt_access::{self, AccessClaims};
 use super::{read_form, FormBody};
 use crate::crypto;
+use crate::model::App;
 use crate::state::AppState;
-use crate::store::TokenKind;
+use crate::store::{TokenKind, TokenRecord};
 
 pub async fn introspect(
     State(s): State<AppState>,
@@ -42,6 +48,9 @@ async fn run_introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = s.clock.now_ms();
+    if jwt_access::is_jwt(token) {
+        return of_jwt(s, &client.app, token, now).await;
+    }
     let rec = s
         .store
         .active_token_of(&crypto::sha256(token.as_bytes()), now, &client.app)
@@ -49,7 +58,8 @@ async fn run_introspect(
     let Some(rec) = rec else {
         return Ok(Introspection::default());
     };
-    let mut v = Introspection {
+    let username = username(s, &rec).await?;
+    Ok(Introspection {
         active: true,
         aud: Some(rec.client_id.clone()),
         client_id: Some(rec.client_id.clone()),
@@ -57,23 +67,49 @@ async fn run_introspect(
         iat: Some(rec.issued_at / 1000),
         iss: Some(s.issuer.to_string()),
         scope: Some(rec.scope),
-        sub: None,
+        sub: Some(match rec.subject.user_id() {
+            Some(id) => id.to_owned(),
+            None => rec.client_id,
+        }),
         token_type: Some(match rec.kind {
             TokenKind::Access => "Bearer",
             TokenKind::Refresh => "refresh_token",
         }),
-        username: None,
+        username,
+    })
+}
+
+/// The username of a stored token's user, if it has one.
+async fn username(s: &AppState, rec: &TokenRecord) -> Result<Option<String>, OAuthError> {
+    let Some(id) = rec.subject.user_id() else {
+        return Ok(None);
     };
-    match rec.subject.user_id() {
-        Some(id) => {
-            if let Some(u) = s.store.get_user(id).await? {
-                v.username = Some(u.username);
-            }
-            v.sub = Some(id.to_owned());
+    Ok(s.store.get_user(id).await?.map(|u| u.username))
+}
+
+/// A JWT access token of `app`: answered from its claims once it verifies and is live (see the module doc).
+async fn of_jwt(
+    s: &AppState,
+    app: &App,
+    token: &str,
+    now: i64,
+) -> Result<Introspection, OAuthError> {
+    let Some(c) = jwt_access::verify(s, token, now).filter(|c| c.client_id == app.client_id) else {
+        return Ok(Introspection::default());
+    };
+    let username = if c.token_epoch.is_some() {
+        if !jwt_access::unstored_live(&s.store, app, &c).await? {
+            return Ok(Introspection::default());
         }
-        None => v.sub = Some(rec.client_id),
-    }
-    Ok(v)
+        None
+    } else {
+        let digest = crypto::sha256(token.as_bytes());
+        match s.store.active_token_of(&digest, now, app).await? {
+            Some(rec) => username(s, &rec).await?,
+            None => return Ok(Introspection::default()),
+        }
+    };
+    Ok(Introspection::of_claims(c, username))
 }
 
 /// RFC 7662 §2.2; anything not live and the caller's is exactly `{"active":false}`. The fields are in sorted
@@ -103,6 +139,48 @@ pub struct Introspection {
     username: Option<String>,
 }
 
+impl Introspection {
+    /// A live JWT access token's answer: its own claims.
+    fn of_claims(c: AccessClaims, username: Option<String>) -> Self {
+        Self {
+            active: true,
+            aud: Some(c.aud),
+            client_id: Some(c.client_id),
+            exp: Some(c.exp),
+            iat: Some(c.iat),
+            iss: Some(c.iss),
+            scope: Some(c.scope),
+            sub: Some(c.sub),
+            token_type: Some("Bearer"),
+            username,
+        }
+    }
+}
+
+/// RFC 7009 for `app`: an unstored JWT access token of its own goes into the revoked set until its `exp`; any
+/// other token is revoked by its digest as the store decides (a refresh token takes its family with it).
+async fn revoke_for(s: &AppState, app: &App, token: &str) -> Result<(), OAuthError> {
+    let now = s.clock.now_ms();
+    let unstored = jwt_access::is_jwt(token)
+        .then(|| jwt_access::verify(s, token, now))
+        .flatten()
+        .filter(|c| c.token_epoch.is_some());
+    match unstored {
+        Some(c) if c.client_id == app.client_id => {
+            s.store
+                .revoke_jti(&c.jti, &c.client_id, c.exp.saturating_mul(1000))
+                .await?
+        }
+        Some(_) => {}
+        None => {
+            s.store
+                .revoke_token(&crypto::sha256(token.as_bytes()), &app.client_id)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn revoke(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -115,10 +193,7 @@ pub async fn revoke(
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        s.store
-            .revoke_token(&crypto::sha256(token.as_bytes()), &client.app.client_id)
-            .await?;
-        Ok::<_, OAuthError>(())
+        revoke_for(&s, &client.app, token).await
     }
     .await;
     match r {

@@ -9,6 +9,7 @@ pub mod flow;
 pub mod id_token_hint;
 pub mod introspect;
 pub mod jwks;
+pub mod jwt_access;
 pub mod logout;
 pub mod metadata;
 pub mod openapi;

@@ -46,6 +46,8 @@ pub enum Outcome {
         record: TokenRecord,
         issued: Issued,
     },
+    /// A client_credentials JWT access token: self-contained (its app's epoch is in it), so nothing is written.
+    Signed(Issued),
 }
 
 impl Outcome {
@@ -113,6 +115,7 @@ impl Outcome {
                     .map_err(|e| store_error(e, "issuing a client token"))?;
                 Ok(issued)
             }
+            Outcome::Signed(issued) => Ok(issued),
             Outcome::Code { .. } => Err(OAuthError::server_error()),
         }
     }

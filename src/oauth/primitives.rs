@@ -18,10 +18,12 @@ use oxide_auth::primitives::registrar::{
 };
 
 use super::error::OAuthError;
+use super::jwt_access::{self, Holder};
 use super::outcome::{Issued, Outcome};
 use crate::clock;
 use crate::core::token_policy::{self, Lifetime};
 use crate::crypto;
+use crate::model::app::AccessTokenFormat;
 use crate::model::oidc::Amr;
 use crate::model::{redirect, App, ClientType, GrantType};
 use crate::state::AppState;
@@ -36,10 +38,12 @@ pub struct Backend<'a> {
     pub app: &'a App,
     /// Whether the authorization request carried `redirect_uri` (then the token request must repeat it).
     pub redirect_uri_sent: bool,
-    /// When the resource owner signed in (the authorize handler sets it from the browser session): the codes'
-    /// `auth_time`.
+    /// When the resource owner signed in: at the authorization endpoint the browser session's (the handler sets
+    /// it), the code's `auth_time`; at the token endpoint the redeemed code's, for a JWT access token's
+    /// `auth_time` (a refresh has it when the handler sets it from the family).
     pub auth_time: Option<clock::Millis>,
     /// The request's `nonce` and the session's `amr` and `sid` (the authorize handler sets them): the code's.
+    /// `amr` is, like `auth_time`, the redeemed code's at the token endpoint.
     pub nonce: Option<String>,
     pub amr: Vec<Amr>,
     pub sid: Option<String>,
@@ -95,12 +99,29 @@ impl<'a> Backend<'a> {
         }
     }
 
-    /// A fresh token (plaintext, and its digest with its expiry under the token policy).
+    /// A fresh random token (plaintext, and its digest with its expiry under the token policy): refresh tokens,
+    /// which are opaque whatever the client's access token format.
     fn new_token(&self, lifetime: Lifetime) -> (String, NewToken) {
         let token = crypto::random_token();
         let digest = crypto::sha256(token.as_bytes());
         let expires_at = lifetime.expires_at(&self.state.config.tokens, self.state.clock.now_ms());
         (token, NewToken { digest, expires_at })
+    }
+
+    /// The access token of this request in its client's format: random (opaque), or an RFC 9068 JWT for `holder`
+    /// (`jwt_access.rs`); and what the store keeps of it (its digest and expiry), whether or not it keeps it.
+    /// `None` when a JWT cannot be signed (no key; logged).
+    fn mint_access(&self, scope: &str, holder: Holder<'_>) -> Option<(String, NewToken)> {
+        let now = self.state.clock.now_ms();
+        let expires_at = Lifetime::Access.expires_at(&self.state.config.tokens, now);
+        let token = match self.app.oidc.access_token_format {
+            AccessTokenFormat::Opaque => crypto::random_token(),
+            AccessTokenFormat::Jwt => {
+                jwt_access::sign(self.state, self.app, holder, scope, expires_at)?
+            }
+        };
+        let digest = crypto::sha256(token.as_bytes());
+        Some((token, NewToken { digest, expires_at }))
     }
 
     /// The token policy's lifetime under this server's `[tokens]` config.
@@ -113,11 +134,24 @@ impl<'a> Backend<'a> {
             .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("static URL"))
     }
 
-    /// The client_credentials token of `grant`: it carries the app's token epoch instead of a family.
-    fn client_token(&mut self, grant: Grant) -> IssuedToken {
+    /// The client_credentials token of `grant`: it carries the app's token epoch instead of a family. An opaque
+    /// one is stored with it; a JWT one carries it and is not stored.
+    fn client_token(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let ttl = self.secs(Lifetime::Access);
-        let (access, token) = self.new_token(Lifetime::Access);
         let scope = scope_str(&grant.scope);
+        let Some((access, token)) = self.mint_access(&scope, Holder::Client) else {
+            self.fail(OAuthError::server_error());
+            return Err(());
+        };
+        let issued = Issued {
+            access: access.clone(),
+            refresh: None,
+            scope: scope.clone(),
+        };
+        if self.app.oidc.access_token_format == AccessTokenFormat::Jwt {
+            self.outcome = Some(Outcome::Signed(issued));
+            return Ok(bearer(access, None, ttl));
+        }
         let record = TokenRecord {
             kind: TokenKind::Access,
             lineage: Lineage::Epoch(self.app.token_epoch),
@@ -131,13 +165,9 @@ impl<'a> Backend<'a> {
         self.outcome = Some(Outcome::Client {
             digest: token.digest,
             record,
-            issued: Issued {
-                access: access.clone(),
-                refresh: None,
-                scope,
-            },
+            issued,
         });
-        bearer(access, None, ttl)
+        Ok(bearer(access, None, ttl))
     }
 }
 
@@ -279,6 +309,8 @@ impl Authorizer for Backend<'_> {
             ));
             return Ok(None);
         }
+        self.auth_time = Some(rec.grant.auth_time);
+        self.amr = rec.grant.amr.clone();
         self.outcome = Some(Outcome::Redeem {
             digest: crypto::sha256(code.as_bytes()),
             family: crypto::random_bytes(),
@@ -307,7 +339,15 @@ impl Issuer for Backend<'_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let ttl = self.secs(Lifetime::Access);
         let scope = scope_str(&grant.scope);
-        let (access, access_rec) = self.new_token(Lifetime::Access);
+        let holder = Holder::User {
+            id: &grant.owner_id,
+            auth_time: self.auth_time,
+            amr: &self.amr,
+        };
+        let Some((access, access_rec)) = self.mint_access(&scope, holder) else {
+            self.fail(OAuthError::server_error());
+            return Err(());
+        };
         let refresh = (self.allow_refresh && token_policy::scope_refreshes(&scope))
             .then(|| self.new_token(Lifetime::Refresh));
         let Some(Outcome::Redeem { verdict, .. }) = &mut self.outcome else {
@@ -329,14 +369,22 @@ impl Issuer for Backend<'_> {
     }
 
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
-        let (access, access_rec) = self.new_token(Lifetime::Access);
+        let scope = scope_str(&grant.scope);
+        let holder = Holder::User {
+            id: &grant.owner_id,
+            auth_time: self.auth_time,
+            amr: &self.amr,
+        };
+        let Some((access, access_rec)) = self.mint_access(&scope, holder) else {
+            self.fail(OAuthError::server_error());
+            return Err(());
+        };
         // The next refresh token carries the old one's scope, so the rule is asked of that, not of `grant`'s
         // (possibly narrowed) scope.
         let granted = self.refresh_token.as_ref();
         let next = (self.allow_refresh
             && granted.is_some_and(|r| token_policy::scope_refreshes(&r.scope)))
         .then(|| self.new_token(Lifetime::Refresh));
-        let scope = scope_str(&grant.scope);
         let next_token = next.as_ref().map(|n| n.0.clone());
         self.outcome = Some(Outcome::Rotate {
             old: crypto::sha256(refresh.as_bytes()),
@@ -390,7 +438,7 @@ pub struct ClientIssuer<'b, 'a>(pub &'b mut Backend<'a>);
 
 impl Issuer for ClientIssuer<'_, '_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
-        Ok(self.0.client_token(grant))
+        self.0.client_token(grant)
     }
 
     fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {

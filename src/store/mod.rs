@@ -147,7 +147,7 @@ impl Store {
         self.0.repair()
     }
 
-    /// Removes expired codes, tokens and sessions up to `now`; returns how many records went.
+    /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went.
     pub fn sweep(&self, now: Millis) -> Result<usize> {
         self.0.sweep(now)
     }
@@ -500,6 +500,21 @@ impl Store {
     /// the revocation is durable.
     pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
         self.0.revoke_token(digest, client_id).await
+    }
+
+    /// Revokes an unstored JWT access token (client_credentials) of `client_id` by its `jti`, until `expires_at`
+    /// (its `exp`; then the sweeper forgets it, since the token is refused by its expiry). Returns once durable.
+    pub async fn revoke_jti(&self, jti: &str, client_id: &str, expires_at: Millis) -> Result<()> {
+        let rec = record::revoked_jti::RevokedJti {
+            client_id: client_id.to_owned(),
+            expires_at,
+        };
+        self.0.revoke_jti(jti, &rec).await
+    }
+
+    /// Whether the unstored JWT access token `jti` was revoked. One point read (introspection's hot path).
+    pub async fn jti_revoked(&self, jti: &str) -> Result<bool> {
+        self.0.jti_revoked(jti)
     }
 
     /// Revokes every family of an app (deleted or deactivated). Call after the app change has committed: any

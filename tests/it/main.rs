@@ -16,6 +16,7 @@ mod oauth_flow;
 mod oidc_authorize;
 mod oidc_claims;
 mod oidc_discovery;
+mod oidc_jwt_access;
 mod oidc_keys;
 mod oidc_logout;
 mod openapi;

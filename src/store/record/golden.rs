@@ -20,6 +20,7 @@ use crate::model::{App, ClientType, GrantType, Link, Provider, Role, SigningKey,
 use crate::store::codec::{self, Record};
 use crate::store::record::app::AppV1;
 use crate::store::record::provider::ProviderV2;
+use crate::store::record::revoked_jti::RevokedJti;
 use crate::store::record::user::{UserV1, UserV2};
 use crate::store::token::{
     CodeRecord, FamilyRecord, GrantRecord, Lineage, Subject, TokenKind, TokenRecord,
@@ -273,6 +274,13 @@ fn signing_keys() -> [SigningKey; 3] {
     ]
 }
 
+fn revoked_jti() -> RevokedJti {
+    RevokedJti {
+        client_id: "golden-client".into(),
+        expires_at: T + 3_600_000,
+    }
+}
+
 /// Every golden of today's version: file name and the bytes encoding its value gives.
 fn current() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -298,6 +306,7 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
             "signing_key_eddsa.v1.bin",
             codec::encode(&signing_keys()[2]),
         ),
+        ("revoked_jti.v1.bin", codec::encode(&revoked_jti())),
     ]
 }
 
@@ -381,6 +390,7 @@ fn golden_bytes_decode_to_todays_values() {
     check("signing_key_rs256.v1.bin", rs);
     check("signing_key_es256.v1.bin", es);
     check("signing_key_eddsa.v1.bin", ed);
+    check("revoked_jti.v1.bin", revoked_jti());
 }
 
 /// The version-2 goldens of the types that gained the sign-in's context read with it defaulted: a session as a

@@ -27,6 +27,7 @@
 mod app;
 mod link;
 mod provider;
+pub(super) mod revoked_jti;
 mod session;
 mod signing_key;
 mod token;

@@ -11,6 +11,7 @@ mod flush;
 mod keys;
 pub(super) mod link;
 mod provider;
+mod revoked_jti;
 pub(super) mod session;
 mod sweep;
 pub mod token;
@@ -48,6 +49,7 @@ pub(super) struct Trees {
     pub families_by_client: sled::Tree,
     pub families_by_user: sled::Tree,
     pub signing_keys: sled::Tree,
+    pub revoked_jti: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -114,6 +116,7 @@ impl Sled {
             families_by_client: tree("families_by_client")?,
             families_by_user: tree("families_by_user")?,
             signing_keys: tree("signing_keys")?,
+            revoked_jti: tree("revoked_jti")?,
             meta: tree("meta")?,
         };
         match t.meta.get("schema") {

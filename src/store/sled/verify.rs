@@ -120,6 +120,7 @@ impl Sled {
         self.check_links(&mut f)?;
         self.check_tokens(&mut f)?;
         self.check_signing_keys(&mut f)?;
+        self.check_revoked_jti(&mut f)?;
         Ok(f)
     }
 
