@@ -17,6 +17,7 @@ mod oidc_authorize;
 mod oidc_claims;
 mod oidc_discovery;
 mod oidc_keys;
+mod oidc_rp;
 mod openapi;
 mod ops;
 mod private_dir;
