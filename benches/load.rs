@@ -1,15 +1,18 @@
 //! Load benchmark of the real release server (docs/benchmarks.md): `cargo bench --bench load`.
 //!
 //! Starts `target/release/latchkey` on an ephemeral 127.0.0.1 port with a fresh data dir, sets up an admin session,
-//! a confidential `client_credentials` app and one access token over HTTP, then drives four endpoints in turn, each
-//! for a fixed time at a fixed number of keep-alive HTTP/1.1 connections (one request in flight per connection):
+//! a confidential `client_credentials` app and one access token over HTTP, then drives the endpoints below in
+//! turn, each for a fixed time at a fixed number of keep-alive HTTP/1.1 connections (one request in flight per
+//! connection):
 //!
 //! - `GET /healthz`: the trivial ceiling of this server on this machine;
 //! - `POST /oauth/token` (`client_credentials`, Basic auth): a store write that is flushed before the answer;
 //! - the same for a client whose access tokens are JWTs (RFC 9068), EdDSA-signed: not stored, no write (RS256
 //!   would measure RSA-2048 signing, ~1 ms of CPU a token: `cargo bench --bench jose`);
 //! - `POST /oauth/introspect` (Basic auth): two point lookups and the cached client-secret check;
-//! - `GET /api/v1/oauth-apps.get?_id=…` (RC headers): session-token lookup and app lookup.
+//! - `GET /api/v1/oauth-apps.get?_id=…` (RC headers): session-token lookup and app lookup;
+//! - `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`: what every OpenID Connect relying
+//!   party fetches (the JWKS is rendered once per key ring).
 //!
 //! It prints one markdown table (req/s, p50/p99 latency, errors, ratio to `/healthz`) and exits non-zero when any
 //! endpoint answered a non-2xx status or failed at the transport level. `LOAD_SECS` (default 10) and `LOAD_CONNS`
@@ -48,7 +51,15 @@ const ADMIN_PASSWORD: &str = "bench-admin";
 const DEFAULT_SECS: u64 = 10;
 const DEFAULT_CONNS: usize = 64;
 /// The endpoint keys `LOAD_ONLY` accepts, in run order.
-const KEYS: [&str; 5] = ["healthz", "token", "token-jwt", "introspect", "apps-get"];
+const KEYS: [&str; 7] = [
+    "healthz",
+    "token",
+    "token-jwt",
+    "introspect",
+    "apps-get",
+    "jwks",
+    "discovery",
+];
 const WARMUP: Duration = Duration::from_secs(2);
 /// A request slower than this counts as an error and its connection is replaced.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -304,7 +315,7 @@ async fn run(cfg: &Config, server: &Server) -> Vec<Outcome> {
     out
 }
 
-/// Logs in, creates the benchmark app and gets one access token; returns the four scenarios.
+/// Logs in, creates the benchmark app and gets one access token; returns the scenarios.
 async fn setup(addr: SocketAddr, host: &HeaderValue) -> Vec<Scenario> {
     let json_ct = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let form_ct = (
@@ -464,6 +475,22 @@ async fn setup(addr: SocketAddr, host: &HeaderValue) -> Vec<Scenario> {
             method: Method::GET,
             path: format!("/api/v1/oauth-apps.get?_id={app_id}"),
             headers: rc_headers,
+            body: Bytes::new(),
+        },
+        Scenario {
+            key: "jwks",
+            label: "GET /.well-known/jwks.json",
+            method: Method::GET,
+            path: "/.well-known/jwks.json".into(),
+            headers: vec![],
+            body: Bytes::new(),
+        },
+        Scenario {
+            key: "discovery",
+            label: "GET /.well-known/openid-configuration",
+            method: Method::GET,
+            path: "/.well-known/openid-configuration".into(),
+            headers: vec![],
             body: Bytes::new(),
         },
     ]
@@ -880,6 +907,8 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
     goal("token", 0.25);
     goal("token-jwt", 0.50);
     goal("introspect", 0.50);
+    goal("jwks", 0.80);
+    goal("discovery", 0.80);
     if failed {
         println!(
             "RESULT: FAILED, requests failed (see ERRORS above); the figures are not trustworthy"

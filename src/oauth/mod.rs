@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod flow;
+pub mod id_token;
 pub mod id_token_hint;
 pub mod introspect;
 pub mod jwks;

@@ -1,6 +1,7 @@
 //! `POST /oauth/token`: authorization_code (+ PKCE), refresh_token and client_credentials, each run through
 //! oxide-auth's flow over the records read before it, its [`Outcome`] then committed in one atomic, durable store
-//! call before the answer (`Cache-Control: no-store`).
+//! call before the answer (`Cache-Control: no-store`). A grant of `openid` also gets an ID token, built from the
+//! sign-in read before the flow and signed after the commit (`id_token.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 use super::client_auth::{self, ClientAuth};
 use super::error::{no_store, OAuthError};
 use super::flow::{CredentialsEndpoint, FlowRequest};
+use super::id_token::{self, SignIn};
 use super::outcome::Outcome;
 use super::params::Params;
 use super::primitives::{Backend, ClientIssuer};
@@ -23,6 +25,7 @@ use crate::core::token_policy::Lifetime;
 use crate::crypto;
 use crate::model::{ClientType, GrantType};
 use crate::state::AppState;
+use crate::store::{Lineage, TokenRecord};
 
 /// `GET /oauth/token`: tokens are never issued over GET (credentials would end up in logs and histories).
 pub async fn token_get() -> Response {
@@ -82,18 +85,26 @@ async fn issue(
             ),
         ));
     }
-    let outcome = match grant {
+    let (outcome, sign_in) = match grant {
         GrantType::AuthorizationCode => authorization_code(s, &client, &params).await?,
         GrantType::RefreshToken => refresh_token(s, &client, &params).await?,
-        GrantType::ClientCredentials => credentials(s, &client, &params)?,
+        GrantType::ClientCredentials => (credentials(s, &client, &params)?, None),
     };
     let issued = outcome.commit_tokens(s, &client.app.client_id).await?;
+    let id_token = match sign_in {
+        Some(sign_in) if id_token::requested(&issued.scope) => {
+            let (access, scope) = (&issued.access, &issued.scope);
+            Some(id_token::issue(s, &client.app, sign_in, access, scope).await?)
+        }
+        _ => None,
+    };
     Ok(TokenResponse {
         access_token: issued.access,
         token_type: "Bearer",
         expires_in: Lifetime::Access.secs(&s.config.tokens),
         refresh_token: issued.refresh,
         scope: issued.scope,
+        id_token,
     })
 }
 
@@ -118,6 +129,10 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     scope: String,
+    /// The OpenID Connect ID token (a signed JWT, OIDC Core §3.1.3.3, §12.2): present when the granted scope has
+    /// `openid` (authorization_code and refresh_token grants; never client_credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 /// oxide-auth's own refusal (the primitives did not record a more precise one), by its typed kind.
@@ -136,12 +151,13 @@ fn oxide_error(desc: Option<&mut AccessTokenError>, used_basic: bool) -> OAuthEr
     OAuthError::new(kind, "the request was rejected")
 }
 
-/// The authorization_code flow over the code as read now (`Store::redeem_code` re-checks it when it commits).
+/// The authorization_code flow over the code as read now (`Store::redeem_code` re-checks it when it commits), and
+/// the sign-in behind the code.
 async fn authorization_code(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
-) -> Result<Outcome, OAuthError> {
+) -> Result<(Outcome, Option<SignIn>), OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -157,20 +173,22 @@ async fn authorization_code(
             None => return Err(OAuthError::invalid_grant("unknown authorization code")),
         }
     }
+    let sign_in = record.as_ref().map(|c| SignIn::of_code(&c.grant));
     let mut backend = Backend::new(s, &client.app);
     backend.code = record;
     let flow = accesstoken::access_token(&mut backend, &req)
         .map(drop)
         .map_err(|mut e| oxide_error(e.description(), client.used_basic));
-    Ok(backend.finish(flow))
+    Ok((backend.finish(flow), sign_in))
 }
 
-/// The refresh_token flow over the refresh token as read now (`Store::rotate_refresh` re-checks it).
+/// The refresh_token flow over the refresh token as read now (`Store::rotate_refresh` re-checks it), and the
+/// sign-in its family recorded when its grant has `openid`.
 async fn refresh_token(
     s: &AppState,
     client: &ClientAuth,
     params: &Params,
-) -> Result<Outcome, OAuthError> {
+) -> Result<(Outcome, Option<SignIn>), OAuthError> {
     let Some(token) = params.get("refresh_token") else {
         return Err(OAuthError::invalid_request("refresh_token is required"));
     };
@@ -180,6 +198,10 @@ async fn refresh_token(
         .store
         .token_record(&crypto::sha256(token.as_bytes()))
         .await?;
+    let sign_in = match &backend.refresh_token {
+        Some(rec) => family_sign_in(s, rec).await?,
+        None => None,
+    };
     let flow = refresh::refresh(&mut backend, &req)
         .map(drop)
         .map_err(|e| match e {
@@ -187,7 +209,20 @@ async fn refresh_token(
             refresh::Error::Unauthorized(..) => OAuthError::invalid_client(client.used_basic),
             refresh::Error::Primitive => OAuthError::server_error(),
         });
-    Ok(backend.finish(flow))
+    Ok((backend.finish(flow), sign_in))
+}
+
+/// The sign-in of a refresh token's family, read only when its grant has `openid` (a narrowed refresh can only
+/// drop scopes, so a grant without it never needs one).
+async fn family_sign_in(s: &AppState, token: &TokenRecord) -> Result<Option<SignIn>, OAuthError> {
+    let Lineage::Family(id) = token.lineage else {
+        return Ok(None);
+    };
+    if !id_token::requested(&token.scope) {
+        return Ok(None);
+    }
+    let family = s.store.family(&id).await?;
+    Ok(family.and_then(|f| SignIn::of_family(token, &f)))
 }
 
 fn credentials(s: &AppState, client: &ClientAuth, params: &Params) -> Result<Outcome, OAuthError> {

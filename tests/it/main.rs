@@ -19,6 +19,7 @@ mod oidc_discovery;
 mod oidc_jwt_access;
 mod oidc_keys;
 mod oidc_logout;
+mod oidc_rp;
 mod openapi;
 mod ops;
 mod private_dir;
