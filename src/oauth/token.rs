@@ -23,6 +23,7 @@ use super::primitives::{Backend, ClientIssuer};
 use super::{read_form, FormBody};
 use crate::core::token_policy::Lifetime;
 use crate::crypto;
+use crate::model::app::AccessTokenFormat;
 use crate::model::{ClientType, GrantType};
 use crate::state::AppState;
 use crate::store::{Lineage, TokenRecord};
@@ -198,10 +199,16 @@ async fn refresh_token(
         .store
         .token_record(&crypto::sha256(token.as_bytes()))
         .await?;
+    let jwt = client.app.oidc.access_token_format == AccessTokenFormat::Jwt;
     let sign_in = match &backend.refresh_token {
-        Some(rec) => family_sign_in(s, rec).await?,
+        Some(rec) => family_sign_in(s, rec, jwt).await?,
         None => None,
     };
+    if let Some(sign_in) = &sign_in {
+        // A JWT access token carries the grant's sign-in (RFC 9068 §2.2.1), refreshed or not.
+        backend.auth_time = Some(sign_in.auth_time);
+        backend.amr = sign_in.amr.clone();
+    }
     let flow = refresh::refresh(&mut backend, &req)
         .map(drop)
         .map_err(|e| match e {
@@ -212,13 +219,18 @@ async fn refresh_token(
     Ok((backend.finish(flow), sign_in))
 }
 
-/// The sign-in of a refresh token's family, read only when its grant has `openid` (a narrowed refresh can only
-/// drop scopes, so a grant without it never needs one).
-async fn family_sign_in(s: &AppState, token: &TokenRecord) -> Result<Option<SignIn>, OAuthError> {
+/// The sign-in of a refresh token's family, read only when something needs it: an ID token (the grant has
+/// `openid`; a narrowed refresh can only drop scopes, so a grant without it never needs one) or a JWT access token
+/// (`jwt`: it carries `auth_time` and `amr`).
+async fn family_sign_in(
+    s: &AppState,
+    token: &TokenRecord,
+    jwt: bool,
+) -> Result<Option<SignIn>, OAuthError> {
     let Lineage::Family(id) = token.lineage else {
         return Ok(None);
     };
-    if !id_token::requested(&token.scope) {
+    if !jwt && !id_token::requested(&token.scope) {
         return Ok(None);
     }
     let family = s.store.family(&id).await?;

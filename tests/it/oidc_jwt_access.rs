@@ -111,6 +111,7 @@ async fn every_grant_of_a_jwt_client_verifies_against_the_jwks_with_rfc_9068_cla
     assert_eq!(c["scope"], "offline_access openid");
     assert_eq!(c["amr"], json!(["pwd"]));
     assert!(c["auth_time"].as_i64().unwrap() <= c["iat"].as_i64().unwrap());
+    let signed_in = (c["auth_time"].clone(), c["amr"].clone());
     assert!(c.get("token_epoch").is_none(), "a stored token: {c}");
     // A stored JWT is a bearer token as an opaque one is.
     let r = s.req(Method::GET, "/oauth/userinfo").bearer_auth(access);
@@ -135,6 +136,8 @@ async fn every_grant_of_a_jwt_client_verifies_against_the_jwks_with_rfc_9068_cla
     let refreshed = v["access_token"].as_str().unwrap();
     let c = check_common(&s, &app, refreshed, "RS256").await;
     assert_eq!(c["sub"], admin.user_id);
+    // RFC 9068 §2.2.1: a refreshed token carries the grant's sign-in, not a new one.
+    assert_eq!((c["auth_time"].clone(), c["amr"].clone()), signed_in);
     assert_eq!(introspect(&s, &app, refreshed).await["active"], true);
     revoke(&s, &app, refreshed).await;
     assert_eq!(
