@@ -9,12 +9,12 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
+use super::session::bearer_user;
 use crate::clock::Clock;
-use crate::crypto::{self, Sealer};
+use crate::crypto::Sealer;
 use crate::model::app::SubjectType;
 use crate::model::profile::StandardClaim;
 use crate::model::{App, User};
-use crate::store::token::TokenKind;
 use crate::store::Store;
 
 /// The purpose [`Sealer::derive`] derives the pairwise-subject secret for ([`pairwise_key`]).
@@ -160,18 +160,7 @@ pub async fn userinfo(
     pairwise_key: &[u8; 32],
     token: &str,
 ) -> Option<Userinfo> {
-    let rec = store
-        .active_token(&crypto::sha256(token.as_bytes()), clock.now_ms())
-        .await
-        .ok()??;
-    if rec.kind != TokenKind::Access {
-        return None;
-    }
-    let user = store
-        .get_user(rec.subject.user_id()?)
-        .await
-        .ok()?
-        .filter(|u| u.active)?;
+    let (user, rec) = bearer_user(store, clock, token).await?;
     let app = store.app_by_client_id(&rec.client_id).await.ok()??;
     if !rec.scope.split(' ').any(|s| s == "openid") {
         return Some(Userinfo::NoOpenid);

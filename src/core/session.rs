@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::app::grants_api;
 use crate::model::oidc::Amr;
 use crate::model::User;
-use crate::store::{LoginToken, Store, TokenKind};
+use crate::store::{LoginToken, Store, TokenKind, TokenRecord};
 
 /// What signing in with a password touches: the store, the clock, the argon2 pool, the per-user and per-IP
 /// failure windows and the hash verified for unknown names.
@@ -190,16 +190,16 @@ pub async fn authenticate_bearer(
     clock: &Clock,
     token: &str,
 ) -> Result<(User, Credential)> {
-    let (user, scope) = bearer_user(store, clock, token)
+    let (user, token) = bearer_user(store, clock, token)
         .await
         .ok_or(Error::Unauthorized)?;
-    let api = grants_api(&scope);
+    let api = grants_api(&token.scope);
     Ok((user, Credential::AccessToken { api }))
 }
 
-/// The user behind a live access token, with the scope the token was granted (client_credentials tokens have no
-/// user).
-pub async fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, String)> {
+/// The active user behind a live access token, with the token's record (its scope, its client);
+/// client_credentials tokens have no user.
+pub async fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(User, TokenRecord)> {
     let rec = store
         .active_token(&crypto::sha256(token.as_bytes()), clock.now_ms())
         .await
@@ -212,7 +212,7 @@ pub async fn bearer_user(store: &Store, clock: &Clock, token: &str) -> Option<(U
         .await
         .ok()?
         .filter(|u| u.active)?;
-    Some((user, rec.scope))
+    Some((user, rec))
 }
 
 #[cfg(test)]
