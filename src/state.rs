@@ -58,6 +58,9 @@ pub struct AppStateInner {
     /// The signing keys: `keys.load().signer(alg)` signs an ID token or JWT access token without a lock
     /// (docs/oidc.md#signing-keys).
     pub keys: Arc<SharedKeyRing>,
+    /// The metadata document (`oauth::metadata`), rendered on first request: it depends only on the issuer and the
+    /// config, which a running server never changes.
+    pub metadata: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
                 crate::core::two_factor::FAILURE_WINDOW_MS,
             )),
             http: http_client(),
+            metadata: std::sync::OnceLock::new(),
             keys,
         }))
     }

@@ -6,11 +6,11 @@
 //! `/auth/.well-known/openid-configuration`): `api::router` mounts them.
 
 use axum::extract::State;
-use axum::Json;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::crypto::jose::SigningAlg;
 use crate::model::app::DEFAULT_SCOPES;
 use crate::state::AppState;
 
@@ -60,9 +60,21 @@ pub struct Metadata {
     userinfo_endpoint: String,
 }
 
-pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
+/// Both well-known locations' handler: the document rendered once per server (it is what every relying party
+/// fetches first, and it never changes while the server runs).
+pub async fn metadata(State(s): State<AppState>) -> Response {
+    let body = s.metadata.get_or_init(|| {
+        serde_json::to_vec(&document(&s))
+            .expect("the metadata serializes")
+            .into()
+    });
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], body.clone()).into_response()
+}
+
+fn document(s: &AppState) -> Metadata {
     let iss = &*s.issuer;
-    Json(Metadata {
+    Metadata {
         issuer: iss.to_owned(),
         authorization_endpoint: format!("{iss}/oauth/authorize"),
         token_endpoint: format!("{iss}/oauth/token"),
@@ -87,7 +99,8 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
             .chain(["address", "phone", crate::model::app::API_SCOPE])
             .collect(),
         subject_types_supported: ["public", "pairwise"],
-        id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
+        // The algorithms that have keys (`[keys] algorithms`), RS256 first.
+        id_token_signing_alg_values_supported: s.keys.policy().algs.iter().map(|a| a.as_str()).collect(),
         claims_supported: {
             let mut all = crate::core::claims::supported();
             all.splice(1..1, TOKEN_CLAIMS);
@@ -96,5 +109,5 @@ pub async fn metadata(State(s): State<AppState>) -> Json<Metadata> {
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
-    })
+    }
 }
