@@ -100,7 +100,13 @@ fn document(s: &AppState) -> Metadata {
             .collect(),
         subject_types_supported: ["public", "pairwise"],
         // The algorithms that have keys (`[keys] algorithms`), RS256 first.
-        id_token_signing_alg_values_supported: s.keys.policy().algs.iter().map(|a| a.as_str()).collect(),
+        id_token_signing_alg_values_supported: s
+            .keys
+            .policy()
+            .algs
+            .iter()
+            .map(|a| a.as_str())
+            .collect(),
         claims_supported: {
             let mut all = crate::core::claims::supported();
             all.splice(1..1, TOKEN_CLAIMS);
