@@ -333,21 +333,27 @@ impl Authorizer for Backend<'_> {
     }
 }
 
+impl Backend<'_> {
+    /// The access token of a user's grant (the code's, or the refresh token's), carrying the sign-in the handler
+    /// set; a token that cannot be minted (no signing key) fails the flow with a server error.
+    fn mint_user_access(&mut self, owner_id: &str, scope: &str) -> Result<(String, NewToken), ()> {
+        let holder = Holder::User {
+            id: owner_id,
+            auth_time: self.auth_time,
+            amr: &self.amr,
+        };
+        let minted = self.mint_access(scope, holder);
+        minted.ok_or_else(|| self.fail(OAuthError::server_error()))
+    }
+}
+
 /// The code and refresh grants' issuer (client_credentials has its own, [`ClientIssuer`]).
 impl Issuer for Backend<'_> {
     /// The first tokens of the family the redeemed code starts.
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let ttl = self.secs(Lifetime::Access);
         let scope = scope_str(&grant.scope);
-        let holder = Holder::User {
-            id: &grant.owner_id,
-            auth_time: self.auth_time,
-            amr: &self.amr,
-        };
-        let Some((access, access_rec)) = self.mint_access(&scope, holder) else {
-            self.fail(OAuthError::server_error());
-            return Err(());
-        };
+        let (access, access_rec) = self.mint_user_access(&grant.owner_id, &scope)?;
         let refresh = (self.allow_refresh && token_policy::scope_refreshes(&scope))
             .then(|| self.new_token(Lifetime::Refresh));
         let Some(Outcome::Redeem { verdict, .. }) = &mut self.outcome else {
@@ -370,15 +376,7 @@ impl Issuer for Backend<'_> {
 
     fn refresh(&mut self, refresh: &str, grant: Grant) -> Result<RefreshedToken, ()> {
         let scope = scope_str(&grant.scope);
-        let holder = Holder::User {
-            id: &grant.owner_id,
-            auth_time: self.auth_time,
-            amr: &self.amr,
-        };
-        let Some((access, access_rec)) = self.mint_access(&scope, holder) else {
-            self.fail(OAuthError::server_error());
-            return Err(());
-        };
+        let (access, access_rec) = self.mint_user_access(&grant.owner_id, &scope)?;
         // The next refresh token carries the old one's scope, so the rule is asked of that, not of `grant`'s
         // (possibly narrowed) scope.
         let granted = self.refresh_token.as_ref();
