@@ -5,6 +5,8 @@
 //! [`Provider`] record the rest of Latchkey reads. Locoia's `custom_auth` is the provider's ordered list of
 //! [`Credential`]s; the first one *is* RC's `-id`/`-secret` pair, so both APIs always agree.
 
+use std::collections::BTreeMap;
+
 pub use super::provider_setting::{Kind, Setting, SettingValue};
 use crate::clock::Millis;
 use crate::error::{Error, Field, Result};
@@ -187,6 +189,12 @@ pub struct Provider {
     /// `-merge_users` may link an account that has a local password (off: such merges are refused, since the
     /// upstream could otherwise take over an account its owner protects with a password).
     pub merge_users_with_password: bool,
+    /// The catalogue preset this provider follows (`google`, `apple`, …: its endpoints, quirks and identity
+    /// mapping); `None` for a Rocket.Chat custom provider, which the `-*` settings above describe entirely.
+    pub preset: Option<String>,
+    /// The preset's own settings that are not secrets (Apple's team id and key id, a Microsoft tenant, …), by
+    /// the name the preset declares. Secrets live sealed in `credentials`.
+    pub options: BTreeMap<String, String>,
 }
 
 macro_rules! field_access {
@@ -244,6 +252,8 @@ impl Provider {
             created_at: now,
             updated_at: now,
             merge_users_with_password: false,
+            preset: None,
+            options: BTreeMap::new(),
         }
     }
 

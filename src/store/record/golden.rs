@@ -3,8 +3,8 @@
 //! instead of in someone's data dir. `<type>.v2.bin` are what the code before the on-disk types wrote (the shared
 //! envelope, version byte 2); `<type>.v1.bin` are the version-1 layouts of the types that have one, made from the
 //! `V1` types with the same values; `<type>.v3.bin` are the layouts of version 3: the sign-in's context (login
-//! tokens, codes, families) and the OpenID Connect fields (users' profiles, apps' settings); their `.v2.bin` still
-//! decode, with the new fields defaulted. `write_golden_files` (ignored) made them; a new version adds files, it
+//! tokens, codes, families), the OpenID Connect fields (users' profiles, apps' settings) and a provider's catalogue
+//! preset and options; their `.v2.bin` still decode, with the new fields defaulted. `write_golden_files` (ignored) made them; a new version adds files, it
 //! never rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
 
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ use crate::model::user::{Email, PasswordDigest, Profile, TwoFactor};
 use crate::model::{App, ClientType, GrantType, Link, Provider, Role, SigningKey, User, UserRef};
 use crate::store::codec::{self, Record};
 use crate::store::record::app::AppV1;
-use crate::store::record::provider::ProviderV2;
+use crate::store::record::provider::ProviderV3;
 use crate::store::record::revoked_jti::RevokedJti;
 use crate::store::record::user::{UserV1, UserV2};
 use crate::store::token::{
@@ -158,6 +158,8 @@ fn provider() -> Provider {
         },
     ];
     p.updated_at = T + 3;
+    p.preset = Some("gitlab".into());
+    p.options = [("tenant".to_owned(), "golden-tenant".to_owned())].into();
     p.merge_users_with_password = true;
     p
 }
@@ -287,7 +289,7 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
         ("user.v3.bin", codec::encode(&user())),
         ("user_plain.v3.bin", codec::encode(&user_plain())),
         ("app.v3.bin", codec::encode(&app())),
-        ("provider.v2.bin", codec::encode(&provider())),
+        ("provider.v3.bin", codec::encode(&provider())),
         ("link.v2.bin", codec::encode(&link())),
         ("login_token.v3.bin", codec::encode(&login_token())),
         ("code.v3.bin", codec::encode(&code())),
@@ -320,6 +322,7 @@ fn version_2() -> Vec<(&'static str, Vec<u8>)> {
             codec::encode_as(2, &UserV2::from(user_plain())),
         ),
         ("app.v2.bin", codec::encode_as(2, &AppV1::from(app()))),
+        ("provider.v2.bin", provider_v2()),
     ]
 }
 
@@ -345,7 +348,21 @@ fn user_v1() -> Vec<u8> {
 
 /// `provider()` as version 1 wrote it: no `merge_users_with_password`.
 fn provider_v1() -> Vec<u8> {
-    codec::encode_as(1, &ProviderV2::from(provider()).base)
+    codec::encode_as(1, &ProviderV3::from(provider()).base.base)
+}
+
+/// `provider()` as version 2 wrote it: no preset, no options.
+fn provider_v2() -> Vec<u8> {
+    codec::encode_as(2, &ProviderV3::from(provider()).base)
+}
+
+/// `provider()` as a version before 3 reads: a custom provider without options.
+fn provider_before_v3() -> Provider {
+    Provider {
+        preset: None,
+        options: Default::default(),
+        ..provider()
+    }
 }
 
 /// Every version-1 golden: file name and its bytes.
@@ -379,7 +396,7 @@ fn golden_bytes_decode_to_todays_values() {
     check("user.v3.bin", user());
     check("user_plain.v3.bin", user_plain());
     check("app.v3.bin", app());
-    check("provider.v2.bin", provider());
+    check("provider.v3.bin", provider());
     check("link.v2.bin", link());
     check("login_token.v3.bin", login_token());
     check("code.v3.bin", code());
@@ -433,6 +450,10 @@ fn version_2_goldens_decode_with_the_new_fields_defaulted() {
         ..app()
     };
     assert_eq!(codec::decode::<App>(&read("app.v2.bin")).unwrap(), a);
+    assert_eq!(
+        codec::decode::<Provider>(&read("provider.v2.bin")).unwrap(),
+        provider_before_v3()
+    );
     for (name, bytes) in version_2() {
         assert_eq!(bytes, read(name), "{name}");
     }
@@ -446,7 +467,7 @@ fn version_1_goldens_decode_with_the_new_fields_defaulted() {
     };
     u.two_factor.as_mut().unwrap().last_totp_step = 0;
     assert_eq!(codec::decode::<User>(&read("user.v1.bin")).unwrap(), u);
-    let mut p = provider();
+    let mut p = provider_before_v3();
     p.merge_users_with_password = false;
     assert_eq!(
         codec::decode::<Provider>(&read("provider.v1.bin")).unwrap(),
@@ -459,7 +480,7 @@ fn version_1_goldens_decode_with_the_new_fields_defaulted() {
 
 /// Every record 0.1.0 wrote (its backup fixture, `tests/fixtures/v0.1.0`) decodes, and re-encoding it writes
 /// today's version with the same bytes, plus, where a type gained fields at the end of its layout, their defaults'
-/// bytes: a provider's flag and a user's second-factor step (one 0 byte each), a user's empty profile (four 0
+/// bytes: a provider's flag, absent preset and empty options and a user's second-factor step (one 0 byte each), a user's empty profile (four 0
 /// bytes), an app's default OIDC settings (RS256, opaque, no URIs, public, ID-token claims on, no extra claims),
 /// `None`, `[]`, `None` for a code's and a family's sign-in context, `["pwd"]` for a login token's methods.
 #[test]
@@ -490,7 +511,7 @@ fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
                 let step = u.two_factor.as_ref().map(|_| 0);
                 step.into_iter().chain([0; 4]).collect()
             }),
-            "providers" => check::<Provider>(&old, |_| vec![0]),
+            "providers" => check::<Provider>(&old, |_| vec![0, 0, 0]),
             "links" => check::<Link>(&old, |_| vec![]),
             "login_tokens" => check::<LoginToken>(&old, |_| vec![1, 3, b'p', b'w', b'd']),
             "codes" => check::<CodeRecord>(&old, |_| vec![0, 0, 0]),

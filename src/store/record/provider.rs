@@ -1,5 +1,8 @@
 //! `providers` values: [`Provider`] with its credentials (secrets sealed by the caller). Version 2 added
-//! `merge_users_with_password` (a version-1 record, 0.1.0, reads as false: such merges stay refused).
+//! `merge_users_with_password` (a version-1 record, 0.1.0, reads as false: such merges stay refused); version 3
+//! added the catalogue `preset` and its `options` (older records read as custom providers without options).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +57,14 @@ pub struct ProviderV2 {
     pub merge_users_with_password: bool,
 }
 
+/// Version 2's fields in place, then the catalogue preset and its non-secret options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderV3 {
+    pub base: ProviderV2,
+    pub preset: Option<String>,
+    pub options: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialV1 {
     pub name: String,
@@ -89,13 +100,16 @@ pub enum KeyFieldV1 {
 }
 
 impl Record for Provider {
-    const VERSION: u8 = 2;
-    type Disk = ProviderV2;
+    const VERSION: u8 = 3;
+    type Disk = ProviderV3;
 
-    fn upgrade(body: Body<'_>) -> Result<ProviderV2> {
+    fn upgrade(body: Body<'_>) -> Result<ProviderV3> {
         match body.version() {
-            1 => body.read::<ProviderV1>().map(Into::into),
-            2 => body.read(),
+            1 => body
+                .read::<ProviderV1>()
+                .map(|v1| ProviderV2::from(v1).into()),
+            2 => body.read::<ProviderV2>().map(Into::into),
+            3 => body.read(),
             _ => body.unknown(),
         }
     }
@@ -110,51 +124,66 @@ impl From<ProviderV1> for ProviderV2 {
     }
 }
 
-impl From<Provider> for ProviderV2 {
-    fn from(p: Provider) -> Self {
+impl From<ProviderV2> for ProviderV3 {
+    fn from(base: ProviderV2) -> Self {
         Self {
-            base: ProviderV1 {
-                id: p.id,
-                name: p.name,
-                enabled: p.enabled,
-                url: p.url,
-                token_path: p.token_path,
-                token_sent_via: p.token_sent_via.into(),
-                identity_token_sent_via: p.identity_token_sent_via.into(),
-                identity_path: p.identity_path,
-                authorize_path: p.authorize_path,
-                scope: p.scope,
-                access_token_param: p.access_token_param,
-                login_style: p.login_style.into(),
-                button_label_text: p.button_label_text,
-                button_label_color: p.button_label_color,
-                button_color: p.button_color,
-                key_field: p.key_field.into(),
-                username_field: p.username_field,
-                email_field: p.email_field,
-                name_field: p.name_field,
-                avatar_field: p.avatar_field,
-                roles_claim: p.roles_claim,
-                groups_claim: p.groups_claim,
-                channels_admin: p.channels_admin,
-                map_channels: p.map_channels,
-                merge_roles: p.merge_roles,
-                roles_to_sync: p.roles_to_sync,
-                merge_users: p.merge_users,
-                merge_users_distinct_services: p.merge_users_distinct_services,
-                show_button: p.show_button,
-                groups_channel_map: p.groups_channel_map,
-                credentials: p.credentials.into_iter().map(Into::into).collect(),
-                created_at: p.created_at,
-                updated_at: p.updated_at,
-            },
-            merge_users_with_password: p.merge_users_with_password,
+            base,
+            preset: None,
+            options: BTreeMap::new(),
         }
     }
 }
 
-impl From<ProviderV2> for Provider {
-    fn from(p: ProviderV2) -> Self {
+impl From<Provider> for ProviderV3 {
+    fn from(p: Provider) -> Self {
+        Self {
+            base: ProviderV2 {
+                base: ProviderV1 {
+                    id: p.id,
+                    name: p.name,
+                    enabled: p.enabled,
+                    url: p.url,
+                    token_path: p.token_path,
+                    token_sent_via: p.token_sent_via.into(),
+                    identity_token_sent_via: p.identity_token_sent_via.into(),
+                    identity_path: p.identity_path,
+                    authorize_path: p.authorize_path,
+                    scope: p.scope,
+                    access_token_param: p.access_token_param,
+                    login_style: p.login_style.into(),
+                    button_label_text: p.button_label_text,
+                    button_label_color: p.button_label_color,
+                    button_color: p.button_color,
+                    key_field: p.key_field.into(),
+                    username_field: p.username_field,
+                    email_field: p.email_field,
+                    name_field: p.name_field,
+                    avatar_field: p.avatar_field,
+                    roles_claim: p.roles_claim,
+                    groups_claim: p.groups_claim,
+                    channels_admin: p.channels_admin,
+                    map_channels: p.map_channels,
+                    merge_roles: p.merge_roles,
+                    roles_to_sync: p.roles_to_sync,
+                    merge_users: p.merge_users,
+                    merge_users_distinct_services: p.merge_users_distinct_services,
+                    show_button: p.show_button,
+                    groups_channel_map: p.groups_channel_map,
+                    credentials: p.credentials.into_iter().map(Into::into).collect(),
+                    created_at: p.created_at,
+                    updated_at: p.updated_at,
+                },
+                merge_users_with_password: p.merge_users_with_password,
+            },
+            preset: p.preset,
+            options: p.options,
+        }
+    }
+}
+
+impl From<ProviderV3> for Provider {
+    fn from(v3: ProviderV3) -> Self {
+        let p = v3.base;
         let b = p.base;
         Self {
             id: b.id,
@@ -191,6 +220,8 @@ impl From<ProviderV2> for Provider {
             created_at: b.created_at,
             updated_at: b.updated_at,
             merge_users_with_password: p.merge_users_with_password,
+            preset: v3.preset,
+            options: v3.options,
         }
     }
 }
