@@ -228,7 +228,8 @@ async fn create(
 pub struct KeyRing {
     signers: Vec<Signer>,
     verifying: Vec<VerifyingKey>,
-    jwks: Vec<u8>,
+    /// Shared, so that every answer hands out the one rendering without copying it.
+    jwks: Arc<[u8]>,
     etag: String,
 }
 
@@ -267,8 +268,9 @@ impl KeyRing {
                 .push(VerifyingKey::new(k.kid.clone(), k.alg, &k.public).map_err(Error::internal)?);
             jwks.push(k.public.jwk(k.alg, &k.kid));
         }
-        let jwks = serde_json::to_vec(&serde_json::json!({ "keys": jwks }))
-            .expect("a JSON value serializes");
+        let jwks: Arc<[u8]> = serde_json::to_vec(&serde_json::json!({ "keys": jwks }))
+            .expect("a JSON value serializes")
+            .into();
         let etag = format!(
             "\"{}\"",
             crate::crypto::secret::b64url(&sha256(&jwks)[..12])
@@ -287,7 +289,7 @@ impl KeyRing {
     }
 
     /// The JWKS document (`{"keys":[…]}`) of every published key, RS256 first.
-    pub fn jwks(&self) -> &[u8] {
+    pub fn jwks(&self) -> &Arc<[u8]> {
         &self.jwks
     }
 

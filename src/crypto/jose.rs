@@ -1,17 +1,17 @@
 //! JOSE: the algorithms and keys Latchkey signs JWTs with (ID tokens, JWT access tokens), their public JWKs and
 //! RFC 7638 thumbprints (the `kid`), signing, and verification of the JWTs Latchkey itself issued.
 //!
-//! The JWS work is jsonwebtoken's (over ring); key generation is ring's for ES256 and Ed25519 and the `rsa`
+//! Signing is ring's over keys parsed once per ring; verification is jsonwebtoken's (over ring); key generation is ring's for ES256 and Ed25519 and the `rsa`
 //! crate's for RSA-2048 (ring cannot generate RSA keys), exported as PKCS#1 DER, the form ring signs with. A
 //! private key is only ever DER bytes here: the store keeps them sealed, and nothing prints them.
 
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use ring::rand::SystemRandom;
 use ring::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents,
-    ECDSA_P256_SHA256_FIXED_SIGNING,
+    ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -202,7 +202,17 @@ pub fn public_key(alg: SigningAlg, der: &[u8]) -> Result<PublicKey, JoseError> {
 pub struct Signer {
     kid: String,
     alg: SigningAlg,
-    key: EncodingKey,
+    key: KeyPair,
+    rng: SystemRandom,
+}
+
+/// A private key parsed once, when the ring is loaded: parsing is most of the cost of a signature (an Ed25519
+/// key derives its public point, an RSA key checks its primes), so a signer that parsed per call, as
+/// jsonwebtoken's `encode` does, signs at half the rate.
+enum KeyPair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 impl fmt::Debug for Signer {
@@ -214,17 +224,31 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// A JWS protected header as Latchkey writes it.
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    typ: &'a str,
+}
+
 impl Signer {
     /// A signer for the private key `der` of `alg` named `kid`; refuses a key that does not parse, so that
     /// [`Signer::sign`] cannot fail on it later.
     pub fn new(kid: String, alg: SigningAlg, der: &[u8]) -> Result<Self, JoseError> {
-        public_key(alg, der)?;
+        let bad = |_| JoseError::BadKey(alg.as_str());
+        let rng = SystemRandom::new();
         let key = match alg {
-            SigningAlg::Rs256 => EncodingKey::from_rsa_der(der),
-            SigningAlg::Es256 => EncodingKey::from_ec_der(der),
-            SigningAlg::EdDsa => EncodingKey::from_ed_der(der),
+            SigningAlg::Rs256 => KeyPair::Rsa(RsaKeyPair::from_der(der).map_err(bad)?),
+            SigningAlg::Es256 => KeyPair::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                    .map_err(bad)?,
+            ),
+            SigningAlg::EdDsa => {
+                KeyPair::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(bad)?)
+            }
         };
-        Ok(Self { kid, alg, key })
+        Ok(Self { kid, alg, key, rng })
     }
 
     pub fn kid(&self) -> &str {
@@ -237,11 +261,33 @@ impl Signer {
 
     /// The compact JWS of `claims`, with `alg`, `kid` and `typ` (`JWT`, `at+jwt`, …) in its header.
     pub fn sign(&self, typ: &str, claims: &impl Serialize) -> String {
-        let mut header = Header::new(self.alg.jwt());
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key)
-            .expect("claims serialize to JSON and the key was checked when the signer was built")
+        let header = JwsHeader {
+            alg: self.alg.as_str(),
+            kid: &self.kid,
+            typ,
+        };
+        let header = serde_json::to_vec(&header).expect("a header serializes");
+        let claims = serde_json::to_vec(claims).expect("claims serialize to JSON");
+        let mut out = b64url(&header);
+        out.push('.');
+        out.push_str(&b64url(&claims));
+        let signature = match &self.key {
+            KeyPair::Rsa(k) => {
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &self.rng, out.as_bytes(), &mut sig)
+                    .expect("RSA signing fails only when the RNG does");
+                sig
+            }
+            KeyPair::Ec(k) => k
+                .sign(&self.rng, out.as_bytes())
+                .expect("ECDSA signing fails only when the RNG does")
+                .as_ref()
+                .to_vec(),
+            KeyPair::Ed(k) => k.sign(out.as_bytes()).as_ref().to_vec(),
+        };
+        out.push('.');
+        out.push_str(&b64url(&signature));
+        out
     }
 }
 
@@ -382,9 +428,14 @@ mod tests {
             b64url(format!(r#"{{"alg":"none","kid":"{}"}}"#, signer.kid()).as_bytes())
         );
         assert!(verify::<Claims>(&none, &keys, &SigningAlg::ALL).is_err());
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
         header.kid = Some(signer.kid().to_owned());
-        let hs = jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(b"k")).unwrap();
+        let hs = jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &jsonwebtoken::EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
         assert_eq!(
             verify::<Claims>(&hs, &keys, &SigningAlg::ALL).unwrap_err(),
             JoseError::Refused("algorithm not allowed")

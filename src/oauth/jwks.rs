@@ -2,6 +2,7 @@
 //! served from the ring's pre-rendered document. Cacheable for a quarter of `publish_ahead` (at most an hour), so
 //! a cache refetches before a newly published key signs; the `ETag` lets it do so cheaply.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +35,7 @@ pub async fn jwks(State(s): State<AppState>, headers: HeaderMap) -> Response {
     (
         headers,
         [(header::CONTENT_TYPE, json)],
-        ring.jwks().to_vec(),
+        Bytes::from_owner(ring.jwks().clone()),
     )
         .into_response()
 }
