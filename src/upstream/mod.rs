@@ -6,6 +6,7 @@
 //! `state` parameter must match it, which also binds the callback to the browser that started it.
 
 pub mod callback;
+mod exchange;
 pub mod identity;
 pub mod start;
 
