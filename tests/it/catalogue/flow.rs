@@ -102,3 +102,47 @@ async fn a_declared_secret_is_sealed_on_apply() {
         );
     }
 }
+
+/// Stack's `POST /oauth-providers` gives a link its provider's Stack type: the preset's, else `custom`.
+#[tokio::test]
+async fn a_link_created_through_stacks_api_has_the_presets_type() {
+    const PROJECT: &str = "6b3c2a1e-0d4f-4a5b-8c7d-9e0f1a2b3c4d";
+    const SERVER_KEY: &str = "catalogue-server-key-aaaaaaaaaaaaaaaaaaaaaaa";
+    let declare = |preset: &str| latchkey::config::DeclaredProvider {
+        preset: preset.into(),
+        client_id: "cid".into(),
+        url: "https://upstream.example".into(),
+        ..Default::default()
+    };
+    let providers = vec![declare("bitbucket"), declare("dolphin")];
+    let s = TestServer::new()
+        .user("jane", "jane-pw")
+        .config(move |c| {
+            c.stack.project_id = PROJECT.into();
+            c.stack.server_key = SERVER_KEY.into();
+            c.providers = providers;
+        })
+        .start()
+        .await;
+    let admin = s.admin().await;
+    let (_, info) = s.get("/api/v1/users.info?username=jane", &admin).await;
+    let user = info["user"]["_id"].as_str().unwrap();
+    for (provider, want) in [("bitbucket", "bitbucket"), ("dolphin", "custom")] {
+        let r = s
+            .http
+            .post(format!("{}/api/v1/oauth-providers", s.url))
+            .header("X-Stack-Project-Id", PROJECT)
+            .header("X-Stack-Access-Type", "server")
+            .header("X-Stack-Secret-Server-Key", SERVER_KEY)
+            .json(
+                &json!({"user_id": user, "provider_config_id": provider, "account_id": "acc-1",
+                "allow_sign_in": true, "allow_connected_accounts": false}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = crate::common::json_of(r).await;
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(v["type"], want, "{provider}: {v}");
+    }
+}
