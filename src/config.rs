@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::jose::SigningAlg;
 use crate::crypto::Argon2Params;
+use crate::model::provider::Setting;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +37,7 @@ pub struct Config {
     pub apps: AppsConfig,
     pub clients: Vec<DeclaredClient>,
     pub users: Vec<DeclaredUser>,
+    pub providers: Vec<DeclaredProvider>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -164,6 +166,126 @@ pub struct DeclaredUser {
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A sign-in provider declared in the config file (`[[providers]]`), upserted at start like `[[clients]]`
+/// (docs/config.md#providers): a catalogue preset, or a Rocket.Chat custom provider described by its fields.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeclaredProvider {
+    /// The service key (`/login/<service>`), normalized as Rocket.Chat does; empty: the preset id.
+    pub service: String,
+    /// A catalogue preset id (`github`, …); empty: a custom provider.
+    pub preset: String,
+    pub client_id: String,
+    /// Sealed under the master key when applied; never logged. Empty keeps the stored one.
+    pub client_secret: String,
+    /// The upstream's base URL: a preset's host override (self-hosted, tests), a custom provider's `-url`.
+    pub url: String,
+    /// Empty: the preset's default scopes (a custom provider keeps its `-scope`).
+    pub scope: String,
+    /// The preset's non-secret options (`tenant` for Microsoft).
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Unset: enabled.
+    pub enabled: Option<bool>,
+    pub merge_users: bool,
+    /// `username` or `email`; empty keeps the current one (`username` when new).
+    pub key_field: String,
+    /// A custom provider's Rocket.Chat settings; empty keeps the current value (RC's default when new).
+    pub authorize_path: String,
+    pub token_path: String,
+    pub identity_path: String,
+    pub token_sent_via: String,
+    pub identity_token_sent_via: String,
+    pub username_field: String,
+    pub email_field: String,
+    pub name_field: String,
+    pub avatar_field: String,
+}
+
+/// Everything but the secret, so a logged config cannot leak it.
+impl std::fmt::Debug for DeclaredProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeclaredProvider")
+            .field("service", &self.service)
+            .field("preset", &self.preset)
+            .field("client_id", &self.client_id)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeclaredProvider {
+    /// The name the provider is stored under: `service`, else the preset id.
+    pub fn name(&self) -> &str {
+        if self.service.is_empty() {
+            &self.preset
+        } else {
+            &self.service
+        }
+    }
+
+    /// The service key it is stored under (`github_enterprise`, `myidp`).
+    pub fn service_key(&self) -> String {
+        use crate::model::provider::{normalize_name, service_key};
+        service_key(&normalize_name(self.name()))
+    }
+
+    /// The custom-only fields that are set: their key here, the Rocket.Chat setting, the value.
+    pub fn custom_fields(&self) -> impl Iterator<Item = (&'static str, Setting, &str)> {
+        [
+            (
+                "authorize_path",
+                Setting::AuthorizePath,
+                &self.authorize_path,
+            ),
+            ("token_path", Setting::TokenPath, &self.token_path),
+            ("identity_path", Setting::IdentityPath, &self.identity_path),
+            (
+                "token_sent_via",
+                Setting::TokenSentVia,
+                &self.token_sent_via,
+            ),
+            (
+                "identity_token_sent_via",
+                Setting::IdentityTokenSentVia,
+                &self.identity_token_sent_via,
+            ),
+            (
+                "username_field",
+                Setting::UsernameField,
+                &self.username_field,
+            ),
+            ("email_field", Setting::EmailField, &self.email_field),
+            ("name_field", Setting::NameField, &self.name_field),
+            ("avatar_field", Setting::AvatarField, &self.avatar_field),
+        ]
+        .into_iter()
+        .filter(|(_, _, v)| !v.is_empty())
+        .map(|(k, s, v)| (k, s, v.as_str()))
+    }
+
+    /// What can be checked without the store: a name, a known preset with declared options, no custom-only
+    /// field on a preset, a client id.
+    fn validate(&self) -> Result<(), String> {
+        let at = format!("providers[{:?}]", self.name());
+        crate::model::provider::validate_name(self.name())
+            .map_err(|e| format!("{at}: service or preset: {e}"))?;
+        if !self.preset.is_empty() {
+            crate::model::catalogue::check(&self.preset, &self.options)
+                .map_err(|e| format!("{at}: {e}"))?;
+            if let Some((k, ..)) = self.custom_fields().next() {
+                return Err(format!("{at}: {k} is for custom providers (no preset)"));
+            }
+        } else if !self.options.is_empty() {
+            return Err(format!("{at}: options need a preset"));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(format!("{at}: client_id is required"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -185,6 +307,7 @@ impl Default for Config {
             apps: AppsConfig::default(),
             clients: Vec::new(),
             users: Vec::new(),
+            providers: Vec::new(),
         }
     }
 }
@@ -412,6 +535,13 @@ impl Config {
         }
         if self.admin.username.is_empty() {
             return Err("admin.username must not be empty".into());
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            p.validate()?;
+            let key = p.service_key();
+            if self.providers[..i].iter().any(|o| o.service_key() == key) {
+                return Err(format!("providers: {key:?} is declared twice"));
+            }
         }
         Ok(())
     }
@@ -733,5 +863,42 @@ mod tests {
             ..Default::default()
         });
         assert!(e.unwrap_err().contains("does not exist"));
+    }
+
+    #[test]
+    fn declared_providers_are_checked_and_their_secret_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |p: DeclaredProvider| {
+            let mut c = Config::for_test(dir.path());
+            c.providers = vec![p];
+            c.validate()
+        };
+        let github = DeclaredProvider {
+            preset: "github".into(),
+            client_id: "cid".into(),
+            client_secret: "top-secret".into(),
+            ..Default::default()
+        };
+        assert!(with(github.clone()).is_ok());
+        assert!(!format!("{github:?}").contains("top-secret"));
+        assert_eq!(github.service_key(), "github");
+        let bad = |edit: fn(&mut DeclaredProvider)| {
+            let mut p = github.clone();
+            edit(&mut p);
+            with(p).unwrap_err()
+        };
+        assert!(bad(|p| p.preset = "myspace".into()).contains("unknown preset"));
+        assert!(bad(|p| p.token_path = "/t".into()).contains("token_path is for custom providers"));
+        assert!(bad(|p| p.client_id.clear()).contains("client_id is required"));
+        assert!(bad(|p| {
+            p.options.insert("tenant".into(), "x".into());
+        })
+        .contains("no option"));
+        let mut twice = Config::for_test(dir.path());
+        let mut custom = github.clone();
+        custom.preset.clear();
+        custom.service = "GitHub".into();
+        twice.providers = vec![github, custom];
+        assert!(twice.validate().unwrap_err().contains("declared twice"));
     }
 }

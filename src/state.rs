@@ -191,6 +191,7 @@ impl AppState {
             issuer: &self.issuer,
             users: self.users(),
             apps: self.apps(),
+            providers: self.providers(),
         }
     }
 }

@@ -1,21 +1,24 @@
-//! First-start setup: the admin user, declared `[[users]]` and `[[clients]]`, the Stack project keys, and the
-//! `--dev` demo.
+//! First-start setup: the admin user, declared `[[users]]`, `[[clients]]` and `[[providers]]`, the Stack project
+//! keys, and the `--dev` demo.
 
 use crate::config::Config;
 use crate::core::app::{self, Apps};
+use crate::core::provider::{self, Providers};
 use crate::core::user::{self, Users};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::{AppInput, OidcInput};
-use crate::model::User;
+use crate::model::provider::{Setting, SettingValue};
+use crate::model::{Provider, User};
 
-/// What start-up touches: the config it applies, the issuer the `--dev` lines name, and the user and app use
-/// cases' contexts (the store is theirs).
+/// What start-up touches: the config it applies, the issuer the `--dev` lines name, and the user, app and
+/// provider use cases' contexts (the store is theirs).
 #[derive(Clone, Copy)]
 pub struct Setup<'a> {
     pub config: &'a Config,
     pub issuer: &'a str,
     pub users: Users<'a>,
     pub apps: Apps<'a>,
+    pub providers: Providers<'a>,
 }
 
 /// The `--dev` demo client's id (stable, so its authorize URL can be bookmarked).
@@ -177,6 +180,54 @@ pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
     Ok(())
 }
 
+/// Upserts `[[providers]]` (checked by `Config::validate`): added when missing, then set as declared; the client
+/// secret is sealed under the provider's id before the store sees it. A preset provider gets its preset, options
+/// and scope (empty: the preset's); a custom one the Rocket.Chat fields it declares.
+pub async fn declared_providers(ctx: Setup<'_>) -> Result<()> {
+    let pc = ctx.providers;
+    for d in &ctx.config.providers {
+        let p = provider::add(pc.store, pc.clock, d.name()).await?;
+        let sealed = (!d.client_secret.is_empty())
+            .then(|| pc.sealer.seal(d.client_secret.as_bytes(), p.id.as_bytes()));
+        let now = pc.clock.now_ms();
+        pc.store
+            .update_provider(&p.service_key(), |q| {
+                if q.id != p.id {
+                    return Err(Error::NotFound(Entity::Provider));
+                }
+                declare(q, d)?;
+                if let Some(s) = &sealed {
+                    q.set_sealed_secret(Some(s.clone()));
+                }
+                q.updated_at = now;
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sets what `[[providers]]` entry `d` declares on `q` (all but the secret).
+fn declare(q: &mut Provider, d: &crate::config::DeclaredProvider) -> Result<()> {
+    let str = |v: &str| SettingValue::Str(v.to_owned());
+    q.preset = Some(d.preset.clone()).filter(|p| !p.is_empty());
+    q.options = d.options.clone();
+    q.enabled = d.enabled.unwrap_or(true);
+    q.merge_users = d.merge_users;
+    q.set(Setting::Id, str(&d.client_id))?;
+    q.set(Setting::Url, str(&d.url))?;
+    if q.preset.is_some() || !d.scope.is_empty() {
+        q.set(Setting::Scope, str(&d.scope))?;
+    }
+    if !d.key_field.is_empty() {
+        q.set(Setting::KeyField, str(&d.key_field))?;
+    }
+    for (_, setting, value) in d.custom_fields() {
+        q.set(setting, str(value))?;
+    }
+    Ok(())
+}
+
 /// Runs every start-up step in order.
 pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
     let mut out = Announcements::default();
@@ -196,6 +247,7 @@ pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
             .find(User::is_admin))
         .ok_or(Error::NotFound(Entity::Admin))?;
     declared_clients(ctx, &owner).await?;
+    declared_providers(ctx).await?;
     stack_keys(ctx, &mut out).await?;
     if ctx.config.dev {
         dev_demo(ctx, &owner, &mut out).await?;

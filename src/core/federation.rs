@@ -11,7 +11,8 @@
 use crate::clock::Clock;
 use crate::crypto;
 use crate::error::{Error, Field, Result, Rule};
-use crate::model::link::{Link, CUSTOM_TYPE};
+use crate::model::catalogue;
+use crate::model::link::Link;
 use crate::model::provider::{KeyField, Provider};
 use crate::model::user::{normalize_email, Email};
 use crate::model::{Role, User};
@@ -95,7 +96,7 @@ pub async fn sign_in(
         id: crypto::uuid_v4(),
         user_id: user.id.clone(),
         provider: p.service_key(),
-        provider_type: CUSTOM_TYPE.into(),
+        provider_type: catalogue::link_type(p).into(),
         email: ident.email.clone(),
         allow_sign_in: true,
         allow_connected_accounts: true,
@@ -398,5 +399,22 @@ mod tests {
             decide(&w.store, &p, &id).await,
             Err(Error::Unauthorized)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_link_through_a_preset_has_its_stack_type() {
+        let w = World::new().await;
+        let p = provider(&w, |p| p.preset = Some("github".into())).await;
+        let user = sign_in(
+            &w.store,
+            &w.clock,
+            &p,
+            &ident("9", Some("octo"), None, false),
+            vec![],
+        )
+        .await
+        .unwrap();
+        let links = w.store.links_of_user(&user.id).await.unwrap();
+        assert_eq!(links[0].provider_type, "github");
     }
 }

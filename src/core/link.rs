@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::crypto::uuid_v4;
 use crate::error::{Entity, Error, Result};
+use crate::model::catalogue;
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
 use crate::store::Store;
 
@@ -29,15 +30,21 @@ pub struct LinkChange {
     pub account_id: Option<String>,
 }
 
-/// Creates a link of type `custom`. The store checks, atomically, that the provider exists and is enabled, that
-/// the user exists, and the two sign-in rules.
+/// Creates a link whose type is its provider's Stack type (`custom` for custom providers and Rocket.Chat-only
+/// presets). The store checks, atomically, that the provider exists and is enabled, that the user exists, and the
+/// two sign-in rules.
 pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link> {
+    let provider_type = match store.get_provider(&input.provider).await? {
+        Some(p) => catalogue::link_type(&p),
+        // The store refuses the link below; the type is never seen.
+        None => CUSTOM_TYPE,
+    };
     let created_at = store.next_link_time(&input.user_id, clock.now_ms()).await?;
     let link = Link {
         id: uuid_v4(),
         user_id: input.user_id,
         provider: input.provider,
-        provider_type: CUSTOM_TYPE.into(),
+        provider_type: provider_type.into(),
         email: input.email,
         allow_sign_in: input.allow_sign_in,
         allow_connected_accounts: input.allow_connected_accounts,
@@ -233,5 +240,35 @@ mod tests {
         assert!(res.is_err(), "{res:?}");
         let empty = create(&w.store, &w.clock, new_link(&jane.id, "", true)).await;
         assert!(matches!(empty, Err(Error::Invalid { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_link_takes_its_presets_stack_type() {
+        let w = World::new().await;
+        let jane = w.user("jane", &["user"]).await;
+        for (name, preset, want) in [
+            ("Gitlab", Some("gitlab"), "gitlab"),
+            ("Nextcloud", Some("nextcloud"), "custom"),
+            ("Idp", None, "custom"),
+        ] {
+            crate::core::provider::add(&w.store, &w.clock, name)
+                .await
+                .unwrap();
+            let key = name.to_ascii_lowercase();
+            w.store
+                .update_provider(&key, |p| {
+                    p.enabled = true;
+                    p.preset = preset.map(str::to_owned);
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            let input = NewLink {
+                provider: key,
+                ..new_link(&jane.id, "a1", false)
+            };
+            let link = create(&w.store, &w.clock, input).await.unwrap();
+            assert_eq!(link.provider_type, want, "{name}");
+        }
     }
 }

@@ -1,11 +1,14 @@
-//! Federated sign-in through custom OAuth providers (docs/endpoints.md#federation), as Rocket.Chat's custom OAuth does it:
-//! `GET /login/<service>` starts at the upstream (state + PKCE), `GET /_oauth/<service>` finishes (code exchange,
-//! identity, link or user), then the pending `return_to` (usually `/oauth/authorize`) continues.
+//! Federated sign-in through custom OAuth providers and catalogue presets (docs/endpoints.md#federation), as
+//! Rocket.Chat's OAuth does it: `GET /login/<service>` starts at the upstream (state + PKCE), `GET
+//! /_oauth/<service>` finishes (code exchange, identity, link or user), then the pending `return_to` (usually
+//! `/oauth/authorize`) continues. What the upstream is and how it is spoken to comes from one place,
+//! `model::catalogue::resolve`.
 //!
 //! The pending sign-in travels in a cookie sealed under the master key (no server state, survives restarts); the
 //! `state` parameter must match it, which also binds the callback to the browser that started it.
 
 pub mod callback;
+mod exchange;
 pub mod identity;
 pub mod start;
 

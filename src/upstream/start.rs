@@ -1,4 +1,5 @@
-//! `GET /login/<service>?return_to=…`: redirect to the upstream's authorization endpoint with state and PKCE.
+//! `GET /login/<service>?return_to=…`: redirect to the upstream's authorization endpoint with state, and PKCE
+//! when the upstream takes it (custom providers always; presets as their entry says).
 
 use std::collections::HashMap;
 
@@ -8,6 +9,7 @@ use axum::response::Response;
 
 use super::{callback_url, cookie_name, seal_pending, Pending};
 use crate::crypto;
+use crate::model::catalogue;
 use crate::state::AppState;
 use crate::web::pages::{error_page, safe_return_to, see_other, server_error};
 use crate::web::session::set_cookie;
@@ -31,14 +33,11 @@ pub async fn start(
         }
         Err(_) => return server_error(),
     };
-    if provider.url.is_empty() && !provider.authorize_path.starts_with("http") {
-        return error_page(
-            StatusCode::BAD_GATEWAY,
-            "Provider not configured",
-            &format!("{} has no server URL configured.", provider.name),
-        );
-    }
-    let Ok(mut url) = url::Url::parse(&provider.endpoint(&provider.authorize_path)) else {
+    let up = match catalogue::resolve(&provider) {
+        Ok(up) => up,
+        Err(why) => return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &why),
+    };
+    let Ok(mut url) = url::Url::parse(&up.authorize_url) else {
         return error_page(
             StatusCode::BAD_GATEWAY,
             "Provider not configured",
@@ -52,15 +51,19 @@ pub async fn start(
         return_to: safe_return_to(q.get("return_to").map(String::as_str)),
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
     };
-    let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", provider.client_id())
-        .append_pair("redirect_uri", &callback_url(&s, &service))
-        .append_pair("scope", &provider.sign_in_scope())
-        .append_pair("state", &pending.state)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", provider.client_id())
+            .append_pair("redirect_uri", &callback_url(&s, &service))
+            .append_pair("scope", &up.scope)
+            .append_pair("state", &pending.state);
+        if up.pkce {
+            let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
+            q.append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+        }
+    }
     let cookie = set_cookie(
         &s,
         &cookie_name(&s),

@@ -4,6 +4,7 @@ mod apps;
 mod authz;
 mod backup;
 mod browser;
+mod catalogue;
 mod common;
 mod compat;
 mod crash;

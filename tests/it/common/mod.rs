@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod steps;
 mod test_server;
+pub mod upstream;
 
 pub use test_server::TestServer;
 

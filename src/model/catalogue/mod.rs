@@ -1,0 +1,234 @@
+//! The provider catalogue: one declarative [`Preset`] per upstream that Latchkey knows by name (Stack Auth's
+//! standard types, Rocket.Chat's built-in services), and the resolver that turns a stored [`Provider`] into the
+//! [`Upstream`] federated sign-in talks to (README.md#provider-presets).
+//!
+//! Pure data, no IO: the sign-in engine (`upstream`) follows what an entry says, `core` reads the Stack type of a
+//! link from it, and the config checks `[[providers]]` against it. Adding a provider is adding one entry to
+//! [`stack`] or [`rocketchat`] (and a row to the README's table).
+
+mod resolve;
+mod rocketchat;
+mod stack;
+
+pub use resolve::{resolve, IdentityAuth, Mapper, Upstream};
+
+use crate::model::link::CUSTOM_TYPE;
+use crate::model::Provider;
+
+/// How a preset's upstream signs users in. Only [`Protocol::OAuth2`] entries are in the catalogue today; the
+/// other two name what the generic OpenID Connect issuer, Apple (`Oidc`) and Rocket.Chat's Twitter (`OAuth1`)
+/// will need, so that their entries slot in beside these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Authorization code (RFC 6749) and an identity document fetched with the access token.
+    OAuth2,
+    /// OpenID Connect: the identity comes from a verified ID token.
+    Oidc,
+    /// OAuth 1.0a (RFC 5849).
+    OAuth1,
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    Post,
+}
+
+/// The value of an extra header on the identity request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// The provider's client id (Twitch's `Client-Id`).
+    ClientId,
+    Fixed(&'static str),
+}
+
+/// Which upstream answer proves the email verified: what the upstream itself says, never an assumption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailVerified {
+    /// The upstream vouches for no email (or says it does not check): never verified.
+    Never,
+    /// A claim of the identity (below the root): `true`, or the string `"true"`.
+    Claim(&'static str),
+    /// The secondary emails endpoint: the address is listed there as verified.
+    EmailsEndpoint,
+    /// The upstream documents that the email it returns is always a verified one (Twitch).
+    Documented,
+}
+
+/// How the picture URL is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Picture {
+    None,
+    /// A dotted path below the root.
+    Path(&'static str),
+    /// Discord's CDN URL, built from the user id and the `avatar` hash.
+    Discord,
+}
+
+/// How an identity document maps to an account. Paths are dotted (`picture.data.url`) and read below `root`;
+/// an empty path means the upstream has no such field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Where the account sits in the document (`data` for X, `data.0` for Twitch, `ocs.data` for Nextcloud).
+    pub root: &'static str,
+    pub id: &'static str,
+    pub email: &'static str,
+    pub email_verified: EmailVerified,
+    /// The display name: the first of these that is present.
+    pub name: &'static [&'static str],
+    pub username: &'static str,
+    pub picture: Picture,
+}
+
+/// A secondary emails endpoint (GitHub, Bitbucket), read when the identity has no email or when it is the proof
+/// of verification: the primary verified address is the one used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Emails {
+    pub url: &'static str,
+    /// Where the list sits in the answer (`""`: the answer is the list, `values` for Bitbucket).
+    pub list: &'static str,
+    pub address: &'static str,
+    pub primary: &'static str,
+    pub verified: &'static str,
+}
+
+/// One catalogue entry. Endpoint URLs are the upstream's own; a provider's `url` replaces their scheme and host
+/// (self-hosted GitLab, GitHub Enterprise, tests), and `{option}` placeholders take the provider's option or the
+/// default declared in [`Preset::options`] (Microsoft's `{tenant}`). An entry without a host (`/oauth2/token`)
+/// needs the provider's `url`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Preset {
+    /// The preset id: Rocket.Chat's service name or Stack's type; a provider's default service key.
+    pub id: &'static str,
+    pub display_name: &'static str,
+    /// Stack's `type` of a link through this preset; `None`: a Rocket.Chat-only service (links say `custom`).
+    pub stack_type: Option<&'static str>,
+    pub protocol: Protocol,
+    pub authorize: &'static str,
+    pub token: &'static str,
+    pub identity: &'static str,
+    pub emails: Option<Emails>,
+    /// Requested unless the provider sets its own scope.
+    pub scopes: &'static str,
+    pub pkce: bool,
+    pub client_auth: ClientAuth,
+    pub identity_auth: IdentityAuth,
+    pub identity_headers: &'static [(&'static str, HeaderValue)],
+    pub mapping: Mapping,
+    /// The non-secret options the entry reads (`Provider::options`), each with its default.
+    pub options: &'static [(&'static str, &'static str)],
+}
+
+/// Every preset, Stack's standard types first.
+pub fn all() -> impl Iterator<Item = &'static Preset> {
+    stack::PRESETS.iter().chain(rocketchat::PRESETS.iter())
+}
+
+/// The preset called `id`.
+pub fn find(id: &str) -> Option<&'static Preset> {
+    all().find(|p| p.id == id)
+}
+
+/// Stack's `type` of a link through provider `p`: its preset's Stack type, else [`CUSTOM_TYPE`] (custom
+/// providers and Rocket.Chat-only presets).
+pub fn link_type(p: &Provider) -> &'static str {
+    p.preset
+        .as_deref()
+        .and_then(find)
+        .and_then(|preset| preset.stack_type)
+        .unwrap_or(CUSTOM_TYPE)
+}
+
+/// Checks a preset id and its options as a caller gives them: a known OAuth 2.0 preset, declared option names,
+/// option values that are safe inside a URL path.
+pub fn check(
+    preset: &str,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let p = find(preset).ok_or_else(|| {
+        let known: Vec<&str> = all().map(|p| p.id).collect();
+        format!("unknown preset {preset:?} (one of {})", known.join(", "))
+    })?;
+    for (k, v) in options {
+        if !p.options.iter().any(|(name, _)| name == k) {
+            return Err(format!("preset {preset:?} has no option {k:?}"));
+        }
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        {
+            return Err(format!(
+                "option {k:?} must be letters, digits, '-', '.' or '_'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_stack_types_are_stacks() {
+        let ids: Vec<&str> = all().map(|p| p.id).collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert!(!ids[..i].contains(id), "{id} twice");
+        }
+        let stack = [
+            "google",
+            "github",
+            "microsoft",
+            "spotify",
+            "facebook",
+            "discord",
+            "gitlab",
+            "bitbucket",
+            "linkedin",
+            "x",
+            "twitch",
+        ];
+        for t in stack {
+            assert_eq!(find(t).unwrap().stack_type, Some(t), "{t}");
+        }
+        for rc in [
+            "github_enterprise",
+            "nextcloud",
+            "wordpress",
+            "tokenpass",
+            "drupal",
+            "dolphin",
+        ] {
+            assert_eq!(find(rc).unwrap().stack_type, None, "{rc}");
+        }
+        assert!(all().all(|p| p.protocol == Protocol::OAuth2));
+    }
+
+    #[test]
+    fn a_link_type_is_the_presets_stack_type_or_custom() {
+        let mut p = Provider::new("id".into(), "Gitlab".into(), 0);
+        assert_eq!(link_type(&p), "custom");
+        p.preset = Some("gitlab".into());
+        assert_eq!(link_type(&p), "gitlab");
+        p.preset = Some("nextcloud".into());
+        assert_eq!(link_type(&p), "custom");
+        p.preset = Some("apple".into());
+        assert_eq!(link_type(&p), "custom", "not (yet) in the catalogue");
+    }
+
+    #[test]
+    fn options_are_declared_and_url_safe() {
+        let opts = |k: &str, v: &str| [(k.to_owned(), v.to_owned())].into_iter().collect();
+        assert!(check("microsoft", &opts("tenant", "contoso.onmicrosoft.com")).is_ok());
+        assert!(check("microsoft", &opts("tenant", "a/../b")).is_err());
+        assert!(check("microsoft", &opts("region", "eu")).is_err());
+        assert!(check("github", &Default::default()).is_ok());
+        assert!(check("apple", &Default::default())
+            .unwrap_err()
+            .contains("unknown preset"));
+    }
+}
