@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::identity;
 use super::{callback_url, cookie_name, open_pending};
+use super::{identity, oidc};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
@@ -89,6 +89,13 @@ async fn finish(
     if pending.expires_at <= s.clock.now_ms() {
         return Err(Failure::request("this sign-in took too long; start again"));
     }
+    let (provider, oidc) = oidc::resolve(s, provider)
+        .await
+        .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+    if let Some(d) = &oidc {
+        oidc::check_response_iss(d, q.get("iss"))
+            .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+    }
     if let Some(err) = q.get("error") {
         let desc = q
             .get("error_description")
@@ -113,7 +120,20 @@ async fn finish(
                 Failure::upstream(format!("{name}'s token response has no access_token"))
             })?
             .to_owned();
-        let doc = fetch_identity(s, &provider, &access).await?;
+        let doc = match &oidc {
+            None => fetch_identity(s, &provider, &access).await?,
+            Some(d) => {
+                let nonce = pending.nonce.as_deref().unwrap_or_default();
+                let claims = oidc::verify_id_token(s, d, &provider, &tokens, nonce).await;
+                let claims = claims.map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+                let info = match d.userinfo_endpoint {
+                    Some(_) => Some(fetch_identity(s, &provider, &access).await?),
+                    None => None,
+                };
+                oidc::identity(claims, info)
+                    .map_err(|e| Failure::upstream(format!("{name}: {e}")))?
+            }
+        };
         Ok((tokens, doc))
     })
     .await
@@ -254,7 +274,7 @@ async fn fetch_identity(s: &AppState, p: &Provider, access: &str) -> Result<Valu
 }
 
 /// Why an upstream answer's body was not read.
-enum BodyError {
+pub(super) enum BodyError {
     /// Larger than the cap (announced or streamed).
     TooLarge(usize),
     Read,
@@ -275,7 +295,10 @@ impl BodyError {
 
 /// An upstream answer's body, at most `cap` bytes. Read chunk by chunk and abandoned as soon as it outgrows the
 /// cap (or announces that it will), so a hostile upstream cannot make the server buffer a huge document.
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub(super) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge(cap));
     }
@@ -296,7 +319,7 @@ fn clip(s: &str) -> String {
 }
 
 /// A reqwest error without the URL (which could carry a token in its query).
-fn short(e: &reqwest::Error) -> &'static str {
+pub(super) fn short(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

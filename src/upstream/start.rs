@@ -38,6 +38,10 @@ pub async fn start(
             &format!("{} has no server URL configured.", provider.name),
         );
     }
+    let (provider, oidc) = match super::oidc::resolve(&s, provider).await {
+        Ok(resolved) => resolved,
+        Err(why) => return error_page(StatusCode::BAD_GATEWAY, "Provider not reachable", &why),
+    };
     let Ok(mut url) = url::Url::parse(&provider.endpoint(&provider.authorize_path)) else {
         return error_page(
             StatusCode::BAD_GATEWAY,
@@ -51,6 +55,7 @@ pub async fn start(
         verifier: crypto::random_token(),
         return_to: safe_return_to(q.get("return_to").map(String::as_str)),
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
+        nonce: oidc.as_ref().map(|_| crypto::random_token()),
     };
     let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
     url.query_pairs_mut()
@@ -58,9 +63,15 @@ pub async fn start(
         .append_pair("client_id", provider.client_id())
         .append_pair("redirect_uri", &callback_url(&s, &service))
         .append_pair("scope", &provider.sign_in_scope())
-        .append_pair("state", &pending.state)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+        .append_pair("state", &pending.state);
+    if oidc.as_ref().is_none_or(|d| d.pkce()) {
+        url.query_pairs_mut()
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+    }
+    if let Some(nonce) = &pending.nonce {
+        url.query_pairs_mut().append_pair("nonce", nonce);
+    }
     let cookie = set_cookie(
         &s,
         &cookie_name(&s),
