@@ -319,16 +319,9 @@ async fn a_at(emu: &Shared, clock: Clock) -> Server {
     a
 }
 
-fn real_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[tokio::test]
 async fn each_bad_answer_ends_on_an_error_page_that_names_it_and_changes_nothing() {
-    let clock = Clock::manual(real_now_ms());
+    let clock = Clock::manual(Clock::system().now_ms());
     let emu = emulated_issuer(clock.clone()).await;
     let a = a_at(&emu, clock.clone()).await;
     let url = emu.lock().unwrap().url.clone();

@@ -250,85 +250,47 @@ mod tests {
 
     #[test]
     fn each_claim_rejection_names_what_failed() {
-        let cases: Vec<(Rejection, Box<dyn FnOnce(&mut Map<String, Value>)>)> = vec![
-            (
-                Rejection::WrongIssuer,
-                Box::new(|c| {
-                    c.insert("iss".into(), json!("https://idp.example/"));
-                }),
-            ),
-            (
-                Rejection::WrongIssuer,
-                Box::new(|c| {
-                    c.remove("iss");
-                }),
-            ),
-            (
-                Rejection::WrongAudience,
-                Box::new(|c| {
-                    c.insert("aud".into(), json!("other"));
-                }),
-            ),
-            (
-                Rejection::WrongAudience,
-                Box::new(|c| {
-                    c.remove("aud");
-                }),
-            ),
-            (
-                Rejection::WrongAzp,
-                Box::new(|c| {
-                    c.insert("aud".into(), json!(["client", "other"]));
-                }),
-            ),
-            (
-                Rejection::WrongAzp,
-                Box::new(|c| {
-                    c.insert("azp".into(), json!("other"));
-                }),
-            ),
-            (
-                Rejection::Expired,
-                Box::new(|c| {
-                    c.insert("exp".into(), json!(NOW - SKEW_SECS));
-                }),
-            ),
-            (
-                Rejection::Expired,
-                Box::new(|c| {
-                    c.remove("exp");
-                }),
-            ),
-            (
-                Rejection::NotYetValid,
-                Box::new(|c| {
-                    c.insert("iat".into(), json!(NOW + SKEW_SECS + 1));
-                }),
-            ),
-            (
-                Rejection::Nonce,
-                Box::new(|c| {
-                    c.insert("nonce".into(), json!("n-2"));
-                }),
-            ),
-            (
-                Rejection::Nonce,
-                Box::new(|c| {
-                    c.remove("nonce");
-                }),
-            ),
-            (
-                Rejection::AtHash,
-                Box::new(|c| {
-                    c.insert("at_hash".into(), json!("AAAAAAAAAAAAAAAAAAAAAA"));
-                }),
-            ),
-            (
-                Rejection::NoSubject,
-                Box::new(|c| {
-                    c.remove("sub");
-                }),
-            ),
+        type Edit = fn(&mut Map<String, Value>);
+        let cases: Vec<(Rejection, Edit)> = vec![
+            (Rejection::WrongIssuer, |c| {
+                c.insert("iss".into(), json!("https://idp.example/"));
+            }),
+            (Rejection::WrongIssuer, |c| {
+                c.remove("iss");
+            }),
+            (Rejection::WrongAudience, |c| {
+                c.insert("aud".into(), json!("other"));
+            }),
+            (Rejection::WrongAudience, |c| {
+                c.remove("aud");
+            }),
+            (Rejection::WrongAzp, |c| {
+                c.insert("aud".into(), json!(["client", "other"]));
+            }),
+            (Rejection::WrongAzp, |c| {
+                c.insert("azp".into(), json!("other"));
+            }),
+            (Rejection::Expired, |c| {
+                c.insert("exp".into(), json!(NOW - SKEW_SECS));
+            }),
+            (Rejection::Expired, |c| {
+                c.remove("exp");
+            }),
+            (Rejection::NotYetValid, |c| {
+                c.insert("iat".into(), json!(NOW + SKEW_SECS + 1));
+            }),
+            (Rejection::Nonce, |c| {
+                c.insert("nonce".into(), json!("n-2"));
+            }),
+            (Rejection::Nonce, |c| {
+                c.remove("nonce");
+            }),
+            (Rejection::AtHash, |c| {
+                c.insert("at_hash".into(), json!("AAAAAAAAAAAAAAAAAAAAAA"));
+            }),
+            (Rejection::NoSubject, |c| {
+                c.remove("sub");
+            }),
         ];
         for (want, edit) in cases {
             assert_eq!(check(edit).unwrap_err(), want);
