@@ -61,6 +61,10 @@ pub struct AppStateInner {
     /// The metadata document (`oauth::metadata`), rendered on first request: it depends only on the issuer and the
     /// config, which a running server never changes.
     pub metadata: std::sync::OnceLock<axum::body::Bytes>,
+    /// OpenID Connect upstreams' discovery documents and JWKS by URL, with when they were fetched
+    /// (`upstream::oidc` decides their freshness). Sharded, so sign-ins at different issuers never wait on each
+    /// other.
+    pub oidc_documents: dashmap::DashMap<String, (crate::clock::Millis, Arc<serde_json::Value>)>,
 }
 
 impl AppState {
@@ -112,6 +116,7 @@ impl AppState {
             )),
             http: http_client(),
             metadata: std::sync::OnceLock::new(),
+            oidc_documents: dashmap::DashMap::new(),
             keys,
         }))
     }

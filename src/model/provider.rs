@@ -20,6 +20,8 @@ pub const DEFAULT_CREDENTIAL: &str = "default";
 /// RC's default `-groups_channel_map`.
 pub const DEFAULT_CHANNEL_MAP: &str =
     "{\n\t\"rocket-admin\": \"admin\",\n\t\"tech-support\": \"support\"\n}";
+/// The option that opts a custom provider into OpenID Connect (`-oidc`, `upstream::oidc`).
+pub const OIDC_OPTION: &str = "oidc";
 /// Upper bound on a normalized name, so setting keys and store keys stay short.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -320,6 +322,9 @@ impl Provider {
             Setting::IdentityTokenSentVia => st(self.identity_token_sent_via.as_str()),
             Setting::LoginStyle => st(self.login_style.as_str()),
             Setting::KeyField => st(self.key_field.as_str()),
+            Setting::Oidc => {
+                SettingValue::Bool(self.options.get(OIDC_OPTION).is_some_and(|v| v == "true"))
+            }
             _ => match (self.bool_ref(s), self.str_ref(s)) {
                 (Some(b), _) => SettingValue::Bool(b),
                 (None, Some(v)) => st(v),
@@ -373,6 +378,13 @@ impl Provider {
             }
             (Setting::KeyField, SettingValue::Str(x)) => {
                 self.key_field = KeyField::parse(&x).expect("checked");
+                Ok(())
+            }
+            (Setting::Oidc, SettingValue::Bool(b)) => {
+                match b {
+                    true => self.options.insert(OIDC_OPTION.into(), "true".into()),
+                    false => self.options.remove(OIDC_OPTION),
+                };
                 Ok(())
             }
             (s, SettingValue::Bool(b)) => {

@@ -49,11 +49,14 @@ pub enum Setting {
     GroupsChannelMap,
     /// Latchkey's own, not RC's: lets `-merge_users` link accounts that have a local password.
     MergeUsersWithPassword,
+    /// Latchkey's own: the provider's `-url` is an OpenID Connect issuer, and sign-in validates its ID tokens
+    /// (`upstream::oidc`). Stored as the option `oidc`.
+    Oidc,
 }
 
 impl Setting {
     /// Every setting in RC's registration order, then Latchkey's own.
-    pub const ALL: [Setting; 31] = [
+    pub const ALL: [Setting; 32] = [
         Self::Enabled,
         Self::Url,
         Self::TokenPath,
@@ -85,6 +88,7 @@ impl Setting {
         Self::ShowButton,
         Self::GroupsChannelMap,
         Self::MergeUsersWithPassword,
+        Self::Oidc,
     ];
 
     /// The key suffix after `Accounts_OAuth_Custom-<Name>` (empty for the enable switch).
@@ -121,6 +125,7 @@ impl Setting {
             Self::ShowButton => "-show_button",
             Self::GroupsChannelMap => "-groups_channel_map",
             Self::MergeUsersWithPassword => "-merge_users_with_password",
+            Self::Oidc => "-oidc",
         }
     }
 
@@ -132,7 +137,8 @@ impl Setting {
             | Self::MergeUsers
             | Self::MergeUsersDistinctServices
             | Self::ShowButton
-            | Self::MergeUsersWithPassword => Kind::Bool,
+            | Self::MergeUsersWithPassword
+            | Self::Oidc => Kind::Bool,
             Self::TokenSentVia => Kind::Select(TokenSentVia::VALUES),
             Self::IdentityTokenSentVia => Kind::Select(IdentityTokenSentVia::VALUES),
             Self::LoginStyle => Kind::Select(LoginStyle::VALUES),

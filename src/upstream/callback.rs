@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::exchange::{clip, exchange, fetch_json};
-use super::identity;
 use super::{cookie_name, open_pending};
+use super::{identity, oidc};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
@@ -90,6 +90,13 @@ async fn finish(
     if pending.expires_at <= s.clock.now_ms() {
         return Err(Failure::request("this sign-in took too long; start again"));
     }
+    let (provider, oidc) = oidc::resolve(s, provider)
+        .await
+        .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+    if let Some(d) = &oidc {
+        oidc::check_response_iss(d, q.get("iss"))
+            .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+    }
     if let Some(err) = q.get("error") {
         let desc = q
             .get("error_description")
@@ -115,7 +122,21 @@ async fn finish(
                 Failure::upstream(format!("{name}'s token response has no access_token"))
             })?
             .to_owned();
-        let doc = fetch_json(s, &provider, &up, &up.identity_url, "identity", &access).await?;
+        let identity = |url| fetch_json(s, &provider, &up, url, "identity", &access);
+        let doc = match &oidc {
+            None => identity(&up.identity_url).await?,
+            Some(d) => {
+                let nonce = pending.nonce.as_deref().unwrap_or_default();
+                let claims = oidc::verify_id_token(s, d, &provider, &tokens, nonce).await;
+                let claims = claims.map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+                let info = match d.userinfo_endpoint {
+                    Some(_) => Some(identity(&up.identity_url).await?),
+                    None => None,
+                };
+                oidc::identity(claims, info)
+                    .map_err(|e| Failure::upstream(format!("{name}: {e}")))?
+            }
+        };
         let emails = match &up.emails {
             Some((url, _)) => Some(fetch_json(s, &provider, &up, url, "emails", &access).await?),
             None => None,

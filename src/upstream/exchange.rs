@@ -71,12 +71,12 @@ pub(super) async fn exchange(
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Some upstreams (GitHub's classic endpoint) answer form-encoded unless asked otherwise.
-fn parse_json_or_form(body: &str) -> Value {
+pub(super) fn parse_json_or_form(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| {
         let m: serde_json::Map<String, Value> = form_urlencoded::parse(body.as_bytes())
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
@@ -125,7 +125,7 @@ pub(super) async fn fetch_json(
 }
 
 /// Why an upstream answer's body was not read.
-enum BodyError {
+pub(super) enum BodyError {
     /// Larger than the cap (announced or streamed).
     TooLarge(usize),
     Read,
@@ -146,7 +146,7 @@ impl BodyError {
 
 /// An upstream answer's body, at most `cap` bytes. Read chunk by chunk and abandoned as soon as it outgrows the
 /// cap (or announces that it will), so a hostile upstream cannot make the server buffer a huge document.
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub(super) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge(cap));
     }
@@ -167,7 +167,7 @@ pub(super) fn clip(s: &str) -> String {
 }
 
 /// A reqwest error without the URL (which could carry a token in its query).
-fn short(e: &reqwest::Error) -> &'static str {
+pub(super) fn short(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -10,6 +10,7 @@
 pub mod callback;
 mod exchange;
 pub mod identity;
+pub mod oidc;
 pub mod start;
 
 use std::time::Duration;
@@ -74,6 +75,9 @@ pub(crate) struct Pending {
     pub verifier: String,
     pub return_to: String,
     pub expires_at: i64,
+    /// The `nonce` sent to an OpenID Connect issuer, which its ID token must carry back.
+    #[serde(default)]
+    pub nonce: Option<String>,
 }
 
 /// Associated data for the sealed cookie, so no other sealed value can stand in for it.

@@ -33,6 +33,13 @@ pub async fn start(
         }
         Err(_) => return server_error(),
     };
+    if let Err(why) = catalogue::resolve(&provider) {
+        return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &why);
+    }
+    let (provider, oidc) = match super::oidc::resolve(&s, provider).await {
+        Ok(resolved) => resolved,
+        Err(why) => return error_page(StatusCode::BAD_GATEWAY, "Provider not reachable", &why),
+    };
     let up = match catalogue::resolve(&provider) {
         Ok(up) => up,
         Err(why) => return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &why),
@@ -50,6 +57,7 @@ pub async fn start(
         verifier: crypto::random_token(),
         return_to: safe_return_to(q.get("return_to").map(String::as_str)),
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
+        nonce: oidc.as_ref().map(|_| crypto::random_token()),
     };
     {
         let mut q = url.query_pairs_mut();
@@ -58,10 +66,14 @@ pub async fn start(
             .append_pair("redirect_uri", &callback_url(&s, &service))
             .append_pair("scope", &up.scope)
             .append_pair("state", &pending.state);
-        if up.pkce {
+        // An OpenID Connect issuer gets PKCE when its discovery document offers S256.
+        if up.pkce && oidc.as_ref().is_none_or(|d| d.pkce()) {
             let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
             q.append_pair("code_challenge", &challenge)
                 .append_pair("code_challenge_method", "S256");
+        }
+        if let Some(nonce) = &pending.nonce {
+            q.append_pair("nonce", nonce);
         }
     }
     let cookie = set_cookie(

@@ -21,6 +21,7 @@ mod oidc_jwt_access;
 mod oidc_keys;
 mod oidc_logout;
 mod oidc_rp;
+mod oidc_upstream;
 mod openapi;
 mod ops;
 mod private_dir;

@@ -127,6 +127,11 @@ pub fn all() -> impl Iterator<Item = &'static Preset> {
     stack::PRESETS.iter().chain(rocketchat::PRESETS.iter())
 }
 
+/// The generic OpenID Connect issuer (Okta, Keycloak, another Latchkey): not an entry, since everything an entry
+/// says comes from the issuer's discovery document (`upstream::oidc`, docs/oidc.md#latchkey-as-a-relying-party).
+/// The provider's `url` is the issuer.
+pub const OIDC: &str = "oidc";
+
 /// The preset called `id`.
 pub fn find(id: &str) -> Option<&'static Preset> {
     all().find(|p| p.id == id)
@@ -148,8 +153,14 @@ pub fn check(
     preset: &str,
     options: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), String> {
+    if preset == OIDC {
+        return match options.keys().next() {
+            Some(k) => Err(format!("preset {preset:?} has no option {k:?}")),
+            None => Ok(()),
+        };
+    }
     let p = find(preset).ok_or_else(|| {
-        let known: Vec<&str> = all().map(|p| p.id).collect();
+        let known: Vec<&str> = std::iter::once(OIDC).chain(all().map(|p| p.id)).collect();
         format!("unknown preset {preset:?} (one of {})", known.join(", "))
     })?;
     for (k, v) in options {

@@ -50,7 +50,9 @@ pub struct Upstream {
 /// The upstream of `p`, or why it cannot sign anyone in (worded for the error page).
 pub fn resolve(p: &Provider) -> Result<Upstream, String> {
     match p.preset.as_deref() {
-        None => custom(p),
+        // The generic issuer is a custom provider whose endpoints the issuer's discovery document gives
+        // (`upstream::oidc` fills them in before this runs) and whose identity is its verified ID token.
+        None | Some(super::OIDC) => custom(p),
         Some(id) => preset(p, id),
     }
 }
