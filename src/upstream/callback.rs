@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::identity;
-use super::{callback_url, cookie_name, open_pending};
+use super::{cookie_name, open_pending};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
@@ -168,7 +168,9 @@ async fn exchange(
             )
         })?
         .unwrap_or_default();
-    let redirect = callback_url(s, &p.service_key());
+    let redirect = super::proxy::redirect_uri(s, &p.service_key())
+        .await
+        .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),

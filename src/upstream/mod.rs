@@ -7,6 +7,7 @@
 
 pub mod callback;
 pub mod identity;
+pub mod proxy;
 pub mod start;
 
 use std::time::Duration;

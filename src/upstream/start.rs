@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{callback_url, cookie_name, seal_pending, Pending};
+use super::{cookie_name, seal_pending, Pending};
 use crate::crypto;
 use crate::state::AppState;
 use crate::web::pages::{error_page, safe_return_to, see_other, server_error};
@@ -53,12 +53,15 @@ pub async fn start(
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
     };
     let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
+    let Ok((redirect_uri, state)) = super::proxy::redirect(&s, &service, &pending.state).await else {
+        return server_error();
+    };
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", provider.client_id())
-        .append_pair("redirect_uri", &callback_url(&s, &service))
+        .append_pair("redirect_uri", &redirect_uri)
         .append_pair("scope", &provider.sign_in_scope())
-        .append_pair("state", &pending.state)
+        .append_pair("state", &state)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
     let cookie = set_cookie(
