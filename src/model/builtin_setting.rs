@@ -132,10 +132,25 @@ const OTHERS: [BuiltinSetting; 24] = [
     field("API_Drupal_URL", "drupal", Setting::Url, EMPTY),
     field("Accounts_OAuth_Apple", "apple", Setting::Enabled, OFF),
     field("Accounts_OAuth_Apple_id", "apple", Setting::Id, EMPTY),
-    field("Accounts_OAuth_Apple_secretKey", "apple", Setting::Secret, EMPTY),
-    option("Accounts_OAuth_Apple_iss", "apple", APPLE_TEAM_ID, Kind::Str),
+    field(
+        "Accounts_OAuth_Apple_secretKey",
+        "apple",
+        Setting::Secret,
+        EMPTY,
+    ),
+    option(
+        "Accounts_OAuth_Apple_iss",
+        "apple",
+        APPLE_TEAM_ID,
+        Kind::Str,
+    ),
     option("Accounts_OAuth_Apple_kid", "apple", APPLE_KEY_ID, Kind::Str),
-    field("API_GitHub_Enterprise_URL", "github_enterprise", Setting::Url, EMPTY),
+    field(
+        "API_GitHub_Enterprise_URL",
+        "github_enterprise",
+        Setting::Url,
+        EMPTY,
+    ),
     field("API_Gitlab_URL", "gitlab", Setting::Url, EMPTY),
     field(
         "Accounts_OAuth_Gitlab_identity_path",
@@ -143,8 +158,18 @@ const OTHERS: [BuiltinSetting; 24] = [
         Setting::IdentityPath,
         Initial::Str("/api/v4/user"),
     ),
-    field("Accounts_OAuth_Gitlab_merge_users", "gitlab", Setting::MergeUsers, OFF),
-    field("Accounts_OAuth_Nextcloud_URL", "nextcloud", Setting::Url, EMPTY),
+    field(
+        "Accounts_OAuth_Gitlab_merge_users",
+        "gitlab",
+        Setting::MergeUsers,
+        OFF,
+    ),
+    field(
+        "Accounts_OAuth_Nextcloud_URL",
+        "nextcloud",
+        Setting::Url,
+        EMPTY,
+    ),
     field(
         "Accounts_OAuth_Nextcloud_button_label_text",
         "nextcloud",
@@ -171,16 +196,36 @@ const OTHERS: [BuiltinSetting; 24] = [
         WORDPRESS_SERVER_TYPE,
         Kind::Select(WORDPRESS_SERVER_TYPES),
     ),
-    field("Accounts_OAuth_Wordpress_identity_path", "wordpress", Setting::IdentityPath, EMPTY),
+    field(
+        "Accounts_OAuth_Wordpress_identity_path",
+        "wordpress",
+        Setting::IdentityPath,
+        EMPTY,
+    ),
     option(
         "Accounts_OAuth_Wordpress_identity_token_sent_via",
         "wordpress",
         WORDPRESS_IDENTITY_TOKEN_SENT_VIA,
         Kind::Str,
     ),
-    field("Accounts_OAuth_Wordpress_token_path", "wordpress", Setting::TokenPath, EMPTY),
-    field("Accounts_OAuth_Wordpress_authorize_path", "wordpress", Setting::AuthorizePath, EMPTY),
-    field("Accounts_OAuth_Wordpress_scope", "wordpress", Setting::Scope, EMPTY),
+    field(
+        "Accounts_OAuth_Wordpress_token_path",
+        "wordpress",
+        Setting::TokenPath,
+        EMPTY,
+    ),
+    field(
+        "Accounts_OAuth_Wordpress_authorize_path",
+        "wordpress",
+        Setting::AuthorizePath,
+        EMPTY,
+    ),
+    field(
+        "Accounts_OAuth_Wordpress_scope",
+        "wordpress",
+        Setting::Scope,
+        EMPTY,
+    ),
     field("Accounts_OAuth_Dolphin_URL", "dolphin", Setting::Url, EMPTY),
     BuiltinSetting {
         key: "Accounts_OAuth_Dolphin_login_style",
@@ -243,7 +288,14 @@ impl BuiltinSetting {
     /// without changing anything.
     pub fn check(&self, v: &SettingValue) -> Result<()> {
         match (self.target, self.kind, v) {
-            (Target::Provider { place: Place::Field(s), .. }, _, _) => Provider::check(s, v),
+            (
+                Target::Provider {
+                    place: Place::Field(s),
+                    ..
+                },
+                _,
+                _,
+            ) => Provider::check(s, v),
             (Target::Global, _, _) if self.key == PROXY_HOST => Provider::check(Setting::Url, v),
             (_, Kind::Bool, SettingValue::Bool(_)) => Ok(()),
             (_, Kind::Bool, _) => Err(Error::invalid(Field::SettingValue, "must be a boolean")),
@@ -336,8 +388,21 @@ pub fn preset_provider(id: String, preset: &str, now: Millis) -> Provider {
 
 /// Every group of the table.
 const GROUPS: [&[BuiltinSetting]; 15] = [
-    &GOOGLE, &GITHUB, &FACEBOOK, &LINKEDIN, &TWITTER, &GHE, &GITLAB, &NEXTCLOUD, &TOKENPASS, &WORDPRESS,
-    &DRUPAL, &DOLPHIN, &OTHERS, &DOLPHIN_BUTTON, &PROXY,
+    &GOOGLE,
+    &GITHUB,
+    &FACEBOOK,
+    &LINKEDIN,
+    &TWITTER,
+    &GHE,
+    &GITLAB,
+    &NEXTCLOUD,
+    &TOKENPASS,
+    &WORDPRESS,
+    &DRUPAL,
+    &DOLPHIN,
+    &OTHERS,
+    &DOLPHIN_BUTTON,
+    &PROXY,
 ];
 
 /// Every built-in key.

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use crate::clock::Millis;
 use crate::error::Result;
-use crate::model::{App, Link, Provider, SigningKey, User};
 use crate::model::provider::SettingValue;
+use crate::model::{App, Link, Provider, SigningKey, User};
 use token::{Digest, FirstTokens, NewToken};
 
 pub use self::sled::backup;

@@ -21,7 +21,11 @@ pub struct Proxy {
 impl Proxy {
     /// Whether `service`'s redirects go through the proxy: listed, and a host is set.
     pub fn proxies(&self, service: &str) -> bool {
-        let list: String = self.services.chars().filter(|c| !c.is_whitespace()).collect();
+        let list: String = self
+            .services
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         !self.host.is_empty() && list.split(',').any(|s| s == service)
     }
 

@@ -53,7 +53,8 @@ pub async fn start(
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
     };
     let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));
-    let Ok((redirect_uri, state)) = super::proxy::redirect(&s, &service, &pending.state).await else {
+    let Ok((redirect_uri, state)) = super::proxy::redirect(&s, &service, &pending.state).await
+    else {
         return server_error();
     };
     url.query_pairs_mut()

@@ -36,18 +36,26 @@ async fn built_in_keys_read_rcs_defaults_until_written() {
         ("API_Gitlab_URL", json!("")),
         ("Accounts_OAuth_Gitlab_identity_path", json!("/api/v4/user")),
         ("Accounts_OAuth_Gitlab_merge_users", json!(false)),
-        ("Accounts_OAuth_Nextcloud_button_label_text", json!("Nextcloud")),
+        (
+            "Accounts_OAuth_Nextcloud_button_label_text",
+            json!("Nextcloud"),
+        ),
         ("Accounts_OAuth_Nextcloud_button_color", json!("#0082c9")),
         ("Accounts_OAuth_Dolphin_login_style", json!("redirect")),
         ("Accounts_OAuth_Wordpress_server_type", json!("")),
         ("API_Tokenpass_URL", json!("")),
         ("API_Drupal_URL", json!("")),
-        ("Accounts_OAuth_Proxy_host", json!("https://oauth-proxy.rocket.chat")),
+        (
+            "Accounts_OAuth_Proxy_host",
+            json!("https://oauth-proxy.rocket.chat"),
+        ),
         ("Accounts_OAuth_Proxy_services", json!("")),
     ] {
         assert_eq!(get_value(&s, &a, key).await, want, "{key}");
     }
-    assert!(public(&s, "/api/v1/settings.oauth", "services").await.is_empty());
+    assert!(public(&s, "/api/v1/settings.oauth", "services")
+        .await
+        .is_empty());
     // Reading created nothing.
     let state = &s.running.as_ref().unwrap().state;
     assert!(state.store.list_providers().await.unwrap().is_empty());
@@ -60,7 +68,9 @@ async fn enabling_google_masks_its_secret_and_lists_it_as_a_built_in_service() {
     ok(&s, &a, "Accounts_OAuth_Google_id", json!("google-client")).await;
     ok(&s, &a, "Accounts_OAuth_Google_secret", json!(SECRET)).await;
     assert!(
-        public(&s, "/api/v1/settings.oauth", "services").await.is_empty(),
+        public(&s, "/api/v1/settings.oauth", "services")
+            .await
+            .is_empty(),
         "disabled until switched on"
     );
     ok(&s, &a, "Accounts_OAuth_Google", json!(true)).await;
@@ -69,7 +79,10 @@ async fn enabling_google_masks_its_secret_and_lists_it_as_a_built_in_service() {
         "********"
     );
     ok(&s, &a, "Accounts_OAuth_Google_secret", json!("********")).await;
-    assert_eq!(get_value(&s, &a, "Accounts_OAuth_Google_id").await, "google-client");
+    assert_eq!(
+        get_value(&s, &a, "Accounts_OAuth_Google_id").await,
+        "google-client"
+    );
     let state = &s.running.as_ref().unwrap().state;
     let p = state.store.get_provider("google").await.unwrap().unwrap();
     assert_eq!(p.preset.as_deref(), Some("google"));
@@ -155,7 +168,11 @@ async fn a_non_admin_gets_rcs_error_and_writes_need_the_second_factor() {
     assert_eq!(json_of(r).await, (403, forbidden));
     for key in ["Accounts_OAuth_Google", "Accounts_OAuth_Proxy_services"] {
         let (st, v) = s
-            .post(&format!("/api/v1/settings/{key}"), &a, json!({"value": "x"}))
+            .post(
+                &format!("/api/v1/settings/{key}"),
+                &a,
+                json!({"value": "x"}),
+            )
             .await;
         assert_eq!(
             (st, v["errorType"].as_str()),
@@ -194,7 +211,10 @@ async fn bad_values_are_refused_and_change_nothing() {
         assert_eq!(v["details"]["setting"], key);
         assert_eq!(get_value(&s, &a, key).await, before, "{key} unchanged");
     }
-    for key in ["Accounts_OAuth_google", "Accounts_OAuth_Google_callback_url"] {
+    for key in [
+        "Accounts_OAuth_google",
+        "Accounts_OAuth_Google_callback_url",
+    ] {
         let (st, v) = set(&s, &a, key, json!("x")).await;
         assert_eq!(
             (st, v["errorType"].as_str()),
@@ -218,7 +238,9 @@ async fn a_built_in_service_and_a_custom_provider_of_the_same_name_stay_apart() 
     let a = s.admin().await;
     ok(&s, &a, "Accounts_OAuth_Gitlab", json!(true)).await;
     add(&s, &a, "GitLab").await;
-    let (st, v) = s.get(&format!("/api/v1/settings/{PREFIX}Gitlab-url"), &a).await;
+    let (st, v) = s
+        .get(&format!("/api/v1/settings/{PREFIX}Gitlab-url"), &a)
+        .await;
     assert_eq!(
         (st, v["errorType"].as_str()),
         (400, Some("error-setting-not-found")),
@@ -269,7 +291,13 @@ async fn start_goes_through_the_proxy_for_listed_services_only() {
     assert!(callback.ends_with("/_oauth/myidp"), "{callback}");
     assert!(!direct["state"].contains('!'));
 
-    ok(&s, &a, "Accounts_OAuth_Proxy_services", json!(" google, myidp ")).await;
+    ok(
+        &s,
+        &a,
+        "Accounts_OAuth_Proxy_services",
+        json!(" google, myidp "),
+    )
+    .await;
     let proxied = start(&s, "myidp").await;
     assert_eq!(
         proxied["redirect_uri"],
@@ -282,7 +310,13 @@ async fn start_goes_through_the_proxy_for_listed_services_only() {
     assert!(other["redirect_uri"].ends_with("/_oauth/other"));
     assert!(!other["state"].contains('!'));
 
-    ok(&s, &a, "Accounts_OAuth_Proxy_host", json!("https://proxy.example")).await;
+    ok(
+        &s,
+        &a,
+        "Accounts_OAuth_Proxy_host",
+        json!("https://proxy.example"),
+    )
+    .await;
     assert_eq!(
         start(&s, "myidp").await["redirect_uri"],
         "https://proxy.example/oauth_redirect"

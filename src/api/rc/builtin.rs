@@ -69,15 +69,15 @@ pub struct BuiltinLogin {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Configuration {
-    Custom(ServiceConfiguration),
-    Builtin(BuiltinConfiguration),
+    Custom(Box<ServiceConfiguration>),
+    Builtin(Box<BuiltinConfiguration>),
 }
 
 /// One entry of `settings.oauth`: custom providers and WordPress as stored, other built-ins summarized.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum LoginService {
-    Custom(ServiceConfiguration),
+    Custom(Box<ServiceConfiguration>),
     Builtin(BuiltinConfiguration),
     Summary(BuiltinLogin),
 }
@@ -89,7 +89,9 @@ pub fn configuration(p: &Provider) -> Option<BuiltinConfiguration> {
     let button = service == "nextcloud";
     Some(BuiltinConfiguration {
         id: p.id.clone(),
-        client_id: id.clone().filter(|_| !matches!(service.as_str(), "facebook" | "twitter")),
+        client_id: id
+            .clone()
+            .filter(|_| !matches!(service.as_str(), "facebook" | "twitter")),
         app_id: id.clone().filter(|_| service == "facebook"),
         consumer_key: id.filter(|_| service == "twitter"),
         client_config: (service == "linkedin").then_some(ClientConfig {
@@ -110,7 +112,11 @@ pub fn login_service(c: BuiltinConfiguration) -> LoginService {
     LoginService::Summary(BuiltinLogin {
         id: c.id,
         name: c.service,
-        client_id: c.app_id.or(c.client_id).or(c.consumer_key).unwrap_or_default(),
+        client_id: c
+            .app_id
+            .or(c.client_id)
+            .or(c.consumer_key)
+            .unwrap_or_default(),
         button_label_text: c.button_label_text.unwrap_or_default(),
         button_color: c.button_color.unwrap_or_default(),
         button_label_color: c.button_label_color.unwrap_or_default(),

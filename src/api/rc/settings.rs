@@ -317,7 +317,7 @@ async fn login_services(s: &AppState) -> crate::error::Result<Vec<LoginService>>
         .iter()
         .map(|p| match builtin::configuration(p) {
             Some(c) => builtin::login_service(c),
-            None => LoginService::Custom(service_configuration(p)),
+            None => LoginService::Custom(Box::new(service_configuration(p))),
         })
         .collect())
 }
@@ -339,8 +339,8 @@ pub async fn service_configurations(State(s): State<AppState>) -> Result<Respons
         .await?
         .iter()
         .map(|p| match builtin::configuration(p) {
-            Some(c) => Configuration::Builtin(c),
-            None => Configuration::Custom(service_configuration(p)),
+            Some(c) => Configuration::Builtin(Box::new(c)),
+            None => Configuration::Custom(Box::new(service_configuration(p))),
         })
         .collect();
     Ok(success(ConfigurationsAnswer { configurations }))
