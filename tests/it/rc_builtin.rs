@@ -322,3 +322,47 @@ async fn start_goes_through_the_proxy_for_listed_services_only() {
         "https://proxy.example/oauth_redirect"
     );
 }
+
+#[tokio::test]
+async fn linkedin_nextcloud_and_wordpress_keep_rcs_own_shapes() {
+    let s = spawn().await;
+    let a = s.admin().await;
+    for prefix in [
+        "Accounts_OAuth_Linkedin",
+        "Accounts_OAuth_Nextcloud",
+        "Accounts_OAuth_Wordpress",
+    ] {
+        ok(&s, &a, &format!("{prefix}_id"), json!("id-2")).await;
+        ok(&s, &a, prefix, json!(true)).await;
+    }
+    let configurations = public(&s, "/api/v1/service.configurations", "configurations").await;
+    let by = |service: &str| {
+        let mut c = configurations
+            .iter()
+            .find(|c| c["service"] == service)
+            .unwrap()
+            .clone();
+        c.as_object_mut().unwrap().remove("_id");
+        c
+    };
+    assert_eq!(
+        by("linkedin"),
+        json!({"service": "linkedin", "clientId": "id-2",
+               "clientConfig": {"requestPermissions": ["openid", "email", "profile"]}})
+    );
+    assert_eq!(
+        by("nextcloud"),
+        json!({"service": "nextcloud", "clientId": "id-2", "buttonLabelText": "Nextcloud",
+               "buttonLabelColor": "#ffffff", "buttonColor": "#0082c9"})
+    );
+    let services = public(&s, "/api/v1/settings.oauth", "services").await;
+    let wordpress = services.iter().find(|c| c["service"] == "wordpress");
+    assert_eq!(
+        wordpress.unwrap()["clientId"],
+        "id-2",
+        "WordPress as stored"
+    );
+    let nextcloud = services.iter().find(|c| c["name"] == "nextcloud").unwrap();
+    assert_eq!(nextcloud["buttonLabelText"], "Nextcloud");
+    assert_eq!(nextcloud["custom"], false);
+}
