@@ -1,10 +1,12 @@
-//! Custom OAuth provider use cases: add/remove by RC name, read and write RC settings by key, replace Locoia's
-//! `custom_auth`, and open the sealed sign-in secret for the upstream client. Secrets are sealed here, before the
+//! Provider use cases: add/remove custom providers by RC name, read and write RC settings by key (a custom
+//! provider's `Accounts_OAuth_Custom-*`, or a built-in service's key, which creates its preset's provider on first
+//! write), replace Locoia's `custom_auth`, and open the sealed sign-in secret for the upstream client. Secrets are sealed here, before the
 //! store sees them, with the provider id as associated data.
 
 use crate::clock::Clock;
 use crate::crypto::Sealer;
-use crate::error::{Entity, Error, Result};
+use crate::error::{Entity, Error, Field, Result};
+use crate::model::builtin_setting::{self, BuiltinSetting, Place, Target};
 use crate::model::provider::{
     self, service_key, validate_credentials, Credential, CredentialInput, Setting, SettingValue,
     MASK,
@@ -32,7 +34,12 @@ pub async fn add(store: &Store, clock: &Clock, raw_name: &str) -> Result<Provide
 /// in RC.
 pub async fn remove(store: &Store, raw_name: &str) -> Result<Option<Provider>> {
     let name = provider::validate_name(raw_name)?;
-    store.remove_provider(&service_key(&name)).await
+    let key = service_key(&name);
+    // A built-in service's provider is not a custom one, whatever its name.
+    match store.get_provider(&key).await? {
+        Some(p) if p.preset.is_none() => store.remove_provider(&key).await,
+        _ => Ok(None),
+    }
 }
 
 /// The provider with this service key (Locoia's connector id).
@@ -57,51 +64,125 @@ pub async fn enabled(store: &Store) -> Result<Vec<Provider>> {
         .collect())
 }
 
-/// Resolves an RC setting key to its provider; `NotFound("setting")` for anything that is not one.
+/// Resolves an RC custom-provider key to its provider; `NotFound("setting")` for anything that is not one.
 async fn by_key(store: &Store, key: &str) -> Result<(Provider, Setting)> {
     let (name, setting) = Setting::parse_key(key).ok_or(Error::NotFound(Entity::Setting))?;
     match store.get_provider(&service_key(name)).await? {
-        // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`.
-        Some(p) if p.name == name => Ok((p, setting)),
+        // Setting ids are case-sensitive in RC: `Accounts_OAuth_Custom-myidp` is not `…-Myidp`; and a built-in
+        // service's provider has no custom keys.
+        Some(p) if p.name == name && p.preset.is_none() => Ok((p, setting)),
         _ => Err(Error::NotFound(Entity::Setting)),
     }
 }
 
-/// The value of an RC setting, secrets masked.
+/// The value of an RC setting (a custom provider's or a built-in one), secrets masked.
 pub async fn setting(store: &Store, key: &str) -> Result<SettingValue> {
+    if let Some(b) = builtin_setting::find(key) {
+        return builtin_value(store, b).await;
+    }
     let (p, s) = by_key(store, key).await?;
     Ok(p.get(s))
 }
 
-/// Writes an RC setting after checking its type and enum. Writing the mask back to `-secret` keeps the secret,
+/// Writes an RC setting after checking its type and enum. Writing the mask back to a secret keeps the secret,
 /// so a read-modify-write client cannot wipe it by accident.
-pub async fn set_setting(ctx: Providers<'_>, key: &str, value: SettingValue) -> Result<Provider> {
+pub async fn set_setting(ctx: Providers<'_>, key: &str, value: SettingValue) -> Result<()> {
+    if let Some(b) = builtin_setting::find(key) {
+        return set_builtin(ctx, b, value).await;
+    }
     let (p, s) = by_key(ctx.store, key).await?;
     Provider::check(s, &value)?;
+    write(ctx, &p, s == Setting::Secret, value, |q, v| q.set(s, v)).await
+}
+
+/// A built-in key's value: RC's default until its preset's provider (or the RC-wide setting) is written.
+async fn builtin_value(store: &Store, b: &BuiltinSetting) -> Result<SettingValue> {
+    match b.target {
+        Target::Global => Ok(store
+            .get_setting(b.key)
+            .await?
+            .unwrap_or_else(|| b.initial.value())),
+        Target::Provider { preset, .. } => Ok(match preset_of(store, preset).await? {
+            Some(p) => b.read(&p),
+            None => b.initial.value(),
+        }),
+    }
+}
+
+/// The provider of built-in preset `preset`, if one was created; a custom provider that holds the service key
+/// (`Accounts_OAuth_Custom-Google`) is a conflict, since both would be `/login/google`.
+async fn preset_of(store: &Store, preset: &str) -> Result<Option<Provider>> {
+    match store.get_provider(preset).await? {
+        Some(p) if p.preset.as_deref() != Some(preset) => Err(Error::Conflict {
+            field: Field::Provider,
+            value: preset.to_owned(),
+        }),
+        found => Ok(found),
+    }
+}
+
+/// Writes a built-in key: an RC-wide one to the settings tree, a provider one to its preset's provider, which
+/// the first write creates with RC's defaults (as RC's settings always exist).
+async fn set_builtin(ctx: Providers<'_>, b: &BuiltinSetting, value: SettingValue) -> Result<()> {
+    b.check(&value)?;
+    let Target::Provider { preset, place } = b.target else {
+        return ctx.store.put_setting(b.key, &value).await;
+    };
+    let p = match preset_of(ctx.store, preset).await? {
+        Some(p) => p,
+        None => {
+            let fresh = builtin_setting::preset_provider(
+                crate::crypto::random_id(),
+                preset,
+                ctx.clock.now_ms(),
+            );
+            // Adding keeps a provider created meanwhile; it must still be this preset's.
+            let p = ctx.store.add_provider(&fresh).await?;
+            if p.preset.as_deref() != Some(preset) {
+                return Err(Error::Conflict {
+                    field: Field::Provider,
+                    value: preset.to_owned(),
+                });
+            }
+            p
+        }
+    };
+    let secret = place == Place::Field(Setting::Secret);
+    write(ctx, &p, secret, value, |q, v| b.write(q, v)).await
+}
+
+/// Writes `value` to provider `p` (read before): a secret sealed under its id (the mask keeps it, `""` clears
+/// it), anything else through `set`. Fails when the provider was removed and re-added meanwhile: the old id
+/// sealed the secret, and the caller addressed the old one.
+async fn write(
+    ctx: Providers<'_>,
+    p: &Provider,
+    secret: bool,
+    value: SettingValue,
+    set: impl Fn(&mut Provider, SettingValue) -> Result<()>,
+) -> Result<()> {
     let now = ctx.clock.now_ms();
     let id = p.id.clone();
-    let sealed = match (&value, s) {
-        (SettingValue::Str(v), Setting::Secret) if v == MASK => return Ok(p),
-        (SettingValue::Str(v), Setting::Secret) if v.is_empty() => Some(None),
-        (SettingValue::Str(v), Setting::Secret) => {
-            Some(Some(ctx.sealer.seal(v.as_bytes(), id.as_bytes())))
-        }
+    let sealed = match (&value, secret) {
+        (SettingValue::Str(v), true) if v == MASK => return Ok(()),
+        (SettingValue::Str(v), true) if v.is_empty() => Some(None),
+        (SettingValue::Str(v), true) => Some(Some(ctx.sealer.seal(v.as_bytes(), id.as_bytes()))),
         _ => None,
     };
     ctx.store
-        .update_provider(&p.service_key(), |p| {
-            // Removed and re-added meanwhile: the old id sealed the secret, and the caller addressed the old one.
-            if p.id != id {
+        .update_provider(&p.service_key(), |q| {
+            if q.id != id {
                 return Err(Error::NotFound(Entity::Setting));
             }
             match &sealed {
-                Some(secret) => p.set_sealed_secret(secret.clone()),
-                None => p.set(s, value.clone())?,
+                Some(secret) => q.set_sealed_secret(secret.clone()),
+                None => set(q, value.clone())?,
             }
-            p.updated_at = now;
+            q.updated_at = now;
             Ok(())
         })
         .await
+        .map(drop)
 }
 
 /// Replaces Locoia's `custom_auth` list; its first entry becomes RC's `-id`/`-secret`.

@@ -3,6 +3,7 @@
 //! answers with its own response types, so changing a domain type can change neither a stored nor a wire format.
 
 pub mod app;
+pub mod builtin_setting;
 pub mod catalogue;
 pub mod link;
 pub mod oidc;

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use crate::clock::Millis;
 use crate::error::Result;
+use crate::model::provider::SettingValue;
 use crate::model::{App, Link, Provider, SigningKey, User};
 use token::{Digest, FirstTokens, NewToken};
 
@@ -526,6 +527,17 @@ impl Store {
     /// Revokes every family of a user (deleted).
     pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<usize> {
         self.0.revoke_user_tokens(user_id).await
+    }
+
+    // RC-wide settings.
+
+    /// An RC-wide setting (the `settings` tree); `None` until it is written.
+    pub async fn get_setting(&self, id: &str) -> Result<Option<SettingValue>> {
+        self.0.get_setting(id)
+    }
+
+    pub async fn put_setting(&self, id: &str, value: &SettingValue) -> Result<()> {
+        self.0.put_setting(id, value).await
     }
 
     // Small persistent values.

@@ -111,7 +111,9 @@ async fn finish(
         .get("code")
         .ok_or_else(|| Failure::upstream(format!("{name} sent no authorization code")))?;
 
-    let up = catalogue::resolve(&provider).map_err(Failure::upstream)?;
+    let mut up = catalogue::resolve(&provider).map_err(Failure::upstream)?;
+    // As at the start: an OpenID Connect issuer has PKCE only when its discovery document offers S256.
+    up.pkce &= oidc.as_ref().is_none_or(|d| d.pkce());
     let deadline = super::deadline(&s.config);
     let (tokens, doc, emails) = tokio::time::timeout(deadline, async {
         let tokens = exchange(s, &provider, &up, code, &pending.verifier).await?;

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::callback::Failure;
-use super::callback_url;
 use crate::model::catalogue::{ClientAuth, IdentityAuth, Upstream};
 use crate::model::Provider;
 use crate::state::AppState;
@@ -29,7 +28,10 @@ pub(super) async fn exchange(
             )
         })?
         .unwrap_or_default();
-    let redirect = callback_url(s, &p.service_key());
+    // The redirect URI the authorization request carried: through Rocket.Chat's OAuth Proxy when it serves it.
+    let redirect = super::proxy::redirect_uri(s, &p.service_key())
+        .await
+        .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),

@@ -11,6 +11,7 @@ pub mod callback;
 mod exchange;
 pub mod identity;
 pub mod oidc;
+pub mod proxy;
 pub mod start;
 
 use std::time::Duration;

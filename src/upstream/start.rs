@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{callback_url, cookie_name, seal_pending, Pending};
+use super::{cookie_name, seal_pending, Pending};
 use crate::crypto;
 use crate::model::catalogue;
 use crate::state::AppState;
@@ -59,13 +59,17 @@ pub async fn start(
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
         nonce: oidc.as_ref().map(|_| crypto::random_token()),
     };
+    let Ok((redirect_uri, state)) = super::proxy::redirect(&s, &service, &pending.state).await
+    else {
+        return server_error();
+    };
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
             .append_pair("client_id", provider.client_id())
-            .append_pair("redirect_uri", &callback_url(&s, &service))
+            .append_pair("redirect_uri", &redirect_uri)
             .append_pair("scope", &up.scope)
-            .append_pair("state", &pending.state);
+            .append_pair("state", &state);
         // An OpenID Connect issuer gets PKCE when its discovery document offers S256.
         if up.pkce && oidc.as_ref().is_none_or(|d| d.pkce()) {
             let challenge = crypto::secret::b64url(&crypto::sha256(pending.verifier.as_bytes()));

@@ -27,6 +27,7 @@ mod ops;
 mod private_dir;
 mod process;
 mod providers;
+mod rc_builtin;
 mod throttles;
 mod token_model;
 mod two_factor;

@@ -2,6 +2,7 @@
 //! success envelope and its error bodies.
 
 pub mod apps;
+pub mod builtin;
 pub mod error;
 pub mod schema;
 pub mod settings;

@@ -1,6 +1,8 @@
-//! Custom OAuth providers over RC's settings API: `settings.addCustomOAuth`, `settings.removeCustomOAuth`,
-//! `settings.refreshOAuthServices`, `settings/:_id` (only the `Accounts_OAuth_Custom-*` keys) and the public
-//! service configurations (`settings.oauth`, `service.configurations`), which never carry the secret.
+//! OAuth providers over RC's settings API: `settings.addCustomOAuth`, `settings.removeCustomOAuth`,
+//! `settings.refreshOAuthServices`, `settings/:_id` (the `Accounts_OAuth_Custom-*` keys and RC's built-in OAuth
+//! keys, `model::builtin_setting`) and the public service configurations (`settings.oauth`,
+//! `service.configurations`), which never carry the secret: a custom provider in RC's custom shape, a built-in
+//! service in the shape RC gives it (`super::builtin`).
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -9,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
+use super::builtin::{self, Configuration, LoginService};
 use super::error::RcFailure;
 use super::{success, two_factor, Caller, Empty, InMethod, RcBody, RcError, Success};
 use crate::core::provider;
@@ -248,7 +251,7 @@ fn in_setting(id: &str) -> impl Fn(Error) -> RcError + '_ {
 
 /// One provider setting; a set secret reads as `********`.
 #[utoipa::path(get, path = "/api/v1/settings/{_id}", tag = "rc", security(("rc" = [])),
-    params(("_id" = String, Path, description = "an `Accounts_OAuth_Custom-<Name>[-suffix]` key")),
+    params(("_id" = String, Path, description = "an `Accounts_OAuth_Custom-<Name>[-suffix]` key or a built-in OAuth key (`Accounts_OAuth_Google`, `API_Gitlab_URL`, `Accounts_OAuth_Proxy_services`, …)")),
     responses((status = 200, body = Success<SettingAnswer>), (status = 400, body = RcFailure),
               (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 pub async fn get_setting(
@@ -307,11 +310,15 @@ pub async fn set_setting(
     Ok(success(Empty {}))
 }
 
-async fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<ServiceConfiguration>> {
+/// The enabled providers, each as RC's `settings.oauth` shows it.
+async fn login_services(s: &AppState) -> crate::error::Result<Vec<LoginService>> {
     Ok(provider::enabled(&s.store)
         .await?
         .iter()
-        .map(service_configuration)
+        .map(|p| match builtin::configuration(p) {
+            Some(c) => builtin::login_service(c),
+            None => LoginService::Custom(Box::new(service_configuration(p))),
+        })
         .collect())
 }
 
@@ -320,17 +327,23 @@ async fn enabled_configurations(s: &AppState) -> crate::error::Result<Vec<Servic
     responses((status = 200, body = Success<ServicesAnswer>)))]
 pub async fn settings_oauth(State(s): State<AppState>) -> Result<Response, RcError> {
     Ok(success(ServicesAnswer {
-        services: enabled_configurations(&s).await?,
+        services: login_services(&s).await?,
     }))
 }
 
-/// The same configurations under RC's `service.configurations` name.
+/// The stored service configurations under RC's `service.configurations` name.
 #[utoipa::path(get, path = "/api/v1/service.configurations", tag = "rc",
     responses((status = 200, body = Success<ConfigurationsAnswer>)))]
 pub async fn service_configurations(State(s): State<AppState>) -> Result<Response, RcError> {
-    Ok(success(ConfigurationsAnswer {
-        configurations: enabled_configurations(&s).await?,
-    }))
+    let configurations = provider::enabled(&s.store)
+        .await?
+        .iter()
+        .map(|p| match builtin::configuration(p) {
+            Some(c) => Configuration::Builtin(Box::new(c)),
+            None => Configuration::Custom(Box::new(service_configuration(p))),
+        })
+        .collect();
+    Ok(success(ConfigurationsAnswer { configurations }))
 }
 
 /// The body of `settings.addCustomOAuth` / `removeCustomOAuth`. RC reads it without a schema, so [`name_of`]
@@ -352,13 +365,13 @@ pub struct SettingValueRequest {
 /// `settings.oauth`'s answer (in [`Success`]).
 #[derive(Serialize, ToSchema)]
 pub struct ServicesAnswer {
-    services: Vec<ServiceConfiguration>,
+    services: Vec<LoginService>,
 }
 
 /// `service.configurations`' answer (in [`Success`]).
 #[derive(Serialize, ToSchema)]
 pub struct ConfigurationsAnswer {
-    configurations: Vec<ServiceConfiguration>,
+    configurations: Vec<Configuration>,
 }
 
 #[derive(OpenApi)]

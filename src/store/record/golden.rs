@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::model::app::{AccessTokenFormat, OidcSettings, SubjectType};
 use crate::model::oidc::{Amr, SigningAlg};
 use crate::model::provider::{
-    Credential, IdentityTokenSentVia, KeyField, LoginStyle, TokenSentVia,
+    Credential, IdentityTokenSentVia, KeyField, LoginStyle, SettingValue, TokenSentVia,
 };
 use crate::model::signing_key::PublicKey;
 use crate::model::user::{Email, PasswordDigest, Profile, TwoFactor};
@@ -276,6 +276,10 @@ fn signing_keys() -> [SigningKey; 3] {
     ]
 }
 
+fn setting() -> SettingValue {
+    SettingValue::Str("google, github".into())
+}
+
 fn revoked_jti() -> RevokedJti {
     RevokedJti {
         client_id: "golden-client".into(),
@@ -309,6 +313,7 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
             codec::encode(&signing_keys()[2]),
         ),
         ("revoked_jti.v1.bin", codec::encode(&revoked_jti())),
+        ("setting.v1.bin", codec::encode(&setting())),
     ]
 }
 
@@ -408,6 +413,7 @@ fn golden_bytes_decode_to_todays_values() {
     check("signing_key_es256.v1.bin", es);
     check("signing_key_eddsa.v1.bin", ed);
     check("revoked_jti.v1.bin", revoked_jti());
+    check("setting.v1.bin", setting());
 }
 
 /// The version-2 goldens of the types that gained the sign-in's context read with it defaulted: a session as a

@@ -29,6 +29,7 @@ mod link;
 mod provider;
 pub(super) mod revoked_jti;
 mod session;
+mod setting;
 mod signing_key;
 mod token;
 mod user;

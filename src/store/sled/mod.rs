@@ -13,6 +13,7 @@ pub(super) mod link;
 mod provider;
 mod revoked_jti;
 pub(super) mod session;
+mod settings;
 mod sweep;
 pub mod token;
 pub(super) mod user;
@@ -50,6 +51,7 @@ pub(super) struct Trees {
     pub families_by_user: sled::Tree,
     pub signing_keys: sled::Tree,
     pub revoked_jti: sled::Tree,
+    pub settings: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -117,6 +119,7 @@ impl Sled {
             families_by_user: tree("families_by_user")?,
             signing_keys: tree("signing_keys")?,
             revoked_jti: tree("revoked_jti")?,
+            settings: tree("settings")?,
             meta: tree("meta")?,
         };
         match t.meta.get("schema") {

@@ -121,6 +121,7 @@ impl Sled {
         self.check_tokens(&mut f)?;
         self.check_signing_keys(&mut f)?;
         self.check_revoked_jti(&mut f)?;
+        self.check_settings(&mut f)?;
         Ok(f)
     }
 
