@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::app::Apps;
 use crate::core::bootstrap::Setup;
+use crate::core::connected::{Connected, RefreshLocks};
 use crate::core::keys::{Keys, SharedKeyRing};
 use crate::core::provider::Providers;
 use crate::core::session::{LoginTokens, SignIn};
@@ -61,6 +62,8 @@ pub struct AppStateInner {
     /// The metadata document (`oauth::metadata`), rendered on first request: it depends only on the issuer and the
     /// config, which a running server never changes.
     pub metadata: std::sync::OnceLock<axum::body::Bytes>,
+    /// Serializes the refreshes of each connected account's upstream token (`core::connected`).
+    pub refresh_locks: RefreshLocks,
 }
 
 impl AppState {
@@ -112,6 +115,7 @@ impl AppState {
             )),
             http: http_client(),
             metadata: std::sync::OnceLock::new(),
+            refresh_locks: RefreshLocks::default(),
             keys,
         }))
     }
@@ -174,6 +178,14 @@ impl AppState {
             store: &self.store,
             clock: &self.clock,
             sealer: &self.sealer,
+        }
+    }
+
+    pub fn connected(&self) -> Connected<'_> {
+        Connected {
+            store: &self.store,
+            clock: &self.clock,
+            locks: &self.refresh_locks,
         }
     }
 

@@ -128,7 +128,13 @@ async fn finish(
     })??;
     let ident =
         identity::map(&doc, &provider).map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
-    let sealed = seal_tokens(s, &tokens);
+    let sealed = super::tokens::seal_response(
+        &s.sealer,
+        s.clock.now_ms(),
+        &tokens,
+        &provider.sign_in_scope(),
+    )
+    .unwrap_or_default();
     let user = federation::sign_in(&s.store, &s.clock, &provider, &ident, sealed)
         .await
         .map_err(|e| match e {
@@ -208,12 +214,12 @@ async fn exchange(
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Some upstreams (GitHub's classic endpoint) answer form-encoded unless asked otherwise.
-fn parse_json_or_form(body: &str) -> Value {
+pub(super) fn parse_json_or_form(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| {
         let m: serde_json::Map<String, Value> = form_urlencoded::parse(body.as_bytes())
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
@@ -254,7 +260,7 @@ async fn fetch_identity(s: &AppState, p: &Provider, access: &str) -> Result<Valu
 }
 
 /// Why an upstream answer's body was not read.
-enum BodyError {
+pub(super) enum BodyError {
     /// Larger than the cap (announced or streamed).
     TooLarge(usize),
     Read,
@@ -275,7 +281,10 @@ impl BodyError {
 
 /// An upstream answer's body, at most `cap` bytes. Read chunk by chunk and abandoned as soon as it outgrows the
 /// cap (or announces that it will), so a hostile upstream cannot make the server buffer a huge document.
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub(super) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge(cap));
     }
@@ -296,7 +305,7 @@ fn clip(s: &str) -> String {
 }
 
 /// A reqwest error without the URL (which could carry a token in its query).
-fn short(e: &reqwest::Error) -> &'static str {
+pub(super) fn short(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -304,16 +313,4 @@ fn short(e: &reqwest::Error) -> &'static str {
     } else {
         "request failed"
     }
-}
-
-/// The upstream tokens, sealed for storage on the link.
-fn seal_tokens(s: &AppState, tokens: &Value) -> Vec<u8> {
-    let keep = serde_json::json!({
-        "access_token": tokens.get("access_token"),
-        "refresh_token": tokens.get("refresh_token"),
-        "expires_in": tokens.get("expires_in"),
-        "scope": tokens.get("scope"),
-    });
-    s.sealer
-        .seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
 }

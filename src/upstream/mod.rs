@@ -7,7 +7,9 @@
 
 pub mod callback;
 pub mod identity;
+pub mod refresh;
 pub mod start;
+pub mod tokens;
 
 use std::time::Duration;
 
