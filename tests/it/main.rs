@@ -6,6 +6,7 @@ mod backup;
 mod browser;
 mod common;
 mod compat;
+mod connected_accounts;
 mod crash;
 mod dev;
 mod federation;
