@@ -63,7 +63,8 @@ async fn token(
     State(up): State<Arc<Upstream>>,
     Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let bad = |status: StatusCode, error: &str| (status, Json(json!({ "error": error }))).into_response();
+    let bad =
+        |status: StatusCode, error: &str| (status, Json(json!({ "error": error }))).into_response();
     if f.get("client_id").map(String::as_str) != Some(CLIENT_ID)
         || f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
     {
@@ -83,7 +84,8 @@ async fn token(
         }
         _ => return bad(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
-    let mut answer = json!({"access_token": access(n), "token_type": "Bearer", "expires_in": LIFETIME_SECS});
+    let mut answer =
+        json!({"access_token": access(n), "token_type": "Bearer", "expires_in": LIFETIME_SECS});
     if n == 0 {
         answer["scope"] = json!("read write");
         if !up.no_refresh_token.load(Ordering::SeqCst) {
@@ -127,7 +129,8 @@ struct Env {
 
 async fn env(no_refresh_token: bool) -> Env {
     let (url, up) = upstream().await;
-    up.no_refresh_token.store(no_refresh_token, Ordering::SeqCst);
+    up.no_refresh_token
+        .store(no_refresh_token, Ordering::SeqCst);
     let clock = Clock::manual(Clock::system().now_ms());
     let d = TestServer::new()
         .clock(clock.clone())
@@ -190,7 +193,10 @@ async fn federated_sign_in(d: &Server, app: &TestApp) -> (String, String) {
     };
     let at_upstream = follow(format!("{}/login/{SERVICE}?return_to=/login", d.url)).await;
     let callback = follow(at_upstream).await;
-    assert!(callback.starts_with(&format!("{}/_oauth/{SERVICE}?", d.url)), "{callback}");
+    assert!(
+        callback.starts_with(&format!("{}/_oauth/{SERVICE}?", d.url)),
+        "{callback}"
+    );
     assert_eq!(follow(callback).await, "/login");
     let r = b.get(authorize_url(d, app, &[])).send().await.unwrap();
     let (st, v) = redeem(d, app, &code_of(&r)).await;
@@ -198,7 +204,10 @@ async fn federated_sign_in(d: &Server, app: &TestApp) -> (String, String) {
     let links = state(d).store.list_links().await.unwrap();
     assert_eq!(links.len(), 1);
     assert!(links[0].allow_connected_accounts);
-    (links[0].user_id.clone(), v["access_token"].as_str().unwrap().to_owned())
+    (
+        links[0].user_id.clone(),
+        v["access_token"].as_str().unwrap().to_owned(),
+    )
 }
 
 fn state(s: &Server) -> &latchkey::state::AppState {
@@ -221,7 +230,10 @@ struct Reply {
 
 impl Env {
     async fn token_of(&self, who: As<'_>, user: &str, provider: &str, body: Value) -> Reply {
-        let url = format!("{}/api/v1/connected-accounts/{user}/{provider}/access-token", self.d.url);
+        let url = format!(
+            "{}/api/v1/connected-accounts/{user}/{provider}/access-token",
+            self.d.url
+        );
         let rb = self
             .d
             .http
@@ -280,7 +292,12 @@ impl Reply {
 
     #[track_caller]
     fn known(&self, status: u16, code: &str) {
-        assert_eq!((self.status, self.known.as_deref()), (status, Some(code)), "{}", self.text);
+        assert_eq!(
+            (self.status, self.known.as_deref()),
+            (status, Some(code)),
+            "{}",
+            self.text
+        );
         assert_eq!(self.json["code"], code);
     }
 }
@@ -291,7 +308,12 @@ async fn a_fresh_token_is_returned_as_is_and_an_expired_one_is_refreshed_once() 
     assert_eq!(e.ullas("read").await.token(), access(0));
     assert_eq!(e.ullas("").await.token(), access(0));
     let own = e
-        .token_of(As::Client(&e.ulla_token), "me", SERVICE, json!({"scope": "write"}))
+        .token_of(
+            As::Client(&e.ulla_token),
+            "me",
+            SERVICE,
+            json!({"scope": "write"}),
+        )
         .await;
     assert_eq!(own.token(), access(0));
     assert_eq!(e.up.refreshes.load(Ordering::SeqCst), 0);
@@ -302,7 +324,10 @@ async fn a_fresh_token_is_returned_as_is_and_an_expired_one_is_refreshed_once() 
         e.ullas("read"),
         e.token_of(As::Client(&e.ulla_token), "me", SERVICE, json!({}))
     );
-    assert_eq!((a.token(), b.token()), (access(1).as_str(), access(1).as_str()));
+    assert_eq!(
+        (a.token(), b.token()),
+        (access(1).as_str(), access(1).as_str())
+    );
     assert_eq!(e.up.refreshes.load(Ordering::SeqCst), 1);
     // The new set is stored: still fresh, and its rotated refresh token is the one used next time.
     assert_eq!(e.ullas("read write").await.token(), access(1));
@@ -330,7 +355,11 @@ async fn refusals_are_stacks_known_errors_and_change_nothing() {
         .await;
     assert_eq!(
         (r.status, r.known.as_deref(), r.text.as_str()),
-        (403, None, "Client can only access its own connected accounts")
+        (
+            403,
+            None,
+            "Client can only access its own connected accounts"
+        )
     );
     let r = e
         .token_of(As::Server, &e.ulla, SERVICE, json!({"scope": 1, "x": true}))
@@ -344,27 +373,39 @@ async fn refusals_are_stacks_known_errors_and_change_nothing() {
         .await
         .known(400, "OAUTH_CONNECTION_DOES_NOT_HAVE_REQUIRED_SCOPE");
     // The upstream is down: retry later.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (st, _) = set(&e.d, &e.admin, &format!("{PREFIX}Upstream-url"), json!(format!("http://{closed}"))).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (st, _) = set(
+        &e.d,
+        &e.admin,
+        &format!("{PREFIX}Upstream-url"),
+        json!(format!("http://{closed}")),
+    )
+    .await;
     assert_eq!(st, 200);
     e.ullas("read")
         .await
         .known(503, "OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE");
-    assert_eq!(e.sealed().await, before, "no refusal touched the stored tokens");
+    assert_eq!(
+        e.sealed().await,
+        before,
+        "no refusal touched the stored tokens"
+    );
 
     // A link that does not allow connected accounts is not one.
     let path = format!("/api/v1/oauth-providers/{}/{SERVICE}", e.ulla);
-    let r = e
-        .d
-        .http
-        .patch(format!("{}{path}", e.d.url))
-        .header("X-Stack-Project-Id", PROJECT)
-        .header("X-Stack-Access-Type", "server")
-        .header("X-Stack-Secret-Server-Key", SERVER_KEY)
-        .json(&json!({"allow_connected_accounts": false}))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        e.d.http
+            .patch(format!("{}{path}", e.d.url))
+            .header("X-Stack-Project-Id", PROJECT)
+            .header("X-Stack-Access-Type", "server")
+            .header("X-Stack-Secret-Server-Key", SERVER_KEY)
+            .json(&json!({"allow_connected_accounts": false}))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), 200);
     e.ullas("read")
         .await
@@ -390,7 +431,13 @@ async fn upstream_tokens_are_never_in_plaintext_under_the_data_dir() {
     state(&e.d).store.flush_blocking().unwrap();
     for f in files_under(e.d.dir.path()) {
         let bytes = std::fs::read(&f).unwrap();
-        for secret in [access(0), refresh(0), access(1), refresh(1), CLIENT_SECRET.to_owned()] {
+        for secret in [
+            access(0),
+            refresh(0),
+            access(1),
+            refresh(1),
+            CLIENT_SECRET.to_owned(),
+        ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} in {}",
