@@ -108,19 +108,37 @@ pub trait Upstream {
 pub struct RefreshLocks(DashMap<String, Arc<tokio::sync::Mutex<()>>>);
 
 impl RefreshLocks {
-    fn of(&self, link_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.0.entry(link_id.to_owned()).or_default().clone()
-    }
-
-    /// Forgets `link_id`'s lock unless another request holds a handle to it.
-    fn release(&self, link_id: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        drop(lock);
-        self.0.remove_if(link_id, |_, l| Arc::strong_count(l) == 1);
+    /// Waits for `link_id`'s lock.
+    async fn hold(&self, link_id: &str) -> Held<'_> {
+        let lock = self.0.entry(link_id.to_owned()).or_default().clone();
+        Held {
+            guard: Some(lock.lock_owned().await),
+            locks: self,
+            link_id: link_id.to_owned(),
+        }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// One link's refresh lock, held.
+struct Held<'a> {
+    locks: &'a RefreshLocks,
+    link_id: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Held<'_> {
+    /// Unlocks, and forgets the lock unless another request waits for it (the map's own handle is the last). A
+    /// waiter dropped before it got the lock leaves the entry to the next holder, which removes it.
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.locks
+            .0
+            .remove_if(&self.link_id, |_, l| Arc::strong_count(l) == 1);
     }
 }
 
@@ -153,13 +171,8 @@ pub async fn access_token(
     if tokens.is_fresh(cx.clock.now_ms()) {
         return Ok(tokens.access_token);
     }
-    let lock = cx.locks.of(&link.id);
-    let refreshed = {
-        let _serial = lock.lock().await;
-        refresh_link(cx, up, &provider, &link.id, scope).await
-    };
-    cx.locks.release(&link.id, lock);
-    refreshed
+    let _serial = cx.locks.hold(&link.id).await;
+    refresh_link(cx, up, &provider, &link.id, scope).await
 }
 
 /// The link's token set if it covers `scope`.

@@ -15,6 +15,7 @@ use super::schema::schema;
 use super::{check_body, AccessType, Field, KnownErrorBody, StackAuth, StackBody, StackError, Ty};
 use crate::api::openapi::documented;
 use crate::core::connected::{self, RefreshError, Refusal};
+use crate::error::Error;
 use crate::state::AppState;
 use crate::upstream::{for_log, refresh::Live};
 
@@ -57,9 +58,22 @@ pub async fn access_token(
             "Client can only access its own connected accounts".into(),
         ));
     }
-    let scope = o.get("scope").and_then(Value::as_str).unwrap_or_default();
-    let token = connected::access_token(s.connected(), &Live(&s), &user_id, &provider_id, scope)
+    let scope = o
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    // Its own task, so a caller that goes away (or the request timeout) cannot cut a refresh between the
+    // upstream's answer and the store: the upstream may have rotated the refresh token already.
+    let task = {
+        let (s, provider_id) = (s.clone(), provider_id.clone());
+        tokio::spawn(async move {
+            connected::access_token(s.connected(), &Live(&s), &user_id, &provider_id, &scope).await
+        })
+    };
+    let token = task
         .await
+        .map_err(|_| StackError::Domain(Error::internal("the connected account task failed")))?
         .map_err(|r| refused(&provider_id, r))?;
     let mut r = (
         StatusCode::CREATED,
