@@ -446,3 +446,39 @@ async fn upstream_tokens_are_never_in_plaintext_under_the_data_dir() {
         }
     }
 }
+
+/// A token endpoint that streams an endless JSON answer without announcing its length: the refresh reads at most
+/// `limits.upstream_body_bytes` of it, answers 503 at once, and stores nothing.
+#[tokio::test]
+async fn an_oversized_refresh_answer_is_cut_off_and_changes_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let e = env(false).await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = c.read(&mut [0u8; 4096]).await;
+                let _ = c
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"access_token\":\"")
+                    .await;
+                let pad = vec![b'a'; 64 * 1024];
+                while c.write_all(&pad).await.is_ok() {}
+            });
+        }
+    });
+    let (st, _) = set(&e.d, &e.admin, &format!("{PREFIX}Upstream-url"), json!(url)).await;
+    assert_eq!(st, 200);
+    let before = e.sealed().await;
+    e.expire();
+    let started = std::time::Instant::now();
+    e.ullas("read")
+        .await
+        .known(503, "OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(e.sealed().await, before);
+}
