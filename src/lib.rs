@@ -12,7 +12,8 @@
 //! - [`api`]: the router and the wire dialects (`api::rc` Rocket.Chat, `api::stack` Stack Auth, `api::locoia`),
 //!   each with its own error table.
 //! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth;
-//!   [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping).
+//!   [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping), and the upstream
+//!   token set and its refresh for connected accounts.
 //! - [`web`]: sign-in, consent and error pages, the session cookie, CSRF and the strict form parser: browser
 //!   plumbing that knows neither OAuth nor federation.
 //! - [`state`]: `AppState`, the composition root's shared handles; it builds the use cases' narrow contexts.

@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::app::Apps;
 use crate::core::bootstrap::Setup;
+use crate::core::connected::{Connected, RefreshLocks};
 use crate::core::keys::{Keys, SharedKeyRing};
 use crate::core::provider::Providers;
 use crate::core::session::{LoginTokens, SignIn};
@@ -65,6 +66,8 @@ pub struct AppStateInner {
     /// (`upstream::oidc` decides their freshness). Sharded, so sign-ins at different issuers never wait on each
     /// other.
     pub oidc_documents: dashmap::DashMap<String, (crate::clock::Millis, Arc<serde_json::Value>)>,
+    /// Serializes the refreshes of each connected account's upstream token (`core::connected`).
+    pub refresh_locks: RefreshLocks,
 }
 
 impl AppState {
@@ -117,6 +120,7 @@ impl AppState {
             http: http_client(),
             metadata: std::sync::OnceLock::new(),
             oidc_documents: dashmap::DashMap::new(),
+            refresh_locks: RefreshLocks::default(),
             keys,
         }))
     }
@@ -179,6 +183,14 @@ impl AppState {
             store: &self.store,
             clock: &self.clock,
             sealer: &self.sealer,
+        }
+    }
+
+    pub fn connected(&self) -> Connected<'_> {
+        Connected {
+            store: &self.store,
+            clock: &self.clock,
+            locks: &self.refresh_locks,
         }
     }
 

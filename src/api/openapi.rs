@@ -144,6 +144,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::api::rc::two_factor::TwoFactorDoc::openapi());
     doc.merge(crate::api::locoia::custom_auth::LocoiaDoc::openapi());
     doc.merge(crate::api::stack::links::StackDoc::openapi());
+    doc.merge(crate::api::stack::connected::ConnectedDoc::openapi());
     doc.merge(crate::oauth::openapi::OAuthDoc::openapi());
     doc
 }

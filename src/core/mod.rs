@@ -6,6 +6,7 @@
 pub mod app;
 pub mod bootstrap;
 pub mod claims;
+pub mod connected;
 pub mod federation;
 pub mod keys;
 pub mod link;

@@ -157,7 +157,8 @@ async fn finish(
     })??;
     let ident = identity::map(&doc, &up, emails.as_ref())
         .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
-    let sealed = seal_tokens(s, &tokens);
+    let sealed = super::tokens::seal_response(&s.sealer, s.clock.now_ms(), &tokens, &up.scope)
+        .unwrap_or_default();
     let user = federation::sign_in(&s.store, &s.clock, &provider, &ident, sealed)
         .await
         .map_err(|e| match e {
@@ -178,16 +179,4 @@ async fn finish(
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     Ok((token, pending.return_to))
-}
-
-/// The upstream tokens, sealed for storage on the link.
-fn seal_tokens(s: &AppState, tokens: &Value) -> Vec<u8> {
-    let keep = serde_json::json!({
-        "access_token": tokens.get("access_token"),
-        "refresh_token": tokens.get("refresh_token"),
-        "expires_in": tokens.get("expires_in"),
-        "scope": tokens.get("scope"),
-    });
-    s.sealer
-        .seal(keep.to_string().as_bytes(), b"latchkey-upstream-tokens-v1")
 }

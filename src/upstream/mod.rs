@@ -12,7 +12,9 @@ mod exchange;
 pub mod identity;
 pub mod oidc;
 pub mod proxy;
+pub mod refresh;
 pub mod start;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ mod browser;
 mod catalogue;
 mod common;
 mod compat;
+mod connected_accounts;
 mod crash;
 mod dev;
 mod federation;

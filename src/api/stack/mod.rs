@@ -7,6 +7,7 @@
 //! user, a body over the limit, a busy or failing server) are Stack's plain `StatusError`: a `text/plain` body and
 //! no known-error header, which the SDKs surface as an HTTP error, as they would from Stack.
 
+pub mod connected;
 pub mod links;
 pub mod schema;
 
@@ -44,6 +45,11 @@ pub fn routes() -> Routes<AppState> {
             Method::DELETE,
             "/api/v1/oauth-providers/{user_id}/{provider_id}",
             links::delete,
+        )
+        .route(
+            Method::POST,
+            "/api/v1/connected-accounts/{user_id}/{provider_id}/access-token",
+            connected::access_token,
         )
 }
 
@@ -111,6 +117,15 @@ pub enum StackError {
     /// The link's provider is removed or disabled (Stack's text, a plain-text 404).
     ProviderGone(String),
     UserNotFound,
+    /// Connected accounts: the provider is missing or disabled.
+    ProviderNotFoundOrNotEnabled,
+    /// Connected accounts: the user has no link through the provider that allows connected accounts.
+    ConnectionNotConnectedToUser,
+    /// Connected accounts: no usable token with the requested scope (none stored, scopes beyond the grant, an
+    /// expired token without a refresh token, or a refresh token the upstream no longer accepts).
+    ConnectionDoesNotHaveRequiredScope,
+    /// Connected accounts: the upstream failed to answer the refresh.
+    ProviderTemporarilyUnavailable,
     /// A Stack `StatusError`: `text/plain` body, no known-error header.
     Status(StatusCode, String),
     Domain(Error),
@@ -287,6 +302,30 @@ impl IntoResponse for StackError {
                 None,
             ),
             StackError::UserNotFound => known(S::NOT_FOUND, "USER_NOT_FOUND", "User not found.", None),
+            StackError::ProviderNotFoundOrNotEnabled => known(
+                S::BAD_REQUEST,
+                "OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED",
+                "The OAuth provider is not found or not enabled.",
+                None,
+            ),
+            StackError::ConnectionNotConnectedToUser => known(
+                S::BAD_REQUEST,
+                "OAUTH_CONNECTION_NOT_CONNECTED_TO_USER",
+                "The OAuth connection is not connected to any user.",
+                None,
+            ),
+            StackError::ConnectionDoesNotHaveRequiredScope => known(
+                S::BAD_REQUEST,
+                "OAUTH_CONNECTION_DOES_NOT_HAVE_REQUIRED_SCOPE",
+                "The OAuth connection does not have the required scope.",
+                None,
+            ),
+            StackError::ProviderTemporarilyUnavailable => known(
+                S::SERVICE_UNAVAILABLE,
+                "OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE",
+                "The OAuth provider is temporarily unavailable. Please try signing in again.",
+                None,
+            ),
             StackError::NoLinkForProvider => {
                 status_error(S::NOT_FOUND, "OAuth provider not found for this user")
             }
