@@ -148,7 +148,10 @@ impl BodyError {
 
 /// An upstream answer's body, at most `cap` bytes. Read chunk by chunk and abandoned as soon as it outgrows the
 /// cap (or announces that it will), so a hostile upstream cannot make the server buffer a huge document.
-pub(super) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub(super) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge(cap));
     }
