@@ -298,16 +298,7 @@ mod tests {
 
     async fn world(sealed: Option<&str>, connected: bool) -> (World, String, String) {
         let w = World::new().await;
-        crate::core::provider::add(&w.store, &w.clock, "Idp")
-            .await
-            .unwrap();
-        w.store
-            .update_provider("idp", |p| {
-                p.enabled = true;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        w.provider(true, |_| {}).await;
         let jane = w.user("jane", &["user"]).await;
         let link = create(
             &w.store,

@@ -245,21 +245,6 @@ mod tests {
         }
     }
 
-    /// An enabled provider `Idp`, set up by `edit`.
-    async fn provider(w: &World, edit: impl Fn(&mut Provider)) -> Provider {
-        let p = crate::core::provider::add(&w.store, &w.clock, "Idp")
-            .await
-            .unwrap();
-        w.store
-            .update_provider(&p.service_key(), |p| {
-                p.enabled = true;
-                edit(p);
-                Ok(())
-            })
-            .await
-            .unwrap()
-    }
-
     /// A user without a password (one who signs in through a provider).
     async fn passwordless(w: &World, name: &str) -> User {
         let mut u = w.user(name, &["user"]).await;
@@ -282,7 +267,7 @@ mod tests {
     #[tokio::test]
     async fn a_first_sign_in_creates_a_user_and_the_next_one_follows_its_link() {
         let w = World::new().await;
-        let p = provider(&w, |_| {}).await;
+        let p = w.provider(true, |_| {}).await;
         w.user("jane", &["user"]).await;
         let id = ident("42", Some("jane"), Some("jane@example.com"), true);
         assert_eq!(decide(&w.store, &p, &id).await.unwrap(), Decision::Create);
@@ -306,7 +291,7 @@ mod tests {
     #[tokio::test]
     async fn an_email_merges_only_when_the_upstream_verified_it() {
         let w = World::new().await;
-        let p = provider(&w, by_email).await;
+        let p = w.provider(true, by_email).await;
         let jane = passwordless(&w, "jane").await;
         let unverified = ident("42", None, Some("Jane@Example.com"), false);
         assert_eq!(
@@ -338,11 +323,12 @@ mod tests {
     #[tokio::test]
     async fn admins_and_deactivated_accounts_are_never_merged() {
         let w = World::new().await;
-        let p = provider(&w, |p| {
-            p.merge_users = true;
-            p.merge_users_with_password = true;
-        })
-        .await;
+        let p = w
+            .provider(true, |p| {
+                p.merge_users = true;
+                p.merge_users_with_password = true;
+            })
+            .await;
         w.user("root", &["admin"]).await;
         let by_name = |n: &str| ident("1", Some(n), None, true);
         assert_eq!(
@@ -366,7 +352,7 @@ mod tests {
     #[tokio::test]
     async fn an_account_with_a_password_merges_only_when_the_provider_allows_it() {
         let w = World::new().await;
-        let strict = provider(&w, |p| p.merge_users = true).await;
+        let strict = w.provider(true, |p| p.merge_users = true).await;
         let jane = w.user("jane", &["user"]).await;
         let id = ident("1", Some("jane"), None, false);
         assert_eq!(
@@ -385,7 +371,7 @@ mod tests {
     #[tokio::test]
     async fn a_link_to_a_deactivated_user_does_not_sign_in() {
         let w = World::new().await;
-        let p = provider(&w, |_| {}).await;
+        let p = w.provider(true, |_| {}).await;
         let id = ident("7", Some("bob"), None, false);
         let bob = sign_in(&w.store, &w.clock, &p, &id, vec![]).await.unwrap();
         w.store
@@ -404,7 +390,7 @@ mod tests {
     #[tokio::test]
     async fn a_link_through_a_preset_has_its_stack_type() {
         let w = World::new().await;
-        let p = provider(&w, |p| p.preset = Some("github".into())).await;
+        let p = w.provider(true, |p| p.preset = Some("github".into())).await;
         let user = sign_in(
             &w.store,
             &w.clock,

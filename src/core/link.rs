@@ -161,16 +161,7 @@ mod tests {
 
     async fn world_with_provider(enabled: bool) -> World {
         let w = World::new().await;
-        crate::core::provider::add(&w.store, &w.clock, "Idp")
-            .await
-            .unwrap();
-        w.store
-            .update_provider("idp", |p| {
-                p.enabled = enabled;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        w.provider(enabled, |_| {}).await;
         w
     }
 

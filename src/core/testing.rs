@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::app::Apps;
-use super::provider::Providers;
+use super::provider::{self, Providers};
 use super::session::{LoginTokens, SignIn};
 use super::throttle::Throttle;
 use super::two_factor::Factors;
@@ -12,7 +12,7 @@ use super::user::{self, NewUser, Users};
 use crate::clock::Clock;
 use crate::crypto::{Argon2Params, Hasher, Sealer, Verifier};
 use crate::model::redirect::HttpRedirects;
-use crate::model::User;
+use crate::model::{Provider, User};
 use crate::store::Store;
 
 /// Cheap argon2, so the tests stay fast; the rules do not depend on the cost.
@@ -119,5 +119,20 @@ impl World {
         )
         .await
         .unwrap()
+    }
+
+    /// Provider `Idp` (service key `idp`), enabled or not, with `edit` applied.
+    pub async fn provider(&self, enabled: bool, edit: impl Fn(&mut Provider)) -> Provider {
+        let p = provider::add(&self.store, &self.clock, "Idp")
+            .await
+            .unwrap();
+        self.store
+            .update_provider(&p.service_key(), |p| {
+                p.enabled = enabled;
+                edit(p);
+                Ok(())
+            })
+            .await
+            .unwrap()
     }
 }
