@@ -5,9 +5,11 @@
 //! `me` resolves under client and server access alike.
 //!
 //! Where Latchkey differs (README.md "differs from Stack"): a link also shows its `provider_config_id`; an
-//! unconfigured provider at creation is Stack's known error `OAUTH_PROVIDER_NOT_CONFIGURED` (400, as Stack's
-//! `createOAuthProvider` helper throws it) rather than the 404 text; "not found" and "same type" refusals are
-//! Stack's known errors (JSON with `code` and the `X-Stack-Known-Error` header) with Stack's statuses.
+//! unconfigured provider at creation is the known error `OAUTH_PROVIDER_NOT_CONFIGURED` (400) rather than Stack's
+//! 404 text; a missing link is the known error `OAUTH_PROVIDER_NOT_FOUND` (404, JSON with `code` and the
+//! `X-Stack-Known-Error` header) rather than plain text; a second sign-in link of one provider type is refused with
+//! `OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN` (400) where Stack names the type. The cases assert the
+//! status and the words Stack's message and Latchkey's share.
 
 use latchkey::config::DeclaredProvider;
 use reqwest::{Method, StatusCode};
@@ -640,5 +642,40 @@ async fn one_sign_in_link_per_provider_type_and_an_unconfigured_provider() {
         r.json["code"], "OAUTH_PROVIDER_NOT_CONFIGURED",
         "{}",
         r.text
+    );
+}
+
+/// Stack's "should allow updating account_id when no conflicts exist". Stack's cases that refuse a second link to
+/// the same upstream account with connected accounts on (`OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_CONNECTED_
+/// ACCOUNTS`) are not ported: Latchkey does not enforce that rule yet (README.md "differs from Stack").
+#[tokio::test]
+async fn an_account_id_changes_when_nothing_conflicts() {
+    let t = suite().await;
+    t.create(0, "github", "github_account_1", "test1@example.com", true)
+        .await;
+    let second = json!({"user_id": "me", "provider_config_id": "github", "account_id": "github_account_2",
+        "email": "test2@example.com", "allow_sign_in": false, "allow_connected_accounts": false});
+    let r = t
+        .call(0, Access::Server, Method::POST, URL, Some(second))
+        .await;
+    assert_eq!(
+        (r.status, r.json["type"].clone()),
+        (201, json!("github")),
+        "{}",
+        r.text
+    );
+    let one = format!("{URL}/me/{}", r.json["id"].as_str().unwrap());
+    let r = t
+        .call(
+            0,
+            Access::Server,
+            Method::PATCH,
+            &one,
+            Some(json!({"account_id": "github_account_3"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json["account_id"].clone()),
+        (200, json!("github_account_3"))
     );
 }
