@@ -679,3 +679,73 @@ async fn an_account_id_changes_when_nothing_conflicts() {
         (200, json!("github_account_3"))
     );
 }
+
+/// README's Stack tour: a user signs in through the `spotify` preset; Stack's `oauth-providers` lists the link
+/// with type `spotify`, and `connected-accounts` hands the backend the upstream access token.
+#[tokio::test]
+async fn a_preset_sign_in_is_a_connected_account_of_its_stack_type() {
+    let (identity, _, account) = super::documented("spotify");
+    let (_up, declared) =
+        super::upstream_for("", crate::common::upstream::Spec::new("spotify", identity)).await;
+    let s = TestServer::new()
+        .config(move |c| {
+            c.stack.project_id = PROJECT.into();
+            c.stack.server_key = SERVER_KEY.into();
+            c.providers = vec![declared];
+        })
+        .start()
+        .await;
+    let b = browser();
+    let r = b
+        .get(format!("{}/login/spotify?return_to=/login", s.url))
+        .send()
+        .await
+        .unwrap();
+    let r = b
+        .get(r.headers()["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let r = b
+        .get(r.headers()["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let store = &s.running.as_ref().unwrap().state.store;
+    let user = store.list_links().await.unwrap()[0].user_id.clone();
+    let server = |rb: reqwest::RequestBuilder| {
+        rb.header("X-Stack-Project-Id", PROJECT)
+            .header("X-Stack-Access-Type", "server")
+            .header("X-Stack-Secret-Server-Key", SERVER_KEY)
+    };
+    let r = server(s.http.get(format!("{}{URL}?user_id={user}", s.url)))
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = crate::common::json_of(r).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (
+            v["items"][0]["type"].clone(),
+            v["items"][0]["account_id"].clone()
+        ),
+        (json!("spotify"), json!(account))
+    );
+    let r = server(s.http.post(format!(
+        "{}/api/v1/connected-accounts/{user}/spotify/access-token",
+        s.url
+    )))
+    .json(&json!({}))
+    .send()
+    .await
+    .unwrap();
+    let (st, v) = crate::common::json_of(r).await;
+    assert_eq!(
+        (st, v),
+        (
+            201,
+            json!({"access_token": crate::common::upstream::ACCESS_TOKEN})
+        )
+    );
+}
