@@ -4,7 +4,8 @@
 //! checks the client authentication (Basic or post), the redirect URI and PKCE (a verifier matching the
 //! challenge, or none at all when the preset has no PKCE); its identity and emails endpoints check the access token
 //! (Bearer or query parameter) and the preset's extra headers, and answer the documents the test gives. A check
-//! that fails answers 400 with what failed, which the sign-in error page then quotes.
+//! that fails answers 400 with what failed, which the sign-in error page then quotes. Its emails endpoint can
+//! misbehave as a [`Hostile`] upstream does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
