@@ -4,6 +4,10 @@
 
 mod failures;
 mod flow;
+mod hostile;
+mod oidc_config;
+mod rc_builtin_flow;
+mod stack_suite;
 
 use latchkey::config::DeclaredProvider;
 use reqwest::{Client, StatusCode};

@@ -4,7 +4,8 @@
 //! checks the client authentication (Basic or post), the redirect URI and PKCE (a verifier matching the
 //! challenge, or none at all when the preset has no PKCE); its identity and emails endpoints check the access token
 //! (Bearer or query parameter) and the preset's extra headers, and answer the documents the test gives. A check
-//! that fails answers 400 with what failed, which the sign-in error page then quotes.
+//! that fails answers 400 with what failed, which the sign-in error page then quotes. Its emails endpoint can
+//! misbehave as a [`Hostile`] upstream does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,33 @@ pub struct Spec {
     pub emails: Value,
     /// The authorize endpoint refuses (`error=access_denied`).
     pub deny: bool,
+    /// The emails endpoint misbehaves so.
+    pub emails_hostile: Option<Hostile>,
+}
+
+/// How an endpoint misbehaves: a body over every cap, HTML, no answer for 30 s, a redirect to another host.
+#[derive(Clone, Copy, Debug)]
+pub enum Hostile {
+    Huge,
+    NotJson,
+    Slow,
+    Redirect,
+}
+
+impl Hostile {
+    async fn answer(self) -> Response {
+        match self {
+            Hostile::Huge => vec![b'['; 4 << 20].into_response(),
+            Hostile::NotJson => "<html>maintenance</html>".into_response(),
+            Hostile::Slow => {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                StatusCode::NO_CONTENT.into_response()
+            }
+            Hostile::Redirect => {
+                Redirect::temporary("http://elsewhere.example/user/emails").into_response()
+            }
+        }
+    }
 }
 
 impl Spec {
@@ -46,6 +74,7 @@ impl Spec {
             identity,
             emails: json!([]),
             deny: false,
+            emails_hostile: None,
         }
     }
 }
@@ -82,7 +111,7 @@ pub async fn start(spec: Spec) -> EmulatedUpstream {
     let app = Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let e = emulator.clone();
-            async move { e.answer(&method, &uri, &headers, &body) }
+            async move { e.answer(&method, &uri, &headers, &body).await }
         },
     );
     let task = tokio::spawn(async move {
@@ -117,7 +146,13 @@ fn refuse(what: &str) -> Response {
 }
 
 impl Emulator {
-    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    async fn answer(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response {
         let query: HashMap<String, String> =
             form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
                 .into_owned()
@@ -132,6 +167,9 @@ impl Emulator {
         } else if path == target(&self.at.identity_url).0 {
             self.resource(headers, &query, &self.at.identity_url, &self.spec.identity)
         } else if emails.as_deref() == Some(path) {
+            if let Some(how) = self.spec.emails_hostile {
+                return how.answer().await;
+            }
             self.resource(
                 headers,
                 &query,
