@@ -14,8 +14,8 @@ use super::{identity, oidc};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
-use crate::model::{catalogue, Provider};
 use crate::model::oidc::Amr;
+use crate::model::{catalogue, Provider};
 use crate::state::AppState;
 use crate::web::pages::{error_page, see_other};
 use crate::web::session::{login_cookie, read_cookie, set_cookie};
@@ -92,7 +92,10 @@ async fn finish(
     // OAuth 1.0a has no `state`: the request token it hands back (`denied` on refusal) stands for it.
     let oauth1 = super::oauth1::applies(&provider);
     let (param, echoed) = match oauth1 {
-        true => ("oauth_token", q.get("oauth_token").or_else(|| q.get("denied"))),
+        true => (
+            "oauth_token",
+            q.get("oauth_token").or_else(|| q.get("denied")),
+        ),
         false => ("state", q.get("state")),
     };
     let state_ok = echoed.is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));

@@ -157,9 +157,8 @@ pub(super) async fn start(
             )));
         }
         let (token, secret) = token_pair(&answer, p, what)?;
-        let mut to = Url::parse(&up.authorize_url).map_err(|_| {
-            Failure::upstream(format!("{} has an invalid authorize URL", p.name))
-        })?;
+        let mut to = Url::parse(&up.authorize_url)
+            .map_err(|_| Failure::upstream(format!("{} has an invalid authorize URL", p.name)))?;
         to.query_pairs_mut().append_pair("oauth_token", &token);
         Ok::<_, Failure>((to, token, secret))
     };
@@ -212,7 +211,15 @@ pub(super) async fn finish(
             token: Some((&token, &secret)),
             ..request
         };
-        let req = signed(s, p, &access, Method::GET, &up.identity_url, &[], "identity")?;
+        let req = signed(
+            s,
+            p,
+            &access,
+            Method::GET,
+            &up.identity_url,
+            &[],
+            "identity",
+        )?;
         let doc = body(s, p, req, "identity").await?;
         let doc: Value = serde_json::from_slice(&doc)
             .map_err(|_| Failure::upstream(format!("{name}'s identity response is not JSON")))?;
@@ -271,7 +278,12 @@ fn signed(
 }
 
 /// A successful answer's body, at most the configured cap.
-async fn body(s: &AppState, p: &Provider, req: RequestBuilder, what: &str) -> Result<Vec<u8>, Failure> {
+async fn body(
+    s: &AppState,
+    p: &Provider,
+    req: RequestBuilder,
+    what: &str,
+) -> Result<Vec<u8>, Failure> {
     let name = &p.name;
     let resp = req.send().await.map_err(|e| {
         Failure::upstream(format!(
@@ -332,7 +344,8 @@ mod tests {
     /// RFC 5849 §3.4.1.1's example: query and body parameters, repeated names, encoded names and values.
     #[test]
     fn the_base_string_of_rfc_5849s_example() {
-        let url = Url::parse("http://EXAMPLE.COM:80/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b").unwrap();
+        let url =
+            Url::parse("http://EXAMPLE.COM:80/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b").unwrap();
         let params = [
             ("oauth_consumer_key", "9djdj82h48djs9d2"),
             ("oauth_token", "kkk9d7dh3k39sjv7"),
@@ -351,14 +364,22 @@ mod tests {
     /// Twitter's documented example ("Creating a signature").
     #[test]
     fn twitters_documented_signature() {
-        let url = Url::parse("https://api.twitter.com/1.1/statuses/update.json?include_entities=true").unwrap();
+        let url =
+            Url::parse("https://api.twitter.com/1.1/statuses/update.json?include_entities=true")
+                .unwrap();
         let params = [
-            ("status", "Hello Ladies + Gentlemen, a signed OAuth request!"),
+            (
+                "status",
+                "Hello Ladies + Gentlemen, a signed OAuth request!",
+            ),
             ("oauth_consumer_key", "xvz1evFS4wEEPTGEFPHBog"),
             ("oauth_nonce", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg"),
             ("oauth_signature_method", "HMAC-SHA1"),
             ("oauth_timestamp", "1318622958"),
-            ("oauth_token", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb"),
+            (
+                "oauth_token",
+                "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
+            ),
             ("oauth_version", "1.0"),
         ];
         let base = base_string("POST", &url, &params);

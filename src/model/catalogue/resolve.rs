@@ -259,7 +259,10 @@ mod tests {
             u.request_token_url.as_deref(),
             Some("https://api.twitter.com/oauth/request_token")
         );
-        assert_eq!(u.authorize_url, "https://api.twitter.com/oauth/authenticate");
+        assert_eq!(
+            u.authorize_url,
+            "https://api.twitter.com/oauth/authenticate"
+        );
         assert_eq!(u.token_url, "https://api.twitter.com/oauth/access_token");
         p.url = "http://127.0.0.1:9".into();
         let u = resolve(&p).unwrap();
@@ -271,6 +274,9 @@ mod tests {
             u.identity_url,
             "http://127.0.0.1:9/1.1/account/verify_credentials.json?include_email=true"
         );
-        assert_eq!(resolve(&with_preset("github")).unwrap().request_token_url, None);
+        assert_eq!(
+            resolve(&with_preset("github")).unwrap().request_token_url,
+            None
+        );
     }
 }
