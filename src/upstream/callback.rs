@@ -91,12 +91,13 @@ async fn finish(
         })?;
     // OAuth 1.0a has no `state`: the request token it hands back (`denied` on refusal) stands for it.
     let oauth1 = super::oauth1::applies(&provider);
-    let (param, echoed) = match oauth1 {
-        true => (
+    let (param, echoed) = if oauth1 {
+        (
             "oauth_token",
             q.get("oauth_token").or_else(|| q.get("denied")),
-        ),
-        false => ("state", q.get("state")),
+        )
+    } else {
+        ("state", q.get("state"))
     };
     let state_ok = echoed.is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));
     if !state_ok || pending.service != service {

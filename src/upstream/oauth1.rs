@@ -174,7 +174,10 @@ pub(super) async fn start(
             };
             to_upstream(s, &to, &pending)
         }
-        Err(Failure(status, why)) => error_page(status, "Provider not reachable", &why),
+        Err(Failure(status, why)) => {
+            tracing::warn!(service = %super::for_log(service), reason = %super::for_log(&why), "federated sign-in failed to start");
+            error_page(status, "Provider not reachable", &why)
+        }
     }
 }
 

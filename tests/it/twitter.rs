@@ -165,10 +165,8 @@ impl Twitter {
         {
             return Err("unknown consumer or signature method".into());
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        // Twitter refuses timestamps far from its own clock.
+        let now = latchkey::clock::Clock::system().now_ms() / 1000;
         let ts: i64 = get("oauth_timestamp").parse().map_err(|_| "no timestamp")?;
         if (now - ts).abs() > 300 {
             return Err("stale timestamp".into());
@@ -443,7 +441,7 @@ fn login(s: &Server) -> String {
 }
 
 #[tokio::test]
-async fn refusals_foreign_tokens_and_bad_signatures_end_on_an_error_page() {
+async fn refusals_foreign_tokens_forged_verifiers_and_bad_signatures_end_on_an_error_page() {
     let (s, t, _task, authorize) = setup().await;
     let (a, b) = (browser(), browser());
 
@@ -481,6 +479,21 @@ async fn refusals_foreign_tokens_and_bad_signatures_end_on_an_error_page() {
         &browser(),
         &of_b,
         StatusCode::BAD_REQUEST,
+        "Sign-in failed",
+        says,
+    )
+    .await;
+
+    // A verifier that Twitter did not issue for this request token buys nothing.
+    let b = browser();
+    let callback = to_callback(&s, &b, &authorize, "twitter").await;
+    let forged = callback.replace("oauth_verifier=verifier-of-", "oauth_verifier=forged-");
+    let says = "access token endpoint answered 401 Unauthorized";
+    fails(
+        &s,
+        &b,
+        &forged,
+        StatusCode::BAD_GATEWAY,
         "Sign-in failed",
         says,
     )
