@@ -14,8 +14,8 @@ use super::{identity, oidc};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
-use crate::model::catalogue;
 use crate::model::oidc::Amr;
+use crate::model::{catalogue, Provider};
 use crate::state::AppState;
 use crate::web::pages::{error_page, see_other};
 use crate::web::session::{login_cookie, read_cookie, set_cookie};
@@ -29,6 +29,16 @@ impl Failure {
     }
     fn request(what: impl Into<String>) -> Self {
         Failure(StatusCode::BAD_REQUEST, what.into())
+    }
+    /// `name` did not answer within `deadline`.
+    pub(super) fn timeout(name: &str, deadline: std::time::Duration) -> Self {
+        Failure(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "{name} did not answer within {:.1} s; try again later",
+                deadline.as_secs_f64()
+            ),
+        )
     }
 }
 
@@ -79,16 +89,28 @@ async fn finish(
                 "this sign-in was not started in this browser, or it expired; start again",
             )
         })?;
-    let state_ok = q
-        .get("state")
-        .is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));
+    // OAuth 1.0a has no `state`: the request token it hands back (`denied` on refusal) stands for it.
+    let oauth1 = super::oauth1::applies(&provider);
+    let (param, echoed) = if oauth1 {
+        (
+            "oauth_token",
+            q.get("oauth_token").or_else(|| q.get("denied")),
+        )
+    } else {
+        ("state", q.get("state"))
+    };
+    let state_ok = echoed.is_some_and(|st| crypto::ct_eq(st.as_bytes(), pending.state.as_bytes()));
     if !state_ok || pending.service != service {
-        return Err(Failure::request(
-            "the state parameter does not match this sign-in; start again",
-        ));
+        return Err(Failure::request(format!(
+            "the {param} parameter does not match this sign-in; start again"
+        )));
     }
     if pending.expires_at <= s.clock.now_ms() {
         return Err(Failure::request("this sign-in took too long; start again"));
+    }
+    if oauth1 {
+        let ident = super::oauth1::finish(s, &provider, &pending, q).await?;
+        return signed_in(s, &provider, &ident, Vec::new(), pending.return_to).await;
     }
     let (provider, oidc) = oidc::resolve(s, provider)
         .await
@@ -146,20 +168,25 @@ async fn finish(
         Ok((tokens, doc, emails))
     })
     .await
-    .map_err(|_| {
-        Failure(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "{name} did not answer within {:.1} s; try again later",
-                deadline.as_secs_f64()
-            ),
-        )
-    })??;
+    .map_err(|_| Failure::timeout(&name, deadline))??;
     let ident = identity::map(&doc, &up, emails.as_ref())
         .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
     let sealed = super::tokens::seal_response(&s.sealer, s.clock.now_ms(), &tokens, &up.scope)
         .unwrap_or_default();
-    let user = federation::sign_in(&s.store, &s.clock, &provider, &ident, sealed)
+    signed_in(s, &provider, &ident, sealed, pending.return_to).await
+}
+
+/// The link or user for `ident` (with the upstream's token set `sealed`, empty when none is kept), and a login
+/// token for the browser: `(token, return_to)`.
+async fn signed_in(
+    s: &AppState,
+    provider: &Provider,
+    ident: &identity::Identity,
+    sealed: Vec<u8>,
+    return_to: String,
+) -> Result<(String, String), Failure> {
+    let name = &provider.name;
+    let user = federation::sign_in(&s.store, &s.clock, provider, ident, sealed)
         .await
         .map_err(|e| match e {
             Error::Conflict { field, value } => Failure::request(format!(
@@ -178,5 +205,5 @@ async fn finish(
     let token = session::issue_login_token(s.login_tokens(), &user, vec![Amr::Fed])
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
-    Ok((token, pending.return_to))
+    Ok((token, return_to))
 }

@@ -134,7 +134,7 @@ pub(super) enum BodyError {
 }
 
 impl BodyError {
-    fn failure(self, name: &str, what: &str) -> Failure {
+    pub(super) fn failure(self, name: &str, what: &str) -> Failure {
         match self {
             BodyError::TooLarge(cap) => Failure::upstream(format!(
                 "{name}'s {what} response is larger than {cap} bytes"

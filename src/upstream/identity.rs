@@ -326,6 +326,10 @@ mod tests {
              ident("1077", Some("jane"), Some("jane@example.com"), true, Some("Jane Doe"), Some("https://pic.example/j.png"))),
             ("dolphin", json!({"ID": "42", "NickName": "dolly", "Email": "dolly@dolphin.example"}), None,
              ident("42", Some("dolly"), Some("dolly@dolphin.example"), false, Some("dolly"), None)),
+            ("twitter", json!({"id": 783214, "id_str": "783214", "name": "Twitter", "screen_name": "twitter",
+                "email": "t@twitter.example", "profile_image_url_https": "https://pbs.twimg.com/p.png"}), None,
+             ident("783214", Some("twitter"), Some("t@twitter.example"), false, Some("Twitter"),
+                   Some("https://pbs.twimg.com/p.png"))),
         ];
         let covered: Vec<&str> = cases.iter().map(|c| c.0).collect();
         for p in catalogue::all() {

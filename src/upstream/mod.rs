@@ -1,7 +1,7 @@
 //! Federated sign-in through custom OAuth providers and catalogue presets (docs/endpoints.md#federation), as
 //! Rocket.Chat's OAuth does it: `GET /login/<service>` starts at the upstream (state + PKCE), `GET
 //! /_oauth/<service>` finishes (code exchange, identity, link or user), then the pending `return_to` (usually
-//! `/oauth/authorize`) continues. What the upstream is and how it is spoken to comes from one place,
+//! `/oauth/authorize`) continues. Rocket.Chat's Twitter speaks OAuth 1.0a instead ([`oauth1`]). What the upstream is and how it is spoken to comes from one place,
 //! `model::catalogue::resolve`.
 //!
 //! The pending sign-in travels in a cookie sealed under the master key (no server state, survives restarts); the
@@ -10,6 +10,7 @@
 pub mod callback;
 mod exchange;
 pub mod identity;
+pub mod oauth1;
 pub mod oidc;
 pub mod proxy;
 pub mod refresh;
@@ -74,7 +75,9 @@ pub fn for_log(s: &str) -> String {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub service: String,
+    /// What the upstream must hand back: the `state` sent (OAuth 1.0a: the request token, `oauth_token`).
     pub state: String,
+    /// The PKCE verifier (OAuth 1.0a: the request token's secret, which signs the access token request).
     pub verifier: String,
     pub return_to: String,
     pub expires_at: i64,

@@ -1,5 +1,6 @@
 //! `GET /login/<service>?return_to=…`: redirect to the upstream's authorization endpoint with state, and PKCE
-//! when the upstream takes it (custom providers always; presets as their entry says).
+//! when the upstream takes it (custom providers always; presets as their entry says); OAuth 1.0a's first leg is
+//! `oauth1::start`.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use crate::web::pages::{error_page, safe_return_to, see_other, server_error};
 use crate::web::session::set_cookie;
 
 /// How long a started sign-in may take at the upstream.
-const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
+pub(super) const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
 
 pub async fn start(
     State(s): State<AppState>,
@@ -36,6 +37,10 @@ pub async fn start(
     if let Err(why) = catalogue::resolve(&provider) {
         return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &why);
     }
+    let return_to = safe_return_to(q.get("return_to").map(String::as_str));
+    if super::oauth1::applies(&provider) {
+        return super::oauth1::start(&s, &provider, &service, return_to).await;
+    }
     let (provider, oidc) = match super::oidc::resolve(&s, provider).await {
         Ok(resolved) => resolved,
         Err(why) => return error_page(StatusCode::BAD_GATEWAY, "Provider not reachable", &why),
@@ -55,7 +60,7 @@ pub async fn start(
         service: service.clone(),
         state: crypto::random_token(),
         verifier: crypto::random_token(),
-        return_to: safe_return_to(q.get("return_to").map(String::as_str)),
+        return_to,
         expires_at: s.clock.now_ms() + PENDING_TTL_MS,
         nonce: oidc.as_ref().map(|_| crypto::random_token()),
     };
@@ -80,10 +85,15 @@ pub async fn start(
             q.append_pair("nonce", nonce);
         }
     }
+    to_upstream(&s, &url, &pending)
+}
+
+/// The browser to the upstream at `url`, with `pending` sealed in its cookie.
+pub(super) fn to_upstream(s: &AppState, url: &url::Url, pending: &Pending) -> Response {
     let cookie = set_cookie(
-        &s,
-        &cookie_name(&s),
-        &seal_pending(&s, &pending),
+        s,
+        &cookie_name(s),
+        &seal_pending(s, pending),
         PENDING_TTL_MS / 1000,
     );
     see_other(url.as_str(), vec![cookie])

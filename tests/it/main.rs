@@ -31,6 +31,7 @@ mod providers;
 mod rc_builtin;
 mod throttles;
 mod token_model;
+mod twitter;
 mod two_factor;
 mod upgrade;
 mod users;

@@ -15,17 +15,21 @@ pub use resolve::{resolve, IdentityAuth, Mapper, Upstream};
 use crate::model::link::CUSTOM_TYPE;
 use crate::model::Provider;
 
-/// How a preset's upstream signs users in. Only [`Protocol::OAuth2`] entries are in the catalogue today; the
-/// other two name what the generic OpenID Connect issuer, Apple (`Oidc`) and Rocket.Chat's Twitter (`OAuth1`)
-/// will need, so that their entries slot in beside these.
+/// How a preset's upstream signs users in. `Oidc` names what the generic OpenID Connect issuer and Apple will
+/// need, so that their entries slot in beside these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// Authorization code (RFC 6749) and an identity document fetched with the access token.
     OAuth2,
     /// OpenID Connect: the identity comes from a verified ID token.
     Oidc,
-    /// OAuth 1.0a (RFC 5849).
-    OAuth1,
+    /// OAuth 1.0a (RFC 5849, `upstream::oauth1`): the entry's `authorize` is where the browser takes the request
+    /// token, `token` the access token endpoint, `identity` a resource signed with the access token; the client
+    /// authentication, scopes and PKCE of the entry do not apply (every request is signed).
+    OAuth1 {
+        /// The temporary credentials (request token) endpoint.
+        request_token: &'static str,
+    },
 }
 
 /// How the client authenticates at the token endpoint.
@@ -147,7 +151,7 @@ pub fn link_type(p: &Provider) -> &'static str {
         .unwrap_or(CUSTOM_TYPE)
 }
 
-/// Checks a preset id and its options as a caller gives them: a known OAuth 2.0 preset, declared option names,
+/// Checks a preset id and its options as a caller gives them: a known preset, declared option names,
 /// option values that are safe inside a URL path.
 pub fn check(
     preset: &str,
@@ -213,10 +217,15 @@ mod tests {
             "tokenpass",
             "drupal",
             "dolphin",
+            "twitter",
         ] {
             assert_eq!(find(rc).unwrap().stack_type, None, "{rc}");
         }
-        assert!(all().all(|p| p.protocol == Protocol::OAuth2));
+        assert!(all().all(|p| p.protocol == Protocol::OAuth2 || p.id == "twitter"));
+        assert!(matches!(
+            find("twitter").unwrap().protocol,
+            Protocol::OAuth1 { .. }
+        ));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum Mapper {
 /// Everything sign-in needs to know about the upstream of one provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upstream {
+    /// OAuth 1.0a (RFC 5849): the temporary credentials endpoint, where a sign-in starts; `None`: OAuth 2.0.
+    pub request_token_url: Option<String>,
     pub authorize_url: String,
     pub token_url: String,
     pub identity_url: String,
@@ -62,6 +64,7 @@ fn custom(p: &Provider) -> Result<Upstream, String> {
         return Err(no_url(p));
     }
     Ok(Upstream {
+        request_token_url: None,
         authorize_url: p.endpoint(&p.authorize_path),
         token_url: p.endpoint(&p.token_path),
         identity_url: p.endpoint(&p.identity_path),
@@ -88,7 +91,7 @@ fn custom(p: &Provider) -> Result<Upstream, String> {
 
 fn preset(p: &Provider, id: &str) -> Result<Upstream, String> {
     let preset = find(id)
-        .filter(|e| e.protocol == Protocol::OAuth2)
+        .filter(|e| matches!(e.protocol, Protocol::OAuth2 | Protocol::OAuth1 { .. }))
         .ok_or_else(|| {
             format!(
                 "{} follows the preset {id:?}, which this server does not offer.",
@@ -98,6 +101,10 @@ fn preset(p: &Provider, id: &str) -> Result<Upstream, String> {
     let at = |template: &str| endpoint(p, preset.options, template).ok_or_else(|| no_url(p));
     let scope = p.sign_in_scope();
     Ok(Upstream {
+        request_token_url: match preset.protocol {
+            Protocol::OAuth1 { request_token } => Some(at(request_token)?),
+            _ => None,
+        },
         authorize_url: at(preset.authorize)?,
         token_url: at(preset.token)?,
         identity_url: at(preset.identity)?,
@@ -242,5 +249,34 @@ mod tests {
         assert!(resolve(&with_preset("apple"))
             .unwrap_err()
             .contains("does not offer"));
+    }
+
+    #[test]
+    fn twitter_speaks_oauth1_at_its_own_hosts_or_the_url() {
+        let mut p = with_preset("twitter");
+        let u = resolve(&p).unwrap();
+        assert_eq!(
+            u.request_token_url.as_deref(),
+            Some("https://api.twitter.com/oauth/request_token")
+        );
+        assert_eq!(
+            u.authorize_url,
+            "https://api.twitter.com/oauth/authenticate"
+        );
+        assert_eq!(u.token_url, "https://api.twitter.com/oauth/access_token");
+        p.url = "http://127.0.0.1:9".into();
+        let u = resolve(&p).unwrap();
+        assert_eq!(
+            u.request_token_url.as_deref(),
+            Some("http://127.0.0.1:9/oauth/request_token")
+        );
+        assert_eq!(
+            u.identity_url,
+            "http://127.0.0.1:9/1.1/account/verify_credentials.json?include_email=true"
+        );
+        assert_eq!(
+            resolve(&with_preset("github")).unwrap().request_token_url,
+            None
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! Rocket.Chat's OAuth 2.0 built-in services that Stack has no type for (their links say `custom`). Paths,
-//! scopes and token placement are Rocket.Chat's own (`apps/meteor/app/<service>/`); all but WordPress.com are
+//! Rocket.Chat's built-in services that Stack has no type for (their links say `custom`). Paths, scopes and token
+//! placement are Rocket.Chat's own (`apps/meteor/app/<service>/`); the OAuth 2.0 services but WordPress.com are
 //! self-hosted, so the provider's `url` (RC's `API_<Service>_URL` / `Accounts_OAuth_<Service>_URL`) is required.
+//! Twitter is Meteor's `twitter-oauth`: OAuth 1.0a with the consumer key and secret (Stack's `x` is the OAuth 2.0
+//! API, a preset of its own).
 
 use std::borrow::Cow;
 
@@ -157,6 +159,35 @@ pub(super) const PRESETS: &[Preset] = &[
             name: &["NickName"],
             username: "NickName",
             picture: Picture::None,
+        },
+        options: &[],
+    },
+    Preset {
+        id: "twitter",
+        display_name: "Twitter",
+        stack_type: None,
+        protocol: Protocol::OAuth1 {
+            request_token: "https://api.twitter.com/oauth/request_token",
+        },
+        // `authenticate`, not `authorize`: a user who already allowed the app goes straight back (Meteor's choice).
+        authorize: "https://api.twitter.com/oauth/authenticate",
+        token: "https://api.twitter.com/oauth/access_token",
+        identity: "https://api.twitter.com/1.1/account/verify_credentials.json?include_email=true",
+        emails: None,
+        scopes: "",
+        pkce: false,
+        client_auth: ClientAuth::Post,
+        identity_auth: IdentityAuth::Bearer,
+        identity_headers: &[],
+        mapping: Mapping {
+            root: "",
+            id: "id_str",
+            email: "email",
+            // Twitter says nothing about the address's verification.
+            email_verified: EmailVerified::Never,
+            name: &["name"],
+            username: "screen_name",
+            picture: Picture::Path("profile_image_url_https"),
         },
         options: &[],
     },
