@@ -1,4 +1,4 @@
-//! Stack Auth's standard provider types (less `apple`, an OpenID Connect preset). Google, GitHub, GitLab,
+//! Stack Auth's standard provider types (less `apple`, an OpenID Connect preset in [`super::apple`]). Google, GitHub, GitLab,
 //! Facebook and LinkedIn are also Rocket.Chat built-ins under the same service name.
 
 use super::{
