@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(pem_der(&pem), Some(der.clone()));
         let flat = format!("-----BEGIN PRIVATE KEY-----{b64}-----END PRIVATE KEY-----");
         assert_eq!(pem_der(&flat), Some(der));
-        assert_eq!(pem_der("-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----"), None);
+        assert_eq!(
+            pem_der("-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----"),
+            None
+        );
         assert_eq!(pem_der("secret"), None);
     }
 }

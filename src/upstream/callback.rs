@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::exchange::{clip, exchange, fetch_json};
-use super::{cookie_name, open_pending};
 use super::{apple, identity, oidc};
+use super::{cookie_name, open_pending};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
@@ -178,9 +178,12 @@ async fn finish(
                 let mut doc = oidc::identity(claims, info)
                     .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
                 // Apple's name, posted on first consent only; later sign-ins keep the user's name as it is.
-                if let (Value::Object(claims), Some(name)) =
-                    (&mut doc, q.get("user").filter(|_| came_by == ResponseMode::FormPost).and_then(|u| apple::name_of_user(u)))
-                {
+                if let (Value::Object(claims), Some(name)) = (
+                    &mut doc,
+                    q.get("user")
+                        .filter(|_| came_by == ResponseMode::FormPost)
+                        .and_then(|u| apple::name_of_user(u)),
+                ) {
                     claims.entry("name").or_insert(Value::String(name));
                 }
                 doc
