@@ -92,6 +92,13 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
+/// Adds the name of the posted `user` JSON ([`name_of_user`]) to the ID token's claims `doc` as `name`.
+pub(super) fn add_posted_name(doc: &mut Value, user: Option<&String>) {
+    if let (Value::Object(claims), Some(name)) = (doc, user.and_then(|u| name_of_user(u))) {
+        claims.entry("name").or_insert(Value::String(name));
+    }
+}
+
 /// The name in the `user` JSON Apple posts on first consent (`{"name": {"firstName", "lastName"}, "email"}`),
 /// as one display name. Only the name is read: the JSON is not signed (it passes through the browser), so the
 /// email that counts is the ID token's.
@@ -131,6 +138,15 @@ mod tests {
         ] {
             assert_eq!(name_of_user(none), None, "{none}");
         }
+        let user = user.to_owned();
+        let mut claims = json!({"sub": "s"});
+        add_posted_name(&mut claims, Some(&user));
+        assert_eq!(claims["name"], "Jane Appleseed");
+        add_posted_name(&mut claims, None);
+        assert_eq!(
+            claims["name"], "Jane Appleseed",
+            "nothing posted, nothing changed"
+        );
     }
 
     #[test]

@@ -178,13 +178,8 @@ async fn finish(
                 let mut doc = oidc::identity(claims, info)
                     .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
                 // Apple's name, posted on first consent only; later sign-ins keep the user's name as it is.
-                if let (Value::Object(claims), Some(name)) = (
-                    &mut doc,
-                    q.get("user")
-                        .filter(|_| came_by == ResponseMode::FormPost)
-                        .and_then(|u| apple::name_of_user(u)),
-                ) {
-                    claims.entry("name").or_insert(Value::String(name));
+                if came_by == ResponseMode::FormPost {
+                    apple::add_posted_name(&mut doc, q.get("user"));
                 }
                 doc
             }

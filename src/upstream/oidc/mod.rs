@@ -1,5 +1,7 @@
 //! Any OpenID Connect issuer as an upstream (docs/oidc.md#latchkey-as-a-relying-party): a provider whose preset is
-//! `oidc`, or a custom provider opted in with `-oidc`, signs in as a relying party of the issuer at its `-url`.
+//! `oidc`, or a custom provider opted in with `-oidc`, signs in as a relying party of the issuer at its `-url`; so
+//! does a preset with a fixed issuer (Apple, docs/oidc.md#sign-in-with-apple), whose catalogue entry stands in for
+//! the discovery document.
 //!
 //! The engine (`start`, `callback`) stays the OAuth 2.0 one; this module gives it the issuer's endpoints from its
 //! discovery document ([`resolve`]), and checks what OIDC adds: RFC 9207's `iss` ([`check_response_iss`]), the ID
