@@ -66,6 +66,9 @@ pub struct AppStateInner {
     /// (`upstream::oidc` decides their freshness). Sharded, so sign-ins at different issuers never wait on each
     /// other.
     pub oidc_documents: dashmap::DashMap<String, (crate::clock::Millis, Arc<serde_json::Value>)>,
+    /// Sign in with Apple's client-secret JWTs by service key, with the digest of the settings each was built
+    /// from and its expiry in seconds (`upstream::apple`).
+    pub apple_client_secrets: dashmap::DashMap<String, ([u8; 32], i64, String)>,
     /// Serializes the refreshes of each connected account's upstream token (`core::connected`).
     pub refresh_locks: RefreshLocks,
 }
@@ -120,6 +123,7 @@ impl AppState {
             http: http_client(),
             metadata: std::sync::OnceLock::new(),
             oidc_documents: dashmap::DashMap::new(),
+            apple_client_secrets: dashmap::DashMap::new(),
             refresh_locks: RefreshLocks::default(),
             keys,
         }))

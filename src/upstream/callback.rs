@@ -1,5 +1,6 @@
-//! `GET /_oauth/<service>?code&state`: finishes a federated sign-in. Every failure ends on an error page that
-//! says what failed, and leaves the store as it was.
+//! `GET /_oauth/<service>?code&state`, or `POST` with the same parameters in a form for an upstream that answers
+//! by form_post (Apple): finishes a federated sign-in. Every failure ends on an error page that says what failed,
+//! and leaves the store as it was.
 
 use std::collections::HashMap;
 
@@ -9,15 +10,17 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::exchange::{clip, exchange, fetch_json};
+use super::{apple, identity, oidc};
 use super::{cookie_name, open_pending};
-use super::{identity, oidc};
 use crate::core::{federation, session};
 use crate::crypto;
 use crate::error::Error;
+use crate::model::catalogue::ResponseMode;
 use crate::model::oidc::Amr;
 use crate::model::{catalogue, Provider};
 use crate::state::AppState;
-use crate::web::pages::{error_page, see_other};
+use crate::web::form::Params;
+use crate::web::pages::{error_page, see_other, PageBody};
 use crate::web::session::{login_cookie, read_cookie, set_cookie};
 
 /// Why a sign-in failed, worded for the person in front of the browser.
@@ -48,11 +51,40 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    respond(s, &service, &headers, &q, ResponseMode::Query).await
+}
+
+/// The form_post response mode: the upstream's page posts the parameters (and Apple's `user`), in a body bounded
+/// and parsed like every page form.
+pub async fn callback_post(
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+    PageBody(body): PageBody,
+) -> Response {
+    let Ok(form) = Params::parse(&body) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The answer of the sign-in provider could not be read.",
+        );
+    };
+    let q = form.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    respond(s, &service, &headers, &q, ResponseMode::FormPost).await
+}
+
+async fn respond(
+    s: AppState,
+    service: &str,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    came_by: ResponseMode,
+) -> Response {
     let clear = set_cookie(&s, &cookie_name(&s), "", 0);
-    match finish(&s, &service, &headers, &q).await {
+    match finish(&s, service, headers, q, came_by).await {
         Ok((token, return_to)) => see_other(&return_to, vec![clear, login_cookie(&s, &token)]),
         Err(Failure(status, why)) => {
-            tracing::warn!(service = %super::for_log(&service), reason = %super::for_log(&why), "federated sign-in failed");
+            tracing::warn!(service = %super::for_log(service), reason = %super::for_log(&why), "federated sign-in failed");
             let mut r = error_page(status, "Sign-in failed", &why);
             r.headers_mut()
                 .append(axum::http::header::SET_COOKIE, clear);
@@ -66,6 +98,7 @@ async fn finish(
     service: &str,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
+    came_by: ResponseMode,
 ) -> Result<(String, String), Failure> {
     let provider = match s.store.get_provider(service).await {
         Ok(Some(p)) if p.enabled => p,
@@ -134,6 +167,14 @@ async fn finish(
         .ok_or_else(|| Failure::upstream(format!("{name} sent no authorization code")))?;
 
     let mut up = catalogue::resolve(&provider).map_err(Failure::upstream)?;
+    // A code must come the way the start asked for it: Apple's by POST only, every other by redirect.
+    if came_by != up.response_mode {
+        return Err(Failure::request(format!(
+            "{name} answers by {}, not by {}; start again",
+            method_of(up.response_mode),
+            method_of(came_by)
+        )));
+    }
     // As at the start: an OpenID Connect issuer has PKCE only when its discovery document offers S256.
     up.pkce &= oidc.as_ref().is_none_or(|d| d.pkce());
     let deadline = super::deadline(&s.config);
@@ -157,8 +198,13 @@ async fn finish(
                     Some(_) => Some(identity(&up.identity_url).await?),
                     None => None,
                 };
-                oidc::identity(claims, info)
-                    .map_err(|e| Failure::upstream(format!("{name}: {e}")))?
+                let mut doc = oidc::identity(claims, info)
+                    .map_err(|e| Failure::upstream(format!("{name}: {e}")))?;
+                // Apple's name, posted on first consent only; later sign-ins keep the user's name as it is.
+                if came_by == ResponseMode::FormPost {
+                    apple::add_posted_name(&mut doc, q.get("user"));
+                }
+                doc
             }
         };
         let emails = match &up.emails {
@@ -206,4 +252,11 @@ async fn signed_in(
         .await
         .map_err(|_| Failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))?;
     Ok((token, return_to))
+}
+
+fn method_of(mode: ResponseMode) -> &'static str {
+    match mode {
+        ResponseMode::Query => "redirect (GET)",
+        ResponseMode::FormPost => "form post (POST)",
+    }
 }

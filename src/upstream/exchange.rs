@@ -28,6 +28,8 @@ pub(super) async fn exchange(
             )
         })?
         .unwrap_or_default();
+    let secret = super::apple::token_secret(s, p, up.client_auth, secret)
+        .map_err(|why| Failure(StatusCode::BAD_GATEWAY, why))?;
     // The redirect URI the authorization request carried: through Rocket.Chat's OAuth Proxy when it serves it.
     let redirect = super::proxy::redirect_uri(s, &p.service_key())
         .await
@@ -46,7 +48,7 @@ pub(super) async fn exchange(
         .header("accept", "application/json");
     match up.client_auth {
         ClientAuth::Basic => req = req.basic_auth(enc(p.client_id()), Some(enc(&secret))),
-        ClientAuth::Post => {
+        ClientAuth::Post | ClientAuth::AppleJwt => {
             form.push(("client_id", p.client_id()));
             form.push(("client_secret", secret.as_str()));
         }

@@ -297,6 +297,12 @@ mod tests {
                 "avatar": "8342729096ea3675442027381ff50dfe", "verified": true, "email": "nelly@discord.com"}), None,
              ident("80351110224678912", Some("nelly"), Some("nelly@discord.com"), true, Some("Nelly"),
                    Some("https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png"))),
+            // Apple: the ID token's claims (flags as strings), the name added from the first consent's `user`.
+            ("apple", json!({"iss": "https://appleid.apple.com", "sub": "001234.abcd.0102", "email":
+                "x1y2@privaterelay.appleid.com", "email_verified": "true", "is_private_email": "true",
+                "name": "Jane Appleseed"}), None,
+             ident("001234.abcd.0102", None, Some("x1y2@privaterelay.appleid.com"), true, Some("Jane Appleseed"),
+                   None)),
             ("gitlab", userinfo.clone(), None,
              ident("1077", Some("jdoe"), Some("jane@example.com"), true, Some("Jane Doe"), Some("https://pic.example/j.png"))),
             ("bitbucket", json!({"account_id": "557058:c0b72ad0", "uuid": "{d301aafa}", "username": "evzijst",

@@ -7,6 +7,7 @@
 //! The pending sign-in travels in a cookie sealed under the master key (no server state, survives restarts); the
 //! `state` parameter must match it, which also binds the callback to the browser that started it.
 
+mod apple;
 pub mod callback;
 mod exchange;
 pub mod identity;
@@ -29,6 +30,7 @@ pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route(Method::GET, "/login/{service}", start::start)
         .route(Method::GET, "/_oauth/{service}", callback::callback)
+        .route(Method::POST, "/_oauth/{service}", callback::callback_post)
 }
 
 /// How long a callback may wait for the upstream (token exchange and identity together): four fifths of the
@@ -91,6 +93,27 @@ const COOKIE_AAD: &[u8] = b"latchkey-federation-v1";
 
 pub(crate) fn cookie_name(state: &AppState) -> String {
     format!("{}_fed", crate::web::session::cookie_name(&state.issuer))
+}
+
+/// The `Set-Cookie` of a pending sign-in. An upstream that answers by form_post (Apple) brings the browser back
+/// with a cross-site top-level `POST`, which carries no `SameSite=Lax` cookie: its pending cookie is `SameSite=None`
+/// (which browsers take only with `Secure`, so only when the issuer is https). Over http it stays `Lax`: a browser
+/// then sends it only when the upstream is on the same site (a stand-in on localhost), and Apple itself redirects
+/// to https URLs only.
+pub(crate) fn pending_cookie(
+    state: &AppState,
+    value: &str,
+    max_age_secs: i64,
+    form_post: bool,
+) -> axum::http::HeaderValue {
+    let name = cookie_name(state);
+    if !(form_post && state.issuer.starts_with("https://")) {
+        return crate::web::session::set_cookie(state, &name, value, max_age_secs);
+    }
+    axum::http::HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=None; Max-Age={max_age_secs}; Secure"
+    ))
+    .expect("cookie values are base64url")
 }
 
 pub(crate) fn seal_pending(state: &AppState, p: &Pending) -> String {

@@ -172,7 +172,7 @@ pub(super) async fn start(
                 expires_at: s.clock.now_ms() + PENDING_TTL_MS,
                 nonce: None,
             };
-            to_upstream(s, &to, &pending)
+            to_upstream(s, &to, &pending, false)
         }
         Err(Failure(status, why)) => {
             tracing::warn!(service = %super::for_log(service), reason = %super::for_log(&why), "federated sign-in failed to start");

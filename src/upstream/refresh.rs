@@ -101,10 +101,12 @@ async fn token_request(
     let secret = crate::core::provider::client_secret(&s.sealer, &p)
         .map_err(|_| RefreshError::Unavailable("the provider secret cannot be read".into()))?
         .unwrap_or_default();
+    let secret = super::apple::token_secret(s, &p, up.client_auth, secret)
+        .map_err(RefreshError::Unavailable)?;
     let req = s.http.post(&up.token_url);
     Ok(match up.client_auth {
         ClientAuth::Basic => req.basic_auth(enc(p.client_id()), Some(enc(&secret))),
-        ClientAuth::Post => {
+        ClientAuth::Post | ClientAuth::AppleJwt => {
             form.push(("client_id", p.client_id().to_owned()));
             form.push(("client_secret", secret));
             req

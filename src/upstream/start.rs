@@ -8,12 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{cookie_name, seal_pending, Pending};
+use super::{pending_cookie, seal_pending, Pending};
 use crate::crypto;
-use crate::model::catalogue;
+use crate::model::catalogue::{self, ClientAuth, ResponseMode};
 use crate::state::AppState;
 use crate::web::pages::{error_page, safe_return_to, see_other, server_error};
-use crate::web::session::set_cookie;
 
 /// How long a started sign-in may take at the upstream.
 pub(super) const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
@@ -49,6 +48,17 @@ pub async fn start(
         Ok(up) => up,
         Err(why) => return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &why),
     };
+    // Apple's client secret is built (and kept) now, so that settings it cannot be built from fail here, before
+    // the user consents at Apple.
+    if up.client_auth == ClientAuth::AppleJwt {
+        let Ok(key) = crate::core::provider::client_secret(&s.sealer, &provider) else {
+            return server_error();
+        };
+        let key = key.unwrap_or_default();
+        if let Err(why) = super::apple::client_secret(&s, &provider, &key) {
+            return error_page(StatusCode::BAD_GATEWAY, "Provider not configured", &why);
+        }
+    }
     let Ok(mut url) = url::Url::parse(&up.authorize_url) else {
         return error_page(
             StatusCode::BAD_GATEWAY,
@@ -84,17 +94,31 @@ pub async fn start(
         if let Some(nonce) = &pending.nonce {
             q.append_pair("nonce", nonce);
         }
+        if up.response_mode == ResponseMode::FormPost {
+            q.append_pair("response_mode", "form_post");
+        }
     }
-    to_upstream(&s, &url, &pending)
+    to_upstream(
+        &s,
+        &url,
+        &pending,
+        up.response_mode == ResponseMode::FormPost,
+    )
 }
 
-/// The browser to the upstream at `url`, with `pending` sealed in its cookie.
-pub(super) fn to_upstream(s: &AppState, url: &url::Url, pending: &Pending) -> Response {
-    let cookie = set_cookie(
+/// The browser to the upstream at `url`, with `pending` sealed in its cookie (one that survives Apple's
+/// cross-site form_post when `form_post`).
+pub(super) fn to_upstream(
+    s: &AppState,
+    url: &url::Url,
+    pending: &Pending,
+    form_post: bool,
+) -> Response {
+    let cookie = pending_cookie(
         s,
-        &cookie_name(s),
         &seal_pending(s, pending),
         PENDING_TTL_MS / 1000,
+        form_post,
     );
     see_other(url.as_str(), vec![cookie])
 }

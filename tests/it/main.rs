@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module starts real servers on 127.0.0.1:0 and speaks HTTP.
 
+mod apple;
 mod apps;
 mod authz;
 mod backup;

@@ -6,23 +6,24 @@
 //! link from it, and the config checks `[[providers]]` against it. Adding a provider is adding one entry to
 //! [`stack`] or [`rocketchat`] (and a row to the README's table).
 
+mod apple;
 mod resolve;
 mod rocketchat;
 mod stack;
 
-pub use resolve::{resolve, IdentityAuth, Mapper, Upstream};
+pub use resolve::{resolve, FixedIssuer, IdentityAuth, Mapper, Upstream};
 
 use crate::model::link::CUSTOM_TYPE;
 use crate::model::Provider;
 
-/// How a preset's upstream signs users in. `Oidc` names what the generic OpenID Connect issuer and Apple will
-/// need, so that their entries slot in beside these.
+/// How a preset's upstream signs users in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// Authorization code (RFC 6749) and an identity document fetched with the access token.
     OAuth2,
-    /// OpenID Connect: the identity comes from a verified ID token.
-    Oidc,
+    /// OpenID Connect with a fixed issuer (Apple): the identity comes from the ID token of the token response,
+    /// verified against the issuer's JWKS; no discovery document is read.
+    Oidc(Issuer),
     /// OAuth 1.0a (RFC 5849, `upstream::oauth1`): the entry's `authorize` is where the browser takes the request
     /// token, `token` the access token endpoint, `identity` a resource signed with the access token; the client
     /// authentication, scopes and PKCE of the entry do not apply (every request is signed).
@@ -32,6 +33,26 @@ pub enum Protocol {
     },
 }
 
+/// An [`Protocol::Oidc`] entry's issuer. Both URLs follow the provider's `url` like the endpoints do, so that a
+/// test (or a stand-in) at another host is also the issuer its ID tokens must name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Issuer {
+    /// The ID tokens' `iss`, byte for byte.
+    pub issuer: &'static str,
+    pub jwks: &'static str,
+    pub response_mode: ResponseMode,
+}
+
+/// How the authorization response comes back to the callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// A redirect with the parameters in the query (RFC 6749's default).
+    Query,
+    /// An auto-submitted `POST` form (OAuth 2.0 Form Post Response Mode): Apple, which also posts the `user`
+    /// JSON (the name) there on first consent.
+    FormPost,
+}
+
 /// How the client authenticates at the token endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -39,6 +60,9 @@ pub enum ClientAuth {
     Basic,
     /// `client_id` and `client_secret` in the form body (`client_secret_post`).
     Post,
+    /// As [`ClientAuth::Post`], the secret being a short-lived ES256 JWT that `upstream::apple` signs with the
+    /// provider's `.p8` key (its stored secret), `team_id` and `key_id` options.
+    AppleJwt,
 }
 
 /// The value of an extra header on the identity request.
@@ -128,7 +152,10 @@ pub struct Preset {
 
 /// Every preset, Stack's standard types first.
 pub fn all() -> impl Iterator<Item = &'static Preset> {
-    stack::PRESETS.iter().chain(rocketchat::PRESETS.iter())
+    stack::PRESETS
+        .iter()
+        .chain(std::iter::once(&apple::APPLE))
+        .chain(rocketchat::PRESETS.iter())
 }
 
 /// The generic OpenID Connect issuer (Okta, Keycloak, another Latchkey): not an entry, since everything an entry
@@ -204,6 +231,7 @@ mod tests {
             "gitlab",
             "bitbucket",
             "linkedin",
+            "apple",
             "x",
             "twitch",
         ];
@@ -221,11 +249,14 @@ mod tests {
         ] {
             assert_eq!(find(rc).unwrap().stack_type, None, "{rc}");
         }
-        assert!(all().all(|p| p.protocol == Protocol::OAuth2 || p.id == "twitter"));
+        assert!(
+            all().all(|p| p.protocol == Protocol::OAuth2 || ["twitter", "apple"].contains(&p.id))
+        );
         assert!(matches!(
             find("twitter").unwrap().protocol,
             Protocol::OAuth1 { .. }
         ));
+        assert!(matches!(find("apple").unwrap().protocol, Protocol::Oidc(_)));
     }
 
     #[test]
@@ -237,7 +268,7 @@ mod tests {
         p.preset = Some("nextcloud".into());
         assert_eq!(link_type(&p), "custom");
         p.preset = Some("apple".into());
-        assert_eq!(link_type(&p), "custom", "not (yet) in the catalogue");
+        assert_eq!(link_type(&p), "apple");
     }
 
     #[test]
@@ -247,7 +278,8 @@ mod tests {
         assert!(check("microsoft", &opts("tenant", "a/../b")).is_err());
         assert!(check("microsoft", &opts("region", "eu")).is_err());
         assert!(check("github", &Default::default()).is_ok());
-        assert!(check("apple", &Default::default())
+        assert!(check("apple", &opts("team_id", "ABCDE12345")).is_ok());
+        assert!(check("appel", &Default::default())
             .unwrap_err()
             .contains("unknown preset"));
     }

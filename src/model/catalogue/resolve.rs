@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{find, ClientAuth, Emails, HeaderValue, Mapping, Protocol};
+use super::{find, ClientAuth, Emails, HeaderValue, Mapping, Protocol, ResponseMode};
 use crate::model::provider::{IdentityTokenSentVia, Provider, TokenSentVia};
 
 /// How the access token reaches the identity (and emails) endpoint.
@@ -47,6 +47,16 @@ pub struct Upstream {
     pub identity_auth: IdentityAuth,
     pub identity_headers: Vec<(&'static str, String)>,
     pub mapper: Mapper,
+    pub response_mode: ResponseMode,
+    /// A preset's fixed OpenID Connect issuer (Apple), placed like the endpoints.
+    pub issuer: Option<FixedIssuer>,
+}
+
+/// The issuer of a [`Protocol::Oidc`] preset for one provider: the `iss` its ID tokens carry and its JWKS URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedIssuer {
+    pub issuer: String,
+    pub jwks_uri: String,
 }
 
 /// The upstream of `p`, or why it cannot sign anyone in (worded for the error page).
@@ -86,18 +96,18 @@ fn custom(p: &Provider) -> Result<Upstream, String> {
             name: p.name_field.clone(),
             avatar: p.avatar_field.clone(),
         },
+        response_mode: ResponseMode::Query,
+        issuer: None,
     })
 }
 
 fn preset(p: &Provider, id: &str) -> Result<Upstream, String> {
-    let preset = find(id)
-        .filter(|e| matches!(e.protocol, Protocol::OAuth2 | Protocol::OAuth1 { .. }))
-        .ok_or_else(|| {
-            format!(
-                "{} follows the preset {id:?}, which this server does not offer.",
-                p.name
-            )
-        })?;
+    let preset = find(id).ok_or_else(|| {
+        format!(
+            "{} follows the preset {id:?}, which this server does not offer.",
+            p.name
+        )
+    })?;
     let at = |template: &str| endpoint(p, preset.options, template).ok_or_else(|| no_url(p));
     let scope = p.sign_in_scope();
     Ok(Upstream {
@@ -107,7 +117,11 @@ fn preset(p: &Provider, id: &str) -> Result<Upstream, String> {
         },
         authorize_url: at(preset.authorize)?,
         token_url: at(preset.token)?,
-        identity_url: at(preset.identity)?,
+        // An OpenID Connect preset without userinfo (Apple) has no identity endpoint.
+        identity_url: match preset.identity {
+            "" => String::new(),
+            template => at(template)?,
+        },
         emails: match &preset.emails {
             Some(e) => Some((at(e.url)?, e)),
             None => None,
@@ -132,6 +146,18 @@ fn preset(p: &Provider, id: &str) -> Result<Upstream, String> {
             })
             .collect(),
         mapper: Mapper::Preset(&preset.mapping),
+        response_mode: match preset.protocol {
+            Protocol::Oidc(i) => i.response_mode,
+            _ => ResponseMode::Query,
+        },
+        issuer: match preset.protocol {
+            // An issuer URL has no trailing `/`, including when the provider's `url` stands in for Apple's host.
+            Protocol::Oidc(i) => Some(FixedIssuer {
+                issuer: at(i.issuer)?.trim_end_matches('/').to_owned(),
+                jwks_uri: at(i.jwks)?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -246,9 +272,38 @@ mod tests {
             resolve(&t).unwrap().identity_headers,
             vec![("Client-Id", "cid".to_owned())]
         );
-        assert!(resolve(&with_preset("apple"))
-            .unwrap_err()
-            .contains("does not offer"));
+    }
+
+    #[test]
+    fn apples_issuer_and_jwks_follow_the_url_like_its_endpoints() {
+        let mut p = with_preset("apple");
+        let u = resolve(&p).unwrap();
+        assert_eq!(u.authorize_url, "https://appleid.apple.com/auth/authorize");
+        assert_eq!(u.token_url, "https://appleid.apple.com/auth/token");
+        assert_eq!((u.identity_url.as_str(), u.pkce), ("", false));
+        assert_eq!(
+            (u.scope.as_str(), u.client_auth, u.response_mode),
+            ("name email", ClientAuth::AppleJwt, ResponseMode::FormPost)
+        );
+        let want = |issuer: &str, jwks_uri: &str| FixedIssuer {
+            issuer: issuer.into(),
+            jwks_uri: jwks_uri.into(),
+        };
+        assert_eq!(
+            u.issuer,
+            Some(want(
+                "https://appleid.apple.com",
+                "https://appleid.apple.com/auth/keys"
+            ))
+        );
+        p.url = "http://127.0.0.1:9/".into();
+        let u = resolve(&p).unwrap();
+        assert_eq!(u.token_url, "http://127.0.0.1:9/auth/token");
+        assert_eq!(
+            u.issuer,
+            Some(want("http://127.0.0.1:9", "http://127.0.0.1:9/auth/keys"))
+        );
+        assert_eq!(resolve(&with_preset("github")).unwrap().issuer, None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Stack Auth's standard provider types (less `apple`, an OpenID Connect preset). Google, GitHub, GitLab,
-//! Facebook and LinkedIn are also Rocket.Chat built-ins under the same service name.
+//! Stack Auth's standard provider types (less `apple`, an OpenID Connect preset in [`super::apple`]). Google,
+//! GitHub, GitLab, Facebook and LinkedIn are also Rocket.Chat built-ins under the same service name.
 
 use super::{
     ClientAuth, EmailVerified, Emails, HeaderValue, IdentityAuth, Mapping, Picture, Preset,

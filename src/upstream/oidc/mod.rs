@@ -1,5 +1,7 @@
 //! Any OpenID Connect issuer as an upstream (docs/oidc.md#latchkey-as-a-relying-party): a provider whose preset is
-//! `oidc`, or a custom provider opted in with `-oidc`, signs in as a relying party of the issuer at its `-url`.
+//! `oidc`, or a custom provider opted in with `-oidc`, signs in as a relying party of the issuer at its `-url`; so
+//! does a preset with a fixed issuer (Apple, docs/oidc.md#sign-in-with-apple), whose catalogue entry stands in for
+//! the discovery document.
 //!
 //! The engine (`start`, `callback`) stays the OAuth 2.0 one; this module gives it the issuer's endpoints from its
 //! discovery document ([`resolve`]), and checks what OIDC adds: RFC 9207's `iss` ([`check_response_iss`]), the ID
@@ -40,12 +42,16 @@ pub fn is_oidc(p: &Provider) -> bool {
 }
 
 /// For an OIDC provider, the provider with its endpoints taken from the issuer's discovery document, and that
-/// document; any other provider as it is. The userinfo endpoint gets the access token as a Bearer header (OIDC
+/// document; for a preset with a fixed issuer (Apple), the provider as it is and the document its catalogue entry
+/// amounts to; any other provider as it is. The userinfo endpoint gets the access token as a Bearer header (OIDC
 /// Core §5.3.1) unless a custom provider chose otherwise.
 pub async fn resolve(
     s: &AppState,
     mut p: Provider,
 ) -> Result<(Provider, Option<Discovery>), String> {
+    if let Some(d) = fixed(&p) {
+        return Ok((p, Some(d)));
+    }
     if !is_oidc(&p) {
         return Ok((p, None));
     }
@@ -61,6 +67,22 @@ pub async fn resolve(
         p.token_sent_via = TokenSentVia::Header;
     }
     Ok((p, Some(d)))
+}
+
+/// The discovery document a preset's fixed issuer amounts to: its endpoints as the catalogue places them, no
+/// userinfo, no PKCE, no RFC 9207 `iss` (Apple offers neither).
+fn fixed(p: &Provider) -> Option<Discovery> {
+    let up = crate::model::catalogue::resolve(p).ok()?;
+    let issuer = up.issuer?;
+    Some(Discovery {
+        issuer: issuer.issuer,
+        authorization_endpoint: up.authorize_url,
+        token_endpoint: up.token_url,
+        userinfo_endpoint: None,
+        jwks_uri: issuer.jwks_uri,
+        code_challenge_methods_supported: Vec::new(),
+        authorization_response_iss_parameter_supported: false,
+    })
 }
 
 /// RFC 9207: when the issuer says it sends `iss` with the authorization response, the response must carry it

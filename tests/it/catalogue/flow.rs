@@ -10,7 +10,7 @@ use crate::common::upstream::Spec;
 use crate::common::{browser, query_of, TestServer};
 use crate::oauth_flow::{make_app, REDIRECT};
 
-/// The presets the OAuth 2.0 emulated upstream (`common::upstream`) speaks for.
+/// The presets this generic emulation serves: the OAuth 2.0 ones (Apple has its own, tests/it/apple.rs).
 fn oauth2() -> impl Iterator<Item = &'static Preset> {
     catalogue::all().filter(|p| p.protocol == Protocol::OAuth2)
 }

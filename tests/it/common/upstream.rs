@@ -236,6 +236,8 @@ impl Emulator {
                     && form.get("client_id") == Some(&self.spec.client_id)
                     && form.get("client_secret") == Some(&self.spec.client_secret)
             }
+            // Apple has its own emulation (tests/it/apple.rs).
+            ClientAuth::AppleJwt => false,
         };
         if !client_ok {
             return refuse("invalid_client");
