@@ -109,6 +109,19 @@ pub(super) async fn fetch_json(
     for (header, value) in &up.identity_headers {
         req = req.header(*header, value);
     }
+    let body = body(s, p, req, what).await?;
+    serde_json::from_slice(&body)
+        .map_err(|_| Failure::upstream(format!("{name}'s {what} response is not JSON")))
+}
+
+/// A successful answer's body, at most the configured cap.
+pub(super) async fn body(
+    s: &AppState,
+    p: &Provider,
+    req: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<Vec<u8>, Failure> {
+    let name = &p.name;
     let resp = req.send().await.map_err(|e| {
         Failure::upstream(format!(
             "{name}'s {what} endpoint is unreachable ({})",
@@ -121,11 +134,9 @@ pub(super) async fn fetch_json(
             "{name}'s {what} endpoint answered {status}"
         )));
     }
-    let body = read_capped(resp, s.config.limits.upstream_body_bytes)
+    read_capped(resp, s.config.limits.upstream_body_bytes)
         .await
-        .map_err(|e| e.failure(name, what))?;
-    serde_json::from_slice(&body)
-        .map_err(|_| Failure::upstream(format!("{name}'s {what} response is not JSON")))
+        .map_err(|e| e.failure(name, what))
 }
 
 /// Why an upstream answer's body was not read.

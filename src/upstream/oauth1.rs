@@ -21,7 +21,7 @@ use sha1::Sha1;
 use url::Url;
 
 use super::callback::Failure;
-use super::exchange::{read_capped, short};
+use super::exchange::body;
 use super::identity::{self, Identity};
 use super::start::{to_upstream, PENDING_TTL_MS};
 use super::Pending;
@@ -278,31 +278,6 @@ fn signed(
     Ok(s.http
         .request(method, parsed)
         .header("authorization", header))
-}
-
-/// A successful answer's body, at most the configured cap.
-async fn body(
-    s: &AppState,
-    p: &Provider,
-    req: RequestBuilder,
-    what: &str,
-) -> Result<Vec<u8>, Failure> {
-    let name = &p.name;
-    let resp = req.send().await.map_err(|e| {
-        Failure::upstream(format!(
-            "{name}'s {what} endpoint is unreachable ({})",
-            short(&e)
-        ))
-    })?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(Failure::upstream(format!(
-            "{name}'s {what} endpoint answered {status}"
-        )));
-    }
-    read_capped(resp, s.config.limits.upstream_body_bytes)
-        .await
-        .map_err(|e| e.failure(name, what))
 }
 
 /// A token leg's form-encoded answer (§2.1, §2.3).
