@@ -120,6 +120,17 @@ fn trees_summary(info: &BackupInfo) -> String {
         .join(", ")
 }
 
+/// The offline commands work on sled's data dir only so far: with a `[store] url` they say so rather than act on
+/// a data dir the server does not use.
+fn sled_only(config: &Config, command: &str) -> Result<(), String> {
+    if config.store.url.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "`latchkey {command}` is not supported on PostgreSQL yet ([store] url is set); it works on a sled data dir"
+    ))
+}
+
 /// `latchkey backup --out FILE`: the lines to print, or why it failed. The master key travels in the backup when
 /// it is the data dir's `master.key`; a configured key (`LATCHKEY_MASTER_KEY`) never does.
 pub fn backup(
@@ -127,6 +138,7 @@ pub fn backup(
     out: &std::path::Path,
     clock: &Clock,
 ) -> Result<Vec<String>, String> {
+    sled_only(config, "backup")?;
     let configured_key = !config.master_key.trim().is_empty();
     let key_file = if configured_key {
         None
@@ -165,6 +177,7 @@ pub fn backup(
 /// `latchkey restore FILE`: checks the file and that the master key the restored server will use opens its sealed
 /// secrets, then imports into the empty data dir.
 pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, String> {
+    sled_only(config, "restore")?;
     let cache = config.cache_mb << 20;
     backup::check_target(&config.data_dir, cache)?;
     let info = backup::inspect(file)?;
@@ -217,6 +230,7 @@ pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, S
 
 /// `latchkey keys list|rotate`: offline, on the configured data dir, like `backup`.
 pub fn keys(config: &Config, command: &KeysCommand, clock: &Clock) -> Result<Vec<String>, String> {
+    sled_only(config, "keys")?;
     let alg = match command {
         KeysCommand::Rotate(a) => Some(
             SigningAlg::from_name(&a.alg)

@@ -26,6 +26,7 @@ pub struct Config {
     pub dev: bool,
     /// base64url of 32 bytes; empty: `master.key` in the data dir.
     pub master_key: String,
+    pub store: StoreConfig,
     pub admin: AdminConfig,
     pub argon2: Argon2Params,
     pub limits: Limits,
@@ -38,6 +39,14 @@ pub struct Config {
     pub clients: Vec<DeclaredClient>,
     pub users: Vec<DeclaredUser>,
     pub providers: Vec<DeclaredProvider>,
+}
+
+/// Where the records live: sled in `data_dir` (the default) or a PostgreSQL database (docs/postgres.md).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/db` (`?sslmode=require` for TLS); empty: sled in `data_dir`.
+    pub url: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -296,6 +305,7 @@ impl Default for Config {
             cache_mb: 64,
             dev: false,
             master_key: String::new(),
+            store: StoreConfig::default(),
             admin: AdminConfig::default(),
             argon2: Argon2Params::default(),
             limits: Limits::default(),
@@ -417,6 +427,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LATCHKEY_DATA_DIR", "data_dir"),
     ("LATCHKEY_LOG", "log"),
     ("LATCHKEY_MASTER_KEY", "master_key"),
+    ("LATCHKEY_STORE_URL", "store__url"),
     ("LATCHKEY_ADMIN_USERNAME", "admin__username"),
     ("LATCHKEY_ADMIN_PASSWORD", "admin__password"),
     ("LATCHKEY_STACK_PROJECT_ID", "stack__project_id"),
@@ -497,6 +508,11 @@ impl Config {
         self.listen
             .parse::<SocketAddr>()
             .map_err(|e| format!("listen = {:?}: {e}", self.listen))?;
+        let url = &self.store.url;
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            // The URL may hold a password: name the rule, not the value.
+            return Err("store.url: must be a postgres:// or postgresql:// URL".into());
+        }
         if !self.issuer.is_empty() {
             let u = url::Url::parse(&self.issuer)
                 .map_err(|e| format!("issuer = {:?}: {e}", self.issuer))?;

@@ -231,7 +231,7 @@ pub(crate) mod tests {
                 let (s, stop) = (s.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        s.0.client_app("c1").unwrap();
+                        crate::store::sled::Sled::client_app(&s, "c1").unwrap();
                     }
                 })
             })

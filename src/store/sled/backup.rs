@@ -431,12 +431,10 @@ pub fn restore(
 /// Imports every record of `file` into a new store in `dir`, repairs, verifies and closes it.
 fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, String> {
     let store = Store::open(dir, cache_bytes).map_err(|e| e.to_string())?;
+    let db = &store.sled_backend().expect("Store::open opens sled").db;
     let mut batches: BTreeMap<String, (sled::Batch, usize)> = BTreeMap::new();
-    let apply = |store: &Store, tree: &str, batch: sled::Batch| -> Result<(), String> {
-        store
-            .0
-            .db
-            .open_tree(tree)
+    let apply = |tree: &str, batch: sled::Batch| -> Result<(), String> {
+        db.open_tree(tree)
             .and_then(|t| t.apply_batch(batch))
             .map_err(|e| format!("cannot write tree {tree}: {e}"))
     };
@@ -446,16 +444,16 @@ fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, Strin
         *n += 1;
         if *n >= BATCH {
             *n = 0;
-            apply(&store, tree, std::mem::take(batch))?;
+            apply(tree, std::mem::take(batch))?;
         }
         Ok(())
     })?;
     for (tree, (batch, _)) in batches {
-        apply(&store, &tree, batch)?;
+        apply(&tree, batch)?;
     }
     for tree in info.trees.keys() {
         // Empty trees too, so the restored dir has the same trees as the backed-up one.
-        store.0.db.open_tree(tree).map_err(|e| e.to_string())?;
+        db.open_tree(tree).map_err(|e| e.to_string())?;
     }
     // A backup of a store that a crash left leftovers in carries them: repair (logged), then verify.
     store

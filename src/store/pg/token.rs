@@ -1,0 +1,456 @@
+//! Codes, tokens and grant families. Where exactly one caller may win, one conditional `UPDATE … RETURNING`
+//! decides it and the row lock it takes serializes the rest: redeeming a code sets `codes.redeemed` only while it
+//! is NULL, rotating a refresh token sets `tokens.rotated` only while it is false. A loser reads the row again
+//! (now committed) to tell a replay, which revokes the family, from an unknown, expired or foreign one. Revoking a
+//! family is one flag write (`families.revoked`), so it takes effect at once for every token of it, on every node.
+
+use tokio_postgres::Transaction;
+
+use super::{db_err, rec, Pg};
+use crate::clock::Millis;
+use crate::error::{Entity, Error, Result};
+use crate::model::App;
+use crate::store::codec;
+use crate::store::token::{
+    CodeRecord, Digest, FamilyId, FamilyRecord, FirstTokens, Lineage, NewToken, Redeemed, Rotated,
+    Subject, TokenKind, TokenRecord,
+};
+
+async fn revoke_family(tx: &Transaction<'_>, family: &[u8]) -> Result<()> {
+    tx.execute(
+        "UPDATE families SET revoked = true WHERE id = $1",
+        &[&family],
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Whether `client_id`'s app exists and is active, reading it `FOR SHARE` so a concurrent deactivation or
+/// deletion waits for (and so serializes against) the issuance.
+async fn client_active(tx: &Transaction<'_>, client_id: &str) -> Result<bool> {
+    let row = tx
+        .query_opt(
+            "SELECT rec FROM apps WHERE client_id = $1 FOR SHARE",
+            &[&client_id],
+        )
+        .await
+        .map_err(db_err)?;
+    Ok(match row {
+        Some(r) => rec::<App>(&r, "rec")?.active,
+        None => false,
+    })
+}
+
+/// Inserts one token of `family` (`None`: a client_credentials token); `sibling` is the access token issued
+/// with a refresh token.
+async fn insert_token(
+    tx: &Transaction<'_>,
+    digest: &Digest,
+    r: &TokenRecord,
+    sibling: Option<&Digest>,
+) -> Result<()> {
+    let family = match &r.lineage {
+        Lineage::Family(f) => Some(&f[..]),
+        Lineage::Epoch(_) => None,
+    };
+    tx.execute(
+        "INSERT INTO tokens (digest, family, is_refresh, client_id, expires_at, rotated, sibling, rec)
+         VALUES ($1, $2, $3, $4, $5, false, $6, $7)",
+        &[
+            &&digest[..],
+            &family,
+            &(r.kind == TokenKind::Refresh),
+            &r.client_id,
+            &r.expires_at,
+            &sibling.map(|s| &s[..]),
+            &codec::encode(r),
+        ],
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn family_id(bytes: &[u8]) -> Result<FamilyId> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::internal("bad family id"))
+}
+
+impl Pg {
+    pub async fn put_code(&self, digest: &Digest, code: &CodeRecord) -> Result<()> {
+        let redeemed = code.redeemed.as_ref().map(|f| &f[..]);
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO codes (digest, client_id, expires_at, redeemed, rec) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (digest) DO UPDATE SET client_id = EXCLUDED.client_id,
+                   expires_at = EXCLUDED.expires_at, redeemed = EXCLUDED.redeemed, rec = EXCLUDED.rec",
+                &[
+                    &&digest[..],
+                    &code.grant.client_id,
+                    &code.expires_at,
+                    &redeemed,
+                    &codec::encode(code),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn peek_code(&self, digest: &Digest) -> Result<Option<CodeRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT redeemed, rec FROM codes WHERE digest = $1",
+                &[&&digest[..]],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut code: CodeRecord = rec(&row, "rec")?;
+        code.redeemed = row
+            .get::<_, Option<&[u8]>>("redeemed")
+            .map(family_id)
+            .transpose()?;
+        Ok(Some(code))
+    }
+
+    pub async fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT revoked, rec FROM families WHERE id = $1",
+                &[&&id[..]],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut f: FamilyRecord = rec(&row, "rec")?;
+        f.revoked = row.get("revoked");
+        Ok(Some(f))
+    }
+
+    pub async fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT rotated, rec FROM tokens WHERE digest = $1",
+                &[&&digest[..]],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut t: TokenRecord = rec(&row, "rec")?;
+        t.rotated = row.get("rotated");
+        Ok(Some(t))
+    }
+
+    pub async fn redeem_code(
+        &self,
+        digest: &Digest,
+        client_id: &str,
+        now: Millis,
+        family: FamilyId,
+        tokens: Option<FirstTokens>,
+    ) -> Result<Redeemed> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        let won = tx
+            .query_opt(
+                "UPDATE codes SET redeemed = $2
+                 WHERE digest = $1 AND client_id = $3 AND redeemed IS NULL AND expires_at > $4
+                 RETURNING rec",
+                &[&&digest[..], &&family[..], &client_id, &now],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = won else {
+            let outcome = self.lost_redemption(&tx, digest, client_id).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(outcome);
+        };
+        if let Some(first) = tokens {
+            let code: CodeRecord = rec(&row, "rec")?;
+            start_family(&tx, &code, client_id, now, &family, &first).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Redeemed::Ok)
+    }
+
+    /// Why a redemption did not win, in the order the contract checks: unknown, another client's, replayed
+    /// (revoking the family it started), expired.
+    async fn lost_redemption(
+        &self,
+        tx: &Transaction<'_>,
+        digest: &Digest,
+        client_id: &str,
+    ) -> Result<Redeemed> {
+        let row = tx
+            .query_opt(
+                "SELECT client_id, redeemed FROM codes WHERE digest = $1",
+                &[&&digest[..]],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(Redeemed::Unknown);
+        };
+        if row.get::<_, &str>("client_id") != client_id {
+            return Ok(Redeemed::OtherClient);
+        }
+        match row.get::<_, Option<&[u8]>>("redeemed") {
+            Some(f) => {
+                revoke_family(tx, f).await?;
+                Ok(Redeemed::Replayed)
+            }
+            None => Ok(Redeemed::Expired),
+        }
+    }
+
+    pub async fn put_client_token(&self, digest: &Digest, r: &TokenRecord) -> Result<()> {
+        debug_assert!(matches!(r.lineage, Lineage::Epoch(_)));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        insert_token(&tx, digest, r, None).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub async fn rotate_refresh(
+        &self,
+        old: &Digest,
+        client_id: &str,
+        scope: &str,
+        now: Millis,
+        access: NewToken,
+        refresh: Option<NewToken>,
+    ) -> Result<Rotated> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        let won = tx
+            .query_opt(
+                "UPDATE tokens t SET rotated = true FROM families f
+                 WHERE t.digest = $1 AND t.is_refresh AND t.client_id = $2 AND NOT t.rotated
+                   AND t.expires_at > $3 AND f.id = t.family AND NOT f.revoked
+                 RETURNING t.rec, t.sibling",
+                &[&&old[..], &client_id, &now],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = won else {
+            let outcome = lost_rotation(&tx, old, client_id).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(outcome);
+        };
+        if !client_active(&tx, client_id).await? {
+            return Ok(Rotated::Invalid);
+        }
+        if let Some(sibling) = row.get::<_, Option<&[u8]>>("sibling") {
+            tx.execute("DELETE FROM tokens WHERE digest = $1", &[&sibling])
+                .await
+                .map_err(db_err)?;
+        }
+        let old_rec: TokenRecord = rec(&row, "rec")?;
+        let mut next = TokenRecord {
+            kind: TokenKind::Access,
+            scope: scope.to_owned(),
+            issued_at: now,
+            expires_at: access.expires_at,
+            rotated: false,
+            ..old_rec.clone()
+        };
+        insert_token(&tx, &access.digest, &next, None).await?;
+        if let Some(r) = refresh {
+            next.kind = TokenKind::Refresh;
+            next.scope = old_rec.scope;
+            next.expires_at = r.expires_at;
+            insert_token(&tx, &r.digest, &next, Some(&access.digest)).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Rotated::Ok)
+    }
+
+    pub async fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
+        self.live_token(digest, now, None).await
+    }
+
+    pub async fn active_token_of(
+        &self,
+        digest: &Digest,
+        now: Millis,
+        app: &App,
+    ) -> Result<Option<TokenRecord>> {
+        self.live_token(digest, now, Some(app)).await
+    }
+
+    /// One read joins the token to its family; a client_credentials token is checked against its app (`app`, or
+    /// read now: no cache, so a deactivation on another node counts at once).
+    async fn live_token(
+        &self,
+        digest: &Digest,
+        now: Millis,
+        app: Option<&App>,
+    ) -> Result<Option<TokenRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT t.rotated, t.rec, f.revoked FROM tokens t LEFT JOIN families f ON f.id = t.family
+                 WHERE t.digest = $1",
+                &[&&digest[..]],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let r: TokenRecord = rec(&row, "rec")?;
+        let rotated: bool = row.get("rotated");
+        if r.expires_at <= now || rotated || app.is_some_and(|a| a.client_id != r.client_id) {
+            return Ok(None);
+        }
+        let alive = match r.lineage {
+            Lineage::Epoch(epoch) => {
+                let honours = |a: &App| a.active && a.token_epoch == epoch;
+                match app {
+                    Some(a) => honours(a),
+                    None => self
+                        .app_by_client_id(&r.client_id)
+                        .await?
+                        .is_some_and(|a| honours(&a)),
+                }
+            }
+            Lineage::Family(_) => row.get::<_, Option<bool>>("revoked") == Some(false),
+        };
+        Ok(alive.then_some(r))
+    }
+
+    pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        let row = tx
+            .query_opt(
+                "SELECT is_refresh, family FROM tokens WHERE digest = $1 AND client_id = $2",
+                &[&&digest[..], &client_id],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let family: Option<&[u8]> = row.get("family");
+        match (row.get::<_, bool>("is_refresh"), family) {
+            (true, Some(f)) => revoke_family(&tx, f).await?,
+            (true, None) => return Ok(false),
+            (false, _) => {
+                tx.execute("DELETE FROM tokens WHERE digest = $1", &[&&digest[..]])
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    pub async fn revoke_client_tokens(&self, client_id: &str) -> Result<usize> {
+        self.revoke_families("client_id", client_id).await
+    }
+
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<usize> {
+        self.revoke_families("user_id", user_id).await
+    }
+
+    /// Revokes every family whose `column` is `owner`; returns how many it has (revoked before or now).
+    async fn revoke_families(&self, column: &str, owner: &str) -> Result<usize> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                &format!("UPDATE families SET revoked = true WHERE {column} = $1"),
+                &[&owner],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(n as usize)
+    }
+}
+
+/// Starts `family` with its first tokens, once the redemption has won; fails (rolling the redemption back) when
+/// the client is inactive or gone or the user is gone, so a token never outlives either.
+async fn start_family(
+    tx: &Transaction<'_>,
+    code: &CodeRecord,
+    client_id: &str,
+    now: Millis,
+    family: &FamilyId,
+    first: &FirstTokens,
+) -> Result<()> {
+    if !client_active(tx, client_id).await? {
+        return Err(Error::NotFound(Entity::App));
+    }
+    let g = &code.grant;
+    let user = tx
+        .query_opt(
+            "SELECT 1 FROM users WHERE id = $1 FOR SHARE",
+            &[&g.owner_id],
+        )
+        .await
+        .map_err(db_err)?;
+    if user.is_none() {
+        return Err(Error::NotFound(Entity::User));
+    }
+    let subject = Subject::User(g.owner_id.clone());
+    let fam = FamilyRecord {
+        client_id: client_id.to_owned(),
+        subject: subject.clone(),
+        revoked: false,
+        created_at: now,
+        auth_time: Some(g.auth_time),
+        amr: g.amr.clone(),
+        sid: g.sid.clone(),
+    };
+    tx.execute(
+        "INSERT INTO families (id, client_id, user_id, revoked, rec) VALUES ($1, $2, $3, false, $4)",
+        &[&&family[..], &client_id, &g.owner_id, &codec::encode(&fam)],
+    )
+    .await
+    .map_err(db_err)?;
+    let mut r = TokenRecord {
+        kind: TokenKind::Access,
+        lineage: Lineage::Family(*family),
+        client_id: client_id.to_owned(),
+        subject,
+        scope: g.scope.clone(),
+        issued_at: now,
+        expires_at: first.access.expires_at,
+        rotated: false,
+    };
+    insert_token(tx, &first.access.digest, &r, None).await?;
+    if let Some(refresh) = first.refresh {
+        r.kind = TokenKind::Refresh;
+        r.expires_at = refresh.expires_at;
+        insert_token(tx, &refresh.digest, &r, Some(&first.access.digest)).await?;
+    }
+    Ok(())
+}
+
+/// Why a rotation did not win: a rotated refresh token of this client is reuse and revokes its family; anything
+/// else (unknown, another client's, an access token, expired, revoked) is invalid.
+async fn lost_rotation(tx: &Transaction<'_>, old: &Digest, client_id: &str) -> Result<Rotated> {
+    let row = tx
+        .query_opt(
+            "SELECT family FROM tokens
+             WHERE digest = $1 AND client_id = $2 AND is_refresh AND rotated AND family IS NOT NULL",
+            &[&&old[..], &client_id],
+        )
+        .await
+        .map_err(db_err)?;
+    match row {
+        Some(r) => {
+            revoke_family(tx, r.get("family")).await?;
+            Ok(Rotated::Replayed)
+        }
+        None => Ok(Rotated::Invalid),
+    }
+}

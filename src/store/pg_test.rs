@@ -1,0 +1,406 @@
+//! The PostgreSQL backend against a real server, gated by `LATCHKEY_TEST_PG_URL` (scripts/pg-test-server.sh
+//! starts one and prints it). Without the variable every test here returns at once. Each test store lives in a
+//! fresh schema named for its temp data dir, so tests run in parallel on one database and a restart finds its
+//! schema again.
+
+use std::path::Path;
+
+use crate::error::{Error, Rule};
+use crate::store::sled::app::tests::app;
+use crate::store::sled::token::tests::{first_tokens, put_code};
+use crate::store::sled::user::tests::user;
+use crate::store::token::{Lineage, NewToken, Redeemed, Rotated, Subject, TokenKind, TokenRecord};
+use crate::store::{OpenError, Store};
+
+const URL_VAR: &str = "LATCHKEY_TEST_PG_URL";
+
+fn schema_of(dir: &Path) -> String {
+    let name = dir.file_name().unwrap().to_string_lossy().to_lowercase();
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("t_{name}")
+}
+
+/// The server's URL with the search path set to the schema of `dir`.
+fn url_of(base: &str, dir: &Path) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{}", schema_of(dir))
+}
+
+/// Runs `sql` on the test server's database, outside any test schema.
+async fn admin_sql(sql: &str) {
+    let base = std::env::var(URL_VAR).unwrap();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+/// A fresh data dir and its empty schema; `None` when the variable is not set.
+async fn fresh() -> Option<(tempfile::TempDir, String)> {
+    let base = std::env::var(URL_VAR).ok()?;
+    let dir = tempfile::tempdir().unwrap();
+    admin_sql(&format!("CREATE SCHEMA {}", schema_of(dir.path()))).await;
+    let url = url_of(&base, dir.path());
+    Some((dir, url))
+}
+
+/// A PostgreSQL store in a fresh schema; `None` when `LATCHKEY_TEST_PG_URL` is not set.
+pub(crate) async fn pg_store() -> Option<(tempfile::TempDir, Store)> {
+    let (dir, url) = fresh().await?;
+    let s = Store::connect(&url, dir.path()).await.unwrap();
+    Some((dir, s))
+}
+
+/// The store of `dir` connected again (a restart).
+pub(crate) async fn reopen(dir: &Path) -> Store {
+    let base = std::env::var(URL_VAR).unwrap();
+    Store::connect(&url_of(&base, dir), dir).await.unwrap()
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_known_is_refused_with_a_message_saying_so() {
+    let Some((dir, s)) = pg_store().await else {
+        return;
+    };
+    drop(s);
+    let newer = super::pg::SCHEMA_VERSION + 1;
+    admin_sql(&format!(
+        "INSERT INTO {}.latchkey_schema (version) VALUES ({newer})",
+        schema_of(dir.path())
+    ))
+    .await;
+    let base = std::env::var(URL_VAR).unwrap();
+    let Err(e) = Store::connect(&url_of(&base, dir.path()), dir.path()).await else {
+        panic!("a newer schema was accepted");
+    };
+    assert!(
+        matches!(e, OpenError::SchemaTooNew { found, .. } if found == newer),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("newer than this latchkey knows"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nodes_starting_together_apply_each_migration_once() {
+    multi_thread().block_on(async {
+        let Some((dir, url)) = fresh().await else {
+            return;
+        };
+        let starts: Vec<_> = (0..3)
+            .map(|_| {
+                let (url, dir) = (url.clone(), dir.path().to_owned());
+                tokio::spawn(async move { Store::connect(&url, &dir).await.map(drop) })
+            })
+            .collect();
+        for s in starts {
+            s.await.unwrap().unwrap();
+        }
+        let s = reopen(dir.path()).await;
+        assert!(s.list_apps().await.unwrap().is_empty());
+        let schema = schema_of(dir.path());
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let n: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {schema}.latchkey_schema"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, super::pg::SCHEMA_VERSION as i64);
+    });
+}
+
+/// A store with user `a1` (admin), app `c1` and code 7 of theirs.
+async fn with_code() -> Option<(tempfile::TempDir, Store)> {
+    let (d, s) = pg_store().await?;
+    s.create_user(&user("a1", "root", true)).await.unwrap();
+    s.create_app(&app("a1", "c1")).await.unwrap();
+    put_code(&s, 7, "c1", "a1").await;
+    Some((d, s))
+}
+
+#[tokio::test]
+async fn a_code_redeems_once_and_its_replay_revokes_the_family() {
+    let Some((_d, s)) = with_code().await else {
+        return;
+    };
+    let r = s.redeem_code(&[7; 32], "c2", 10, [3; 16], Some(first_tokens(1, 2)));
+    assert!(matches!(r.await.unwrap(), Redeemed::OtherClient));
+    let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+    assert!(matches!(r.await.unwrap(), Redeemed::Ok));
+    assert_eq!(
+        s.peek_code(&[7; 32]).await.unwrap().unwrap().redeemed,
+        Some([3; 16])
+    );
+    let live = s.active_token(&[1; 32], 10).await.unwrap().unwrap();
+    assert_eq!(live.subject, Subject::User("a1".into()));
+    assert!(s.active_token(&[2; 32], 10).await.unwrap().is_some());
+    let again = s.redeem_code(&[7; 32], "c1", 10, [4; 16], Some(first_tokens(5, 6)));
+    assert!(matches!(again.await.unwrap(), Redeemed::Replayed));
+    for t in [1, 2, 5, 6] {
+        assert!(
+            s.active_token(&[t; 32], 10).await.unwrap().is_none(),
+            "token {t}"
+        );
+    }
+    assert!(s.family(&[3; 16]).await.unwrap().unwrap().revoked);
+    let unknown = s.redeem_code(&[8; 32], "c1", 10, [5; 16], None);
+    assert!(matches!(unknown.await.unwrap(), Redeemed::Unknown));
+    put_code(&s, 9, "c1", "a1").await;
+    let late = s.redeem_code(&[9; 32], "c1", 1_000, [6; 16], None);
+    assert!(matches!(late.await.unwrap(), Redeemed::Expired));
+}
+
+#[tokio::test]
+async fn a_redemption_for_a_deactivated_app_fails_and_leaves_the_code_unused() {
+    let Some((_d, s)) = with_code().await else {
+        return;
+    };
+    s.update_app("a1", |a| {
+        a.active = false;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+    assert!(matches!(r.await, Err(Error::NotFound(_))));
+    assert_eq!(s.peek_code(&[7; 32]).await.unwrap().unwrap().redeemed, None);
+    assert!(s.family(&[3; 16]).await.unwrap().is_none());
+}
+
+#[test]
+fn one_code_redeemed_by_30_concurrent_tasks_has_exactly_one_success() {
+    multi_thread().block_on(async {
+        let Some((_d, s)) = with_code().await else {
+            return;
+        };
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(30));
+        let tasks: Vec<_> = (0..30u8)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let tokens = first_tokens(100 + i, 200 - i);
+                    s.redeem_code(&[7; 32], "c1", 10, [i; 16], Some(tokens))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Redeemed::Ok => ok += 1,
+                Redeemed::Replayed => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        let family = s
+            .peek_code(&[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .redeemed
+            .unwrap();
+        assert!(
+            s.family(&family).await.unwrap().unwrap().revoked,
+            "the replays revoked it"
+        );
+    });
+}
+
+#[test]
+fn one_refresh_token_rotated_by_30_concurrent_tasks_has_exactly_one_success() {
+    multi_thread().block_on(async {
+        let Some((_d, s)) = with_code().await else {
+            return;
+        };
+        let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+        assert!(matches!(r.await.unwrap(), Redeemed::Ok));
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(30));
+        let tok = |b: u8| NewToken {
+            digest: [b; 32],
+            expires_at: 1_000,
+        };
+        let tasks: Vec<_> = (0..30u8)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.rotate_refresh(
+                        &[2; 32],
+                        "c1",
+                        "openid",
+                        20,
+                        tok(100 + i),
+                        Some(tok(200 - i)),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Rotated::Ok => ok += 1,
+                Rotated::Replayed => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        assert!(
+            s.family(&[3; 16]).await.unwrap().unwrap().revoked,
+            "reuse revoked it"
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_rotation_replaces_the_pair_and_revocation_follows_the_kind() {
+    let Some((_d, s)) = with_code().await else {
+        return;
+    };
+    let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+    assert!(matches!(r.await.unwrap(), Redeemed::Ok));
+    let tok = |b: u8| NewToken {
+        digest: [b; 32],
+        expires_at: 1_000,
+    };
+    let wrong = s.rotate_refresh(&[1; 32], "c1", "openid", 20, tok(8), Some(tok(9)));
+    assert!(
+        matches!(wrong.await.unwrap(), Rotated::Invalid),
+        "an access token"
+    );
+    let r = s.rotate_refresh(&[2; 32], "c1", "openid", 20, tok(3), Some(tok(4)));
+    assert!(matches!(r.await.unwrap(), Rotated::Ok));
+    assert!(
+        s.active_token(&[1; 32], 20).await.unwrap().is_none(),
+        "its sibling went"
+    );
+    assert!(
+        s.active_token(&[2; 32], 20).await.unwrap().is_none(),
+        "rotated"
+    );
+    assert!(s.token_record(&[2; 32]).await.unwrap().unwrap().rotated);
+    assert!(s.active_token(&[3; 32], 20).await.unwrap().is_some());
+    assert!(
+        !s.revoke_token(&[3; 32], "c2").await.unwrap(),
+        "another client's"
+    );
+    assert!(s.revoke_token(&[3; 32], "c1").await.unwrap());
+    assert!(s.active_token(&[3; 32], 20).await.unwrap().is_none());
+    assert!(s.active_token(&[4; 32], 20).await.unwrap().is_some());
+    assert!(s.revoke_token(&[4; 32], "c1").await.unwrap());
+    assert!(s.family(&[3; 16]).await.unwrap().unwrap().revoked);
+}
+
+#[tokio::test]
+async fn a_client_token_lives_while_its_app_is_active_and_in_its_epoch() {
+    let Some((_d, s)) = pg_store().await else {
+        return;
+    };
+    s.create_app(&app("a1", "c1")).await.unwrap();
+    let rec = TokenRecord {
+        kind: TokenKind::Access,
+        lineage: Lineage::Epoch(0),
+        client_id: "c1".into(),
+        subject: Subject::Client,
+        scope: String::new(),
+        issued_at: 1,
+        expires_at: 1_000,
+        rotated: false,
+    };
+    s.put_client_token(&[1; 32], &rec).await.unwrap();
+    assert_eq!(
+        s.active_token(&[1; 32], 10).await.unwrap(),
+        Some(rec.clone())
+    );
+    let app = s.update_app("a1", |a| {
+        a.token_epoch += 1;
+        Ok(())
+    });
+    let app = app.await.unwrap();
+    assert!(s.active_token(&[1; 32], 10).await.unwrap().is_none());
+    assert!(s
+        .active_token_of(&[1; 32], 10, &app)
+        .await
+        .unwrap()
+        .is_none());
+    s.revoke_jti("j1", "c1", 1_000).await.unwrap();
+    assert!(s.jti_revoked("j1").await.unwrap());
+    assert!(!s.jti_revoked("j2").await.unwrap());
+}
+
+#[test]
+fn two_concurrent_demotions_of_the_last_two_admins_leave_one() {
+    multi_thread().block_on(async {
+        let Some((_d, s)) = pg_store().await else {
+            return;
+        };
+        s.create_user(&user("a1", "root1", true)).await.unwrap();
+        s.create_user(&user("a2", "root2", true)).await.unwrap();
+        let demote = |id: &'static str| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.update_user(id, |u| {
+                    u.roles = vec![crate::model::Role::User];
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let (a, b) = (demote("a1"), demote("a2"));
+        let results = [a.await.unwrap(), b.await.unwrap()];
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::NotAllowed(Rule::LastAdminRole))))
+            .count();
+        assert_eq!(refused, 1, "{results:?}");
+        let admins = s
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|u| u.is_admin())
+            .count();
+        assert_eq!(admins, 1);
+    });
+}
+
+#[tokio::test]
+async fn keys_settings_and_meta_round_trip() {
+    let Some((_d, s)) = pg_store().await else {
+        return;
+    };
+    assert!(s.list_signing_keys().await.unwrap().is_empty());
+    s.meta_put("k", b"v1").await.unwrap();
+    s.meta_put("k", b"v2").await.unwrap();
+    assert_eq!(s.meta_get("k").await.unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(s.meta_get("x").await.unwrap(), None);
+    assert!(!s.delete_signing_key("none").await.unwrap());
+    assert!(
+        matches!(s.list_links().await, Err(Error::Unavailable)),
+        "not there yet"
+    );
+}
