@@ -310,7 +310,12 @@ pub enum StartError {
 /// Opens the store, binds, bootstraps (admin, declared users and clients) and starts serving.
 pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> {
     crate::telemetry::init_metrics();
-    let store = Store::open_configured(&config).await?;
+    // The store the config names: PostgreSQL at `[store] url`, else sled in `data_dir`.
+    let store = if config.store.url.is_empty() {
+        Store::open(&config.data_dir, config.cache_mb << 20)?
+    } else {
+        Store::connect(&config.store.url, &config.data_dir).await?
+    };
     // What a crash can leave is repaired (and logged); anything else is corruption and stops the start.
     if let Err(e) = store.repair() {
         let cause = match e {

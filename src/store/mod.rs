@@ -267,15 +267,6 @@ impl Store {
             .map(|b| Self(Arc::new(Backend::Postgres(b))))
     }
 
-    /// The store the config names: PostgreSQL at `[store] url`, else sled in `data_dir`.
-    pub async fn open_configured(config: &crate::config::Config) -> Result<Self, OpenError> {
-        if config.store.url.is_empty() {
-            Self::open(&config.data_dir, config.cache_mb << 20)
-        } else {
-            Self::connect(&config.store.url, &config.data_dir).await
-        }
-    }
-
     // Apps.
 
     /// Inserts a new app; its `client_id` must be free.

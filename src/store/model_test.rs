@@ -630,6 +630,11 @@ proptest! {
     fn pg_store_agrees_with_model(ops in steps(op(), 60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
+            // The sweeper is sled's alone so far (docs/postgres.md): its step is left out here.
+            let ops: Vec<_> = ops
+                .into_iter()
+                .filter(|s| !matches!(s, crate::store::testing::Step::Op(Op::Sweep { .. })))
+                .collect();
             match crate::store::pg_test::pg_store().await {
                 Some(store) => run_model(store, &ops).await,
                 None => Ok(()),
