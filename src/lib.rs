@@ -12,17 +12,19 @@
 //! - [`api`]: the router and the wire dialects (`api::rc` Rocket.Chat, `api::stack` Stack Auth, `api::locoia`),
 //!   each with its own error table.
 //! - [`oauth`]: the authorization server (authorize, token, introspect, revoke, userinfo, metadata) on oxide-auth;
-//!   [`upstream`]: federated sign-in through custom providers (start, callback, identity mapping), and the upstream
-//!   token set and its refresh for connected accounts.
+//!   [`upstream`]: federated sign-in through custom providers, catalogue presets (OAuth 2.0, OAuth 1.0a, Apple)
+//!   and any OpenID Connect issuer (start, callback, exchange, identity mapping, `upstream::oidc`), RC's OAuth
+//!   Proxy, and the upstream token set and its refresh for connected accounts.
 //! - [`web`]: sign-in, consent and error pages, the session cookie, CSRF and the strict form parser: browser
 //!   plumbing that knows neither OAuth nor federation.
 //! - [`state`]: `AppState`, the composition root's shared handles; it builds the use cases' narrow contexts.
 //! - [`core`]: use cases (users, sessions, apps, links, providers, 2FA, federation decisions, OpenID Connect
 //!   claims, bootstrap) over the store, free of wire formats; each takes only what it touches.
 //! - [`store`]: the `Store` facade (async use-case steps, durable on return) over its sled backend
-//!   (`store::sled`: trees, transactions, group commit, `verify()`), versioned records;
+//!   (`store::sled`: trees, transactions, group commit, `verify()`) or PostgreSQL (`store::pg`, a first slice),
+//!   versioned records;
 //!   [`config`]: defaults < file < env < flags → one validated `Config`.
-//! - [`model`]: domain types and validation, no IO.
+//! - [`model`]: domain types and validation, no IO; `model::catalogue`, the declarative provider presets.
 //! - [`error`]: the domain `Error`.
 //! - [`crypto`]: ids, secrets, digests, the argon2 pool and the client-secret verification cache; [`clock`]: the
 //!   only reader of wall-clock time; [`wire`]: HTTP plumbing every dialect shares (the Bearer parser, the body
