@@ -6,11 +6,15 @@ use crate::error::{Entity, Error, Field, Result};
 use crate::store::{codec, LoginToken};
 
 impl Pg {
+    /// As sled decides: an unknown user is `NotFound` before a taken digest is a conflict (the insert happens
+    /// only when the user exists; a user deleted meanwhile trips the foreign key, also `NotFound`).
     pub async fn create_login_token(&self, digest: [u8; 32], token: &LoginToken) -> Result<()> {
-        self.client()
+        let inserted = self
+            .client()
             .await?
             .execute(
-                "INSERT INTO login_tokens (digest, user_id, expires_at, rec) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO login_tokens (digest, user_id, expires_at, rec) \
+                 SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)",
                 &[
                     &&digest[..],
                     &token.user_id,
@@ -25,6 +29,9 @@ impl Pg {
                 }
                 conflict_on(e, &[("login_tokens_pkey", Field::LoginToken, "(digest)")])
             })?;
+        if inserted == 0 {
+            return Err(Error::NotFound(Entity::User));
+        }
         Ok(())
     }
 
