@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::crypto::uuid_v4;
-use crate::error::{Entity, Error, Result};
+use crate::error::{Entity, Error, Field, Result};
 use crate::model::catalogue;
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
 use crate::store::Store;
@@ -30,6 +30,19 @@ pub struct LinkChange {
     pub account_id: Option<String>,
 }
 
+/// Stack checks the user's one sign-in link per provider type before the upstream account's one sign-in user. The
+/// store enforces both atomically but reports the first it meets, so when a request breaks both the type rule is
+/// looked at here first, to answer what Stack answers (`Conflict { field: Field::Provider }`).
+async fn check_sign_in_slot(store: &Store, user_id: &str, provider: &str, id: &str) -> Result<()> {
+    match store.sign_in_link_of_user(user_id, provider).await? {
+        Some(l) if l.id != id => Err(Error::Conflict {
+            field: Field::Provider,
+            value: provider.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Creates a link whose type is its provider's Stack type (`custom` for custom providers and Rocket.Chat-only
 /// presets). The store checks, atomically, that the provider exists and is enabled, that the user exists, and the
 /// two sign-in rules.
@@ -53,6 +66,9 @@ pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link
         upstream: None,
     };
     link.validate()?;
+    if link.allow_sign_in {
+        check_sign_in_slot(store, &link.user_id, &link.provider, &link.id).await?;
+    }
     store.create_link(&link).await?;
     Ok(link)
 }
@@ -75,10 +91,14 @@ pub async fn list(store: &Store, user_id: Option<&str>) -> Result<Vec<Link>> {
     }
 }
 
-/// Whether links through provider `key` are live: the provider exists and is enabled. Stack answers a link whose
-/// provider is no longer configured as not found and leaves it out of lists; the link itself is kept, so
-/// re-enabling the provider brings it back.
-pub async fn provider_enabled(store: &Store, key: &str) -> Result<bool> {
+/// Whether Stack shows links through provider `key`: the provider exists and is enabled, or `key` is itself one of
+/// Stack's standard types (Stack then reads the type from the provider config id, so such links outlive their
+/// provider's configuration). Stack answers any other link whose provider is no longer configured as not found and
+/// leaves it out of lists; the link itself is kept, so re-enabling the provider brings it back.
+pub async fn shown(store: &Store, key: &str) -> Result<bool> {
+    if catalogue::all().any(|p| p.stack_type == Some(key)) {
+        return Ok(true);
+    }
     Ok(store.get_provider(key).await?.is_some_and(|p| p.enabled))
 }
 
@@ -114,6 +134,10 @@ pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) 
         validate_email(e)?;
     }
     ensure_user(store, user_id).await?;
+    if change.allow_sign_in == Some(true) {
+        let current = get(store, user_id, id).await?;
+        check_sign_in_slot(store, user_id, &current.provider, id).await?;
+    }
     store
         .update_link(id, |l| {
             if l.user_id != user_id {
@@ -222,11 +246,83 @@ mod tests {
         assert!(!first.allow_sign_in);
     }
 
+    /// Stack's order: breaking both sign-in rules is the type rule's refusal, on create and on update.
+    #[tokio::test]
+    async fn a_second_sign_in_type_is_refused_before_a_taken_account() {
+        let w = world_with_provider(true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        create(&w.store, &w.clock, new_link(&jane.id, "a1", true))
+            .await
+            .unwrap();
+        create(&w.store, &w.clock, new_link(&bob.id, "b1", true))
+            .await
+            .unwrap();
+        let both = create(&w.store, &w.clock, new_link(&bob.id, "a1", true)).await;
+        assert!(
+            matches!(
+                both,
+                Err(Error::Conflict {
+                    field: Field::Provider,
+                    ..
+                })
+            ),
+            "{both:?}"
+        );
+        let off = create(&w.store, &w.clock, new_link(&bob.id, "a1", false))
+            .await
+            .unwrap();
+        let on = LinkChange {
+            allow_sign_in: Some(true),
+            ..Default::default()
+        };
+        let both = update(&w.store, &bob.id, &off.id, on).await;
+        assert!(
+            matches!(
+                both,
+                Err(Error::Conflict {
+                    field: Field::Provider,
+                    ..
+                })
+            ),
+            "{both:?}"
+        );
+    }
+
+    /// Stack reads a link's type from its provider config id when the provider is no longer configured, so links
+    /// through a key that is a Stack type stay shown; others are hidden until the provider is enabled again.
+    #[tokio::test]
+    async fn links_through_a_stack_type_key_outlive_their_provider() {
+        let w = world_with_provider(false).await;
+        crate::core::provider::add(&w.store, &w.clock, "Spotify")
+            .await
+            .unwrap();
+        assert!(
+            !w.store
+                .get_provider("spotify")
+                .await
+                .unwrap()
+                .unwrap()
+                .enabled
+        );
+        assert!(shown(&w.store, "spotify").await.unwrap());
+        assert!(shown(&w.store, "github").await.unwrap(), "never configured");
+        assert!(!shown(&w.store, "idp").await.unwrap());
+        w.store
+            .update_provider("idp", |p| {
+                p.enabled = true;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(shown(&w.store, "idp").await.unwrap());
+    }
+
     #[tokio::test]
     async fn links_need_an_enabled_provider() {
         let w = world_with_provider(false).await;
         let jane = w.user("jane", &["user"]).await;
-        assert!(!provider_enabled(&w.store, "idp").await.unwrap());
+        assert!(!shown(&w.store, "idp").await.unwrap());
         let res = create(&w.store, &w.clock, new_link(&jane.id, "a1", true)).await;
         assert!(res.is_err(), "{res:?}");
         let empty = create(&w.store, &w.clock, new_link(&jane.id, "", true)).await;

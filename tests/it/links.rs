@@ -282,12 +282,13 @@ async fn server_and_admin_run_every_endpoint() {
 
         let r = e.call(Method::DELETE, &one, who, None).await;
         assert_eq!((r.status, &r.json), (200, &json!({"success": true})));
+        let gone = format!("OAuth provider {id} for user {} not found", e.jane);
         e.call(Method::GET, &one, who, None)
             .await
-            .known(404, "OAUTH_PROVIDER_NOT_FOUND");
+            .status_error(404, &gone);
         e.call(Method::DELETE, &one, who, None)
             .await
-            .known(404, "OAUTH_PROVIDER_NOT_FOUND");
+            .status_error(404, &gone);
     }
     // A link without an email leaves `email` out, as Stack does.
     let mut body = new_link(&e.bob, "b", false);

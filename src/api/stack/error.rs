@@ -41,16 +41,20 @@ pub enum StackError {
     /// Request validation failed: `Request validation failed on METHOD PATH:` and one line per problem.
     Schema(String),
     BodyParsing(&'static str),
+    /// The upstream account already signs in (to anyone): Stack's known error.
     AccountIdAlreadyUsedForSignIn,
-    ProviderNotConfigured(Option<String>),
+    /// The user already signs in through this provider: Stack's text, a plain-text 400.
+    SignInTypeAlreadyUsed,
+    /// The provider is unknown, removed or disabled (at creation), or a link's provider is gone and its type is not
+    /// one of Stack's standard ones (on read and update): Stack's text, a plain-text 404.
+    ProviderNotConfigured(String),
+    /// No link with this id under this user: Stack's text, a plain-text 404.
     LinkNotFound {
         user_id: String,
         link_id: String,
     },
     /// No link of the user through the provider a path names (Stack's text, a plain-text 404).
     NoLinkForProvider,
-    /// The link's provider is removed or disabled (Stack's text, a plain-text 404).
-    ProviderGone(String),
     UserNotFound,
     /// Connected accounts: the provider is missing or disabled.
     ProviderNotFoundOrNotEnabled,
@@ -216,25 +220,17 @@ impl IntoResponse for StackError {
                 "A provider with the same account ID is already used for signing in.",
                 None,
             ),
-            StackError::ProviderNotConfigured(id) => match id {
-                Some(id) => known(
-                    S::BAD_REQUEST,
-                    "OAUTH_PROVIDER_NOT_CONFIGURED",
-                    &format!("OAuth provider {id} is not configured or not enabled."),
-                    Some(json!({"provider_config_id": id})),
-                ),
-                None => known(
-                    S::BAD_REQUEST,
-                    "OAUTH_PROVIDER_NOT_CONFIGURED",
-                    "The OAuth provider is not configured or not enabled.",
-                    None,
-                ),
-            },
-            StackError::LinkNotFound { user_id, link_id } => known(
+            StackError::SignInTypeAlreadyUsed => status_error(
+                S::BAD_REQUEST,
+                "The same provider type with sign-in enabled already exists for this user.",
+            ),
+            StackError::ProviderNotConfigured(id) => status_error(
                 S::NOT_FOUND,
-                "OAUTH_PROVIDER_NOT_FOUND",
+                &format!("OAuth provider {id} not found or not configured"),
+            ),
+            StackError::LinkNotFound { user_id, link_id } => status_error(
+                S::NOT_FOUND,
                 &format!("OAuth provider {link_id} for user {user_id} not found"),
-                None,
             ),
             StackError::UserNotFound => known(S::NOT_FOUND, "USER_NOT_FOUND", "User not found.", None),
             StackError::ProviderNotFoundOrNotEnabled => known(
@@ -264,10 +260,6 @@ impl IntoResponse for StackError {
             StackError::NoLinkForProvider => {
                 status_error(S::NOT_FOUND, "OAuth provider not found for this user")
             }
-            StackError::ProviderGone(id) => status_error(
-                S::NOT_FOUND,
-                &format!("OAuth provider {id} not found or not configured"),
-            ),
             StackError::Status(status, message) => status_error(status, &message),
             StackError::Domain(e) => domain(e),
         }
@@ -306,17 +298,16 @@ pub fn field_name(f: error::Field) -> &'static str {
     }
 }
 
-/// A missing record as Stack answers it.
+/// A missing record as Stack answers it. The routes name the provider or link where they know it
+/// ([`StackError::ProviderNotConfigured`], [`StackError::LinkNotFound`]); these are Stack's texts without the id.
 fn not_found(e: Entity) -> Response {
     match e {
         Entity::User => StackError::UserNotFound.into_response(),
-        Entity::Provider => StackError::ProviderNotConfigured(None).into_response(),
-        Entity::Link => known(
+        Entity::Provider => status_error(
             StatusCode::NOT_FOUND,
-            "OAUTH_PROVIDER_NOT_FOUND",
-            "OAuth provider not found",
-            None,
+            "OAuth provider not found or not configured",
         ),
+        Entity::Link => status_error(StatusCode::NOT_FOUND, "OAuth provider not found"),
         Entity::App
         | Entity::Setting
         | Entity::Credential
@@ -334,9 +325,13 @@ fn domain(e: Error) -> Response {
     match e {
         Error::NotFound(entity) => not_found(entity),
         Error::Conflict {
-            field: error::Field::AccountId | error::Field::Provider,
+            field: error::Field::AccountId,
             ..
         } => StackError::AccountIdAlreadyUsedForSignIn.into_response(),
+        Error::Conflict {
+            field: error::Field::Provider,
+            ..
+        } => StackError::SignInTypeAlreadyUsed.into_response(),
         Error::Conflict { .. } => status_error(S::CONFLICT, "Conflict"),
         Error::Invalid { field, reason } => StackError::Schema(format!(
             "Request validation failed:\n  - body.{} {reason}",
@@ -424,11 +419,14 @@ mod tests {
             let (status, code, body) = answer(Error::NotFound(e)).await;
             let want = match e {
                 Entity::User => (StatusCode::NOT_FOUND, Some("USER_NOT_FOUND")),
-                Entity::Provider => (
-                    StatusCode::BAD_REQUEST,
-                    Some("OAUTH_PROVIDER_NOT_CONFIGURED"),
-                ),
-                Entity::Link => (StatusCode::NOT_FOUND, Some("OAUTH_PROVIDER_NOT_FOUND")),
+                Entity::Provider => {
+                    assert_eq!(body, "OAuth provider not found or not configured");
+                    (StatusCode::NOT_FOUND, None)
+                }
+                Entity::Link => {
+                    assert_eq!(body, "OAuth provider not found");
+                    (StatusCode::NOT_FOUND, None)
+                }
                 _ => {
                     assert_eq!(body, format!("{} not found", e.noun()));
                     (StatusCode::NOT_FOUND, None)
@@ -447,14 +445,27 @@ mod tests {
             (StatusCode::BAD_REQUEST, Some("SCHEMA_ERROR"))
         );
         assert!(body.contains("body.email must be a valid email"), "{body}");
-        for field in [error::Field::AccountId, error::Field::Provider] {
-            let value = "x".to_owned();
-            let (_, code, _) = answer(Error::Conflict { field, value }).await;
-            assert_eq!(
-                code.as_deref(),
+        let value = "x".to_owned();
+        let field = error::Field::AccountId;
+        let (status, code, _) = answer(Error::Conflict { field, value }).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (
+                StatusCode::BAD_REQUEST,
                 Some("OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN")
-            );
-        }
+            )
+        );
+        let value = "x".to_owned();
+        let field = error::Field::Provider;
+        let (status, code, body) = answer(Error::Conflict { field, value }).await;
+        assert_eq!(
+            (status, code, body.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                None,
+                "The same provider type with sign-in enabled already exists for this user."
+            )
+        );
         let value = "x".to_owned();
         let (status, code, _) = answer(Error::Conflict {
             field: error::Field::Id,

@@ -129,8 +129,9 @@ impl<'a> LinkRef<'a> {
     }
 }
 
-/// The link a path names, for user `user_id`. With `live`, a link whose provider is no longer configured (removed
-/// or disabled) is not found, as Stack answers it; deleting it still works.
+/// The link a path names, for user `user_id`. With `live`, a link Stack no longer shows (its provider removed or
+/// disabled, and its provider config id not one of Stack's standard types) is not found, as Stack answers it;
+/// deleting it still works.
 async fn find(
     s: &AppState,
     user_id: &str,
@@ -148,13 +149,13 @@ async fn find(
                 other => other.into(),
             })?,
     };
-    if live && !core_link::provider_enabled(&s.store, &link.provider).await? {
-        return Err(StackError::ProviderGone(link.provider));
+    if live && !core_link::shown(&s.store, &link.provider).await? {
+        return Err(StackError::ProviderNotConfigured(link.provider));
     }
     Ok(link)
 }
 
-/// Names the link in `OAUTH_PROVIDER_NOT_FOUND`.
+/// Names the link and its user in Stack's 404 text.
 fn link_error(user_id: &str, link_id: &str) -> impl Fn(Error) -> StackError {
     let (user_id, link_id) = (user_id.to_owned(), link_id.to_owned());
     move |e| match e {
@@ -205,9 +206,7 @@ pub async fn create(
     )
     .await
     .map_err(|e| match e {
-        Error::NotFound(Entity::Provider) => {
-            StackError::ProviderNotConfigured(Some(provider.clone()))
-        }
+        Error::NotFound(Entity::Provider) => StackError::ProviderNotConfigured(provider.clone()),
         other => other.into(),
     })?;
     Ok((StatusCode::CREATED, Json(view(&link, auth.access))).into_response())
@@ -233,14 +232,14 @@ pub async fn list(
         .map(|(_, v)| v.into_owned());
     let user_id = named.map(|u| auth.resolve_user(&u)).transpose()?;
     auth.own(user_id.as_deref(), "list")?;
-    // Links through a provider that is no longer configured are left out, as Stack does.
+    // Links Stack no longer shows are left out, as Stack does.
     let mut enabled: HashMap<String, bool> = HashMap::new();
     let mut items: Vec<LinkView> = Vec::new();
     for l in core_link::list(&s.store, user_id.as_deref()).await? {
         let live = match enabled.get(&l.provider) {
             Some(v) => *v,
             None => {
-                let v = core_link::provider_enabled(&s.store, &l.provider).await?;
+                let v = core_link::shown(&s.store, &l.provider).await?;
                 enabled.insert(l.provider.clone(), v);
                 v
             }

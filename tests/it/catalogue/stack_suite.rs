@@ -1,15 +1,13 @@
-//! Stack Auth's own `oauth-providers` e2e suite (apps/e2e/tests/backend/endpoints/api/v1/oauth-providers.test.ts),
-//! ported case by case against a Latchkey whose providers come from `[[providers]]` presets (`spotify`, as Stack's
-//! suite configures, and `github`). Each case keeps Stack's status, shape and `type`. Stack's `Auth.Otp.signIn()`
-//! becomes a Latchkey access token granted `latchkey:api`, which every request carries (as Stack's helper does), so
-//! `me` resolves under client and server access alike.
+//! Stack Auth's own `oauth-providers` e2e suite (apps/e2e/tests/backend/endpoints/api/v1/oauth-providers.test.ts,
+//! as of Stack's April 2026 source), ported case by case against a Latchkey whose providers come from
+//! `[[providers]]` presets (`spotify`, as Stack's suite configures, and `github`). Each case asserts Stack's exact
+//! answer: status, body (a link's shape with its `provider_config_id` and `type`, or Stack's plain-text
+//! `StatusError` message) and, for plain-text refusals, no `X-Stack-Known-Error` header. Stack's
+//! `Auth.fastSignUp()` becomes a Latchkey access token granted `latchkey:api`, which every request carries (as
+//! Stack's helper does), so `me` resolves under client and server access alike.
 //!
-//! Where Latchkey differs (README.md "differs from Stack"): a link also shows its `provider_config_id`; an
-//! unconfigured provider at creation is the known error `OAUTH_PROVIDER_NOT_CONFIGURED` (400) rather than Stack's
-//! 404 text; a missing link is the known error `OAUTH_PROVIDER_NOT_FOUND` (404, JSON with `code` and the
-//! `X-Stack-Known-Error` header) rather than plain text; a second sign-in link of one provider type is refused with
-//! `OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN` (400) where Stack names the type. The cases assert the
-//! status and the words Stack's message and Latchkey's share.
+//! Not ported: "should still return the user when their OAuth provider is disabled" (Latchkey serves no Stack
+//! `users` endpoint; its users are Rocket.Chat's).
 
 use latchkey::config::DeclaredProvider;
 use reqwest::{Method, StatusCode};
@@ -36,6 +34,10 @@ struct Reply {
     status: u16,
     json: Value,
     text: String,
+    /// `X-Stack-Known-Error`.
+    known: Option<String>,
+    /// Whether the body is `text/plain`.
+    plain: bool,
 }
 
 /// A Latchkey with `[[providers]]` spotify and github, and two signed-in users (Stack's `user1`, `user2`).
@@ -113,9 +115,22 @@ impl Suite {
         }
         let r = rb.send().await.unwrap();
         let status = r.status().as_u16();
+        let header = |name| {
+            r.headers()
+                .get(name)
+                .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let known = header("x-stack-known-error");
+        let plain = header("content-type").is_some_and(|c| c.starts_with("text/plain"));
         let text = r.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, json, text }
+        Reply {
+            status,
+            json,
+            text,
+            known,
+            plain,
+        }
     }
 
     fn id(&self, n: usize) -> &str {
@@ -148,7 +163,7 @@ impl Suite {
 }
 
 /// What Stack's snapshot shows for a link of user `user` through `provider` (its `type` is the preset's), with
-/// `account_id` under server access only; Latchkey adds `provider_config_id`.
+/// `account_id` under server access only.
 fn stack_view(link: &Value, user: &str, provider: &str, access: Access, fields: Value) -> Value {
     let mut v = json!({"id": link["id"], "user_id": user, "provider_config_id": provider, "type": provider,
         "allow_sign_in": true, "allow_connected_accounts": true});
@@ -161,13 +176,22 @@ fn stack_view(link: &Value, user: &str, provider: &str, access: Access, fields: 
     v
 }
 
-/// A Stack refusal: the status and its message (Latchkey's known errors carry it in `error`).
+/// A Stack refusal by `StatusError`: the status and exactly this `text/plain` message, no known-error header.
 #[track_caller]
-fn refused(r: &Reply, status: u16, says: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    let message = r.json["error"].as_str().unwrap_or(&r.text);
-    assert!(message.contains(says), "{says}: {}", r.text);
+fn refused(r: &Reply, status: u16, text: &str) {
+    assert_eq!((r.status, r.text.as_str()), (status, text));
+    assert!(r.known.is_none(), "{:?}", r.known);
+    assert!(r.plain, "text/plain");
 }
+
+/// Stack's answer for a link id no link of `user` has.
+fn not_found(link: &str, user: &str) -> String {
+    format!("OAuth provider {link} for user {user} not found")
+}
+
+/// Stack's answer when a user already signs in through the provider type.
+const SIGN_IN_TYPE_TAKEN: &str =
+    "The same provider type with sign-in enabled already exists for this user.";
 
 #[tokio::test]
 async fn create_read_list_with_the_presets_type() {
@@ -371,13 +395,14 @@ async fn delete_then_404s_for_missing_links_and_an_empty_list() {
             true,
         )
         .await;
-    let one = format!("{URL}/me/{}", link["id"].as_str().unwrap());
+    let id = link["id"].as_str().unwrap();
+    let one = format!("{URL}/me/{id}");
     let r = t.call(0, Access::Client, Method::DELETE, &one, None).await;
     assert_eq!((r.status, r.json), (200, json!({"success": true})));
     refused(
         &t.call(0, Access::Client, Method::GET, &one, None).await,
         404,
-        "not found",
+        &not_found(id, t.id(0)),
     );
     let missing = format!("{URL}/me/{MISSING}");
     for m in [Method::GET, Method::PATCH, Method::DELETE] {
@@ -385,7 +410,7 @@ async fn delete_then_404s_for_missing_links_and_an_empty_list() {
         refused(
             &t.call(0, Access::Client, m, &missing, body).await,
             404,
-            "not found",
+            &not_found(MISSING, t.id(0)),
         );
     }
 }
@@ -520,7 +545,7 @@ async fn a_client_reaches_only_its_own_user_and_the_server_any() {
             &t.call(1, Access::Server, m, &format!("{URL}/{u1}/{id2}"), body)
                 .await,
             404,
-            "not found",
+            &not_found(id2, &u1),
         );
     }
     let r = t
@@ -561,7 +586,7 @@ async fn one_sign_in_link_per_provider_type_and_an_unconfigured_provider() {
     let r = t
         .call(0, Access::Server, Method::POST, URL, Some(second))
         .await;
-    refused(&r, 400, "already");
+    refused(&r, 400, SIGN_IN_TYPE_TAKEN);
     let third = t
         .create(
             0,
@@ -582,7 +607,7 @@ async fn one_sign_in_link_per_provider_type_and_an_unconfigured_provider() {
             Some(json!({"allow_sign_in": true})),
         )
         .await;
-    refused(&r, 400, "already");
+    refused(&r, 400, SIGN_IN_TYPE_TAKEN);
     let r = t
         .call(
             0,
@@ -629,25 +654,86 @@ async fn one_sign_in_link_per_provider_type_and_an_unconfigured_provider() {
         "{}",
         r.text
     );
+}
 
-    // A project without spotify: Stack's create answers that the provider is not configured.
+/// Stack's "should handle provider not configured error": a project without spotify.
+#[tokio::test]
+async fn an_unconfigured_provider_is_a_plain_404() {
     let bare = suite_with(&[]).await;
     let r = bare
         .call(0, Access::Server, Method::POST, URL, Some(json!({"user_id": "me", "provider_config_id": "spotify",
             "account_id": "test_spotify_user_123", "email": "test@example.com", "allow_sign_in": true,
             "allow_connected_accounts": true})))
         .await;
-    refused(&r, 400, "spotify");
-    assert_eq!(
-        r.json["code"], "OAUTH_PROVIDER_NOT_CONFIGURED",
-        "{}",
-        r.text
+    refused(
+        &r,
+        404,
+        "OAuth provider spotify not found or not configured",
     );
 }
 
-/// Stack's "should allow updating account_id when no conflicts exist". Stack's cases that refuse a second link to
-/// the same upstream account with connected accounts on (`OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_CONNECTED_
-/// ACCOUNTS`) are not ported: Latchkey does not enforce that rule yet (README.md "differs from Stack").
+/// Stack's "should still list and read OAuth providers after the provider is disabled on the project": a link
+/// through a provider config id that is a Stack type keeps that type, and is listed, read and deleted as before.
+#[tokio::test]
+async fn a_link_outlives_its_disabled_provider() {
+    let t = suite().await;
+    let link = t
+        .create(
+            0,
+            "spotify",
+            "test_spotify_user_123",
+            "test@example.com",
+            true,
+        )
+        .await;
+    let store = &t.s.running.as_ref().unwrap().state.store;
+    store
+        .update_provider("spotify", |p| {
+            p.enabled = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let want = stack_view(
+        &link,
+        t.id(0),
+        "spotify",
+        Access::Server,
+        json!({"account_id": "test_spotify_user_123", "email": "test@example.com"}),
+    );
+    let r = t
+        .call(
+            0,
+            Access::Server,
+            Method::GET,
+            &format!("{URL}?user_id=me"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json),
+        (200, json!({"is_paginated": false, "items": [want.clone()]}))
+    );
+    let one = format!("{URL}/me/{}", link["id"].as_str().unwrap());
+    let r = t.call(0, Access::Server, Method::GET, &one, None).await;
+    assert_eq!((r.status, r.json), (200, want));
+    let r = t.call(0, Access::Server, Method::DELETE, &one, None).await;
+    assert_eq!((r.status, r.json), (200, json!({"success": true})));
+    let r = t
+        .call(
+            0,
+            Access::Server,
+            Method::GET,
+            &format!("{URL}?user_id=me"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["items"], json!([]));
+}
+
+/// An account id changes when nothing conflicts (a second, connected-only github link). Stack has no rule about one
+/// upstream account across connected accounts: its source and every version of its suite know no
+/// `…_ALREADY_USED_FOR_CONNECTED_ACCOUNTS` error.
 #[tokio::test]
 async fn an_account_id_changes_when_nothing_conflicts() {
     let t = suite().await;

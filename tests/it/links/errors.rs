@@ -91,13 +91,18 @@ async fn link_errors_are_stacks_known_errors_and_change_nothing() {
         .known(400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
     e.create(As::Admin, new_link(&e.jane, "acc-2", true))
         .await
-        .known(400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
-    for body in [
-        json!({"user_id": e.jane, "provider_config_id": "nope", "allow_sign_in": false, "allow_connected_accounts": true, "account_id": "x"}),
-        json!({"user_id": e.jane, "provider_config_id": "off", "allow_sign_in": false, "allow_connected_accounts": true, "account_id": "x"}),
-    ] {
+        .status_error(
+            400,
+            "The same provider type with sign-in enabled already exists for this user.",
+        );
+    for provider in ["nope", "off"] {
+        let body = json!({"user_id": e.jane, "provider_config_id": provider, "allow_sign_in": false,
+            "allow_connected_accounts": true, "account_id": "x"});
         let r = e.create(As::Server, body).await;
-        r.known(400, "OAUTH_PROVIDER_NOT_CONFIGURED");
+        r.status_error(
+            404,
+            &format!("OAuth provider {provider} not found or not configured"),
+        );
     }
     e.create(As::Server, new_link("no-such-user", "x", false))
         .await
@@ -115,6 +120,7 @@ async fn link_errors_are_stacks_known_errors_and_change_nothing() {
         .await;
     r.known(404, "USER_NOT_FOUND");
     // A link is found only under its own user.
+    let not_bobs = format!("OAuth provider {jane_link} for user {} not found", e.bob);
     let r = e
         .call(
             Method::GET,
@@ -123,7 +129,7 @@ async fn link_errors_are_stacks_known_errors_and_change_nothing() {
             None,
         )
         .await;
-    r.known(404, "OAUTH_PROVIDER_NOT_FOUND");
+    r.status_error(404, &not_bobs);
     e.call(
         Method::DELETE,
         &format!("{URL}/{}/{jane_link}", e.bob),
@@ -131,15 +137,19 @@ async fn link_errors_are_stacks_known_errors_and_change_nothing() {
         None,
     )
     .await
-    .known(404, "OAUTH_PROVIDER_NOT_FOUND");
+    .status_error(404, &not_bobs);
+    let missing = uuid::Uuid::new_v4();
     e.call(
         Method::GET,
-        &format!("{URL}/{}/{}", e.jane, uuid::Uuid::new_v4()),
+        &format!("{URL}/{}/{missing}", e.jane),
         As::Server,
         None,
     )
     .await
-    .known(404, "OAUTH_PROVIDER_NOT_FOUND");
+    .status_error(
+        404,
+        &format!("OAuth provider {missing} for user {} not found", e.jane),
+    );
 
     // Schema errors name every problem.
     for (body, needle) in [
@@ -246,7 +256,10 @@ async fn patch_rechecks_the_sign_in_rules() {
         Some(json!({"account_id": "acc-c", "allow_sign_in": true})),
     )
     .await
-    .known(400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
+    .status_error(
+        400,
+        "The same provider type with sign-in enabled already exists for this user.",
+    );
     let st = state(&e.s);
     assert_eq!(
         st.store

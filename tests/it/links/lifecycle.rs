@@ -103,7 +103,7 @@ async fn removing_a_provider_removes_its_links() {
         .is_none());
     e.create(As::Server, new_link(&e.jane, "acc", true))
         .await
-        .known(400, "OAUTH_PROVIDER_NOT_CONFIGURED");
+        .status_error(404, "OAuth provider myidp not found or not configured");
     state(&e.s).store.verify().unwrap();
 }
 
