@@ -211,6 +211,8 @@ listed! {
         MergeDeactivated,
         /// Federated sign-in links to an account with a password only when the provider allows it.
         MergePassword,
+        /// A user links one upstream account through one provider at most once (Stack's rule).
+        LinkRepeated,
     }
 }
 
@@ -233,6 +235,9 @@ impl fmt::Display for Rule {
             Rule::MergePassword => {
                 "the matching local account has a password, and this provider may not link such \
                  accounts (an administrator can allow it with -merge_users_with_password)"
+            }
+            Rule::LinkRepeated => {
+                "the user already has a link to this upstream account through this provider"
             }
         })
     }

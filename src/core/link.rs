@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::crypto::uuid_v4;
-use crate::error::{Entity, Error, Field, Result};
+use crate::error::{Entity, Error, Field, Result, Rule};
 use crate::model::catalogue;
 use crate::model::link::{validate_account_id, validate_email, Link, CUSTOM_TYPE};
 use crate::store::Store;
@@ -43,15 +43,33 @@ async fn check_sign_in_slot(store: &Store, user_id: &str, provider: &str, id: &s
     }
 }
 
+/// Stack's third rule: a user links one upstream account through one provider at most once, whatever the links'
+/// flags. Unlike the sign-in rules it guards no index, so a point-in-time look at the user's links suffices (two
+/// racing requests can at worst leave a duplicate that nothing resolves through).
+async fn check_not_linked(
+    store: &Store,
+    user_id: &str,
+    provider: &str,
+    account_id: &str,
+    id: &str,
+) -> Result<()> {
+    let links = store.links_of_user(user_id).await?;
+    if links
+        .iter()
+        .any(|l| l.id != id && l.provider == provider && l.account_id == account_id)
+    {
+        return Err(Error::NotAllowed(Rule::LinkRepeated));
+    }
+    Ok(())
+}
+
 /// Creates a link whose type is its provider's Stack type (`custom` for custom providers and Rocket.Chat-only
 /// presets). The store checks, atomically, that the provider exists and is enabled, that the user exists, and the
-/// two sign-in rules.
+/// two sign-in rules; here, in Stack's order, the fields are checked, then the provider, then Stack's rules.
 pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link> {
-    let provider_type = match store.get_provider(&input.provider).await? {
-        Some(p) => catalogue::link_type(&p),
-        // The store refuses the link below; the type is never seen.
-        None => CUSTOM_TYPE,
-    };
+    let provider = store.get_provider(&input.provider).await?;
+    // Without a provider the link is refused below; the type is never seen.
+    let provider_type = provider.as_ref().map_or(CUSTOM_TYPE, catalogue::link_type);
     let created_at = store.next_link_time(&input.user_id, clock.now_ms()).await?;
     let link = Link {
         id: uuid_v4(),
@@ -66,9 +84,20 @@ pub async fn create(store: &Store, clock: &Clock, input: NewLink) -> Result<Link
         upstream: None,
     };
     link.validate()?;
+    if !provider.is_some_and(|p| p.enabled) {
+        return Err(Error::NotFound(Entity::Provider));
+    }
     if link.allow_sign_in {
         check_sign_in_slot(store, &link.user_id, &link.provider, &link.id).await?;
     }
+    check_not_linked(
+        store,
+        &link.user_id,
+        &link.provider,
+        &link.account_id,
+        &link.id,
+    )
+    .await?;
     store.create_link(&link).await?;
     Ok(link)
 }
@@ -125,7 +154,9 @@ pub async fn get(store: &Store, user_id: &str, id: &str) -> Result<Link> {
     }
 }
 
-/// Applies `change` to the link `id` of user `user_id`; the sign-in rules are re-checked atomically.
+/// Applies `change` to the link `id` of user `user_id`; the sign-in rules are re-checked atomically, and, in
+/// Stack's order before them, the type rule when sign-in is turned on and the one-link-per-account rule when the
+/// account id is set.
 pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) -> Result<Link> {
     if let Some(a) = &change.account_id {
         validate_account_id(a)?;
@@ -134,9 +165,14 @@ pub async fn update(store: &Store, user_id: &str, id: &str, change: LinkChange) 
         validate_email(e)?;
     }
     ensure_user(store, user_id).await?;
-    if change.allow_sign_in == Some(true) {
+    if change.allow_sign_in == Some(true) || change.account_id.is_some() {
         let current = get(store, user_id, id).await?;
-        check_sign_in_slot(store, user_id, &current.provider, id).await?;
+        if change.allow_sign_in == Some(true) {
+            check_sign_in_slot(store, user_id, &current.provider, id).await?;
+        }
+        if let Some(account_id) = &change.account_id {
+            check_not_linked(store, user_id, &current.provider, account_id, id).await?;
+        }
     }
     store
         .update_link(id, |l| {
@@ -287,6 +323,42 @@ mod tests {
             ),
             "{both:?}"
         );
+    }
+
+    /// Stack's third rule, on create and on update; another user, or another provider, may link the account.
+    #[tokio::test]
+    async fn a_user_links_one_upstream_account_through_one_provider_once() {
+        let w = world_with_provider(true).await;
+        let jane = w.user("jane", &["user"]).await;
+        let bob = w.user("bob", &["user"]).await;
+        create(&w.store, &w.clock, new_link(&jane.id, "a1", false))
+            .await
+            .unwrap();
+        let again = create(&w.store, &w.clock, new_link(&jane.id, "a1", false)).await;
+        assert!(
+            matches!(again, Err(Error::NotAllowed(Rule::LinkRepeated))),
+            "{again:?}"
+        );
+        create(&w.store, &w.clock, new_link(&bob.id, "a1", false))
+            .await
+            .unwrap();
+        let other = create(&w.store, &w.clock, new_link(&jane.id, "a2", false))
+            .await
+            .unwrap();
+        let onto = LinkChange {
+            account_id: Some("a1".into()),
+            ..Default::default()
+        };
+        let moved = update(&w.store, &jane.id, &other.id, onto).await;
+        assert!(
+            matches!(moved, Err(Error::NotAllowed(Rule::LinkRepeated))),
+            "{moved:?}"
+        );
+        let same = LinkChange {
+            account_id: Some("a2".into()),
+            ..Default::default()
+        };
+        update(&w.store, &jane.id, &other.id, same).await.unwrap();
     }
 
     /// Stack reads a link's type from its provider config id when the provider is no longer configured, so links

@@ -45,6 +45,8 @@ pub enum StackError {
     AccountIdAlreadyUsedForSignIn,
     /// The user already signs in through this provider: Stack's text, a plain-text 400.
     SignInTypeAlreadyUsed,
+    /// The user already has a link to this upstream account through this provider: Stack's text, a plain-text 400.
+    LinkRepeated,
     /// The provider is unknown, removed or disabled (at creation), or a link's provider is gone and its type is not
     /// one of Stack's standard ones (on read and update): Stack's text, a plain-text 404.
     ProviderNotConfigured(String),
@@ -224,6 +226,10 @@ impl IntoResponse for StackError {
                 S::BAD_REQUEST,
                 "The same provider type with sign-in enabled already exists for this user.",
             ),
+            StackError::LinkRepeated => status_error(
+                S::BAD_REQUEST,
+                "The same provider type with the same account ID already exists for this user.",
+            ),
             StackError::ProviderNotConfigured(id) => status_error(
                 S::NOT_FOUND,
                 &format!("OAuth provider {id} not found or not configured"),
@@ -338,6 +344,7 @@ fn domain(e: Error) -> Response {
             field_name(field)
         ))
         .into_response(),
+        Error::NotAllowed(error::Rule::LinkRepeated) => StackError::LinkRepeated.into_response(),
         Error::NotAllowed(rule) => status_error(S::BAD_REQUEST, &rule.to_string()),
         Error::Unauthorized => StackError::InvalidAccessToken.into_response(),
         Error::Forbidden => status_error(S::FORBIDDEN, "Forbidden"),
@@ -464,6 +471,15 @@ mod tests {
                 StatusCode::BAD_REQUEST,
                 None,
                 "The same provider type with sign-in enabled already exists for this user."
+            )
+        );
+        let (status, code, body) = answer(Error::NotAllowed(error::Rule::LinkRepeated)).await;
+        assert_eq!(
+            (status, code, body.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                None,
+                "The same provider type with the same account ID already exists for this user."
             )
         );
         let value = "x".to_owned();

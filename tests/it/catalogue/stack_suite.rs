@@ -571,7 +571,7 @@ async fn a_client_reaches_only_its_own_user_and_the_server_any() {
 }
 
 #[tokio::test]
-async fn one_sign_in_link_per_provider_type_and_an_unconfigured_provider() {
+async fn one_sign_in_link_per_provider_type() {
     let t = suite().await;
     t.create(
         0,
@@ -731,7 +731,8 @@ async fn a_link_outlives_its_disabled_provider() {
     assert_eq!(r.json["items"], json!([]));
 }
 
-/// An account id changes when nothing conflicts (a second, connected-only github link). Stack has no rule about one
+/// An account id changes when nothing conflicts (a second, connected-only github link), and not onto an account the
+/// user already links through the provider (Stack's plain-text 400). Stack has no rule about one
 /// upstream account across connected accounts: its source and every version of its suite know no
 /// `…_ALREADY_USED_FOR_CONNECTED_ACCOUNTS` error.
 #[tokio::test]
@@ -763,6 +764,21 @@ async fn an_account_id_changes_when_nothing_conflicts() {
     assert_eq!(
         (r.status, r.json["account_id"].clone()),
         (200, json!("github_account_3"))
+    );
+    // Stack's third rule: not onto the account another of the user's github links has.
+    let r = t
+        .call(
+            0,
+            Access::Server,
+            Method::PATCH,
+            &one,
+            Some(json!({"account_id": "github_account_1"})),
+        )
+        .await;
+    refused(
+        &r,
+        400,
+        "The same provider type with the same account ID already exists for this user.",
     );
 }
 

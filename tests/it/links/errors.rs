@@ -239,16 +239,21 @@ async fn patch_rechecks_the_sign_in_rules() {
     .await
     .known(400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
     let other = e.link(&e.bob, "acc-b", true).await;
-    // Moving bob's sign-in link onto jane's account is refused as well...
-    e.call(
-        Method::PATCH,
-        &format!("{URL}/{}/{other}", e.bob),
-        As::Server,
-        Some(json!({"account_id": "acc"})),
-    )
-    .await
-    .known(400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
-    // ...and a second sign-in link for bob through myidp too.
+    let others_url = format!("{URL}/{}/{other}", e.bob);
+    let move_onto_acc = || {
+        e.call(
+            Method::PATCH,
+            &others_url,
+            As::Server,
+            Some(json!({"account_id": "acc"})),
+        )
+    };
+    // Bob already links jane's account (connected-only): Stack's one-link-per-account rule answers first...
+    move_onto_acc().await.status_error(
+        400,
+        "The same provider type with the same account ID already exists for this user.",
+    );
+    // ...a second sign-in link for bob through myidp is refused...
     e.call(
         Method::PATCH,
         &bobs_url,
@@ -260,6 +265,12 @@ async fn patch_rechecks_the_sign_in_rules() {
         400,
         "The same provider type with sign-in enabled already exists for this user.",
     );
+    // ...and without that link, moving bob's sign-in link onto jane's account is refused as well.
+    let r = e.call(Method::DELETE, &bobs_url, As::Server, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    move_onto_acc()
+        .await
+        .known(400, "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN");
     let st = state(&e.s);
     assert_eq!(
         st.store
