@@ -182,11 +182,20 @@ impl Store {
         }
     }
 
-    /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went.
-    pub fn sweep(&self, now: Millis) -> Result<usize> {
+    /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went. On
+    /// PostgreSQL one node sweeps at a time (a lease, `pg/sweep.rs`): a node that finds the lease taken sweeps
+    /// nothing and returns 0. sled's scans are blocking IO, so they run off the async workers.
+    pub async fn sweep(&self, now: Millis) -> Result<usize> {
         match &*self.0 {
-            Backend::Sled(b) => b.sweep(now),
-            Backend::Postgres(b) => b.sweep(now),
+            Backend::Sled(_) => {
+                let store = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    store.sled_backend().expect("a sled store").sweep(now)
+                })
+                .await
+                .map_err(crate::error::Error::internal)?
+            }
+            Backend::Postgres(b) => Ok(b.sweep(now).await?.unwrap_or(0)),
         }
     }
 
@@ -802,19 +811,25 @@ impl Store {
     }
 }
 
-/// Removes expired records every `every` (sled); on PostgreSQL the sweeper is not there yet, which it logs once.
+/// Removes expired records every `every` until the returned handle is aborted (or the runtime stops), so the
+/// store does not grow without bound. Every node runs it; on PostgreSQL the lease lets one sweep at a time.
 pub fn spawn_sweeper(
     store: Store,
     clock: crate::clock::Clock,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    if store.is_postgres() {
-        tracing::warn!(
-            "the expired-record sweeper is not supported on PostgreSQL yet: expired rows stay"
-        );
-        return tokio::spawn(async {});
-    }
-    sled::spawn_sweeper(store, clock, every)
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.sweep(clock.now_ms()).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "swept expired records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

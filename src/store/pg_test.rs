@@ -404,3 +404,61 @@ async fn keys_settings_and_meta_round_trip() {
         "not there yet"
     );
 }
+
+/// A client_credentials token of `c1` expiring at `expires_at`.
+fn client_token(expires_at: i64) -> TokenRecord {
+    TokenRecord {
+        kind: TokenKind::Access,
+        lineage: Lineage::Epoch(0),
+        client_id: "c1".into(),
+        subject: Subject::Client,
+        scope: String::new(),
+        issued_at: 1,
+        expires_at,
+        rotated: false,
+    }
+}
+
+#[tokio::test]
+async fn one_node_sweeps_at_a_time_and_only_what_is_dead() {
+    let Some((d, a)) = pg_store().await else {
+        return;
+    };
+    let b = reopen(d.path()).await;
+    a.create_app(&app("a1", "c1")).await.unwrap();
+    for i in 0..3 {
+        a.put_client_token(&[i; 32], &client_token(1_000))
+            .await
+            .unwrap();
+    }
+    a.put_client_token(&[9; 32], &client_token(5_000))
+        .await
+        .unwrap();
+    a.revoke_jti("j1", "c1", 1_000).await.unwrap();
+    a.revoke_jti("j2", "c1", 5_000).await.unwrap();
+
+    // Another node mid-round holds the lease: this one sweeps nothing.
+    let base = std::env::var(URL_VAR).unwrap();
+    let (holder, conn) = tokio_postgres::connect(&url_of(&base, d.path()), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    let lease = "SELECT pg_advisory_lock(1818981239, hashtext(current_schema()))";
+    holder.batch_execute(lease).await.unwrap();
+    assert_eq!(b.sweep(2_000).await.unwrap(), 0);
+    assert!(a.token_record(&[0; 32]).await.unwrap().is_some());
+    // The holder's connection goes (a crashed node): the lease goes with it.
+    drop(holder);
+    let _ = task.await;
+
+    // Both nodes at once: the rows go once, whoever sweeps them.
+    let (x, y) = tokio::join!(a.sweep(2_000), b.sweep(2_000));
+    assert_eq!(x.unwrap() + y.unwrap(), 4, "three tokens and a jti");
+    for i in 0..3 {
+        assert!(a.token_record(&[i; 32]).await.unwrap().is_none());
+    }
+    assert!(a.token_record(&[9; 32]).await.unwrap().is_some());
+    assert!(!a.jti_revoked("j1").await.unwrap());
+    assert!(a.jti_revoked("j2").await.unwrap());
+    assert_eq!(b.sweep(2_000).await.unwrap(), 0);
+}

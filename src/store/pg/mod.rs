@@ -11,6 +11,7 @@ mod conn;
 mod schema;
 mod session;
 mod small;
+mod sweep;
 mod token;
 mod unsupported;
 mod user;
