@@ -12,6 +12,7 @@
 //! Offline operations (`verify`/`repair`, backup and restore, the sweeper, the bench loader) belong to the backend
 //! and stay synchronous: they run outside requests.
 
+pub mod backup;
 pub mod codec;
 #[cfg(test)]
 mod link_model_test;
@@ -34,7 +35,6 @@ use crate::model::provider::SettingValue;
 use crate::model::{App, Link, Provider, SigningKey, User};
 use token::{Digest, FirstTokens, NewToken};
 
-pub use self::sled::backup;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub use self::sled::bench_support::BenchRecords;
@@ -167,10 +167,20 @@ impl Store {
     }
 
     /// Checks every record and index (at start, after restore, in tests); an error names what is wrong.
+    /// PostgreSQL enforces its indexes itself: there it is [`Store::check_records`].
     pub fn verify(&self) -> Result<()> {
         match &*self.0 {
             Backend::Sled(b) => b.verify(),
-            Backend::Postgres(b) => b.verify(),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// `latchkey verify`'s check on either backend: sled's [`Store::verify`]; on PostgreSQL every record of every
+    /// table decoded (each one that does not is listed).
+    pub async fn check_records(&self) -> std::result::Result<(), String> {
+        match &*self.0 {
+            Backend::Sled(b) => b.verify().map_err(|e| e.to_string()),
+            Backend::Postgres(b) => b.check_records().await,
         }
     }
 
@@ -199,17 +209,37 @@ impl Store {
         }
     }
 
-    /// Writes a backup of everything to `out` (the server is stopped: a consistent snapshot).
-    pub fn export(
+    /// Writes a backup of every record to `out` in the backend-neutral format (`backup.rs`). sled: the caller
+    /// holds the data dir (the server is stopped), so it is a consistent snapshot; PostgreSQL: one snapshot
+    /// transaction, consistent while nodes keep serving.
+    pub async fn export(
         &self,
         out: impl std::io::Write,
         created_at: Millis,
         master_key_file: Option<&str>,
     ) -> std::result::Result<backup::BackupInfo, String> {
+        let mut w = backup::Writer::start(out, created_at, master_key_file)?;
         match &*self.0 {
-            Backend::Sled(b) => b.export(out, created_at, master_key_file),
-            Backend::Postgres(_) => Err("backup is not supported on PostgreSQL yet".into()),
+            Backend::Sled(b) => b.export(&mut w)?,
+            Backend::Postgres(b) => b.export(&mut w).await?,
         }
+        w.finish()
+    }
+
+    /// Restores the backup `file` into this PostgreSQL store, which must hold no record: checks the whole file
+    /// first, then imports it in one transaction. (sled restores into a data dir: [`backup::restore`].)
+    pub async fn import(&self, file: &Path) -> std::result::Result<backup::BackupInfo, String> {
+        let Backend::Postgres(b) = &*self.0 else {
+            return Err("a sled store is restored into an empty data dir (backup::restore)".into());
+        };
+        backup::inspect(file)?;
+        let mut records = Vec::new();
+        let info = backup::scan(file, |tree, key, value| {
+            records.push((tree.to_owned(), key, value));
+            Ok(())
+        })?;
+        b.import(&records).await?;
+        Ok(info)
     }
 
     /// Test hook: the next `n` group-commit flushes fail, as on a full disk.

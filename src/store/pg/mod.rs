@@ -7,6 +7,7 @@
 //! a PostgreSQL type.
 
 mod app;
+mod backup;
 mod conn;
 mod schema;
 mod session;

@@ -75,6 +75,7 @@ mod tests {
         let file = out.path().join("b.jsonl");
         let info = s
             .export(std::fs::File::create(&file).unwrap(), 0, None)
+            .await
             .unwrap();
         assert_eq!(info.trees["revoked_jti"], 1);
         let target = out.path().join("restored");
