@@ -129,15 +129,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The configured PostgreSQL store (`[store] url`), or `None` for sled in the data dir. Connecting needs no
+/// The configured PostgreSQL store (`[store] url`) and the runtime its connections live on, or `None` for sled in
+/// the data dir (whose commands need no runtime: the tests call them from async code). Connecting needs no
 /// exclusive lock: the servers may keep running (a backup is one snapshot transaction).
-fn postgres(config: &Config, rt: &tokio::runtime::Runtime) -> Result<Option<Store>, String> {
+fn postgres(config: &Config) -> Result<Option<(tokio::runtime::Runtime, Store)>, String> {
     if config.store.url.is_empty() {
         return Ok(None);
     }
-    rt.block_on(Store::connect(&config.store.url, &config.data_dir))
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let rt = runtime()?;
+    let store = rt
+        .block_on(Store::connect(&config.store.url, &config.data_dir))
+        .map_err(|e| e.to_string())?;
+    Ok(Some((rt, store)))
 }
 
 /// Where the records are, for messages.
@@ -162,9 +165,8 @@ pub fn backup(
     } else {
         seal::read_key_file(&config.data_dir)?
     };
-    let rt = runtime()?;
-    let info = match postgres(config, &rt)? {
-        Some(store) => backup::write_file(out, |f| {
+    let info = match postgres(config)? {
+        Some((rt, store)) => backup::write_file(out, |f| {
             rt.block_on(store.export(f, clock.now_ms(), key_file.as_deref()))
         })?,
         None => backup::backup(
@@ -201,8 +203,7 @@ pub fn backup(
 /// secrets, then imports into the empty data dir.
 pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, String> {
     let cache = config.cache_mb << 20;
-    let rt = runtime()?;
-    let pg = postgres(config, &rt)?;
+    let pg = postgres(config)?;
     if pg.is_none() {
         backup::check_target(&config.data_dir, cache)?;
     }
@@ -244,7 +245,7 @@ pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, S
         None
     };
     let info = match pg {
-        Some(store) => {
+        Some((rt, store)) => {
             let info = rt.block_on(async {
                 let info = store.import(file).await?;
                 store.check_records().await.map(|()| info)
@@ -275,15 +276,17 @@ pub fn keys(config: &Config, command: &KeysCommand, clock: &Clock) -> Result<Vec
         ),
         KeysCommand::List => None,
     };
-    let rt = runtime()?;
-    let store = match postgres(config, &rt)? {
-        Some(store) => store,
-        None => Store::open(&config.data_dir, config.cache_mb << 20).map_err(|e| match e {
-            crate::store::OpenError::Locked(_) => {
-                format!("{e}: stop the server first, then run `latchkey keys` again")
-            }
-            other => other.to_string(),
-        })?,
+    let (rt, store) = match postgres(config)? {
+        Some(pg) => pg,
+        None => (
+            runtime()?,
+            Store::open(&config.data_dir, config.cache_mb << 20).map_err(|e| match e {
+                crate::store::OpenError::Locked(_) => {
+                    format!("{e}: stop the server first, then run `latchkey keys` again")
+                }
+                other => other.to_string(),
+            })?,
+        ),
     };
     let sealer = seal::Sealer::new(seal::load_master_key(&config.master_key, &config.data_dir)?);
     let policy = KeyPolicy::from_config(config);

@@ -269,6 +269,15 @@ impl Store {
         }
     }
 
+    /// Whether the store can serve (`/healthz`): sled is in the process, so always; PostgreSQL answers a
+    /// `SELECT 1` within two seconds, checked at most once a second.
+    pub async fn healthy(&self) -> bool {
+        match &*self.0 {
+            Backend::Sled(_) => true,
+            Backend::Postgres(b) => b.healthy().await,
+        }
+    }
+
     /// Whether the records live in PostgreSQL (tests that reach sled's internals skip it).
     pub fn is_postgres(&self) -> bool {
         matches!(&*self.0, Backend::Postgres(_))

@@ -613,3 +613,45 @@ async fn sled_to_postgres_to_sled_keeps_every_record() {
     assert_eq!(records_of(&file("c")), records_of(&file("a")));
     drop(pd);
 }
+
+/// A database outage: every store call is `Unavailable` (a 503 in every dialect) and `/healthz` says so; when the
+/// database is back the same store serves again, without a restart. On a dedicated PostgreSQL (its own dir and
+/// port), so the shared test server is not disturbed.
+#[test]
+fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
+    if std::env::var_os(URL_VAR).is_none() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let port = (20_000 + std::process::id() % 20_000).to_string();
+    let script = |cmd: &str| {
+        let out = std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pg-test-server.sh"
+        ))
+        .arg(cmd)
+        .env("PG_TEST_DIR", pg_dir.path().join("pg"))
+        .env("PG_TEST_PORT", &port)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let url = script("start");
+    let data = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = Store::connect(&url, data.path()).await.unwrap();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        assert!(s.healthy().await);
+        script("halt");
+        assert!(matches!(s.get_app("a1").await, Err(Error::Unavailable)));
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert!(!s.healthy().await, "the cached answer expired");
+        script("resume");
+        assert!(s.get_app("a1").await.unwrap().is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert!(s.healthy().await);
+    });
+    script("stop");
+}
