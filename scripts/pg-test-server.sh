@@ -4,7 +4,10 @@
 # 127.0.0.1 only. Prints the URL to set as LATCHKEY_TEST_PG_URL:
 #   export LATCHKEY_TEST_PG_URL=$(scripts/pg-test-server.sh)
 #   scripts/pg-test-server.sh stop
-# PG_TEST_DIR (default /tmp/latchkey-pg-test) and PG_TEST_PORT (default 54329) choose where.
+#   scripts/pg-test-server.sh halt     stops the server, keeping its data (an outage)
+#   scripts/pg-test-server.sh resume   starts it again on its data
+# PG_TEST_DIR (default /tmp/latchkey-pg-test) and PG_TEST_PORT (default 54329) choose where: a test that stops
+# its database uses its own, so the shared one is not disturbed.
 set -euo pipefail
 dir=${PG_TEST_DIR:-/tmp/latchkey-pg-test}
 port=${PG_TEST_PORT:-54329}
@@ -22,14 +25,18 @@ stop() {
   fi
   rm -rf "$dir"
 }
-if [ "${1:-start}" = stop ]; then
-  stop
-  exit 0
-fi
+run() {
+  as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=200" start >/dev/null
+}
+case "${1:-start}" in
+  stop) stop; exit 0 ;;
+  halt) as_user "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; exit 0 ;;
+  resume) run; exit 0 ;;
+esac
 stop
 mkdir -p "$dir"
 [ "$(id -u)" = 0 ] && chown postgres "$dir"
 as_user "$bin/initdb" -D "$dir/data" -U latchkey --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
-as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-  -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=200" start >/dev/null
+run
 echo "postgres://latchkey@127.0.0.1:$port/postgres"

@@ -10,6 +10,7 @@ use crate::core::keys::{self as signing, KeyPolicy, Keys};
 use crate::crypto::jose::SigningAlg;
 use crate::crypto::seal;
 use crate::store::backup::{self, BackupInfo};
+use crate::store::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,15 +121,35 @@ fn trees_summary(info: &BackupInfo) -> String {
         .join(", ")
 }
 
-/// The offline commands work on sled's data dir only so far: with a `[store] url` they say so rather than act on
-/// a data dir the server does not use.
-fn sled_only(config: &Config, command: &str) -> Result<(), String> {
+/// A small runtime for an offline command: on PostgreSQL the store is a pool of async connections.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The configured PostgreSQL store (`[store] url`) and the runtime its connections live on, or `None` for sled in
+/// the data dir (whose commands need no runtime: the tests call them from async code). Connecting needs no
+/// exclusive lock: the servers may keep running (a backup is one snapshot transaction).
+fn postgres(config: &Config) -> Result<Option<(tokio::runtime::Runtime, Store)>, String> {
     if config.store.url.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    Err(format!(
-        "`latchkey {command}` is not supported on PostgreSQL yet ([store] url is set); it works on a sled data dir"
-    ))
+    let rt = runtime()?;
+    let store = rt
+        .block_on(Store::connect(&config.store.url, &config.data_dir))
+        .map_err(|e| e.to_string())?;
+    Ok(Some((rt, store)))
+}
+
+/// Where the records are, for messages.
+fn store_name(config: &Config) -> String {
+    if config.store.url.is_empty() {
+        format!("data dir {}", config.data_dir.display())
+    } else {
+        "the PostgreSQL store".to_owned()
+    }
 }
 
 /// `latchkey backup --out FILE`: the lines to print, or why it failed. The master key travels in the backup when
@@ -138,24 +159,28 @@ pub fn backup(
     out: &std::path::Path,
     clock: &Clock,
 ) -> Result<Vec<String>, String> {
-    sled_only(config, "backup")?;
     let configured_key = !config.master_key.trim().is_empty();
     let key_file = if configured_key {
         None
     } else {
         seal::read_key_file(&config.data_dir)?
     };
-    let info = backup::backup(
-        &config.data_dir,
-        config.cache_mb << 20,
-        out,
-        clock.now_ms(),
-        key_file.as_deref(),
-    )?;
+    let info = match postgres(config)? {
+        Some((rt, store)) => backup::write_file(out, |f| {
+            rt.block_on(store.export(f, clock.now_ms(), key_file.as_deref()))
+        })?,
+        None => backup::backup(
+            &config.data_dir,
+            config.cache_mb << 20,
+            out,
+            clock.now_ms(),
+            key_file.as_deref(),
+        )?,
+    };
     let mut lines = vec![format!(
-        "backed up {} records from data dir {} to {} ({})",
+        "backed up {} records from {} to {} ({})",
         info.records,
-        config.data_dir.display(),
+        store_name(config),
         out.display(),
         trees_summary(&info)
     )];
@@ -177,9 +202,11 @@ pub fn backup(
 /// `latchkey restore FILE`: checks the file and that the master key the restored server will use opens its sealed
 /// secrets, then imports into the empty data dir.
 pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, String> {
-    sled_only(config, "restore")?;
     let cache = config.cache_mb << 20;
-    backup::check_target(&config.data_dir, cache)?;
+    let pg = postgres(config)?;
+    if pg.is_none() {
+        backup::check_target(&config.data_dir, cache)?;
+    }
     let info = backup::inspect(file)?;
     let configured = config.master_key.trim();
     let (key_text, source) = if !configured.is_empty() {
@@ -217,20 +244,31 @@ pub fn restore(config: &Config, file: &std::path::Path) -> Result<Vec<String>, S
     } else {
         None
     };
-    let info = backup::restore(file, &config.data_dir, cache, write_key)?;
+    let info = match pg {
+        Some((rt, store)) => {
+            let info = rt.block_on(async {
+                let info = store.import(file).await?;
+                store.check_records().await.map(|()| info)
+            })?;
+            if let Some(text) = write_key {
+                seal::install_key_file(&config.data_dir, text)?;
+            }
+            info
+        }
+        None => backup::restore(file, &config.data_dir, cache, write_key)?,
+    };
     Ok(vec![format!(
-        "restored {} records from {} (made {}) into data dir {} and verified every index ({})",
+        "restored {} records from {} (made {}) into {} and verified every record ({})",
         info.records,
         file.display(),
         info.created_at,
-        config.data_dir.display(),
+        store_name(config),
         trees_summary(&info)
     )])
 }
 
 /// `latchkey keys list|rotate`: offline, on the configured data dir, like `backup`.
 pub fn keys(config: &Config, command: &KeysCommand, clock: &Clock) -> Result<Vec<String>, String> {
-    sled_only(config, "keys")?;
     let alg = match command {
         KeysCommand::Rotate(a) => Some(
             SigningAlg::from_name(&a.alg)
@@ -238,14 +276,18 @@ pub fn keys(config: &Config, command: &KeysCommand, clock: &Clock) -> Result<Vec
         ),
         KeysCommand::List => None,
     };
-    let store = crate::store::Store::open(&config.data_dir, config.cache_mb << 20).map_err(
-        |e| match e {
-            crate::store::OpenError::Locked(_) => {
-                format!("{e}: stop the server first, then run `latchkey keys` again")
-            }
-            other => other.to_string(),
-        },
-    )?;
+    let (rt, store) = match postgres(config)? {
+        Some(pg) => pg,
+        None => (
+            runtime()?,
+            Store::open(&config.data_dir, config.cache_mb << 20).map_err(|e| match e {
+                crate::store::OpenError::Locked(_) => {
+                    format!("{e}: stop the server first, then run `latchkey keys` again")
+                }
+                other => other.to_string(),
+            })?,
+        ),
+    };
     let sealer = seal::Sealer::new(seal::load_master_key(&config.master_key, &config.data_dir)?);
     let policy = KeyPolicy::from_config(config);
     let ctx = Keys {
@@ -253,10 +295,6 @@ pub fn keys(config: &Config, command: &KeysCommand, clock: &Clock) -> Result<Vec
         sealer: &sealer,
         policy: &policy,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let now = clock.now_ms();
     let lines = rt.block_on(async {
         let mut lines = Vec::new();

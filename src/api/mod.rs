@@ -20,7 +20,7 @@ use crate::wire::Routes;
 /// Every route the server answers: the one table the router is built from.
 pub fn routes() -> Routes<AppState> {
     Routes::new()
-        .route(Method::GET, "/healthz", || async { "ok" })
+        .route(Method::GET, "/healthz", healthz)
         .route(Method::GET, "/metrics", metrics)
         .route(Method::GET, "/openapi.json", || async {
             Json(openapi::document())
@@ -31,6 +31,16 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::oauth::routes())
         .merge(crate::web::routes())
         .merge(crate::upstream::routes())
+}
+
+/// `ok` while the store answers; a 503 naming the database when it does not, so a load balancer routes around a
+/// node that cannot reach it (the node recovers by itself when the database is back).
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.store.healthy().await {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
 }
 
 /// The whole application router.

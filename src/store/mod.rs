@@ -12,6 +12,7 @@
 //! Offline operations (`verify`/`repair`, backup and restore, the sweeper, the bench loader) belong to the backend
 //! and stay synchronous: they run outside requests.
 
+pub mod backup;
 pub mod codec;
 #[cfg(test)]
 mod link_model_test;
@@ -34,7 +35,6 @@ use crate::model::provider::SettingValue;
 use crate::model::{App, Link, Provider, SigningKey, User};
 use token::{Digest, FirstTokens, NewToken};
 
-pub use self::sled::backup;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub use self::sled::bench_support::BenchRecords;
@@ -167,10 +167,20 @@ impl Store {
     }
 
     /// Checks every record and index (at start, after restore, in tests); an error names what is wrong.
+    /// PostgreSQL enforces its indexes itself: there it is [`Store::check_records`].
     pub fn verify(&self) -> Result<()> {
         match &*self.0 {
             Backend::Sled(b) => b.verify(),
-            Backend::Postgres(b) => b.verify(),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// `latchkey verify`'s check on either backend: sled's [`Store::verify`]; on PostgreSQL every record of every
+    /// table decoded (each one that does not is listed).
+    pub async fn check_records(&self) -> std::result::Result<(), String> {
+        match &*self.0 {
+            Backend::Sled(b) => b.verify().map_err(|e| e.to_string()),
+            Backend::Postgres(b) => b.check_records().await,
         }
     }
 
@@ -182,25 +192,54 @@ impl Store {
         }
     }
 
-    /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went.
-    pub fn sweep(&self, now: Millis) -> Result<usize> {
+    /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went. On
+    /// PostgreSQL one node sweeps at a time (a lease, `pg/sweep.rs`): a node that finds the lease taken sweeps
+    /// nothing and returns 0. sled's scans are blocking IO, so they run off the async workers.
+    pub async fn sweep(&self, now: Millis) -> Result<usize> {
         match &*self.0 {
-            Backend::Sled(b) => b.sweep(now),
-            Backend::Postgres(b) => b.sweep(now),
+            Backend::Sled(_) => {
+                let store = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    store.sled_backend().expect("a sled store").sweep(now)
+                })
+                .await
+                .map_err(crate::error::Error::internal)?
+            }
+            Backend::Postgres(b) => Ok(b.sweep(now).await?.unwrap_or(0)),
         }
     }
 
-    /// Writes a backup of everything to `out` (the server is stopped: a consistent snapshot).
-    pub fn export(
+    /// Writes a backup of every record to `out` in the backend-neutral format (`backup.rs`). sled: the caller
+    /// holds the data dir (the server is stopped), so it is a consistent snapshot; PostgreSQL: one snapshot
+    /// transaction, consistent while nodes keep serving.
+    pub async fn export(
         &self,
         out: impl std::io::Write,
         created_at: Millis,
         master_key_file: Option<&str>,
     ) -> std::result::Result<backup::BackupInfo, String> {
+        let mut w = backup::Writer::start(out, created_at, master_key_file)?;
         match &*self.0 {
-            Backend::Sled(b) => b.export(out, created_at, master_key_file),
-            Backend::Postgres(_) => Err("backup is not supported on PostgreSQL yet".into()),
+            Backend::Sled(b) => b.export(&mut w)?,
+            Backend::Postgres(b) => b.export(&mut w).await?,
         }
+        w.finish()
+    }
+
+    /// Restores the backup `file` into this PostgreSQL store, which must hold no record: checks the whole file
+    /// first, then imports it in one transaction. (sled restores into a data dir: [`backup::restore`].)
+    pub async fn import(&self, file: &Path) -> std::result::Result<backup::BackupInfo, String> {
+        let Backend::Postgres(b) = &*self.0 else {
+            return Err("a sled store is restored into an empty data dir (backup::restore)".into());
+        };
+        backup::inspect(file)?;
+        let mut records = Vec::new();
+        let info = backup::scan(file, |tree, key, value| {
+            records.push((tree.to_owned(), key, value));
+            Ok(())
+        })?;
+        b.import(&records).await?;
+        Ok(info)
     }
 
     /// Test hook: the next `n` group-commit flushes fail, as on a full disk.
@@ -227,6 +266,15 @@ impl Store {
         match &*self.0 {
             Backend::Sled(b) => Some(b),
             Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Whether the store can serve (`/healthz`): sled is in the process, so always; PostgreSQL answers a
+    /// `SELECT 1` within two seconds, checked at most once a second.
+    pub async fn healthy(&self) -> bool {
+        match &*self.0 {
+            Backend::Sled(_) => true,
+            Backend::Postgres(b) => b.healthy().await,
         }
     }
 
@@ -802,19 +850,25 @@ impl Store {
     }
 }
 
-/// Removes expired records every `every` (sled); on PostgreSQL the sweeper is not there yet, which it logs once.
+/// Removes expired records every `every` until the returned handle is aborted (or the runtime stops), so the
+/// store does not grow without bound. Every node runs it; on PostgreSQL the lease lets one sweep at a time.
 pub fn spawn_sweeper(
     store: Store,
     clock: crate::clock::Clock,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    if store.is_postgres() {
-        tracing::warn!(
-            "the expired-record sweeper is not supported on PostgreSQL yet: expired rows stay"
-        );
-        return tokio::spawn(async {});
-    }
-    sled::spawn_sweeper(store, clock, every)
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.sweep(clock.now_ms()).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "swept expired records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

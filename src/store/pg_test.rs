@@ -404,3 +404,254 @@ async fn keys_settings_and_meta_round_trip() {
         "not there yet"
     );
 }
+
+/// A client_credentials token of `c1` expiring at `expires_at`.
+fn client_token(expires_at: i64) -> TokenRecord {
+    TokenRecord {
+        kind: TokenKind::Access,
+        lineage: Lineage::Epoch(0),
+        client_id: "c1".into(),
+        subject: Subject::Client,
+        scope: String::new(),
+        issued_at: 1,
+        expires_at,
+        rotated: false,
+    }
+}
+
+#[tokio::test]
+async fn one_node_sweeps_at_a_time_and_only_what_is_dead() {
+    let Some((d, a)) = pg_store().await else {
+        return;
+    };
+    let b = reopen(d.path()).await;
+    a.create_app(&app("a1", "c1")).await.unwrap();
+    for i in 0..3 {
+        a.put_client_token(&[i; 32], &client_token(1_000))
+            .await
+            .unwrap();
+    }
+    a.put_client_token(&[9; 32], &client_token(5_000))
+        .await
+        .unwrap();
+    a.revoke_jti("j1", "c1", 1_000).await.unwrap();
+    a.revoke_jti("j2", "c1", 5_000).await.unwrap();
+
+    // Another node mid-round holds the lease: this one sweeps nothing.
+    let base = std::env::var(URL_VAR).unwrap();
+    let (holder, conn) = tokio_postgres::connect(&url_of(&base, d.path()), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    let lease = "SELECT pg_advisory_lock(1818981239, hashtext(current_schema()))";
+    holder.batch_execute(lease).await.unwrap();
+    assert_eq!(b.sweep(2_000).await.unwrap(), 0);
+    assert!(a.token_record(&[0; 32]).await.unwrap().is_some());
+    // The holder's round ends.
+    let unlock = "SELECT pg_advisory_unlock(1818981239, hashtext(current_schema()))";
+    holder.batch_execute(unlock).await.unwrap();
+    drop(holder);
+    let _ = task.await;
+
+    // Both nodes at once: the rows go once, whoever sweeps them.
+    let (x, y) = tokio::join!(a.sweep(2_000), b.sweep(2_000));
+    assert_eq!(x.unwrap() + y.unwrap(), 4, "three tokens and a jti");
+    for i in 0..3 {
+        assert!(a.token_record(&[i; 32]).await.unwrap().is_none());
+    }
+    assert!(a.token_record(&[9; 32]).await.unwrap().is_some());
+    assert!(!a.jti_revoked("j1").await.unwrap());
+    assert!(a.jti_revoked("j2").await.unwrap());
+    assert_eq!(b.sweep(2_000).await.unwrap(), 0);
+}
+
+/// The records of a backup file: every record tree's (tree, key, value) lines, sorted (index trees left out:
+/// each backend derives its own).
+fn records_of(file: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    use crate::store::backup::RECORD_TREES;
+    let mut out = Vec::new();
+    crate::store::backup::scan(file, |tree, k, v| {
+        let skip = !RECORD_TREES.contains(&tree)
+            || (tree == "meta" && [b"schema".as_slice(), b"admins"].contains(&k.as_slice()));
+        if !skip {
+            out.push((tree.to_owned(), k, v));
+        }
+        Ok(())
+    })
+    .unwrap();
+    out.sort();
+    out
+}
+
+/// A sled store with a record of every kind: users (one with TOTP), apps, a provider with a sealed secret, links,
+/// a code, a live family with its tokens, a client token, a login token, a signing key, a setting, a revoked jti.
+async fn populated_sled() -> (tempfile::TempDir, Store) {
+    use crate::model::provider::{Credential, Setting, SettingValue};
+    use crate::model::Provider;
+    use crate::store::sled::link::tests::link;
+    use crate::store::token::FamilyId;
+    let (d, s) = crate::store::testing::temp_store();
+    let mut u = user("u1", "Jane", true);
+    u.two_factor = Some(crate::model::user::TwoFactor {
+        totp_secret: Some(vec![7; 40]),
+        totp_enabled: true,
+        ..Default::default()
+    });
+    s.create_user(&u).await.unwrap();
+    s.create_user(&user("u2", "bob", false)).await.unwrap();
+    s.create_app(&app("a1", "c1")).await.unwrap();
+    let mut p = Provider::new("id1".into(), "Myidp".into(), 1);
+    p.set(Setting::Enabled, SettingValue::Bool(true)).unwrap();
+    p.credentials.push(Credential {
+        name: "main".into(),
+        client_id: "up".into(),
+        sealed_secret: Some(vec![9; 48]),
+        scopes: None,
+    });
+    s.add_provider(&p).await.unwrap();
+    s.create_link(&link("l1", "u1", "myidp", "acct-1", true))
+        .await
+        .unwrap();
+    s.create_link(&link("l2", "u2", "myidp", "acct-2", false))
+        .await
+        .unwrap();
+    put_code(&s, 7, "c1", "u1").await;
+    let fam: FamilyId = [5; 16];
+    s.redeem_code(&[7; 32], "c1", 10, fam, Some(first_tokens(1, 2)))
+        .await
+        .unwrap();
+    put_code(&s, 8, "c1", "u1").await;
+    s.put_client_token(&[3; 32], &client_token(5_000))
+        .await
+        .unwrap();
+    let login = crate::store::LoginToken {
+        user_id: "u1".into(),
+        created_at: 0,
+        expires_at: 9_000,
+        amr: Vec::new(),
+    };
+    s.create_login_token([4; 32], &login).await.unwrap();
+    let public = crate::model::signing_key::PublicKey::Ed25519 { x: vec![1; 32] };
+    s.put_signing_key(&crate::model::SigningKey {
+        kid: public.thumbprint(),
+        alg: crate::model::oidc::SigningAlg::EdDsa,
+        private_sealed: vec![1; 40],
+        public,
+        created_at: 0,
+        signs_from: 0,
+    })
+    .await
+    .unwrap();
+    s.put_setting(
+        crate::model::builtin_setting::PROXY_SERVICES,
+        &SettingValue::Str("x".into()),
+    )
+    .await
+    .unwrap();
+    s.revoke_jti("j1", "c1", 5_000).await.unwrap();
+    s.meta_put("stack_project_id", b"p-1").await.unwrap();
+    (d, s)
+}
+
+#[tokio::test]
+async fn sled_to_postgres_to_sled_keeps_every_record() {
+    let Some((pd, pg)) = pg_store().await else {
+        return;
+    };
+    let (_sd, sled) = populated_sled().await;
+    let out = tempfile::tempdir().unwrap();
+    let file = |n: &str| out.path().join(n);
+    sled.export(std::fs::File::create(file("a")).unwrap(), 0, Some("key"))
+        .await
+        .unwrap();
+    sled.close().unwrap();
+
+    let info = pg.import(&file("a")).await.unwrap();
+    assert_eq!(info.master_key_file.as_deref(), Some("key"));
+    pg.check_records().await.unwrap();
+    // The restored database serves: lookups by every index, the admin count, the live tokens.
+    assert_eq!(pg.user_by_username("jane").await.unwrap().unwrap().id, "u1");
+    assert!(pg.active_token(&[2; 32], 20).await.unwrap().is_some());
+    assert!(pg.active_token(&[3; 32], 20).await.unwrap().is_some());
+    assert_eq!(crate::store::testing::admin_count(&pg).await, 1);
+    assert!(pg
+        .peek_code(&[7; 32])
+        .await
+        .unwrap()
+        .unwrap()
+        .redeemed
+        .is_some());
+    let e = pg.import(&file("a")).await.unwrap_err();
+    assert!(e.contains("not empty"), "{e}");
+
+    pg.export(std::fs::File::create(file("b")).unwrap(), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(records_of(&file("b")), records_of(&file("a")));
+    let dir = out.path().join("sled-again");
+    crate::store::backup::restore(&file("b"), &dir, 8 << 20, None).unwrap();
+    let again = Store::open(&dir, 8 << 20).unwrap();
+    again.verify().unwrap();
+    assert_eq!(
+        again
+            .user_by_email("jane@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        pg.user_by_email("jane@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id)
+    );
+    assert_eq!(crate::store::testing::admin_count(&again).await, 1);
+    assert!(again.active_token(&[2; 32], 20).await.unwrap().is_some());
+    assert_eq!(again.links_of_user("u1").await.unwrap().len(), 1);
+    again
+        .export(std::fs::File::create(file("c")).unwrap(), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(records_of(&file("c")), records_of(&file("a")));
+    drop(pd);
+}
+
+/// A database outage: every store call is `Unavailable` (a 503 in every dialect) and `/healthz` says so; when the
+/// database is back the same store serves again, without a restart. On a dedicated PostgreSQL (its own dir and
+/// port), so the shared test server is not disturbed.
+#[test]
+fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
+    if std::env::var_os(URL_VAR).is_none() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let port = (20_000 + std::process::id() % 20_000).to_string();
+    let script = |cmd: &str| {
+        let out = std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pg-test-server.sh"
+        ))
+        .arg(cmd)
+        .env("PG_TEST_DIR", pg_dir.path().join("pg"))
+        .env("PG_TEST_PORT", &port)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let url = script("start");
+    let data = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = Store::connect(&url, data.path()).await.unwrap();
+        s.create_app(&app("a1", "c1")).await.unwrap();
+        assert!(s.healthy().await);
+        script("halt");
+        assert!(matches!(s.get_app("a1").await, Err(Error::Unavailable)));
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert!(!s.healthy().await, "the cached answer expired");
+        script("resume");
+        assert!(s.get_app("a1").await.unwrap().is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert!(s.healthy().await);
+    });
+    script("stop");
+}

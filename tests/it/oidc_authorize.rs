@@ -76,7 +76,7 @@ async fn stored_code(s: &Server, code: &str) -> latchkey::store::CodeRecord {
 async fn codes(s: &Server) -> usize {
     let store = &s.running.as_ref().unwrap().state.store;
     let mut backup = Vec::new();
-    store.export(&mut backup, 0, None).unwrap();
+    store.export(&mut backup, 0, None).await.unwrap();
     String::from_utf8(backup)
         .unwrap()
         .lines()

@@ -91,9 +91,9 @@ async fn revoke(s: &Server, app: &TestApp, tok: &str) {
 }
 
 /// Records per store tree (a backup's trailer counts them).
-fn tree_sizes(s: &Server) -> BTreeMap<String, u64> {
+async fn tree_sizes(s: &Server) -> BTreeMap<String, u64> {
     let store = &s.running.as_ref().unwrap().state.store;
-    store.export(std::io::sink(), 0, None).unwrap().trees
+    store.export(std::io::sink(), 0, None).await.unwrap().trees
 }
 
 #[tokio::test]
@@ -166,9 +166,9 @@ async fn client_credentials_jwts_are_not_stored_and_a_revoked_one_stays_revoked_
     let s = spawn_with(issuer).await;
     let app = jwt_app(&s, json!({})).await;
     client_token(&s, &app).await; // warm: anything a first request writes (nothing, today)
-    let before = tree_sizes(&s);
+    let before = tree_sizes(&s).await;
     let (a, b) = (client_token(&s, &app).await, client_token(&s, &app).await);
-    assert_eq!(tree_sizes(&s), before, "issuing wrote nothing");
+    assert_eq!(tree_sizes(&s).await, before, "issuing wrote nothing");
     for t in [&a, &b] {
         let i = introspect(&s, &app, t).await;
         assert_eq!(
@@ -179,7 +179,10 @@ async fn client_credentials_jwts_are_not_stored_and_a_revoked_one_stays_revoked_
     }
     revoke(&s, &app, &a).await;
     assert_eq!(introspect(&s, &app, &a).await, json!({"active": false}));
-    assert_eq!(tree_sizes(&s)["revoked_jti"], before["revoked_jti"] + 1);
+    assert_eq!(
+        tree_sizes(&s).await["revoked_jti"],
+        before["revoked_jti"] + 1
+    );
     // Another client can neither revoke nor see it.
     let other = jwt_app(&s, json!({})).await;
     revoke(&s, &other, &b).await;
@@ -251,10 +254,10 @@ async fn the_opaque_default_is_unchanged_and_switching_format_keeps_issued_token
     let app = make_app(&s, json!({"grantTypes": ["client_credentials"]})).await;
     let opaque = client_token(&s, &app).await;
     assert!(!opaque.contains('.') && opaque.len() == 43, "{opaque}");
-    let before = tree_sizes(&s);
+    let before = tree_sizes(&s).await;
     client_token(&s, &app).await;
     assert_eq!(
-        tree_sizes(&s)["tokens"],
+        tree_sizes(&s).await["tokens"],
         before["tokens"] + 1,
         "opaque ones are stored"
     );

@@ -377,16 +377,16 @@ impl Harness {
             browsers: [browser(), browser()],
             ..self
         };
-        h.sweep();
+        h.sweep().await;
         let r = h.s.http.get(format!("{}/healthz", h.s.url)).send().await;
         assert_eq!(r.unwrap().status(), 200);
         h
     }
 
     /// Sweeps the server's store and the model at the clock's time.
-    fn sweep(&mut self) {
+    async fn sweep(&mut self) {
         let store = &self.s.running.as_ref().unwrap().state.store;
-        store.sweep(self.clock.now_ms()).unwrap();
+        store.sweep(self.clock.now_ms()).await.unwrap();
         self.model.sweep();
     }
 
@@ -525,7 +525,7 @@ impl Harness {
                 m.now += ms(secs);
             }
             Op::Restart => unreachable!("`run` restarts the server"),
-            Op::Sweep => self.sweep(),
+            Op::Sweep => self.sweep().await,
         }
     }
 

@@ -43,3 +43,50 @@ fn rustls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, String
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
+
+/// How long a health answer is reused: a load balancer probing every node often must not load the database.
+const HEALTH_TTL_MS: u64 = 1_000;
+/// How long the health query may take before the database counts as down.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The cached answer of `/healthz` on PostgreSQL: when it was checked (ms since `start`, 0: never) and the
+/// result. Atomics, so concurrent probes take no lock; two probes racing past the expiry both query, harmlessly.
+pub(super) struct Health {
+    start: std::time::Instant,
+    checked_at: std::sync::atomic::AtomicU64,
+    up: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            checked_at: std::sync::atomic::AtomicU64::new(0),
+            up: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Health {
+    /// Whether the database answered `SELECT 1` within [`HEALTH_TIMEOUT`], at most [`HEALTH_TTL_MS`] ago.
+    pub async fn check(&self, pool: &Pool) -> bool {
+        use std::sync::atomic::Ordering::{Acquire, Release};
+        let now = self.start.elapsed().as_millis() as u64 + 1;
+        let at = self.checked_at.load(Acquire);
+        if at != 0 && now - at < HEALTH_TTL_MS {
+            return self.up.load(Acquire);
+        }
+        let probe = async {
+            let client = pool.get().await.ok()?;
+            client.simple_query("SELECT 1").await.ok()
+        };
+        let up = tokio::time::timeout(HEALTH_TIMEOUT, probe)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        self.up.store(up, Release);
+        self.checked_at.store(now, Release);
+        up
+    }
+}

@@ -7,10 +7,12 @@
 //! a PostgreSQL type.
 
 mod app;
+mod backup;
 mod conn;
 mod schema;
 mod session;
 mod small;
+mod sweep;
 mod token;
 mod unsupported;
 mod user;
@@ -29,6 +31,7 @@ pub use schema::SCHEMA_VERSION;
 pub struct Pg {
     pool: deadpool_postgres::Pool,
     dir: PathBuf,
+    health: conn::Health,
 }
 
 impl Pg {
@@ -44,11 +47,17 @@ impl Pg {
         Ok(Self {
             pool,
             dir: dir.to_owned(),
+            health: conn::Health::default(),
         })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the database answers (`/healthz`; cached for a second, see [`conn::Health`]).
+    pub async fn healthy(&self) -> bool {
+        self.health.check(&self.pool).await
     }
 
     /// A pooled connection; an exhausted or unreachable database is [`Error::Unavailable`] (a 503).

@@ -90,7 +90,7 @@ impl Pg {
 }
 
 /// Offline operations. A committed transaction is durable and atomic, so there is nothing to flush or repair;
-/// the checks, the sweep and the backup are not there yet.
+/// the sweep, the record check and the backup are `sweep.rs` and `backup.rs`.
 impl Pg {
     /// Not measured yet (`pg_database_size` is a query, and this gauge is read synchronously).
     pub fn size_on_disk(&self) -> u64 {
@@ -107,16 +107,8 @@ impl Pg {
         Ok(())
     }
 
-    pub fn verify(&self) -> Result<()> {
-        Err(unsupported("verify"))
-    }
-
     /// Nothing to repair: every use case is one transaction, which a crash rolls back whole.
     pub fn repair(&self) -> Result<usize> {
         Ok(0)
-    }
-
-    pub fn sweep(&self, _: Millis) -> Result<usize> {
-        Err(unsupported("sweep"))
     }
 }

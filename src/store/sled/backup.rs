@@ -1,96 +1,28 @@
-//! Backup and restore: a versioned, self-describing export of every tree, as JSON lines.
-//!
-//! ```text
-//! {"format":"latchkey-backup","version":1,"created_at":"…","latchkey":"0.1.0","schema":1,"master_key_file":"…"}
-//! {"tree":"apps","key":"<base64>","value":"<base64>"}        one line per record of every tree, trees by name
-//! {"end":true,"records":42,"trees":{"apps":3,…},"sha256":"<hex of every byte above this line>"}
-//! ```
-//!
-//! Trees come from `db.tree_names()`, so a tree added by any part of Latchkey is included without code here;
-//! sled's default tree is skipped when empty. Keys and values are the raw bytes, values still in their versioned
-//! envelope (`codec.rs`), so the export needs no per-record-type code and restore writes back exactly what was
-//! read; a record of an older version is upgraded when it is read (`record/`), as in a data dir, so the file
-//! format needs no record versions of its own. The trailer makes a truncated or edited file detectable; restore checks the whole file before it writes
-//! anything, imports only into an empty (or new) data dir, then runs [`Store::verify`] and flushes.
-//!
-//! The master key: secrets sealed in the store (upstream client secrets) open only with the key they were sealed
-//! with. When the data dir has a `master.key` file, its text is in the header (`master_key_file`) and restore
-//! writes it back (mode 0600), so a backup file is as secret as the key itself. When the server uses a configured
-//! key (`LATCHKEY_MASTER_KEY` / `master_key`), the header has `null` and the restored server needs that same key.
+//! Backup and restore of the sled backend, in the backend-neutral file format of `store/backup.rs`: the export
+//! writes every tree (trees come from `db.tree_names()`, so a tree added by any part of Latchkey is included
+//! without code here; sled's default tree is skipped when empty), byte for byte; the restore writes every tree of
+//! the file into a new store and derives the index entries of every record again, so a file written from
+//! PostgreSQL (records only) restores here too.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
-
-use super::{Sled, SCHEMA_VERSION};
-use crate::clock::{rfc3339, Millis};
+use super::link::{account_key, provider_key, signin_key, user_key};
+use super::token::owner_key;
+use super::Sled;
+use crate::clock::Millis;
 use crate::error::Error;
-use crate::store::{OpenError, Store};
+use crate::model::{App, Link, User};
+use crate::store::backup::{inspect, scan, write_file, BackupInfo, Writer};
+use crate::store::token::{FamilyRecord, Lineage, TokenRecord};
+use crate::store::{codec, LoginToken, OpenError, Store};
 
-/// The `format` of the header line.
-pub const FORMAT: &str = "latchkey-backup";
-/// Bumped when the file layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
 /// sled's unnamed tree; Latchkey keeps nothing there, so it is exported only when something is.
 const DEFAULT_TREE: &[u8] = b"__sled__default";
 /// Records per sled batch on import.
 const BATCH: usize = 1024;
-
-#[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-    created_at: String,
-    /// The Latchkey version that wrote the file (informational).
-    latchkey: String,
-    /// The store layout (`meta` schema) the records follow; restore refuses another one.
-    schema: u8,
-    /// The data dir's `master.key` text, or `None` when the server used a configured master key.
-    master_key_file: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Record {
-    tree: String,
-    key: String,
-    value: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Trailer {
-    end: bool,
-    records: u64,
-    trees: BTreeMap<String, u64>,
-    sha256: String,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Line {
-    Record(Record),
-    End(Trailer),
-}
-
-/// What a backup holds, from its header and trailer (checked against every record line).
-#[derive(Debug)]
-pub struct BackupInfo {
-    pub created_at: String,
-    pub records: u64,
-    /// Records per tree, every exported tree (empty ones too).
-    pub trees: BTreeMap<String, u64>,
-    /// The `master.key` text carried in the backup, if any.
-    pub master_key_file: Option<String>,
-    /// The backed-up `meta` tree (small: schema version, key check, generated keys).
-    pub meta: BTreeMap<String, Vec<u8>>,
-}
 
 /// The domain error's cause, for an operator's message (`Error::Internal` displays only "internal error").
 fn cause(e: Error) -> String {
@@ -100,57 +32,12 @@ fn cause(e: Error) -> String {
     }
 }
 
-/// A writer that hashes everything written through it.
-struct Hashing<W: Write> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Sled {
-    /// Writes every tree to `out` in the format above. The caller holds the data dir (the server is stopped), so
-    /// the export is a consistent snapshot.
-    pub fn export(
-        &self,
-        out: impl Write,
-        created_at: Millis,
-        master_key_file: Option<&str>,
-    ) -> Result<BackupInfo, String> {
-        let io_err = |e: io::Error| format!("cannot write the backup: {e}");
-        let mut w = Hashing {
-            inner: out,
-            sha: Sha256::new(),
-        };
-        let header = Header {
-            format: FORMAT.into(),
-            version: FORMAT_VERSION,
-            created_at: rfc3339(created_at),
-            latchkey: env!("CARGO_PKG_VERSION").into(),
-            schema: SCHEMA_VERSION,
-            master_key_file: master_key_file.map(str::to_owned),
-        };
-        serde_json::to_writer(&mut w, &header).map_err(|e| e.to_string())?;
-        w.write_all(b"\n").map_err(io_err)?;
+    /// Writes every tree to `w`. The caller holds the data dir (the server is stopped), so the export is a
+    /// consistent snapshot.
+    pub fn export<W: Write>(&self, w: &mut Writer<W>) -> Result<(), String> {
         let mut names = self.db.tree_names();
         names.sort();
-        let mut trees = BTreeMap::new();
-        let mut meta = BTreeMap::new();
-        let mut records = 0u64;
         for raw in names {
             let tree = self.db.open_tree(&raw).map_err(|e| e.to_string())?;
             if raw.as_ref() == DEFAULT_TREE && tree.is_empty() {
@@ -158,47 +45,93 @@ impl Sled {
             }
             let name = String::from_utf8(raw.to_vec())
                 .map_err(|_| format!("tree name {:?} is not UTF-8", raw.as_ref()))?;
-            let mut n = 0u64;
+            w.tree(&name);
             for kv in tree.iter() {
                 let (k, v) = kv.map_err(|e| format!("cannot read tree {name}: {e}"))?;
-                let rec = Record {
-                    tree: name.clone(),
-                    key: B64.encode(&k),
-                    value: B64.encode(&v),
-                };
-                serde_json::to_writer(&mut w, &rec).map_err(|e| e.to_string())?;
-                w.write_all(b"\n").map_err(io_err)?;
-                if name == "meta" {
-                    meta.insert(String::from_utf8_lossy(&k).into_owned(), v.to_vec());
-                }
-                n += 1;
+                w.record(&name, &k, &v)?;
             }
-            records += n;
-            trees.insert(name, n);
         }
-        let Hashing { mut inner, sha } = w;
-        let trailer = Trailer {
-            end: true,
-            records,
-            trees: trees.clone(),
-            sha256: hex(&sha.finalize()),
-        };
-        serde_json::to_writer(&mut inner, &trailer).map_err(|e| e.to_string())?;
-        inner.write_all(b"\n").map_err(io_err)?;
-        inner.flush().map_err(io_err)?;
-        Ok(BackupInfo {
-            created_at: header.created_at,
-            records,
-            trees,
-            master_key_file: header.master_key_file,
-            meta,
-        })
+        Ok(())
     }
 }
 
-/// Writes a backup of the store in `dir` to `out` (mode 0600: it may carry the master key). The file appears
-/// under its name only once complete (written beside it, synced, renamed). Refuses a missing store and a
-/// data dir in use.
+/// The index entries (tree, key, value) that the record `value` under `key` in `tree` has in sled; with the
+/// admins it adds to the `meta` count. A backup from PostgreSQL carries records only: restore derives these.
+fn index_entries(tree: &str, key: &[u8], value: &[u8]) -> Result<(Vec<Entry>, u64), String> {
+    let bad = |e: Error| format!("a record in {tree} does not decode: {}", cause(e));
+    let e = |t: &'static str, k: Vec<u8>, v: &[u8]| (t, k, v.to_vec());
+    Ok(match tree {
+        "apps" => {
+            let a: App = codec::decode(value).map_err(bad)?;
+            (vec![e("apps_by_client", a.client_id.into_bytes(), key)], 0)
+        }
+        "users" => {
+            let u: User = codec::decode(value).map_err(bad)?;
+            let mut out = vec![e(
+                "users_by_name",
+                u.username.to_lowercase().into_bytes(),
+                key,
+            )];
+            for m in &u.emails {
+                out.push(e("users_by_email", m.address.as_bytes().to_vec(), key));
+            }
+            (out, u64::from(u.is_admin()))
+        }
+        "login_tokens" => {
+            let t: LoginToken = codec::decode(value).map_err(bad)?;
+            let digest: [u8; 32] = key
+                .try_into()
+                .map_err(|_| "a login token key is not a digest")?;
+            let k = super::session::by_user_key(&t.user_id, &digest);
+            (vec![e("login_tokens_by_user", k, &[])], 0)
+        }
+        "links" => {
+            let l: Link = codec::decode(value).map_err(bad)?;
+            let mut out = vec![
+                e("links_by_user", user_key(&l), &[]),
+                e("links_by_provider", provider_key(&l), &[]),
+            ];
+            if l.allow_sign_in {
+                out.push(e(
+                    "links_by_account",
+                    account_key(&l.provider, &l.account_id),
+                    key,
+                ));
+                out.push(e(
+                    "signin_by_user_provider",
+                    signin_key(&l.user_id, &l.provider),
+                    key,
+                ));
+            }
+            (out, 0)
+        }
+        "families" => {
+            let f: FamilyRecord = codec::decode(value).map_err(bad)?;
+            let id = key
+                .try_into()
+                .map_err(|_| "a family key is not a family id")?;
+            let mut out = vec![e("families_by_client", owner_key(&f.client_id, &id), &[])];
+            if let Some(user) = f.subject.user_id() {
+                out.push(e("families_by_user", owner_key(user, &id), &[]));
+            }
+            (out, 0)
+        }
+        "tokens" => {
+            let t: TokenRecord = codec::decode(value).map_err(bad)?;
+            match t.lineage {
+                Lineage::Family(f) => (vec![e("tokens_by_family", [&f[..], key].concat(), &[])], 0),
+                Lineage::Epoch(_) => (vec![], 0),
+            }
+        }
+        _ => (vec![], 0),
+    })
+}
+
+/// One index entry: tree, key, value.
+type Entry = (&'static str, Vec<u8>, Vec<u8>);
+
+/// Writes a backup of the sled store in `dir` to the file `out` (see [`write_file`]). Refuses a missing store
+/// and a data dir in use.
 pub fn backup(
     dir: &Path,
     cache_bytes: u64,
@@ -210,156 +143,14 @@ pub fn backup(
         return Err(format!("no latchkey store in data dir {}", dir.display()));
     }
     let store = Store::open(dir, cache_bytes).map_err(|e| e.to_string())?;
-    let tmp = partial_path(out);
-    // A stale `.partial` may have other permissions; the mode below applies only to a new file.
-    let _ = fs::remove_file(&tmp);
-    let written = (|| {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        let mut w = BufWriter::new(file);
-        let info = store.export(&mut w, created_at, master_key_file)?;
-        let file = w.into_inner().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())?;
-        fs::rename(&tmp, out)
-            .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), out.display()))?;
-        // Best effort: make the rename itself durable.
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = fs::File::open(parent).and_then(|d| d.sync_all());
-        }
-        Ok(info)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
-}
-
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
-/// Reads and checks a whole backup file without writing anything: header, every record line, and the trailer's
-/// counts and SHA-256. Records are handed to `each` in file order.
-fn scan(
-    file: &Path,
-    mut each: impl FnMut(&str, Vec<u8>, Vec<u8>) -> Result<(), String>,
-) -> Result<BackupInfo, String> {
-    let f = fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-    let mut r = BufReader::new(f);
-    let mut sha = Sha256::new();
-    let mut line = Vec::new();
-    let mut read_line = |line: &mut Vec<u8>| -> Result<usize, String> {
-        line.clear();
-        r.read_until(b'\n', line)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))
-    };
-    let bad = |n: usize, why: &str| format!("{} line {n}: {why}", file.display());
-
-    if read_line(&mut line)? == 0 {
-        return Err(format!(
-            "{} is empty, not a latchkey backup",
-            file.display()
-        ));
-    }
-    let header: Header = serde_json::from_slice(&line)
-        .ok()
-        .filter(|h: &Header| h.format == FORMAT)
-        .ok_or_else(|| format!("{} is not a latchkey backup", file.display()))?;
-    if header.version != FORMAT_VERSION {
-        return Err(format!(
-            "{} is backup format version {}; this latchkey reads version {FORMAT_VERSION}",
-            file.display(),
-            header.version
-        ));
-    }
-    if header.schema != SCHEMA_VERSION {
-        return Err(format!(
-            "{} holds store schema {}; this latchkey uses schema {SCHEMA_VERSION}",
-            file.display(),
-            header.schema
-        ));
-    }
-    sha.update(&line);
-
-    let mut trees: BTreeMap<String, u64> = BTreeMap::new();
-    let mut meta = BTreeMap::new();
-    let mut records = 0u64;
-    let mut n = 1;
-    let trailer = loop {
-        n += 1;
-        if read_line(&mut line)? == 0 {
-            return Err(format!(
-                "{} is truncated (no end line after {records} records)",
-                file.display()
-            ));
-        }
-        match serde_json::from_slice::<Line>(&line) {
-            Ok(Line::Record(rec)) => {
-                sha.update(&line);
-                let key = B64
-                    .decode(&rec.key)
-                    .map_err(|_| bad(n, "key is not base64"))?;
-                let value = B64
-                    .decode(&rec.value)
-                    .map_err(|_| bad(n, "value is not base64"))?;
-                if rec.tree.is_empty() {
-                    return Err(bad(n, "empty tree name"));
-                }
-                if rec.tree == "meta" {
-                    meta.insert(String::from_utf8_lossy(&key).into_owned(), value.clone());
-                }
-                each(&rec.tree, key, value)?;
-                *trees.entry(rec.tree).or_default() += 1;
-                records += 1;
-            }
-            Ok(Line::End(t)) if t.end => break t,
-            _ => return Err(bad(n, "not a record line")),
-        }
-    };
-    if read_line(&mut line)? != 0 {
-        return Err(bad(n + 1, "data after the end line"));
-    }
-    if trailer.sha256 != hex(&sha.finalize()) {
-        return Err(format!(
-            "{} is damaged: its SHA-256 does not match its end line",
-            file.display()
-        ));
-    }
-    let counted_match = trailer.records == records
-        && trailer
-            .trees
-            .iter()
-            .all(|(t, c)| trees.get(t).copied().unwrap_or(0) == *c)
-        && trees.keys().all(|t| trailer.trees.contains_key(t));
-    if !counted_match {
-        return Err(format!(
-            "{} is damaged: its record counts do not match its end line",
-            file.display()
-        ));
-    }
-    Ok(BackupInfo {
-        created_at: header.created_at,
-        records,
-        trees: trailer.trees,
-        master_key_file: header.master_key_file,
-        meta,
+    let b = store.sled_backend().expect("Store::open opens sled");
+    write_file(out, |f| {
+        let mut w = Writer::start(f, created_at, master_key_file)?;
+        b.export(&mut w)?;
+        w.finish()
     })
 }
 
-/// Checks a backup file completely and describes it; writes nothing.
-pub fn inspect(file: &Path) -> Result<BackupInfo, String> {
-    scan(file, |_, _, _| Ok(()))
-}
-
-/// Refuses a data dir that another process holds (the server) or that holds anything at all; a missing dir is
 /// fine (restore creates it).
 pub fn check_target(dir: &Path, cache_bytes: u64) -> Result<(), String> {
     let mut entries = match fs::read_dir(dir) {
@@ -438,7 +229,8 @@ fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, Strin
             .and_then(|t| t.apply_batch(batch))
             .map_err(|e| format!("cannot write tree {tree}: {e}"))
     };
-    let info = scan(file, |tree, key, value| {
+    let mut admins = 0;
+    let mut put = |tree: &str, key: Vec<u8>, value: Vec<u8>| -> Result<(), String> {
         let (batch, n) = batches.entry(tree.to_owned()).or_default();
         batch.insert(key, value);
         *n += 1;
@@ -447,7 +239,17 @@ fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, Strin
             apply(tree, std::mem::take(batch))?;
         }
         Ok(())
+    };
+    let info = scan(file, |tree, key, value| {
+        let (entries, admin) = index_entries(tree, &key, &value)?;
+        admins += admin;
+        for (t, k, v) in entries {
+            put(t, k, v)?;
+        }
+        put(tree, key, value)
     })?;
+    // The admin count is derived too (a file from PostgreSQL does not carry sled's counter).
+    put("meta", b"admins".to_vec(), admins.to_be_bytes().to_vec())?;
     for (tree, (batch, _)) in batches {
         apply(&tree, batch)?;
     }
@@ -466,6 +268,11 @@ fn import(file: &Path, dir: &Path, cache_bytes: u64) -> Result<BackupInfo, Strin
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+
     use super::*;
     use crate::model::{App, ClientType, GrantType, UserRef};
 
@@ -516,8 +323,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let path = out.path().join("b.jsonl");
         let f = fs::File::create(&path).unwrap();
-        store
-            .export(f, 1_705_498_241_521, Some("key-text"))
+        rt.block_on(store.export(f, 1_705_498_241_521, Some("key-text")))
             .unwrap();
         (out, path)
     }

@@ -105,6 +105,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let file = out.path().join("b.jsonl");
         s.export(std::fs::File::create(&file).unwrap(), 0, None)
+            .await
             .unwrap();
         let target = out.path().join("restored");
         crate::store::backup::restore(&file, &target, 8 << 20, None).unwrap();

@@ -25,7 +25,6 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{codec, OpenError};
 use crate::error::Error;
-pub use sweep::spawn_sweeper;
 
 /// Handles to every tree; cloning a sled `Tree` is an `Arc` bump, so request handlers hold their own.
 #[derive(Clone)]

@@ -62,7 +62,7 @@ mod tests {
         drop(s);
         let s = crate::store::Store::open(d.path(), 8 << 20).unwrap();
         assert!(s.jti_revoked("j1").await.unwrap());
-        assert_eq!(s.sweep(1_000).unwrap(), 1);
+        assert_eq!(s.sweep(1_000).await.unwrap(), 1);
         assert!(!s.jti_revoked("j1").await.unwrap());
         assert!(s.jti_revoked("j2").await.unwrap());
     }
@@ -75,6 +75,7 @@ mod tests {
         let file = out.path().join("b.jsonl");
         let info = s
             .export(std::fs::File::create(&file).unwrap(), 0, None)
+            .await
             .unwrap();
         assert_eq!(info.trees["revoked_jti"], 1);
         let target = out.path().join("restored");

@@ -54,6 +54,7 @@ mod tests {
         let file = out.path().join("b.jsonl");
         let info = s
             .export(std::fs::File::create(&file).unwrap(), 0, None)
+            .await
             .unwrap();
         assert_eq!(info.trees["settings"], 1);
         s.close().unwrap();

@@ -23,7 +23,7 @@ use crate::store::token::{
     Subject, TokenKind, TokenRecord,
 };
 
-fn owner_key(owner: &str, family: &FamilyId) -> Vec<u8> {
+pub(super) fn owner_key(owner: &str, family: &FamilyId) -> Vec<u8> {
     let mut k = Vec::with_capacity(owner.len() + 17);
     k.extend_from_slice(owner.as_bytes());
     k.push(0);
