@@ -8,6 +8,8 @@
 
 mod app;
 mod conn;
+mod link;
+mod provider;
 mod schema;
 mod session;
 mod small;
