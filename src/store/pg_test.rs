@@ -490,3 +490,19 @@ async fn next_link_time_is_past_now_the_newest_link_and_every_time_handed_out() 
         "every node, and a restarted one, counts on"
     );
 }
+
+/// Providers list oldest first, ties by name, as on sled; ordering by the service key put `_x` before `Ab`.
+#[tokio::test]
+async fn providers_list_in_sleds_order() {
+    let Some((_d, s)) = pg_store().await else {
+        return;
+    };
+    for name in ["_x", "Ab"] {
+        s.add_provider(&Provider::new(name.into(), name.into(), 1))
+            .await
+            .unwrap();
+    }
+    let names: Vec<_> = s.list_providers().await.unwrap();
+    let names: Vec<_> = names.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Ab", "_x"]);
+}
