@@ -1,7 +1,8 @@
 //! Model-based test of the link store. Random sequences of link operations, interleaved with the user and provider
 //! operations that cascade into links, run over a tiny key space (so sign-in claims collide often) against a real
 //! store and a `BTreeMap` model. After every operation the outcome and every lookup must agree; after the run
-//! `Store::verify` must pass. Plus a race that only a multi-threaded runtime can produce.
+//! `Store::verify` must pass (on sled). Plus the races that only a multi-threaded runtime can produce. Each runs on
+//! sled and, when `LATCHKEY_TEST_PG_URL` names a server, on PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::provider::{Setting, SettingValue};
 use crate::model::{Link, Provider};
-use crate::store::sled::link::tests::link as make_link;
+use crate::store::pg_test::pg_store;
+use crate::store::sled::link::tests::{link as make_link, seed, seeded};
 use crate::store::sled::user::tests::user as make_user;
 use crate::store::testing::{agrees_with_model, steps, temp_store, Step};
 use crate::store::Store;
@@ -344,8 +346,10 @@ async fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-async fn run_model(ops: &[Step<Op>]) -> Result<(), TestCaseError> {
-    let (dir, s) = temp_store();
+async fn run_model(
+    (dir, s): (tempfile::TempDir, Store),
+    ops: &[Step<Op>],
+) -> Result<(), TestCaseError> {
     // An admin outside the key space, so deleting any of the model's users is never "the last admin".
     s.create_user(&make_user("root", "root", true))
         .await
@@ -364,68 +368,177 @@ proptest! {
     #[test]
     fn link_store_agrees_with_model(ops in steps(op(), 60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run_model(&ops))?;
+        rt.block_on(run_model(temp_store(), &ops))?;
     }
 }
 
-/// 16 users race to claim one upstream account for sign-in: exactly one wins, the rest get the account conflict,
-/// and the losers may still link it connected-only.
-#[test]
-fn racing_sign_in_claims_admit_exactly_one() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+proptest! {
+    // The same model on PostgreSQL (a fresh schema per case), when LATCHKEY_TEST_PG_URL names a server. A case
+    // costs a schema and its migrations: 16 keep this and the store model's 16 under a minute in CI.
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn pg_link_store_agrees_with_model(ops in steps(op(), 60)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            match pg_store().await {
+                Some(store) => run_model(store, &ops).await,
+                None => Ok(()),
+            }
+        })?;
+    }
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        let (_dir, s) = crate::store::sled::link::tests::seeded().await;
-        for i in 0..16 {
-            s.create_user(&make_user(&format!("r{i:02}"), &format!("racer{i}"), false))
-                .await
-                .unwrap();
-        }
-        let barrier = Arc::new(tokio::sync::Barrier::new(16));
-        let tasks: Vec<_> = (0..16)
-            .map(|i| {
-                let (s, barrier) = (s.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    let l = make_link(
-                        &format!("race{i:02}"),
-                        &format!("r{i:02}"),
-                        "myidp",
-                        "shared",
-                        true,
-                    );
-                    barrier.wait().await;
-                    s.create_link(&l).await
-                })
+        .unwrap()
+}
+
+/// How many tasks race in the tests below.
+const RACERS: usize = 30;
+
+/// Users `r00`, `r01`, … racing, each creating `link(i)` once a barrier releases them all; the results in task
+/// order.
+async fn race(s: &Store, link: impl Fn(usize) -> Link) -> Vec<Result<()>> {
+    for i in 0..RACERS {
+        s.create_user(&make_user(&format!("r{i:02}"), &format!("racer{i}"), false))
+            .await
+            .unwrap();
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (s, barrier, l) = (s.clone(), barrier.clone(), link(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.create_link(&l).await
             })
-            .collect();
-        let mut winners = Vec::new();
-        for (i, t) in tasks.into_iter().enumerate() {
-            match t.await.unwrap() {
-                Ok(()) => winners.push(i),
-                Err(Error::Conflict {
-                    field: Field::AccountId,
-                    ..
-                }) => {}
-                Err(e) => panic!("{e:?}"),
-            }
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results
+}
+
+/// The one task of `results` that succeeded; every other must have failed with the conflict on `field`.
+fn one_winner(results: Vec<Result<()>>, field: Field) -> usize {
+    let mut winners = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(()) => winners.push(i),
+            Err(Error::Conflict { field: f, .. }) if f == field => {}
+            Err(e) => panic!("{e:?}"),
         }
-        assert_eq!(winners.len(), 1, "{winners:?}");
-        let owner = s.sign_in_link("myidp", "shared").await.unwrap().unwrap();
-        assert_eq!(owner.user_id, format!("r{:02}", winners[0]));
-        let loser = (winners[0] + 1) % 16;
-        s.create_link(&make_link(
-            "conn",
-            &format!("r{loser:02}"),
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    winners[0]
+}
+
+/// sled's index check; PostgreSQL enforces its indexes itself.
+fn verify(s: &Store) {
+    if !s.is_postgres() {
+        s.verify().unwrap();
+    }
+}
+
+/// Users race to claim one upstream account for sign-in: exactly one wins, the rest get the account conflict,
+/// and the losers may still link it connected-only.
+async fn racing_sign_in_claims_admit_exactly_one(s: Store) {
+    let claim = |i: usize| {
+        make_link(
+            &format!("race{i:02}"),
+            &format!("r{i:02}"),
             "myidp",
             "shared",
-            false,
-        ))
+            true,
+        )
+    };
+    let winner = one_winner(race(&s, claim).await, Field::AccountId);
+    let owner = s.sign_in_link("myidp", "shared").await.unwrap().unwrap();
+    assert_eq!(owner.user_id, format!("r{winner:02}"));
+    let loser = (winner + 1) % RACERS;
+    s.create_link(&make_link(
+        "conn",
+        &format!("r{loser:02}"),
+        "myidp",
+        "shared",
+        false,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.list_links().await.unwrap().len(), 2);
+    verify(&s);
+}
+
+/// One user's sign-in links to one provider (each for another upstream account) race: exactly one wins, the rest
+/// get the provider conflict.
+async fn racing_sign_in_links_of_one_user_admit_exactly_one(s: Store) {
+    let claim = |i: usize| {
+        make_link(
+            &format!("race{i:02}"),
+            "u2",
+            "myidp",
+            &format!("acc{i:02}"),
+            true,
+        )
+    };
+    let winner = one_winner(race(&s, claim).await, Field::Provider);
+    let link = s
+        .sign_in_link_of_user("u2", "myidp")
         .await
+        .unwrap()
         .unwrap();
-        assert_eq!(s.list_links().await.unwrap().len(), 2);
-        s.verify().unwrap();
+    assert_eq!(link.id, format!("race{winner:02}"));
+    assert_eq!(s.links_of_user("u2").await.unwrap(), vec![link]);
+    verify(&s);
+}
+
+#[test]
+fn sled_racing_sign_in_claims_admit_exactly_one() {
+    multi_thread().block_on(async {
+        let (_dir, s) = seeded().await;
+        racing_sign_in_claims_admit_exactly_one(s).await;
+    });
+}
+
+#[test]
+fn sled_racing_sign_in_links_of_one_user_admit_exactly_one() {
+    multi_thread().block_on(async {
+        let (_dir, s) = seeded().await;
+        racing_sign_in_links_of_one_user_admit_exactly_one(s).await;
+    });
+}
+
+/// A PostgreSQL store seeded as sled's link tests are; `None` without `LATCHKEY_TEST_PG_URL`.
+async fn pg_seeded() -> Option<(tempfile::TempDir, Store)> {
+    let (dir, s) = pg_store().await?;
+    seed(&s).await;
+    Some((dir, s))
+}
+
+#[test]
+fn pg_racing_sign_in_claims_admit_exactly_one() {
+    multi_thread().block_on(async {
+        if let Some((_dir, s)) = pg_seeded().await {
+            racing_sign_in_claims_admit_exactly_one(s).await;
+        }
+    });
+}
+
+#[test]
+fn pg_racing_sign_in_links_of_one_user_admit_exactly_one() {
+    multi_thread().block_on(async {
+        if let Some((_dir, s)) = pg_seeded().await {
+            racing_sign_in_links_of_one_user_admit_exactly_one(s).await;
+        }
     });
 }

@@ -5,8 +5,10 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Rule};
+use crate::error::{Entity, Error, Field, Rule};
+use crate::model::Provider;
 use crate::store::sled::app::tests::app;
+use crate::store::sled::link::tests::link;
 use crate::store::sled::token::tests::{first_tokens, put_code};
 use crate::store::sled::user::tests::user;
 use crate::store::token::{Lineage, NewToken, Redeemed, Rotated, Subject, TokenKind, TokenRecord};
@@ -399,9 +401,29 @@ async fn keys_settings_and_meta_round_trip() {
     assert_eq!(s.meta_get("k").await.unwrap(), Some(b"v2".to_vec()));
     assert_eq!(s.meta_get("x").await.unwrap(), None);
     assert!(!s.delete_signing_key("none").await.unwrap());
-    assert!(
-        matches!(s.list_links().await, Err(Error::Unavailable)),
-        "not there yet"
+}
+
+/// Found by the link model test on PostgreSQL: a user whose id, username and email are all taken was an id
+/// conflict there (the insert meets the primary key first) and a username conflict on sled. Both now check in
+/// sled's order: the username, an email, the id.
+#[tokio::test]
+async fn a_taken_user_conflicts_on_the_username_then_an_email_then_the_id_as_on_sled() {
+    let Some((_d, s)) = pg_store().await else {
+        return;
+    };
+    s.create_user(&user("u0", "zoe", false)).await.unwrap();
+    let field = |r: crate::error::Result<()>| match r {
+        Err(Error::Conflict { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    let again = s.create_user(&user("u0", "zoe", false)).await;
+    assert_eq!(field(again), Field::Username);
+    let mut same_email = user("u0", "amy", false);
+    same_email.emails = user("x", "zoe", false).emails;
+    assert_eq!(field(s.create_user(&same_email).await), Field::Email);
+    assert_eq!(
+        field(s.create_user(&user("u0", "amy", false)).await),
+        Field::Id
     );
 }
 
@@ -654,4 +676,82 @@ fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
         assert!(s.healthy().await);
     });
     script("stop");
+#[tokio::test]
+async fn providers_are_added_once_updated_and_removed_with_their_links() {
+    let Some((_d, s)) = pg_store().await else {
+        return;
+    };
+    crate::store::sled::link::tests::seed(&s).await;
+    let again = Provider::new("other".into(), "Myidp".into(), 5);
+    assert_eq!(
+        s.add_provider(&again).await.unwrap().id,
+        "p-myidp",
+        "the first one stays"
+    );
+    let renamed = s.update_provider("myidp", |p| {
+        p.name = "Other".into();
+        Ok(())
+    });
+    assert!(renamed.await.is_err());
+    let names: Vec<_> = s.list_providers().await.unwrap();
+    assert_eq!(names.len(), 2);
+    s.create_link(&link("l1", "u1", "myidp", "acc", true))
+        .await
+        .unwrap();
+    s.create_link(&link("l2", "u2", "myidp", "acc", false))
+        .await
+        .unwrap();
+    assert_eq!(s.list_links().await.unwrap().len(), 2);
+    assert_eq!(
+        s.remove_provider("myidp").await.unwrap().unwrap().id,
+        "p-myidp"
+    );
+    assert!(s.remove_provider("myidp").await.unwrap().is_none());
+    assert!(
+        s.list_links().await.unwrap().is_empty(),
+        "its links went too"
+    );
+    assert!(matches!(
+        s.create_link(&link("l3", "u1", "myidp", "acc", true)).await,
+        Err(Error::NotFound(Entity::Provider))
+    ));
+}
+
+#[tokio::test]
+async fn next_link_time_is_past_now_the_newest_link_and_every_time_handed_out() {
+    let Some((dir, s)) = pg_store().await else {
+        return;
+    };
+    crate::store::sled::link::tests::seed(&s).await;
+    assert_eq!(s.next_link_time("u2", 100).await.unwrap(), 100);
+    assert_eq!(s.next_link_time("u2", 100).await.unwrap(), 101);
+    let mut l = link("l1", "u1", "myidp", "acc", true);
+    l.created_at = 500;
+    s.create_link(&l).await.unwrap();
+    assert_eq!(s.newest_link_time("u1").await.unwrap(), Some(500));
+    assert_eq!(s.newest_link_time("u2").await.unwrap(), None);
+    assert_eq!(s.next_link_time("u1", 50).await.unwrap(), 501);
+    drop(s);
+    let s = reopen(dir.path()).await;
+    assert_eq!(
+        s.next_link_time("u2", 7).await.unwrap(),
+        502,
+        "every node, and a restarted one, counts on"
+    );
+}
+
+/// Providers list oldest first, ties by name, as on sled; ordering by the service key put `_x` before `Ab`.
+#[tokio::test]
+async fn providers_list_in_sleds_order() {
+    let Some((_d, s)) = pg_store().await else {
+        return;
+    };
+    for name in ["_x", "Ab"] {
+        s.add_provider(&Provider::new(name.into(), name.into(), 1))
+            .await
+            .unwrap();
+    }
+    let names: Vec<_> = s.list_providers().await.unwrap();
+    let names: Vec<_> = names.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Ab", "_x"]);
 }

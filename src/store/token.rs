@@ -135,3 +135,72 @@ pub enum Rotated {
     /// Already rotated: the whole family has now been revoked.
     Replayed,
 }
+
+impl FamilyRecord {
+    /// The family a code's first redemption starts at `now`, carrying the code's sign-in for later ID tokens.
+    pub fn started_by(grant: &GrantRecord, now: Millis) -> Self {
+        Self {
+            client_id: grant.client_id.clone(),
+            subject: Subject::User(grant.owner_id.clone()),
+            revoked: false,
+            created_at: now,
+            auth_time: Some(grant.auth_time),
+            amr: grant.amr.clone(),
+            sid: grant.sid.clone(),
+        }
+    }
+}
+
+impl TokenRecord {
+    /// The first tokens of `family`, started by redeeming the code of `grant` at `now`: the access token and,
+    /// when asked for, its refresh token.
+    pub fn first_of(
+        grant: &GrantRecord,
+        family: FamilyId,
+        now: Millis,
+        first: &FirstTokens,
+    ) -> (Self, Option<Self>) {
+        let access = Self {
+            kind: TokenKind::Access,
+            lineage: Lineage::Family(family),
+            client_id: grant.client_id.clone(),
+            subject: Subject::User(grant.owner_id.clone()),
+            scope: grant.scope.clone(),
+            issued_at: now,
+            expires_at: first.access.expires_at,
+            rotated: false,
+        };
+        let refresh = first.refresh.map(|r| Self {
+            kind: TokenKind::Refresh,
+            expires_at: r.expires_at,
+            ..access.clone()
+        });
+        (access, refresh)
+    }
+
+    /// The tokens that rotating this refresh token at `now` issues: an access token for `scope` (which may
+    /// narrow it) and, when asked for, a refresh token that keeps this one's scope.
+    pub fn successors(
+        &self,
+        scope: &str,
+        now: Millis,
+        access: NewToken,
+        refresh: Option<NewToken>,
+    ) -> (Self, Option<Self>) {
+        let next = Self {
+            kind: TokenKind::Access,
+            scope: scope.to_owned(),
+            issued_at: now,
+            expires_at: access.expires_at,
+            rotated: false,
+            ..self.clone()
+        };
+        let refresh = refresh.map(|r| Self {
+            kind: TokenKind::Refresh,
+            scope: self.scope.clone(),
+            expires_at: r.expires_at,
+            ..next.clone()
+        });
+        (next, refresh)
+    }
+}

@@ -9,6 +9,8 @@
 mod app;
 mod backup;
 mod conn;
+mod link;
+mod provider;
 mod schema;
 mod session;
 mod small;

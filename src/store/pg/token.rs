@@ -13,7 +13,7 @@ use crate::model::App;
 use crate::store::codec;
 use crate::store::token::{
     CodeRecord, Digest, FamilyId, FamilyRecord, FirstTokens, Lineage, NewToken, Redeemed, Rotated,
-    Subject, TokenKind, TokenRecord,
+    TokenKind, TokenRecord,
 };
 
 async fn revoke_family(tx: &Transaction<'_>, family: &[u8]) -> Result<()> {
@@ -256,20 +256,10 @@ impl Pg {
                 .map_err(db_err)?;
         }
         let old_rec: TokenRecord = rec(&row, "rec")?;
-        let mut next = TokenRecord {
-            kind: TokenKind::Access,
-            scope: scope.to_owned(),
-            issued_at: now,
-            expires_at: access.expires_at,
-            rotated: false,
-            ..old_rec.clone()
-        };
+        let (next, next_refresh) = old_rec.successors(scope, now, access, refresh);
         insert_token(&tx, &access.digest, &next, None).await?;
-        if let Some(r) = refresh {
-            next.kind = TokenKind::Refresh;
-            next.scope = old_rec.scope;
-            next.expires_at = r.expires_at;
-            insert_token(&tx, &r.digest, &next, Some(&access.digest)).await?;
+        if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
+            insert_token(&tx, &r.digest, &next_refresh, Some(&access.digest)).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(Rotated::Ok)
@@ -400,37 +390,17 @@ async fn start_family(
     if user.is_none() {
         return Err(Error::NotFound(Entity::User));
     }
-    let subject = Subject::User(g.owner_id.clone());
-    let fam = FamilyRecord {
-        client_id: client_id.to_owned(),
-        subject: subject.clone(),
-        revoked: false,
-        created_at: now,
-        auth_time: Some(g.auth_time),
-        amr: g.amr.clone(),
-        sid: g.sid.clone(),
-    };
+    let fam = FamilyRecord::started_by(g, now);
     tx.execute(
         "INSERT INTO families (id, client_id, user_id, revoked, rec) VALUES ($1, $2, $3, false, $4)",
         &[&&family[..], &client_id, &g.owner_id, &codec::encode(&fam)],
     )
     .await
     .map_err(db_err)?;
-    let mut r = TokenRecord {
-        kind: TokenKind::Access,
-        lineage: Lineage::Family(*family),
-        client_id: client_id.to_owned(),
-        subject,
-        scope: g.scope.clone(),
-        issued_at: now,
-        expires_at: first.access.expires_at,
-        rotated: false,
-    };
-    insert_token(tx, &first.access.digest, &r, None).await?;
-    if let Some(refresh) = first.refresh {
-        r.kind = TokenKind::Refresh;
-        r.expires_at = refresh.expires_at;
-        insert_token(tx, &refresh.digest, &r, Some(&first.access.digest)).await?;
+    let (access, refresh) = TokenRecord::first_of(g, *family, now, first);
+    insert_token(tx, &first.access.digest, &access, None).await?;
+    if let (Some(r), Some(rec)) = (first.refresh, refresh) {
+        insert_token(tx, &r.digest, &rec, Some(&first.access.digest)).await?;
     }
     Ok(())
 }

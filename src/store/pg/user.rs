@@ -45,10 +45,44 @@ async fn insert_emails(tx: &Transaction<'_>, user: &User) -> Result<()> {
     Ok(())
 }
 
+/// The first of `user`'s username, emails and id that is taken, in sled's order, as its conflict: the inserts
+/// alone would report the id first. (A concurrent insert still meets the unique indexes.)
+async fn taken(tx: &Transaction<'_>, user: &User) -> Result<Option<Error>> {
+    let emails: Vec<&str> = user.emails.iter().map(|e| e.address.as_str()).collect();
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username_key = $1),
+                    ARRAY(SELECT address FROM user_emails WHERE address = ANY($2)),
+                    EXISTS (SELECT 1 FROM users WHERE id = $3)",
+            &[&user.username.to_lowercase(), &emails, &user.id],
+        )
+        .await
+        .map_err(db_err)?;
+    let conflict = |field, value: &str| {
+        Some(Error::Conflict {
+            field,
+            value: value.to_owned(),
+        })
+    };
+    let taken_emails: Vec<String> = row.get(1);
+    Ok(if row.get(0) {
+        conflict(Field::Username, &user.username)
+    } else if let Some(e) = emails.iter().find(|e| taken_emails.iter().any(|t| t == *e)) {
+        conflict(Field::Email, e)
+    } else if row.get(2) {
+        conflict(Field::Id, &user.id)
+    } else {
+        None
+    })
+}
+
 impl Pg {
     pub async fn create_user(&self, user: &User) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_err)?;
+        if let Some(e) = taken(&tx, user).await? {
+            return Err(e);
+        }
         tx.execute(
             "INSERT INTO users (id, username_key, is_admin, rec) VALUES ($1, $2, $3, $4)",
             &[

@@ -26,6 +26,12 @@ pub(crate) fn link(id: &str, user: &str, provider: &str, account: &str, sign_in:
 /// A store with users u1, u2 and the enabled provider `myidp` (plus the disabled `off`).
 pub(crate) async fn seeded() -> (tempfile::TempDir, Store) {
     let (d, s) = temp_store();
+    seed(&s).await;
+    (d, s)
+}
+
+/// Adds to `s` what [`seeded`] has (the link tests of either backend start from it).
+pub(crate) async fn seed(s: &Store) {
     s.create_user(&user("u1", "jane", true)).await.unwrap();
     s.create_user(&user("u2", "bob", false)).await.unwrap();
     for (name, on) in [("Myidp", true), ("Off", false)] {
@@ -37,7 +43,6 @@ pub(crate) async fn seeded() -> (tempfile::TempDir, Store) {
             .await
             .unwrap();
     }
-    (d, s)
 }
 
 fn conflict_field(e: Error) -> Field {

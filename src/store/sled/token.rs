@@ -20,7 +20,7 @@ use crate::clock::Millis;
 use crate::error::{Entity, Error, Result};
 use crate::store::token::{
     CodeRecord, Digest, FamilyId, FamilyRecord, FirstTokens, Lineage, NewToken, Redeemed, Rotated,
-    Subject, TokenKind, TokenRecord,
+    TokenKind, TokenRecord,
 };
 
 pub(super) fn owner_key(owner: &str, family: &FamilyId) -> Vec<u8> {
@@ -181,35 +181,15 @@ impl Sled {
                     if users.get(g.owner_id.as_bytes())?.is_none() {
                         return abort(Error::NotFound(Entity::User));
                     }
-                    let subject = Subject::User(g.owner_id.clone());
-                    let fam = FamilyRecord {
-                        client_id: client_id.to_owned(),
-                        subject: subject.clone(),
-                        revoked: false,
-                        created_at: now,
-                        auth_time: Some(g.auth_time),
-                        amr: g.amr.clone(),
-                        sid: g.sid.clone(),
-                    };
+                    let fam = FamilyRecord::started_by(g, now);
                     families.insert(&family[..], codec::encode(&fam))?;
                     by_client.insert(owner_key(client_id, &family), &[][..])?;
                     by_user.insert(owner_key(&g.owner_id, &family), &[][..])?;
-                    let mut rec = TokenRecord {
-                        kind: TokenKind::Access,
-                        lineage: Lineage::Family(family),
-                        client_id: client_id.to_owned(),
-                        subject,
-                        scope: g.scope.clone(),
-                        issued_at: now,
-                        expires_at: first.access.expires_at,
-                        rotated: false,
-                    };
+                    let (access_rec, refresh_rec) = TokenRecord::first_of(g, family, now, &first);
                     let access = first.access.digest;
-                    tokens_t.insert(&access[..], codec::encode(&rec))?;
+                    tokens_t.insert(&access[..], codec::encode(&access_rec))?;
                     by_family.insert(family_token_key(&family, &access), &[][..])?;
-                    if let Some(r) = first.refresh {
-                        rec.kind = TokenKind::Refresh;
-                        rec.expires_at = r.expires_at;
+                    if let (Some(r), Some(rec)) = (first.refresh, refresh_rec) {
                         tokens_t.insert(&r.digest[..], codec::encode(&rec))?;
                         by_family.insert(family_token_key(&family, &r.digest), &access[..])?;
                     }
@@ -285,21 +265,11 @@ impl Sled {
                 rec.rotated = true;
                 tokens.insert(&old[..], codec::encode(&rec))?;
                 revoke_sibling_access(tokens, by_family, &family, old)?;
-                let mut next = TokenRecord {
-                    kind: TokenKind::Access,
-                    scope: scope.to_owned(),
-                    issued_at: now,
-                    expires_at: access.expires_at,
-                    rotated: false,
-                    ..rec.clone()
-                };
+                let (next, next_refresh) = rec.successors(scope, now, access, refresh);
                 tokens.insert(&access.digest[..], codec::encode(&next))?;
                 by_family.insert(family_token_key(&family, &access.digest), &[][..])?;
-                if let Some(r) = refresh {
-                    next.kind = TokenKind::Refresh;
-                    next.scope.clone_from(&rec.scope);
-                    next.expires_at = r.expires_at;
-                    tokens.insert(&r.digest[..], codec::encode(&next))?;
+                if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
+                    tokens.insert(&r.digest[..], codec::encode(&next_refresh))?;
                     by_family.insert(family_token_key(&family, &r.digest), &access.digest[..])?;
                 }
                 Ok(Rotated::Ok)
