@@ -676,6 +676,8 @@ fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
         assert!(s.healthy().await);
     });
     script("stop");
+}
+
 #[tokio::test]
 async fn providers_are_added_once_updated_and_removed_with_their_links() {
     let Some((_d, s)) = pg_store().await else {

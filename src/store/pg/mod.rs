@@ -9,6 +9,7 @@
 mod app;
 mod backup;
 mod conn;
+mod lifecycle;
 mod link;
 mod provider;
 mod schema;
@@ -16,7 +17,6 @@ mod session;
 mod small;
 mod sweep;
 mod token;
-mod unsupported;
 mod user;
 
 use std::path::{Path, PathBuf};
@@ -110,9 +110,3 @@ fn rec<R: codec::Record>(row: &Row, col: &str) -> Result<R> {
     codec::decode(row.try_get::<_, &[u8]>(col).map_err(Error::internal)?)
 }
 
-/// The error of a store method this backend does not have yet: logged with the method's name, a 503 to the
-/// caller (docs/postgres.md lists them).
-pub(super) fn unsupported(method: &str) -> Error {
-    tracing::error!(method, "{method} is not supported on PostgreSQL yet");
-    Error::Unavailable
-}

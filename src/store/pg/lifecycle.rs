@@ -1,12 +1,11 @@
-//! What the PostgreSQL backend does not have yet (docs/postgres.md lists it): the offline operations. Each says
-//! so by name instead of misbehaving.
+//! The store's lifecycle on PostgreSQL: what sled does on disk (flush, repair, close, size) is here either the
+//! pool's or nothing, since every use case is one committed transaction.
 
-use super::{unsupported, Pg};
-use crate::clock::Millis;
+use super::Pg;
 use crate::error::Result;
 
-/// Offline operations. A committed transaction is durable and atomic, so there is nothing to flush or repair;
-/// the sweep, the record check and the backup are `sweep.rs` and `backup.rs`.
+/// A committed transaction is durable and atomic, so there is nothing to flush or repair; the sweep, the record
+/// check and the backup are `sweep.rs` and `backup.rs`.
 impl Pg {
     /// Not measured yet (`pg_database_size` is a query, and this gauge is read synchronously).
     pub fn size_on_disk(&self) -> u64 {
