@@ -37,7 +37,8 @@ pub struct Announcements {
     pub lines: Vec<String>,
 }
 
-/// Creates the admin on an empty store. Returns the generated password when none was configured.
+/// Creates the admin on an empty store. Returns the generated password when none was configured. Of nodes that
+/// start together on one empty database, one creates it: the others' inserts find its username taken and adopt it.
 pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()> {
     if ctx.users.store.has_users().await? {
         return Ok(());
@@ -48,7 +49,7 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
     } else {
         (cfg.password.clone(), false)
     };
-    let admin = user::create(
+    let created = user::create(
         ctx.users,
         user::NewUser {
             username: cfg.username.clone(),
@@ -59,7 +60,15 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
             ..Default::default()
         },
     )
-    .await?;
+    .await;
+    let admin = match created {
+        Ok(admin) => admin,
+        Err(Error::Conflict { .. }) => {
+            tracing::info!("the admin user was created by another node");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     if generated {
         out.lines.push(format!(
             "created admin user {:?} with password {password} (shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)",

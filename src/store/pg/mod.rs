@@ -8,9 +8,11 @@
 
 mod app;
 mod conn;
+mod meta;
 mod schema;
 mod session;
 mod small;
+mod throttle;
 mod token;
 mod unsupported;
 mod user;
@@ -18,6 +20,8 @@ mod user;
 use std::path::{Path, PathBuf};
 
 use tokio_postgres::Row;
+
+pub use throttle::Attempt;
 
 use super::{codec, OpenError};
 use crate::error::{Error, Field, Result};

@@ -4,7 +4,10 @@
 use crate::store::OpenError;
 
 /// The migrations in order: version, SQL. Append only; never edit one that a release has applied.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_records.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_records.sql")),
+    (2, include_str!("migrations/0002_nodes.sql")),
+];
 
 /// The newest schema this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
