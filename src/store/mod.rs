@@ -294,7 +294,7 @@ impl Store {
     }
 
     /// The app of `client_id`, shared and cached by the backend (sled: a decoded-app cache that every app write invalidates): the lookup of every token, introspection and
-    /// revocation request.
+    /// revocation request. PostgreSQL keeps no cache: every node reads the row, so it sees another node's change at once.
     pub async fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
         match &*self.0 {
             Backend::Sled(b) => b.client_app(client_id),

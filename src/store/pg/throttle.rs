@@ -32,10 +32,10 @@ impl Pg {
         let counted = client
             .query_opt(
                 "INSERT INTO throttles AS t (throttle, key, window_start, ends_at, n)
-                 VALUES ($1, $2, $3, $3 + $4, 1)
+                 VALUES ($1, $2, $3::bigint, $3::bigint + $4::bigint, 1)
                  ON CONFLICT (throttle, key) DO UPDATE SET
                      window_start = CASE WHEN t.ends_at <= $3 THEN $3 ELSE t.window_start END,
-                     ends_at = CASE WHEN t.ends_at <= $3 THEN $3 + $4 ELSE t.ends_at END,
+                     ends_at = CASE WHEN t.ends_at <= $3 THEN $3 + $4::bigint ELSE t.ends_at END,
                      n = CASE WHEN t.ends_at <= $3 THEN 1 ELSE t.n + 1 END
                  WHERE t.ends_at <= $3 OR t.n < $5
                  RETURNING n",
