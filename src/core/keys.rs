@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use serde::de::DeserializeOwned;
 
-use crate::clock::Millis;
+use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::crypto::jose::{self, JoseError, Signer, SigningAlg, VerifyingKey};
 use crate::crypto::{sha256, Sealer};
@@ -171,7 +171,11 @@ pub async fn ensure(ctx: &Keys<'_>, now: Millis) -> Result<Changes> {
         // Another node deciding the same at once: only the first stores its key, the others adopt it.
         let seen: Vec<String> = of_alg().map(|s| s.key.kid.clone()).collect();
         let key = generate(ctx, alg, now, signs_from).await?;
-        if ctx.store.put_signing_key_unless_changed(&key, &seen).await? {
+        if ctx
+            .store
+            .put_signing_key_unless_changed(&key, &seen)
+            .await?
+        {
             log_created(&key);
             changes.created.push(key.kid);
         }
@@ -329,14 +333,16 @@ pub struct SharedKeyRing {
 }
 
 impl SharedKeyRing {
-    /// Runs [`ensure`] and builds the first ring (at start, before the server answers).
-    pub async fn start(ctx: &Keys<'_>, now: Millis) -> Result<Self> {
-        ensure(ctx, now).await?;
+    /// Runs [`ensure`] and builds the first ring (at start, before the server answers). The ring is built at the
+    /// time `ensure` ended, not began: a node that lost the race to give an algorithm its first key adopts the
+    /// winner's, which signs from the winner's start, later than this node's.
+    pub async fn start(ctx: &Keys<'_>, clock: &Clock) -> Result<Self> {
+        ensure(ctx, clock.now_ms()).await?;
         let ring = KeyRing::build(
             ctx.store.list_signing_keys().await?,
             ctx.sealer,
             ctx.policy,
-            now,
+            clock.now_ms(),
         )?;
         Ok(Self {
             ring: ArcSwap::from_pointee(ring),
