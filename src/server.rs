@@ -389,7 +389,7 @@ async fn start_keys(
         sealer,
         policy: &policy,
     };
-    match SharedKeyRing::start(&ctx, clock.now_ms()).await {
+    match SharedKeyRing::start(&ctx, clock).await {
         Ok(ring) => Ok(Arc::new(ring)),
         Err(crate::error::Error::Internal(cause)) => {
             Err(StartError::Setup(format!("signing keys: {cause}")))

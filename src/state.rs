@@ -12,7 +12,7 @@ use crate::core::connected::{Connected, RefreshLocks};
 use crate::core::keys::{Keys, SharedKeyRing};
 use crate::core::provider::Providers;
 use crate::core::session::{LoginTokens, SignIn};
-use crate::core::throttle::Throttle;
+use crate::core::throttle::{SharedThrottle, Throttle};
 use crate::core::two_factor::Factors;
 use crate::core::user::Users;
 use crate::crypto::{Hasher, Sealer, Verifier};
@@ -38,8 +38,8 @@ pub struct AppStateInner {
     pub clock: Clock,
     /// argon2 pool + the client-secret verification cache (README "Secrets").
     pub verifier: Arc<Verifier>,
-    /// Failed logins per user (id, or the lowercased name when unknown) and per IP.
-    pub login_user_throttle: Arc<Throttle>,
+    /// Failed logins per user (id, or the lowercased name when unknown; shared by every node) and per IP.
+    pub login_user_throttle: Arc<SharedThrottle>,
     pub login_ip_throttle: Arc<Throttle>,
     /// Failed client authentications at the OAuth endpoints per client id and source address, and per client id
     /// over all sources (`oauth::client_auth` says how a full window still lets the right secret through).
@@ -52,8 +52,9 @@ pub struct AppStateInner {
     pub dummy_hash: Arc<str>,
     /// Seals upstream secrets and TOTP seeds under the master key (docs/config.md, docs/endpoints.md#providers).
     pub sealer: Arc<Sealer>,
-    /// Wrong second-factor codes per user, so a stolen session cannot brute-force TOTP or the password.
-    pub two_factor_throttle: Arc<Throttle>,
+    /// Wrong second-factor codes per user, so a stolen session cannot brute-force TOTP or the password (shared by
+    /// every node).
+    pub two_factor_throttle: Arc<SharedThrottle>,
     /// The client for upstream providers (federated sign-in): pooled, with connect and request timeouts.
     pub http: reqwest::Client,
     /// The signing keys: `keys.load().signer(alg)` signs an ID token or JWT access token without a lock
@@ -93,11 +94,19 @@ impl AppState {
             .expect("argon2 pool is running");
         let window_ms = config.login.window_secs as i64 * 1000;
         Self(Arc::new(AppStateInner {
-            store,
-            login_user_throttle: Arc::new(Throttle::new(
+            login_user_throttle: Arc::new(SharedThrottle::new(
+                "login_user",
                 config.login.max_failures_per_user,
                 window_ms,
+                &store,
             )),
+            two_factor_throttle: Arc::new(SharedThrottle::new(
+                "two_factor",
+                crate::core::two_factor::MAX_FAILURES,
+                crate::core::two_factor::FAILURE_WINDOW_MS,
+                &store,
+            )),
+            store,
             login_ip_throttle: Arc::new(Throttle::new(config.login.max_failures_per_ip, window_ms)),
             client_throttle: Arc::new(Throttle::new(
                 config.tokens.client_failures_per_minute,
@@ -116,10 +125,6 @@ impl AppState {
             issuer: issuer.trim_end_matches('/').into(),
             dummy_hash: dummy_hash.into(),
             sealer,
-            two_factor_throttle: Arc::new(Throttle::new(
-                crate::core::two_factor::MAX_FAILURES,
-                crate::core::two_factor::FAILURE_WINDOW_MS,
-            )),
             http: http_client(),
             metadata: std::sync::OnceLock::new(),
             oidc_documents: dashmap::DashMap::new(),

@@ -37,7 +37,8 @@ pub struct Announcements {
     pub lines: Vec<String>,
 }
 
-/// Creates the admin on an empty store. Returns the generated password when none was configured.
+/// Creates the admin on an empty store. Returns the generated password when none was configured. Of nodes that
+/// start together on one empty database, one creates it: the others' inserts find its username taken and adopt it.
 pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()> {
     if ctx.users.store.has_users().await? {
         return Ok(());
@@ -48,7 +49,7 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
     } else {
         (cfg.password.clone(), false)
     };
-    let admin = user::create(
+    let created = user::create(
         ctx.users,
         user::NewUser {
             username: cfg.username.clone(),
@@ -59,7 +60,15 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
             ..Default::default()
         },
     )
-    .await?;
+    .await;
+    let admin = match created {
+        Ok(admin) => admin,
+        Err(Error::Conflict { .. }) => {
+            tracing::info!("the admin user was created by another node");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     if generated {
         out.lines.push(format!(
             "created admin user {:?} with password {password} (shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)",
@@ -75,9 +84,9 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
 /// Upserts `[[users]]` from the config: created when missing, password and roles refreshed when present.
 pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
     for d in &ctx.config.users {
-        match ctx.users.store.user_by_username(&d.username).await? {
+        let found = match ctx.users.store.user_by_username(&d.username).await? {
             None => {
-                user::create(
+                let created = user::create(
                     ctx.users,
                     user::NewUser {
                         username: d.username.clone(),
@@ -89,37 +98,53 @@ pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
                         ..Default::default()
                     },
                 )
+                .await;
+                adopt_on_conflict(created, ctx.users.store.user_by_username(&d.username)).await?
+            }
+            found => found,
+        };
+        if let Some(u) = found {
+            let hash = ctx.users.hasher.hash(d.password.clone()).await?;
+            let roles = if d.roles.is_empty() {
+                u.roles.clone()
+            } else {
+                d.roles
+                    .iter()
+                    .map(|r| crate::model::Role::parse(r))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let profile = declared_claims(d)
+                .as_ref()
+                .map(crate::model::user::Profile::parse)
+                .transpose()?;
+            ctx.users
+                .store
+                .update_user(&u.id, |u| {
+                    u.password_hash = Some(hash.clone());
+                    u.roles = roles.clone();
+                    if let Some(p) = &profile {
+                        u.profile = p.clone();
+                    }
+                    Ok(())
+                })
                 .await?;
-            }
-            Some(u) => {
-                let hash = ctx.users.hasher.hash(d.password.clone()).await?;
-                let roles = if d.roles.is_empty() {
-                    u.roles.clone()
-                } else {
-                    d.roles
-                        .iter()
-                        .map(|r| crate::model::Role::parse(r))
-                        .collect::<Result<Vec<_>>>()?
-                };
-                let profile = declared_claims(d)
-                    .as_ref()
-                    .map(crate::model::user::Profile::parse)
-                    .transpose()?;
-                ctx.users
-                    .store
-                    .update_user(&u.id, |u| {
-                        u.password_hash = Some(hash.clone());
-                        u.roles = roles.clone();
-                        if let Some(p) = &profile {
-                            u.profile = p.clone();
-                        }
-                        Ok(())
-                    })
-                    .await?;
-            }
         }
     }
     Ok(())
+}
+
+/// The outcome of creating a declared record: `None` when this call created it; when it conflicted, the record
+/// `find` reads, which another node starting at once created first and which the caller sets as declared, as a
+/// later start would (the conflict itself when there is none: a genuine clash, e.g. a taken email).
+async fn adopt_on_conflict<T, C>(
+    created: Result<C>,
+    find: impl std::future::Future<Output = Result<Option<T>>>,
+) -> Result<Option<T>> {
+    match created {
+        Ok(_) => Ok(None),
+        Err(e @ Error::Conflict { .. }) => find.await?.map(Some).ok_or(e),
+        Err(e) => Err(e),
+    }
 }
 
 /// A declared user's `claims`, `None` when it declares none.
@@ -157,23 +182,32 @@ pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
             },
         };
         let secret = Some(c.client_secret.clone()).filter(|s| !s.is_empty());
-        match ctx.users.store.app_by_client_id(&c.client_id).await? {
+        let found = match ctx.users.store.app_by_client_id(&c.client_id).await? {
             None => {
-                app::create_with_id(ctx.apps, input, owner, c.client_id.clone(), secret).await?;
+                let created = app::create_with_id(
+                    ctx.apps,
+                    input.clone(),
+                    owner,
+                    c.client_id.clone(),
+                    secret.clone(),
+                )
+                .await;
+                adopt_on_conflict(created, ctx.users.store.app_by_client_id(&c.client_id)).await?
             }
-            Some(existing) => {
-                app::update(ctx.apps, &existing.id, input).await?;
-                if let Some(s) = secret {
-                    let hash = ctx.users.hasher.hash(s).await?;
-                    ctx.apps
-                        .store
-                        .update_app(&existing.id, |a| {
-                            a.secret_hash = Some(hash.clone());
-                            Ok(())
-                        })
-                        .await?;
-                    ctx.apps.verifier.forget(&c.client_id);
-                }
+            found => found,
+        };
+        if let Some(existing) = found {
+            app::update(ctx.apps, &existing.id, input).await?;
+            if let Some(s) = secret {
+                let hash = ctx.users.hasher.hash(s).await?;
+                ctx.apps
+                    .store
+                    .update_app(&existing.id, |a| {
+                        a.secret_hash = Some(hash.clone());
+                        Ok(())
+                    })
+                    .await?;
+                ctx.apps.verifier.forget(&c.client_id);
             }
         }
     }

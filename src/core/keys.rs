@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use serde::de::DeserializeOwned;
 
-use crate::clock::Millis;
+use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::crypto::jose::{self, JoseError, Signer, SigningAlg, VerifyingKey};
 use crate::crypto::{sha256, Sealer};
@@ -155,7 +155,10 @@ pub async fn ensure(ctx: &Keys<'_>, now: Millis) -> Result<Changes> {
         changes.pruned.push(status.key.kid.clone());
     }
     for &alg in &ctx.policy.algs {
-        let of_alg = || all.iter().filter(move |s| s.key.alg == alg);
+        let of_alg = || {
+            all.iter()
+                .filter(move |s| s.key.alg == alg && s.state != KeyState::Retired)
+        };
         let signing = of_alg().find(|s| s.state == KeyState::Signing);
         let scheduled = of_alg().any(|s| s.state == KeyState::Next);
         let signs_from = match (signing, ctx.policy.rotate_after_ms) {
@@ -165,9 +168,17 @@ pub async fn ensure(ctx: &Keys<'_>, now: Millis) -> Result<Changes> {
             }
             _ => continue,
         };
-        changes
-            .created
-            .push(create(ctx, alg, now, signs_from).await?.kid);
+        // Another node deciding the same at once: only the first stores its key, the others adopt it.
+        let seen: Vec<String> = of_alg().map(|s| s.key.kid.clone()).collect();
+        let key = generate(ctx, alg, now, signs_from).await?;
+        if ctx
+            .store
+            .put_signing_key_unless_changed(&key, &seen)
+            .await?
+        {
+            log_created(&key);
+            changes.created.push(key.kid);
+        }
     }
     Ok(changes)
 }
@@ -195,11 +206,14 @@ pub async fn rotate(
     } else {
         now + ctx.policy.publish_ahead_ms
     };
-    create(ctx, alg, now, signs_from).await
+    let key = generate(ctx, alg, now, signs_from).await?;
+    ctx.store.put_signing_key(&key).await?;
+    log_created(&key);
+    Ok(key)
 }
 
-/// Generates a key (off the async workers: RSA generation is slow), seals its private part and stores it.
-async fn create(
+/// Generates a key (off the async workers: RSA generation is slow) and seals its private part.
+async fn generate(
     ctx: &Keys<'_>,
     alg: SigningAlg,
     now: Millis,
@@ -218,9 +232,11 @@ async fn create(
         created_at: now,
         signs_from,
     };
-    ctx.store.put_signing_key(&key).await?;
-    tracing::info!(kid = %key.kid, alg = alg.as_str(), signs_from = key.signs_from, "signing key created");
     Ok(key)
+}
+
+fn log_created(key: &SigningKey) {
+    tracing::info!(kid = %key.kid, alg = key.alg.as_str(), signs_from = key.signs_from, "signing key created");
 }
 
 /// The keys as requests use them at one instant: the signer per algorithm, every published key for
@@ -317,14 +333,16 @@ pub struct SharedKeyRing {
 }
 
 impl SharedKeyRing {
-    /// Runs [`ensure`] and builds the first ring (at start, before the server answers).
-    pub async fn start(ctx: &Keys<'_>, now: Millis) -> Result<Self> {
-        ensure(ctx, now).await?;
+    /// Runs [`ensure`] and builds the first ring (at start, before the server answers). The ring is built at the
+    /// time `ensure` ended, not began: a node that lost the race to give an algorithm its first key adopts the
+    /// winner's, which signs from the winner's start, later than this node's.
+    pub async fn start(ctx: &Keys<'_>, clock: &Clock) -> Result<Self> {
+        ensure(ctx, clock.now_ms()).await?;
         let ring = KeyRing::build(
             ctx.store.list_signing_keys().await?,
             ctx.sealer,
             ctx.policy,
-            now,
+            clock.now_ms(),
         )?;
         Ok(Self {
             ring: ArcSwap::from_pointee(ring),

@@ -251,21 +251,38 @@ pub fn key_check_opens(sealed: &[u8], sealer: &Sealer) -> bool {
     sealer.open(sealed, KEY_CHECK.as_bytes()).is_some()
 }
 
-/// Refuses to start with a master key other than the one the data dir's secrets were sealed with (they would all
-/// fail to open later, one request at a time); records a check value on first start.
+/// Refuses to start with a master key other than the one the store's secrets were sealed with (they would all
+/// fail to open later, one request at a time); records a check value on first start, if absent, so of nodes
+/// starting together on one empty database with different keys only the first one's is recorded.
 pub async fn check_master_key(store: &Store, sealer: &Sealer) -> Result<(), String> {
-    match store.meta_get(KEY_CHECK).await.map_err(|e| e.to_string())? {
-        Some(sealed) if key_check_opens(&sealed, sealer) => Ok(()),
-        Some(_) => Err(format!(
-            "the master key does not match the one the secrets in {} were sealed with: set LATCHKEY_MASTER_KEY \
-             (or master_key) to that key, or put its master.key file back",
-            store.dir().display()
-        )),
-        None => store
-            .meta_put(KEY_CHECK, &sealer.seal(b"latchkey", KEY_CHECK.as_bytes()))
+    let sealed = match store.meta_get(KEY_CHECK).await.map_err(|e| e.to_string())? {
+        Some(sealed) => sealed,
+        None => match store
+            .meta_put_if_absent(KEY_CHECK, &sealer.seal(b"latchkey", KEY_CHECK.as_bytes()))
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())?
+        {
+            None => return Ok(()),
+            Some(theirs) => theirs,
+        },
+    };
+    if key_check_opens(&sealed, sealer) {
+        return Ok(());
     }
+    let sealed_in = if store.is_postgres() {
+        "the PostgreSQL store ([store] url)".to_owned()
+    } else {
+        store.dir().display().to_string()
+    };
+    Err(format!(
+        "the master key does not match the one the secrets in {sealed_in} were sealed with: set \
+         LATCHKEY_MASTER_KEY (or master_key) to that key{}",
+        if store.is_postgres() {
+            " on every node"
+        } else {
+            ", or put its master.key file back"
+        }
+    ))
 }
 
 #[cfg(test)]

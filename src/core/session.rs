@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::throttle::Throttle;
+use super::throttle::{SharedThrottle, Throttle};
 use crate::clock::Clock;
 use crate::crypto::{self, ct_eq, Hasher};
 use crate::error::{Error, Result};
@@ -18,7 +18,8 @@ pub struct SignIn<'a> {
     pub store: &'a Store,
     pub clock: &'a Clock,
     pub hasher: &'a Hasher,
-    pub user_throttle: &'a Throttle,
+    /// Shared by every node (counted in the database on PostgreSQL); per IP stays per node.
+    pub user_throttle: &'a SharedThrottle,
     pub ip_throttle: &'a Throttle,
     /// A real argon2 hash of a random secret, verified against when a name is unknown so that the answer takes as
     /// long as for a known user (no user enumeration by timing).
@@ -54,7 +55,7 @@ pub async fn check_password(
         .map_or_else(|| ident.to_lowercase(), |u| u.id.clone());
     let ip_key = ip.to_string();
     ctx.ip_throttle.reserve(&ip_key, now)?;
-    if let Err(e) = ctx.user_throttle.reserve(&user_key, now) {
+    if let Err(e) = ctx.user_throttle.reserve(&user_key, now).await {
         ctx.ip_throttle.give_back(&ip_key);
         return Err(e);
     }
@@ -65,13 +66,13 @@ pub async fn check_password(
     let ok = ctx.hasher.verify(password.to_owned(), phc).await;
     match (user, ok) {
         (Some(u), Ok(true)) if u.password_hash.is_some() && u.active => {
-            ctx.user_throttle.reset(&user_key);
+            ctx.user_throttle.reset(&user_key).await;
             ctx.ip_throttle.give_back(&ip_key);
             Ok(u)
         }
         (_, Err(e)) => {
             // Not checked (e.g. the argon2 queue is full): the attempt does not count.
-            ctx.user_throttle.give_back(&user_key);
+            ctx.user_throttle.give_back(&user_key).await;
             ctx.ip_throttle.give_back(&ip_key);
             Err(e.into())
         }

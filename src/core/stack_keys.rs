@@ -73,15 +73,22 @@ pub async fn key_matches(
     Ok(ct_eq(&sha256(presented.as_bytes()), &want))
 }
 
-/// Generates what the config leaves unset and is not stored yet; returns the lines to print once.
+/// Generates what the config leaves unset and is not stored yet; returns the lines to print once. Each value is
+/// stored only if absent, so of nodes starting together on one database the first one's is kept and printed, and
+/// the others adopt it.
 pub async fn ensure(store: &Store, cfg: &StackConfig) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     if cfg.project_id.is_empty() && store.meta_get(PROJECT_ID).await?.is_none() {
         let id = uuid_v4();
-        store.meta_put(PROJECT_ID, id.as_bytes()).await?;
-        lines.push(format!(
-            "stack: project id {id} (set LATCHKEY_STACK_PROJECT_ID to choose it)"
-        ));
+        if store
+            .meta_put_if_absent(PROJECT_ID, id.as_bytes())
+            .await?
+            .is_none()
+        {
+            lines.push(format!(
+                "stack: project id {id} (set LATCHKEY_STACK_PROJECT_ID to choose it)"
+            ));
+        }
     }
     for (key, label, env) in [
         (
@@ -97,12 +104,15 @@ pub async fn ensure(store: &Store, cfg: &StackConfig) -> Result<Vec<String>> {
     ] {
         if key.configured(cfg).is_empty() && store.meta_get(key.meta_key()).await?.is_none() {
             let secret = random_token();
-            store
-                .meta_put(key.meta_key(), &sha256(secret.as_bytes()))
-                .await?;
-            lines.push(format!(
-                "stack: {label} {secret} (shown once; set {env} to choose it)"
-            ));
+            let stored = store
+                .meta_put_if_absent(key.meta_key(), &sha256(secret.as_bytes()))
+                .await?
+                .is_none();
+            if stored {
+                lines.push(format!(
+                    "stack: {label} {secret} (shown once; set {env} to choose it)"
+                ));
+            }
         }
     }
     Ok(lines)

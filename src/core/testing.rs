@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::app::Apps;
 use super::provider::{self, Providers};
 use super::session::{LoginTokens, SignIn};
-use super::throttle::Throttle;
+use super::throttle::{SharedThrottle, Throttle};
 use super::two_factor::Factors;
 use super::user::{self, NewUser, Users};
 use crate::clock::Clock;
@@ -29,7 +29,8 @@ pub struct World {
     pub verifier: Verifier,
     pub sealer: Sealer,
     pub login_throttle: Throttle,
-    pub two_factor_throttle: Throttle,
+    pub login_user_throttle: SharedThrottle,
+    pub two_factor_throttle: SharedThrottle,
     pub dummy_hash: String,
 }
 
@@ -38,6 +39,8 @@ impl World {
         let (dir, store) = crate::store::testing::temp_store();
         let hasher = Arc::new(Hasher::new(FAST, 1, 16));
         let dummy_hash = hasher.hash("dummy".into()).await.unwrap();
+        let login_user_throttle = SharedThrottle::new("login_user", 5, 60_000, &store);
+        let two_factor_throttle = SharedThrottle::new("two_factor", 5, 60_000, &store);
         World {
             _dir: dir,
             store,
@@ -45,7 +48,8 @@ impl World {
             verifier: Verifier::new(hasher),
             sealer: Sealer::new([7; 32]),
             login_throttle: Throttle::new(5, 60_000),
-            two_factor_throttle: Throttle::new(5, 60_000),
+            login_user_throttle,
+            two_factor_throttle,
             dummy_hash,
         }
     }
@@ -72,7 +76,7 @@ impl World {
             store: &self.store,
             clock: &self.clock,
             hasher: self.verifier.hasher(),
-            user_throttle: &self.login_throttle,
+            user_throttle: &self.login_user_throttle,
             ip_throttle: &self.login_throttle,
             dummy_hash: &self.dummy_hash,
         }

@@ -1,9 +1,10 @@
 //! Fixed-window attempt counters (logins per user and per IP, second-factor codes per user, client authentications
-//! per client and source). Sharded map, no global lock.
+//! per client and source). [`Throttle`] counts in this process: a sharded map, no global lock. [`SharedThrottle`]
+//! counts where every node sees it: in the database on PostgreSQL, in the map on sled (one process).
 //!
 //! An attempt is *reserved* (counted) before it is checked and given back when it succeeds, so N simultaneous
-//! attempts take N places: at most `limit` of them are ever checked, however many arrive at once. A full window
-//! refuses the attempt before any check.
+//! attempts take N places: at most `limit` of them are ever checked, however many arrive at once (on any number of
+//! nodes, for a shared throttle). A full window refuses the attempt before any check.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -11,6 +12,7 @@ use dashmap::DashMap;
 
 use crate::clock::Millis;
 use crate::error::Error;
+use crate::store::{Store, ThrottleAttempt};
 
 pub struct Throttle {
     /// Keyed by the SHA-256 of the caller's key: keys are caller-chosen (a username or `client_id` can be as long
@@ -47,13 +49,7 @@ impl Throttle {
             *w = (now, 0);
         }
         if w.1 >= self.limit {
-            let reset = w.0 + self.window_ms;
-            return Err(Error::RateLimited {
-                limit: self.limit,
-                remaining: 0,
-                reset_at_ms: reset,
-                retry_after_ms: reset - now,
-            });
+            return Err(full(self.limit, w.0 + self.window_ms, now));
         }
         w.1 += 1;
         Ok(self.limit - w.1)
@@ -75,18 +71,100 @@ impl Throttle {
 
     /// Drops ended windows when a window has passed since the last sweep; of racing callers one sweeps.
     fn sweep_if_due(&self, now: Millis) {
-        let last = self.swept_at.load(Ordering::Relaxed);
-        if now < last.saturating_add(self.window_ms)
-            || self
-                .swept_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
+        if !self.sweep_due(now) {
             return;
         }
         let window_ms = self.window_ms;
         self.windows
             .retain(|_, (start, _)| now < *start + window_ms);
+    }
+
+    /// Whether a window has passed since the last sweep; true for one of racing callers, which then sweeps.
+    fn sweep_due(&self, now: Millis) -> bool {
+        let last = self.swept_at.load(Ordering::Relaxed);
+        now >= last.saturating_add(self.window_ms)
+            && self
+                .swept_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// The refusal of a full window that ends at `reset`.
+fn full(limit: u32, reset: Millis, now: Millis) -> Error {
+    Error::RateLimited {
+        limit,
+        remaining: 0,
+        reset_at_ms: reset,
+        retry_after_ms: reset - now,
+    }
+}
+
+/// A throttle every node counts in: its windows are rows in the store when the store is shared (PostgreSQL), so N
+/// nodes together admit at most `limit` attempts per window; on sled, whose one process is the only node, they
+/// are [`Throttle`]'s map. For the limits an attacker would spread over nodes: per user (sign-in, second factor).
+pub struct SharedThrottle {
+    local: Throttle,
+    /// The shared store and this throttle's name in it; `None` on sled.
+    shared: Option<(Store, &'static str)>,
+}
+
+impl SharedThrottle {
+    /// A throttle named `name` (its rows' key in the store, so one name per throttle).
+    pub fn new(name: &'static str, limit: u32, window_ms: Millis, store: &Store) -> Self {
+        Self {
+            local: Throttle::new(limit, window_ms),
+            shared: store.is_postgres().then(|| (store.clone(), name)),
+        }
+    }
+
+    /// [`Throttle::reserve`], counted in the store when it is shared; a store that cannot count is an error
+    /// (`Unavailable`), never an admitted attempt.
+    pub async fn reserve(&self, key: &str, now: Millis) -> Result<u32, Error> {
+        let Some((store, name)) = &self.shared else {
+            return self.local.reserve(key, now);
+        };
+        let (limit, window_ms) = (self.local.limit, self.local.window_ms);
+        if limit == 0 {
+            return Err(full(0, now + window_ms, now));
+        }
+        if self.local.sweep_due(now) {
+            if let Err(e) = store.throttle_sweep(name, now).await {
+                tracing::warn!(error = %e, throttle = name, "ended throttle windows not dropped");
+            }
+        }
+        match store
+            .throttle_reserve(name, &digest(key), limit, window_ms, now)
+            .await?
+        {
+            ThrottleAttempt::Counted { count } => Ok(limit.saturating_sub(count)),
+            ThrottleAttempt::Full { start } => Err(full(limit, start + window_ms, now)),
+        }
+    }
+
+    /// [`Throttle::give_back`]. A give-back the store cannot take is logged: it costs one place until the window
+    /// ends, never an extra attempt.
+    pub async fn give_back(&self, key: &str) {
+        match &self.shared {
+            None => self.local.give_back(key),
+            Some((store, name)) => {
+                if let Err(e) = store.throttle_give_back(name, &digest(key)).await {
+                    tracing::warn!(error = %e, throttle = *name, "throttle place not given back");
+                }
+            }
+        }
+    }
+
+    /// [`Throttle::reset`]; a reset the store cannot take is logged (the window keeps its count).
+    pub async fn reset(&self, key: &str) {
+        match &self.shared {
+            None => self.local.reset(key),
+            Some((store, name)) => {
+                if let Err(e) = store.throttle_reset(name, &digest(key)).await {
+                    tracing::warn!(error = %e, throttle = *name, "throttle window not reset");
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use totp_rs::{Algorithm, TOTP};
 
-use super::throttle::Throttle;
+use super::throttle::SharedThrottle;
 use crate::clock::Clock;
 use crate::crypto::{self, ct_eq, sha256, sha256_hex, Hasher, Sealer};
 use crate::error::{Entity, Error, Result, Rule};
@@ -22,7 +22,7 @@ pub struct Factors<'a> {
     pub clock: &'a Clock,
     pub hasher: &'a Hasher,
     pub sealer: &'a Sealer,
-    pub throttle: &'a Throttle,
+    pub throttle: &'a SharedThrottle,
     /// `two_factor.enforce_password_fallback` as resolved by the config.
     pub password_fallback: bool,
 }
@@ -179,19 +179,19 @@ async fn throttled(
     verify: impl std::future::Future<Output = Result<bool>>,
 ) -> Result<(), Failure> {
     let throttle = ctx.throttle;
-    let Ok(left) = throttle.reserve(&user.id, ctx.clock.now_ms()) else {
+    let Ok(left) = throttle.reserve(&user.id, ctx.clock.now_ms()).await else {
         return Err(Failure::MaxAttempts(method));
     };
     match verify.await {
         Ok(true) => {
-            throttle.reset(&user.id);
+            throttle.reset(&user.id).await;
             Ok(())
         }
         // RC says `totp-max-attempts` on the wrong code that uses up the window.
         Ok(false) if left == 0 => Err(Failure::MaxAttempts(method)),
         Ok(false) => Err(Failure::Invalid(method)),
         Err(e) => {
-            throttle.give_back(&user.id);
+            throttle.give_back(&user.id).await;
             Err(e.into())
         }
     }

@@ -340,7 +340,10 @@ struct CacheEntry {
 ///
 /// A changed phc (secret regenerated) misses automatically; [`Verifier::forget`] drops an
 /// entry when an app is deleted or deactivated. Only successes are cached, so guessing cannot
-/// grow the map.
+/// grow the map. Because an entry only answers for the phc it was made against, it needs no
+/// cross-node invalidation: with several nodes on PostgreSQL each request's phc is read from
+/// the database, so a secret regenerated on another node misses here at once and the old
+/// secret goes to argon2, which refuses it.
 pub struct Verifier {
     hasher: Arc<Hasher>,
     process_key: [u8; 32],

@@ -38,6 +38,7 @@ use token::{Digest, FirstTokens, NewToken};
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub use self::sled::bench_support::BenchRecords;
+pub use pg::Attempt as ThrottleAttempt;
 pub use session::LoginToken;
 pub use token::{
     CodeRecord, FamilyId, FamilyRecord, GrantRecord, Lineage, Redeemed, Rotated, Subject,
@@ -341,7 +342,7 @@ impl Store {
     }
 
     /// The app of `client_id`, shared and cached by the backend (sled: a decoded-app cache that every app write invalidates): the lookup of every token, introspection and
-    /// revocation request.
+    /// revocation request. PostgreSQL keeps no cache: every node reads the row, so it sees another node's change at once.
     pub async fn client_app(&self, client_id: &str) -> Result<Option<Arc<App>>> {
         match &*self.0 {
             Backend::Sled(b) => b.client_app(client_id),
@@ -836,6 +837,73 @@ impl Store {
         }
     }
 
+    /// Stores `value` under `key` unless one is there: `None` when this call stored it, else the value found
+    /// (nodes starting together adopt the first one's).
+    pub async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> Result<Option<Vec<u8>>> {
+        match &*self.0 {
+            Backend::Sled(b) => b.meta_put_if_absent(key, value).await,
+            Backend::Postgres(b) => b.meta_put_if_absent(key, value).await,
+        }
+    }
+
+    /// Stores a new signing key unless the kids of its algorithm are no longer `seen` (another node gave it a key
+    /// meanwhile); whether it stored it. sled has one process, whose key ensuring runs one at a time.
+    pub async fn put_signing_key_unless_changed(
+        &self,
+        key: &SigningKey,
+        seen: &[String],
+    ) -> Result<bool> {
+        match &*self.0 {
+            Backend::Sled(b) => b.put_signing_key(key).await.map(|()| true),
+            Backend::Postgres(b) => b.put_signing_key_unless_changed(key, seen).await,
+        }
+    }
+
+    // Shared throttles: counted in the database on PostgreSQL; sled's one process counts in memory
+    // (`core::throttle::SharedThrottle` never calls these on sled).
+
+    /// Counts one attempt in `throttle`'s window for `key` unless it holds `limit` already.
+    pub async fn throttle_reserve(
+        &self,
+        throttle: &str,
+        key: &[u8; 32],
+        limit: u32,
+        window_ms: Millis,
+        now: Millis,
+    ) -> Result<ThrottleAttempt> {
+        match &*self.0 {
+            Backend::Sled(_) => Err(in_process_throttle()),
+            Backend::Postgres(b) => {
+                b.throttle_reserve(throttle, key, limit, window_ms, now)
+                    .await
+            }
+        }
+    }
+
+    /// Gives one counted attempt back.
+    pub async fn throttle_give_back(&self, throttle: &str, key: &[u8; 32]) -> Result<()> {
+        match &*self.0 {
+            Backend::Sled(_) => Err(in_process_throttle()),
+            Backend::Postgres(b) => b.throttle_give_back(throttle, key).await,
+        }
+    }
+
+    /// Forgets `key`'s window.
+    pub async fn throttle_reset(&self, throttle: &str, key: &[u8; 32]) -> Result<()> {
+        match &*self.0 {
+            Backend::Sled(_) => Err(in_process_throttle()),
+            Backend::Postgres(b) => b.throttle_reset(throttle, key).await,
+        }
+    }
+
+    /// Drops `throttle`'s windows that ended by `now`.
+    pub async fn throttle_sweep(&self, throttle: &str, now: Millis) -> Result<u64> {
+        match &*self.0 {
+            Backend::Sled(_) => Err(in_process_throttle()),
+            Backend::Postgres(b) => b.throttle_sweep(throttle, now).await,
+        }
+    }
+
     /// Waits (up to `timeout`) until this is the last handle to the store, so dropping it releases the data-dir
     /// lock; connection tasks finishing a graceful shutdown may still hold clones for a moment.
     pub async fn wait_last_handle(&self, timeout: std::time::Duration) -> bool {
@@ -848,6 +916,11 @@ impl Store {
         }
         true
     }
+}
+
+/// A shared throttle used on sled, whose one process counts in memory.
+fn in_process_throttle() -> crate::error::Error {
+    crate::error::Error::internal("sled counts throttles in process")
 }
 
 /// Removes expired records every `every` until the returned handle is aborted (or the runtime stops), so the

@@ -15,6 +15,7 @@ mod federation;
 mod hostile;
 mod links;
 mod locoia;
+mod multinode;
 mod oauth_flow;
 mod oidc_authorize;
 mod oidc_claims;

@@ -11,17 +11,21 @@ mod backup;
 mod conn;
 mod lifecycle;
 mod link;
+mod meta;
 mod provider;
 mod schema;
 mod session;
 mod small;
 mod sweep;
+mod throttle;
 mod token;
 mod user;
 
 use std::path::{Path, PathBuf};
 
 use tokio_postgres::Row;
+
+pub use throttle::Attempt;
 
 use super::{codec, OpenError};
 use crate::error::{Error, Field, Result};

@@ -7,6 +7,7 @@ use crate::store::OpenError;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_records.sql")),
     (2, include_str!("migrations/0002_links.sql")),
+    (3, include_str!("migrations/0003_nodes.sql")),
 ];
 
 /// The newest schema this binary knows.

@@ -185,6 +185,24 @@ impl Sled {
         self.durable().await
     }
 
+    /// Stores `value` under `key` unless one is there (one compare-and-swap): `None` when stored, else the
+    /// value found.
+    pub async fn meta_put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> crate::error::Result<Option<Vec<u8>>> {
+        let found = self
+            .t
+            .meta
+            .compare_and_swap(key, None as Option<&[u8]>, Some(value))
+            .map_err(db_err)?;
+        match found {
+            Ok(()) => self.durable().await.map(|()| None),
+            Err(cas) => Ok(cas.current.map(|v| v.to_vec())),
+        }
+    }
+
     /// Stops the flusher after a final flush. Further writes are not durable.
     pub fn close(&self) -> crate::error::Result<()> {
         self.flusher.stop();

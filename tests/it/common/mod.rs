@@ -2,6 +2,7 @@
 //! `TestServer` starts one in-process; `binary` runs the real `latchkey` executable.
 
 pub mod binary;
+pub mod nodes;
 pub mod steps;
 mod test_server;
 pub mod upstream;
