@@ -258,7 +258,9 @@ impl Store {
     pub fn bulk_load_for_bench(&self, r: &BenchRecords<'_>) -> Result<()> {
         match &*self.0 {
             Backend::Sled(b) => b.bulk_load_for_bench(r),
-            Backend::Postgres(_) => Err(pg::unsupported("bulk_load_for_bench")),
+            Backend::Postgres(_) => Err(crate::error::Error::internal(
+                "the lookup bench's bulk loader is sled's (load PostgreSQL over HTTP)",
+            )),
         }
     }
 

@@ -113,4 +113,3 @@ fn is_fk_violation(e: &tokio_postgres::Error) -> bool {
 fn rec<R: codec::Record>(row: &Row, col: &str) -> Result<R> {
     codec::decode(row.try_get::<_, &[u8]>(col).map_err(Error::internal)?)
 }
-
