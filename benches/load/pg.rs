@@ -1,0 +1,150 @@
+//! PostgreSQL rows (`LOAD_STORE_URL=postgres://…`): a fresh database per run for the nodes, and `pgbench` inserting
+//! one row per transaction into it at the same connection count, the database's own ceiling on this machine.
+
+use std::path::Path;
+use std::process::Command;
+
+use hdrhistogram::Histogram;
+
+/// A database created for one run and dropped after it, so every run starts from an empty store.
+pub struct Database {
+    admin_url: String,
+    name: String,
+    /// The URL the nodes and pgbench use.
+    pub url: String,
+}
+
+impl Database {
+    /// Creates `latchkey_load_<pid>` on the server of `url` (whose database must exist and allow CREATE DATABASE).
+    pub async fn create(url: &str) -> Result<Self, String> {
+        let name = format!("latchkey_load_{}", std::process::id());
+        execute(url, &format!("DROP DATABASE IF EXISTS {name}")).await?;
+        execute(url, &format!("CREATE DATABASE {name}")).await?;
+        let mut db_url = url::Url::parse(url).map_err(|e| format!("LOAD_STORE_URL: {e}"))?;
+        db_url.set_path(&format!("/{name}"));
+        Ok(Self {
+            admin_url: url.to_owned(),
+            name,
+            url: db_url.into(),
+        })
+    }
+
+    /// Drops the database (after the nodes stopped; `FORCE` ends any connection left).
+    pub async fn drop_now(&self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = execute(&self.admin_url, &sql).await {
+            eprintln!("load: could not drop database {}: {e}", self.name);
+        }
+    }
+}
+
+async fn execute(url: &str, sql: &str) -> Result<(), String> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("connect to LOAD_STORE_URL: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let res = client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| format!("{sql}: {e}"));
+    drop(client);
+    let _ = conn.await;
+    res
+}
+
+/// The table pgbench inserts into: the shape of Latchkey's `tokens` row for a client_credentials token (a 32-byte
+/// digest key, the client id, an expiry, a ~200-byte record).
+const TABLE: &str =
+    "CREATE TABLE load_pgbench (digest bytea PRIMARY KEY, client_id text COLLATE \"C\" NOT NULL, \
+                     expires_at bigint NOT NULL, rec bytea NOT NULL)";
+/// One INSERT per transaction (pgbench autocommits each statement), a fresh random key each time.
+const SCRIPT: &str = "INSERT INTO load_pgbench VALUES (sha256(random()::text::bytea), 'load-bench', \
+                      extract(epoch from now())::bigint + 3600, convert_to(repeat('x', 200), 'UTF8'));\n";
+
+/// What pgbench measured: transactions per second and per-transaction latencies (from its `--log`).
+pub struct Pgbench {
+    pub tps: f64,
+    pub hist: Histogram<u64>,
+}
+
+/// Runs `pgbench` (if it is on PATH) with `conns` clients for `secs` against `db`; `Ok(None)` without pgbench.
+pub async fn pgbench(
+    db: &Database,
+    conns: usize,
+    secs: u64,
+    threads: usize,
+) -> Result<Option<Pgbench>, String> {
+    if Command::new("pgbench").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    execute(&db.url, TABLE).await?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let script = dir.path().join("insert.sql");
+    std::fs::write(&script, SCRIPT).map_err(|e| e.to_string())?;
+    let (url, dir_path) = (db.url.clone(), dir.path().to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("pgbench")
+            .args(["--no-vacuum", "--log", "--log-prefix"])
+            .arg(dir_path.join("tx"))
+            .arg("--file")
+            .arg(&script)
+            .args(["--client", &conns.to_string()])
+            .args(["--jobs", &threads.min(conns).to_string()])
+            .args(["--time", &secs.to_string()])
+            .arg(&url)
+            .output()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("pgbench: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "pgbench failed ({}): {}{}",
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let tps = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no `tps = ` line in pgbench's output: {stdout}"))?;
+    Ok(Some(Pgbench {
+        tps,
+        hist: latencies(dir.path())?,
+    }))
+}
+
+/// Merges pgbench's per-transaction logs (`client transaction latency_us script epoch epoch_us` per line).
+fn latencies(dir: &Path) -> Result<Histogram<u64>, String> {
+    let mut hist = super::new_hist();
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tx"))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        for us in text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        {
+            hist.record(us.clamp(1, super::HIST_MAX_US))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(hist)
+}
+
+/// A random master key for the nodes of one run: nodes sharing a database must share it.
+pub fn master_key() -> String {
+    use base64::Engine;
+    use rand_core::RngCore;
+    let mut key = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut key);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
