@@ -139,6 +139,10 @@ async fn bench(cfg: &Config) -> Result<bool, String> {
         env.push(("LATCHKEY_STORE_URL", db.url.clone()));
         env.push(("LATCHKEY_MASTER_KEY", pg::master_key()));
     }
+    let postmaster = match &db {
+        Some(db) => db.postmaster().await,
+        None => None,
+    };
     let node1 = Server::start(&bin, &env);
     let node2 = (db.is_some() && cfg.wants("token-2nodes")).then(|| Server::start(&bin, &env));
     let other = cfg
@@ -150,6 +154,7 @@ async fn bench(cfg: &Config) -> Result<bool, String> {
         node1: &node1,
         node2: node2.as_ref(),
         other: other.as_ref(),
+        postmaster,
     };
     let run = run(cfg, &servers).await;
     // Stop the servers before printing so their exit is part of the run, and the table is the last thing printed.
@@ -160,7 +165,7 @@ async fn bench(cfg: &Config) -> Result<bool, String> {
                 "load: pgbench, one INSERT per transaction, {} s at {} clients",
                 cfg.secs, cfg.conns
             );
-            pg::pgbench(db, cfg.conns, cfg.secs, cfg.cores).await
+            pg::pgbench(db, cfg.conns, cfg.secs, cfg.cores, postmaster).await
         }
         _ => Ok(None),
     };
@@ -172,6 +177,9 @@ async fn bench(cfg: &Config) -> Result<bool, String> {
     let backend = if db.is_some() { "postgres" } else { "sled" };
     let mut rows: Vec<Figures> = outcomes.iter().map(Outcome::figures).collect();
     if let Some(p) = &pgbench {
+        if let Some(us) = p.db_us_per_tx {
+            println!("pgbench: PostgreSQL spent {us:.0} µs of CPU per insert");
+        }
         rows.push(Figures {
             label: format!("pgbench: 1 INSERT per transaction, {} clients", cfg.conns),
             rps: p.tps,
@@ -399,6 +407,8 @@ struct Servers<'a> {
     node1: &'a Server,
     node2: Option<&'a Server>,
     other: Option<&'a Server>,
+    /// PostgreSQL's postmaster when it runs on this machine: its processes' CPU is reported apart.
+    postmaster: Option<u32>,
 }
 
 /// Where a connection sends its requests.
@@ -568,7 +578,7 @@ async fn run(cfg: &Config, servers: &Servers<'_>) -> Result<Vec<Outcome>, String
             WARMUP.as_secs(),
             cfg.conns
         );
-        out.push(drive(targets, pids, Arc::new(s), cfg).await);
+        out.push(drive(targets, pids, servers.postmaster, Arc::new(s), cfg).await);
     }
     Ok(out)
 }
@@ -1137,7 +1147,13 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
 /// Runs `conns` connection tasks for warm-up + `secs`, connection `i` to `targets[i % n]`, then merges their
 /// results. `pids` are the servers' processes (CPU, RSS and `/metrics` summed over them); empty for a server that
 /// is not ours.
-async fn drive(targets: &[Target], pids: &[u32], s: Arc<Scenario>, cfg: &Config) -> Outcome {
+async fn drive(
+    targets: &[Target],
+    pids: &[u32],
+    postmaster: Option<u32>,
+    s: Arc<Scenario>,
+    cfg: &Config,
+) -> Outcome {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let end = measure_from + Duration::from_secs(cfg.secs);
@@ -1150,10 +1166,10 @@ async fn drive(targets: &[Target], pids: &[u32], s: Arc<Scenario>, cfg: &Config)
         .collect();
     let ours = if pids.is_empty() { &[][..] } else { targets };
     tokio::time::sleep_until(measure_from.into()).await;
-    let before = CpuSample::take(pids);
+    let before = CpuSample::take(pids, postmaster);
     let flushes_before = metric_sum(ours, "latchkey_store_flushes_total").await;
     tokio::time::sleep_until(end.into()).await;
-    let after = CpuSample::take(pids);
+    let after = CpuSample::take(pids, postmaster);
     let flushes_after = metric_sum(ours, "latchkey_store_flushes_total").await;
     let mut hist = new_hist();
     let mut ok = 0;
@@ -1243,6 +1259,8 @@ const TICKS_PER_SEC: f64 = 100.0;
 struct CpuSample {
     server: u64,
     generator: u64,
+    /// PostgreSQL's processes, when it runs on this machine (part of the system under test, not "others").
+    database: Option<u64>,
     machine_busy: u64,
     machine_total: u64,
 }
@@ -1251,13 +1269,14 @@ struct CpuSample {
 struct CpuUse {
     server: f64,
     generator: f64,
+    database: Option<f64>,
     others: f64,
     idle: f64,
 }
 
 impl CpuSample {
-    /// The counters now; `server` sums the processes of `server_pids`.
-    fn take(server_pids: &[u32]) -> Option<Self> {
+    /// The counters now; `server` sums the processes of `server_pids`, `database` the postmaster's tree.
+    fn take(server_pids: &[u32], postmaster: Option<u32>) -> Option<Self> {
         let (machine_busy, machine_total) = machine_ticks()?;
         let server = server_pids
             .iter()
@@ -1266,6 +1285,7 @@ impl CpuSample {
         Some(Self {
             server,
             generator: process_ticks("self")?,
+            database: postmaster.map(pg::tree_ticks),
             machine_busy,
             machine_total,
         })
@@ -1276,6 +1296,10 @@ impl CpuSample {
         let busy = self.machine_busy.saturating_sub(before.machine_busy) as f64;
         let server = self.server.saturating_sub(before.server) as f64;
         let generator = self.generator.saturating_sub(before.generator) as f64;
+        let database = self
+            .database
+            .zip(before.database)
+            .map(|(a, b)| a.saturating_sub(b) as f64);
         // Machine ticks count every core, so `total` ticks is `total / TICKS_PER_SEC / cores` seconds.
         let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
         let secs = (total / TICKS_PER_SEC / cores).max(1e-9);
@@ -1283,7 +1307,8 @@ impl CpuSample {
         CpuUse {
             server: in_cores(server),
             generator: in_cores(generator),
-            others: in_cores((busy - server - generator).max(0.0)),
+            database: database.map(in_cores),
+            others: in_cores((busy - server - generator - database.unwrap_or(0.0)).max(0.0)),
             idle: in_cores(total - busy),
         }
     }
@@ -1291,11 +1316,17 @@ impl CpuSample {
 
 /// utime + stime of a process (`self` or a pid).
 fn process_ticks(pid: &str) -> Option<u64> {
+    process_stat(pid).map(|(_, ticks)| ticks)
+}
+
+/// The parent pid and utime + stime of a process.
+fn process_stat(pid: &str) -> Option<(u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    // Fields after the parenthesised command name: state is field 3, ppid 4, utime 14, stime 15.
     let rest = stat.get(stat.rfind(')')? + 1..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((f.get(1)?.parse().ok()?, ticks))
 }
 
 /// (busy, busy + idle) ticks of all cores from the first line of `/proc/stat`.
@@ -1496,6 +1527,12 @@ fn report(
                     c.others,
                     c.idle
                 );
+                if let Some(db) = c.database {
+                    println!(
+                        "  PostgreSQL (its processes on this machine): {db:.2} cores ({:.0} µs/req), not in \"other processes\"",
+                        per_req(db)
+                    );
+                }
                 if let Some(mib) = o.rss_mib {
                     let tokens = o.tokens_issued.unwrap_or(0.0);
                     println!(

@@ -65,6 +65,8 @@ const SCRIPT: &str = "INSERT INTO load_pgbench VALUES (sha256(random()::text::by
 pub struct Pgbench {
     pub tps: f64,
     pub hist: Histogram<u64>,
+    /// PostgreSQL's CPU per transaction, when it runs on this machine (to set beside a token's).
+    pub db_us_per_tx: Option<f64>,
 }
 
 /// Runs `pgbench` (if it is on PATH) with `conns` clients for `secs` against `db`; `Ok(None)` without pgbench.
@@ -73,6 +75,7 @@ pub async fn pgbench(
     conns: usize,
     secs: u64,
     threads: usize,
+    postmaster: Option<u32>,
 ) -> Result<Option<Pgbench>, String> {
     if Command::new("pgbench").arg("--version").output().is_err() {
         return Ok(None);
@@ -82,6 +85,7 @@ pub async fn pgbench(
     let script = dir.path().join("insert.sql");
     std::fs::write(&script, SCRIPT).map_err(|e| e.to_string())?;
     let (url, dir_path) = (db.url.clone(), dir.path().to_owned());
+    let ticks_before = postmaster.map(tree_ticks);
     let out = tokio::task::spawn_blocking(move || {
         Command::new("pgbench")
             .args(["--no-vacuum", "--log", "--log-prefix"])
@@ -106,14 +110,22 @@ pub async fn pgbench(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    let ticks = postmaster
+        .map(tree_ticks)
+        .zip(ticks_before)
+        .map(|(a, b)| a.saturating_sub(b));
     let tps = stdout
         .lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|t| t.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| format!("no `tps = ` line in pgbench's output: {stdout}"))?;
+    let hist = latencies(dir.path())?;
+    // Ticks are 10 ms (`USER_HZ` 100); the log has one line per transaction.
+    let db_us_per_tx = ticks.map(|t| t as f64 * 10_000.0 / hist.len().max(1) as f64);
     Ok(Some(Pgbench {
         tps,
-        hist: latencies(dir.path())?,
+        hist,
+        db_us_per_tx,
     }))
 }
 
@@ -147,4 +159,46 @@ pub fn master_key() -> String {
     let mut key = [0u8; 32];
     rand_core::OsRng.fill_bytes(&mut key);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+impl Database {
+    /// The postmaster's pid when the server runs on this machine: the parent of our backend, if `/proc` shows
+    /// a `postgres` process there (a remote server's backend pid means nothing here).
+    pub async fn postmaster(&self) -> Option<u32> {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .ok()?;
+        let conn = tokio::spawn(conn);
+        let backend: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .ok()?
+            .get(0);
+        let is_postgres = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        };
+        let parent = is_postgres(backend as u32)
+            .then(|| super::process_stat(&backend.to_string()))
+            .flatten()
+            .map(|(ppid, _)| ppid)
+            .filter(|p| is_postgres(*p));
+        drop(client);
+        let _ = conn.await;
+        parent
+    }
+}
+
+/// CPU ticks of the postmaster and its children (backends, WAL writer, checkpointer, …) alive now.
+pub fn tree_ticks(postmaster: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|pid| {
+            let (ppid, ticks) = super::process_stat(&pid)?;
+            (ppid == postmaster || pid == postmaster.to_string()).then_some(ticks)
+        })
+        .sum()
 }
