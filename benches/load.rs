@@ -1316,17 +1316,30 @@ impl CpuSample {
 
 /// utime + stime of a process (`self` or a pid).
 fn process_ticks(pid: &str) -> Option<u64> {
-    process_stat(pid).map(|(_, ticks)| ticks)
+    process_stat(pid).map(|s| s.ticks)
 }
 
-/// The parent pid and utime + stime of a process.
-fn process_stat(pid: &str) -> Option<(u32, u64)> {
+/// What `/proc/<pid>/stat` says of a process's family and CPU.
+struct ProcStat {
+    ppid: u32,
+    /// utime + stime.
+    ticks: u64,
+    /// cutime + cstime: the CPU of its children that exited and were reaped.
+    reaped: u64,
+}
+
+fn process_stat(pid: &str) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is field 3, ppid 4, utime 14, stime 15.
+    // Fields after the parenthesised command name: state is field 3, ppid 4, utime 14, stime 15, cutime 16,
+    // cstime 17.
     let rest = stat.get(stat.rfind(')')? + 1..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some((f.get(1)?.parse().ok()?, ticks))
+    let num = |i: usize| f.get(i)?.parse::<u64>().ok();
+    Some(ProcStat {
+        ppid: num(1)? as u32,
+        ticks: num(11)? + num(12)?,
+        reaped: num(13)? + num(14)?,
+    })
 }
 
 /// (busy, busy + idle) ticks of all cores from the first line of `/proc/stat`.

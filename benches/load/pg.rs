@@ -181,7 +181,7 @@ impl Database {
         let parent = is_postgres(backend as u32)
             .then(|| super::process_stat(&backend.to_string()))
             .flatten()
-            .map(|(ppid, _)| ppid)
+            .map(|s| s.ppid)
             .filter(|p| is_postgres(*p));
         drop(client);
         let _ = conn.await;
@@ -189,16 +189,19 @@ impl Database {
     }
 }
 
-/// CPU ticks of the postmaster and its children (backends, WAL writer, checkpointer, …) alive now.
+/// CPU ticks of the postmaster and its children (backends, WAL writer, checkpointer, …): those alive now, and
+/// those that exited (a backend ends with its connection), which the postmaster's reaped-children counters hold.
 pub fn tree_ticks(postmaster: u32) -> u64 {
+    let own = super::process_stat(&postmaster.to_string()).map_or(0, |s| s.ticks + s.reaped);
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+        return own;
     };
-    dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+    let children: u64 = dir
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|pid| {
-            let (ppid, ticks) = super::process_stat(&pid)?;
-            (ppid == postmaster || pid == postmaster.to_string()).then_some(ticks)
-        })
-        .sum()
+        .filter_map(|pid| super::process_stat(&pid))
+        .filter(|s| s.ppid == postmaster)
+        .map(|s| s.ticks)
+        .sum();
+    own + children
 }
