@@ -148,7 +148,7 @@ async fn bench(cfg: &Config) -> Result<bool, String> {
     let other = cfg
         .compare
         .as_ref()
-        .filter(|c| c.client.is_none())
+        .filter(|c| c.client.is_none() && cfg.wants("compare"))
         .map(|_| Server::start(&bin, &[]));
     let servers = Servers {
         node1: &node1,
@@ -175,27 +175,23 @@ async fn bench(cfg: &Config) -> Result<bool, String> {
     let outcomes = run?;
     let pgbench = pgbench?;
     let backend = if db.is_some() { "postgres" } else { "sled" };
-    let mut rows: Vec<Figures> = outcomes.iter().map(Outcome::figures).collect();
+    let mut rows: Vec<(&str, Figures)> = outcomes.iter().map(|o| (o.key, o.figures())).collect();
     if let Some(p) = &pgbench {
         if let Some(us) = p.db_us_per_tx {
             println!("pgbench: PostgreSQL spent {us:.0} µs of CPU per insert");
         }
-        rows.push(Figures {
+        let figures = Figures {
             label: format!("pgbench: 1 INSERT per transaction, {} clients", cfg.conns),
             rps: p.tps,
             p50_ms: p.hist.value_at_quantile(0.50) as f64 / 1000.0,
             p99_ms: p.hist.value_at_quantile(0.99) as f64 / 1000.0,
             errors: 0,
-        });
+        };
+        rows.push(("pgbench", figures));
     }
-    let keys: Vec<&str> = outcomes
-        .iter()
-        .map(|o| o.key)
-        .chain(pgbench.iter().map(|_| "pgbench"))
-        .collect();
-    let failed = report(cfg, &outcomes, &rows, &keys, previous.get(backend));
+    let failed = report(cfg, &outcomes, &rows, previous.get(backend));
     if std::env::var_os("LOAD_SAVE").is_some() {
-        save(cfg, previous, backend, &outcomes, &rows, &keys, failed)?;
+        save(cfg, previous, backend, &outcomes, &rows, failed)?;
     }
     Ok(failed)
 }
@@ -207,8 +203,7 @@ fn save(
     previous: baseline::Baselines,
     backend: &str,
     outcomes: &[Outcome],
-    rows: &[Figures],
-    keys: &[&str],
+    rows: &[(&str, Figures)],
     failed: bool,
 ) -> Result<(), String> {
     if failed {
@@ -223,10 +218,9 @@ fn save(
         machine: baseline::Machine::here(cfg.cores, others.sum::<f64>() / n),
         secs: cfg.secs,
         conns: cfg.conns,
-        rows: keys
+        rows: rows
             .iter()
-            .zip(rows)
-            .filter(|(k, _)| **k != "compare")
+            .filter(|(k, _)| *k != "compare")
             .map(|(k, r)| ((*k).to_owned(), r.clone()))
             .collect(),
     };
@@ -549,7 +543,7 @@ async fn run(cfg: &Config, servers: &Servers<'_>) -> Result<Vec<Outcome>, String
         nodes.push(t);
     }
     let mut other = None;
-    if let Some(c) = &cfg.compare {
+    if let Some(c) = cfg.compare.as_ref().filter(|_| cfg.wants("compare")) {
         let (target, s) = compare_row(c, servers.other).await?;
         eprintln!("load: compare row against http://{}{}", target.addr, s.path);
         first_token(&target, &s).await;
@@ -1434,16 +1428,15 @@ async fn connection(
     r
 }
 
-/// Prints the table (`rows`, keyed by `keys`, beside `previous`) and the CPU of each of `results`; true when any
+/// Prints the table (`rows` by endpoint key, beside `previous`) and the CPU of each of `results`; true when any
 /// endpoint had errors.
 fn report(
     cfg: &Config,
     results: &[Outcome],
-    rows: &[Figures],
-    keys: &[&str],
+    rows: &[(&str, Figures)],
     previous: Option<&baseline::Baseline>,
 ) -> bool {
-    let rate = |key: &str| keys.iter().position(|k| *k == key).map(|i| rows[i].rps);
+    let rate = |key: &str| rows.iter().find(|(k, _)| *k == key).map(|(_, r)| r.rps);
     let ceiling = rate("healthz").unwrap_or(0.0);
     println!();
     println!(
@@ -1477,7 +1470,7 @@ fn report(
         "| endpoint | req/s | p50 ms | p99 ms | errors | ratio to /healthz | previous req/s (p99 ms) | change |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (key, r) in keys.iter().zip(rows) {
+    for (key, r) in rows {
         let ratio = if ceiling > 0.0 && *key != "pgbench" {
             format!("{:.2}", r.rps / ceiling)
         } else {
