@@ -19,16 +19,32 @@
 //! - `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`: what every OpenID Connect relying
 //!   party fetches (the JWKS is rendered once per key ring).
 //!
-//! It prints one markdown table (req/s, p50/p99 latency, errors, ratio to `/healthz`) and exits non-zero when any
-//! endpoint answered a non-2xx status or failed at the transport level. `LOAD_SECS` (default 10) and `LOAD_CONNS`
-//! (default 64) change the measured time per endpoint and the connection count; `LOAD_ONLY=token,introspect`
-//! restricts the run to some endpoints (`/healthz` always runs, it is the reference).
+//! It prints one markdown table (req/s, p50/p99 latency, errors, ratio to `/healthz`, and the previous run's
+//! figures from `benches/load-baseline.json` with the change) and exits non-zero when any endpoint answered a
+//! non-2xx status or failed at the transport level. `LOAD_SECS` (default 10) and `LOAD_CONNS` (default 64) change
+//! the measured time per endpoint and the connection count; `LOAD_ONLY=token,introspect` restricts the run to some
+//! endpoints (`/healthz` always runs, it is the reference); `LOAD_SAVE=1` replaces the stored figures of this
+//! backend with this run's (`baseline.rs`).
+//!
+//! `LOAD_STORE_URL=postgres://…` runs the servers on PostgreSQL, in a database created for the run and dropped
+//! after it (`pg.rs`): every row above, plus `token-2nodes` (two nodes on that database, the generator's
+//! connections alternating between their ports: a round-robin without a proxy) and `pgbench` (one INSERT per
+//! transaction at the same connection count, when `pgbench` is on PATH). `LOAD_COMPARE_URL` adds another server's
+//! token endpoint as a row (`compare.rs`).
 //!
 //! The load generator is deliberately thin (raw `hyper::client::conn::http1` per connection, no pool, one
 //! histogram per connection merged at the end) because it shares the machine's cores with the server.
 //!
 //! Run without `--bench` (e.g. `cargo test --all-targets`), it does nothing and exits 0, so test runs never start
 //! a multi-second load run or a release build.
+
+// The bench's own modules, beside it in benches/load/ (a bench root's modules would otherwise live in benches/).
+#[path = "load/baseline.rs"]
+mod baseline;
+#[path = "load/compare.rs"]
+mod compare;
+#[path = "load/pg.rs"]
+mod pg;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -54,19 +70,25 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 
+use baseline::Figures;
+
 const ADMIN_PASSWORD: &str = "bench-admin";
 const DEFAULT_SECS: u64 = 10;
 const DEFAULT_CONNS: usize = 64;
-/// The endpoint keys `LOAD_ONLY` accepts, in run order.
-const KEYS: [&str; 8] = [
+/// The endpoint keys `LOAD_ONLY` accepts, in run order (`token-2nodes` and `pgbench` run only on PostgreSQL,
+/// `compare` only with `LOAD_COMPARE_URL`).
+const KEYS: [&str; 11] = [
     "healthz",
     "token",
+    "token-2nodes",
     "token-jwt",
     "token-code",
     "introspect",
     "apps-get",
     "jwks",
     "discovery",
+    "pgbench",
+    "compare",
 ];
 const WARMUP: Duration = Duration::from_secs(2);
 /// A request slower than this counts as an error and its connection is replaced.
@@ -88,21 +110,126 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = Server::start(&binary());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.cores)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let results = rt.block_on(run(&cfg, &server));
-    // Stop the server before printing so its exit is part of the run, and the table is the last thing printed.
-    drop(server);
-    let failed = report(&cfg, &results);
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    match rt.block_on(bench(&cfg)) {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("load: {e}");
+            ExitCode::from(2)
+        }
     }
+}
+
+/// Starts the servers, runs the rows, stops the servers, prints the report; true when any row had errors.
+async fn bench(cfg: &Config) -> Result<bool, String> {
+    let previous = baseline::load()?;
+    let db = match &cfg.store_url {
+        Some(url) => Some(pg::Database::create(url).await?),
+        None => None,
+    };
+    let bin = binary();
+    let mut env = vec![];
+    if let Some(db) = &db {
+        // Nodes sharing a database share the master key (and the first node's first start creates the admin).
+        env.push(("LATCHKEY_STORE_URL", db.url.clone()));
+        env.push(("LATCHKEY_MASTER_KEY", pg::master_key()));
+    }
+    let postmaster = match &db {
+        Some(db) => db.postmaster().await,
+        None => None,
+    };
+    let node1 = Server::start(&bin, &env);
+    let node2 = (db.is_some() && cfg.wants("token-2nodes")).then(|| Server::start(&bin, &env));
+    let other = cfg
+        .compare
+        .as_ref()
+        .filter(|c| c.client.is_none() && cfg.wants("compare"))
+        .map(|_| Server::start(&bin, &[]));
+    let servers = Servers {
+        node1: &node1,
+        node2: node2.as_ref(),
+        other: other.as_ref(),
+        postmaster,
+    };
+    let run = run(cfg, &servers).await;
+    // Stop the servers before printing so their exit is part of the run, and the table is the last thing printed.
+    drop((node1, node2, other));
+    let pgbench = match (&db, cfg.wants("pgbench")) {
+        (Some(db), true) => {
+            eprintln!(
+                "load: pgbench, one INSERT per transaction, {} s at {} clients",
+                cfg.secs, cfg.conns
+            );
+            pg::pgbench(db, cfg.conns, cfg.secs, cfg.cores, postmaster).await
+        }
+        _ => Ok(None),
+    };
+    if let Some(db) = &db {
+        db.drop_now().await;
+    }
+    let outcomes = run?;
+    let pgbench = pgbench?;
+    let backend = if db.is_some() { "postgres" } else { "sled" };
+    let mut rows: Vec<(&str, Figures)> = outcomes.iter().map(|o| (o.key, o.figures())).collect();
+    if let Some(p) = &pgbench {
+        if let Some(us) = p.db_us_per_tx {
+            println!("pgbench: PostgreSQL spent {us:.0} µs of CPU per insert");
+        }
+        let figures = Figures {
+            label: format!("pgbench: 1 INSERT per transaction, {} clients", cfg.conns),
+            rps: p.tps,
+            p50_ms: p.hist.value_at_quantile(0.50) as f64 / 1000.0,
+            p99_ms: p.hist.value_at_quantile(0.99) as f64 / 1000.0,
+            errors: 0,
+        };
+        rows.push(("pgbench", figures));
+    }
+    let failed = report(cfg, &outcomes, &rows, previous.get(backend));
+    if std::env::var_os("LOAD_SAVE").is_some() {
+        save(cfg, previous, backend, &outcomes, &rows, failed)?;
+    }
+    Ok(failed)
+}
+
+/// `LOAD_SAVE=1`: this run becomes the stored baseline of its backend (not the compare row: another server's
+/// figure is not Latchkey's to track). Refused when requests failed.
+fn save(
+    cfg: &Config,
+    previous: baseline::Baselines,
+    backend: &str,
+    outcomes: &[Outcome],
+    rows: &[(&str, Figures)],
+    failed: bool,
+) -> Result<(), String> {
+    if failed {
+        return Err("LOAD_SAVE: not saved, requests failed".into());
+    }
+    let others = outcomes
+        .iter()
+        .filter_map(|o| o.cpu.as_ref())
+        .map(|c| c.others);
+    let n = others.clone().count().max(1) as f64;
+    let run = baseline::Baseline {
+        machine: baseline::Machine::here(cfg.cores, others.sum::<f64>() / n),
+        secs: cfg.secs,
+        conns: cfg.conns,
+        rows: rows
+            .iter()
+            .filter(|(k, _)| *k != "compare")
+            .map(|(k, r)| ((*k).to_owned(), r.clone()))
+            .collect(),
+    };
+    baseline::save(previous, backend, run)?;
+    println!(
+        "saved this run as the {backend} baseline in {}",
+        baseline::path().display()
+    );
+    Ok(())
 }
 
 struct Config {
@@ -110,6 +237,9 @@ struct Config {
     conns: usize,
     cores: usize,
     only: Option<Vec<String>>,
+    /// `LOAD_STORE_URL`: run the nodes on this PostgreSQL server (in a database created for the run).
+    store_url: Option<String>,
+    compare: Option<compare::Compare>,
 }
 
 impl Config {
@@ -136,12 +266,17 @@ impl Config {
                 KEYS.join(",")
             ));
         }
+        let store_url = std::env::var("LOAD_STORE_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             secs,
             conns,
             cores,
             only,
+            store_url,
+            compare: compare::Compare::from_env()?,
         })
     }
 
@@ -194,14 +329,18 @@ struct Server {
 }
 
 impl Server {
-    fn start(bin: &Path) -> Self {
+    /// Starts a server with `env` on top of the benchmark's settings; returns once it listens.
+    fn start(bin: &Path, env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env_remove("LATCHKEY_CONFIG")
+            .env_remove("LATCHKEY_STORE_URL")
+            .env_remove("LATCHKEY_MASTER_KEY")
             .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("LATCHKEY_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             // Run from the data dir so the checkout's config file is not picked up.
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -240,6 +379,13 @@ impl Server {
             .unwrap_or_else(|e| panic!("bad listening address {hostport:?}: {e}"));
         server
     }
+
+    fn target(&self) -> Target {
+        Target {
+            addr: self.addr,
+            host: HeaderValue::from_str(&self.addr.to_string()).expect("host header"),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -247,6 +393,32 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The servers of a run: the first node (every row but the compare row), a second node on the same PostgreSQL
+/// database (`token-2nodes`), and the second Latchkey of `LOAD_COMPARE_URL=latchkey`.
+struct Servers<'a> {
+    node1: &'a Server,
+    node2: Option<&'a Server>,
+    other: Option<&'a Server>,
+    /// PostgreSQL's postmaster when it runs on this machine: its processes' CPU is reported apart.
+    postmaster: Option<u32>,
+}
+
+/// Where a connection sends its requests.
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    host: HeaderValue,
+}
+
+/// Which servers a row's connections go to.
+#[derive(Clone, Copy)]
+enum Dest {
+    Node1,
+    /// Connection `i` to node `i % 2`: the round-robin of a load balancer, without a proxy's own cost.
+    BothNodes,
+    Compare,
 }
 
 /// One endpoint under load: a request template cloned for every request.
@@ -259,6 +431,7 @@ struct Scenario {
     body: Bytes,
     /// Bodies that can be sent once each (an authorization code redeems once), used instead of `body`.
     once: Option<OnceBodies>,
+    dest: Dest,
 }
 
 /// Single-use request bodies, handed out in order to every connection without a lock.
@@ -315,6 +488,8 @@ struct Outcome {
     tokens_issued: Option<f64>,
     /// A single-use scenario spent its bodies before the window ended: its rate is understated.
     ran_out: bool,
+    /// The server is ours (CPU, RSS and `/metrics` sampled); not for another vendor's server in compare mode.
+    server_sampled: bool,
 }
 
 impl Outcome {
@@ -329,15 +504,67 @@ impl Outcome {
     fn ms(&self, q: f64) -> f64 {
         self.hist.value_at_quantile(q) as f64 / 1000.0
     }
+
+    fn figures(&self) -> Figures {
+        Figures {
+            label: self.label.to_owned(),
+            rps: self.rps(),
+            p50_ms: self.ms(0.50),
+            p99_ms: self.ms(0.99),
+            errors: self.error_count(),
+        }
+    }
 }
 
-async fn run(cfg: &Config, server: &Server) -> Vec<Outcome> {
-    let addr = server.addr;
-    let host = HeaderValue::from_str(&addr.to_string()).expect("host header");
-    eprintln!("load: server pid {} on {addr}", server.child.id());
-    let scenarios = setup(addr, &host, cfg).await;
+async fn run(cfg: &Config, servers: &Servers<'_>) -> Result<Vec<Outcome>, String> {
+    let node1 = servers.node1.target();
+    eprintln!(
+        "load: server pid {} on {}",
+        servers.node1.child.id(),
+        node1.addr
+    );
+    let mut scenarios = setup(node1.addr, &node1.host, cfg, servers.node2.is_some()).await;
+    let mut node_pids = vec![servers.node1.child.id()];
+    let mut nodes = vec![node1];
+    if let Some(node2) = servers.node2 {
+        eprintln!(
+            "load: second node pid {} on {}",
+            node2.child.id(),
+            node2.addr
+        );
+        let t = node2.target();
+        // One token first: node 2 verifies the secret once (argon2) before the row, as node 1 did in setup.
+        let token = scenarios
+            .iter()
+            .find(|s| s.key == "token")
+            .expect("token row");
+        first_token(&t, token).await;
+        node_pids.push(node2.child.id());
+        nodes.push(t);
+    }
+    let mut other = None;
+    if let Some(c) = cfg.compare.as_ref().filter(|_| cfg.wants("compare")) {
+        let (target, s) = compare_row(c, servers.other).await?;
+        eprintln!("load: compare row against http://{}{}", target.addr, s.path);
+        first_token(&target, &s).await;
+        other = Some(target);
+        scenarios.push(s);
+    }
     let mut out = Vec::new();
     for s in scenarios.into_iter().filter(|s| cfg.wants(s.key)) {
+        let (targets, pids) = match s.dest {
+            Dest::Node1 => (&nodes[..1], &node_pids[..1]),
+            Dest::BothNodes => (&nodes[..], &node_pids[..]),
+            Dest::Compare => (
+                std::slice::from_ref(other.as_ref().expect("compare target")),
+                // A foreign server's process is not ours to sample; a second Latchkey is.
+                &servers
+                    .other
+                    .map(|o| o.child.id())
+                    .into_iter()
+                    .collect::<Vec<_>>()[..],
+            ),
+        };
         eprintln!(
             "load: {} for {} s (+{} s warm-up) at {} connections",
             s.label,
@@ -345,25 +572,73 @@ async fn run(cfg: &Config, server: &Server) -> Vec<Outcome> {
             WARMUP.as_secs(),
             cfg.conns
         );
-        out.push(drive(addr, &host, Arc::new(s), cfg, server.child.id()).await);
+        out.push(drive(targets, pids, servers.postmaster, Arc::new(s), cfg).await);
     }
-    out
+    Ok(out)
 }
 
-/// Logs in, creates the benchmark apps and gets one access token; returns the scenarios.
-async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenario> {
-    let json_ct = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let form_ct = (
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-www-form-urlencoded"),
-    );
+/// The compare row and where it goes: the URL of `LOAD_COMPARE_URL`, or the second Latchkey with a client created
+/// on it.
+async fn compare_row(
+    c: &compare::Compare,
+    other: Option<&Server>,
+) -> Result<(Target, Scenario), String> {
+    match (&c.client, other) {
+        (Some((id, secret)), _) => {
+            let (target, path) = compare::target(&c.url).await?;
+            Ok((target, compare::scenario(path, id, secret, &c.body)))
+        }
+        (None, Some(server)) => {
+            let t = server.target();
+            let (rc_headers, _) = login(t.addr, &t.host).await;
+            let app = create_app(
+                t.addr,
+                &t.host,
+                &rc_headers,
+                json!({
+                    "name": "load-bench-compare",
+                    "redirectUri": "https://bench.example/cb",
+                    "active": true,
+                    "grantTypes": ["client_credentials"],
+                }),
+            )
+            .await;
+            let (id, secret) = (
+                str_at(&app, "/application/clientId"),
+                str_at(&app, "/application/clientSecret"),
+            );
+            Ok((
+                t,
+                compare::scenario("/oauth/token".into(), &id, &secret, &c.body),
+            ))
+        }
+        (None, None) => Err("LOAD_COMPARE_URL=latchkey without its server".into()),
+    }
+}
 
+/// One request of a token row before it runs; panics unless the answer is 2xx JSON with an access token.
+async fn first_token(t: &Target, s: &Scenario) {
+    let body = String::from_utf8(s.body.to_vec()).expect("UTF-8 body");
+    let answer = one_shot(
+        t.addr,
+        &t.host,
+        s.method.clone(),
+        &s.path,
+        s.headers.clone(),
+        body,
+    )
+    .await;
+    str_at(&answer, "/access_token");
+}
+
+/// Logs in as the admin: the RC headers of the session, and its token (also the browser session's cookie value).
+async fn login(addr: SocketAddr, host: &HeaderValue) -> (Vec<(HeaderName, HeaderValue)>, String) {
     let login = one_shot(
         addr,
         host,
         Method::POST,
         "/api/v1/login",
-        vec![json_ct.clone()],
+        vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         json!({"user": "admin", "password": ADMIN_PASSWORD}).to_string(),
     )
     .await;
@@ -379,6 +654,42 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             HeaderValue::from_str(&auth_token).expect("auth token header"),
         ),
     ];
+    (rc_headers, auth_token)
+}
+
+/// `oauth-apps.create` with `app`; the answer.
+async fn create_app(
+    addr: SocketAddr,
+    host: &HeaderValue,
+    rc_headers: &[(HeaderName, HeaderValue)],
+    app: Value,
+) -> Value {
+    let mut headers = rc_headers.to_vec();
+    headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+    one_shot(
+        addr,
+        host,
+        Method::POST,
+        "/api/v1/oauth-apps.create",
+        headers,
+        app.to_string(),
+    )
+    .await
+}
+
+/// Logs in, creates the benchmark apps and gets one access token; returns the scenarios.
+async fn setup(
+    addr: SocketAddr,
+    host: &HeaderValue,
+    cfg: &Config,
+    two_nodes: bool,
+) -> Vec<Scenario> {
+    let json_ct = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let form_ct = (
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let (rc_headers, auth_token) = login(addr, host).await;
 
     let mut create_headers = rc_headers.clone();
     create_headers.push(json_ct.clone());
@@ -488,7 +799,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
     .await;
     assert_eq!(check["active"], true, "fresh token not active: {check}");
 
-    vec![
+    let mut rows = vec![
         Scenario {
             key: "healthz",
             label: "GET /healthz",
@@ -497,6 +808,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: vec![],
             body: Bytes::new(),
             once: None,
+            dest: Dest::Node1,
         },
         Scenario {
             key: "token",
@@ -506,6 +818,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: vec![basic.clone(), form_ct.clone()],
             body: Bytes::from_static(token_body.as_bytes()),
             once: None,
+            dest: Dest::Node1,
         },
         Scenario {
             key: "token-jwt",
@@ -515,6 +828,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: vec![jwt_basic, form_ct.clone()],
             body: Bytes::from_static(token_body.as_bytes()),
             once: None,
+            dest: Dest::Node1,
         },
         code_row,
         Scenario {
@@ -525,6 +839,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: vec![basic, form_ct],
             body: Bytes::from(introspect_body),
             once: None,
+            dest: Dest::Node1,
         },
         Scenario {
             key: "apps-get",
@@ -534,6 +849,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: rc_headers,
             body: Bytes::new(),
             once: None,
+            dest: Dest::Node1,
         },
         Scenario {
             key: "jwks",
@@ -543,6 +859,7 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: vec![],
             body: Bytes::new(),
             once: None,
+            dest: Dest::Node1,
         },
         Scenario {
             key: "discovery",
@@ -552,8 +869,24 @@ async fn setup(addr: SocketAddr, host: &HeaderValue, cfg: &Config) -> Vec<Scenar
             headers: vec![],
             body: Bytes::new(),
             once: None,
+            dest: Dest::Node1,
         },
-    ]
+    ];
+    if two_nodes {
+        let token = &rows[1];
+        let both = Scenario {
+            key: "token-2nodes",
+            label: "POST /oauth/token (client_credentials), 2 nodes round-robin",
+            method: Method::POST,
+            path: token.path.clone(),
+            headers: token.headers.clone(),
+            body: token.body.clone(),
+            once: None,
+            dest: Dest::BothNodes,
+        };
+        rows.insert(2, both);
+    }
+    rows
 }
 
 /// The PKCE verifier of every benchmark code (RFC 7636 §4.1: 43 to 128 characters).
@@ -642,6 +975,7 @@ async fn code_flow(
         headers: vec![basic, form_ct],
         body: Bytes::new(),
         once,
+        dest: Dest::Node1,
     }
 }
 
@@ -768,6 +1102,7 @@ async fn one_shot(
         headers,
         body: Bytes::from(body),
         once: None,
+        dest: Dest::Node1,
     };
     let mut sender = tokio::time::timeout(REQUEST_TIMEOUT, connect(addr))
         .await
@@ -803,30 +1138,33 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     Ok(sender)
 }
 
-/// Runs `conns` connection tasks for warm-up + `secs`, then merges their results.
+/// Runs `conns` connection tasks for warm-up + `secs`, connection `i` to `targets[i % n]`, then merges their
+/// results. `pids` are the servers' processes (CPU, RSS and `/metrics` summed over them); empty for a server that
+/// is not ours.
 async fn drive(
-    addr: SocketAddr,
-    host: &HeaderValue,
+    targets: &[Target],
+    pids: &[u32],
+    postmaster: Option<u32>,
     s: Arc<Scenario>,
     cfg: &Config,
-    server_pid: u32,
 ) -> Outcome {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let end = measure_from + Duration::from_secs(cfg.secs);
     let tasks: Vec<_> = (0..cfg.conns)
-        .map(|_| {
+        .map(|i| {
             let s = s.clone();
-            let host = host.clone();
-            tokio::spawn(connection(addr, host, s, measure_from, end))
+            let t = targets[i % targets.len()].clone();
+            tokio::spawn(connection(t.addr, t.host, s, measure_from, end))
         })
         .collect();
+    let ours = if pids.is_empty() { &[][..] } else { targets };
     tokio::time::sleep_until(measure_from.into()).await;
-    let before = CpuSample::take(server_pid);
-    let flushes_before = flush_count(addr, host).await;
+    let before = CpuSample::take(pids, postmaster);
+    let flushes_before = metric_sum(ours, "latchkey_store_flushes_total").await;
     tokio::time::sleep_until(end.into()).await;
-    let after = CpuSample::take(server_pid);
-    let flushes_after = flush_count(addr, host).await;
+    let after = CpuSample::take(pids, postmaster);
+    let flushes_after = metric_sum(ours, "latchkey_store_flushes_total").await;
     let mut hist = new_hist();
     let mut ok = 0;
     let mut errors = BTreeMap::new();
@@ -850,9 +1188,12 @@ async fn drive(
             .zip(flushes_after)
             .map(|(b, a)| a - b)
             .filter(|n| *n > 0.0),
-        rss_mib: rss_mib(server_pid),
-        tokens_issued: metric(addr, host, "latchkey_tokens_issued_total").await,
+        rss_mib: (!pids.is_empty())
+            .then(|| pids.iter().map(|p| rss_mib(*p)).sum())
+            .flatten(),
+        tokens_issued: metric_sum(ours, "latchkey_tokens_issued_total").await,
         ran_out: s.once.as_ref().is_some_and(OnceBodies::ran_out),
+        server_sampled: !pids.is_empty(),
     }
 }
 
@@ -870,9 +1211,13 @@ fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// `latchkey_store_flushes_total` from the server's `/metrics`, or `None` when it cannot be read.
-async fn flush_count(addr: SocketAddr, host: &HeaderValue) -> Option<f64> {
-    metric(addr, host, "latchkey_store_flushes_total").await
+/// An unlabelled metric summed over the servers' `/metrics`; `None` when any cannot be read (or none is ours).
+async fn metric_sum(targets: &[Target], name: &str) -> Option<f64> {
+    let mut sum = None;
+    for t in targets {
+        sum = Some(sum.unwrap_or(0.0) + metric(t.addr, &t.host, name).await?);
+    }
+    sum
 }
 
 /// An unlabelled metric from the server's `/metrics`.
@@ -908,6 +1253,8 @@ const TICKS_PER_SEC: f64 = 100.0;
 struct CpuSample {
     server: u64,
     generator: u64,
+    /// PostgreSQL's processes, when it runs on this machine (part of the system under test, not "others").
+    database: Option<u64>,
     machine_busy: u64,
     machine_total: u64,
 }
@@ -916,16 +1263,23 @@ struct CpuSample {
 struct CpuUse {
     server: f64,
     generator: f64,
+    database: Option<f64>,
     others: f64,
     idle: f64,
 }
 
 impl CpuSample {
-    fn take(server_pid: u32) -> Option<Self> {
+    /// The counters now; `server` sums the processes of `server_pids`, `database` the postmaster's tree.
+    fn take(server_pids: &[u32], postmaster: Option<u32>) -> Option<Self> {
         let (machine_busy, machine_total) = machine_ticks()?;
+        let server = server_pids
+            .iter()
+            .map(|p| process_ticks(&p.to_string()))
+            .sum::<Option<u64>>()?;
         Some(Self {
-            server: process_ticks(&server_pid.to_string())?,
+            server,
             generator: process_ticks("self")?,
+            database: postmaster.map(pg::tree_ticks),
             machine_busy,
             machine_total,
         })
@@ -936,6 +1290,10 @@ impl CpuSample {
         let busy = self.machine_busy.saturating_sub(before.machine_busy) as f64;
         let server = self.server.saturating_sub(before.server) as f64;
         let generator = self.generator.saturating_sub(before.generator) as f64;
+        let database = self
+            .database
+            .zip(before.database)
+            .map(|(a, b)| a.saturating_sub(b) as f64);
         // Machine ticks count every core, so `total` ticks is `total / TICKS_PER_SEC / cores` seconds.
         let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
         let secs = (total / TICKS_PER_SEC / cores).max(1e-9);
@@ -943,7 +1301,8 @@ impl CpuSample {
         CpuUse {
             server: in_cores(server),
             generator: in_cores(generator),
-            others: in_cores((busy - server - generator).max(0.0)),
+            database: database.map(in_cores),
+            others: in_cores((busy - server - generator - database.unwrap_or(0.0)).max(0.0)),
             idle: in_cores(total - busy),
         }
     }
@@ -951,11 +1310,30 @@ impl CpuSample {
 
 /// utime + stime of a process (`self` or a pid).
 fn process_ticks(pid: &str) -> Option<u64> {
+    process_stat(pid).map(|s| s.ticks)
+}
+
+/// What `/proc/<pid>/stat` says of a process's family and CPU.
+struct ProcStat {
+    ppid: u32,
+    /// utime + stime.
+    ticks: u64,
+    /// cutime + cstime: the CPU of its children that exited and were reaped.
+    reaped: u64,
+}
+
+fn process_stat(pid: &str) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    // Fields after the parenthesised command name: state is field 3, ppid 4, utime 14, stime 15, cutime 16,
+    // cstime 17.
     let rest = stat.get(stat.rfind(')')? + 1..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    let num = |i: usize| f.get(i)?.parse::<u64>().ok();
+    Some(ProcStat {
+        ppid: num(1)? as u32,
+        ticks: num(11)? + num(12)?,
+        reaped: num(13)? + num(14)?,
+    })
 }
 
 /// (busy, busy + idle) ticks of all cores from the first line of `/proc/stat`.
@@ -1050,40 +1428,85 @@ async fn connection(
     r
 }
 
-/// Prints the table; true when any endpoint had errors.
-fn report(cfg: &Config, results: &[Outcome]) -> bool {
-    let ceiling = results
-        .iter()
-        .find(|o| o.key == "healthz")
-        .map(Outcome::rps)
-        .unwrap_or(0.0);
+/// Prints the table (`rows` by endpoint key, beside `previous`) and the CPU of each of `results`; true when any
+/// endpoint had errors.
+fn report(
+    cfg: &Config,
+    results: &[Outcome],
+    rows: &[(&str, Figures)],
+    previous: Option<&baseline::Baseline>,
+) -> bool {
+    let rate = |key: &str| rows.iter().find(|(k, _)| *k == key).map(|(_, r)| r.rps);
+    let ceiling = rate("healthz").unwrap_or(0.0);
     println!();
     println!(
         "Latchkey load benchmark: {} connections (HTTP/1.1 keep-alive, 1 request in flight each), {} s measured \
-         per endpoint after {} s warm-up, {} cores shared by server and load generator, 127.0.0.1",
+         per endpoint after {} s warm-up, {} cores shared by server and load generator, 127.0.0.1, store: {}",
         cfg.conns,
         cfg.secs,
         WARMUP.as_secs(),
-        cfg.cores
+        cfg.cores,
+        if cfg.store_url.is_some() { "PostgreSQL" } else { "sled" }
     );
+    match previous {
+        Some(p) => {
+            println!(
+                "Previous run (benches/load-baseline.json): {}",
+                p.machine.describe()
+            );
+            if (p.secs, p.conns) != (cfg.secs, cfg.conns) {
+                println!(
+                    "  WARNING: it ran {} s at {} connections; compare with care",
+                    p.secs, p.conns
+                );
+            }
+        }
+        None => println!(
+            "No previous run of this store in benches/load-baseline.json (LOAD_SAVE=1 stores one)."
+        ),
+    }
     println!();
-    println!("| endpoint | req/s | p50 ms | p99 ms | errors | ratio to /healthz |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for o in results {
-        let ratio = if ceiling > 0.0 {
-            format!("{:.2}", o.rps() / ceiling)
+    println!(
+        "| endpoint | req/s | p50 ms | p99 ms | errors | ratio to /healthz | previous req/s (p99 ms) | change |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (key, r) in rows {
+        let ratio = if ceiling > 0.0 && *key != "pgbench" {
+            format!("{:.2}", r.rps / ceiling)
         } else {
             "–".into()
         };
+        let (prev, change) = match previous.and_then(|p| p.rows.get(*key)) {
+            Some(p) => (
+                format!("{:.0} ({:.2})", p.rps, p.p99_ms),
+                baseline::change(p.rps, r.rps),
+            ),
+            None => ("–".into(), "–".into()),
+        };
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {} |",
-            o.label,
-            o.rps(),
-            o.ms(0.50),
-            o.ms(0.99),
-            o.error_count(),
-            ratio
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            r.label, r.rps, r.p50_ms, r.p99_ms, r.errors, ratio, prev, change
         );
+    }
+    if let (Some(other), Some(token)) = (rate("compare"), rate("token")) {
+        println!();
+        println!(
+            "compare: {:.0} req/s = {:.2} of Latchkey's /healthz, {:.2} of Latchkey's client_credentials token row",
+            other,
+            other / ceiling.max(1e-9),
+            other / token.max(1e-9)
+        );
+    }
+    if let Some(db) = rate("pgbench") {
+        println!();
+        for key in ["token", "token-2nodes", "introspect"] {
+            if let Some(r) = rate(key) {
+                println!(
+                    "PostgreSQL: {key} at {:.2} of pgbench's inserts/s",
+                    r / db.max(1e-9)
+                );
+            }
+        }
     }
     println!();
     println!(
@@ -1093,6 +1516,10 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
     println!();
     for o in results {
         match &o.cpu {
+            Some(_) if !o.server_sampled => println!(
+                "- {}: not our process; its server's CPU is inside \"other processes\"",
+                o.label
+            ),
             Some(c) => {
                 let per_req = |cores: f64| cores * 1e6 / o.rps().max(1e-9);
                 println!(
@@ -1106,6 +1533,12 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
                     c.others,
                     c.idle
                 );
+                if let Some(db) = c.database {
+                    println!(
+                        "  PostgreSQL (its processes on this machine): {db:.2} cores ({:.0} µs/req), not in \"other processes\"",
+                        per_req(db)
+                    );
+                }
                 if let Some(mib) = o.rss_mib {
                     let tokens = o.tokens_issued.unwrap_or(0.0);
                     println!(
@@ -1169,6 +1602,13 @@ fn report(cfg: &Config, results: &[Outcome]) -> bool {
     goal("introspect", 0.70);
     goal("jwks", 0.80);
     goal("discovery", 0.80);
+    if let (Some(one), Some(db)) = (rate("token"), rate("pgbench")) {
+        let ratio = one / db.max(1e-9);
+        println!(
+            "goal PostgreSQL: one node's client_credentials ≥ 0.5 of pgbench's inserts/s: {} ({ratio:.2})",
+            if ratio >= 0.5 { "met" } else { "MISSED" }
+        );
+    }
     if failed {
         println!(
             "RESULT: FAILED, requests failed (see ERRORS above); the figures are not trustworthy"
