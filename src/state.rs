@@ -55,7 +55,7 @@ pub struct AppStateInner {
     /// Wrong second-factor codes per user, so a stolen session cannot brute-force TOTP or the password.
     pub two_factor_throttle: Arc<Throttle>,
     /// The client for upstream providers (federated sign-in): pooled, with connect and request timeouts.
-    pub http: reqwest::Client,
+    pub http: UpstreamHttp,
     /// The signing keys: `keys.load().signer(alg)` signs an ID token or JWT access token without a lock
     /// (docs/oidc.md#signing-keys).
     pub keys: Arc<SharedKeyRing>,
@@ -87,10 +87,7 @@ impl AppState {
             config.argon2_threads(),
             config.limits.argon2_queue,
         ));
-        let dummy_hash = hasher
-            .hash(crate::crypto::random_token())
-            .await
-            .expect("argon2 pool is running");
+        let dummy_hash = hasher.dummy_phc();
         let window_ms = config.login.window_secs as i64 * 1000;
         Self(Arc::new(AppStateInner {
             store,
@@ -120,7 +117,7 @@ impl AppState {
                 crate::core::two_factor::MAX_FAILURES,
                 crate::core::two_factor::FAILURE_WINDOW_MS,
             )),
-            http: http_client(),
+            http: UpstreamHttp::default(),
             metadata: std::sync::OnceLock::new(),
             oidc_documents: dashmap::DashMap::new(),
             apple_client_secrets: dashmap::DashMap::new(),
@@ -217,8 +214,21 @@ impl AppState {
     }
 }
 
+/// The client for upstream providers, built at its first use: a server without federated sign-in never loads the
+/// TLS root store (webpki's roots parsed into rustls) nor the client's connection pool.
+#[derive(Default)]
+pub struct UpstreamHttp(std::sync::OnceLock<reqwest::Client>);
+
+impl std::ops::Deref for UpstreamHttp {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        self.0.get_or_init(http_client)
+    }
+}
+
 /// The client for upstream providers (federated sign-in): 5 s to connect, no redirects followed; the callback
-/// bounds the whole exchange with `upstream::deadline`. Built here, with the other shared handles.
+/// bounds the whole exchange with `upstream::deadline`.
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))

@@ -207,6 +207,20 @@ impl Hasher {
         self.params
     }
 
+    /// A PHC string with this pool's costs and a random salt and hash, made without running argon2: verifying any
+    /// secret against it costs what verifying against a real hash does and fails, so sign-ins of unknown users
+    /// take as long as those of known ones, and starting the server costs no argon2 run.
+    pub fn dummy_phc(&self) -> String {
+        let p = self.params;
+        phc(
+            p.memory_kib,
+            p.iterations,
+            p.parallelism,
+            &random_bytes::<SALT_LEN>(),
+            &random_bytes::<OUTPUT_LEN>(),
+        )
+    }
+
     /// Hashes `secret` with a fresh 16-byte salt into a PHC string.
     pub async fn hash(&self, secret: String) -> Result<String, HashError> {
         let (reply, rx) = oneshot::channel();
@@ -348,16 +362,18 @@ fn hash_into(
         .hash_password_into_with_memory(secret, &salt, &mut out, memory)
         // Only a secret over 4 GiB can fail here, which is not a hash anyone can store.
         .map_err(|_| HashError::Malformed)?;
-    Ok(format!(
-        "${}$v={}$m={},t={},p={}${}${}",
+    Ok(phc(params.m_cost(), params.t_cost(), params.p_cost(), &salt, &out))
+}
+
+/// The argon2id PHC string of a hash `out` made with these costs and `salt`.
+fn phc(m: u32, t: u32, p: u32, salt: &[u8], out: &[u8]) -> String {
+    format!(
+        "${}$v={}$m={m},t={t},p={p}${}${}",
         Algorithm::Argon2id.as_str(),
         u32::from(Version::V0x13),
-        params.m_cost(),
-        params.t_cost(),
-        params.p_cost(),
         STANDARD_NO_PAD.encode(salt),
         STANDARD_NO_PAD.encode(out),
-    ))
+    )
 }
 
 fn verify_phc(secret: &[u8], phc: &str, memory: &mut [Block]) -> Result<bool, HashError> {
@@ -527,6 +543,19 @@ mod tests {
         assert!(h.verify("correct horse".into(), phc.clone()).await.unwrap());
         assert!(!h.verify("correct horsE".into(), phc.clone()).await.unwrap());
         assert!(!h.verify(String::new(), phc).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_dummy_phc_looks_like_a_real_hash_and_verifies_nothing() {
+        let h = fast_hasher();
+        let real = h.hash("pw".into()).await.unwrap();
+        let dummy = h.dummy_phc();
+        assert_eq!(dummy.len(), real.len());
+        assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{dummy}");
+        assert_ne!(dummy, h.dummy_phc());
+        for secret in ["pw", "", "anything"] {
+            assert!(!h.verify(secret.into(), dummy.clone()).await.unwrap());
+        }
     }
 
     #[tokio::test]
