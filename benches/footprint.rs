@@ -75,7 +75,10 @@ fn main() -> ExitCode {
 
     println!("| figure | value |");
     println!("|---|---:|");
-    println!("| idle RSS (restart, {idle_secs} s after the first answer) | {:.1} MiB |", mib(idle));
+    println!(
+        "| idle RSS (restart, {idle_secs} s after the first answer) | {:.1} MiB |",
+        mib(idle)
+    );
     println!("| idle detail (smaps_rollup) | {idle_detail} |");
     println!(
         "| start, exec to first /healthz 200, {start_records} live tokens (median of {starts}) | {:.1} ms (min {:.1}, max {:.1}) |",
@@ -84,7 +87,10 @@ fn main() -> ExitCode {
         ms(times[times.len() - 1])
     );
     println!("| RSS after that start | {:.1} MiB |", mib(idle_populated));
-    println!("| RSS after {tokens} live tokens | {:.1} MiB |", mib(loaded));
+    println!(
+        "| RSS after {tokens} live tokens | {:.1} MiB |",
+        mib(loaded)
+    );
     println!("| RSS per live token over idle | {per_token:.0} bytes |");
     ExitCode::SUCCESS
 }
@@ -151,7 +157,10 @@ impl Server {
         std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
         let server = Self { child, addr };
         while !healthz_ok(addr) {
-            assert!(began.elapsed() < Duration::from_secs(120), "no /healthz answer");
+            assert!(
+                began.elapsed() < Duration::from_secs(120),
+                "no /healthz answer"
+            );
             std::thread::sleep(Duration::from_micros(500));
         }
         (server, began.elapsed())
@@ -210,9 +219,7 @@ fn healthz_ok(addr: SocketAddr) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     let mut head = [0u8; 12];
-    s.write_all(req.as_bytes()).is_ok()
-        && s.read_exact(&mut head).is_ok()
-        && head.ends_with(b"200")
+    s.write_all(req.as_bytes()).is_ok() && s.read_exact(&mut head).is_ok() && head.ends_with(b"200")
 }
 
 /// Issues `n` client_credentials tokens over `CONNS` concurrent keep-alive connections.

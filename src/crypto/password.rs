@@ -362,7 +362,13 @@ fn hash_into(
         .hash_password_into_with_memory(secret, &salt, &mut out, memory)
         // Only a secret over 4 GiB can fail here, which is not a hash anyone can store.
         .map_err(|_| HashError::Malformed)?;
-    Ok(phc(params.m_cost(), params.t_cost(), params.p_cost(), &salt, &out))
+    Ok(phc(
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        &salt,
+        &out,
+    ))
 }
 
 /// The argon2id PHC string of a hash `out` made with these costs and `salt`.
@@ -702,7 +708,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // And taken again by the next job.
-        assert!(h.verify("x".into(), h.hash("x".into()).await.unwrap()).await.unwrap());
+        assert!(h
+            .verify("x".into(), h.hash("x".into()).await.unwrap())
+            .await
+            .unwrap());
         assert!(h.blocks_held() >= 1);
     }
 
