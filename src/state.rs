@@ -56,7 +56,7 @@ pub struct AppStateInner {
     /// every node).
     pub two_factor_throttle: Arc<SharedThrottle>,
     /// The client for upstream providers (federated sign-in): pooled, with connect and request timeouts.
-    pub http: reqwest::Client,
+    pub http: UpstreamHttp,
     /// The signing keys: `keys.load().signer(alg)` signs an ID token or JWT access token without a lock
     /// (docs/oidc.md#signing-keys).
     pub keys: Arc<SharedKeyRing>,
@@ -88,10 +88,7 @@ impl AppState {
             config.argon2_threads(),
             config.limits.argon2_queue,
         ));
-        let dummy_hash = hasher
-            .hash(crate::crypto::random_token())
-            .await
-            .expect("argon2 pool is running");
+        let dummy_hash = hasher.dummy_phc();
         let window_ms = config.login.window_secs as i64 * 1000;
         Self(Arc::new(AppStateInner {
             login_user_throttle: Arc::new(SharedThrottle::new(
@@ -125,7 +122,7 @@ impl AppState {
             issuer: issuer.trim_end_matches('/').into(),
             dummy_hash: dummy_hash.into(),
             sealer,
-            http: http_client(),
+            http: UpstreamHttp::default(),
             metadata: std::sync::OnceLock::new(),
             oidc_documents: dashmap::DashMap::new(),
             apple_client_secrets: dashmap::DashMap::new(),
@@ -222,8 +219,21 @@ impl AppState {
     }
 }
 
+/// The client for upstream providers, built at its first use: a server without federated sign-in never loads the
+/// TLS root store (webpki's roots parsed into rustls) nor the client's connection pool.
+#[derive(Default)]
+pub struct UpstreamHttp(std::sync::OnceLock<reqwest::Client>);
+
+impl std::ops::Deref for UpstreamHttp {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        self.0.get_or_init(http_client)
+    }
+}
+
 /// The client for upstream providers (federated sign-in): 5 s to connect, no redirects followed; the callback
-/// bounds the whole exchange with `upstream::deadline`. Built here, with the other shared handles.
+/// bounds the whole exchange with `upstream::deadline`.
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))

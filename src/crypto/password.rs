@@ -2,17 +2,21 @@
 //!
 //! argon2id is deliberately slow and memory-hard, so running it on async worker threads (or
 //! tokio's unbounded blocking pool) would let a burst of logins starve every other request
-//! and allocate without limit. Instead a fixed pool of OS threads, each owning one
-//! preallocated memory block, takes jobs from a bounded queue: capacity is explicit, memory is
-//! fixed, and overload is reported at once as [`HashError::Busy`] so the caller can shed load.
+//! and allocate without limit. Instead a fixed pool of OS threads, each holding at most one
+//! memory block, takes jobs from a bounded queue: capacity is explicit, memory is bounded, and
+//! overload is reported at once as [`HashError::Busy`] so the caller can shed load. A worker
+//! takes its block with its first job and gives it back after [`QUIET`] without work, so an
+//! idle server holds no argon2 memory (19 MiB per thread at the default cost).
 //!
 //! Hashes are PHC strings (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`), interchangeable with the
 //! `argon2` crate's own `PasswordHasher`/`PasswordVerifier`.
 
 use std::fmt;
 use std::num::NonZeroUsize;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, PasswordHash, Version};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -31,6 +35,10 @@ use super::secret::random_bytes;
 const SALT_LEN: usize = 16;
 /// Length of the derived hash in bytes.
 const OUTPUT_LEN: usize = 32;
+/// How long a worker keeps its memory block without a job before giving it back: long enough that a burst of
+/// sign-ins pays the allocation (a few ms of page faults for 19 MiB) once, short enough that an idle server is
+/// small again soon after.
+pub const QUIET: Duration = Duration::from_secs(10);
 
 /// argon2id cost parameters.
 ///
@@ -119,15 +127,19 @@ enum Job {
 
 /// A fixed pool of OS threads running argon2.
 ///
-/// Each thread preallocates one memory block sized for the configured parameters and reuses
-/// it for every job, so steady-state hashing allocates nothing and peak memory is
-/// `threads × memory_kib`. Jobs arrive over a bounded queue; when it is full, requests fail
+/// Each thread allocates one memory block sized for the configured parameters with its first
+/// job, reuses it for every job that follows within the quiet period, and frees it after that
+/// period without work. So hashing under load allocates nothing, peak memory is
+/// `threads × memory_kib` however many requests arrive (a flood of bad secrets included), and
+/// an idle pool holds none. Jobs arrive over a bounded queue; when it is full, requests fail
 /// immediately with [`HashError::Busy`] instead of piling up. Dropping the `Hasher` lets the
 /// threads finish queued work and exit.
 pub struct Hasher {
     jobs: SyncSender<Job>,
     params: Argon2Params,
     threads: usize,
+    /// Memory blocks the workers hold right now (at most `threads`).
+    held: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for Hasher {
@@ -147,6 +159,11 @@ impl Hasher {
     /// If `params` are outside argon2's limits (see [`Argon2Params::validate`]) or a thread
     /// cannot be spawned: both are startup configuration failures.
     pub fn new(params: Argon2Params, threads: usize, queue: usize) -> Self {
+        Self::with_quiet(params, threads, queue, QUIET)
+    }
+
+    /// [`Hasher::new`] whose workers free their block after `quiet` without a job.
+    pub fn with_quiet(params: Argon2Params, threads: usize, queue: usize, quiet: Duration) -> Self {
         let argon_params = params
             .to_argon2()
             .unwrap_or_else(|e| panic!("invalid argon2 parameters {params:?}: {e}"));
@@ -157,24 +174,51 @@ impl Hasher {
         };
         let (jobs, rx) = mpsc::sync_channel(queue);
         let rx = Arc::new(Mutex::new(rx));
+        let held = Arc::new(AtomicUsize::new(0));
         for i in 0..threads {
+            let memory = Memory {
+                block: None,
+                blocks: argon_params.block_count(),
+                quiet,
+                held: Arc::clone(&held),
+            };
             let rx = Arc::clone(&rx);
             let argon_params = argon_params.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &argon_params))
+                .spawn(move || worker(&rx, &argon_params, memory))
                 .expect("failed to spawn an argon2 worker thread");
         }
         Self {
             jobs,
             params,
             threads,
+            held,
         }
+    }
+
+    /// How many memory blocks the workers hold now: 0 when idle, never more than the threads.
+    pub fn blocks_held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// The parameters new hashes are made with.
     pub fn params(&self) -> Argon2Params {
         self.params
+    }
+
+    /// A PHC string with this pool's costs and a random salt and hash, made without running argon2: verifying any
+    /// secret against it costs what verifying against a real hash does and fails, so sign-ins of unknown users
+    /// take as long as those of known ones, and starting the server costs no argon2 run.
+    pub fn dummy_phc(&self) -> String {
+        let p = self.params;
+        phc(
+            p.memory_kib,
+            p.iterations,
+            p.parallelism,
+            &random_bytes::<SALT_LEN>(),
+            &random_bytes::<OUTPUT_LEN>(),
+        )
     }
 
     /// Hashes `secret` with a fresh 16-byte salt into a PHC string.
@@ -245,23 +289,62 @@ impl Hasher {
     }
 }
 
-/// A worker's loop: take a job, run it on the thread's own memory block, reply.
-fn worker(rx: &Mutex<Receiver<Job>>, params: &argon2::Params) {
-    let mut memory = vec![Block::default(); params.block_count()];
-    loop {
-        // The lock is held only while waiting for the next job, never while hashing.
-        let job = rx.lock().recv();
-        let Ok(job) = job else { return };
+/// A worker's memory block: taken with a job, given back after `quiet` without one.
+struct Memory {
+    block: Option<Vec<Block>>,
+    blocks: usize,
+    quiet: Duration,
+    held: Arc<AtomicUsize>,
+}
+
+impl Memory {
+    fn take(&mut self) -> &mut [Block] {
+        let blocks = self.blocks;
+        let held = &self.held;
+        self.block.get_or_insert_with(|| {
+            held.fetch_add(1, Ordering::Relaxed);
+            vec![Block::default(); blocks]
+        })
+    }
+
+    fn give_back(&mut self) {
+        if self.block.take().is_some() {
+            self.held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Waits for the next job (`None`: the pool is dropped). The lock is held only while waiting, never while
+/// hashing. A worker holding a block waits for the lock and the job at most its quiet period, then frees the
+/// block and waits without a deadline.
+fn next_job(rx: &Mutex<Receiver<Job>>, memory: &mut Memory) -> Option<Job> {
+    if memory.block.is_some() {
+        let deadline = Instant::now() + memory.quiet;
+        if let Some(rx) = rx.try_lock_until(deadline) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(job) => return Some(job),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        memory.give_back();
+    }
+    rx.lock().recv().ok()
+}
+
+/// A worker's loop: take a job, run it on the thread's memory block, reply.
+fn worker(rx: &Mutex<Receiver<Job>>, params: &argon2::Params, mut memory: Memory) {
+    while let Some(job) = next_job(rx, &mut memory) {
         match job {
             Job::Hash { secret, reply } => {
                 // Skip work nobody waits for (the request was cancelled or timed out).
                 if !reply.is_closed() {
-                    let _ = reply.send(hash_into(params, &secret.0, &mut memory));
+                    let _ = reply.send(hash_into(params, &secret.0, memory.take()));
                 }
             }
             Job::Verify { secret, phc, reply } => {
                 if !reply.is_closed() {
-                    let _ = reply.send(verify_phc(&secret.0, &phc, &mut memory));
+                    let _ = reply.send(verify_phc(&secret.0, &phc, memory.take()));
                 }
             }
         }
@@ -279,16 +362,24 @@ fn hash_into(
         .hash_password_into_with_memory(secret, &salt, &mut out, memory)
         // Only a secret over 4 GiB can fail here, which is not a hash anyone can store.
         .map_err(|_| HashError::Malformed)?;
-    Ok(format!(
-        "${}$v={}$m={},t={},p={}${}${}",
-        Algorithm::Argon2id.as_str(),
-        u32::from(Version::V0x13),
+    Ok(phc(
         params.m_cost(),
         params.t_cost(),
         params.p_cost(),
+        &salt,
+        &out,
+    ))
+}
+
+/// The argon2id PHC string of a hash `out` made with these costs and `salt`.
+fn phc(m: u32, t: u32, p: u32, salt: &[u8], out: &[u8]) -> String {
+    format!(
+        "${}$v={}$m={m},t={t},p={p}${}${}",
+        Algorithm::Argon2id.as_str(),
+        u32::from(Version::V0x13),
         STANDARD_NO_PAD.encode(salt),
         STANDARD_NO_PAD.encode(out),
-    ))
+    )
 }
 
 fn verify_phc(secret: &[u8], phc: &str, memory: &mut [Block]) -> Result<bool, HashError> {
@@ -464,6 +555,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dummy_phc_looks_like_a_real_hash_and_verifies_nothing() {
+        let h = fast_hasher();
+        let real = h.hash("pw".into()).await.unwrap();
+        let dummy = h.dummy_phc();
+        assert_eq!(dummy.len(), real.len());
+        assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{dummy}");
+        assert_ne!(dummy, h.dummy_phc());
+        for secret in ["pw", "", "anything"] {
+            assert!(!h.verify(secret.into(), dummy.clone()).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
     async fn salts_differ() {
         let h = fast_hasher();
         let a = h.hash("same".into()).await.unwrap();
@@ -579,6 +683,39 @@ mod tests {
         let first = accepted.remove(0);
         drop(accepted);
         assert!(first.await.unwrap().starts_with("$argon2id$"));
+    }
+
+    #[tokio::test]
+    async fn memory_is_taken_per_burst_and_given_back_when_quiet() {
+        let quiet = Duration::from_millis(300);
+        let h = Arc::new(Hasher::with_quiet(FAST, 2, 64, quiet));
+        assert_eq!(h.blocks_held(), 0, "an idle pool holds no memory");
+        // A burst: every job runs on at most one block per worker.
+        let burst: Vec<_> = (0..40)
+            .map(|i| {
+                let h = Arc::clone(&h);
+                tokio::spawn(async move { h.hash(format!("pw{i}")).await })
+            })
+            .collect();
+        for job in burst {
+            job.await.unwrap().unwrap();
+            assert!(h.blocks_held() <= 2, "{} blocks", h.blocks_held());
+        }
+        assert!(h.blocks_held() >= 1);
+        // Jobs within the quiet period reuse the block.
+        h.hash("again".into()).await.unwrap();
+        assert!(h.blocks_held() >= 1);
+        let t = Instant::now();
+        while h.blocks_held() > 0 {
+            assert!(t.elapsed() < quiet * 10, "blocks never given back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // And taken again by the next job.
+        assert!(h
+            .verify("x".into(), h.hash("x".into()).await.unwrap())
+            .await
+            .unwrap());
+        assert!(h.blocks_held() >= 1);
     }
 
     #[tokio::test]

@@ -79,33 +79,35 @@ impl Sled {
     /// Repairs what a crash can leave (see the module doc), logging each tree it wrote and how many entries, then
     /// verifies. Changes nothing when the store is corrupt: that is an `Err` naming the first problems. Returns how
     /// many writes repaired the store. A crash during a repair leaves leftovers of the same kinds, so the next run
-    /// finishes it.
+    /// finishes it. A store with nothing to repair is scanned once (the check is the verification: this runs at
+    /// every start, and each scan reads every record).
     pub fn repair(&self) -> Result<usize> {
         let f = self.check()?;
         if !f.corrupt.is_empty() {
             return Err(f.message(&f.corrupt));
         }
         let n = f.ops.len();
-        if n > 0 {
-            let mut per_tree: BTreeMap<String, usize> = BTreeMap::new();
-            // Removals first: a put only ever fills a key that was free when checked.
-            let (removes, puts): (Vec<Op>, Vec<Op>) =
-                f.ops.into_iter().partition(|o| matches!(o, Op::Remove(..)));
-            for op in removes.into_iter().chain(puts) {
-                *per_tree
-                    .entry(String::from_utf8_lossy(&op.tree().name()).into_owned())
-                    .or_default() += 1;
-                match op {
-                    Op::Remove(t, k) => t.remove(k).map(drop),
-                    Op::Put(t, k, v) => t.insert(k, v).map(drop),
-                }
-                .map_err(db_err)?;
-            }
-            for (tree, entries) in &per_tree {
-                tracing::warn!(tree = %tree, entries, "repaired crash leftovers");
-            }
-            self.flush_blocking()?;
+        if n == 0 {
+            return Ok(0);
         }
+        let mut per_tree: BTreeMap<String, usize> = BTreeMap::new();
+        // Removals first: a put only ever fills a key that was free when checked.
+        let (removes, puts): (Vec<Op>, Vec<Op>) =
+            f.ops.into_iter().partition(|o| matches!(o, Op::Remove(..)));
+        for op in removes.into_iter().chain(puts) {
+            *per_tree
+                .entry(String::from_utf8_lossy(&op.tree().name()).into_owned())
+                .or_default() += 1;
+            match op {
+                Op::Remove(t, k) => t.remove(k).map(drop),
+                Op::Put(t, k, v) => t.insert(k, v).map(drop),
+            }
+            .map_err(db_err)?;
+        }
+        for (tree, entries) in &per_tree {
+            tracing::warn!(tree = %tree, entries, "repaired crash leftovers");
+        }
+        self.flush_blocking()?;
         self.verify()?;
         Ok(n)
     }
