@@ -13,6 +13,7 @@ mod lifecycle;
 mod link;
 mod meta;
 mod provider;
+mod retry;
 mod schema;
 mod session;
 mod small;
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 use tokio_postgres::Row;
 
 pub use throttle::Attempt;
+
+use retry::{with_tx, Abort, TxResult};
 
 use super::{codec, OpenError};
 use crate::error::{Error, Field, Result};
@@ -76,7 +79,8 @@ impl Pg {
 }
 
 /// A driver error as the domain's: a lost connection or a database that refuses work is [`Error::Unavailable`]
-/// (the outcome of the write is unknown to the caller, as with a full disk), anything else internal.
+/// (the outcome of the write is unknown to the caller, as with a full disk), anything else internal. A
+/// serialization failure or deadlock is `Unavailable` too once [`with_tx!`] has retried it enough.
 fn db_err(e: tokio_postgres::Error) -> Error {
     let class = e.code().map(|c| &c.code()[..2]);
     if e.is_closed() || matches!(class, None | Some("08" | "53" | "57" | "40")) {
@@ -87,21 +91,22 @@ fn db_err(e: tokio_postgres::Error) -> Error {
     }
 }
 
-/// A unique violation of `constraint` as the domain's conflict on `field`; any other error as [`db_err`].
-fn conflict_on(e: tokio_postgres::Error, constraints: &[(&str, Field, &str)]) -> Error {
+/// A unique violation of `constraint` as the domain's conflict on `field`; any other error stays the database's
+/// (inside [`with_tx!`] it may be retried; outside, `?` makes it [`db_err`]'s).
+fn conflict_on(e: tokio_postgres::Error, constraints: &[(&str, Field, &str)]) -> Abort {
     if let Some(db) = e.as_db_error() {
         if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
             for (name, field, value) in constraints {
                 if db.constraint() == Some(*name) {
-                    return Error::Conflict {
+                    return Abort::Domain(Error::Conflict {
                         field: *field,
                         value: (*value).to_owned(),
-                    };
+                    });
                 }
             }
         }
     }
-    db_err(e)
+    Abort::Db(e)
 }
 
 /// Whether `e` is a foreign-key violation (a row it refers to is gone).
