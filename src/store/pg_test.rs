@@ -390,6 +390,54 @@ fn two_concurrent_demotions_of_the_last_two_admins_leave_one() {
     });
 }
 
+/// A use case chosen as a deadlock's victim (40P01) runs again and succeeds: another session holds the admin
+/// counter row and then waits for the user row the promotion locked first. That session waits 10 s before
+/// checking for a deadlock, so PostgreSQL aborts the promotion (1 s, the default); its retry runs after the
+/// other session committed.
+#[test]
+fn a_use_case_aborted_as_a_deadlock_victim_is_retried_and_succeeds() {
+    multi_thread().block_on(async {
+        let Some((d, s)) = pg_store().await else {
+            return;
+        };
+        s.create_user(&user("a1", "root", true)).await.unwrap();
+        s.create_user(&user("u1", "carol", false)).await.unwrap();
+        let base = std::env::var(URL_VAR).unwrap();
+        let (mut other, conn) =
+            tokio_postgres::connect(&url_of(&base, d.path()), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        let task = tokio::spawn(conn);
+        let tx = other.transaction().await.unwrap();
+        tx.batch_execute(
+            "SET LOCAL deadlock_timeout = '10s'; UPDATE admin_count SET n = n WHERE id = 1",
+        )
+        .await
+        .unwrap();
+        let promote = tokio::spawn({
+            let s = s.clone();
+            async move {
+                s.update_user("u1", |u| {
+                    u.roles = vec![crate::model::Role::Admin];
+                    Ok(())
+                })
+                .await
+            }
+        });
+        // The promotion holds the user row and waits for the counter row.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.execute("SELECT 1 FROM users WHERE id = 'u1' FOR UPDATE", &[])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let promoted = promote.await.unwrap().expect("retried after the deadlock");
+        assert!(promoted.is_admin());
+        assert_eq!(crate::store::testing::admin_count(&s).await, 2);
+        drop(other);
+        let _ = task.await;
+    });
+}
+
 #[tokio::test]
 async fn keys_settings_and_meta_round_trip() {
     let Some((_d, s)) = pg_store().await else {
