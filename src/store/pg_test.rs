@@ -513,12 +513,12 @@ async fn one_node_sweeps_at_a_time_and_only_what_is_dead() {
         .await
         .unwrap();
     let task = tokio::spawn(conn);
-    let lease = "SELECT pg_advisory_lock(1818981239, hashtext(current_schema()))";
+    let lease = "INSERT INTO leases VALUES ('sweep', 'another node', now() + interval '1 minute')";
     holder.batch_execute(lease).await.unwrap();
     assert_eq!(b.sweep(2_000).await.unwrap(), 0);
     assert!(a.token_record(&[0; 32]).await.unwrap().is_some());
     // The holder's round ends.
-    let unlock = "SELECT pg_advisory_unlock(1818981239, hashtext(current_schema()))";
+    let unlock = "DELETE FROM leases WHERE name = 'sweep' AND holder = 'another node'";
     holder.batch_execute(unlock).await.unwrap();
     drop(holder);
     let _ = task.await;
@@ -533,6 +533,39 @@ async fn one_node_sweeps_at_a_time_and_only_what_is_dead() {
     assert!(!a.jti_revoked("j1").await.unwrap());
     assert!(a.jti_revoked("j2").await.unwrap());
     assert_eq!(b.sweep(2_000).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_dead_holders_sweep_lease_passes_to_the_next_node_when_it_expires() {
+    let Some((d, s)) = pg_store().await else {
+        return;
+    };
+    s.create_app(&app("a1", "c1")).await.unwrap();
+    s.put_client_token(&[1; 32], &client_token(1_000))
+        .await
+        .unwrap();
+    // A node took the lease and died mid-round: it never renews or releases it.
+    let base = std::env::var(URL_VAR).unwrap();
+    let (dead, conn) = tokio_postgres::connect(&url_of(&base, d.path()), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    dead.batch_execute(
+        "INSERT INTO leases VALUES ('sweep', 'dead node', now() + interval '500 milliseconds')",
+    )
+    .await
+    .unwrap();
+    drop(dead);
+    let _ = task.await;
+    assert_eq!(s.sweep(2_000).await.unwrap(), 0, "the lease still runs");
+    assert!(s.token_record(&[1; 32]).await.unwrap().is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        s.sweep(2_000).await.unwrap(),
+        1,
+        "expired: this node sweeps"
+    );
+    assert!(s.token_record(&[1; 32]).await.unwrap().is_none());
 }
 
 /// The records of a backup file: every record tree's (tree, key, value) lines, sorted (index trees left out:

@@ -9,6 +9,7 @@
 mod app;
 mod backup;
 mod conn;
+mod lease;
 mod lifecycle;
 mod link;
 mod meta;
@@ -41,11 +42,13 @@ pub struct Pg {
     pool: deadpool_postgres::Pool,
     dir: PathBuf,
     health: conn::Health,
+    /// This process's name as a lease holder (random per start, so a restarted node is a new holder).
+    node: String,
 }
 
 impl Pg {
-    /// Connects to `url`, applies the embedded migrations (under an advisory lock, so nodes starting together
-    /// apply each once) and refuses a database whose schema is newer than this binary knows.
+    /// Connects to `url`, applies the embedded migrations (under a row lock, so nodes starting together apply
+    /// each once) and refuses a database whose schema is newer than this binary knows.
     pub(super) async fn connect(url: &str, dir: &Path) -> Result<Self, OpenError> {
         let pool = conn::pool(url).map_err(OpenError::Postgres)?;
         let mut client = pool
@@ -57,6 +60,7 @@ impl Pg {
             pool,
             dir: dir.to_owned(),
             health: conn::Health::default(),
+            node: lease::node_name(),
         })
     }
 
