@@ -185,31 +185,45 @@ pub async fn ensure(ctx: &Keys<'_>, now: Millis) -> Result<Changes> {
 
 /// Schedules a successor for `alg`'s signing key: it signs `publish_ahead` from `now`, or at once when `at_once`
 /// (a compromised key; the old key stays published while its tokens live). Without `at_once`, an already
-/// scheduled successor is returned instead of a second one.
+/// scheduled successor is returned instead of a second one. The key is stored only if `alg`'s keys are still
+/// what this call read (as a node's [`ensure`] stores), so a rotation racing a node's start or another rotation
+/// never leaves two; the loser reads again.
 pub async fn rotate(
     ctx: &Keys<'_>,
     alg: SigningAlg,
     now: Millis,
     at_once: bool,
 ) -> Result<SigningKey> {
-    if !at_once {
-        let all = statuses(ctx.store.list_signing_keys().await?, ctx.policy, now);
-        if let Some(next) = all
-            .into_iter()
-            .find(|s| s.key.alg == alg && s.state == KeyState::Next)
+    loop {
+        let keys = ctx.store.list_signing_keys().await?;
+        let seen: Vec<String> = keys
+            .iter()
+            .filter(|k| k.alg == alg)
+            .map(|k| k.kid.clone())
+            .collect();
+        if !at_once {
+            if let Some(next) = statuses(keys, ctx.policy, now)
+                .into_iter()
+                .find(|s| s.key.alg == alg && s.state == KeyState::Next)
+            {
+                return Ok(next.key);
+            }
+        }
+        let signs_from = if at_once {
+            now
+        } else {
+            now + ctx.policy.publish_ahead_ms
+        };
+        let key = generate(ctx, alg, now, signs_from).await?;
+        if ctx
+            .store
+            .put_signing_key_unless_changed(&key, &seen)
+            .await?
         {
-            return Ok(next.key);
+            log_created(&key);
+            return Ok(key);
         }
     }
-    let signs_from = if at_once {
-        now
-    } else {
-        now + ctx.policy.publish_ahead_ms
-    };
-    let key = generate(ctx, alg, now, signs_from).await?;
-    ctx.store.put_signing_key(&key).await?;
-    log_created(&key);
-    Ok(key)
 }
 
 /// Generates a key (off the async workers: RSA generation is slow) and seals its private part.

@@ -390,6 +390,106 @@ fn two_concurrent_demotions_of_the_last_two_admins_leave_one() {
     });
 }
 
+/// A use case chosen as a deadlock's victim (40P01) runs again and succeeds: another session holds the admin
+/// counter row and then waits for the user row the promotion locked first. That session waits 10 s before
+/// checking for a deadlock, so PostgreSQL aborts the promotion (1 s, the default); its retry runs after the
+/// other session committed.
+#[test]
+fn a_use_case_aborted_as_a_deadlock_victim_is_retried_and_succeeds() {
+    multi_thread().block_on(async {
+        let Some((d, s)) = pg_store().await else {
+            return;
+        };
+        s.create_user(&user("a1", "root", true)).await.unwrap();
+        s.create_user(&user("u1", "carol", false)).await.unwrap();
+        let base = std::env::var(URL_VAR).unwrap();
+        let (mut other, conn) =
+            tokio_postgres::connect(&url_of(&base, d.path()), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        let task = tokio::spawn(conn);
+        let tx = other.transaction().await.unwrap();
+        tx.batch_execute(
+            "SET LOCAL deadlock_timeout = '10s'; UPDATE admin_count SET n = n WHERE id = 1",
+        )
+        .await
+        .unwrap();
+        let promote = tokio::spawn({
+            let s = s.clone();
+            async move {
+                s.update_user("u1", |u| {
+                    u.roles = vec![crate::model::Role::Admin];
+                    Ok(())
+                })
+                .await
+            }
+        });
+        // The promotion holds the user row and waits for the counter row.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.execute("SELECT 1 FROM users WHERE id = 'u1' FOR UPDATE", &[])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let promoted = promote.await.unwrap().expect("retried after the deadlock");
+        assert!(promoted.is_admin());
+        assert_eq!(crate::store::testing::admin_count(&s).await, 2);
+        drop(other);
+        let _ = task.await;
+    });
+}
+
+/// `latchkey keys rotate` racing nodes that decide the same (a start, a due rotation): of ten rotations at once on
+/// one database, one schedules a successor and the others return it, so the algorithm never gets two.
+#[test]
+fn concurrent_rotations_schedule_one_successor() {
+    use crate::core::keys::{self, KeyPolicy, KeyState, Keys};
+    use crate::crypto::jose::SigningAlg;
+    let policy = || KeyPolicy {
+        algs: vec![SigningAlg::EdDsa],
+        rotate_after_ms: None,
+        publish_ahead_ms: 86_400_000,
+        retain_ms: 7_200_000,
+        refresh_ms: 60_000,
+    };
+    let now = 1_000_000;
+    /// `keys rotate` on `s` (its kid), or with `rotate` false the keys' first ensuring.
+    async fn run(s: Store, p: KeyPolicy, now: i64, rotate: bool) -> String {
+        let sealer = crate::crypto::seal::Sealer::new([7; 32]);
+        let ctx = Keys {
+            store: &s,
+            sealer: &sealer,
+            policy: &p,
+        };
+        if !rotate {
+            keys::ensure(&ctx, now).await.unwrap();
+            return String::new();
+        }
+        keys::rotate(&ctx, SigningAlg::EdDsa, now, false)
+            .await
+            .unwrap()
+            .kid
+    }
+    multi_thread().block_on(async {
+        let Some((_d, s)) = pg_store().await else {
+            return;
+        };
+        run(s.clone(), policy(), now, false).await;
+        let rotations: Vec<_> = (0..10)
+            .map(|_| tokio::spawn(run(s.clone(), policy(), now, true)))
+            .collect();
+        let mut kids = std::collections::BTreeSet::new();
+        for r in rotations {
+            kids.insert(r.await.unwrap());
+        }
+        assert_eq!(kids.len(), 1, "every rotation returns the one successor");
+        let next = keys::statuses(s.list_signing_keys().await.unwrap(), &policy(), now)
+            .into_iter()
+            .filter(|k| k.state == KeyState::Next)
+            .count();
+        assert_eq!(next, 1);
+    });
+}
+
 #[tokio::test]
 async fn keys_settings_and_meta_round_trip() {
     let Some((_d, s)) = pg_store().await else {
@@ -465,12 +565,12 @@ async fn one_node_sweeps_at_a_time_and_only_what_is_dead() {
         .await
         .unwrap();
     let task = tokio::spawn(conn);
-    let lease = "SELECT pg_advisory_lock(1818981239, hashtext(current_schema()))";
+    let lease = "INSERT INTO leases VALUES ('sweep', 'another node', now() + interval '1 minute')";
     holder.batch_execute(lease).await.unwrap();
     assert_eq!(b.sweep(2_000).await.unwrap(), 0);
     assert!(a.token_record(&[0; 32]).await.unwrap().is_some());
     // The holder's round ends.
-    let unlock = "SELECT pg_advisory_unlock(1818981239, hashtext(current_schema()))";
+    let unlock = "DELETE FROM leases WHERE name = 'sweep' AND holder = 'another node'";
     holder.batch_execute(unlock).await.unwrap();
     drop(holder);
     let _ = task.await;
@@ -485,6 +585,39 @@ async fn one_node_sweeps_at_a_time_and_only_what_is_dead() {
     assert!(!a.jti_revoked("j1").await.unwrap());
     assert!(a.jti_revoked("j2").await.unwrap());
     assert_eq!(b.sweep(2_000).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_dead_holders_sweep_lease_passes_to_the_next_node_when_it_expires() {
+    let Some((d, s)) = pg_store().await else {
+        return;
+    };
+    s.create_app(&app("a1", "c1")).await.unwrap();
+    s.put_client_token(&[1; 32], &client_token(1_000))
+        .await
+        .unwrap();
+    // A node took the lease and died mid-round: it never renews or releases it.
+    let base = std::env::var(URL_VAR).unwrap();
+    let (dead, conn) = tokio_postgres::connect(&url_of(&base, d.path()), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    dead.batch_execute(
+        "INSERT INTO leases VALUES ('sweep', 'dead node', now() + interval '500 milliseconds')",
+    )
+    .await
+    .unwrap();
+    drop(dead);
+    let _ = task.await;
+    assert_eq!(s.sweep(2_000).await.unwrap(), 0, "the lease still runs");
+    assert!(s.token_record(&[1; 32]).await.unwrap().is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        s.sweep(2_000).await.unwrap(),
+        1,
+        "expired: this node sweeps"
+    );
+    assert!(s.token_record(&[1; 32]).await.unwrap().is_none());
 }
 
 /// The records of a backup file: every record tree's (tree, key, value) lines, sorted (index trees left out:

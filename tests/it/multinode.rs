@@ -11,7 +11,9 @@ use tokio::sync::Barrier;
 
 use crate::common::binary::Latchkey;
 use crate::common::json_of;
-use crate::common::nodes::{fresh_database, node_command, start_nodes, Node, MASTER_KEY};
+use crate::common::nodes::{
+    fresh_database, node_command, start_nodes, start_nodes_with, Node, OwnServer, MASTER_KEY,
+};
 use crate::oauth_flow::{get_code, make_app, redeem, token, TestApp};
 
 /// An answer: its status and body (the assertions show both).
@@ -382,6 +384,137 @@ async fn acknowledged_writes_survive_a_node_killed_under_load() {
         lost.is_empty(),
         "{} of {} acknowledged tokens lost",
         lost.len(),
+        acked.len()
+    );
+}
+
+/// Six users on three nodes claim one upstream account for sign-in through Stack's `POST /api/v1/oauth-providers`
+/// at once: exactly one link is made (201), the others get Stack's known error for a taken account, none fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sign_in_claims_of_one_upstream_account_across_nodes_make_one_link() {
+    const PROJECT: &str = "6b3c2a1e-0d4f-4a5b-8c7d-9e0f1a2b3c4d";
+    const SERVER_KEY: &str = "multinode-server-key-aaaaaaaaaaaaaaaaaaaaaaa";
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let stack = [
+        ("LATCHKEY_STACK_PROJECT_ID", PROJECT),
+        ("LATCHKEY_STACK_SERVER_KEY", SERVER_KEY),
+    ];
+    let nodes = start_nodes_with(3, &url, &stack);
+    let admin = nodes[0].admin().await;
+    crate::providers::add(&nodes[0], &admin, "Upstream").await;
+    let key = format!("{}Upstream", crate::providers::PREFIX);
+    let (st, v) = crate::providers::set(&nodes[1], &admin, &key, json!(true)).await;
+    assert_eq!(st, 200, "{v}");
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(
+            crate::common::steps::create_user(&nodes[i % 3], &admin, &format!("claimer{i}")).await,
+        );
+    }
+    let answers = all_at_once(6, |i| {
+        answer(
+            nodes[i % 3]
+                .http
+                .post(format!("{}/api/v1/oauth-providers", nodes[i % 3].url))
+                .header("X-Stack-Project-Id", PROJECT)
+                .header("X-Stack-Access-Type", "server")
+                .header("X-Stack-Secret-Server-Key", SERVER_KEY)
+                .json(&json!({"user_id": users[i], "provider_config_id": "upstream",
+                               "email": format!("claimer{i}@example.com"), "account_id": "upstream-42",
+                               "allow_sign_in": true, "allow_connected_accounts": false})),
+        )
+    })
+    .await;
+    assert_eq!(count(&answers, 201), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.0 == 201
+            || (a.0 == 400
+                && a.1
+                    .contains("OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN"))),
+        "the others are Stack's known conflict: {answers:?}"
+    );
+    let links = query(
+        &url,
+        "SELECT count(*) FROM links WHERE account_id = 'upstream-42' AND allow_sign_in",
+    )
+    .await;
+    assert_eq!(links[0].get::<_, i64>(0), 1);
+}
+
+/// PostgreSQL stopped and started again under load: while it is down the nodes answer the token endpoint's 503
+/// (`temporarily_unavailable`), they serve again once it is back without a restart, and every token a node
+/// answered 200 for is live afterwards. On a server of the test's own, so the shared one is not disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_answer_503_while_postgresql_restarts_and_recover_losing_no_acknowledged_write() {
+    let Some(pg) = OwnServer::start() else {
+        return;
+    };
+    let nodes = start_nodes(2, &pg.url);
+    let app = make_app(&nodes[0], json!({"grantTypes": ["client_credentials"]})).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let node = &nodes[w % 2];
+            let rb = node
+                .http
+                .post(format!("{}/oauth/token", node.url))
+                .basic_auth(&app.client_id, app.secret.clone())
+                .form(&[("grant_type", "client_credentials")]);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut acked, mut outage) = (Vec::<String>::new(), Vec::<Answer>::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = rb.try_clone().unwrap().send().await.unwrap();
+                    let st = r.status().as_u16();
+                    let body = r.text().await.unwrap();
+                    if st == 200 {
+                        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                        acked.push(v["access_token"].as_str().unwrap().to_owned());
+                    } else {
+                        outage.push((st, body));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                (acked, outage)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.script("halt");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    pg.script("resume");
+    // Serving again: the writers' answers turn back to 200.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acked, mut outage) = (Vec::new(), Vec::new());
+    for w in writers {
+        let (a, o) = w.await.unwrap();
+        acked.extend(a);
+        outage.extend(o);
+    }
+    assert!(!outage.is_empty(), "the outage was seen");
+    for (st, body) in &outage {
+        assert_eq!(*st, 503, "{body}");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"], "temporarily_unavailable", "{body}");
+    }
+    assert!(acked.len() > 20, "too little load: {}", acked.len());
+    for n in &nodes {
+        let (st, _, _) = token(n, &app, &[("grant_type", "client_credentials")], true).await;
+        assert_eq!(st, 200, "recovered without a restart");
+    }
+    let mut lost = 0;
+    for t in &acked {
+        if crate::oauth_flow::introspect(&nodes[0], &app, t).await["active"] != true {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged tokens lost",
         acked.len()
     );
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{conflict_on, db_err, rec, Pg};
+use super::{conflict_on, db_err, rec, with_tx, Pg};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::App;
 use crate::store::codec;
@@ -77,27 +77,24 @@ impl Pg {
         id: &str,
         change: impl Fn(&mut App) -> Result<()>,
     ) -> Result<App> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let row = tx
-            .query_opt("SELECT rec FROM apps WHERE id = $1 FOR UPDATE", &[&id])
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound(Entity::App))?;
-        let mut app: App = rec(&row, "rec")?;
-        let client_id = app.client_id.clone();
-        change(&mut app)?;
-        if app.client_id != client_id || app.id != id {
-            return Err(Error::internal("an update may not change ids"));
-        }
-        tx.execute(
-            "UPDATE apps SET rec = $2 WHERE id = $1",
-            &[&id, &codec::encode(&app)],
-        )
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(app)
+        with_tx!(self, |tx| {
+            let row = tx
+                .query_opt("SELECT rec FROM apps WHERE id = $1 FOR UPDATE", &[&id])
+                .await?
+                .ok_or(Error::NotFound(Entity::App))?;
+            let mut app: App = rec(&row, "rec")?;
+            let client_id = app.client_id.clone();
+            change(&mut app)?;
+            if app.client_id != client_id || app.id != id {
+                return Err(Error::internal("an update may not change ids").into());
+            }
+            tx.execute(
+                "UPDATE apps SET rec = $2 WHERE id = $1",
+                &[&id, &codec::encode(&app)],
+            )
+            .await?;
+            Ok(app)
+        })
     }
 
     pub async fn delete_app(&self, id: &str) -> Result<App> {

@@ -8,14 +8,14 @@
 
 use tokio_postgres::{Row, Transaction};
 
-use super::{conflict_on, db_err, rec, Pg};
+use super::{conflict_on, db_err, rec, with_tx, Abort, Pg, TxResult};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::{Link, Provider};
 use crate::store::codec;
 
 /// The unique violations of a link write as the domain's conflicts, valued as sled values them.
-fn link_conflict(e: tokio_postgres::Error, link: &Link) -> Error {
+fn link_conflict(e: tokio_postgres::Error, link: &Link) -> Abort {
     conflict_on(
         e,
         &[
@@ -27,7 +27,7 @@ fn link_conflict(e: tokio_postgres::Error, link: &Link) -> Error {
 }
 
 /// The sign-in rule `link` would break, ignoring the link with its own id (sled's `claim_sign_in` order).
-async fn sign_in_conflict(tx: &Transaction<'_>, link: &Link) -> Result<Option<Error>> {
+async fn sign_in_conflict(tx: &Transaction<'_>, link: &Link) -> TxResult<Option<Error>> {
     if !link.allow_sign_in {
         return Ok(None);
     }
@@ -37,8 +37,7 @@ async fn sign_in_conflict(tx: &Transaction<'_>, link: &Link) -> Result<Option<Er
              WHERE allow_sign_in AND id <> $1 AND provider = $2 AND (account_id = $3 OR user_id = $4)",
             &[&link.id, &link.provider, &link.account_id, &link.user_id],
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(if holders.iter().any(|r| r.get("account")) {
         Some(Error::Conflict {
             field: Field::AccountId,
@@ -62,61 +61,59 @@ impl Pg {
     /// Reads the provider and the user `FOR SHARE` (a concurrent removal of either waits for this transaction,
     /// and one that went first is seen), then claims the id and the sign-in keys.
     pub async fn create_link(&self, link: &Link) -> Result<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let provider = tx
-            .query_opt(
-                "SELECT rec FROM providers WHERE key = $1 FOR SHARE",
-                &[&link.provider],
+        with_tx!(self, |tx| {
+            let provider = tx
+                .query_opt(
+                    "SELECT rec FROM providers WHERE key = $1 FOR SHARE",
+                    &[&link.provider],
+                )
+                .await?;
+            let enabled = match provider {
+                Some(r) => rec::<Provider>(&r, "rec")?.enabled,
+                None => false,
+            };
+            if !enabled {
+                return Err(Error::NotFound(Entity::Provider).into());
+            }
+            let user = tx
+                .query_opt(
+                    "SELECT 1 FROM users WHERE id = $1 FOR SHARE",
+                    &[&link.user_id],
+                )
+                .await?;
+            if user.is_none() {
+                return Err(Error::NotFound(Entity::User).into());
+            }
+            let taken = tx
+                .query_opt("SELECT 1 FROM links WHERE id = $1", &[&link.id])
+                .await?;
+            if taken.is_some() {
+                return Err(Error::Conflict {
+                    field: Field::Id,
+                    value: link.id.clone(),
+                }
+                .into());
+            }
+            if let Some(e) = sign_in_conflict(tx, link).await? {
+                return Err(e.into());
+            }
+            tx.execute(
+                "INSERT INTO links (id, user_id, provider, account_id, allow_sign_in, created_at, rec)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &link.id,
+                    &link.user_id,
+                    &link.provider,
+                    &link.account_id,
+                    &link.allow_sign_in,
+                    &link.created_at,
+                    &codec::encode(link),
+                ],
             )
             .await
-            .map_err(db_err)?;
-        let enabled = match provider {
-            Some(r) => rec::<Provider>(&r, "rec")?.enabled,
-            None => false,
-        };
-        if !enabled {
-            return Err(Error::NotFound(Entity::Provider));
-        }
-        let user = tx
-            .query_opt(
-                "SELECT 1 FROM users WHERE id = $1 FOR SHARE",
-                &[&link.user_id],
-            )
-            .await
-            .map_err(db_err)?;
-        if user.is_none() {
-            return Err(Error::NotFound(Entity::User));
-        }
-        let taken = tx
-            .query_opt("SELECT 1 FROM links WHERE id = $1", &[&link.id])
-            .await
-            .map_err(db_err)?;
-        if taken.is_some() {
-            return Err(Error::Conflict {
-                field: Field::Id,
-                value: link.id.clone(),
-            });
-        }
-        if let Some(e) = sign_in_conflict(&tx, link).await? {
-            return Err(e);
-        }
-        tx.execute(
-            "INSERT INTO links (id, user_id, provider, account_id, allow_sign_in, created_at, rec)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &link.id,
-                &link.user_id,
-                &link.provider,
-                &link.account_id,
-                &link.allow_sign_in,
-                &link.created_at,
-                &codec::encode(link),
-            ],
-        )
-        .await
-        .map_err(|e| link_conflict(e, link))?;
-        tx.commit().await.map_err(db_err)
+            .map_err(|e| link_conflict(e, link))?;
+            Ok(())
+        })
     }
 
     async fn link_where(&self, condition: &str, keys: &[&str]) -> Result<Vec<Link>> {
@@ -202,41 +199,40 @@ impl Pg {
         id: &str,
         change: impl Fn(&mut Link) -> Result<()>,
     ) -> Result<Link> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let row = tx
-            .query_opt("SELECT rec FROM links WHERE id = $1 FOR UPDATE", &[&id])
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound(Entity::Link))?;
-        let old: Link = rec(&row, "rec")?;
-        let mut new = old.clone();
-        change(&mut new)?;
-        if (&new.id, &new.user_id, &new.provider, new.created_at)
-            != (&old.id, &old.user_id, &old.provider, old.created_at)
-        {
-            return Err(Error::internal(
-                "an update may not change a link's id, user, provider or creation time",
-            ));
-        }
-        if (new.allow_sign_in, &new.account_id) != (old.allow_sign_in, &old.account_id) {
-            if let Some(e) = sign_in_conflict(&tx, &new).await? {
-                return Err(e);
+        with_tx!(self, |tx| {
+            let row = tx
+                .query_opt("SELECT rec FROM links WHERE id = $1 FOR UPDATE", &[&id])
+                .await?
+                .ok_or(Error::NotFound(Entity::Link))?;
+            let old: Link = rec(&row, "rec")?;
+            let mut new = old.clone();
+            change(&mut new)?;
+            if (&new.id, &new.user_id, &new.provider, new.created_at)
+                != (&old.id, &old.user_id, &old.provider, old.created_at)
+            {
+                return Err(Error::internal(
+                    "an update may not change a link's id, user, provider or creation time",
+                )
+                .into());
             }
-        }
-        tx.execute(
-            "UPDATE links SET account_id = $2, allow_sign_in = $3, rec = $4 WHERE id = $1",
-            &[
-                &id,
-                &new.account_id,
-                &new.allow_sign_in,
-                &codec::encode(&new),
-            ],
-        )
-        .await
-        .map_err(|e| link_conflict(e, &new))?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(new)
+            if (new.allow_sign_in, &new.account_id) != (old.allow_sign_in, &old.account_id) {
+                if let Some(e) = sign_in_conflict(tx, &new).await? {
+                    return Err(e.into());
+                }
+            }
+            tx.execute(
+                "UPDATE links SET account_id = $2, allow_sign_in = $3, rec = $4 WHERE id = $1",
+                &[
+                    &id,
+                    &new.account_id,
+                    &new.allow_sign_in,
+                    &codec::encode(&new),
+                ],
+            )
+            .await
+            .map_err(|e| link_conflict(e, &new))?;
+            Ok(new)
+        })
     }
 
     pub async fn delete_link(&self, id: &str) -> Result<Link> {

@@ -2,7 +2,7 @@
 //! row and adopt what it wrote: `meta` values inserted if absent (the Stack project and its keys, the master key's
 //! check value) and the signing keys an algorithm gets (one node's, not one per node).
 
-use super::{db_err, rec, Pg};
+use super::{db_err, rec, with_tx, Pg};
 use crate::error::Result;
 use crate::model::SigningKey;
 use crate::store::codec;
@@ -38,45 +38,37 @@ impl Pg {
         key: &SigningKey,
         seen: &[String],
     ) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING",
-            &[&SIGNING_KEYS_LOCK],
-        )
-        .await
-        .map_err(db_err)?;
-        tx.execute(
-            "SELECT 1 FROM meta WHERE key = $1 FOR UPDATE",
-            &[&SIGNING_KEYS_LOCK],
-        )
-        .await
-        .map_err(db_err)?;
-        let mut now: Vec<String> = Vec::new();
-        for row in tx
-            .query("SELECT rec FROM signing_keys", &[])
-            .await
-            .map_err(db_err)?
-        {
-            let k: SigningKey = rec(&row, "rec")?;
-            if k.alg == key.alg {
-                now.push(k.kid);
+        with_tx!(self, |tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING",
+                &[&SIGNING_KEYS_LOCK],
+            )
+            .await?;
+            tx.execute(
+                "SELECT 1 FROM meta WHERE key = $1 FOR UPDATE",
+                &[&SIGNING_KEYS_LOCK],
+            )
+            .await?;
+            let mut now: Vec<String> = Vec::new();
+            for row in tx.query("SELECT rec FROM signing_keys", &[]).await? {
+                let k: SigningKey = rec(&row, "rec")?;
+                if k.alg == key.alg {
+                    now.push(k.kid);
+                }
             }
-        }
-        now.sort();
-        let mut seen = seen.to_vec();
-        seen.sort();
-        if now != seen {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO signing_keys (kid, signs_from, rec) VALUES ($1, $2, $3)",
-            &[&key.kid, &key.signs_from, &codec::encode(key)],
-        )
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(true)
+            now.sort();
+            let mut seen = seen.to_vec();
+            seen.sort();
+            if now != seen {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO signing_keys (kid, signs_from, rec) VALUES ($1, $2, $3)",
+                &[&key.kid, &key.signs_from, &codec::encode(key)],
+            )
+            .await?;
+            Ok(true)
+        })
     }
 }
 

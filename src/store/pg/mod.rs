@@ -9,10 +9,12 @@
 mod app;
 mod backup;
 mod conn;
+mod lease;
 mod lifecycle;
 mod link;
 mod meta;
 mod provider;
+mod retry;
 mod schema;
 mod session;
 mod small;
@@ -27,6 +29,8 @@ use tokio_postgres::Row;
 
 pub use throttle::Attempt;
 
+use retry::{with_tx, Abort, TxResult};
+
 use super::{codec, OpenError};
 use crate::error::{Error, Field, Result};
 
@@ -38,11 +42,13 @@ pub struct Pg {
     pool: deadpool_postgres::Pool,
     dir: PathBuf,
     health: conn::Health,
+    /// This process's name as a lease holder (random per start, so a restarted node is a new holder).
+    node: String,
 }
 
 impl Pg {
-    /// Connects to `url`, applies the embedded migrations (under an advisory lock, so nodes starting together
-    /// apply each once) and refuses a database whose schema is newer than this binary knows.
+    /// Connects to `url`, applies the embedded migrations (under a row lock, so nodes starting together apply
+    /// each once) and refuses a database whose schema is newer than this binary knows.
     pub(super) async fn connect(url: &str, dir: &Path) -> Result<Self, OpenError> {
         let pool = conn::pool(url).map_err(OpenError::Postgres)?;
         let mut client = pool
@@ -54,6 +60,7 @@ impl Pg {
             pool,
             dir: dir.to_owned(),
             health: conn::Health::default(),
+            node: lease::node_name(),
         })
     }
 
@@ -76,7 +83,8 @@ impl Pg {
 }
 
 /// A driver error as the domain's: a lost connection or a database that refuses work is [`Error::Unavailable`]
-/// (the outcome of the write is unknown to the caller, as with a full disk), anything else internal.
+/// (the outcome of the write is unknown to the caller, as with a full disk), anything else internal. A
+/// serialization failure or deadlock is `Unavailable` too once [`with_tx!`] has retried it enough.
 fn db_err(e: tokio_postgres::Error) -> Error {
     let class = e.code().map(|c| &c.code()[..2]);
     if e.is_closed() || matches!(class, None | Some("08" | "53" | "57" | "40")) {
@@ -87,21 +95,22 @@ fn db_err(e: tokio_postgres::Error) -> Error {
     }
 }
 
-/// A unique violation of `constraint` as the domain's conflict on `field`; any other error as [`db_err`].
-fn conflict_on(e: tokio_postgres::Error, constraints: &[(&str, Field, &str)]) -> Error {
+/// A unique violation of `constraint` as the domain's conflict on `field`; any other error stays the database's
+/// (inside [`with_tx!`] it may be retried; outside, `?` makes it [`db_err`]'s).
+fn conflict_on(e: tokio_postgres::Error, constraints: &[(&str, Field, &str)]) -> Abort {
     if let Some(db) = e.as_db_error() {
         if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
             for (name, field, value) in constraints {
                 if db.constraint() == Some(*name) {
-                    return Error::Conflict {
+                    return Abort::Domain(Error::Conflict {
                         field: *field,
                         value: (*value).to_owned(),
-                    };
+                    });
                 }
             }
         }
     }
-    db_err(e)
+    Abort::Db(e)
 }
 
 /// Whether `e` is a foreign-key violation (a row it refers to is gone).

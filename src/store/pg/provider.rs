@@ -2,7 +2,7 @@
 //! normalized name" is the primary key. Removing one removes its links by `ON DELETE CASCADE`, in the same
 //! statement, and a link creation reads the provider `FOR SHARE`, so none can slip in between.
 
-use super::{db_err, rec, Pg};
+use super::{db_err, rec, with_tx, Pg};
 use crate::error::{Entity, Error, Result};
 use crate::model::Provider;
 use crate::store::codec;
@@ -67,32 +67,29 @@ impl Pg {
         key: &str,
         change: impl Fn(&mut Provider) -> Result<()>,
     ) -> Result<Provider> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let row = tx
-            .query_opt(
-                "SELECT rec FROM providers WHERE key = $1 FOR UPDATE",
-                &[&key],
+        with_tx!(self, |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT rec FROM providers WHERE key = $1 FOR UPDATE",
+                    &[&key],
+                )
+                .await?
+                .ok_or(Error::NotFound(Entity::Provider))?;
+            let mut p: Provider = rec(&row, "rec")?;
+            let (id, name) = (p.id.clone(), p.name.clone());
+            change(&mut p)?;
+            if p.id != id || p.name != name {
+                return Err(
+                    Error::internal("an update may not change a provider's id or name").into(),
+                );
+            }
+            tx.execute(
+                "UPDATE providers SET created_at = $2, rec = $3 WHERE key = $1",
+                &[&key, &p.created_at, &codec::encode(&p)],
             )
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound(Entity::Provider))?;
-        let mut p: Provider = rec(&row, "rec")?;
-        let (id, name) = (p.id.clone(), p.name.clone());
-        change(&mut p)?;
-        if p.id != id || p.name != name {
-            return Err(Error::internal(
-                "an update may not change a provider's id or name",
-            ));
-        }
-        tx.execute(
-            "UPDATE providers SET created_at = $2, rec = $3 WHERE key = $1",
-            &[&key, &p.created_at, &codec::encode(&p)],
-        )
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(p)
+            .await?;
+            Ok(p)
+        })
     }
 
     /// Removes the provider and, by `ON DELETE CASCADE`, its links: one statement.

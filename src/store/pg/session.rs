@@ -27,7 +27,7 @@ impl Pg {
                 if is_fk_violation(&e) {
                     return Error::NotFound(Entity::User);
                 }
-                conflict_on(e, &[("login_tokens_pkey", Field::LoginToken, "(digest)")])
+                conflict_on(e, &[("login_tokens_pkey", Field::LoginToken, "(digest)")]).into()
             })?;
         if inserted == 0 {
             return Err(Error::NotFound(Entity::User));

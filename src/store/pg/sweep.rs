@@ -1,10 +1,10 @@
 //! The expired-record sweeper on PostgreSQL: one node at a time, in bounded batches.
 //!
-//! The lease is a session-level `pg_try_advisory_lock` taken on one pooled connection for the whole round and
-//! released on it at the end. A lease row (holder + expiry, taken by a conditional `UPDATE`) would need a table, an
-//! expiry to tune and a clock to trust; the advisory lock needs neither: the database drops it the moment the
-//! holding node's connection goes (a crash, `kill -9`, a network partition), so a dead node never blocks the
-//! sweep. Its key is this schema's, so deployments in separate schemas of one database sweep independently.
+//! The round runs under the `sweep` lease (`lease.rs`), taken at its start, renewed before every batch and
+//! released at its end: a lease row rather than an advisory lock, because CockroachDB has none (and YugabyteDB's
+//! are recent). A node that dies mid-round holds it at most [`LEASE_TTL_MS`] longer; a holder whose renewal fails
+//! (it was too slow and another node took over) stops. The table is the schema's, so deployments in separate
+//! schemas of one database sweep independently.
 //!
 //! Each batch is one short statement deleting at most [`BATCH`] rows by key, so a sweep never holds many row locks
 //! or a long transaction against the requests it runs beside. Every statement re-checks its condition, so a batch
@@ -14,8 +14,11 @@ use super::{db_err, Pg};
 use crate::clock::Millis;
 use crate::error::Result;
 
-/// The advisory lock class of the sweep (the first key; the second is the schema's hash).
-const LEASE: i32 = 0x6c6b_7377; // "lksw"
+/// The lease a sweeping node holds.
+const LEASE: &str = "sweep";
+/// How long a taken or renewed lease lasts: far longer than one batch, short enough that a crashed holder's
+/// round is taken over soon (rounds run minutes apart).
+const LEASE_TTL_MS: f64 = 30_000.0;
 /// Rows per delete statement.
 const BATCH: i64 = 1000;
 
@@ -40,53 +43,40 @@ impl Pg {
     /// Removes what is dead at `now` under the sweep lease; `None` when another node holds it (it is sweeping).
     pub async fn sweep(&self, now: Millis) -> Result<Option<usize>> {
         let client = self.client().await?;
-        let leased: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
-                &[&LEASE],
-            )
-            .await
-            .map_err(db_err)?
-            .get(0);
-        if !leased {
+        if !self.lease(&client, LEASE, LEASE_TTL_MS).await? {
             return Ok(None);
         }
-        let swept = sweep_all(&client, now).await;
-        let released = client
-            .execute(
-                "SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
-                &[&LEASE],
-            )
-            .await;
-        if released.is_err() {
-            // The connection is broken: the database released the lock with it. Never return it to the pool.
-            let _ = deadpool_postgres::Object::take(client);
-        }
+        let swept = self.sweep_all(&client, now).await;
+        // A failed release leaves the lease to expire.
+        let _ = self.release(&client, LEASE).await;
         swept.map(Some)
     }
-}
 
-async fn sweep_all(client: &tokio_postgres::Client, now: Millis) -> Result<usize> {
-    let mut n = 0;
-    for sql in DEAD {
-        n += batched(client, sql, &[&now, &BATCH]).await?;
-    }
-    Ok(n + batched(client, EMPTY_FAMILIES, &[&BATCH]).await?)
-}
-
-/// Runs the delete `sql` (limited to [`BATCH`] rows) until a run deletes fewer; returns the rows deleted.
-async fn batched(
-    client: &tokio_postgres::Client,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<usize> {
-    let stmt = client.prepare(sql).await.map_err(db_err)?;
-    let mut n = 0;
-    loop {
-        let k = client.execute(&stmt, params).await.map_err(db_err)?;
-        n += k as usize;
-        if k < BATCH as u64 {
-            return Ok(n);
+    async fn sweep_all(&self, client: &tokio_postgres::Client, now: Millis) -> Result<usize> {
+        let mut n = 0;
+        for sql in DEAD {
+            n += self.batched(client, sql, &[&now, &BATCH]).await?;
         }
+        Ok(n + self.batched(client, EMPTY_FAMILIES, &[&BATCH]).await?)
+    }
+
+    /// Runs the delete `sql` (limited to [`BATCH`] rows) until a run deletes fewer or the lease is lost, renewing
+    /// the lease before each run; returns the rows deleted.
+    async fn batched(
+        &self,
+        client: &tokio_postgres::Client,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<usize> {
+        let stmt = client.prepare(sql).await.map_err(db_err)?;
+        let mut n = 0;
+        while self.lease(client, LEASE, LEASE_TTL_MS).await? {
+            let k = client.execute(&stmt, params).await.map_err(db_err)?;
+            n += k as usize;
+            if k < BATCH as u64 {
+                break;
+            }
+        }
+        Ok(n)
     }
 }

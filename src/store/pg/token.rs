@@ -6,7 +6,7 @@
 
 use tokio_postgres::Transaction;
 
-use super::{db_err, rec, Pg};
+use super::{db_err, rec, with_tx, Pg, TxResult};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Result};
 use crate::model::App;
@@ -16,26 +16,24 @@ use crate::store::token::{
     TokenKind, TokenRecord,
 };
 
-async fn revoke_family(tx: &Transaction<'_>, family: &[u8]) -> Result<()> {
+async fn revoke_family(tx: &Transaction<'_>, family: &[u8]) -> TxResult<()> {
     tx.execute(
         "UPDATE families SET revoked = true WHERE id = $1",
         &[&family],
     )
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
 /// Whether `client_id`'s app exists and is active, reading it `FOR SHARE` so a concurrent deactivation or
 /// deletion waits for (and so serializes against) the issuance.
-async fn client_active(tx: &Transaction<'_>, client_id: &str) -> Result<bool> {
+async fn client_active(tx: &Transaction<'_>, client_id: &str) -> TxResult<bool> {
     let row = tx
         .query_opt(
             "SELECT rec FROM apps WHERE client_id = $1 FOR SHARE",
             &[&client_id],
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(match row {
         Some(r) => rec::<App>(&r, "rec")?.active,
         None => false,
@@ -49,7 +47,7 @@ async fn insert_token(
     digest: &Digest,
     r: &TokenRecord,
     sibling: Option<&Digest>,
-) -> Result<()> {
+) -> TxResult<()> {
     let family = match &r.lineage {
         Lineage::Family(f) => Some(&f[..]),
         Lineage::Epoch(_) => None,
@@ -67,8 +65,7 @@ async fn insert_token(
             &codec::encode(r),
         ],
     )
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -159,68 +156,33 @@ impl Pg {
         family: FamilyId,
         tokens: Option<FirstTokens>,
     ) -> Result<Redeemed> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let won = tx
-            .query_opt(
-                "UPDATE codes SET redeemed = $2
-                 WHERE digest = $1 AND client_id = $3 AND redeemed IS NULL AND expires_at > $4
-                 RETURNING rec",
-                &[&&digest[..], &&family[..], &client_id, &now],
-            )
-            .await
-            .map_err(db_err)?;
-        let Some(row) = won else {
-            let outcome = self.lost_redemption(&tx, digest, client_id).await?;
-            tx.commit().await.map_err(db_err)?;
-            return Ok(outcome);
-        };
-        if let Some(first) = tokens {
-            let code: CodeRecord = rec(&row, "rec")?;
-            start_family(&tx, &code, client_id, now, &family, &first).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(Redeemed::Ok)
-    }
-
-    /// Why a redemption did not win, in the order the contract checks: unknown, another client's, replayed
-    /// (revoking the family it started), expired.
-    async fn lost_redemption(
-        &self,
-        tx: &Transaction<'_>,
-        digest: &Digest,
-        client_id: &str,
-    ) -> Result<Redeemed> {
-        let row = tx
-            .query_opt(
-                "SELECT client_id, redeemed FROM codes WHERE digest = $1",
-                &[&&digest[..]],
-            )
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else {
-            return Ok(Redeemed::Unknown);
-        };
-        if row.get::<_, &str>("client_id") != client_id {
-            return Ok(Redeemed::OtherClient);
-        }
-        match row.get::<_, Option<&[u8]>>("redeemed") {
-            Some(f) => {
-                revoke_family(tx, f).await?;
-                Ok(Redeemed::Replayed)
+        with_tx!(self, |tx| {
+            let won = tx
+                .query_opt(
+                    "UPDATE codes SET redeemed = $2
+                     WHERE digest = $1 AND client_id = $3 AND redeemed IS NULL AND expires_at > $4
+                     RETURNING rec",
+                    &[&&digest[..], &&family[..], &client_id, &now],
+                )
+                .await?;
+            let Some(row) = won else {
+                return lost_redemption(tx, digest, client_id).await;
+            };
+            if let Some(first) = tokens {
+                let code: CodeRecord = rec(&row, "rec")?;
+                start_family(tx, &code, client_id, now, &family, &first).await?;
             }
-            None => Ok(Redeemed::Expired),
-        }
+            Ok(Redeemed::Ok)
+        })
     }
 
     pub async fn put_client_token(&self, digest: &Digest, r: &TokenRecord) -> Result<()> {
         debug_assert!(matches!(r.lineage, Lineage::Epoch(_)));
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        insert_token(&tx, digest, r, None).await?;
-        tx.commit().await.map_err(db_err)
+        with_tx!(self, |tx| insert_token(tx, digest, r, None).await)
     }
 
+    /// A rotation won by a client that is no longer active rolls back (the token stays unrotated) and is
+    /// invalid: the attempt ends with [`INACTIVE`], which is that answer.
     pub async fn rotate_refresh(
         &self,
         old: &Digest,
@@ -230,39 +192,38 @@ impl Pg {
         access: NewToken,
         refresh: Option<NewToken>,
     ) -> Result<Rotated> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let won = tx
-            .query_opt(
-                "UPDATE tokens t SET rotated = true FROM families f
-                 WHERE t.digest = $1 AND t.is_refresh AND t.client_id = $2 AND NOT t.rotated
-                   AND t.expires_at > $3 AND f.id = t.family AND NOT f.revoked
-                 RETURNING t.rec, t.sibling",
-                &[&&old[..], &client_id, &now],
-            )
-            .await
-            .map_err(db_err)?;
-        let Some(row) = won else {
-            let outcome = lost_rotation(&tx, old, client_id).await?;
-            tx.commit().await.map_err(db_err)?;
-            return Ok(outcome);
-        };
-        if !client_active(&tx, client_id).await? {
-            return Ok(Rotated::Invalid);
+        let done = with_tx!(self, |tx| {
+            let won = tx
+                .query_opt(
+                    "UPDATE tokens t SET rotated = true FROM families f
+                         WHERE t.digest = $1 AND t.is_refresh AND t.client_id = $2 AND NOT t.rotated
+                           AND t.expires_at > $3 AND f.id = t.family AND NOT f.revoked
+                         RETURNING t.rec, t.sibling",
+                    &[&&old[..], &client_id, &now],
+                )
+                .await?;
+            let Some(row) = won else {
+                return lost_rotation(tx, old, client_id).await;
+            };
+            if !client_active(tx, client_id).await? {
+                return Err(INACTIVE.into());
+            }
+            if let Some(sibling) = row.get::<_, Option<&[u8]>>("sibling") {
+                tx.execute("DELETE FROM tokens WHERE digest = $1", &[&sibling])
+                    .await?;
+            }
+            let old_rec: TokenRecord = rec(&row, "rec")?;
+            let (next, next_refresh) = old_rec.successors(scope, now, access, refresh);
+            insert_token(tx, &access.digest, &next, None).await?;
+            if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
+                insert_token(tx, &r.digest, &next_refresh, Some(&access.digest)).await?;
+            }
+            Ok(Rotated::Ok)
+        });
+        match done {
+            Err(Error::NotFound(Entity::App)) => Ok(Rotated::Invalid),
+            done => done,
         }
-        if let Some(sibling) = row.get::<_, Option<&[u8]>>("sibling") {
-            tx.execute("DELETE FROM tokens WHERE digest = $1", &[&sibling])
-                .await
-                .map_err(db_err)?;
-        }
-        let old_rec: TokenRecord = rec(&row, "rec")?;
-        let (next, next_refresh) = old_rec.successors(scope, now, access, refresh);
-        insert_token(&tx, &access.digest, &next, None).await?;
-        if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
-            insert_token(&tx, &r.digest, &next_refresh, Some(&access.digest)).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(Rotated::Ok)
     }
 
     pub async fn active_token(&self, digest: &Digest, now: Millis) -> Result<Option<TokenRecord>> {
@@ -319,28 +280,25 @@ impl Pg {
     }
 
     pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let row = tx
-            .query_opt(
-                "SELECT is_refresh, family FROM tokens WHERE digest = $1 AND client_id = $2",
-                &[&&digest[..], &client_id],
-            )
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else { return Ok(false) };
-        let family: Option<&[u8]> = row.get("family");
-        match (row.get::<_, bool>("is_refresh"), family) {
-            (true, Some(f)) => revoke_family(&tx, f).await?,
-            (true, None) => return Ok(false),
-            (false, _) => {
-                tx.execute("DELETE FROM tokens WHERE digest = $1", &[&&digest[..]])
-                    .await
-                    .map_err(db_err)?;
+        with_tx!(self, |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT is_refresh, family FROM tokens WHERE digest = $1 AND client_id = $2",
+                    &[&&digest[..], &client_id],
+                )
+                .await?;
+            let Some(row) = row else { return Ok(false) };
+            let family: Option<&[u8]> = row.get("family");
+            match (row.get::<_, bool>("is_refresh"), family) {
+                (true, Some(f)) => revoke_family(tx, f).await?,
+                (true, None) => return Ok(false),
+                (false, _) => {
+                    tx.execute("DELETE FROM tokens WHERE digest = $1", &[&&digest[..]])
+                        .await?;
+                }
             }
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(true)
+            Ok(true)
+        })
     }
 
     pub async fn revoke_client_tokens(&self, client_id: &str) -> Result<usize> {
@@ -375,9 +333,9 @@ async fn start_family(
     now: Millis,
     family: &FamilyId,
     first: &FirstTokens,
-) -> Result<()> {
+) -> TxResult<()> {
     if !client_active(tx, client_id).await? {
-        return Err(Error::NotFound(Entity::App));
+        return Err(Error::NotFound(Entity::App).into());
     }
     let g = &code.grant;
     let user = tx
@@ -385,18 +343,16 @@ async fn start_family(
             "SELECT 1 FROM users WHERE id = $1 FOR SHARE",
             &[&g.owner_id],
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
     if user.is_none() {
-        return Err(Error::NotFound(Entity::User));
+        return Err(Error::NotFound(Entity::User).into());
     }
     let fam = FamilyRecord::started_by(g, now);
     tx.execute(
         "INSERT INTO families (id, client_id, user_id, revoked, rec) VALUES ($1, $2, $3, false, $4)",
         &[&&family[..], &client_id, &g.owner_id, &codec::encode(&fam)],
     )
-    .await
-    .map_err(db_err)?;
+    .await?;
     let (access, refresh) = TokenRecord::first_of(g, *family, now, first);
     insert_token(tx, &first.access.digest, &access, None).await?;
     if let (Some(r), Some(rec)) = (first.refresh, refresh) {
@@ -405,17 +361,47 @@ async fn start_family(
     Ok(())
 }
 
+/// Why a redemption did not win, in the order the contract checks: unknown, another client's, replayed
+/// (revoking the family it started), expired.
+async fn lost_redemption(
+    tx: &Transaction<'_>,
+    digest: &Digest,
+    client_id: &str,
+) -> TxResult<Redeemed> {
+    let row = tx
+        .query_opt(
+            "SELECT client_id, redeemed FROM codes WHERE digest = $1",
+            &[&&digest[..]],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Redeemed::Unknown);
+    };
+    if row.get::<_, &str>("client_id") != client_id {
+        return Ok(Redeemed::OtherClient);
+    }
+    match row.get::<_, Option<&[u8]>>("redeemed") {
+        Some(f) => {
+            revoke_family(tx, f).await?;
+            Ok(Redeemed::Replayed)
+        }
+        None => Ok(Redeemed::Expired),
+    }
+}
+
+/// How a rotation's attempt says its client is no longer active (see [`Pg::rotate_refresh`]).
+const INACTIVE: Error = Error::NotFound(Entity::App);
+
 /// Why a rotation did not win: a rotated refresh token of this client is reuse and revokes its family; anything
 /// else (unknown, another client's, an access token, expired, revoked) is invalid.
-async fn lost_rotation(tx: &Transaction<'_>, old: &Digest, client_id: &str) -> Result<Rotated> {
+async fn lost_rotation(tx: &Transaction<'_>, old: &Digest, client_id: &str) -> TxResult<Rotated> {
     let row = tx
         .query_opt(
             "SELECT family FROM tokens
              WHERE digest = $1 AND client_id = $2 AND is_refresh AND rotated AND family IS NOT NULL",
             &[&&old[..], &client_id],
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
     match row {
         Some(r) => {
             revoke_family(tx, r.get("family")).await?;

@@ -4,36 +4,34 @@
 
 use tokio_postgres::Transaction;
 
-use super::{conflict_on, db_err, rec, Pg};
+use super::{conflict_on, db_err, rec, with_tx, Pg, TxResult};
 use crate::error::{Entity, Error, Field, Result, Rule};
 use crate::model::User;
 use crate::store::codec;
 
 /// Adds one admin to the counter row.
-async fn add_admin(tx: &Transaction<'_>) -> Result<()> {
+async fn add_admin(tx: &Transaction<'_>) -> TxResult<()> {
     tx.execute("UPDATE admin_count SET n = n + 1 WHERE id = 1", &[])
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(())
 }
 
 /// Takes one admin from the counter row unless it is the last one (`rule` names why it may not go).
-async fn remove_admin(tx: &Transaction<'_>, rule: Rule) -> Result<()> {
+async fn remove_admin(tx: &Transaction<'_>, rule: Rule) -> TxResult<()> {
     let n = tx
         .execute(
             "UPDATE admin_count SET n = n - 1 WHERE id = 1 AND n > 1",
             &[],
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
     if n == 0 {
-        return Err(Error::NotAllowed(rule));
+        return Err(Error::NotAllowed(rule).into());
     }
     Ok(())
 }
 
 /// Indexes `user`'s emails; an address of another user is a conflict.
-async fn insert_emails(tx: &Transaction<'_>, user: &User) -> Result<()> {
+async fn insert_emails(tx: &Transaction<'_>, user: &User) -> TxResult<()> {
     for e in &user.emails {
         tx.execute(
             "INSERT INTO user_emails (address, user_id) VALUES ($1, $2)",
@@ -47,7 +45,7 @@ async fn insert_emails(tx: &Transaction<'_>, user: &User) -> Result<()> {
 
 /// The first of `user`'s username, emails and id that is taken, in sled's order, as its conflict: the inserts
 /// alone would report the id first. (A concurrent insert still meets the unique indexes.)
-async fn taken(tx: &Transaction<'_>, user: &User) -> Result<Option<Error>> {
+async fn taken(tx: &Transaction<'_>, user: &User) -> TxResult<Option<Error>> {
     let emails: Vec<&str> = user.emails.iter().map(|e| e.address.as_str()).collect();
     let row = tx
         .query_one(
@@ -56,8 +54,7 @@ async fn taken(tx: &Transaction<'_>, user: &User) -> Result<Option<Error>> {
                     EXISTS (SELECT 1 FROM users WHERE id = $3)",
             &[&user.username.to_lowercase(), &emails, &user.id],
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
     let conflict = |field, value: &str| {
         Some(Error::Conflict {
             field,
@@ -78,35 +75,35 @@ async fn taken(tx: &Transaction<'_>, user: &User) -> Result<Option<Error>> {
 
 impl Pg {
     pub async fn create_user(&self, user: &User) -> Result<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        if let Some(e) = taken(&tx, user).await? {
-            return Err(e);
-        }
-        tx.execute(
-            "INSERT INTO users (id, username_key, is_admin, rec) VALUES ($1, $2, $3, $4)",
-            &[
-                &user.id,
-                &user.username.to_lowercase(),
-                &user.is_admin(),
-                &codec::encode(user),
-            ],
-        )
-        .await
-        .map_err(|e| {
-            conflict_on(
-                e,
+        with_tx!(self, |tx| {
+            if let Some(e) = taken(tx, user).await? {
+                return Err(e.into());
+            }
+            tx.execute(
+                "INSERT INTO users (id, username_key, is_admin, rec) VALUES ($1, $2, $3, $4)",
                 &[
-                    ("users_username_key_key", Field::Username, &user.username),
-                    ("users_pkey", Field::Id, &user.id),
+                    &user.id,
+                    &user.username.to_lowercase(),
+                    &user.is_admin(),
+                    &codec::encode(user),
                 ],
             )
-        })?;
-        insert_emails(&tx, user).await?;
-        if user.is_admin() {
-            add_admin(&tx).await?;
-        }
-        tx.commit().await.map_err(db_err)
+            .await
+            .map_err(|e| {
+                conflict_on(
+                    e,
+                    &[
+                        ("users_username_key_key", Field::Username, &user.username),
+                        ("users_pkey", Field::Id, &user.id),
+                    ],
+                )
+            })?;
+            insert_emails(tx, user).await?;
+            if user.is_admin() {
+                add_admin(tx).await?;
+            }
+            Ok(())
+        })
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Option<User>> {
@@ -162,63 +159,58 @@ impl Pg {
         id: &str,
         change: impl Fn(&mut User) -> Result<()>,
     ) -> Result<User> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let row = tx
-            .query_opt("SELECT rec FROM users WHERE id = $1 FOR UPDATE", &[&id])
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound(Entity::User))?;
-        let old: User = rec(&row, "rec")?;
-        let mut new = old.clone();
-        change(&mut new)?;
-        if new.id != id {
-            return Err(Error::internal("an update may not change ids"));
-        }
-        tx.execute(
-            "UPDATE users SET username_key = $2, is_admin = $3, rec = $4 WHERE id = $1",
-            &[
-                &id,
-                &new.username.to_lowercase(),
-                &new.is_admin(),
-                &codec::encode(&new),
-            ],
-        )
-        .await
-        .map_err(|e| {
-            conflict_on(
-                e,
-                &[("users_username_key_key", Field::Username, &new.username)],
+        with_tx!(self, |tx| {
+            let row = tx
+                .query_opt("SELECT rec FROM users WHERE id = $1 FOR UPDATE", &[&id])
+                .await?
+                .ok_or(Error::NotFound(Entity::User))?;
+            let old: User = rec(&row, "rec")?;
+            let mut new = old.clone();
+            change(&mut new)?;
+            if new.id != id {
+                return Err(Error::internal("an update may not change ids").into());
+            }
+            tx.execute(
+                "UPDATE users SET username_key = $2, is_admin = $3, rec = $4 WHERE id = $1",
+                &[
+                    &id,
+                    &new.username.to_lowercase(),
+                    &new.is_admin(),
+                    &codec::encode(&new),
+                ],
             )
-        })?;
-        tx.execute("DELETE FROM user_emails WHERE user_id = $1", &[&id])
             .await
-            .map_err(db_err)?;
-        insert_emails(&tx, &new).await?;
-        match (old.is_admin(), new.is_admin()) {
-            (true, false) => remove_admin(&tx, Rule::LastAdminRole).await?,
-            (false, true) => add_admin(&tx).await?,
-            _ => {}
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(new)
+            .map_err(|e| {
+                conflict_on(
+                    e,
+                    &[("users_username_key_key", Field::Username, &new.username)],
+                )
+            })?;
+            tx.execute("DELETE FROM user_emails WHERE user_id = $1", &[&id])
+                .await?;
+            insert_emails(tx, &new).await?;
+            match (old.is_admin(), new.is_admin()) {
+                (true, false) => remove_admin(tx, Rule::LastAdminRole).await?,
+                (false, true) => add_admin(tx).await?,
+                _ => {}
+            }
+            Ok(new)
+        })
     }
 
     /// Removes the user; its emails, links and login tokens go with it (`ON DELETE CASCADE`).
     pub async fn delete_user(&self, id: &str) -> Result<User> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let row = tx
-            .query_opt("DELETE FROM users WHERE id = $1 RETURNING rec", &[&id])
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound(Entity::User))?;
-        let user: User = rec(&row, "rec")?;
-        if user.is_admin() {
-            remove_admin(&tx, Rule::LastAdminDeleted).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(user)
+        with_tx!(self, |tx| {
+            let row = tx
+                .query_opt("DELETE FROM users WHERE id = $1 RETURNING rec", &[&id])
+                .await?
+                .ok_or(Error::NotFound(Entity::User))?;
+            let user: User = rec(&row, "rec")?;
+            if user.is_admin() {
+                remove_admin(tx, Rule::LastAdminDeleted).await?;
+            }
+            Ok(user)
+        })
     }
 }
 

@@ -44,6 +44,51 @@ pub fn node_command(dir: &std::path::Path, url: &str, master_key: &str) -> Comma
     c
 }
 
+/// A PostgreSQL server of the test's own (`scripts/pg-test-server.sh` in a temp dir, on a port of its own), for a
+/// test that stops and starts its database; removed on drop.
+pub struct OwnServer {
+    dir: tempfile::TempDir,
+    port: String,
+    pub url: String,
+}
+
+impl OwnServer {
+    /// Starts one, or `None` (the test is skipped) when `LATCHKEY_TEST_PG_URL` is not set.
+    pub fn start() -> Option<Self> {
+        std::env::var_os(URL_VAR)?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = (40_000 + std::process::id() % 20_000).to_string();
+        let mut s = Self {
+            dir,
+            port,
+            url: String::new(),
+        };
+        s.url = s.script("start");
+        Some(s)
+    }
+
+    /// Runs the script's `cmd` (`start`, `halt`, `resume`, `stop`) on this server; its output.
+    pub fn script(&self, cmd: &str) -> String {
+        let out = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pg-test-server.sh"
+        ))
+        .arg(cmd)
+        .env("PG_TEST_DIR", self.dir.path().join("pg"))
+        .env("PG_TEST_PORT", &self.port)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
 /// A running node: its process (killed on drop) and a [`Server`] handle for the shared test steps.
 pub struct Node {
     pub server: Server,
@@ -61,11 +106,17 @@ impl std::ops::Deref for Node {
 /// Starts `n` nodes on the database at `url` all at once (each start on its own thread, released together) and
 /// waits until every one listens.
 pub fn start_nodes(n: usize, url: &str) -> Vec<Node> {
+    start_nodes_with(n, url, &[])
+}
+
+/// [`start_nodes`] with environment variables `env` set for every node (e.g. the Stack project's keys).
+pub fn start_nodes_with(n: usize, url: &str, env: &[(&str, &str)]) -> Vec<Node> {
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
     let starts: Vec<_> = (0..n)
         .map(|_| {
             let dir = tempfile::tempdir().unwrap();
-            let cmd = node_command(dir.path(), url, MASTER_KEY);
+            let mut cmd = node_command(dir.path(), url, MASTER_KEY);
+            cmd.envs(env.iter().copied());
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 barrier.wait();
