@@ -48,10 +48,15 @@ impl Pg {
     }
 
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt("SELECT rec FROM apps WHERE client_id = $1", &[&client_id])
+        // Every client-authenticated request runs this (there is no app cache on PostgreSQL): prepared once per
+        // connection, not parsed and planned per call.
+        let client = self.client().await?;
+        let select = client
+            .prepare_cached("SELECT rec FROM apps WHERE client_id = $1")
+            .await
+            .map_err(db_err)?;
+        let row = client
+            .query_opt(&select, &[&client_id])
             .await
             .map_err(db_err)?;
         row.map(|r| rec(&r, "rec")).transpose()

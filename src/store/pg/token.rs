@@ -40,6 +40,11 @@ async fn client_active(tx: &Transaction<'_>, client_id: &str) -> TxResult<bool> 
     })
 }
 
+/// A token row; `family` and `sibling` are NULL for a client_credentials token.
+const INSERT_TOKEN: &str =
+    "INSERT INTO tokens (digest, family, is_refresh, client_id, expires_at, rotated, sibling, rec)
+     VALUES ($1, $2, $3, $4, $5, false, $6, $7)";
+
 /// Inserts one token of `family` (`None`: a client_credentials token); `sibling` is the access token issued
 /// with a refresh token.
 async fn insert_token(
@@ -53,8 +58,7 @@ async fn insert_token(
         Lineage::Epoch(_) => None,
     };
     tx.execute(
-        "INSERT INTO tokens (digest, family, is_refresh, client_id, expires_at, rotated, sibling, rec)
-         VALUES ($1, $2, $3, $4, $5, false, $6, $7)",
+        INSERT_TOKEN,
         &[
             &&digest[..],
             &family,
@@ -178,7 +182,27 @@ impl Pg {
 
     pub async fn put_client_token(&self, digest: &Digest, r: &TokenRecord) -> Result<()> {
         debug_assert!(matches!(r.lineage, Lineage::Epoch(_)));
-        with_tx!(self, |tx| insert_token(tx, digest, r, None).await)
+        // One INSERT is atomic by itself: no transaction around it (BEGIN and COMMIT would be two more round trips
+        // on the busiest write), and its statement is prepared once per connection, not parsed and planned per call.
+        let client = self.client().await?;
+        let insert = client.prepare_cached(INSERT_TOKEN).await.map_err(db_err)?;
+        let none: Option<&[u8]> = None;
+        client
+            .execute(
+                &insert,
+                &[
+                    &&digest[..],
+                    &none,
+                    &(r.kind == TokenKind::Refresh),
+                    &r.client_id,
+                    &r.expires_at,
+                    &none,
+                    &codec::encode(r),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// A rotation won by a client that is no longer active rolls back (the token stays unrotated) and is
@@ -247,14 +271,17 @@ impl Pg {
         now: Millis,
         app: Option<&App>,
     ) -> Result<Option<TokenRecord>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
+        // Every introspection and userinfo call runs this: prepared once per connection.
+        let client = self.client().await?;
+        let select = client
+            .prepare_cached(
                 "SELECT t.rotated, t.rec, f.revoked FROM tokens t LEFT JOIN families f ON f.id = t.family
                  WHERE t.digest = $1",
-                &[&&digest[..]],
             )
+            .await
+            .map_err(db_err)?;
+        let row = client
+            .query_opt(&select, &[&&digest[..]])
             .await
             .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
