@@ -25,9 +25,11 @@ stop() {
   fi
   rm -rf "$dir"
 }
+# A failure says why on stderr (the server's log), so a test that could not start one can tell.
 run() {
   as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=200" start >/dev/null
+    -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=200" start >/dev/null ||
+    { tail -20 "$dir/server.log" >&2; return 1; }
 }
 case "${1:-start}" in
   stop) stop; exit 0 ;;
@@ -37,6 +39,7 @@ esac
 stop
 mkdir -p "$dir"
 [ "$(id -u)" = 0 ] && chown postgres "$dir"
-as_user "$bin/initdb" -D "$dir/data" -U latchkey --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
+as_user "$bin/initdb" -D "$dir/data" -U latchkey --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
+  { tail -20 "$dir/initdb.log" >&2; exit 1; }
 run
 echo "postgres://latchkey@127.0.0.1:$port/postgres"

@@ -778,7 +778,12 @@ fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
         return;
     }
     let pg_dir = tempfile::tempdir().unwrap();
-    let port = (20_000 + std::process::id() % 20_000).to_string();
+    // A port the kernel just handed out and nobody holds (a pid-derived one can collide with an ephemeral port).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+        .to_string();
     let script = |cmd: &str| {
         let out = std::process::Command::new(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -57,7 +57,13 @@ impl OwnServer {
     pub fn start() -> Option<Self> {
         std::env::var_os(URL_VAR)?;
         let dir = tempfile::tempdir().unwrap();
-        let port = (40_000 + std::process::id() % 20_000).to_string();
+        // A port the kernel just handed out and nobody holds: a fixed or pid-derived one can collide with one of
+        // the many ephemeral ports the rest of the suite has open.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port()
+            .to_string();
         let mut s = Self {
             dir,
             port,
