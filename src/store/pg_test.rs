@@ -778,6 +778,13 @@ fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
         return;
     }
     let pg_dir = tempfile::tempdir().unwrap();
+    // The server runs as the `postgres` user when the tests run as root: it must be able to pass through this dir,
+    // which is 0700 once a test in this process has set the private umask.
+    std::fs::set_permissions(
+        pg_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     // A port the kernel just handed out and nobody holds (a pid-derived one can collide with an ephemeral port).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -57,6 +57,13 @@ impl OwnServer {
     pub fn start() -> Option<Self> {
         std::env::var_os(URL_VAR)?;
         let dir = tempfile::tempdir().unwrap();
+        // The server runs as the `postgres` user when the tests run as root: it must be able to pass through this
+        // dir, which is 0700 once a test in this process has set the private umask.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
         // A port the kernel just handed out and nobody holds: a fixed or pid-derived one can collide with one of
         // the many ephemeral ports the rest of the suite has open.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
