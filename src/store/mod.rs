@@ -20,7 +20,7 @@ mod link_model_test;
 mod model_test;
 mod pg;
 #[cfg(test)]
-mod pg_test;
+pub(crate) mod pg_test;
 mod record;
 mod session;
 mod sled;

@@ -438,58 +438,6 @@ fn a_use_case_aborted_as_a_deadlock_victim_is_retried_and_succeeds() {
     });
 }
 
-/// `latchkey keys rotate` racing nodes that decide the same (a start, a due rotation): of ten rotations at once on
-/// one database, one schedules a successor and the others return it, so the algorithm never gets two.
-#[test]
-fn concurrent_rotations_schedule_one_successor() {
-    use crate::core::keys::{self, KeyPolicy, KeyState, Keys};
-    use crate::crypto::jose::SigningAlg;
-    let policy = || KeyPolicy {
-        algs: vec![SigningAlg::EdDsa],
-        rotate_after_ms: None,
-        publish_ahead_ms: 86_400_000,
-        retain_ms: 7_200_000,
-        refresh_ms: 60_000,
-    };
-    let now = 1_000_000;
-    /// `keys rotate` on `s` (its kid), or with `rotate` false the keys' first ensuring.
-    async fn run(s: Store, p: KeyPolicy, now: i64, rotate: bool) -> String {
-        let sealer = crate::crypto::seal::Sealer::new([7; 32]);
-        let ctx = Keys {
-            store: &s,
-            sealer: &sealer,
-            policy: &p,
-        };
-        if !rotate {
-            keys::ensure(&ctx, now).await.unwrap();
-            return String::new();
-        }
-        keys::rotate(&ctx, SigningAlg::EdDsa, now, false)
-            .await
-            .unwrap()
-            .kid
-    }
-    multi_thread().block_on(async {
-        let Some((_d, s)) = pg_store().await else {
-            return;
-        };
-        run(s.clone(), policy(), now, false).await;
-        let rotations: Vec<_> = (0..10)
-            .map(|_| tokio::spawn(run(s.clone(), policy(), now, true)))
-            .collect();
-        let mut kids = std::collections::BTreeSet::new();
-        for r in rotations {
-            kids.insert(r.await.unwrap());
-        }
-        assert_eq!(kids.len(), 1, "every rotation returns the one successor");
-        let next = keys::statuses(s.list_signing_keys().await.unwrap(), &policy(), now)
-            .into_iter()
-            .filter(|k| k.state == KeyState::Next)
-            .count();
-        assert_eq!(next, 1);
-    });
-}
-
 #[tokio::test]
 async fn keys_settings_and_meta_round_trip() {
     let Some((_d, s)) = pg_store().await else {
