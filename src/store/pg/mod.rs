@@ -55,7 +55,22 @@ impl Pg {
             .get()
             .await
             .map_err(|e| OpenError::Postgres(format!("cannot connect: {e}")))?;
-        schema::migrate(&mut client).await?;
+        // Nodes starting together on an empty database race in the catalog (creating the same tables), which
+        // PostgreSQL may answer with an error instead of a wait: the loser tries again, a bounded number of times.
+        let mut tries = 5;
+        loop {
+            match schema::migrate(&mut client).await {
+                Err(OpenError::Postgres(why)) if tries > 1 => {
+                    tries -= 1;
+                    tracing::warn!(%why, "schema migration raced another node; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        50 + rand_core::RngCore::next_u64(&mut rand_core::OsRng) % 200,
+                    ))
+                    .await;
+                }
+                done => break done?,
+            }
+        }
         Ok(Self {
             pool,
             dir: dir.to_owned(),

@@ -50,8 +50,13 @@ async fn bootstrap(client: &tokio_postgres::Client) -> Result<(), tokio_postgres
 
 /// Brings the database to [`SCHEMA_VERSION`]; a database with a newer schema is refused.
 pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), OpenError> {
-    let fail =
-        |e: tokio_postgres::Error| OpenError::Postgres(format!("schema migration failed: {e}"));
+    // The database's own message, not only "db error": a refused start must say why.
+    let fail = |e: tokio_postgres::Error| {
+        let why = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.to_string());
+        OpenError::Postgres(format!("schema migration failed: {why}"))
+    };
     bootstrap(client).await.map_err(fail)?;
     let tx = client.transaction().await.map_err(fail)?;
     tx.execute(
