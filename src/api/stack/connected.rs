@@ -41,7 +41,7 @@ pub struct AccessTokenView {
     request_body(content = inline(AccessTokenBody), description = "`scope`: the scopes the token must have (space-separated)"),
     responses((status = 201, body = AccessTokenView), (status = 400, body = KnownErrorBody),
               (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = KnownErrorBody), (status = 503, body = KnownErrorBody)))]
+              (status = 404, description = "an unknown user: the known error USER_NOT_FOUND (JSON); an unconfigured provider or a missing link: Stack's text (text/plain)", content((KnownErrorBody = "application/json"), (String = "text/plain"))), (status = 503, body = KnownErrorBody)))]
 pub async fn access_token(
     State(s): State<AppState>,
     auth: StackAuth,

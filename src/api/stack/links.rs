@@ -173,7 +173,7 @@ fn link_error(user_id: &str, link_id: &str) -> impl Fn(Error) -> StackError {
              ("stack_project" = [], "stack_access_type" = [], "stack_admin_key" = [])),
     request_body(content = inline(CreateLinkBody)),
     responses((status = 201, body = LinkView), (status = 400, body = KnownErrorBody),
-              (status = 401, body = KnownErrorBody), (status = 404, body = KnownErrorBody),
+              (status = 401, body = KnownErrorBody), (status = 404, description = "an unknown user: the known error USER_NOT_FOUND (JSON); an unconfigured provider or a missing link: Stack's text (text/plain)", content((KnownErrorBody = "application/json"), (String = "text/plain"))),
               (status = 413, description = "body over the limit (text/plain)")))]
 pub async fn create(
     State(s): State<AppState>,
@@ -221,7 +221,7 @@ pub async fn create(
     params(("user_id" = Option<String>, Query, description = "a user id or `me`; required for clients")),
     responses((status = 200, body = LinkList), (status = 400, body = KnownErrorBody),
               (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = KnownErrorBody)))]
+              (status = 404, description = "an unknown user: the known error USER_NOT_FOUND (JSON); an unconfigured provider or a missing link: Stack's text (text/plain)", content((KnownErrorBody = "application/json"), (String = "text/plain")))))]
 pub async fn list(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -280,7 +280,7 @@ fn target(
            ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
     responses((status = 200, body = LinkView), (status = 400, body = KnownErrorBody),
               (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = KnownErrorBody)))]
+              (status = 404, description = "an unknown user: the known error USER_NOT_FOUND (JSON); an unconfigured provider or a missing link: Stack's text (text/plain)", content((KnownErrorBody = "application/json"), (String = "text/plain")))))]
 pub async fn read(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -302,7 +302,7 @@ pub async fn read(
     request_body(content = inline(UpdateLinkBody), description = "server and admin; clients may send only `allow_sign_in` and `allow_connected_accounts`"),
     responses((status = 200, body = LinkView), (status = 400, body = KnownErrorBody),
               (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = KnownErrorBody)))]
+              (status = 404, description = "an unknown user: the known error USER_NOT_FOUND (JSON); an unconfigured provider or a missing link: Stack's text (text/plain)", content((KnownErrorBody = "application/json"), (String = "text/plain")))))]
 pub async fn update(
     State(s): State<AppState>,
     auth: StackAuth,
@@ -346,7 +346,7 @@ pub async fn update(
            ("provider_id" = String, Path, description = "the link id (UUID), or a provider config id (the user's link through it)")),
     responses((status = 200, body = StackSuccess), (status = 400, body = KnownErrorBody),
               (status = 401, body = KnownErrorBody), (status = 403, description = "a client naming another user (text/plain)"),
-              (status = 404, body = KnownErrorBody)))]
+              (status = 404, description = "an unknown user: the known error USER_NOT_FOUND (JSON); an unconfigured provider or a missing link: Stack's text (text/plain)", content((KnownErrorBody = "application/json"), (String = "text/plain")))))]
 pub async fn delete(
     State(s): State<AppState>,
     auth: StackAuth,
