@@ -133,6 +133,37 @@ fn nodes_starting_together_apply_each_migration_once() {
     });
 }
 
+/// A start whose migration the database refuses for another reason than a lost catalog race fails at once: only
+/// a race is tried again. The lock table here takes a sequence number on every attempt (sequences ignore
+/// rollbacks) and then violates a check (23514), so the sequence counts the attempts.
+#[tokio::test]
+async fn a_migration_refused_for_another_reason_than_a_race_is_not_tried_again() {
+    let Some((dir, url)) = fresh().await else {
+        return;
+    };
+    let schema = schema_of(dir.path());
+    admin_sql(&format!(
+        "CREATE SEQUENCE {schema}.tries;
+         CREATE TABLE {schema}.latchkey_migration_lock (id integer PRIMARY KEY,
+           try bigint NOT NULL DEFAULT nextval('{schema}.tries') CHECK (try < 0))"
+    ))
+    .await;
+    let Err(e) = Store::connect(&url, dir.path()).await else {
+        panic!("the migration was not refused");
+    };
+    assert!(e.to_string().contains("check constraint"), "{e}");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tries: i64 = client
+        .query_one(&format!("SELECT last_value FROM {schema}.tries"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tries, 1, "attempts");
+}
+
 /// A store with user `a1` (admin), app `c1` and code 7 of theirs.
 async fn with_code() -> Option<(tempfile::TempDir, Store)> {
     let (d, s) = pg_store().await?;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{conflict_on, db_err, rec, with_tx, Pg};
+use super::{conflict_on, db_err, rec, with_tx, Pg, Prepared};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::App;
 use crate::store::codec;
@@ -15,7 +15,7 @@ impl Pg {
     pub async fn create_app(&self, app: &App) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO apps (id, client_id, created_at, rec) VALUES ($1, $2, $3, $4)",
                 &[
                     &app.id,
@@ -41,22 +41,17 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT rec FROM apps WHERE id = $1", &[&id])
+            .opt("SELECT rec FROM apps WHERE id = $1", &[&id])
             .await
             .map_err(db_err)?;
         row.map(|r| rec(&r, "rec")).transpose()
     }
 
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
-        // Every client-authenticated request runs this (there is no app cache on PostgreSQL): prepared once per
-        // connection, not parsed and planned per call.
-        let client = self.client().await?;
-        let select = client
-            .prepare_cached("SELECT rec FROM apps WHERE client_id = $1")
-            .await
-            .map_err(db_err)?;
-        let row = client
-            .query_opt(&select, &[&client_id])
+        let row = self
+            .client()
+            .await?
+            .opt("SELECT rec FROM apps WHERE client_id = $1", &[&client_id])
             .await
             .map_err(db_err)?;
         row.map(|r| rec(&r, "rec")).transpose()
@@ -70,7 +65,7 @@ impl Pg {
         let rows = self
             .client()
             .await?
-            .query("SELECT rec FROM apps ORDER BY created_at, id", &[])
+            .all("SELECT rec FROM apps ORDER BY created_at, id", &[])
             .await
             .map_err(db_err)?;
         rows.iter().map(|r| rec(r, "rec")).collect()
@@ -84,7 +79,7 @@ impl Pg {
     ) -> Result<App> {
         with_tx!(self, |tx| {
             let row = tx
-                .query_opt("SELECT rec FROM apps WHERE id = $1 FOR UPDATE", &[&id])
+                .opt("SELECT rec FROM apps WHERE id = $1 FOR UPDATE", &[&id])
                 .await?
                 .ok_or(Error::NotFound(Entity::App))?;
             let mut app: App = rec(&row, "rec")?;
@@ -93,7 +88,7 @@ impl Pg {
             if app.client_id != client_id || app.id != id {
                 return Err(Error::internal("an update may not change ids").into());
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE apps SET rec = $2 WHERE id = $1",
                 &[&id, &codec::encode(&app)],
             )
@@ -106,7 +101,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("DELETE FROM apps WHERE id = $1 RETURNING rec", &[&id])
+            .opt("DELETE FROM apps WHERE id = $1 RETURNING rec", &[&id])
             .await
             .map_err(db_err)?
             .ok_or(Error::NotFound(Entity::App))?;

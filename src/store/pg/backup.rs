@@ -7,10 +7,10 @@
 
 use std::io::Write;
 
+use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Transaction;
 
-use super::Pg;
+use super::{Pg, Prepared};
 use crate::model::{App, Link, Provider, SigningKey, User};
 use crate::store::backup::{Writer, INDEX_TREES, RECORD_TREES};
 use crate::store::codec;
@@ -58,7 +58,7 @@ impl Pg {
             .map_err(failed)?;
         for (tree, sql) in EXPORT {
             w.tree(tree);
-            for row in tx.query(*sql, &[]).await.map_err(failed)? {
+            for row in tx.all(sql, &[]).await.map_err(failed)? {
                 let key: &[u8] = row.get(0);
                 let rec: &[u8] = row.get(1);
                 w.record(tree, key, &fold_flag(tree, &row, rec)?)?;
@@ -72,7 +72,7 @@ impl Pg {
         let client = self.pool.get().await.map_err(|e| e.to_string())?;
         let mut bad = Vec::new();
         for (tree, sql) in EXPORT {
-            for row in client.query(*sql, &[]).await.map_err(failed)? {
+            for row in client.all(sql, &[]).await.map_err(failed)? {
                 let key: &[u8] = row.get(0);
                 if let Err(e) = columns(tree, key, row.get(1)) {
                     bad.push(format!("{tree} {}: {e}", String::from_utf8_lossy(key)));
@@ -108,7 +108,7 @@ impl Pg {
                 admins += insert(&tx, tree, key, value).await?;
             }
         }
-        tx.execute("UPDATE admin_count SET n = $1", &[&admins])
+        tx.exec("UPDATE admin_count SET n = $1", &[&admins])
             .await
             .map_err(failed)?;
         tx.commit().await.map_err(failed)
@@ -148,7 +148,7 @@ fn fold_flag(tree: &str, row: &tokio_postgres::Row, rec: &[u8]) -> Result<Vec<u8
 async fn first_nonempty(tx: &Transaction<'_>) -> Result<Option<&'static str>, String> {
     for (tree, _) in EXPORT {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM {tree})");
-        if tx.query_one(&sql, &[]).await.map_err(failed)?.get(0) {
+        if tx.one(&sql, &[]).await.map_err(failed)?.get(0) {
             return Ok(Some(tree));
         }
     }
@@ -304,7 +304,7 @@ async fn insert(tx: &Transaction<'_>, tree: &str, key: &[u8], value: &[u8]) -> R
         return Ok(0);
     };
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|x| &**x as _).collect();
-    tx.execute(sql, &params)
+    tx.exec(sql, &params)
         .await
         .map_err(|e| format!("cannot restore a record of {tree}: {e}"))?;
     if tree != "users" {
@@ -312,7 +312,7 @@ async fn insert(tx: &Transaction<'_>, tree: &str, key: &[u8], value: &[u8]) -> R
     }
     let u: User = codec::decode(value).map_err(undecodable(tree))?;
     for m in &u.emails {
-        tx.execute(
+        tx.exec(
             "INSERT INTO user_emails (address, user_id) VALUES ($1, $2)",
             &[&m.address, &u.id],
         )

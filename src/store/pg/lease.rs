@@ -3,7 +3,7 @@
 //! already ours; expiry (the database's clock, so nodes' clocks need not agree) is what frees the lease of a
 //! holder that crashed or lost the network, and releasing deletes it only while it is ours.
 
-use super::{db_err, Pg};
+use super::{db_err, Pg, Prepared};
 use crate::error::Result;
 
 /// A random holder name for this process: 16 random bytes in hex.
@@ -18,18 +18,18 @@ impl Pg {
     /// Takes or renews lease `name` for `ttl_ms` from now; whether this node holds it.
     pub(super) async fn lease(
         &self,
-        client: &tokio_postgres::Client,
+        client: &deadpool_postgres::Client,
         name: &str,
         ttl_ms: f64,
     ) -> Result<bool> {
         let row = client
-            .query_opt(
+            .opt(
                 "INSERT INTO leases AS l (name, holder, expires_at)
                  VALUES ($1, $2, now() + $3::float8 * interval '1 millisecond')
                  ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                  WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder
                  RETURNING holder",
-                &[&name, &self.node, &ttl_ms],
+                &[&name, &self.node.as_str(), &ttl_ms],
             )
             .await
             .map_err(db_err)?;
@@ -37,11 +37,15 @@ impl Pg {
     }
 
     /// Gives lease `name` up, if this node still holds it.
-    pub(super) async fn release(&self, client: &tokio_postgres::Client, name: &str) -> Result<()> {
+    pub(super) async fn release(
+        &self,
+        client: &deadpool_postgres::Client,
+        name: &str,
+    ) -> Result<()> {
         client
-            .execute(
+            .exec(
                 "DELETE FROM leases WHERE name = $1 AND holder = $2",
-                &[&name, &self.node],
+                &[&name, &self.node.as_str()],
             )
             .await
             .map_err(db_err)?;

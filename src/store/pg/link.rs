@@ -6,9 +6,10 @@
 //! id, then the account, then the slot), so both backends answer the same conflict; a claim racing another that
 //! has not committed yet is caught by the index and mapped to the same fields.
 
-use tokio_postgres::{Row, Transaction};
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
 
-use super::{conflict_on, db_err, rec, with_tx, Abort, Pg, TxResult};
+use super::{conflict_on, db_err, rec, with_tx, Abort, Pg, Prepared, TxResult};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::{Link, Provider};
@@ -32,7 +33,7 @@ async fn sign_in_conflict(tx: &Transaction<'_>, link: &Link) -> TxResult<Option<
         return Ok(None);
     }
     let holders = tx
-        .query(
+        .all(
             "SELECT provider = $2 AND account_id = $3 AS account, user_id = $4 AS slot FROM links
              WHERE allow_sign_in AND id <> $1 AND provider = $2 AND (account_id = $3 OR user_id = $4)",
             &[&link.id, &link.provider, &link.account_id, &link.user_id],
@@ -63,7 +64,7 @@ impl Pg {
     pub async fn create_link(&self, link: &Link) -> Result<()> {
         with_tx!(self, |tx| {
             let provider = tx
-                .query_opt(
+                .opt(
                     "SELECT rec FROM providers WHERE key = $1 FOR SHARE",
                     &[&link.provider],
                 )
@@ -76,7 +77,7 @@ impl Pg {
                 return Err(Error::NotFound(Entity::Provider).into());
             }
             let user = tx
-                .query_opt(
+                .opt(
                     "SELECT 1 FROM users WHERE id = $1 FOR SHARE",
                     &[&link.user_id],
                 )
@@ -85,7 +86,7 @@ impl Pg {
                 return Err(Error::NotFound(Entity::User).into());
             }
             let taken = tx
-                .query_opt("SELECT 1 FROM links WHERE id = $1", &[&link.id])
+                .opt("SELECT 1 FROM links WHERE id = $1", &[&link.id])
                 .await?;
             if taken.is_some() {
                 return Err(Error::Conflict {
@@ -97,7 +98,7 @@ impl Pg {
             if let Some(e) = sign_in_conflict(tx, link).await? {
                 return Err(e.into());
             }
-            tx.execute(
+            tx.exec(
                 "INSERT INTO links (id, user_id, provider, account_id, allow_sign_in, created_at, rec)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
@@ -122,7 +123,7 @@ impl Pg {
         let rows = self
             .client()
             .await?
-            .query(
+            .all(
                 &format!("SELECT rec FROM links WHERE {condition} ORDER BY created_at, id"),
                 &params,
             )
@@ -167,7 +168,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_one(
+            .one(
                 "SELECT max(created_at) FROM links WHERE user_id = $1",
                 &[&user_id],
             )
@@ -181,7 +182,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_one(
+            .one(
                 "UPDATE link_clock SET last = greatest($2, last + 1,
                    (SELECT max(created_at) + 1 FROM links WHERE user_id = $1))
                  WHERE id = 1 RETURNING last",
@@ -201,7 +202,7 @@ impl Pg {
     ) -> Result<Link> {
         with_tx!(self, |tx| {
             let row = tx
-                .query_opt("SELECT rec FROM links WHERE id = $1 FOR UPDATE", &[&id])
+                .opt("SELECT rec FROM links WHERE id = $1 FOR UPDATE", &[&id])
                 .await?
                 .ok_or(Error::NotFound(Entity::Link))?;
             let old: Link = rec(&row, "rec")?;
@@ -220,7 +221,7 @@ impl Pg {
                     return Err(e.into());
                 }
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE links SET account_id = $2, allow_sign_in = $3, rec = $4 WHERE id = $1",
                 &[
                     &id,
@@ -239,7 +240,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("DELETE FROM links WHERE id = $1 RETURNING rec", &[&id])
+            .opt("DELETE FROM links WHERE id = $1 RETURNING rec", &[&id])
             .await
             .map_err(db_err)?
             .ok_or(Error::NotFound(Entity::Link))?;

@@ -2,7 +2,7 @@
 //! row and adopt what it wrote: `meta` values inserted if absent (the Stack project and its keys, the master key's
 //! check value) and the signing keys an algorithm gets (one node's, not one per node).
 
-use super::{db_err, rec, with_tx, Pg};
+use super::{db_err, rec, with_tx, Pg, Prepared};
 use crate::error::Result;
 use crate::model::SigningKey;
 use crate::store::codec;
@@ -13,7 +13,7 @@ impl Pg {
     pub async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> Result<Option<Vec<u8>>> {
         let client = self.client().await?;
         let stored = client
-            .execute(
+            .exec(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 &[&key, &value],
             )
@@ -24,7 +24,7 @@ impl Pg {
         }
         // A new statement: its snapshot sees the row the insert waited for.
         let row = client
-            .query_one("SELECT value FROM meta WHERE key = $1", &[&key])
+            .one("SELECT value FROM meta WHERE key = $1", &[&key])
             .await
             .map_err(db_err)?;
         Ok(Some(row.get(0)))
@@ -39,18 +39,18 @@ impl Pg {
         seen: &[String],
     ) -> Result<bool> {
         with_tx!(self, |tx| {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING",
                 &[&SIGNING_KEYS_LOCK],
             )
             .await?;
-            tx.execute(
+            tx.exec(
                 "SELECT 1 FROM meta WHERE key = $1 FOR UPDATE",
                 &[&SIGNING_KEYS_LOCK],
             )
             .await?;
             let mut now: Vec<String> = Vec::new();
-            for row in tx.query("SELECT rec FROM signing_keys", &[]).await? {
+            for row in tx.all("SELECT rec FROM signing_keys", &[]).await? {
                 let k: SigningKey = rec(&row, "rec")?;
                 if k.alg == key.alg {
                     now.push(k.kid);
@@ -62,7 +62,7 @@ impl Pg {
             if now != seen {
                 return Ok(false);
             }
-            tx.execute(
+            tx.exec(
                 "INSERT INTO signing_keys (kid, signs_from, rec) VALUES ($1, $2, $3)",
                 &[&key.kid, &key.signs_from, &codec::encode(key)],
             )

@@ -13,6 +13,7 @@ mod lease;
 mod lifecycle;
 mod link;
 mod meta;
+mod prepared;
 mod provider;
 mod retry;
 mod schema;
@@ -29,6 +30,7 @@ use tokio_postgres::Row;
 
 pub use throttle::Attempt;
 
+use prepared::Prepared;
 use retry::{with_tx, Abort, TxResult};
 
 use super::{codec, OpenError};
@@ -55,22 +57,7 @@ impl Pg {
             .get()
             .await
             .map_err(|e| OpenError::Postgres(format!("cannot connect: {e}")))?;
-        // Nodes starting together on an empty database race in the catalog (creating the same tables), which
-        // PostgreSQL may answer with an error instead of a wait: the loser tries again, a bounded number of times.
-        let mut tries = 5;
-        loop {
-            match schema::migrate(&mut client).await {
-                Err(OpenError::Postgres(why)) if tries > 1 => {
-                    tries -= 1;
-                    tracing::warn!(%why, "schema migration raced another node; trying again");
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        50 + rand_core::RngCore::next_u64(&mut rand_core::OsRng) % 200,
-                    ))
-                    .await;
-                }
-                done => break done?,
-            }
-        }
+        schema::migrate(&mut client).await?;
         Ok(Self {
             pool,
             dir: dir.to_owned(),

@@ -2,7 +2,7 @@
 //! normalized name" is the primary key. Removing one removes its links by `ON DELETE CASCADE`, in the same
 //! statement, and a link creation reads the provider `FOR SHARE`, so none can slip in between.
 
-use super::{db_err, rec, with_tx, Pg};
+use super::{db_err, rec, with_tx, Pg, Prepared};
 use crate::error::{Entity, Error, Result};
 use crate::model::Provider;
 use crate::store::codec;
@@ -15,7 +15,7 @@ impl Pg {
         let client = self.client().await?;
         loop {
             let inserted = client
-                .execute(
+                .exec(
                     "INSERT INTO providers (key, created_at, rec) VALUES ($1, $2, $3)
                      ON CONFLICT (key) DO NOTHING",
                     &[&key, &p.created_at, &codec::encode(p)],
@@ -26,7 +26,7 @@ impl Pg {
                 return Ok(p.clone());
             }
             let row = client
-                .query_opt("SELECT rec FROM providers WHERE key = $1", &[&key])
+                .opt("SELECT rec FROM providers WHERE key = $1", &[&key])
                 .await
                 .map_err(db_err)?;
             if let Some(row) = row {
@@ -39,7 +39,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT rec FROM providers WHERE key = $1", &[&key])
+            .opt("SELECT rec FROM providers WHERE key = $1", &[&key])
             .await
             .map_err(db_err)?;
         row.map(|r| rec(&r, "rec")).transpose()
@@ -50,7 +50,7 @@ impl Pg {
         let rows = self
             .client()
             .await?
-            .query("SELECT rec FROM providers", &[])
+            .all("SELECT rec FROM providers", &[])
             .await
             .map_err(db_err)?;
         let mut all = rows
@@ -69,7 +69,7 @@ impl Pg {
     ) -> Result<Provider> {
         with_tx!(self, |tx| {
             let row = tx
-                .query_opt(
+                .opt(
                     "SELECT rec FROM providers WHERE key = $1 FOR UPDATE",
                     &[&key],
                 )
@@ -83,7 +83,7 @@ impl Pg {
                     Error::internal("an update may not change a provider's id or name").into(),
                 );
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE providers SET created_at = $2, rec = $3 WHERE key = $1",
                 &[&key, &p.created_at, &codec::encode(&p)],
             )
@@ -97,7 +97,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .opt(
                 "DELETE FROM providers WHERE key = $1 RETURNING rec",
                 &[&key],
             )

@@ -6,7 +6,8 @@
 //! locks), the database drops it with the transaction (a node dying mid-migration blocks no one and leaves
 //! nothing half-applied), and it needs no expiry. A lease row would need an expiry longer than the slowest
 //! migration, and its table is itself made by a migration. The two bootstrap tables are created before the lock
-//! with `IF NOT EXISTS`; nodes racing to create them retry once the winner's creation is visible.
+//! with `IF NOT EXISTS`; a node that lost a race in the catalog to another tries again (only then: any other error
+//! refuses the start at once).
 
 use crate::store::OpenError;
 
@@ -29,62 +30,90 @@ const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS latchkey_schema (
     CREATE TABLE IF NOT EXISTS latchkey_migration_lock (id integer PRIMARY KEY);
     INSERT INTO latchkey_migration_lock (id) VALUES (1) ON CONFLICT (id) DO NOTHING";
 
-/// Runs [`BOOTSTRAP`]; a node that raced another to create a table (a duplicate in the catalog) runs it again,
-/// now finding the table.
-async fn bootstrap(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+/// Attempts at migrating: nodes starting together on an empty database race in the catalog (creating the same
+/// tables or the lock's row), which PostgreSQL may answer with an error instead of a wait; the loser tries again.
+const TRIES: u32 = 5;
+
+/// Whether `e` is a lost catalog race (a duplicate key or table, a deadlock, a serialization failure), which
+/// trying again resolves; any other error is the database refusing the migration and is final.
+fn lost_race(e: &tokio_postgres::Error) -> bool {
     use tokio_postgres::error::SqlState;
-    let mut tries = 3;
+    matches!(e.code(), Some(c) if [
+        SqlState::UNIQUE_VIOLATION,
+        SqlState::DUPLICATE_TABLE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::T_R_SERIALIZATION_FAILURE,
+    ].contains(c))
+}
+
+/// Why one attempt did not migrate: the database failed a statement, or its schema is newer than known.
+enum Failed {
+    Db(tokio_postgres::Error),
+    TooNew(i32),
+}
+
+impl From<tokio_postgres::Error> for Failed {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failed::Db(e)
+    }
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], trying again (a bounded number of times, after a jittered
+/// 50–250 ms) only when it lost a catalog race; a database with a newer schema is refused.
+pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), OpenError> {
+    let mut tries = TRIES;
     loop {
-        match client.batch_execute(BOOTSTRAP).await {
-            Err(e)
-                if tries > 1
-                    && matches!(e.code(), Some(c) if *c == SqlState::UNIQUE_VIOLATION
-                        || *c == SqlState::DUPLICATE_TABLE) =>
-            {
+        match attempt(client).await {
+            Ok(()) => return Ok(()),
+            Err(Failed::Db(e)) if tries > 1 && lost_race(&e) => {
                 tries -= 1;
+                tracing::warn!(error = %e, "schema migration raced another node; trying again");
+                let jitter = rand_core::RngCore::next_u64(&mut rand_core::OsRng) % 200;
+                tokio::time::sleep(std::time::Duration::from_millis(50 + jitter)).await;
             }
-            done => return done,
+            // The database's own message, not only "db error": a refused start must say why.
+            Err(Failed::Db(e)) => {
+                let why = e
+                    .as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.to_string());
+                return Err(OpenError::Postgres(format!(
+                    "schema migration failed: {why}"
+                )));
+            }
+            Err(Failed::TooNew(found)) => {
+                return Err(OpenError::SchemaTooNew {
+                    found,
+                    known: SCHEMA_VERSION,
+                })
+            }
         }
     }
 }
 
-/// Brings the database to [`SCHEMA_VERSION`]; a database with a newer schema is refused.
-pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), OpenError> {
-    // The database's own message, not only "db error": a refused start must say why.
-    let fail = |e: tokio_postgres::Error| {
-        let why = e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |d| d.to_string());
-        OpenError::Postgres(format!("schema migration failed: {why}"))
-    };
-    bootstrap(client).await.map_err(fail)?;
-    let tx = client.transaction().await.map_err(fail)?;
+/// One attempt: [`BOOTSTRAP`], then the migrations not yet applied, in one transaction under the lock's row.
+async fn attempt(client: &mut tokio_postgres::Client) -> Result<(), Failed> {
+    client.batch_execute(BOOTSTRAP).await?;
+    let tx = client.transaction().await?;
     tx.execute(
         "SELECT id FROM latchkey_migration_lock WHERE id = 1 FOR UPDATE",
         &[],
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     let found: i32 = tx
         .query_one("SELECT coalesce(max(version), 0) FROM latchkey_schema", &[])
-        .await
-        .map_err(fail)?
+        .await?
         .get(0);
     if found > SCHEMA_VERSION {
-        return Err(OpenError::SchemaTooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
+        return Err(Failed::TooNew(found));
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-        tx.batch_execute(sql).await.map_err(fail)?;
+        tx.batch_execute(sql).await?;
         tx.execute(
             "INSERT INTO latchkey_schema (version) VALUES ($1)",
             &[version],
         )
-        .await
-        .map_err(fail)?;
+        .await?;
         tracing::info!(version, "applied PostgreSQL schema migration");
     }
-    tx.commit().await.map_err(fail)
+    Ok(tx.commit().await?)
 }

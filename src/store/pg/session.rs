@@ -1,7 +1,7 @@
 //! Login tokens: `login_tokens` keyed by digest, bound to their user by a foreign key, so a token can neither be
 //! made for a missing user nor outlive its user.
 
-use super::{conflict_on, db_err, is_fk_violation, rec, Pg};
+use super::{conflict_on, db_err, is_fk_violation, rec, Pg, Prepared};
 use crate::error::{Entity, Error, Field, Result};
 use crate::store::{codec, LoginToken};
 
@@ -12,7 +12,7 @@ impl Pg {
         let inserted = self
             .client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO login_tokens (digest, user_id, expires_at, rec) \
                  SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)",
                 &[
@@ -39,7 +39,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .opt(
                 "SELECT rec FROM login_tokens WHERE digest = $1",
                 &[&&digest[..]],
             )
@@ -51,7 +51,7 @@ impl Pg {
     pub async fn delete_login_token(&self, digest: &[u8; 32]) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "DELETE FROM login_tokens WHERE digest = $1",
                 &[&&digest[..]],
             )

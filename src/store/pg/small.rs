@@ -1,6 +1,6 @@
 //! The small key-value records: signing keys, RC-wide settings, `meta` values and revoked JWT ids.
 
-use super::{db_err, rec, Pg};
+use super::{db_err, rec, Pg, Prepared};
 use crate::error::Result;
 use crate::model::provider::SettingValue;
 use crate::model::SigningKey;
@@ -12,7 +12,7 @@ impl Pg {
         let rows = self
             .client()
             .await?
-            .query("SELECT rec FROM signing_keys ORDER BY signs_from, kid", &[])
+            .all("SELECT rec FROM signing_keys ORDER BY signs_from, kid", &[])
             .await
             .map_err(db_err)?;
         rows.iter().map(|r| rec(r, "rec")).collect()
@@ -21,7 +21,7 @@ impl Pg {
     pub async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO signing_keys (kid, signs_from, rec) VALUES ($1, $2, $3)
                  ON CONFLICT (kid) DO UPDATE SET signs_from = EXCLUDED.signs_from, rec = EXCLUDED.rec",
                 &[&key.kid, &key.signs_from, &codec::encode(key)],
@@ -35,7 +35,7 @@ impl Pg {
         let n = self
             .client()
             .await?
-            .execute("DELETE FROM signing_keys WHERE kid = $1", &[&kid])
+            .exec("DELETE FROM signing_keys WHERE kid = $1", &[&kid])
             .await
             .map_err(db_err)?;
         Ok(n > 0)
@@ -45,7 +45,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT rec FROM settings WHERE id = $1", &[&id])
+            .opt("SELECT rec FROM settings WHERE id = $1", &[&id])
             .await
             .map_err(db_err)?;
         row.map(|r| rec(&r, "rec")).transpose()
@@ -54,7 +54,7 @@ impl Pg {
     pub async fn put_setting(&self, id: &str, value: &SettingValue) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO settings (id, rec) VALUES ($1, $2)
                  ON CONFLICT (id) DO UPDATE SET rec = EXCLUDED.rec",
                 &[&id, &codec::encode(value)],
@@ -68,7 +68,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .opt("SELECT value FROM meta WHERE key = $1", &[&key])
             .await
             .map_err(db_err)?;
         Ok(row.map(|r| r.get(0)))
@@ -77,7 +77,7 @@ impl Pg {
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO meta (key, value) VALUES ($1, $2)
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 &[&key, &value],
@@ -90,7 +90,7 @@ impl Pg {
     pub async fn revoke_jti(&self, jti: &str, r: &RevokedJti) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO revoked_jti (jti, expires_at, rec) VALUES ($1, $2, $3)
                  ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at, rec = EXCLUDED.rec",
                 &[&jti, &r.expires_at, &codec::encode(r)],
@@ -104,7 +104,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT 1 FROM revoked_jti WHERE jti = $1", &[&jti])
+            .opt("SELECT 1 FROM revoked_jti WHERE jti = $1", &[&jti])
             .await
             .map_err(db_err)?;
         Ok(row.is_some())

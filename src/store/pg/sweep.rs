@@ -10,7 +10,8 @@
 //! or a long transaction against the requests it runs beside. Every statement re-checks its condition, so a batch
 //! deletes only what is dead when it runs, whatever another node did meanwhile.
 
-use super::{db_err, Pg};
+use super::prepared::Params;
+use super::{db_err, Pg, Prepared};
 use crate::clock::Millis;
 use crate::error::Result;
 
@@ -52,7 +53,7 @@ impl Pg {
         swept.map(Some)
     }
 
-    async fn sweep_all(&self, client: &tokio_postgres::Client, now: Millis) -> Result<usize> {
+    async fn sweep_all(&self, client: &deadpool_postgres::Client, now: Millis) -> Result<usize> {
         let mut n = 0;
         for sql in DEAD {
             n += self.batched(client, sql, &[&now, &BATCH]).await?;
@@ -64,14 +65,13 @@ impl Pg {
     /// the lease before each run; returns the rows deleted.
     async fn batched(
         &self,
-        client: &tokio_postgres::Client,
+        client: &deadpool_postgres::Client,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        params: &Params<'_>,
     ) -> Result<usize> {
-        let stmt = client.prepare(sql).await.map_err(db_err)?;
         let mut n = 0;
         while self.lease(client, LEASE, LEASE_TTL_MS).await? {
-            let k = client.execute(&stmt, params).await.map_err(db_err)?;
+            let k = client.exec(sql, params).await.map_err(db_err)?;
             n += k as usize;
             if k < BATCH as u64 {
                 break;

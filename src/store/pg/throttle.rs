@@ -2,7 +2,7 @@
 //! by one conditional upsert, so a window's count is the database's and N nodes together admit at most `limit`
 //! attempts per window (`core::throttle::SharedThrottle` keeps the reserve / give-back rule).
 
-use super::{db_err, Pg};
+use super::{db_err, Pg, Prepared};
 use crate::clock::Millis;
 use crate::error::Result;
 
@@ -30,7 +30,7 @@ impl Pg {
         let key = key.as_slice();
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let counted = client
-            .query_opt(
+            .opt(
                 "INSERT INTO throttles AS t (throttle, key, window_start, ends_at, n)
                  VALUES ($1, $2, $3::bigint, $3::bigint + $4::bigint, 1)
                  ON CONFLICT (throttle, key) DO UPDATE SET
@@ -51,7 +51,7 @@ impl Pg {
         }
         // Full: read when its window began (a reset since then leaves none: the window is `now`'s).
         let start = client
-            .query_opt(
+            .opt(
                 "SELECT window_start FROM throttles WHERE throttle = $1 AND key = $2",
                 &[&throttle, &key],
             )
@@ -65,7 +65,7 @@ impl Pg {
     pub async fn throttle_give_back(&self, throttle: &str, key: &[u8; 32]) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "UPDATE throttles SET n = n - 1 WHERE throttle = $1 AND key = $2 AND n > 0",
                 &[&throttle, &key.as_slice()],
             )
@@ -78,7 +78,7 @@ impl Pg {
     pub async fn throttle_reset(&self, throttle: &str, key: &[u8; 32]) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "DELETE FROM throttles WHERE throttle = $1 AND key = $2",
                 &[&throttle, &key.as_slice()],
             )
@@ -91,7 +91,7 @@ impl Pg {
     pub async fn throttle_sweep(&self, throttle: &str, now: Millis) -> Result<u64> {
         self.client()
             .await?
-            .execute(
+            .exec(
                 "DELETE FROM throttles WHERE throttle = $1 AND ends_at <= $2",
                 &[&throttle, &now],
             )

@@ -4,9 +4,9 @@
 //! (now committed) to tell a replay, which revokes the family, from an unknown, expired or foreign one. Revoking a
 //! family is one flag write (`families.revoked`), so it takes effect at once for every token of it, on every node.
 
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
-use super::{db_err, rec, with_tx, Pg, TxResult};
+use super::{db_err, rec, with_tx, Pg, Prepared, TxResult};
 use crate::clock::Millis;
 use crate::error::{Entity, Error, Result};
 use crate::model::App;
@@ -17,7 +17,7 @@ use crate::store::token::{
 };
 
 async fn revoke_family(tx: &Transaction<'_>, family: &[u8]) -> TxResult<()> {
-    tx.execute(
+    tx.exec(
         "UPDATE families SET revoked = true WHERE id = $1",
         &[&family],
     )
@@ -29,7 +29,7 @@ async fn revoke_family(tx: &Transaction<'_>, family: &[u8]) -> TxResult<()> {
 /// deletion waits for (and so serializes against) the issuance.
 async fn client_active(tx: &Transaction<'_>, client_id: &str) -> TxResult<bool> {
     let row = tx
-        .query_opt(
+        .opt(
             "SELECT rec FROM apps WHERE client_id = $1 FOR SHARE",
             &[&client_id],
         )
@@ -57,7 +57,7 @@ async fn insert_token(
         Lineage::Family(f) => Some(&f[..]),
         Lineage::Epoch(_) => None,
     };
-    tx.execute(
+    tx.exec(
         INSERT_TOKEN,
         &[
             &&digest[..],
@@ -84,7 +84,7 @@ impl Pg {
         let redeemed = code.redeemed.as_ref().map(|f| &f[..]);
         self.client()
             .await?
-            .execute(
+            .exec(
                 "INSERT INTO codes (digest, client_id, expires_at, redeemed, rec) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (digest) DO UPDATE SET client_id = EXCLUDED.client_id,
                    expires_at = EXCLUDED.expires_at, redeemed = EXCLUDED.redeemed, rec = EXCLUDED.rec",
@@ -105,7 +105,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .opt(
                 "SELECT redeemed, rec FROM codes WHERE digest = $1",
                 &[&&digest[..]],
             )
@@ -124,7 +124,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .opt(
                 "SELECT revoked, rec FROM families WHERE id = $1",
                 &[&&id[..]],
             )
@@ -140,7 +140,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .opt(
                 "SELECT rotated, rec FROM tokens WHERE digest = $1",
                 &[&&digest[..]],
             )
@@ -162,7 +162,7 @@ impl Pg {
     ) -> Result<Redeemed> {
         with_tx!(self, |tx| {
             let won = tx
-                .query_opt(
+                .opt(
                     "UPDATE codes SET redeemed = $2
                      WHERE digest = $1 AND client_id = $3 AND redeemed IS NULL AND expires_at > $4
                      RETURNING rec",
@@ -183,13 +183,12 @@ impl Pg {
     pub async fn put_client_token(&self, digest: &Digest, r: &TokenRecord) -> Result<()> {
         debug_assert!(matches!(r.lineage, Lineage::Epoch(_)));
         // One INSERT is atomic by itself: no transaction around it (BEGIN and COMMIT would be two more round trips
-        // on the busiest write), and its statement is prepared once per connection, not parsed and planned per call.
-        let client = self.client().await?;
-        let insert = client.prepare_cached(INSERT_TOKEN).await.map_err(db_err)?;
+        // on the busiest write).
         let none: Option<&[u8]> = None;
-        client
-            .execute(
-                &insert,
+        self.client()
+            .await?
+            .exec(
+                INSERT_TOKEN,
                 &[
                     &&digest[..],
                     &none,
@@ -218,7 +217,7 @@ impl Pg {
     ) -> Result<Rotated> {
         let done = with_tx!(self, |tx| {
             let won = tx
-                .query_opt(
+                .opt(
                     "UPDATE tokens t SET rotated = true FROM families f
                          WHERE t.digest = $1 AND t.is_refresh AND t.client_id = $2 AND NOT t.rotated
                            AND t.expires_at > $3 AND f.id = t.family AND NOT f.revoked
@@ -233,7 +232,7 @@ impl Pg {
                 return Err(INACTIVE.into());
             }
             if let Some(sibling) = row.get::<_, Option<&[u8]>>("sibling") {
-                tx.execute("DELETE FROM tokens WHERE digest = $1", &[&sibling])
+                tx.exec("DELETE FROM tokens WHERE digest = $1", &[&sibling])
                     .await?;
             }
             let old_rec: TokenRecord = rec(&row, "rec")?;
@@ -271,17 +270,14 @@ impl Pg {
         now: Millis,
         app: Option<&App>,
     ) -> Result<Option<TokenRecord>> {
-        // Every introspection and userinfo call runs this: prepared once per connection.
-        let client = self.client().await?;
-        let select = client
-            .prepare_cached(
+        let row = self
+            .client()
+            .await?
+            .opt(
                 "SELECT t.rotated, t.rec, f.revoked FROM tokens t LEFT JOIN families f ON f.id = t.family
                  WHERE t.digest = $1",
+                &[&&digest[..]],
             )
-            .await
-            .map_err(db_err)?;
-        let row = client
-            .query_opt(&select, &[&&digest[..]])
             .await
             .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
@@ -309,7 +305,7 @@ impl Pg {
     pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {
         with_tx!(self, |tx| {
             let row = tx
-                .query_opt(
+                .opt(
                     "SELECT is_refresh, family FROM tokens WHERE digest = $1 AND client_id = $2",
                     &[&&digest[..], &client_id],
                 )
@@ -320,7 +316,7 @@ impl Pg {
                 (true, Some(f)) => revoke_family(tx, f).await?,
                 (true, None) => return Ok(false),
                 (false, _) => {
-                    tx.execute("DELETE FROM tokens WHERE digest = $1", &[&&digest[..]])
+                    tx.exec("DELETE FROM tokens WHERE digest = $1", &[&&digest[..]])
                         .await?;
                 }
             }
@@ -341,7 +337,7 @@ impl Pg {
         let n = self
             .client()
             .await?
-            .execute(
+            .exec(
                 &format!("UPDATE families SET revoked = true WHERE {column} = $1"),
                 &[&owner],
             )
@@ -366,7 +362,7 @@ async fn start_family(
     }
     let g = &code.grant;
     let user = tx
-        .query_opt(
+        .opt(
             "SELECT 1 FROM users WHERE id = $1 FOR SHARE",
             &[&g.owner_id],
         )
@@ -375,7 +371,7 @@ async fn start_family(
         return Err(Error::NotFound(Entity::User).into());
     }
     let fam = FamilyRecord::started_by(g, now);
-    tx.execute(
+    tx.exec(
         "INSERT INTO families (id, client_id, user_id, revoked, rec) VALUES ($1, $2, $3, false, $4)",
         &[&&family[..], &client_id, &g.owner_id, &codec::encode(&fam)],
     )
@@ -396,7 +392,7 @@ async fn lost_redemption(
     client_id: &str,
 ) -> TxResult<Redeemed> {
     let row = tx
-        .query_opt(
+        .opt(
             "SELECT client_id, redeemed FROM codes WHERE digest = $1",
             &[&&digest[..]],
         )
@@ -423,7 +419,7 @@ const INACTIVE: Error = Error::NotFound(Entity::App);
 /// else (unknown, another client's, an access token, expired, revoked) is invalid.
 async fn lost_rotation(tx: &Transaction<'_>, old: &Digest, client_id: &str) -> TxResult<Rotated> {
     let row = tx
-        .query_opt(
+        .opt(
             "SELECT family FROM tokens
              WHERE digest = $1 AND client_id = $2 AND is_refresh AND rotated AND family IS NOT NULL",
             &[&&old[..], &client_id],

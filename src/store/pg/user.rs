@@ -2,16 +2,16 @@
 //! `admin_count` counter row, which keeps at least one admin under concurrent demotions: the conditional
 //! decrement serializes on the row, so of two nodes demoting the last two admins one fails.
 
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
-use super::{conflict_on, db_err, rec, with_tx, Pg, TxResult};
+use super::{conflict_on, db_err, rec, with_tx, Pg, Prepared, TxResult};
 use crate::error::{Entity, Error, Field, Result, Rule};
 use crate::model::User;
 use crate::store::codec;
 
 /// Adds one admin to the counter row.
 async fn add_admin(tx: &Transaction<'_>) -> TxResult<()> {
-    tx.execute("UPDATE admin_count SET n = n + 1 WHERE id = 1", &[])
+    tx.exec("UPDATE admin_count SET n = n + 1 WHERE id = 1", &[])
         .await?;
     Ok(())
 }
@@ -19,7 +19,7 @@ async fn add_admin(tx: &Transaction<'_>) -> TxResult<()> {
 /// Takes one admin from the counter row unless it is the last one (`rule` names why it may not go).
 async fn remove_admin(tx: &Transaction<'_>, rule: Rule) -> TxResult<()> {
     let n = tx
-        .execute(
+        .exec(
             "UPDATE admin_count SET n = n - 1 WHERE id = 1 AND n > 1",
             &[],
         )
@@ -33,7 +33,7 @@ async fn remove_admin(tx: &Transaction<'_>, rule: Rule) -> TxResult<()> {
 /// Indexes `user`'s emails; an address of another user is a conflict.
 async fn insert_emails(tx: &Transaction<'_>, user: &User) -> TxResult<()> {
     for e in &user.emails {
-        tx.execute(
+        tx.exec(
             "INSERT INTO user_emails (address, user_id) VALUES ($1, $2)",
             &[&e.address, &user.id],
         )
@@ -48,7 +48,7 @@ async fn insert_emails(tx: &Transaction<'_>, user: &User) -> TxResult<()> {
 async fn taken(tx: &Transaction<'_>, user: &User) -> TxResult<Option<Error>> {
     let emails: Vec<&str> = user.emails.iter().map(|e| e.address.as_str()).collect();
     let row = tx
-        .query_one(
+        .one(
             "SELECT EXISTS (SELECT 1 FROM users WHERE username_key = $1),
                     ARRAY(SELECT address FROM user_emails WHERE address = ANY($2)),
                     EXISTS (SELECT 1 FROM users WHERE id = $3)",
@@ -79,7 +79,7 @@ impl Pg {
             if let Some(e) = taken(tx, user).await? {
                 return Err(e.into());
             }
-            tx.execute(
+            tx.exec(
                 "INSERT INTO users (id, username_key, is_admin, rec) VALUES ($1, $2, $3, $4)",
                 &[
                     &user.id,
@@ -114,7 +114,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_opt(&format!("SELECT rec FROM users WHERE {condition}"), &[&key])
+            .opt(&format!("SELECT rec FROM users WHERE {condition}"), &[&key])
             .await
             .map_err(db_err)?;
         row.map(|r| rec(&r, "rec")).transpose()
@@ -137,7 +137,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_one("SELECT EXISTS (SELECT 1 FROM users)", &[])
+            .one("SELECT EXISTS (SELECT 1 FROM users)", &[])
             .await
             .map_err(db_err)?;
         Ok(row.get(0))
@@ -147,7 +147,7 @@ impl Pg {
         let rows = self
             .client()
             .await?
-            .query("SELECT rec FROM users ORDER BY id", &[])
+            .all("SELECT rec FROM users ORDER BY id", &[])
             .await
             .map_err(db_err)?;
         rows.iter().map(|r| rec(r, "rec")).collect()
@@ -161,7 +161,7 @@ impl Pg {
     ) -> Result<User> {
         with_tx!(self, |tx| {
             let row = tx
-                .query_opt("SELECT rec FROM users WHERE id = $1 FOR UPDATE", &[&id])
+                .opt("SELECT rec FROM users WHERE id = $1 FOR UPDATE", &[&id])
                 .await?
                 .ok_or(Error::NotFound(Entity::User))?;
             let old: User = rec(&row, "rec")?;
@@ -170,7 +170,7 @@ impl Pg {
             if new.id != id {
                 return Err(Error::internal("an update may not change ids").into());
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE users SET username_key = $2, is_admin = $3, rec = $4 WHERE id = $1",
                 &[
                     &id,
@@ -186,7 +186,7 @@ impl Pg {
                     &[("users_username_key_key", Field::Username, &new.username)],
                 )
             })?;
-            tx.execute("DELETE FROM user_emails WHERE user_id = $1", &[&id])
+            tx.exec("DELETE FROM user_emails WHERE user_id = $1", &[&id])
                 .await?;
             insert_emails(tx, &new).await?;
             match (old.is_admin(), new.is_admin()) {
@@ -202,7 +202,7 @@ impl Pg {
     pub async fn delete_user(&self, id: &str) -> Result<User> {
         with_tx!(self, |tx| {
             let row = tx
-                .query_opt("DELETE FROM users WHERE id = $1 RETURNING rec", &[&id])
+                .opt("DELETE FROM users WHERE id = $1 RETURNING rec", &[&id])
                 .await?
                 .ok_or(Error::NotFound(Entity::User))?;
             let user: User = rec(&row, "rec")?;
@@ -221,7 +221,7 @@ impl Pg {
         let row = self
             .client()
             .await?
-            .query_one("SELECT n FROM admin_count WHERE id = 1", &[])
+            .one("SELECT n FROM admin_count WHERE id = 1", &[])
             .await
             .map_err(db_err)?;
         Ok(row.get::<_, i64>(0) as u64)
