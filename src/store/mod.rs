@@ -204,7 +204,10 @@ impl Store {
                 while let Some(cursor) = at {
                     let store = self.clone();
                     let (removed, next) = tokio::task::spawn_blocking(move || {
-                        store.sled_backend().expect("a sled store").sweep_batch(now, cursor)
+                        store
+                            .sled_backend()
+                            .expect("a sled store")
+                            .sweep_batch(now, cursor)
                     })
                     .await
                     .map_err(crate::error::Error::internal)??;

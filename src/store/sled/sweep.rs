@@ -139,7 +139,9 @@ mod tests {
         for i in 0..n as u32 {
             let mut digest = [0u8; 32];
             digest[..4].copy_from_slice(&i.to_be_bytes());
-            s.put_client_token(&digest, &client_token(500)).await.unwrap();
+            s.put_client_token(&digest, &client_token(500))
+                .await
+                .unwrap();
         }
         let (mut at, mut batches, mut removed) = (Some(Cursor::default()), Vec::new(), 0);
         while let Some(cursor) = at {
