@@ -99,10 +99,14 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// The server's config: the declared bench client; everything else default.
+/// The server's config: the declared bench client; everything else default, except `cache_mb` when
+/// `FOOTPRINT_CACHE_MB` sets it (to compare cache sizes).
 fn config() -> String {
+    let cache = std::env::var("FOOTPRINT_CACHE_MB")
+        .map(|mb| format!("cache_mb = {mb}\n"))
+        .unwrap_or_default();
     format!(
-        "log = \"warn\"\n\n[[clients]]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nname = \
+        "log = \"warn\"\n{cache}\n[[clients]]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nname = \
          \"Footprint bench\"\nredirect_uri = \"http://127.0.0.1:1/cb\"\ngrant_types = [\"client_credentials\"]\n"
     )
 }

@@ -7,6 +7,19 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    small_pages_unless_asked();
     let cli = latchkey::cli::Cli::parse();
     latchkey::run_cli(cli)
+}
+
+/// Turns transparent huge pages off for this process unless `MIMALLOC_ALLOW_THP` chooses (docs/benchmarks.md,
+/// Memory). mimalloc madvises its arena for huge pages, so with THP in `madvise` mode every 2 MiB region it touched
+/// became resident whole: 42 MiB of an idle server's 58, for no speed the load benchmark could tell apart. The
+/// flag is checked at each page fault, so it holds for the arena mimalloc reserved before `main` too.
+fn small_pages_unless_asked() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: prctl with PR_SET_THP_DISABLE takes integer arguments only and changes nothing but this flag.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
 }

@@ -195,16 +195,25 @@ impl Store {
 
     /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went. On
     /// PostgreSQL one node sweeps at a time (a lease, `pg/sweep.rs`): a node that finds the lease taken sweeps
-    /// nothing and returns 0. sled's scans are blocking IO, so they run off the async workers.
+    /// nothing and returns 0. sled's scans are blocking IO, so they run off the async workers, in bounded batches
+    /// (`sled/sweep.rs`).
     pub async fn sweep(&self, now: Millis) -> Result<usize> {
         match &*self.0 {
             Backend::Sled(_) => {
-                let store = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    store.sled_backend().expect("a sled store").sweep(now)
-                })
-                .await
-                .map_err(crate::error::Error::internal)?
+                let (mut n, mut at) = (0, Some(sled::sweep::Cursor::default()));
+                while let Some(cursor) = at {
+                    let store = self.clone();
+                    let (removed, next) = tokio::task::spawn_blocking(move || {
+                        store
+                            .sled_backend()
+                            .expect("a sled store")
+                            .sweep_batch(now, cursor)
+                    })
+                    .await
+                    .map_err(crate::error::Error::internal)??;
+                    (n, at) = (n + removed, next);
+                }
+                Ok(n)
             }
             Backend::Postgres(b) => Ok(b.sweep(now).await?.unwrap_or(0)),
         }

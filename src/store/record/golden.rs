@@ -4,7 +4,8 @@
 //! envelope, version byte 2); `<type>.v1.bin` are the version-1 layouts of the types that have one, made from the
 //! `V1` types with the same values; `<type>.v3.bin` are the layouts of version 3: the sign-in's context (login
 //! tokens, codes, families), the OpenID Connect fields (users' profiles, apps' settings) and a provider's catalogue
-//! preset and options; their `.v2.bin` still decode, with the new fields defaulted. `write_golden_files` (ignored) made them; a new version adds files, it
+//! preset and options; their `.v2.bin` still decode, with the new fields defaulted; `token_*.v3.bin` are the
+//! compact token layout, and the tokens' `.v2.bin` read to the same values. `write_golden_files` (ignored) made them; a new version adds files, it
 //! never rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
 
 use std::path::PathBuf;
@@ -220,7 +221,7 @@ fn token_refresh() -> TokenRecord {
     }
 }
 
-/// A client_credentials token: no family (all zeros on disk), the client as subject (an empty owner on disk), the
+/// A client_credentials token: no family (all zeros on disk before version 3), the client as subject (an empty owner on disk), the
 /// app's epoch.
 fn token_client() -> TokenRecord {
     TokenRecord {
@@ -297,8 +298,8 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
         ("link.v2.bin", codec::encode(&link())),
         ("login_token.v3.bin", codec::encode(&login_token())),
         ("code.v3.bin", codec::encode(&code())),
-        ("token_refresh.v2.bin", codec::encode(&token_refresh())),
-        ("token_client.v2.bin", codec::encode(&token_client())),
+        ("token_refresh.v3.bin", codec::encode(&token_refresh())),
+        ("token_client.v3.bin", codec::encode(&token_client())),
         ("family.v3.bin", codec::encode(&family())),
         (
             "signing_key_rs256.v1.bin",
@@ -405,6 +406,8 @@ fn golden_bytes_decode_to_todays_values() {
     check("link.v2.bin", link());
     check("login_token.v3.bin", login_token());
     check("code.v3.bin", code());
+    check("token_refresh.v3.bin", token_refresh());
+    check("token_client.v3.bin", token_client());
     check("token_refresh.v2.bin", token_refresh());
     check("token_client.v2.bin", token_client());
     check("family.v3.bin", family());
@@ -488,7 +491,8 @@ fn version_1_goldens_decode_with_the_new_fields_defaulted() {
 /// today's version with the same bytes, plus, where a type gained fields at the end of its layout, their defaults'
 /// bytes: a provider's flag, absent preset and empty options and a user's second-factor step (one 0 byte each), a user's empty profile (four 0
 /// bytes), an app's default OIDC settings (RS256, opaque, no URIs, public, ID-token claims on, no extra claims),
-/// `None`, `[]`, `None` for a code's and a family's sign-in context, `["pwd"]` for a login token's methods.
+/// `None`, `[]`, `None` for a code's and a family's sign-in context, `["pwd"]` for a login token's methods. A token,
+/// whose layout version 3 compacted rather than extended, re-encodes no longer and reads back the same value.
 #[test]
 fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
     use base64::Engine as _;
@@ -521,7 +525,13 @@ fn every_record_0_1_0_wrote_decodes_and_upgrades_byte_for_byte() {
             "links" => check::<Link>(&old, |_| vec![]),
             "login_tokens" => check::<LoginToken>(&old, |_| vec![1, 3, b'p', b'w', b'd']),
             "codes" => check::<CodeRecord>(&old, |_| vec![0, 0, 0]),
-            "tokens" => check::<TokenRecord>(&old, |_| vec![]),
+            "tokens" => {
+                let value: TokenRecord = codec::decode(&old).unwrap();
+                let now = codec::encode(&value);
+                assert_eq!((old[0], now[0]), (1, 3));
+                assert_eq!(codec::decode::<TokenRecord>(&now).unwrap(), value);
+                assert!(now.len() <= old.len(), "{value:?}");
+            }
             "families" => check::<FamilyRecord>(&old, |_| vec![0, 0, 0]),
             _ => continue,
         }

@@ -14,7 +14,7 @@ mod provider;
 mod revoked_jti;
 pub(super) mod session;
 mod settings;
-mod sweep;
+pub(super) mod sweep;
 pub mod token;
 pub(super) mod user;
 mod verify;

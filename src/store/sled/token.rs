@@ -14,6 +14,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
+use super::sweep::{scan_batch, Batch};
 use super::verify::{tree_name, Findings, Op};
 use super::{abort, codec, db_err, decode_or_abort, txn_result, Sled};
 use crate::clock::Millis;
@@ -385,37 +386,46 @@ impl Sled {
             .await
     }
 
-    /// Removes expired codes, expired tokens, and the tokens and indexes of revoked or emptied families. Every
-    /// removal that touches more than one key is one transaction (see [`Store::sweep_family`]), so a crash at any
-    /// moment leaves no dangling index entry; codes and family-less client_credentials tokens are single keys.
-    pub(crate) fn sweep_tokens(&self, now: Millis) -> Result<usize> {
-        let mut n = 0;
-        for kv in self.t.codes.iter() {
-            let (k, v) = kv.map_err(db_err)?;
-            if codec::decode::<CodeRecord>(&v)?.expires_at <= now {
-                self.t.codes.remove(k).map_err(db_err)?;
-                n += 1;
+    /// One batch of expired codes after `after` (see [`super::sweep`]); codes are single keys.
+    pub(super) fn sweep_codes(&self, now: Millis, after: Option<&[u8]>) -> Result<Batch> {
+        let codes = &self.t.codes;
+        scan_batch(codes, after, |k, v| {
+            if codec::decode::<CodeRecord>(&v)?.expires_at > now {
+                return Ok(0);
             }
-        }
-        for kv in self.t.tokens.iter() {
-            let (k, v) = kv.map_err(db_err)?;
+            codes.remove(k).map_err(db_err)?;
+            Ok(1)
+        })
+    }
+
+    /// One batch of `tokens` after `after`: removes the family-less client_credentials tokens that expired or
+    /// whose app no longer honours them (single keys; tokens of families go with their family, below).
+    pub(super) fn sweep_client_tokens(&self, now: Millis, after: Option<&[u8]>) -> Result<Batch> {
+        let tokens = &self.t.tokens;
+        scan_batch(tokens, after, |k, v| {
             let rec: TokenRecord = codec::decode(&v)?;
-            if let Lineage::Epoch(epoch) = rec.lineage {
-                if rec.expires_at <= now || !self.client_token_alive(&rec, epoch)? {
-                    self.t.tokens.remove(k).map_err(db_err)?;
-                    n += 1;
-                }
+            let Lineage::Epoch(epoch) = rec.lineage else {
+                return Ok(0);
+            };
+            if rec.expires_at > now && self.client_token_alive(&rec, epoch)? {
+                return Ok(0);
             }
-        }
-        for fam in self.t.families.iter().keys() {
-            let fam: FamilyId = fam
-                .map_err(db_err)?
+            tokens.remove(k).map_err(db_err)?;
+            Ok(1)
+        })
+    }
+
+    /// One batch of `families` after `after`: the tokens and indexes of revoked or emptied families. Every
+    /// removal that touches more than one key is one transaction (see [`Sled::sweep_family`]), so a crash at any
+    /// moment leaves no dangling index entry.
+    pub(super) fn sweep_families(&self, now: Millis, after: Option<&[u8]>) -> Result<Batch> {
+        scan_batch(&self.t.families, after, |k, _| {
+            let fam: FamilyId = k
                 .as_ref()
                 .try_into()
                 .map_err(|_| Error::internal("bad family key"))?;
-            n += self.sweep_family(&fam, now)?;
-        }
-        Ok(n)
+            self.sweep_family(&fam, now)
+        })
     }
 
     /// Removes the dead tokens of one family with their index entries, and the family with its owner entries once
