@@ -269,11 +269,18 @@ pub struct Running {
     task: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
     key_refresher: tokio::task::JoinHandle<()>,
+    /// True once the deferred check of the token trees is done.
+    checked: watch::Receiver<bool>,
 }
 
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Resolves once the token trees, checked after the server answers, are checked (or their check failed).
+    pub async fn deferred_checked(&self) {
+        let _ = self.checked.clone().wait_for(|done| *done).await;
     }
 
     /// Stops accepting, drains in-flight requests, flushes and closes the store.
@@ -286,6 +293,8 @@ impl Running {
         let _ = (&mut self.sweeper).await;
         self.key_refresher.abort();
         let _ = (&mut self.key_refresher).await;
+        // The check holds a store handle; it is bounded by one scan of the token trees.
+        self.deferred_checked().await;
         let store = self.state.store.clone();
         drop(self);
         store.close()?;
@@ -316,8 +325,9 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     } else {
         Store::connect(&config.store.url, &config.data_dir).await?
     };
-    // What a crash can leave is repaired (and logged); anything else is corruption and stops the start.
-    if let Err(e) = store.repair() {
+    // What a crash can leave is repaired (and logged); anything else is corruption and stops the start. The big
+    // token trees are checked once the server answers (`spawn_deferred_check`).
+    if let Err(e) = store.repair_before_serving() {
         let cause = match e {
             crate::error::Error::Internal(c) => c,
             other => other.to_string(),
@@ -354,6 +364,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     let announcements = bootstrap::run(state.setup())
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
+    let checked = spawn_deferred_check(store.clone());
     let sweeper = crate::store::spawn_sweeper(store, clock, sweep_every);
     let key_refresher = spawn_key_refresher(state.clone());
     let router = crate::api::router(state.clone());
@@ -372,7 +383,21 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         task,
         sweeper,
         key_refresher,
+        checked,
     })
+}
+
+/// Runs [`Store::check_deferred`] on a blocking thread (it reads every token record); the receiver turns true when
+/// it is done. What it finds is logged: repairs by the store, corruption here too (and `/healthz` reports it).
+fn spawn_deferred_check(store: Store) -> watch::Receiver<bool> {
+    let (done, checked) = watch::channel(false);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.check_deferred() {
+            tracing::error!(error = ?e, "the check of the token trees after start failed");
+        }
+        let _ = done.send(true);
+    });
+    checked
 }
 
 /// Brings the signing keys in line with the config (a key per algorithm, rotation due) and loads them, before the

@@ -36,6 +36,10 @@ pub fn routes() -> Routes<AppState> {
 /// `ok` while the store answers; a 503 naming the database when it does not, so a load balancer routes around a
 /// node that cannot reach it (the node recovers by itself when the database is back).
 async fn healthz(State(state): State<AppState>) -> Response {
+    if let Some(problem) = state.store.problem() {
+        let body = format!("store corrupt: {problem}; run `latchkey restore`");
+        return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    }
     if state.store.healthy().await {
         "ok".into_response()
     } else {

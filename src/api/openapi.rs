@@ -93,7 +93,7 @@ fn oauth_apps_delete() {}
     responses((status = 200, body = Success<ApplicationAnswer>), (status = 400, body = RcFailure), (status = 401, body = RcFailure), (status = 403, body = RcFailure)))]
 fn oauth_apps_regenerate_secret() {}
 
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String, content_type = "text/plain"), (status = 503, description = "the store's database does not answer", body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String, content_type = "text/plain"), (status = 503, description = "the store's database does not answer, or the check after start found corruption (the body names it)", body = String, content_type = "text/plain")))]
 fn healthz() {}
 
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String, content_type = "text/plain")))]

@@ -193,6 +193,32 @@ impl Store {
         }
     }
 
+    /// At start, before serving: [`Store::repair`] of what every request depends on; on sled the big token trees
+    /// are left to [`Store::check_deferred`], on PostgreSQL there is nothing to defer.
+    pub fn repair_before_serving(&self) -> Result<usize> {
+        match &*self.0 {
+            Backend::Sled(b) => b.repair_before_serving(),
+            Backend::Postgres(b) => b.repair(),
+        }
+    }
+
+    /// Once the server answers: repairs and verifies what [`Store::repair_before_serving`] left (blocking IO).
+    /// Corruption is an `Err`, and from then on [`Store::problem`] and the next start report it.
+    pub fn check_deferred(&self) -> Result<usize> {
+        match &*self.0 {
+            Backend::Sled(b) => b.check_deferred(),
+            Backend::Postgres(_) => Ok(0),
+        }
+    }
+
+    /// The corruption the deferred check found since this start (`/healthz` answers 503 with it).
+    pub fn problem(&self) -> Option<String> {
+        match &*self.0 {
+            Backend::Sled(b) => b.problem(),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// Removes expired codes, tokens, sessions and revoked jtis up to `now`; returns how many records went. On
     /// PostgreSQL one node sweeps at a time (a lease, `pg/sweep.rs`): a node that finds the lease taken sweeps
     /// nothing and returns 0. sled's scans are blocking IO, so they run off the async workers, in bounded batches

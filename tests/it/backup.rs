@@ -327,6 +327,77 @@ async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
     assert!(err.contains("corrupt record"), "the cause is shown: {err}");
 }
 
+/// The token trees are checked once the server answers (docs/reliability.md): a damaged token record lets the
+/// server start, then `/healthz` answers 503 naming `latchkey restore`, the damaged token is refused meanwhile, and
+/// the next start refuses like any corruption.
+#[tokio::test]
+async fn a_damaged_token_record_turns_healthz_503_and_stops_the_next_serve() {
+    let s = spawn_with(|_| {}).await;
+    let a = s.admin().await;
+    let (st, v) = s
+        .post(
+            "/api/v1/oauth-apps.create",
+            &a,
+            json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
+                   "grantTypes": ["client_credentials"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let client_id = v["application"]["clientId"].as_str().unwrap().to_owned();
+    let secret = v["application"]["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = |s: &Server| {
+        s.req(Method::POST, "/oauth/token")
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let (st, v) = json_of(token(&s).await.unwrap()).await;
+    assert_eq!(st, 200, "{v}");
+    let damaged = v["access_token"].as_str().unwrap().to_owned();
+    let dir = s.stop().await;
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let digest = latchkey::crypto::sha256(damaged.as_bytes());
+        db.open_tree("tokens")
+            .unwrap()
+            .insert(digest, b"\x01garbage, not a record".as_slice())
+            .unwrap();
+        db.flush().unwrap();
+    }
+
+    let s = serve(dir).await;
+    s.running.as_ref().unwrap().deferred_checked().await;
+    let r = s.req(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("latchkey restore"), "{body}");
+    assert!(
+        body.contains("corrupt record"),
+        "the cause is shown: {body}"
+    );
+    let r = s
+        .req(Method::POST, "/oauth/introspect")
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", damaged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = json_of(r).await;
+    assert_eq!((st, &v["active"]), (200, &json!(false)), "{v}");
+    let (st, v) = json_of(token(&s).await.unwrap()).await;
+    assert_eq!(st, 200, "the rest still serves: {v}");
+    let dir = s.stop().await;
+
+    let (code, err) = serve_must_fail(dir.path());
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains(p(dir.path())), "{err}");
+    assert!(err.contains("latchkey restore"), "{err}");
+    assert!(err.contains("corrupt record"), "the cause is shown: {err}");
+}
+
 #[tokio::test]
 async fn an_unopenable_store_stops_serve_naming_the_dir_and_restore() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,6 +479,8 @@ async fn crash_leftovers_are_repaired_by_serve_and_by_restore() {
 
     for dir in [dir, target] {
         let s = serve(dir).await;
+        // The token trees' leftovers are repaired by the check that runs once the server answers.
+        s.running.as_ref().unwrap().deferred_checked().await;
         s.running.as_ref().unwrap().state.store.verify().unwrap();
         let a = s.admin().await;
         let (st, v) = s.get("/api/v1/oauth-apps.list", &a).await;

@@ -63,6 +63,8 @@ pub struct Sled {
     dir: PathBuf,
     /// The newest link creation time this store has handed out (see `Store::next_link_time`).
     link_clock: std::sync::atomic::AtomicI64,
+    /// The background check of the token trees after a start (`verify.rs`).
+    deferred: verify::Deferred,
 }
 
 /// The current layout of trees and keys; bumped when a migration is needed.
@@ -147,6 +149,7 @@ impl Sled {
             app_cache: app::AppCache::default(),
             dir: dir.to_owned(),
             link_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
+            deferred: verify::Deferred::default(),
         })
     }
 

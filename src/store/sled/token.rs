@@ -86,6 +86,14 @@ fn client_active(
     }
 }
 
+/// A token-tree record, or `None` when it does not decode: those trees are checked after the server answers
+/// (`verify.rs`), so a request may read a damaged record first; it reads as absent, never as a usable token.
+fn readable<T: codec::Record>(bytes: &[u8]) -> Option<T> {
+    codec::decode(bytes)
+        .map_err(|e| tracing::error!(error = ?e, "an undecodable token record reads as absent"))
+        .ok()
+}
+
 /// Whether a token of family `f` (its stored bytes, `None` when the record is gone) is dead at `now`.
 fn token_dead(f: &FamilyRecord, token: Option<&[u8]>, now: Millis) -> Result<bool> {
     Ok(match token {
@@ -118,10 +126,12 @@ impl Sled {
     }
 
     pub fn token_record(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
-        match self.t.tokens.get(digest).map_err(db_err)? {
-            Some(b) => codec::decode(&b).map(Some),
-            None => Ok(None),
-        }
+        Ok(self
+            .t
+            .tokens
+            .get(digest)
+            .map_err(db_err)?
+            .and_then(|b| readable(&b)))
     }
 
     pub async fn redeem_code(
@@ -260,6 +270,10 @@ impl Sled {
                 if !alive
                     || rec.expires_at <= now
                     || !client_active(apps_by_client, apps, client_id)?
+                    || (self.deferred_pending()
+                        && !self
+                            .family_alive(&family)
+                            .map_err(ConflictableTransactionError::Abort)?)
                 {
                     return Ok(Rotated::Invalid);
                 }
@@ -301,10 +315,9 @@ impl Sled {
         now: Millis,
         app: Option<&crate::model::App>,
     ) -> Result<Option<TokenRecord>> {
-        let Some(b) = self.t.tokens.get(digest).map_err(db_err)? else {
+        let Some(rec) = self.token_record(digest)? else {
             return Ok(None);
         };
-        let rec: TokenRecord = codec::decode(&b)?;
         if rec.expires_at <= now || rec.rotated || app.is_some_and(|a| a.client_id != rec.client_id)
         {
             return Ok(None);
@@ -314,12 +327,21 @@ impl Sled {
                 Some(a) => a.active && a.token_epoch == epoch,
                 None => self.client_token_alive(&rec, epoch)?,
             },
-            Lineage::Family(family) => match self.t.families.get(family).map_err(db_err)? {
-                Some(f) => !codec::decode::<FamilyRecord>(&f)?.revoked,
-                None => false,
-            },
+            Lineage::Family(family) => self.family_alive(&family)?,
         };
         Ok(alive.then_some(rec))
+    }
+
+    /// Whether a family's tokens are usable: it is there, decodes and is not revoked, and, until the deferred
+    /// check has revoked what a crash left unrevoked (`verify.rs`), its owners are alive.
+    fn family_alive(&self, family: &FamilyId) -> Result<bool> {
+        let Some(f) = self.t.families.get(family).map_err(db_err)? else {
+            return Ok(false);
+        };
+        Ok(match readable::<FamilyRecord>(&f) {
+            Some(f) => !f.revoked && (!self.deferred_pending() || self.family_owners_alive(&f)?),
+            None => false,
+        })
     }
 
     pub async fn revoke_token(&self, digest: &Digest, client_id: &str) -> Result<bool> {

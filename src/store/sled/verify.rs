@@ -1,6 +1,11 @@
 //! `Store::verify` and `Store::repair`: every index against its records and every record against its indexes.
-//! `verify` runs after restore and in the model-based tests after every random run; `repair` runs at start and in
-//! restore, before `verify`.
+//! `verify` runs after restore and in the model-based tests after every random run; `repair` runs in restore,
+//! before `verify`. At start the checks are split by [`Scope`] so the server answers in milliseconds on a big store:
+//! the small trees every request depends on are repaired and verified before serving
+//! ([`Sled::repair_before_serving`]), the big, short-lived token trees by a background task once the server answers
+//! ([`Sled::check_deferred`]); until it is done, every read of those trees treats what it cannot decode, or a
+//! family whose owner is gone, as dead (`token.rs`). Corruption it finds turns `/healthz` to 503 and is recorded
+//! (`meta` key [`CORRUPT`]) so the next start refuses (docs/reliability.md).
 //!
 //! Each check classifies what it finds (the table is in docs/reliability.md):
 //! - a **leftover**: what a `kill -9` between two writes that are not one transaction can leave (an index entry
@@ -11,6 +16,8 @@
 //!   broken invariant. Nothing can repair it safely: `serve` refuses to start and names `latchkey restore`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use super::link::{
     account_key, id_of_provider_key, id_of_user_key, provider_key, signin_key, user_key,
@@ -65,10 +72,109 @@ impl Findings {
     }
 }
 
+/// Which trees a check covers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    All,
+    /// The small trees every request depends on: apps, users and their login tokens, providers, links, signing
+    /// keys, settings.
+    BeforeServing,
+    /// The big, short-lived token trees: tokens, families and their indexes, revoked jtis.
+    Deferred,
+}
+
+/// The `meta` key under which the deferred check records the corruption it found: the next start refuses.
+pub(super) const CORRUPT: &str = "corrupt";
+
+/// How many rounds of check-and-repair the deferred check runs: a round can find what live traffic (the sweeper
+/// between its two writes) leaves for an instant, which the next round no longer sees.
+const DEFERRED_ROUNDS: usize = 3;
+
+/// The state of the deferred check of the token trees.
+#[derive(Default)]
+pub(super) struct Deferred {
+    /// Set when the start skipped the token trees, cleared once the background check repaired them: meanwhile a
+    /// family token also needs its owners alive (a crash may have left the grant of a deleted user unrevoked).
+    pending: AtomicBool,
+    /// The corruption it found, for `/healthz`.
+    problem: OnceLock<String>,
+}
+
 impl Sled {
+    /// Whether the token trees are not yet checked since this start (see [`Deferred`]).
+    pub(super) fn deferred_pending(&self) -> bool {
+        self.deferred.pending.load(Ordering::Acquire)
+    }
+
+    /// The corruption the deferred check found, if any.
+    pub fn problem(&self) -> Option<String> {
+        self.deferred.problem.get().cloned()
+    }
+
+    /// Repairs and verifies the trees every request depends on, before the server answers; refuses a store in
+    /// which a previous run's deferred check found corruption. Marks the token trees pending: the caller runs
+    /// [`Sled::check_deferred`] once it serves.
+    pub fn repair_before_serving(&self) -> Result<usize> {
+        if let Some(found) = self.meta_get(CORRUPT)? {
+            return Err(Error::Internal(format!(
+                "store verification failed: {} (found after a previous start)",
+                String::from_utf8_lossy(&found)
+            )));
+        }
+        self.deferred.pending.store(true, Ordering::Release);
+        let n = self.repair_in(Scope::BeforeServing)?;
+        self.verify_in(Scope::BeforeServing)?;
+        Ok(n)
+    }
+
+    /// Repairs the token trees while the server runs (blocking IO: a background thread). Corruption is recorded
+    /// for `/healthz` and under `meta` [`CORRUPT`] (the next start refuses it) and returned. Leftovers that live
+    /// traffic leaves for an instant are repaired like a crash's; both kinds' repairs are idempotent and only ever
+    /// remove what is dead or put back what its record implies, so they are safe beside concurrent requests.
+    pub fn check_deferred(&self) -> Result<usize> {
+        let mut repaired = 0;
+        for _ in 0..DEFERRED_ROUNDS {
+            let f = match self.check(Scope::Deferred) {
+                Ok(f) if f.corrupt.is_empty() => f,
+                Ok(f) => return Err(self.record_corruption(f.message(&f.corrupt))),
+                Err(e) => return Err(self.record_corruption(e)),
+            };
+            if f.ops.is_empty() {
+                break;
+            }
+            repaired += self.apply(f)?;
+        }
+        self.deferred.pending.store(false, Ordering::Release);
+        Ok(repaired)
+    }
+
+    /// Keeps what the deferred check found: for `/healthz` now, and in `meta` for the next start.
+    fn record_corruption(&self, e: Error) -> Error {
+        let cause = match &e {
+            Error::Internal(c) => c.clone(),
+            other => other.to_string(),
+        };
+        tracing::error!(cause = %cause, "store corruption found after start: run `latchkey restore`");
+        let _ = self.deferred.problem.set(cause.clone());
+        if let Err(w) = self
+            .t
+            .meta
+            .insert(CORRUPT, cause.as_bytes())
+            .map_err(db_err)
+            .and_then(|_| self.flush_blocking())
+        {
+            tracing::error!(error = ?w, "could not record the corruption for the next start");
+        }
+        e
+    }
+
     /// Returns `Err(Internal)` listing the first problems found; `Ok` when every index agrees with the records.
     pub fn verify(&self) -> Result<()> {
-        let f = self.check()?;
+        self.verify_in(Scope::All)
+    }
+
+    fn verify_in(&self, scope: Scope) -> Result<()> {
+        let f = self.check(scope)?;
         if f.corrupt.is_empty() && f.ops.is_empty() {
             return Ok(());
         }
@@ -82,10 +188,24 @@ impl Sled {
     /// finishes it. A store with nothing to repair is scanned once (the check is the verification: this runs at
     /// every start, and each scan reads every record).
     pub fn repair(&self) -> Result<usize> {
-        let f = self.check()?;
+        let n = self.repair_in(Scope::All)?;
+        if n > 0 {
+            self.verify()?;
+        }
+        Ok(n)
+    }
+
+    /// Repairs the leftovers in `scope`; changes nothing and returns the `Err` when it is corrupt.
+    fn repair_in(&self, scope: Scope) -> Result<usize> {
+        let f = self.check(scope)?;
         if !f.corrupt.is_empty() {
             return Err(f.message(&f.corrupt));
         }
+        self.apply(f)
+    }
+
+    /// Makes the repairs of `f`'s leftovers durable, logging each tree it wrote and how many entries.
+    fn apply(&self, f: Findings) -> Result<usize> {
         let n = f.ops.len();
         if n == 0 {
             return Ok(0);
@@ -108,22 +228,25 @@ impl Sled {
             tracing::warn!(tree = %tree, entries, "repaired crash leftovers");
         }
         self.flush_blocking()?;
-        self.verify()?;
         Ok(n)
     }
 
-    /// Runs every check.
-    fn check(&self) -> Result<Findings> {
+    /// Runs every check of `scope`.
+    fn check(&self, scope: Scope) -> Result<Findings> {
         let mut f = Findings::default();
-        self.check_apps(&mut f)?;
-        self.check_users(&mut f)?;
-        self.check_login_tokens(&mut f)?;
-        self.check_providers(&mut f)?;
-        self.check_links(&mut f)?;
-        self.check_tokens(&mut f)?;
-        self.check_signing_keys(&mut f)?;
-        self.check_revoked_jti(&mut f)?;
-        self.check_settings(&mut f)?;
+        if scope != Scope::Deferred {
+            self.check_apps(&mut f)?;
+            self.check_users(&mut f)?;
+            self.check_login_tokens(&mut f)?;
+            self.check_providers(&mut f)?;
+            self.check_links(&mut f)?;
+            self.check_signing_keys(&mut f)?;
+            self.check_settings(&mut f)?;
+        }
+        if scope != Scope::BeforeServing {
+            self.check_tokens(&mut f)?;
+            self.check_revoked_jti(&mut f)?;
+        }
         Ok(f)
     }
 
@@ -493,6 +616,44 @@ mod tests {
         s.repair().unwrap();
         assert!(s.active_token(&[1; 32], 10).await.unwrap().is_none());
         assert!(s.active_token(&[2; 32], 10).await.unwrap().is_none());
+    }
+
+    /// The start leaves the token trees to the deferred check; meanwhile a grant whose user is gone (a crash
+    /// between deleting the user and revoking its grants) is already dead to every read, then revoked by the check.
+    #[tokio::test]
+    async fn a_deleted_users_grant_is_dead_until_the_deferred_check_revokes_it() {
+        let (_d, s) = granted().await;
+        s.delete_user("u1").await.unwrap();
+        assert_eq!(s.repair_before_serving().unwrap(), 0);
+        assert!(s.active_token(&[1; 32], 10).await.unwrap().is_none());
+        assert!(s.active_token(&[2; 32], 10).await.unwrap().is_none());
+        assert_eq!(s.check_deferred().unwrap(), 1);
+        assert!(s.active_token(&[1; 32], 10).await.unwrap().is_none());
+        s.verify().unwrap();
+    }
+
+    /// Corruption in a token tree found after start is recorded: the next start refuses it.
+    #[tokio::test]
+    async fn corruption_found_after_start_refuses_the_next_start() {
+        let (_d, s) = granted().await;
+        s.t.tokens
+            .insert([1u8; 32], b"\x01garbage".as_slice())
+            .unwrap();
+        assert_eq!(
+            s.repair_before_serving().unwrap(),
+            0,
+            "not read before serving"
+        );
+        assert!(
+            s.active_token(&[1; 32], 10).await.unwrap().is_none(),
+            "reads as absent"
+        );
+        assert!(s.check_deferred().is_err());
+        assert!(s.problem().unwrap().contains("corrupt record"));
+        match s.repair_before_serving() {
+            Err(crate::error::Error::Internal(e)) => assert!(e.contains("corrupt record"), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Corruption is refused, and nothing is written: not even the leftovers' repairs.
