@@ -363,6 +363,7 @@ async fn a_client_token_lives_while_its_app_is_active_and_in_its_epoch() {
         issued_at: 1,
         expires_at: 1_000,
         rotated: false,
+        sibling: None,
     };
     s.put_client_token(&[1; 32], &rec).await.unwrap();
     assert_eq!(
@@ -517,6 +518,7 @@ fn client_token(expires_at: i64) -> TokenRecord {
         issued_at: 1,
         expires_at,
         rotated: false,
+        sibling: None,
     }
 }
 

@@ -3,8 +3,8 @@
 //! - `codes`: sha256(code) → [`CodeRecord`]. Redemption flips `redeemed` and writes the family it starts with its
 //!   first tokens in one transaction, so of two concurrent redemptions exactly one wins, and a replay (the record
 //!   stays until it expires) always finds that family and revokes it.
-//! - `tokens`: sha256(token) → [`TokenRecord`]; `tokens_by_family`: family ‖ sha256 → ∅, except that a refresh
-//!   token's entry holds the sha256 of the access token issued with it, which its rotation revokes.
+//! - `tokens`: sha256(token) → [`TokenRecord`] (a refresh token's names its sibling, the access token issued with
+//!   it, which its rotation removes); `tokens_by_family`: family ‖ sha256 → ∅.
 //! - `families`: family id → [`FamilyRecord`]: one per code redemption (client_credentials tokens have none: see
 //!   [`Lineage`]; families of such grants written by older releases are still honoured).
 //!   Revoking a family is one flag write, so it takes effect at once for every token in it; the sweeper removes
@@ -52,18 +52,15 @@ fn revoke_in(families: &TransactionalTree, family: &FamilyId) -> Tx<()> {
     Ok(())
 }
 
-/// Removes the access token that was issued together with refresh token `refresh` (its `tokens_by_family` entry
-/// names it; entries written before that link existed name none).
+/// Removes the access token that was issued together with refresh token `refresh` (its record names it; records
+/// written before that link existed name none).
 fn revoke_sibling_access(
     tokens: &TransactionalTree,
     by_family: &TransactionalTree,
     family: &FamilyId,
-    refresh: &Digest,
+    refresh: &TokenRecord,
 ) -> Tx<()> {
-    let Some(link) = by_family.get(family_token_key(family, refresh))? else {
-        return Ok(());
-    };
-    if let Ok(access) = Digest::try_from(link.as_ref()) {
+    if let Some(access) = refresh.sibling {
         tokens.remove(&access[..])?;
         by_family.remove(family_token_key(family, &access))?;
     }
@@ -192,7 +189,7 @@ impl Sled {
                     by_family.insert(family_token_key(&family, &access), &[][..])?;
                     if let (Some(r), Some(rec)) = (first.refresh, refresh_rec) {
                         tokens_t.insert(&r.digest[..], codec::encode(&rec))?;
-                        by_family.insert(family_token_key(&family, &r.digest), &access[..])?;
+                        by_family.insert(family_token_key(&family, &r.digest), &[][..])?;
                     }
                     Ok(Redeemed::Ok)
                 },
@@ -265,13 +262,13 @@ impl Sled {
                 }
                 rec.rotated = true;
                 tokens.insert(&old[..], codec::encode(&rec))?;
-                revoke_sibling_access(tokens, by_family, &family, old)?;
+                revoke_sibling_access(tokens, by_family, &family, &rec)?;
                 let (next, next_refresh) = rec.successors(scope, now, access, refresh);
                 tokens.insert(&access.digest[..], codec::encode(&next))?;
                 by_family.insert(family_token_key(&family, &access.digest), &[][..])?;
                 if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
                     tokens.insert(&r.digest[..], codec::encode(&next_refresh))?;
-                    by_family.insert(family_token_key(&family, &r.digest), &access.digest[..])?;
+                    by_family.insert(family_token_key(&family, &r.digest), &[][..])?;
                 }
                 Ok(Rotated::Ok)
             });
