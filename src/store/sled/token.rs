@@ -521,14 +521,21 @@ impl Sled {
                 );
             }
         }
-        for k in t.tokens_by_family.iter().keys() {
-            let k = k.map_err(db_err)?;
+        for kv in t.tokens_by_family.iter() {
+            let (k, v) = kv.map_err(db_err)?;
             if k.len() != 48 {
                 f.corrupt("tokens_by_family has a malformed key");
             } else if !t.tokens.contains_key(&k[16..]).map_err(db_err)? {
                 f.leftover(
                     "tokens_by_family entry is dangling",
                     [Op::Remove(t.tokens_by_family.clone(), k.to_vec())],
+                );
+            } else if !v.is_empty() {
+                // Builds before the token record named a refresh token's sibling kept it here (a backup of one
+                // carries it); the record is the truth now, and derives an empty entry.
+                f.leftover(
+                    "tokens_by_family entry holds a value",
+                    [Op::Put(t.tokens_by_family.clone(), k.to_vec(), Vec::new())],
                 );
             }
         }
@@ -723,6 +730,35 @@ pub(crate) mod tests {
         assert_eq!(f.amr, [Amr::Pwd, Amr::Otp]);
         assert_eq!(f.sid.as_deref(), Some("sid1"));
         assert_eq!(f.created_at, 10);
+    }
+
+    /// The refresh token's record names its sibling and its index entry is empty like every other; an entry that
+    /// still holds a sibling (as builds before kept it) disagrees with what the records derive: `repair` empties it.
+    #[tokio::test]
+    async fn the_sibling_is_in_the_record_and_a_valued_index_entry_is_repaired() {
+        let (_d, s) = store_with_code().await;
+        let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+        assert!(matches!(r.await.unwrap(), Redeemed::Ok));
+        let refresh = s.token_record(&[2; 32]).await.unwrap().unwrap();
+        assert_eq!(refresh.sibling, Some([1; 32]));
+        let entry = family_token_key(&[3; 16], &[2; 32]);
+        assert!(s
+            .t
+            .tokens_by_family
+            .iter()
+            .values()
+            .all(|v| v.unwrap().is_empty()));
+        s.t.tokens_by_family.insert(&entry, &[1; 32]).unwrap();
+        assert!(s.verify().is_err());
+        assert_eq!(s.repair().unwrap(), 1);
+        assert!(s
+            .t
+            .tokens_by_family
+            .get(&entry)
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        s.verify().unwrap();
     }
 
     /// A failed verification (PKCE, redirect URI) still uses the code up, and writes no tokens.
