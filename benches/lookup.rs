@@ -126,6 +126,7 @@ fn access_token(i: u64, n: u64) -> ([u8; 32], TokenRecord) {
         issued_at: i as i64,
         expires_at: i64::MAX,
         rotated: false,
+        sibling: None,
     };
     (crypto::sha256(access(i).as_bytes()), record)
 }

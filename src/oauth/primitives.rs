@@ -161,6 +161,7 @@ impl<'a> Backend<'a> {
             issued_at: self.state.clock.now_ms(),
             expires_at: token.expires_at,
             rotated: false,
+            sibling: None,
         };
         self.outcome = Some(Outcome::Client {
             digest: token.digest,

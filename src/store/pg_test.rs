@@ -363,6 +363,7 @@ async fn a_client_token_lives_while_its_app_is_active_and_in_its_epoch() {
         issued_at: 1,
         expires_at: 1_000,
         rotated: false,
+        sibling: None,
     };
     s.put_client_token(&[1; 32], &rec).await.unwrap();
     assert_eq!(
@@ -517,6 +518,7 @@ fn client_token(expires_at: i64) -> TokenRecord {
         issued_at: 1,
         expires_at,
         rotated: false,
+        sibling: None,
     }
 }
 
@@ -746,6 +748,35 @@ async fn sled_to_postgres_to_sled_keeps_every_record() {
         .unwrap();
     assert_eq!(records_of(&file("c")), records_of(&file("a")));
     drop(pd);
+}
+
+/// Regression: a restore wrote `tokens.sibling` NULL (the link was not in the record), so after a move from sled
+/// rotating a refresh token left the access token issued with it live. The record names it now.
+#[tokio::test]
+async fn a_refresh_token_moved_from_sled_still_removes_its_sibling_when_it_rotates() {
+    let Some((_pd, pg)) = pg_store().await else {
+        return;
+    };
+    let (_sd, sled) = populated_sled().await;
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("a");
+    sled.export(std::fs::File::create(&file).unwrap(), 0, None)
+        .await
+        .unwrap();
+    sled.close().unwrap();
+    pg.import(&file).await.unwrap();
+    assert!(pg.active_token(&[1; 32], 20).await.unwrap().is_some());
+    let tok = |b: u8| NewToken {
+        digest: [b; 32],
+        expires_at: 1_000,
+    };
+    let r = pg.rotate_refresh(&[2; 32], "c1", "openid", 20, tok(8), Some(tok(9)));
+    assert!(matches!(r.await.unwrap(), Rotated::Ok));
+    assert!(
+        pg.active_token(&[1; 32], 20).await.unwrap().is_none(),
+        "the old access token is gone"
+    );
+    assert!(pg.active_token(&[8; 32], 20).await.unwrap().is_some());
 }
 
 /// A database outage: every store call is `Unavailable` (a 503 in every dialect) and `/healthz` says so; when the

@@ -84,6 +84,10 @@ pub struct TokenRecord {
     pub expires_at: Millis,
     /// Refresh tokens: already exchanged; presenting it again is reuse and revokes the family.
     pub rotated: bool,
+    /// Refresh tokens: the access token issued with it, which rotating it removes (`None` for an access token and
+    /// for a refresh token written before records named it). The record is where this link lives, so a backup
+    /// carries it to either backend; PostgreSQL's `tokens.sibling` column is derived from it.
+    pub sibling: Option<Digest>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +157,7 @@ impl FamilyRecord {
 
 impl TokenRecord {
     /// The first tokens of `family`, started by redeeming the code of `grant` at `now`: the access token and,
-    /// when asked for, its refresh token.
+    /// when asked for, its refresh token (naming the access token as its sibling).
     pub fn first_of(
         grant: &GrantRecord,
         family: FamilyId,
@@ -169,17 +173,19 @@ impl TokenRecord {
             issued_at: now,
             expires_at: first.access.expires_at,
             rotated: false,
+            sibling: None,
         };
         let refresh = first.refresh.map(|r| Self {
             kind: TokenKind::Refresh,
             expires_at: r.expires_at,
+            sibling: Some(first.access.digest),
             ..access.clone()
         });
         (access, refresh)
     }
 
     /// The tokens that rotating this refresh token at `now` issues: an access token for `scope` (which may
-    /// narrow it) and, when asked for, a refresh token that keeps this one's scope.
+    /// narrow it) and, when asked for, a refresh token that keeps this one's scope and names that access token.
     pub fn successors(
         &self,
         scope: &str,
@@ -193,12 +199,14 @@ impl TokenRecord {
             issued_at: now,
             expires_at: access.expires_at,
             rotated: false,
+            sibling: None,
             ..self.clone()
         };
         let refresh = refresh.map(|r| Self {
             kind: TokenKind::Refresh,
             scope: self.scope.clone(),
             expires_at: r.expires_at,
+            sibling: Some(access.digest),
             ..next.clone()
         });
         (next, refresh)

@@ -275,7 +275,7 @@ fn columns(
             };
             (
                 "INSERT INTO tokens (digest, family, is_refresh, client_id, expires_at, rotated, sibling, rec)
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
                     b(key.to_vec()),
                     b(family),
@@ -283,6 +283,7 @@ fn columns(
                     b(t.client_id),
                     b(t.expires_at),
                     b(t.rotated),
+                    b(t.sibling.map(|s| s.to_vec())),
                     b(v),
                 ],
             )

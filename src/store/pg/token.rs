@@ -45,14 +45,8 @@ const INSERT_TOKEN: &str =
     "INSERT INTO tokens (digest, family, is_refresh, client_id, expires_at, rotated, sibling, rec)
      VALUES ($1, $2, $3, $4, $5, false, $6, $7)";
 
-/// Inserts one token of `family` (`None`: a client_credentials token); `sibling` is the access token issued
-/// with a refresh token.
-async fn insert_token(
-    tx: &Transaction<'_>,
-    digest: &Digest,
-    r: &TokenRecord,
-    sibling: Option<&Digest>,
-) -> TxResult<()> {
+/// Inserts one token, its `family` and `sibling` columns derived from the record.
+async fn insert_token(tx: &Transaction<'_>, digest: &Digest, r: &TokenRecord) -> TxResult<()> {
     let family = match &r.lineage {
         Lineage::Family(f) => Some(&f[..]),
         Lineage::Epoch(_) => None,
@@ -65,7 +59,7 @@ async fn insert_token(
             &(r.kind == TokenKind::Refresh),
             &r.client_id,
             &r.expires_at,
-            &sibling.map(|s| &s[..]),
+            &r.sibling.as_ref().map(|s| &s[..]),
             &codec::encode(r),
         ],
     )
@@ -237,9 +231,9 @@ impl Pg {
             }
             let old_rec: TokenRecord = rec(&row, "rec")?;
             let (next, next_refresh) = old_rec.successors(scope, now, access, refresh);
-            insert_token(tx, &access.digest, &next, None).await?;
+            insert_token(tx, &access.digest, &next).await?;
             if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
-                insert_token(tx, &r.digest, &next_refresh, Some(&access.digest)).await?;
+                insert_token(tx, &r.digest, &next_refresh).await?;
             }
             Ok(Rotated::Ok)
         });
@@ -377,9 +371,9 @@ async fn start_family(
     )
     .await?;
     let (access, refresh) = TokenRecord::first_of(g, *family, now, first);
-    insert_token(tx, &first.access.digest, &access, None).await?;
+    insert_token(tx, &first.access.digest, &access).await?;
     if let (Some(r), Some(rec)) = (first.refresh, refresh) {
-        insert_token(tx, &r.digest, &rec, Some(&first.access.digest)).await?;
+        insert_token(tx, &r.digest, &rec).await?;
     }
     Ok(())
 }

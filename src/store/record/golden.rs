@@ -5,7 +5,8 @@
 //! `V1` types with the same values; `<type>.v3.bin` are the layouts of version 3: the sign-in's context (login
 //! tokens, codes, families), the OpenID Connect fields (users' profiles, apps' settings) and a provider's catalogue
 //! preset and options; their `.v2.bin` still decode, with the new fields defaulted; `token_*.v3.bin` are the
-//! compact token layout, and the tokens' `.v2.bin` read to the same values. `write_golden_files` (ignored) made them; a new version adds files, it
+//! compact token layout (a refresh token with its sibling), and the tokens' `.v2.bin` read to the same values (a
+//! refresh token with no sibling). `write_golden_files` (ignored) made them; a new version adds files, it
 //! never rewrites a released one. The real 0.1.0 bytes are checked too: every record of the 0.1.0 backup fixture.
 
 use std::path::PathBuf;
@@ -218,6 +219,7 @@ fn token_refresh() -> TokenRecord {
         issued_at: T,
         expires_at: T + 30 * 86_400_000,
         rotated: true,
+        sibling: Some([8; 32]),
     }
 }
 
@@ -233,6 +235,7 @@ fn token_client() -> TokenRecord {
         issued_at: T,
         expires_at: T + 3_600_000,
         rotated: false,
+        sibling: None,
     }
 }
 
@@ -408,7 +411,13 @@ fn golden_bytes_decode_to_todays_values() {
     check("code.v3.bin", code());
     check("token_refresh.v3.bin", token_refresh());
     check("token_client.v3.bin", token_client());
-    check("token_refresh.v2.bin", token_refresh());
+    check(
+        "token_refresh.v2.bin",
+        TokenRecord {
+            sibling: None,
+            ..token_refresh()
+        },
+    );
     check("token_client.v2.bin", token_client());
     check("family.v3.bin", family());
     let [rs, es, ed] = signing_keys();

@@ -1,6 +1,7 @@
 //! `codes`, `tokens` and `families` values: [`CodeRecord`], [`TokenRecord`], [`FamilyRecord`]. Tokens are
-//! written in the compact layout of version 3 (one per live token, so its bytes are RSS and disk per token); the
-//! layout of versions 1 and 2 still reads. Codes and families gained the sign-in's context in version 3 (a code
+//! written in the compact layout of version 3 (one per live token, so its bytes are RSS and disk per token), in
+//! which a refresh token names its sibling (the access token issued with it); the layout of versions 1 and 2 still
+//! reads, with no sibling. Codes and families gained the sign-in's context in version 3 (a code
 //! its `nonce`, `amr` and `sid`; a family the code's `auth_time`, `amr` and `sid`); their versions 1 and 2 read with
 //! none of it (no nonce, no methods, no session id, an unknown `auth_time`). The conversions are field by field,
 //! so a change of the domain shape (typed owners, an optional family) is a change of the conversions here, not of
@@ -66,7 +67,7 @@ pub struct TokenRecordV1 {
 /// the version byte), against 42 in version 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRecordV3 {
-    pub kind: TokenKindV1,
+    pub kind: TokenKindV3,
     pub lineage: LineageV3,
     pub client_id: String,
     /// The user; empty for a client_credentials token.
@@ -89,6 +90,17 @@ pub enum LineageV3 {
 pub enum TokenKindV1 {
     Access,
     Refresh,
+}
+
+/// The kind, a refresh token with its sibling: the SHA-256 of the access token issued with it, which rotating it
+/// removes. It is in the record (not only in an index) so that a backup carries it to either backend. A variant
+/// rather than an `Option` beside the kind: no token pays a byte for a sibling it does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum TokenKindV3 {
+    Access,
+    /// A refresh token that names no sibling (written before records named it).
+    Refresh,
+    RefreshWith([u8; 32]),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,11 +245,15 @@ fn owner_id(s: Subject) -> String {
     }
 }
 
-/// Version 1's sentinel `epoch: Some` is [`LineageV3::Epoch`] (its `family` then all zeros).
+/// Version 1's sentinel `epoch: Some` is [`LineageV3::Epoch`] (its `family` then all zeros); its refresh tokens
+/// name no sibling.
 impl From<TokenRecordV1> for TokenRecordV3 {
     fn from(t: TokenRecordV1) -> Self {
         Self {
-            kind: t.kind,
+            kind: match t.kind {
+                TokenKindV1::Access => TokenKindV3::Access,
+                TokenKindV1::Refresh => TokenKindV3::Refresh,
+            },
             lineage: match t.epoch {
                 Some(epoch) => LineageV3::Epoch(epoch),
                 None => LineageV3::Family(t.family),
@@ -255,7 +271,13 @@ impl From<TokenRecordV1> for TokenRecordV3 {
 impl From<TokenRecord> for TokenRecordV3 {
     fn from(t: TokenRecord) -> Self {
         Self {
-            kind: t.kind.into(),
+            kind: match t.kind {
+                TokenKind::Access => TokenKindV3::Access,
+                TokenKind::Refresh => match t.sibling {
+                    Some(access) => TokenKindV3::RefreshWith(access),
+                    None => TokenKindV3::Refresh,
+                },
+            },
             lineage: match t.lineage {
                 Lineage::Family(f) => LineageV3::Family(f),
                 Lineage::Epoch(e) => LineageV3::Epoch(e),
@@ -272,8 +294,14 @@ impl From<TokenRecord> for TokenRecordV3 {
 
 impl From<TokenRecordV3> for TokenRecord {
     fn from(t: TokenRecordV3) -> Self {
+        let (kind, sibling) = match t.kind {
+            TokenKindV3::Access => (TokenKind::Access, None),
+            TokenKindV3::Refresh => (TokenKind::Refresh, None),
+            TokenKindV3::RefreshWith(access) => (TokenKind::Refresh, Some(access)),
+        };
         Self {
-            kind: t.kind.into(),
+            kind,
+            sibling,
             lineage: match t.lineage {
                 LineageV3::Family(f) => Lineage::Family(f),
                 LineageV3::Epoch(e) => Lineage::Epoch(e),
@@ -284,24 +312,6 @@ impl From<TokenRecordV3> for TokenRecord {
             issued_at: t.issued_at,
             expires_at: t.issued_at.saturating_add(t.lifetime),
             rotated: t.rotated,
-        }
-    }
-}
-
-impl From<TokenKind> for TokenKindV1 {
-    fn from(k: TokenKind) -> Self {
-        match k {
-            TokenKind::Access => Self::Access,
-            TokenKind::Refresh => Self::Refresh,
-        }
-    }
-}
-
-impl From<TokenKindV1> for TokenKind {
-    fn from(k: TokenKindV1) -> Self {
-        match k {
-            TokenKindV1::Access => Self::Access,
-            TokenKindV1::Refresh => Self::Refresh,
         }
     }
 }
@@ -386,5 +396,36 @@ mod tests {
         let v1 = crate::store::codec::encode_as(2, &old);
         assert_eq!(crate::store::codec::decode::<TokenRecord>(&v1).unwrap(), t);
         assert_eq!((v1.len(), v3.len()), (42 + 3, 22 + 3));
+    }
+
+    /// A refresh token of version 1 or 2 reads with no sibling and is written again as it was; one of version 3
+    /// keeps its sibling, which costs it the digest's 32 bytes and any other token nothing.
+    #[test]
+    fn a_refresh_token_names_its_sibling_from_version_3_on() {
+        let old = TokenRecordV1 {
+            kind: TokenKindV1::Refresh,
+            ..v1([5; 16], "u1", None)
+        };
+        let t =
+            crate::store::codec::decode::<TokenRecord>(&crate::store::codec::encode_as(2, &old));
+        let t = t.unwrap();
+        assert_eq!((t.kind, t.sibling), (TokenKind::Refresh, None));
+        let without = crate::store::codec::encode(&t);
+        let t = TokenRecord {
+            sibling: Some([8; 32]),
+            ..t
+        };
+        let with = crate::store::codec::encode(&t);
+        assert_eq!(
+            crate::store::codec::decode::<TokenRecord>(&with).unwrap(),
+            t
+        );
+        assert_eq!(with.len(), without.len() + 32);
+        let access = TokenRecord {
+            kind: TokenKind::Access,
+            sibling: None,
+            ..t
+        };
+        assert_eq!(crate::store::codec::encode(&access).len(), without.len());
     }
 }

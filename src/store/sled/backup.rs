@@ -328,6 +328,67 @@ mod tests {
         (out, path)
     }
 
+    /// A store with a family whose refresh token `[2; 32]` was issued with access token `[1; 32]`, backed up to
+    /// `b.jsonl`, and the same records alone (as PostgreSQL exports them) to `records.jsonl`.
+    async fn backed_up_family() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        use crate::store::sled::token::tests::{first_tokens, put_code};
+        let (_d, store) = crate::store::testing::temp_store();
+        let user = crate::store::sled::user::tests::user("u1", "jane", true);
+        store.create_user(&user).await.unwrap();
+        let app = crate::store::sled::app::tests::app("a1", "c1");
+        store.create_app(&app).await.unwrap();
+        put_code(&store, 7, "c1", "u1").await;
+        let r = store.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+        r.await.unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let (full, records) = (out.path().join("b.jsonl"), out.path().join("records.jsonl"));
+        store
+            .export(fs::File::create(&full).unwrap(), 0, None)
+            .await
+            .unwrap();
+        let mut w = Writer::start(fs::File::create(&records).unwrap(), 0, None).unwrap();
+        scan(
+            &full,
+            |tree, k, v| match crate::store::backup::RECORD_TREES.contains(&tree) {
+                true => w.record(tree, &k, &v),
+                false => Ok(()),
+            },
+        )
+        .unwrap();
+        w.finish().unwrap();
+        (out, full, records)
+    }
+
+    /// Regression: the link from a refresh token to the access token issued with it lived only in an index entry's
+    /// value, so a restore from records (a PostgreSQL backup) lost it and rotating the refresh token left the old
+    /// access token live until it expired. The record names it now: from either file, rotation removes it.
+    #[tokio::test]
+    async fn a_restored_refresh_token_still_removes_its_sibling_when_it_rotates() {
+        let (_o, full, records) = backed_up_family().await;
+        for file in [full, records] {
+            let target = tempfile::tempdir().unwrap();
+            let dir = target.path().join("new");
+            restore(&file, &dir, 8 << 20, None).unwrap();
+            let s = Store::open(&dir, 8 << 20).unwrap();
+            s.verify().unwrap();
+            assert!(s.active_token(&[1; 32], 20).await.unwrap().is_some());
+            let tok = |b: u8| crate::store::token::NewToken {
+                digest: [b; 32],
+                expires_at: 1_000,
+            };
+            let r = s.rotate_refresh(&[2; 32], "c1", "openid", 20, tok(8), Some(tok(9)));
+            assert!(matches!(r.await.unwrap(), crate::store::token::Rotated::Ok));
+            let old = s.active_token(&[1; 32], 20).await.unwrap();
+            assert!(
+                old.is_none(),
+                "{}: the old access token is gone",
+                file.display()
+            );
+            assert!(s.active_token(&[8; 32], 20).await.unwrap().is_some());
+            s.verify().unwrap();
+        }
+    }
+
     #[test]
     fn every_tree_round_trips_byte_for_byte() {
         let (_o, file) = backed_up();

@@ -193,6 +193,7 @@ mod tests {
                     issued_at: 0,
                     expires_at: 100,
                     rotated: false,
+                    sibling: None,
                 };
                 (crate::crypto::sha256(format!("access{i}").as_bytes()), rec)
             })

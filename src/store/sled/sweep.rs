@@ -127,6 +127,7 @@ mod tests {
             issued_at: 0,
             expires_at,
             rotated: false,
+            sibling: None,
         }
     }
 

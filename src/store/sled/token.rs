@@ -3,8 +3,8 @@
 //! - `codes`: sha256(code) → [`CodeRecord`]. Redemption flips `redeemed` and writes the family it starts with its
 //!   first tokens in one transaction, so of two concurrent redemptions exactly one wins, and a replay (the record
 //!   stays until it expires) always finds that family and revokes it.
-//! - `tokens`: sha256(token) → [`TokenRecord`]; `tokens_by_family`: family ‖ sha256 → ∅, except that a refresh
-//!   token's entry holds the sha256 of the access token issued with it, which its rotation revokes.
+//! - `tokens`: sha256(token) → [`TokenRecord`] (a refresh token's names its sibling, the access token issued with
+//!   it, which its rotation removes); `tokens_by_family`: family ‖ sha256 → ∅.
 //! - `families`: family id → [`FamilyRecord`]: one per code redemption (client_credentials tokens have none: see
 //!   [`Lineage`]; families of such grants written by older releases are still honoured).
 //!   Revoking a family is one flag write, so it takes effect at once for every token in it; the sweeper removes
@@ -52,18 +52,15 @@ fn revoke_in(families: &TransactionalTree, family: &FamilyId) -> Tx<()> {
     Ok(())
 }
 
-/// Removes the access token that was issued together with refresh token `refresh` (its `tokens_by_family` entry
-/// names it; entries written before that link existed name none).
+/// Removes the access token that was issued together with refresh token `refresh` (its record names it; records
+/// written before that link existed name none).
 fn revoke_sibling_access(
     tokens: &TransactionalTree,
     by_family: &TransactionalTree,
     family: &FamilyId,
-    refresh: &Digest,
+    refresh: &TokenRecord,
 ) -> Tx<()> {
-    let Some(link) = by_family.get(family_token_key(family, refresh))? else {
-        return Ok(());
-    };
-    if let Ok(access) = Digest::try_from(link.as_ref()) {
+    if let Some(access) = refresh.sibling {
         tokens.remove(&access[..])?;
         by_family.remove(family_token_key(family, &access))?;
     }
@@ -202,7 +199,7 @@ impl Sled {
                     by_family.insert(family_token_key(&family, &access), &[][..])?;
                     if let (Some(r), Some(rec)) = (first.refresh, refresh_rec) {
                         tokens_t.insert(&r.digest[..], codec::encode(&rec))?;
-                        by_family.insert(family_token_key(&family, &r.digest), &access[..])?;
+                        by_family.insert(family_token_key(&family, &r.digest), &[][..])?;
                     }
                     Ok(Redeemed::Ok)
                 },
@@ -279,13 +276,13 @@ impl Sled {
                 }
                 rec.rotated = true;
                 tokens.insert(&old[..], codec::encode(&rec))?;
-                revoke_sibling_access(tokens, by_family, &family, old)?;
+                revoke_sibling_access(tokens, by_family, &family, &rec)?;
                 let (next, next_refresh) = rec.successors(scope, now, access, refresh);
                 tokens.insert(&access.digest[..], codec::encode(&next))?;
                 by_family.insert(family_token_key(&family, &access.digest), &[][..])?;
                 if let (Some(r), Some(next_refresh)) = (refresh, next_refresh) {
                     tokens.insert(&r.digest[..], codec::encode(&next_refresh))?;
-                    by_family.insert(family_token_key(&family, &r.digest), &access.digest[..])?;
+                    by_family.insert(family_token_key(&family, &r.digest), &[][..])?;
                 }
                 Ok(Rotated::Ok)
             });
@@ -546,14 +543,21 @@ impl Sled {
                 );
             }
         }
-        for k in t.tokens_by_family.iter().keys() {
-            let k = k.map_err(db_err)?;
+        for kv in t.tokens_by_family.iter() {
+            let (k, v) = kv.map_err(db_err)?;
             if k.len() != 48 {
                 f.corrupt("tokens_by_family has a malformed key");
             } else if !t.tokens.contains_key(&k[16..]).map_err(db_err)? {
                 f.leftover(
                     "tokens_by_family entry is dangling",
                     [Op::Remove(t.tokens_by_family.clone(), k.to_vec())],
+                );
+            } else if !v.is_empty() {
+                // Builds before the token record named a refresh token's sibling kept it here (a backup of one
+                // carries it); the record is the truth now, and derives an empty entry.
+                f.leftover(
+                    "tokens_by_family entry holds a value",
+                    [Op::Put(t.tokens_by_family.clone(), k.to_vec(), Vec::new())],
                 );
             }
         }
@@ -748,6 +752,35 @@ pub(crate) mod tests {
         assert_eq!(f.amr, [Amr::Pwd, Amr::Otp]);
         assert_eq!(f.sid.as_deref(), Some("sid1"));
         assert_eq!(f.created_at, 10);
+    }
+
+    /// The refresh token's record names its sibling and its index entry is empty like every other; an entry that
+    /// still holds a sibling (as builds before kept it) disagrees with what the records derive: `repair` empties it.
+    #[tokio::test]
+    async fn the_sibling_is_in_the_record_and_a_valued_index_entry_is_repaired() {
+        let (_d, s) = store_with_code().await;
+        let r = s.redeem_code(&[7; 32], "c1", 10, [3; 16], Some(first_tokens(1, 2)));
+        assert!(matches!(r.await.unwrap(), Redeemed::Ok));
+        let refresh = s.token_record(&[2; 32]).await.unwrap().unwrap();
+        assert_eq!(refresh.sibling, Some([1; 32]));
+        let entry = family_token_key(&[3; 16], &[2; 32]);
+        assert!(s
+            .t
+            .tokens_by_family
+            .iter()
+            .values()
+            .all(|v| v.unwrap().is_empty()));
+        s.t.tokens_by_family.insert(&entry, &[1; 32]).unwrap();
+        assert!(s.verify().is_err());
+        assert_eq!(s.repair().unwrap(), 1);
+        assert!(s
+            .t
+            .tokens_by_family
+            .get(&entry)
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        s.verify().unwrap();
     }
 
     /// A failed verification (PKCE, redirect URI) still uses the code up, and writes no tokens.
