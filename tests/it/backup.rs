@@ -66,20 +66,13 @@ async fn populate(s: &Server, a: &Auth) -> Fixture {
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    let (st, v) = s
-        .post(
-            "/api/v1/oauth-apps.create",
+    let (client_id, secret) = s
+        .create_app(
             a,
             json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
                    "grantTypes": ["client_credentials"], "scopes": "api.read"}),
         )
         .await;
-    assert_eq!(st, 200, "{v}");
-    let client_id = v["application"]["clientId"].as_str().unwrap().to_owned();
-    let secret = v["application"]["clientSecret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let r = s
         .req(Method::POST, "/oauth/token")
         .basic_auth(&client_id, Some(&secret))
@@ -334,20 +327,13 @@ async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
 async fn a_damaged_token_record_turns_healthz_503_and_stops_the_next_serve() {
     let s = spawn_with(|_| {}).await;
     let a = s.admin().await;
-    let (st, v) = s
-        .post(
-            "/api/v1/oauth-apps.create",
+    let (client_id, secret) = s
+        .create_app(
             &a,
             json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
                    "grantTypes": ["client_credentials"]}),
         )
         .await;
-    assert_eq!(st, 200, "{v}");
-    let client_id = v["application"]["clientId"].as_str().unwrap().to_owned();
-    let secret = v["application"]["clientSecret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let token = |s: &Server| {
         s.req(Method::POST, "/oauth/token")
             .basic_auth(&client_id, Some(&secret))

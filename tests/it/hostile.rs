@@ -31,20 +31,13 @@ async fn target() -> Target {
     })
     .await;
     let a = s.admin().await;
-    let (st, v) = s
-        .post(
-            "/api/v1/oauth-apps.create",
+    let (client_id, secret) = s
+        .create_app(
             &a,
             json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
                    "grantTypes": ["client_credentials"]}),
         )
         .await;
-    assert_eq!(st, 200, "{v}");
-    let client_id = v["application"]["clientId"].as_str().unwrap().to_owned();
-    let secret = v["application"]["clientSecret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let (_, apps) = s.get("/api/v1/oauth-apps.list", &a).await;
     Target {
         s,

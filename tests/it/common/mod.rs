@@ -69,6 +69,16 @@ impl Server {
         .await
     }
 
+    /// Creates an app with RC's `oauth-apps.create` (`body` as RC takes it), asserts it was created, and returns its
+    /// client id and secret.
+    pub async fn create_app(&self, auth: &Auth, body: Value) -> (String, String) {
+        let (st, v) = self.post("/api/v1/oauth-apps.create", auth, body).await;
+        assert_eq!(st, 200, "{v}");
+        let app = &v["application"];
+        let field = |k: &str| app[k].as_str().unwrap().to_owned();
+        (field("clientId"), field("clientSecret"))
+    }
+
     pub async fn get(&self, path: &str, auth: &Auth) -> (u16, Value) {
         json_of(self.authed(Method::GET, path, auth).send().await.unwrap()).await
     }
