@@ -16,6 +16,10 @@ use crate::store::{OpenError, Store};
 
 const URL_VAR: &str = "LATCHKEY_TEST_PG_URL";
 
+// A PostgreSQL server of the test's own, shared with the integration tests (one file, two crates).
+#[path = "../../tests/support/own_pg.rs"]
+mod own_pg;
+
 fn schema_of(dir: &Path) -> String {
     let name = dir.file_name().unwrap().to_string_lossy().to_lowercase();
     let name: String = name
@@ -784,53 +788,24 @@ async fn a_refresh_token_moved_from_sled_still_removes_its_sibling_when_it_rotat
 /// port), so the shared test server is not disturbed.
 #[test]
 fn an_outage_is_unavailable_and_the_store_recovers_without_restart() {
-    if std::env::var_os(URL_VAR).is_none() {
+    let Some(pg) = own_pg::OwnServer::start() else {
         return;
-    }
-    let pg_dir = tempfile::tempdir().unwrap();
-    // The server runs as the `postgres` user when the tests run as root: it must be able to pass through this dir,
-    // which is 0700 once a test in this process has set the private umask.
-    std::fs::set_permissions(
-        pg_dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )
-    .unwrap();
-    // A port the kernel just handed out and nobody holds (a pid-derived one can collide with an ephemeral port).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-        .to_string();
-    let script = |cmd: &str| {
-        let out = std::process::Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/pg-test-server.sh"
-        ))
-        .arg(cmd)
-        .env("PG_TEST_DIR", pg_dir.path().join("pg"))
-        .env("PG_TEST_PORT", &port)
-        .output()
-        .unwrap();
-        assert!(out.status.success(), "{cmd}: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
-    let url = script("start");
     let data = tempfile::tempdir().unwrap();
     let rt = multi_thread();
     rt.block_on(async {
-        let s = Store::connect(&url, data.path()).await.unwrap();
+        let s = Store::connect(&pg.url, data.path()).await.unwrap();
         s.create_app(&app("a1", "c1")).await.unwrap();
         assert!(s.healthy().await);
-        script("halt");
+        pg.script("halt");
         assert!(matches!(s.get_app("a1").await, Err(Error::Unavailable)));
         tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
         assert!(!s.healthy().await, "the cached answer expired");
-        script("resume");
+        pg.script("resume");
         assert!(s.get_app("a1").await.unwrap().is_some());
         tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
         assert!(s.healthy().await);
     });
-    script("stop");
 }
 
 #[tokio::test]

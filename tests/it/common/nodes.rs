@@ -5,7 +5,12 @@
 use std::process::Command;
 
 use super::binary::{serve, Latchkey};
+
+// Shared with the store's own tests (src/store/pg_test.rs), which include the same file.
+#[path = "../../support/own_pg.rs"]
+mod own_pg;
 use super::Server;
+pub use own_pg::OwnServer;
 
 const URL_VAR: &str = "LATCHKEY_TEST_PG_URL";
 
@@ -42,64 +47,6 @@ pub fn node_command(dir: &std::path::Path, url: &str, master_key: &str) -> Comma
     c.env("LATCHKEY_STORE_URL", url)
         .env("LATCHKEY_MASTER_KEY", master_key);
     c
-}
-
-/// A PostgreSQL server of the test's own (`scripts/pg-test-server.sh` in a temp dir, on a port of its own), for a
-/// test that stops and starts its database; removed on drop.
-pub struct OwnServer {
-    dir: tempfile::TempDir,
-    port: String,
-    pub url: String,
-}
-
-impl OwnServer {
-    /// Starts one, or `None` (the test is skipped) when `LATCHKEY_TEST_PG_URL` is not set.
-    pub fn start() -> Option<Self> {
-        std::env::var_os(URL_VAR)?;
-        let dir = tempfile::tempdir().unwrap();
-        // The server runs as the `postgres` user when the tests run as root: it must be able to pass through this
-        // dir, which is 0700 once a test in this process has set the private umask.
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o711),
-        )
-        .unwrap();
-        // A port the kernel just handed out and nobody holds: a fixed or pid-derived one can collide with one of
-        // the many ephemeral ports the rest of the suite has open.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port()
-            .to_string();
-        let mut s = Self {
-            dir,
-            port,
-            url: String::new(),
-        };
-        s.url = s.script("start");
-        Some(s)
-    }
-
-    /// Runs the script's `cmd` (`start`, `halt`, `resume`, `stop`) on this server; its output.
-    pub fn script(&self, cmd: &str) -> String {
-        let out = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/pg-test-server.sh"
-        ))
-        .arg(cmd)
-        .env("PG_TEST_DIR", self.dir.path().join("pg"))
-        .env("PG_TEST_PORT", &self.port)
-        .output()
-        .unwrap();
-        assert!(out.status.success(), "{cmd}: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.script("stop");
-    }
 }
 
 /// A running node: its process (killed on drop) and a [`Server`] handle for the shared test steps.
