@@ -12,7 +12,8 @@
 //!   store holds `FOOTPRINT_TOKENS` (default 300,000); RSS right after, and RSS per token over the idle figure.
 //!
 //! Tokens live an hour (the default), so every one issued is live when measured. Run without `--bench` (e.g.
-//! `cargo test --all-targets`), it does nothing and exits 0.
+//! `cargo test --all-targets`), it does nothing and exits 0. `FOOTPRINT_DIR` (a new directory) keeps the data dir and
+//! its `latchkey.toml` for a closer look afterwards.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -43,13 +44,19 @@ fn main() -> ExitCode {
     let starts = env_or("FOOTPRINT_STARTS", 5).max(1);
     let idle_secs = env_or("FOOTPRINT_IDLE_SECS", 11) as u64;
     let bin = release_binary();
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("latchkey.toml"), config()).expect("write the config");
+    let temp = tempfile::tempdir().expect("temp dir");
+    // `FOOTPRINT_DIR` keeps the store for a closer look (e.g. profiling a start on it); it must not exist yet.
+    let kept = std::env::var_os("FOOTPRINT_DIR").map(PathBuf::from);
+    if let Some(kept) = &kept {
+        std::fs::create_dir(kept).expect("FOOTPRINT_DIR must be a new directory");
+    }
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    std::fs::write(dir.join("latchkey.toml"), config()).expect("write the config");
 
     // The first start creates the store, the signing keys and the admin; it is not what we measure.
-    let (first, _) = Server::start(&bin, dir.path());
+    let (first, _) = Server::start(&bin, dir);
     drop(first);
-    let (server, _) = Server::start(&bin, dir.path());
+    let (server, _) = Server::start(&bin, dir);
     std::thread::sleep(Duration::from_secs(idle_secs));
     let idle = server.rss_kib();
     let idle_detail = server.smaps();
@@ -62,7 +69,7 @@ fn main() -> ExitCode {
     for _ in 0..starts {
         // The previous server must be gone: one process opens a store.
         drop(last.take());
-        let (server, took) = Server::start(&bin, dir.path());
+        let (server, took) = Server::start(&bin, dir);
         times.push(took);
         last = Some(server);
     }

@@ -12,10 +12,10 @@ fn main() -> std::process::ExitCode {
     latchkey::run_cli(cli)
 }
 
-/// Turns transparent huge pages off for this process unless `MIMALLOC_ALLOW_THP` chooses (docs/benchmarks.md,
-/// Memory). mimalloc madvises its arena for huge pages, so with THP in `madvise` mode every 2 MiB region it touched
-/// became resident whole: 42 MiB of an idle server's 58, for no speed the load benchmark could tell apart. The
-/// flag is checked at each page fault, so it holds for the arena mimalloc reserved before `main` too.
+/// Turns transparent huge pages off for this process unless `MIMALLOC_ALLOW_THP` is set (docs/benchmarks.md,
+/// Memory): on a kernel whose THP mode is `always`, every 2 MiB region the allocator touches would otherwise become
+/// resident whole (42 MiB of an idle server's 58 when mimalloc asked for them). In the common `madvise` mode this
+/// changes nothing: mimalloc is built with `no_thp` and never asks.
 fn small_pages_unless_asked() {
     #[cfg(target_os = "linux")]
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {

@@ -269,6 +269,8 @@ pub struct Running {
     task: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
     key_refresher: tokio::task::JoinHandle<()>,
+    /// The check of declared secrets after the server answers (short: one argon2 run per declared secret).
+    settled: tokio::task::JoinHandle<()>,
     /// True once the deferred check of the token trees is done.
     checked: watch::Receiver<bool>,
 }
@@ -293,6 +295,7 @@ impl Running {
         let _ = (&mut self.sweeper).await;
         self.key_refresher.abort();
         let _ = (&mut self.key_refresher).await;
+        let _ = (&mut self.settled).await;
         // The check holds a store handle; it is bounded by one scan of the token trees.
         self.deferred_checked().await;
         let store = self.state.store.clone();
@@ -318,6 +321,7 @@ pub enum StartError {
 
 /// Opens the store, binds, bootstraps (admin, declared users and clients) and starts serving.
 pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> {
+    let mut phases = Phases::new();
     crate::telemetry::init_metrics();
     // The store the config names: PostgreSQL at `[store] url`, else sled in `data_dir`.
     let store = if config.store.url.is_empty() {
@@ -325,6 +329,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     } else {
         Store::connect(&config.store.url, &config.data_dir).await?
     };
+    phases.done("store open");
     // What a crash can leave is repaired (and logged); anything else is corruption and stops the start. The big
     // token trees are checked once the server answers (`spawn_deferred_check`).
     if let Err(e) = store.repair_before_serving() {
@@ -337,6 +342,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
             cause,
         }));
     }
+    phases.done("checks");
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|e| StartError::Bind {
@@ -359,11 +365,15 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
     crate::core::provider::check_master_key(&store, &sealer)
         .await
         .map_err(StartError::Setup)?;
+    phases.done("master key");
     let keys = start_keys(&store, &sealer, &config, &clock).await?;
+    phases.done("signing keys");
     let state = AppState::new(store.clone(), config, clock.clone(), issuer, sealer, keys).await;
-    let announcements = bootstrap::run(state.setup())
+    let (announcements, pending) = bootstrap::run(state.setup())
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
+    phases.done("declared");
+    let settled = spawn_settle(state.clone(), pending);
     let checked = spawn_deferred_check(store.clone());
     let sweeper = crate::store::spawn_sweeper(store, clock, sweep_every);
     let key_refresher = spawn_key_refresher(state.clone());
@@ -375,6 +385,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         })
         .await
     });
+    tracing::info!(%addr, "serving, started in {}", phases);
     Ok(Running {
         addr,
         state,
@@ -383,7 +394,17 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running, StartError> 
         task,
         sweeper,
         key_refresher,
+        settled,
         checked,
+    })
+}
+
+/// Checks the declared secrets start-up left pending ([`bootstrap::settle_secrets`]) while the server answers.
+fn spawn_settle(state: AppState, pending: bootstrap::Pending) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = bootstrap::settle_secrets(state.setup(), pending).await {
+            tracing::error!(error = %e, "checking the declared secrets failed");
+        }
     })
 }
 
@@ -438,4 +459,40 @@ fn spawn_key_refresher(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// How long each start-up step took, for the log line that says the server is serving.
+struct Phases {
+    began: std::time::Instant,
+    last: std::time::Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            began: now,
+            last: now,
+            steps: Vec::new(),
+        }
+    }
+
+    fn done(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(f, "{:.1} ms (", ms(self.last - self.began))?;
+        for (i, (step, took)) in self.steps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{step} {:.1}", ms(*took))?;
+        }
+        write!(f, ")")
+    }
 }

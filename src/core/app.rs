@@ -133,6 +133,22 @@ pub async fn update(ctx: Apps<'_>, id: &str, input: AppInput) -> Result<App> {
     Ok(app)
 }
 
+/// [`update`] when `input` would change `app` (anything but its update time), else `app` as it is, without a write:
+/// start-up sets each declared client so, and an unchanged config costs a restart nothing.
+pub async fn update_if_changed(ctx: Apps<'_>, app: &App, input: AppInput) -> Result<App> {
+    let mut probe = app.clone();
+    probe.apply(input.clone().validate(ctx.redirects)?, app.updated_at)?;
+    // `update` gives a new confidential client a secret and takes a public one's away.
+    let secret_changes = match probe.client_type {
+        ClientType::Public => app.secret_hash.is_some(),
+        ClientType::Confidential => app.secret_hash.is_none(),
+    };
+    if probe == *app && !secret_changes {
+        return Ok(app.clone());
+    }
+    update(ctx, &app.id, input).await
+}
+
 pub async fn regenerate_secret(ctx: Apps<'_>, id: &str) -> Result<WithSecret> {
     let app = ctx
         .store

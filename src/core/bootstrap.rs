@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::core::app::{self, Apps};
 use crate::core::provider::{self, Providers};
 use crate::core::user::{self, Users};
+use crate::crypto::Hold;
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::{AppInput, OidcInput};
 use crate::model::provider::{Setting, SettingValue};
@@ -81,8 +82,9 @@ pub async fn ensure_admin(ctx: Setup<'_>, out: &mut Announcements) -> Result<()>
     Ok(())
 }
 
-/// Upserts `[[users]]` from the config: created when missing, password and roles refreshed when present.
-pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
+/// Upserts `[[users]]` from the config: created when missing; roles and claims set when they differ. The password
+/// of a user found is left to [`settle_secrets`] (queued on `pending`).
+pub async fn declared_users(ctx: Setup<'_>, pending: &mut Pending) -> Result<()> {
     for d in &ctx.config.users {
         let found = match ctx.users.store.user_by_username(&d.username).await? {
             None => {
@@ -103,24 +105,23 @@ pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
             }
             found => found,
         };
-        if let Some(u) = found {
-            let hash = ctx.users.hasher.hash(d.password.clone()).await?;
-            let roles = if d.roles.is_empty() {
-                u.roles.clone()
-            } else {
-                d.roles
-                    .iter()
-                    .map(|r| crate::model::Role::parse(r))
-                    .collect::<Result<Vec<_>>>()?
-            };
-            let profile = declared_claims(d)
-                .as_ref()
-                .map(crate::model::user::Profile::parse)
-                .transpose()?;
+        let Some(u) = found else { continue };
+        let roles = if d.roles.is_empty() {
+            u.roles.clone()
+        } else {
+            d.roles
+                .iter()
+                .map(|r| crate::model::Role::parse(r))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let profile = declared_claims(d)
+            .as_ref()
+            .map(crate::model::user::Profile::parse)
+            .transpose()?;
+        if roles != u.roles || profile.as_ref().is_some_and(|p| *p != u.profile) {
             ctx.users
                 .store
                 .update_user(&u.id, |u| {
-                    u.password_hash = Some(hash.clone());
                     u.roles = roles.clone();
                     if let Some(p) = &profile {
                         u.profile = p.clone();
@@ -129,6 +130,11 @@ pub async fn declared_users(ctx: Setup<'_>) -> Result<()> {
                 })
                 .await?;
         }
+        pending.secrets.push(DeclaredSecret {
+            whose: Whose::User { id: u.id.clone() },
+            secret: d.password.clone(),
+            stored: u.password_hash.clone(),
+        });
     }
     Ok(())
 }
@@ -152,8 +158,9 @@ fn declared_claims(d: &crate::config::DeclaredUser) -> Option<serde_json::Value>
     (!d.claims.is_empty()).then(|| serde_json::Value::Object(d.claims.clone()))
 }
 
-/// Upserts `[[clients]]`: they keep their `client_id`; a given secret is hashed on load.
-pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
+/// Upserts `[[clients]]`: they keep their `client_id`; a new client's secret is hashed here, a found one's is left
+/// to [`settle_secrets`] (queued on `pending`), and a found client is written only when its settings differ.
+pub async fn declared_clients(ctx: Setup<'_>, owner: &User, pending: &mut Pending) -> Result<()> {
     for c in &ctx.config.clients {
         if c.client_id.is_empty() {
             return Err(Error::invalid(Field::ClientId, "is required"));
@@ -197,20 +204,102 @@ pub async fn declared_clients(ctx: Setup<'_>, owner: &User) -> Result<()> {
             found => found,
         };
         if let Some(existing) = found {
-            app::update(ctx.apps, &existing.id, input).await?;
-            if let Some(s) = secret {
-                let hash = ctx.users.hasher.hash(s).await?;
-                ctx.apps
-                    .store
-                    .update_app(&existing.id, |a| {
-                        a.secret_hash = Some(hash.clone());
-                        Ok(())
-                    })
-                    .await?;
-                ctx.apps.verifier.forget(&c.client_id);
+            let app = app::update_if_changed(ctx.apps, &existing, input).await?;
+            if let Some(secret) = secret {
+                pending.secrets.push(DeclaredSecret {
+                    whose: Whose::Client {
+                        id: app.id.clone(),
+                        client_id: app.client_id.clone(),
+                    },
+                    secret,
+                    stored: app.secret_hash.clone(),
+                });
             }
         }
     }
+    Ok(())
+}
+
+/// The declared secrets of users and clients the store already held, to check once the server answers
+/// ([`settle_secrets`]), and the hold on the argon2 pool that keeps every request's secret check waiting until then.
+#[derive(Debug)]
+pub struct Pending {
+    hold: Hold,
+    secrets: Vec<DeclaredSecret>,
+}
+
+/// A declared secret and the hash the store held for it when start-up read the record.
+struct DeclaredSecret {
+    whose: Whose,
+    secret: String,
+    stored: Option<String>,
+}
+
+impl std::fmt::Debug for DeclaredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeclaredSecret")
+            .field("whose", &self.whose)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+enum Whose {
+    User { id: String },
+    Client { id: String, client_id: String },
+}
+
+/// Checks each pending declared secret against the hash the store holds and re-hashes it when it no longer
+/// matches (a secret changed in the config) or was made under other argon2 costs. Start-up runs it after the
+/// server answers: a restart with unchanged secrets runs one argon2 verification per secret off the serving path
+/// and writes nothing, instead of re-hashing and writing each secret before the first answer. Verifications by
+/// requests wait for it (the hold), so none is checked against a hash the config has replaced. A record changed
+/// by a request meanwhile (another secret set through the API) is left as it is.
+pub async fn settle_secrets(ctx: Setup<'_>, pending: Pending) -> Result<()> {
+    let Pending { hold, secrets } = pending;
+    let hasher = ctx.apps.verifier.hasher();
+    for d in secrets {
+        let current = match &d.stored {
+            Some(phc) if hasher.is_current(phc) => {
+                match hasher.verify(d.secret.clone(), phc.clone()).await {
+                    Ok(ok) => ok,
+                    Err(crate::crypto::HashError::Malformed) => false,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => false,
+        };
+        if current {
+            continue;
+        }
+        let hash = hasher.hash(d.secret.clone()).await?;
+        match &d.whose {
+            Whose::User { id } => {
+                ctx.users
+                    .store
+                    .update_user(id, |u| {
+                        if u.password_hash == d.stored {
+                            u.password_hash = Some(hash.clone());
+                        }
+                        Ok(())
+                    })
+                    .await?;
+            }
+            Whose::Client { id, client_id } => {
+                ctx.apps
+                    .store
+                    .update_app(id, |a| {
+                        if a.secret_hash == d.stored {
+                            a.secret_hash = Some(hash.clone());
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                ctx.apps.verifier.forget(client_id);
+            }
+        }
+    }
+    drop(hold);
     Ok(())
 }
 
@@ -262,11 +351,15 @@ fn declare(q: &mut Provider, d: &crate::config::DeclaredProvider) -> Result<()> 
     Ok(())
 }
 
-/// Runs every start-up step in order.
-pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
+/// Runs every start-up step in order; what it leaves [`Pending`] is for [`settle_secrets`] once the server answers.
+pub async fn run(ctx: Setup<'_>) -> Result<(Announcements, Pending)> {
     let mut out = Announcements::default();
+    let mut pending = Pending {
+        hold: ctx.apps.verifier.hasher().hold(),
+        secrets: Vec::new(),
+    };
     ensure_admin(ctx, &mut out).await?;
-    declared_users(ctx).await?;
+    declared_users(ctx, &mut pending).await?;
     let owner = ctx
         .users
         .store
@@ -280,13 +373,13 @@ pub async fn run(ctx: Setup<'_>) -> Result<Announcements> {
             .into_iter()
             .find(User::is_admin))
         .ok_or(Error::NotFound(Entity::Admin))?;
-    declared_clients(ctx, &owner).await?;
+    declared_clients(ctx, &owner, &mut pending).await?;
     declared_providers(ctx).await?;
     stack_keys(ctx, &mut out).await?;
     if ctx.config.dev {
         dev_demo(ctx, &owner, &mut out).await?;
     }
-    Ok(out)
+    Ok((out, pending))
 }
 
 /// The Stack project id and keys (docs/endpoints.md#links) that the config leaves unset: generated once, stored (keys as digests)
@@ -341,7 +434,7 @@ async fn dev_demo(ctx: Setup<'_>, owner: &User, out: &mut Announcements) -> Resu
             .await?;
         }
         Some(existing) => {
-            app::update(ctx.apps, &existing.id, input).await?;
+            app::update_if_changed(ctx.apps, &existing, input).await?;
         }
     }
     let challenge = crate::crypto::secret::b64url(&crate::crypto::sha256(DEV_VERIFIER.as_bytes()));

@@ -13,6 +13,6 @@ pub mod secret;
 
 pub use digest::{ct_eq, sha256, sha256_hex};
 pub use ids::{is_id, random_id, uuid_v4};
-pub use password::{Argon2Params, HashError, Hasher, Verifier};
+pub use password::{Argon2Params, HashError, Hasher, Hold, Verifier};
 pub use seal::Sealer;
 pub use secret::{random_bytes, random_token};

@@ -26,7 +26,7 @@ use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use super::digest::{ct_eq, sha256};
 use super::secret::random_bytes;
@@ -140,6 +140,10 @@ pub struct Hasher {
     threads: usize,
     /// Memory blocks the workers hold right now (at most `threads`).
     held: Arc<AtomicUsize>,
+    /// How many [`Hold`]s are open; [`Hasher::settled`] waits while any is.
+    holds: AtomicUsize,
+    /// Wakes the waiters of [`Hasher::settled`] when a hold closes.
+    released: Notify,
 }
 
 impl fmt::Debug for Hasher {
@@ -194,7 +198,47 @@ impl Hasher {
             params,
             threads,
             held,
+            holds: AtomicUsize::new(0),
+            released: Notify::new(),
         }
+    }
+
+    /// Makes [`Hasher::settled`] wait until the returned [`Hold`] is dropped. Start-up holds the pool while it
+    /// checks declared secrets against the hashes the store keeps, after the server already answers; requests that
+    /// check a stored secret wait for `settled` before they read it, so none is checked against a hash the config
+    /// has since replaced.
+    pub fn hold(self: &Arc<Self>) -> Hold {
+        self.holds.fetch_add(1, Ordering::AcqRel);
+        Hold(Arc::clone(self))
+    }
+
+    /// Resolves once no [`Hold`] is open: at once (one atomic load) but in the first moments after a start.
+    pub async fn settled(&self) {
+        while self.holds.load(Ordering::Acquire) > 0 {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Registered before the second look, so a hold closing in between still wakes us.
+            released.as_mut().enable();
+            if self.holds.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            released.await;
+        }
+    }
+
+    /// Whether the costs of `phc` are this pool's (argon2id, version 0x13, same `m`, `t` and `p`): a secret stored
+    /// under other costs is re-hashed when next set. `false` for a string that does not parse.
+    pub fn is_current(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let p = self.params;
+        let param = |name: &str| parsed.params.get_decimal(name);
+        Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id)
+            && parsed.version == Some(u32::from(Version::V0x13))
+            && param("m") == Some(p.memory_kib)
+            && param("t") == Some(p.iterations)
+            && param("p") == Some(p.parallelism)
     }
 
     /// How many memory blocks the workers hold now: 0 when idle, never more than the threads.
@@ -289,9 +333,25 @@ impl Hasher {
     }
 }
 
+/// An open hold on a [`Hasher`] (see [`Hasher::hold`]): [`Hasher::settled`] waits until it is dropped.
+pub struct Hold(Arc<Hasher>);
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.0.holds.fetch_sub(1, Ordering::AcqRel);
+        self.0.released.notify_waiters();
+    }
+}
+
+impl fmt::Debug for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hold")
+    }
+}
+
 /// A worker's memory block: taken with a job, given back after `quiet` without one.
 struct Memory {
-    block: Option<Vec<Block>>,
+    block: Option<OsBlocks>,
     blocks: usize,
     quiet: Duration,
     held: Arc<AtomicUsize>,
@@ -303,7 +363,7 @@ impl Memory {
         let held = &self.held;
         self.block.get_or_insert_with(|| {
             held.fetch_add(1, Ordering::Relaxed);
-            vec![Block::default(); blocks]
+            OsBlocks::new(blocks)
         })
     }
 
@@ -311,6 +371,85 @@ impl Memory {
         if self.block.take().is_some() {
             self.held.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// argon2 blocks mapped straight from the OS and unmapped when dropped, so a worker's quiet give-back really
+/// returns its 19 MiB: the global allocator (mimalloc) would keep a freed block of that size until its next
+/// collection, which an idle server never reaches. The pages come zeroed, and only those argon2 touches are resident.
+struct OsBlocks {
+    #[cfg(unix)]
+    blocks: std::ptr::NonNull<Block>,
+    #[cfg(not(unix))]
+    blocks: Vec<Block>,
+    len: usize,
+}
+
+// SAFETY: `OsBlocks` owns its mapping alone, like a `Vec<Block>`.
+#[cfg(unix)]
+unsafe impl Send for OsBlocks {}
+
+impl OsBlocks {
+    #[cfg(unix)]
+    fn new(len: usize) -> Self {
+        let layout =
+            std::alloc::Layout::array::<Block>(len).expect("argon2 memory fits the address space");
+        // SAFETY: an anonymous private mapping (no file, no fixed address); the result is checked below.
+        let mapped = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                layout.size(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if mapped == libc::MAP_FAILED {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // Mappings are page-aligned (more than a block's 64 bytes) and never null when not MAP_FAILED.
+        let blocks = std::ptr::NonNull::new(mapped.cast::<Block>()).expect("mmap returned null");
+        Self { blocks, len }
+    }
+
+    #[cfg(not(unix))]
+    fn new(len: usize) -> Self {
+        Self {
+            blocks: vec![Block::default(); len],
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for OsBlocks {
+    type Target = [Block];
+
+    fn deref(&self) -> &[Block] {
+        #[cfg(unix)]
+        // SAFETY: `len` zero-initialised blocks (all-zero bytes are a valid `Block`), owned by `self`.
+        return unsafe { std::slice::from_raw_parts(self.blocks.as_ptr(), self.len) };
+        #[cfg(not(unix))]
+        return &self.blocks[..self.len];
+    }
+}
+
+impl std::ops::DerefMut for OsBlocks {
+    fn deref_mut(&mut self) -> &mut [Block] {
+        #[cfg(unix)]
+        // SAFETY: as in `deref`, and `&mut self` makes the borrow unique.
+        return unsafe { std::slice::from_raw_parts_mut(self.blocks.as_ptr(), self.len) };
+        #[cfg(not(unix))]
+        return &mut self.blocks[..self.len];
+    }
+}
+
+#[cfg(unix)]
+impl Drop for OsBlocks {
+    fn drop(&mut self) {
+        let bytes = std::mem::size_of::<Block>() * self.len;
+        // SAFETY: the mapping `new` made, unmapped once; no borrow of it outlives `self`.
+        unsafe { libc::munmap(self.blocks.as_ptr().cast(), bytes) };
     }
 }
 
@@ -788,6 +927,82 @@ mod tests {
         assert!(!v.verify("app", "old", &new).await.unwrap());
         // Keys are independent.
         assert!(!v.verify("other", "new", &old).await.unwrap());
+    }
+
+    /// Whether some mapping of this process covers `addr`.
+    #[cfg(target_os = "linux")]
+    fn mapped(addr: usize) -> bool {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next()?.split_once('-'))
+            .any(|(lo, hi)| {
+                let (lo, hi) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16));
+                matches!((lo, hi), (Ok(lo), Ok(hi)) if lo <= addr && addr < hi)
+            })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_given_back_block_is_returned_to_the_os() {
+        let mut memory = Memory {
+            block: None,
+            blocks: 4096,
+            quiet: QUIET,
+            held: Arc::new(AtomicUsize::new(0)),
+        };
+        let block = memory.take();
+        block[4095] = Block::default();
+        let addr = block.as_ptr() as usize;
+        assert!(mapped(addr));
+        memory.give_back();
+        assert!(
+            !mapped(addr),
+            "the 4 MiB block is still mapped after the give-back"
+        );
+    }
+
+    #[tokio::test]
+    async fn settled_waits_for_every_open_hold() {
+        let h = fast_hasher();
+        let (first, second) = (h.hold(), h.hold());
+        let waiting = {
+            let h = h.clone();
+            tokio::spawn(async move { h.settled().await })
+        };
+        // The holder's own work runs meanwhile.
+        let phc = h.hash("s3cret".into()).await.unwrap();
+        assert!(h.verify("s3cret".into(), phc).await.unwrap());
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "settled with a hold still open");
+        drop(second);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("released by the last drop")
+            .unwrap();
+        // Nothing open: no wait.
+        tokio::time::timeout(Duration::from_millis(10), h.settled())
+            .await
+            .expect("settled at once");
+    }
+
+    #[tokio::test]
+    async fn is_current_compares_the_costs_of_a_stored_hash() {
+        let h = fast_hasher();
+        let phc = h.hash("s".into()).await.unwrap();
+        assert!(h.is_current(&phc));
+        let stronger = Hasher::new(
+            Argon2Params {
+                iterations: FAST.iterations + 1,
+                ..FAST
+            },
+            1,
+            1,
+        );
+        assert!(!stronger.is_current(&phc));
+        assert!(!h.is_current(&phc.replace("argon2id", "argon2i")));
+        assert!(!h.is_current("not a hash"));
     }
 
     #[tokio::test]

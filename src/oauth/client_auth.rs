@@ -71,6 +71,9 @@ pub async fn authenticate(
         (None, None, _) => return Err(OAuthError::invalid_client(false)),
     };
 
+    // Right after a start, declared secrets are still being checked against their stored hashes: wait, so the hash
+    // read next is the one the config declares.
+    state.hasher().settled().await;
     let app = match state.store.client_app(&client_id).await {
         Ok(Some(app)) if app.active => Some(app),
         Ok(_) => None,

@@ -128,3 +128,93 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
     );
     s.stop().await;
 }
+
+/// The declared `my-service` client with `secret`.
+fn my_service(secret: &str) -> DeclaredClient {
+    DeclaredClient {
+        client_id: "my-service".into(),
+        client_secret: secret.into(),
+        name: "My service".into(),
+        redirect_uri: "http://127.0.0.1:3000/cb".into(),
+        grant_types: vec!["client_credentials".into()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_restart_with_an_unchanged_config_rewrites_no_declared_record() {
+    let s = TestServer::new()
+        .client(my_service("same-secret"))
+        .user("jane", "jane-pw")
+        .start()
+        .await;
+    let records = |s: &crate::common::Server| {
+        let store = s.running.as_ref().unwrap().state.store.clone();
+        async move {
+            let app = store.app_by_client_id("my-service").await.unwrap().unwrap();
+            let user = store.user_by_username("jane").await.unwrap().unwrap();
+            (app, user)
+        }
+    };
+    let before = records(&s).await;
+    let dir = s.stop().await;
+    let s = TestServer::new()
+        .data_dir(dir)
+        .client(my_service("same-secret"))
+        .user("jane", "jane-pw")
+        .start()
+        .await;
+    // The secret check runs after the server answers; a request authenticating waits for it.
+    let r = s
+        .http
+        .post(format!("{}/oauth/token", s.url))
+        .basic_auth("my-service", Some("same-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let after = records(&s).await;
+    // Same hashes (salts) and update times: nothing was re-hashed or rewritten.
+    assert_eq!(after.0, before.0);
+    assert_eq!(after.1.password_hash, before.1.password_hash);
+    assert_eq!(after.1.roles, before.1.roles);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_replaced_declared_secret_is_refused_from_the_first_request_after_a_restart() {
+    let s = TestServer::new()
+        .client(my_service("old-secret"))
+        .user("jane", "old-pw")
+        .start()
+        .await;
+    let dir = s.stop().await;
+    let s = TestServer::new()
+        .data_dir(dir)
+        .client(my_service("new-secret"))
+        .user("jane", "new-pw")
+        .start()
+        .await;
+    // At once, before anything else: the old secret and password are refused, not checked against the old hashes.
+    let (url, http) = (s.url.clone(), s.http.clone());
+    let old_token = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("my-service", Some("old-secret"))
+        .form(&[("grant_type", "client_credentials")]);
+    let old_login = http
+        .post(format!("{url}/api/v1/login"))
+        .json(&json!({"user": "jane", "password": "old-pw"}));
+    let (t, l) = tokio::join!(old_token.send(), old_login.send());
+    assert_eq!(t.unwrap().status(), 401);
+    assert_eq!(l.unwrap().status(), 401);
+    let new = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("my-service", Some("new-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200);
+    s.stop().await;
+}
