@@ -1542,7 +1542,7 @@ fn report(
                 if let Some(mib) = o.rss_mib {
                     let tokens = o.tokens_issued.unwrap_or(0.0);
                     println!(
-                        "  server RSS at the end of the window: {mib:.0} MiB, {tokens:.0} live tokens in the store"
+                        "  server RSS at the end of the window: {mib:.0} MiB, {tokens:.0} tokens issued so far (JWT access tokens are not stored)"
                     );
                 }
                 if let Some(n) = o.flushes {
