@@ -310,6 +310,9 @@ pub async fn declared_providers(ctx: Setup<'_>) -> Result<()> {
     let pc = ctx.providers;
     for d in &ctx.config.providers {
         let p = provider::add(pc.store, pc.clock, d.name()).await?;
+        if declared_already(pc, &p, d)? {
+            continue;
+        }
         let sealed = (!d.client_secret.is_empty())
             .then(|| pc.sealer.seal(d.client_secret.as_bytes(), p.id.as_bytes()));
         let now = pc.clock.now_ms();
@@ -328,6 +331,22 @@ pub async fn declared_providers(ctx: Setup<'_>) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// Whether provider `p` already is what `[[providers]]` entry `d` declares, its sealed secret included (opened and
+/// compared in constant time): a restart with an unchanged config then writes nothing.
+fn declared_already(
+    pc: Providers<'_>,
+    p: &Provider,
+    d: &crate::config::DeclaredProvider,
+) -> Result<bool> {
+    let mut probe = p.clone();
+    declare(&mut probe, d)?;
+    let secret_kept = d.client_secret.is_empty()
+        || p.sealed_secret()
+            .and_then(|sealed| pc.sealer.open(sealed, p.id.as_bytes()))
+            .is_some_and(|plain| crate::crypto::ct_eq(&plain, d.client_secret.as_bytes()));
+    Ok(probe == *p && secret_kept)
 }
 
 /// Sets what `[[providers]]` entry `d` declares on `q` (all but the secret).

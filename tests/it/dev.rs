@@ -1,6 +1,6 @@
 //! For developers testing flows locally: `--dev` and declared `[[clients]]` / `[[users]]`.
 
-use latchkey::config::DeclaredClient;
+use latchkey::config::{DeclaredClient, DeclaredProvider};
 use serde_json::json;
 
 use crate::common::steps::submit_sign_in;
@@ -216,5 +216,48 @@ async fn a_replaced_declared_secret_is_refused_from_the_first_request_after_a_re
         .await
         .unwrap();
     assert_eq!(new.status(), 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_declared_provider_is_rewritten_only_when_the_config_changes_it() {
+    let corp = |secret: &str| DeclaredProvider {
+        service: "corp".into(),
+        preset: "oidc".into(),
+        url: "https://id.corp.example".into(),
+        client_id: "latchkey-at-corp".into(),
+        client_secret: secret.into(),
+        ..Default::default()
+    };
+    let start = |dir: Option<tempfile::TempDir>, secret: &'static str| async move {
+        let b = TestServer::new().config(move |c| c.providers = vec![corp(secret)]);
+        match dir {
+            Some(d) => b.data_dir(d).start().await,
+            None => b.start().await,
+        }
+    };
+    let stored = |s: &crate::common::Server| {
+        let state = s.running.as_ref().unwrap().state.clone();
+        async move {
+            let p = state.store.get_provider("corp").await.unwrap().unwrap();
+            let secret = state
+                .sealer
+                .open(p.sealed_secret().unwrap(), p.id.as_bytes());
+            (p, String::from_utf8(secret.unwrap()).unwrap())
+        }
+    };
+    let s = start(None, "first").await;
+    let (first, secret) = stored(&s).await;
+    assert_eq!(secret, "first");
+    let dir = s.stop().await;
+    // Unchanged: the record (its sealed secret and update time included) is byte for byte the same.
+    let s = start(Some(dir), "first").await;
+    assert_eq!(stored(&s).await, (first.clone(), "first".into()));
+    let dir = s.stop().await;
+    // A new secret is sealed and written.
+    let s = start(Some(dir), "second").await;
+    let (second, secret) = stored(&s).await;
+    assert_eq!(secret, "second");
+    assert_ne!(second.sealed_secret(), first.sealed_secret());
     s.stop().await;
 }
