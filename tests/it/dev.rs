@@ -4,7 +4,7 @@ use latchkey::config::{DeclaredClient, DeclaredProvider};
 use serde_json::json;
 
 use crate::common::steps::submit_sign_in;
-use crate::common::{browser, json_of, page_text, query_of, spawn_with, TestServer};
+use crate::common::{browser, json_of, page_text, query_of, spawn_with, Server, TestServer};
 
 #[tokio::test]
 async fn dev_mode_prints_a_flow_that_works_by_pasting() {
@@ -65,9 +65,10 @@ async fn dev_mode_prints_a_flow_that_works_by_pasting() {
     assert!(v["refresh_token"].is_string());
 }
 
-#[tokio::test]
-async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
-    let declared = |secret: &str| DeclaredClient {
+/// A server declaring the `my-service` client with `secret` and the user jane with `password`, on `dir` when given
+/// (a restart), else on a new data dir.
+async fn declaring(dir: Option<tempfile::TempDir>, secret: &str, password: &str) -> Server {
+    let client = DeclaredClient {
         client_id: "my-service".into(),
         client_secret: secret.into(),
         name: "My service".into(),
@@ -75,44 +76,44 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
         grant_types: vec!["client_credentials".into()],
         ..Default::default()
     };
-    let s = TestServer::new()
-        .client(declared("first-secret"))
-        .user("jane", "jane-pw")
-        .start()
-        .await;
-    let token = |secret: &'static str, url: String, http: reqwest::Client| async move {
-        http.post(format!("{url}/oauth/token"))
-            .basic_auth("my-service", Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
-    assert_eq!(
-        token("first-secret", s.url.clone(), s.http.clone()).await,
-        200
-    );
+    let b = TestServer::new().client(client).user("jane", password);
+    match dir {
+        Some(d) => b.data_dir(d).start().await,
+        None => b.start().await,
+    }
+}
+
+/// `my-service`'s client_credentials token request with `secret`.
+fn my_service_token(s: &Server, secret: &str) -> reqwest::RequestBuilder {
+    s.http
+        .post(format!("{}/oauth/token", s.url))
+        .basic_auth("my-service", Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+}
+
+/// jane's RC login with `password`.
+fn jane_login(s: &Server, password: &str) -> reqwest::RequestBuilder {
+    s.http
+        .post(format!("{}/api/v1/login", s.url))
+        .json(&json!({"user": "jane", "password": password}))
+}
+
+async fn status(r: reqwest::RequestBuilder) -> u16 {
+    r.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
+    let s = declaring(None, "first-secret", "jane-pw").await;
+    assert_eq!(status(my_service_token(&s, "first-secret")).await, 200);
     s.login("jane", "jane-pw").await;
     let dir = s.stop().await;
 
     // Restart with a new secret: the client keeps its id, the old secret stops working.
-    let s = TestServer::new()
-        .data_dir(dir)
-        .client(declared("second-secret"))
-        .user("jane", "jane-pw-2")
-        .start()
-        .await;
-    let (url, http) = (s.url.clone(), s.http.clone());
-    assert_eq!(token("second-secret", url.clone(), http.clone()).await, 200);
-    assert_eq!(token("first-secret", url.clone(), http.clone()).await, 401);
-    let r = http
-        .post(format!("{url}/api/v1/login"))
-        .json(&json!({"user": "jane", "password": "jane-pw-2"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let s = declaring(Some(dir), "second-secret", "jane-pw-2").await;
+    assert_eq!(status(my_service_token(&s, "second-secret")).await, 200);
+    assert_eq!(status(my_service_token(&s, "first-secret")).await, 401);
+    assert_eq!(status(jane_login(&s, "jane-pw-2")).await, 200);
     let apps = s
         .running
         .as_ref()
@@ -129,26 +130,9 @@ async fn declared_clients_and_users_are_upserted_and_keep_their_ids() {
     s.stop().await;
 }
 
-/// The declared `my-service` client with `secret`.
-fn my_service(secret: &str) -> DeclaredClient {
-    DeclaredClient {
-        client_id: "my-service".into(),
-        client_secret: secret.into(),
-        name: "My service".into(),
-        redirect_uri: "http://127.0.0.1:3000/cb".into(),
-        grant_types: vec!["client_credentials".into()],
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn a_restart_with_an_unchanged_config_rewrites_no_declared_record() {
-    let s = TestServer::new()
-        .client(my_service("same-secret"))
-        .user("jane", "jane-pw")
-        .start()
-        .await;
-    let records = |s: &crate::common::Server| {
+    let records = |s: &Server| {
         let store = s.running.as_ref().unwrap().state.store.clone();
         async move {
             let app = store.app_by_client_id("my-service").await.unwrap().unwrap();
@@ -156,24 +140,12 @@ async fn a_restart_with_an_unchanged_config_rewrites_no_declared_record() {
             (app, user)
         }
     };
+    let s = declaring(None, "same-secret", "jane-pw").await;
     let before = records(&s).await;
     let dir = s.stop().await;
-    let s = TestServer::new()
-        .data_dir(dir)
-        .client(my_service("same-secret"))
-        .user("jane", "jane-pw")
-        .start()
-        .await;
+    let s = declaring(Some(dir), "same-secret", "jane-pw").await;
     // The secret check runs after the server answers; a request authenticating waits for it.
-    let r = s
-        .http
-        .post(format!("{}/oauth/token", s.url))
-        .basic_auth("my-service", Some("same-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(status(my_service_token(&s, "same-secret")).await, 200);
     let after = records(&s).await;
     // Same hashes (salts) and update times: nothing was re-hashed or rewritten.
     assert_eq!(after.0, before.0);
@@ -184,38 +156,16 @@ async fn a_restart_with_an_unchanged_config_rewrites_no_declared_record() {
 
 #[tokio::test]
 async fn a_replaced_declared_secret_is_refused_from_the_first_request_after_a_restart() {
-    let s = TestServer::new()
-        .client(my_service("old-secret"))
-        .user("jane", "old-pw")
-        .start()
-        .await;
+    let s = declaring(None, "old-secret", "old-pw").await;
     let dir = s.stop().await;
-    let s = TestServer::new()
-        .data_dir(dir)
-        .client(my_service("new-secret"))
-        .user("jane", "new-pw")
-        .start()
-        .await;
+    let s = declaring(Some(dir), "new-secret", "new-pw").await;
     // At once, before anything else: the old secret and password are refused, not checked against the old hashes.
-    let (url, http) = (s.url.clone(), s.http.clone());
-    let old_token = http
-        .post(format!("{url}/oauth/token"))
-        .basic_auth("my-service", Some("old-secret"))
-        .form(&[("grant_type", "client_credentials")]);
-    let old_login = http
-        .post(format!("{url}/api/v1/login"))
-        .json(&json!({"user": "jane", "password": "old-pw"}));
-    let (t, l) = tokio::join!(old_token.send(), old_login.send());
-    assert_eq!(t.unwrap().status(), 401);
-    assert_eq!(l.unwrap().status(), 401);
-    let new = http
-        .post(format!("{url}/oauth/token"))
-        .basic_auth("my-service", Some("new-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(new.status(), 200);
+    let (t, l) = tokio::join!(
+        status(my_service_token(&s, "old-secret")),
+        status(jane_login(&s, "old-pw"))
+    );
+    assert_eq!((t, l), (401, 401));
+    assert_eq!(status(my_service_token(&s, "new-secret")).await, 200);
     s.stop().await;
 }
 
@@ -236,7 +186,7 @@ async fn a_declared_provider_is_rewritten_only_when_the_config_changes_it() {
             None => b.start().await,
         }
     };
-    let stored = |s: &crate::common::Server| {
+    let stored = |s: &Server| {
         let state = s.running.as_ref().unwrap().state.clone();
         async move {
             let p = state.store.get_provider("corp").await.unwrap().unwrap();
