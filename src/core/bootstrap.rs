@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::core::app::{self, Apps};
 use crate::core::provider::{self, Providers};
 use crate::core::user::{self, Users};
-use crate::crypto::Hold;
+use crate::crypto::{HashError, Hold};
 use crate::error::{Entity, Error, Field, Result};
 use crate::model::app::{AppInput, OidcInput};
 use crate::model::provider::{Setting, SettingValue};
@@ -261,9 +261,10 @@ pub async fn settle_secrets(ctx: Setup<'_>, pending: Pending) -> Result<()> {
     for d in secrets {
         let current = match &d.stored {
             Some(phc) if hasher.is_current(phc) => {
-                match hasher.verify(d.secret.clone(), phc.clone()).await {
+                let verified = unbusy(|| hasher.verify(d.secret.clone(), phc.clone())).await;
+                match verified {
                     Ok(ok) => ok,
-                    Err(crate::crypto::HashError::Malformed) => false,
+                    Err(HashError::Malformed) => false,
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -272,7 +273,7 @@ pub async fn settle_secrets(ctx: Setup<'_>, pending: Pending) -> Result<()> {
         if current {
             continue;
         }
-        let hash = hasher.hash(d.secret.clone()).await?;
+        let hash = unbusy(|| hasher.hash(d.secret.clone())).await?;
         match &d.whose {
             Whose::User { id } => {
                 ctx.users
@@ -301,6 +302,20 @@ pub async fn settle_secrets(ctx: Setup<'_>, pending: Pending) -> Result<()> {
     }
     drop(hold);
     Ok(())
+}
+
+/// Runs an argon2 job again while the pool's queue is full (requests' own hashes, e.g. apps created meanwhile, may
+/// fill it): settling a declared secret must not give up and leave a replaced one valid.
+async fn unbusy<T, F>(job: impl Fn() -> F) -> std::result::Result<T, HashError>
+where
+    F: std::future::Future<Output = std::result::Result<T, HashError>>,
+{
+    loop {
+        match job().await {
+            Err(HashError::Busy) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            done => return done,
+        }
+    }
 }
 
 /// Upserts `[[providers]]` (checked by `Config::validate`): added when missing, then set as declared; the client
@@ -487,4 +502,31 @@ pub fn dev_token_curl(issuer: &str, code: &str) -> String {
     format!(
         "curl -s -u {DEV_CLIENT_ID}:{DEV_SECRET} -d grant_type=authorization_code -d code={code} -d redirect_uri={issuer}/dev/callback -d code_verifier={DEV_VERIFIER} {issuer}/oauth/token"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn unbusy_waits_out_a_full_queue_and_returns_anything_else() {
+        let tries = AtomicU32::new(0);
+        let done = unbusy(|| {
+            let n = tries.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if n < 3 {
+                    Err(HashError::Busy)
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(done.unwrap(), 3);
+        let malformed: std::result::Result<(), _> =
+            unbusy(|| async { Err(HashError::Malformed) }).await;
+        assert!(matches!(malformed, Err(HashError::Malformed)));
+    }
 }
