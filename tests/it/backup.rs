@@ -327,13 +327,7 @@ async fn a_damaged_record_stops_serve_naming_the_dir_and_restore() {
 async fn a_damaged_token_record_turns_healthz_503_and_stops_the_next_serve() {
     let s = spawn_with(|_| {}).await;
     let a = s.admin().await;
-    let (client_id, secret) = s
-        .create_app(
-            &a,
-            json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
-                   "grantTypes": ["client_credentials"]}),
-        )
-        .await;
+    let (client_id, secret) = s.create_worker(&a).await;
     let token = |s: &Server| {
         s.req(Method::POST, "/oauth/token")
             .basic_auth(&client_id, Some(&secret))

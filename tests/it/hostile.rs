@@ -31,13 +31,7 @@ async fn target() -> Target {
     })
     .await;
     let a = s.admin().await;
-    let (client_id, secret) = s
-        .create_app(
-            &a,
-            json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
-                   "grantTypes": ["client_credentials"]}),
-        )
-        .await;
+    let (client_id, secret) = s.create_worker(&a).await;
     let (_, apps) = s.get("/api/v1/oauth-apps.list", &a).await;
     Target {
         s,

@@ -79,6 +79,13 @@ impl Server {
         (field("clientId"), field("clientSecret"))
     }
 
+    /// Creates "Worker", a confidential app that may use only client_credentials; returns its id and secret.
+    pub async fn create_worker(&self, auth: &Auth) -> (String, String) {
+        let body = serde_json::json!({"name": "Worker", "redirectUri": "https://w.example/cb", "active": true,
+                                      "grantTypes": ["client_credentials"]});
+        self.create_app(auth, body).await
+    }
+
     pub async fn get(&self, path: &str, auth: &Auth) -> (u16, Value) {
         json_of(self.authed(Method::GET, path, auth).send().await.unwrap()).await
     }
