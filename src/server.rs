@@ -463,14 +463,14 @@ fn spawn_key_refresher(state: AppState) -> tokio::task::JoinHandle<()> {
 
 /// How long each start-up step took, for the log line that says the server is serving.
 struct Phases {
-    began: std::time::Instant,
-    last: std::time::Instant,
+    began: Instant,
+    last: Instant,
     steps: Vec<(&'static str, Duration)>,
 }
 
 impl Phases {
     fn new() -> Self {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         Self {
             began: now,
             last: now,
@@ -479,7 +479,7 @@ impl Phases {
     }
 
     fn done(&mut self, step: &'static str) {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         self.steps.push((step, now - self.last));
         self.last = now;
     }
