@@ -933,7 +933,7 @@ pub(in crate::pagecache) fn make_stable_inner(
             // nothing to write, don't bother sealing
             // current IO buffer.
         } else {
-            maybe_seal_and_write_iobuf(iobufs, &iobuf, header, false)?;
+            seal_and_write(iobufs, &iobuf, header, false, true)?;
             stable = iobufs.stable();
             // NB we have to continue here to possibly clear
             // the next io buffer, which may have dirty
@@ -1022,6 +1022,20 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
     iobuf: &Arc<IoBuf>,
     header: Header,
     from_reserve: bool,
+) -> Result<()> {
+    seal_and_write(iobufs, iobuf, header, from_reserve, false)
+}
+
+/// Latchkey's fix 5 (PATCHED.md): `make_stable` blocks until the buffer it
+/// seals is on disk, so it writes that buffer itself instead of handing it to
+/// the IO thread pool and sleeping until a pool thread is done: one thread
+/// wake-up and two context switches less per flush.
+fn seal_and_write(
+    iobufs: &Arc<IoBufs>,
+    iobuf: &Arc<IoBuf>,
+    header: Header,
+    from_reserve: bool,
+    write_here: bool,
 ) -> Result<()> {
     if header::is_sealed(header) {
         // this buffer is already sealed. nothing to do here.
@@ -1178,10 +1192,8 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             "asynchronously writing iobuf with lsn {} to log from maybe_seal",
             lsn
         );
-        let iobufs = iobufs.clone();
-        let iobuf = iobuf.clone();
-        let _result = threadpool::spawn(move || {
-            if let Err(e) = iobufs.write_to_log(&iobuf) {
+        let write = move |iobufs: &IoBufs, iobuf: &IoBuf| {
+            if let Err(e) = iobufs.write_to_log(iobuf) {
                 error!(
                     "hit error while writing iobuf with lsn {}: {:?}",
                     lsn, e
@@ -1199,7 +1211,14 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
 
                 let _notified = iobufs.interval_updated.notify_all();
             }
-        })?;
+        };
+        if write_here {
+            write(iobufs, iobuf);
+            return Ok(());
+        }
+        let iobufs = iobufs.clone();
+        let iobuf = iobuf.clone();
+        let _result = threadpool::spawn(move || write(&iobufs, &iobuf))?;
 
         #[cfg(feature = "event_log")]
         _result.wait();
