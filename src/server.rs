@@ -301,8 +301,8 @@ impl Running {
         let store = self.state.store.clone();
         drop(self);
         store.close()?;
-        if !store.wait_last_handle(Duration::from_secs(5)).await {
-            tracing::warn!("store handles still alive after shutdown");
+        if !store.release(Duration::from_secs(5)).await {
+            tracing::warn!("the store was still held 5 s after shutdown");
         }
         Ok(())
     }

@@ -941,9 +941,12 @@ impl Store {
         }
     }
 
-    /// Waits (up to `timeout`) until this is the last handle to the store, so dropping it releases the data-dir
-    /// lock; connection tasks finishing a graceful shutdown may still hold clones for a moment.
-    pub async fn wait_last_handle(&self, timeout: std::time::Duration) -> bool {
+    /// Drops this handle once it is the last one and waits until the store has let go of its data dir, each
+    /// wait bounded by `timeout`; `false` when one ran out. Connection tasks finishing a graceful shutdown may
+    /// still hold clones for a moment; after the last sled handle is dropped, sled's IO threads may still hold the
+    /// database file, and its lock, while they finish a log write or a truncation. So once the server's
+    /// `shutdown` has returned, the dir can be opened again at once, by this process or another.
+    pub async fn release(self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         while Arc::strong_count(&self.0) > 1 {
             if tokio::time::Instant::now() >= deadline {
@@ -951,7 +954,15 @@ impl Store {
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        true
+        let sled_dir = match &*self.0 {
+            Backend::Sled(b) => Some(b.dir().to_owned()),
+            Backend::Postgres(_) => None,
+        };
+        drop(self);
+        match sled_dir {
+            Some(dir) => self::sled::wait_unlocked(&dir, deadline).await,
+            None => true,
+        }
     }
 }
 

@@ -213,6 +213,28 @@ impl Sled {
     }
 }
 
+/// Waits until nothing holds the lock of the sled database in `dir` (sled's `flock` on `<dir>/db/db`), or until
+/// `deadline`; `true` when it is free (or there is no database file). A lock taken here conflicts with sled's even
+/// in the same process (`flock` locks belong to an open file description), and is released when the file closes.
+pub(super) async fn wait_unlocked(dir: &Path, deadline: tokio::time::Instant) -> bool {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("db").join("db");
+    loop {
+        let Ok(file) = std::fs::File::open(&path) else {
+            return true;
+        };
+        // SAFETY: `flock` on a descriptor `file` owns and keeps open for the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return true;
+        }
+        drop(file);
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
 fn classify_open_error(dir: &Path, e: sled::Error) -> OpenError {
     match e {
         sled::Error::Io(io)
