@@ -284,3 +284,52 @@ pub(crate) fn db_err(e: sled::Error) -> Error {
         other => Error::internal(other),
     }
 }
+
+#[cfg(test)]
+mod release_tests {
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    use super::wait_unlocked;
+
+    /// Takes sled's lock on `<dir>/db/db` the way sled does (an exclusive `flock` of a file description of its own).
+    fn hold_lock(dir: &std::path::Path) -> std::fs::File {
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        let file = std::fs::File::create(dir.join("db").join("db")).unwrap();
+        // SAFETY: `flock` on a descriptor `file` owns.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(r, 0);
+        file
+    }
+
+    /// What `Store::release` waits for: a lock held by a straggling thread (as sled's IO pool may hold it after the
+    /// last `Db` handle is dropped) delays it until that thread lets go, and never past the deadline.
+    #[tokio::test]
+    async fn waits_until_the_database_file_is_unlocked_and_no_longer_than_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            wait_unlocked(dir.path(), tokio::time::Instant::now()).await,
+            "no database file: free"
+        );
+
+        let held = hold_lock(dir.path());
+        let short = tokio::time::Instant::now() + Duration::from_millis(50);
+        assert!(
+            !wait_unlocked(dir.path(), short).await,
+            "still held at the deadline"
+        );
+
+        let began = Instant::now();
+        let straggler = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(held);
+        });
+        let long = tokio::time::Instant::now() + Duration::from_secs(10);
+        assert!(wait_unlocked(dir.path(), long).await);
+        assert!(
+            began.elapsed() >= Duration::from_millis(150),
+            "returned while still held"
+        );
+        straggler.join().unwrap();
+    }
+}
