@@ -332,4 +332,36 @@ mod release_tests {
         );
         straggler.join().unwrap();
     }
+
+    /// `Store::release` returns only once the database file is free. The straggler holds a duplicate of sled's own
+    /// descriptor of it, as a pool thread of sled's holds the file a moment after the last handle is gone: the lock
+    /// (which belongs to the open file description) stays held until the straggler closes it too. Without the lock
+    /// wait, `release` returned as soon as the last handle dropped.
+    #[tokio::test]
+    async fn release_returns_once_nothing_holds_the_database_file() {
+        use std::os::fd::FromRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), 1 << 20).unwrap();
+        let path = dir.path().join("db").join("db").canonicalize().unwrap();
+        let sleds = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| std::fs::read_link(e.path()).is_ok_and(|target| target == path))
+            .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .expect("sled's descriptor of its database file");
+        // SAFETY: `dup` of a descriptor that is open; the new one is owned by the `File` alone.
+        let held = unsafe { std::fs::File::from_raw_fd(libc::dup(sleds)) };
+        let straggler = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1000));
+            drop(held);
+            Instant::now()
+        });
+        store.close().unwrap();
+        assert!(store.release(Duration::from_secs(10)).await);
+        let released = Instant::now();
+        assert!(
+            released >= straggler.join().unwrap(),
+            "release returned while the file was still locked"
+        );
+    }
 }
