@@ -34,16 +34,25 @@ const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS latchkey_schema (
 /// tables or the lock's row), which PostgreSQL may answer with an error instead of a wait; the loser tries again.
 const TRIES: u32 = 5;
 
-/// Whether `e` is a lost catalog race (a duplicate key or table, a deadlock, a serialization failure), which
-/// trying again resolves; any other error is the database refusing the migration and is final.
+/// Whether `e` is a lost catalog race, which trying again resolves; any other error is the database refusing the
+/// migration and is final.
 fn lost_race(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(is_race)
+}
+
+/// The codes of a lost catalog race: a duplicate key, table or object, a deadlock, a serialization failure. Two
+/// `CREATE TABLE IF NOT EXISTS` of one table at once can fail on the table's row type in the catalog: "type …
+/// already exists" is `duplicate_object` (42710), not `duplicate_table`; the multinode start test met it in CI.
+fn is_race(code: &tokio_postgres::error::SqlState) -> bool {
     use tokio_postgres::error::SqlState;
-    matches!(e.code(), Some(c) if [
+    [
         SqlState::UNIQUE_VIOLATION,
         SqlState::DUPLICATE_TABLE,
+        SqlState::DUPLICATE_OBJECT,
         SqlState::T_R_DEADLOCK_DETECTED,
         SqlState::T_R_SERIALIZATION_FAILURE,
-    ].contains(c))
+    ]
+    .contains(code)
 }
 
 /// Why one attempt did not migrate: the database failed a statement, or its schema is newer than known.
@@ -116,4 +125,22 @@ async fn attempt(client: &mut tokio_postgres::Client) -> Result<(), Failed> {
         tracing::info!(version, "applied PostgreSQL schema migration");
     }
     Ok(tx.commit().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::error::SqlState;
+
+    use super::is_race;
+
+    /// "type \"latchkey_schema\" already exists", met by nodes starting together on an empty database, is a race
+    /// to try again; a refusal such as a missing privilege or a syntax error is not.
+    #[test]
+    fn a_duplicate_catalog_object_is_a_race_to_try_again_and_a_refusal_is_not() {
+        assert!(is_race(&SqlState::DUPLICATE_OBJECT));
+        assert!(is_race(&SqlState::DUPLICATE_TABLE));
+        assert!(is_race(&SqlState::UNIQUE_VIOLATION));
+        assert!(!is_race(&SqlState::INSUFFICIENT_PRIVILEGE));
+        assert!(!is_race(&SqlState::SYNTAX_ERROR));
+    }
 }
